@@ -1,0 +1,18 @@
+//! Plain value types that every other module speaks: identifiers parsed from untrusted text, the
+//! approver policy, semantic versions, the vocabulary of runs and approvals, and the rich text
+//! that flows hand to Slack. Nothing here does I/O; identifiers are built by parsing, so a value
+//! of these types is known to be well formed.
+
+mod approvers;
+mod ids;
+mod message;
+mod pr_ref;
+mod run;
+mod version;
+
+pub use approvers::{Approver, ApproverPolicy};
+pub use ids::{ApprovalId, OptionName, RepoName, RunId};
+pub use message::{Line, Message, Span};
+pub use pr_ref::{PrRef, PrRefError};
+pub use run::{ApprovalOption, ApprovalStatus, Decision, OptionStyle, RunStatus};
+pub use version::Version;

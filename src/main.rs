@@ -1,0 +1,93 @@
+//! The binary: parse the command line, install the TLS provider, read the config, init logging,
+//! dispatch. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use release_agent::cli::{Cli, CliCommand};
+use release_agent::config::Config;
+use release_agent::startup::{Application, open_store};
+use release_agent::{check, telemetry};
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(errors) => {
+            for error in &errors.0 {
+                eprintln!("{error}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(dispatch(cli.command.unwrap_or(CliCommand::Serve), config))
+}
+
+async fn dispatch(command: CliCommand, config: Config) -> ExitCode {
+    match command {
+        CliCommand::Serve => serve(config).await,
+        CliCommand::Migrate => match open_store(&config).await {
+            Ok(_) => {
+                println!("migrations applied to {}", config.database.redacted());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        CliCommand::Check => {
+            println!("configuration is valid: {config:#?}\n");
+            let rows = check::run(&config).await;
+            print!("{}", check::render(&rows));
+            if check::passed(&rows) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => return fail(&e),
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    match app.run_until_stopped(shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// SIGINT or SIGTERM starts a graceful shutdown.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    shutdown.cancel();
+}
+
+fn fail(error: &dyn std::error::Error) -> ExitCode {
+    tracing::error!(error = %error, "release-agent stopped");
+    eprintln!("release-agent: {error}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,94 @@
+//! Who may decide: `SLACK_APPROVERS` resolved against Slack. User-group members come from
+//! `usergroups.users.list` (Tier 2, so cached). If Slack cannot be reached, the last known
+//! membership is used; with none, the answer is "unknown" and the click is refused with a reason,
+//! never silently allowed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::warn;
+
+use super::web::SlackApi;
+use crate::domain::ApproverPolicy;
+use crate::workflow::decide::Permission;
+
+/// Members of each user group, with when they were fetched.
+type GroupCache = HashMap<String, (Instant, Arc<HashSet<String>>)>;
+
+pub struct Approvers {
+    policy: ApproverPolicy,
+    api: SlackApi,
+    ttl: Duration,
+    cache: Mutex<GroupCache>,
+}
+
+impl Approvers {
+    pub fn new(policy: ApproverPolicy, api: SlackApi) -> Self {
+        Self {
+            policy,
+            api,
+            ttl: Duration::from_secs(300),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn policy(&self) -> &ApproverPolicy {
+        &self.policy
+    }
+
+    /// Whether `user` may decide approvals.
+    pub async fn check(&self, user: &str) -> Permission {
+        if self.policy.is_open() || self.policy.names_user(user) {
+            return Permission::Allowed;
+        }
+        let mut failure = None;
+        for group in self.policy.groups() {
+            match self.members(group).await {
+                Ok(members) if members.contains(user) => return Permission::Allowed,
+                Ok(_) => {}
+                Err(reason) => failure = Some(reason),
+            }
+        }
+        match failure {
+            Some(reason) => Permission::Unknown(reason),
+            None => Permission::Denied(self.policy.approvers().to_vec()),
+        }
+    }
+
+    async fn members(&self, group: &str) -> Result<Arc<HashSet<String>>, String> {
+        let cached = self.cached(group);
+        if let Some((fetched, members)) = &cached
+            && fetched.elapsed() < self.ttl
+        {
+            return Ok(members.clone());
+        }
+        match self.api.group_members(group).await {
+            Ok(users) => {
+                let members = Arc::new(users.into_iter().collect::<HashSet<_>>());
+                self.lock()
+                    .insert(group.to_owned(), (Instant::now(), members.clone()));
+                Ok(members)
+            }
+            Err(e) => match cached {
+                Some((_, members)) => {
+                    warn!(group, error = %e, "cannot refresh user-group members; using the last known list");
+                    Ok(members)
+                }
+                None => Err(format!(
+                    "cannot list the members of user group {group}: {e}"
+                )),
+            },
+        }
+    }
+
+    fn cached(&self, group: &str) -> Option<(Instant, Arc<HashSet<String>>)> {
+        self.lock().get(group).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GroupCache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,300 @@
+//! `/review` and `/release`: parsing the text after the command, and the help texts. Pure, so every
+//! answer a user can get is tested without Slack.
+
+use std::fmt;
+
+use crate::domain::{PrRef, PrRefError, RepoName};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    ReviewHelp,
+    Review(PrRef),
+    ReleaseHelp,
+    Release(RepoName),
+    ReleaseStatus(Option<RepoName>),
+    ReleaseHistory(RepoName),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    UnknownCommand(String),
+    Empty(&'static str),
+    BadPullRequest(PrRefError),
+    OnePullRequest,
+    NoRepos,
+    UnknownRepo {
+        name: String,
+        known: Vec<String>,
+    },
+    UnknownSubcommand {
+        word: String,
+        known: Vec<String>,
+    },
+    MissingRepo(&'static str),
+    TooManyArguments {
+        command: &'static str,
+        extra: String,
+    },
+}
+
+pub fn parse(command: &str, text: &str, repos: &[RepoName]) -> Result<Command, CommandError> {
+    match command {
+        "/review" => parse_review(text.trim(), repos),
+        "/release" => parse_release(text, repos),
+        other => Err(CommandError::UnknownCommand(other.to_owned())),
+    }
+}
+
+fn parse_review(text: &str, repos: &[RepoName]) -> Result<Command, CommandError> {
+    if text.is_empty() {
+        return Err(CommandError::Empty("/review"));
+    }
+    if text.eq_ignore_ascii_case("help") {
+        return Ok(Command::ReviewHelp);
+    }
+    // A pasted link arrives as `<url|label>`, and the label may contain spaces.
+    let single = (text.starts_with('<') && text.ends_with('>') && text.matches('>').count() == 1)
+        || !text.contains(char::is_whitespace);
+    if !single {
+        return Err(CommandError::OnePullRequest);
+    }
+    let mut pr = PrRef::parse(text).map_err(CommandError::BadPullRequest)?;
+    if let Some(repo) = &pr.repo {
+        pr.repo = Some(known_repo(repo.as_str(), repos)?);
+    }
+    Ok(Command::Review(pr))
+}
+
+fn parse_release(text: &str, repos: &[RepoName]) -> Result<Command, CommandError> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let extra = |from: usize| CommandError::TooManyArguments {
+        command: "/release",
+        extra: words[from..].join(" "),
+    };
+    match words.as_slice() {
+        [] => Err(CommandError::Empty("/release")),
+        [help] if help.eq_ignore_ascii_case("help") => Ok(Command::ReleaseHelp),
+        [status, rest @ ..] if status.eq_ignore_ascii_case("status") => match rest {
+            [] => Ok(Command::ReleaseStatus(None)),
+            [repo] => Ok(Command::ReleaseStatus(Some(known_repo(repo, repos)?))),
+            _ => Err(extra(2)),
+        },
+        [history, rest @ ..] if history.eq_ignore_ascii_case("history") => match rest {
+            [] => Err(CommandError::MissingRepo("/release history")),
+            [repo] => Ok(Command::ReleaseHistory(known_repo(repo, repos)?)),
+            _ => Err(extra(2)),
+        },
+        [word, rest @ ..] => {
+            let repo = repo_or_subcommand(word, repos)?;
+            if rest.is_empty() {
+                Ok(Command::Release(repo))
+            } else {
+                Err(extra(1))
+            }
+        }
+    }
+}
+
+/// The first word of `/release` is a subcommand or a repository; a word that is neither gets an
+/// answer that lists both.
+fn repo_or_subcommand(word: &str, repos: &[RepoName]) -> Result<RepoName, CommandError> {
+    match known_repo(word, repos) {
+        Err(CommandError::UnknownRepo { name, known }) if !known.is_empty() => {
+            Err(CommandError::UnknownSubcommand { word: name, known })
+        }
+        other => other,
+    }
+}
+
+fn known_repo(name: &str, repos: &[RepoName]) -> Result<RepoName, CommandError> {
+    if repos.is_empty() {
+        return Err(CommandError::NoRepos);
+    }
+    repos
+        .iter()
+        .find(|r| r.same_as(name))
+        .cloned()
+        .ok_or_else(|| CommandError::UnknownRepo {
+            name: name.to_owned(),
+            known: repos.iter().map(ToString::to_string).collect(),
+        })
+}
+
+pub const REVIEW_USAGE: &str = "`/review <PR link | Repo#123 | 123>` · `/review help`";
+pub const RELEASE_USAGE: &str =
+    "`/release <repo>` · `/release status [repo]` · `/release history <repo>` · `/release help`";
+
+impl fmt::Display for CommandError {
+    /// Slack mrkdwn; user text is escaped.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::mrkdwn::escape;
+        match self {
+            Self::UnknownCommand(c) => write!(f, "I don't handle `{}`.", escape(c)),
+            Self::Empty("/review") => write!(f, "Which pull request? Usage: {REVIEW_USAGE}"),
+            Self::Empty(_) => write!(f, "Which repository? Usage: {RELEASE_USAGE}"),
+            Self::BadPullRequest(e) => write!(f, "{}. Usage: {REVIEW_USAGE}", escape(&e.to_string())),
+            Self::OnePullRequest => write!(f, "One pull request at a time, please. Usage: {REVIEW_USAGE}"),
+            Self::NoRepos => f.write_str(
+                "No repositories are configured yet. An admin sets them in `WATCHED_REPOS` (comma-separated).",
+            ),
+            Self::UnknownRepo { name, known } => write!(
+                f,
+                "I don't know the repository `{}`. Known repositories: {}.",
+                escape(name),
+                escape(&known.join(", "))
+            ),
+            Self::UnknownSubcommand { word, known } => write!(
+                f,
+                "`{}` is neither a subcommand (status, history, help) nor a known repository ({}). Usage: {RELEASE_USAGE}",
+                escape(word),
+                escape(&known.join(", "))
+            ),
+            Self::MissingRepo(command) => write!(f, "`{command}` needs a repository. Usage: {RELEASE_USAGE}"),
+            Self::TooManyArguments { command, extra } => write!(
+                f,
+                "`{command}` did not expect `{}`. Usage: {}",
+                escape(extra),
+                if *command == "/review" { REVIEW_USAGE } else { RELEASE_USAGE }
+            ),
+        }
+    }
+}
+
+pub fn review_help() -> String {
+    [
+        "*`/review`* — an AI code review of an Azure DevOps pull request",
+        "• `/review https://dev.azure.com/org/project/_git/Repo/pullrequest/123` — a link",
+        "• `/review Repo#123` — repository and PR number",
+        "• `/review 123` — the PR number alone",
+        "The review runs on a clean checkout of the PR. Findings go to the PR and to the card's thread; \
+         an approving review offers *Merge* on the card.",
+    ]
+    .join("\n")
+}
+
+pub fn release_help(repos: &[RepoName]) -> String {
+    let known = if repos.is_empty() {
+        "none yet (set `WATCHED_REPOS`)".to_owned()
+    } else {
+        super::mrkdwn::escape(
+            &repos
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    };
+    [
+        "*`/release`* — take a repository's staging release to production".to_owned(),
+        "• `/release <repo>` — release the repo's staging version: release PR, CI, Sandbox, Production".into(),
+        "• `/release status [repo]` — staging releases and waiting approvals".into(),
+        "• `/release history <repo>` — versions released so far".into(),
+        format!("Known repositories: {known}"),
+    ]
+    .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repos() -> Vec<RepoName> {
+        ["Billo.Api", "Billo.Web"]
+            .map(|r| RepoName::parse(r).unwrap())
+            .to_vec()
+    }
+
+    fn review(text: &str) -> Result<Command, CommandError> {
+        parse("/review", text, &repos())
+    }
+
+    fn release(text: &str) -> Result<Command, CommandError> {
+        parse("/release", text, &repos())
+    }
+
+    #[test]
+    fn review_takes_links_hash_refs_and_numbers() {
+        let Ok(Command::Review(pr)) = review("billo.api#12") else {
+            panic!()
+        };
+        assert_eq!((pr.repo.unwrap().as_str(), pr.id), ("Billo.Api", 12));
+        assert!(matches!(
+            review(" 12 "),
+            Ok(Command::Review(PrRef { repo: None, id: 12 }))
+        ));
+        let link = "<https://dev.azure.com/o/p/_git/Billo.Web/pullrequest/7|PR 7 fix login>";
+        assert!(matches!(
+            review(link),
+            Ok(Command::Review(PrRef { id: 7, .. }))
+        ));
+        assert_eq!(review("HELP"), Ok(Command::ReviewHelp));
+    }
+
+    #[test]
+    fn review_explains_bad_input() {
+        assert_eq!(review(""), Err(CommandError::Empty("/review")));
+        assert!(matches!(
+            review("twelve"),
+            Err(CommandError::BadPullRequest(_))
+        ));
+        assert_eq!(review("12 13"), Err(CommandError::OnePullRequest));
+        let unknown = review("Other#3").unwrap_err();
+        assert!(
+            unknown
+                .to_string()
+                .contains("I don't know the repository `Other`"),
+            "{unknown}"
+        );
+        assert!(
+            unknown.to_string().contains("Billo.Api, Billo.Web"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn release_has_subcommands_and_repos() {
+        assert_eq!(release("help"), Ok(Command::ReleaseHelp));
+        assert_eq!(
+            release("billo.web"),
+            Ok(Command::Release(repos()[1].clone()))
+        );
+        assert_eq!(release("status"), Ok(Command::ReleaseStatus(None)));
+        assert_eq!(
+            release("status Billo.Api"),
+            Ok(Command::ReleaseStatus(Some(repos()[0].clone())))
+        );
+        assert_eq!(
+            release("history Billo.Api"),
+            Ok(Command::ReleaseHistory(repos()[0].clone()))
+        );
+    }
+
+    #[test]
+    fn release_explains_bad_input() {
+        assert_eq!(release("  "), Err(CommandError::Empty("/release")));
+        assert_eq!(
+            release("history"),
+            Err(CommandError::MissingRepo("/release history"))
+        );
+        let unknown = release("statsu").unwrap_err().to_string();
+        assert!(
+            unknown.contains("`statsu` is neither a subcommand"),
+            "{unknown}"
+        );
+        let extra = release("Billo.Api now please").unwrap_err().to_string();
+        assert!(extra.contains("did not expect `now please`"), "{extra}");
+        assert_eq!(
+            parse("/release", "Billo.Api", &[]),
+            Err(CommandError::NoRepos)
+        );
+    }
+
+    #[test]
+    fn errors_escape_what_the_user_typed() {
+        let text = release("<!channel>").unwrap_err().to_string();
+        assert!(
+            text.contains("&lt;!channel&gt;") && !text.contains("<!channel>"),
+            "{text}"
+        );
+    }
+}

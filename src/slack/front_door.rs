@@ -1,0 +1,128 @@
+//! What the Socket Mode handlers do with an envelope, without the Socket Mode plumbing: answer
+//! slash commands in the ack, and persist button clicks as intents for the intake. Nothing here
+//! waits on anything but our own database, so acks leave within milliseconds.
+
+use std::sync::Arc;
+
+use slack_morphism::prelude::*;
+use tracing::{info, warn};
+
+use super::commands::{self, Command};
+use super::{actions, blocks};
+use crate::clock::Clock;
+use crate::domain::{PrRef, RepoName};
+use crate::store::{NewDelivery, Store, StoreError};
+use crate::workflow::Wakers;
+use crate::workflow::intake::Intent;
+
+/// A click could not be saved. The envelope is then not acked, so Slack marks the button as failed
+/// and the user can click again, rather than the click being lost silently.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot save the click: {0}")]
+pub struct Unsaved(#[from] StoreError);
+
+pub struct FrontDoor {
+    store: Store,
+    clock: Clock,
+    repos: Vec<RepoName>,
+    wakers: Arc<Wakers>,
+}
+
+impl FrontDoor {
+    pub fn new(store: Store, clock: Clock, repos: Vec<RepoName>, wakers: Arc<Wakers>) -> Self {
+        Self {
+            store,
+            clock,
+            repos,
+            wakers,
+        }
+    }
+
+    /// The answer to a slash command, sent inside the ack.
+    pub fn command(&self, command: &str, text: &str, user: &str) -> SlackCommandEventResponse {
+        let reply = match commands::parse(command, text, &self.repos) {
+            Ok(Command::ReviewHelp) => commands::review_help(),
+            Ok(Command::ReleaseHelp) => commands::release_help(&self.repos),
+            Ok(command) => not_built_yet(&command),
+            Err(error) => {
+                info!(user, command, %error, "slash command refused");
+                error.to_string()
+            }
+        };
+        SlackCommandEventResponse::new(blocks::text(&reply))
+            .with_response_type(SlackMessageResponseType::Ephemeral)
+    }
+
+    /// Persists every approval click in `event` as an intent, deduplicated by the click itself,
+    /// so a redelivered envelope counts once.
+    pub async fn interaction(&self, event: &SlackInteractionEvent) -> Result<(), Unsaved> {
+        let SlackInteractionEvent::BlockActions(event) = event else {
+            return Ok(());
+        };
+        let Some(user) = &event.user else {
+            return Ok(());
+        };
+        let channel = event
+            .channel
+            .as_ref()
+            .map(|c| c.id.to_string())
+            .or_else(|| match &event.container {
+                SlackInteractionActionContainer::Message(m) => {
+                    m.channel_id.as_ref().map(ToString::to_string)
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        for action in event.actions.iter().flatten() {
+            let Some((approval, option)) =
+                actions::parse(&action.action_id.0, action.value.as_deref())
+            else {
+                continue;
+            };
+            let intent = Intent::Decide {
+                approval,
+                option,
+                user: user.id.to_string(),
+                channel: channel.clone(),
+            };
+            let delivery = NewDelivery {
+                key: format!("slack:action:{}:{}", event.trigger_id, action.action_id),
+                source: "slack".into(),
+                intent: serde_json::to_value(&intent).ok(),
+            };
+            if self
+                .store
+                .insert_delivery(&delivery, self.clock.now())
+                .await?
+            {
+                self.wakers.intake.notify_one();
+            } else {
+                warn!(key = %delivery.key, "duplicate click delivery ignored");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An honest answer for commands whose workflow is not in this build yet.
+fn not_built_yet(command: &Command) -> String {
+    let what = match command {
+        Command::Review(PrRef { repo, id }) => match repo {
+            Some(repo) => format!(
+                "a review of `{}#{id}`",
+                super::mrkdwn::escape(repo.as_str())
+            ),
+            None => format!("a review of PR {id}"),
+        },
+        Command::Release(repo) => {
+            format!("a release of `{}`", super::mrkdwn::escape(repo.as_str()))
+        }
+        Command::ReleaseStatus(_) => "the release status".into(),
+        Command::ReleaseHistory(_) => "the release history".into(),
+        Command::ReviewHelp | Command::ReleaseHelp => "help".into(),
+    };
+    format!(
+        "Understood: {what}. This release-agent build cannot do that yet: the workflow is still being \
+         built (see \"Not yet\" in the README). Nothing was started."
+    )
+}

@@ -1,0 +1,334 @@
+//! The way out: everything the bot posts goes through here, paced to about one message per second
+//! per channel (Slack's posting limit), and held back as long as Slack's 429 `Retry-After` asks.
+//!
+//! Two sources feed it. Cards are synced from the runs table: whenever a run's `card_version` is
+//! ahead of `card_synced`, the card is rendered from the run's current state and posted (first
+//! time) or updated in place, so a burst of changes costs one update. Thread replies and
+//! ephemeral notes come from the outbox table. Both are claimed under a short lease, so replicas
+//! do not send the same thing twice, and a crash only delays a message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::blocks::{self, CardModel};
+use super::web::{SlackApi, SlackError};
+use crate::clock::Clock;
+use crate::store::{OutboxRecord, RunRecord, Store};
+use crate::workflow::{Flows, Wakers};
+
+#[derive(Debug, Clone)]
+pub struct OutboundSettings {
+    /// The gap between two posts to one channel.
+    pub channel_gap: Duration,
+    /// How long a claimed card or message stays ours.
+    pub claim: Duration,
+    /// How often to look for work that other replicas queued.
+    pub idle_poll: Duration,
+    /// Sends of one message before it is given up as undeliverable.
+    pub max_attempts: i64,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        Self {
+            channel_gap: Duration::from_secs(1),
+            claim: Duration::from_secs(60),
+            idle_poll: Duration::from_secs(1),
+            max_attempts: 10,
+        }
+    }
+}
+
+/// When each channel may be posted to next. Pure bookkeeping; the caller sleeps.
+#[derive(Debug, Default)]
+pub(crate) struct Pacer {
+    next_free: HashMap<String, Instant>,
+}
+
+impl Pacer {
+    /// Reserves the next slot in `channel`, at least `gap` after the previous one.
+    pub(crate) fn reserve(&mut self, channel: &str, now: Instant, gap: Duration) -> Instant {
+        let at = self
+            .next_free
+            .get(channel)
+            .map_or(now, |free| (*free).max(now));
+        self.next_free.insert(channel.to_owned(), at + gap);
+        at
+    }
+
+    /// Keeps `channel` quiet until `until` (a 429's Retry-After).
+    pub(crate) fn hold(&mut self, channel: &str, until: Instant) {
+        let free = self.next_free.entry(channel.to_owned()).or_insert(until);
+        *free = (*free).max(until);
+    }
+}
+
+pub struct Outbound {
+    store: Store,
+    api: SlackApi,
+    flows: Flows,
+    clock: Clock,
+    wakers: Arc<Wakers>,
+    settings: OutboundSettings,
+    owner: String,
+    pacer: Mutex<Pacer>,
+}
+
+impl Outbound {
+    pub fn new(
+        store: Store,
+        api: SlackApi,
+        flows: Flows,
+        clock: Clock,
+        wakers: Arc<Wakers>,
+        settings: OutboundSettings,
+    ) -> Self {
+        Self {
+            store,
+            api,
+            flows,
+            clock,
+            wakers,
+            settings,
+            owner: format!("outbound-{}", uuid::Uuid::new_v4()),
+            pacer: Mutex::new(Pacer::default()),
+        }
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            let busy = self.pass().await;
+            if shutdown.is_cancelled() {
+                return;
+            }
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.wakers.outbound.notified() => {}
+                () = tokio::time::sleep(self.settings.idle_poll) => {}
+            }
+        }
+    }
+
+    /// Syncs due cards, then sends due messages. Returns whether there was anything to do.
+    pub async fn pass(&self) -> bool {
+        let now = self.clock.now();
+        let until = now + delta(self.settings.claim);
+        let cards = self
+            .store
+            .claim_cards(&self.owner, now, until, 10)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "cannot claim cards");
+                Vec::new()
+            });
+        for run in &cards {
+            self.sync_card(run).await;
+        }
+        let messages = self
+            .store
+            .claim_outbox(&self.owner, now, until, 20)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "cannot claim outbox messages");
+                Vec::new()
+            });
+        for message in &messages {
+            self.send(message).await;
+        }
+        !cards.is_empty() || !messages.is_empty()
+    }
+
+    async fn sync_card(&self, run: &RunRecord) {
+        let approvals = match self.store.approvals_for_run(run.id).await {
+            Ok(approvals) => approvals,
+            Err(e) => {
+                return warn!(run_id = %run.id, error = %e, "cannot read approvals for the card");
+            }
+        };
+        let content = blocks::card(&CardModel {
+            run,
+            view: self.flows.card(&run.kind, &run.state),
+            approvals: &approvals,
+        });
+        self.pace(&run.channel_id).await;
+        let sent = match &run.card_ts {
+            None => self.api.post_message(&run.channel_id, content, None).await,
+            Some(ts) => self
+                .api
+                .update_message(&run.channel_id, ts, content)
+                .await
+                .map(|()| ts.clone()),
+        };
+        let recorded = match sent {
+            Ok(ts) => {
+                self.store
+                    .card_synced(run.id, &self.owner, run.card_version, Some(&ts))
+                    .await
+            }
+            Err(e) if e.is_transient() => {
+                let wait = self.back_off(&run.channel_id, &e, 1).await;
+                warn!(run_id = %run.id, error = %e, "card not sent; trying again");
+                self.store
+                    .card_retry_at(run.id, &self.owner, self.clock.now() + delta(wait))
+                    .await
+            }
+            Err(e) => {
+                error!(run_id = %run.id, error = %e, "Slack refused the card; this version is skipped");
+                self.store
+                    .card_synced(run.id, &self.owner, run.card_version, None)
+                    .await
+            }
+        };
+        if let Err(e) = recorded {
+            warn!(run_id = %run.id, error = %e, "cannot record the card's state; it will be sent again");
+        }
+    }
+
+    async fn send(&self, message: &OutboxRecord) {
+        let result = if message.is_ephemeral() {
+            self.send_ephemeral(message).await
+        } else {
+            self.send_reply(message).await
+        };
+        let recorded = match result {
+            Ok(()) => self.store.outbox_sent(message.id, self.clock.now()).await,
+            Err(e) if e.is_transient() && message.attempts + 1 < self.settings.max_attempts => {
+                let wait = self
+                    .back_off(&message.channel_id, &e, message.attempts + 1)
+                    .await;
+                warn!(id = message.id, error = %e, "message not sent; trying again");
+                self.store
+                    .outbox_retry(message.id, self.clock.now() + delta(wait))
+                    .await
+            }
+            Err(e) => {
+                error!(id = message.id, error = %e, "message given up");
+                self.store.outbox_failed(message.id, &e.to_string()).await
+            }
+        };
+        if let Err(e) = recorded {
+            warn!(id = message.id, error = %e, "cannot record a message's state; it may be sent again");
+        }
+    }
+
+    /// Ephemeral notes are not bound by the channel posting limit, only by 429s.
+    async fn send_ephemeral(&self, message: &OutboxRecord) -> Result<(), SlackError> {
+        let user = message.user_id.as_deref().unwrap_or_default();
+        for content in blocks::message(&message.message.0) {
+            self.api
+                .post_ephemeral(&message.channel_id, user, content)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn send_reply(&self, message: &OutboxRecord) -> Result<(), SlackError> {
+        let run = match message
+            .run_id
+            .as_deref()
+            .and_then(crate::domain::RunId::parse)
+        {
+            Some(id) => self
+                .store
+                .get_run(id)
+                .await
+                .map_err(|e| SlackError::Transport(e.to_string()))?,
+            None => None,
+        };
+        let Some(thread) = run.and_then(|r| r.card_ts) else {
+            return Err(SlackError::Api {
+                code: "no_card".into(),
+                detail: vec!["the run has no card to reply to".into()],
+            });
+        };
+        for content in blocks::message(&message.message.0) {
+            self.pace(&message.channel_id).await;
+            self.api
+                .post_message(&message.channel_id, content, Some(&thread))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for this channel's next slot.
+    async fn pace(&self, channel: &str) {
+        let at =
+            self.pacer
+                .lock()
+                .await
+                .reserve(channel, Instant::now(), self.settings.channel_gap);
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// How long to wait before the next try; a 429 also silences the channel that long.
+    async fn back_off(&self, channel: &str, error: &SlackError, attempt: i64) -> Duration {
+        match error {
+            SlackError::RateLimited { retry_after } => {
+                info!(
+                    channel,
+                    retry_after_s = retry_after.as_secs(),
+                    "Slack asked us to slow down"
+                );
+                self.pacer
+                    .lock()
+                    .await
+                    .hold(channel, Instant::now() + *retry_after);
+                *retry_after
+            }
+            _ => Duration::from_secs(
+                2u64.saturating_pow(u32::try_from(attempt.clamp(1, 8)).unwrap_or(8)),
+            ),
+        }
+    }
+}
+
+fn delta(duration: Duration) -> TimeDelta {
+    TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posts_to_one_channel_are_spaced_by_the_gap() {
+        let mut pacer = Pacer::default();
+        let now = Instant::now();
+        let gap = Duration::from_secs(1);
+        assert_eq!(pacer.reserve("C1", now, gap), now);
+        assert_eq!(pacer.reserve("C1", now, gap), now + gap);
+        assert_eq!(pacer.reserve("C1", now, gap), now + gap * 2);
+        assert_eq!(
+            pacer.reserve("C2", now, gap),
+            now,
+            "other channels are not held up"
+        );
+        let later = now + Duration::from_secs(10);
+        assert_eq!(
+            pacer.reserve("C1", later, gap),
+            later,
+            "an idle channel is free at once"
+        );
+    }
+
+    #[test]
+    fn a_retry_after_holds_the_channel() {
+        let mut pacer = Pacer::default();
+        let now = Instant::now();
+        pacer.hold("C1", now + Duration::from_secs(30));
+        assert_eq!(
+            pacer.reserve("C1", now, Duration::from_secs(1)),
+            now + Duration::from_secs(30)
+        );
+    }
+}

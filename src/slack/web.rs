@@ -1,0 +1,208 @@
+//! The Slack Web API calls the bot makes, on slack-morphism's client, each under a timeout, with
+//! errors sorted into what the caller can act on: wait (rate limit), give up (Slack refused), or
+//! try again (transport).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+
+/// The client type, shared with the Socket Mode listener.
+pub type SlackHttpClient = SlackHyperClient;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlackError {
+    #[error("rate limited by Slack; retry in {}s", retry_after.as_secs())]
+    RateLimited { retry_after: Duration },
+    /// Slack answered `ok: false`.
+    #[error("Slack refused the call: {code}{}", detail_suffix(detail))]
+    Api { code: String, detail: Vec<String> },
+    #[error("cannot reach Slack: {0}")]
+    Transport(String),
+}
+
+fn detail_suffix(detail: &[String]) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", detail.join("; "))
+    }
+}
+
+impl SlackError {
+    /// Whether trying again later can help.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::RateLimited { .. } | Self::Transport(_) => true,
+            Self::Api { code, .. } => matches!(
+                code.as_str(),
+                "internal_error"
+                    | "fatal_error"
+                    | "service_unavailable"
+                    | "request_timeout"
+                    | "ratelimited"
+            ),
+        }
+    }
+
+    /// Whether the token itself is bad, so nothing will work until the config is fixed.
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Self::Api { code, .. } if matches!(code.as_str(),
+            "not_authed" | "invalid_auth" | "account_inactive" | "token_revoked" | "token_expired"
+            | "user_removed_from_team" | "team_disabled" | "not_allowed_token_type"))
+    }
+}
+
+impl From<SlackClientError> for SlackError {
+    fn from(error: SlackClientError) -> Self {
+        match error {
+            SlackClientError::RateLimitError(e) => Self::RateLimited {
+                retry_after: e.retry_after.unwrap_or(Duration::from_secs(1)),
+            },
+            SlackClientError::ApiError(e) => Self::Api {
+                code: e.code,
+                detail: e.errors.unwrap_or_default(),
+            },
+            SlackClientError::HttpError(e) => Self::Transport(format!("HTTP {}", e.status_code)),
+            other => Self::Transport(other.to_string()),
+        }
+    }
+}
+
+/// Who the bot token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotIdentity {
+    pub user_id: String,
+    pub team: String,
+}
+
+#[derive(Clone)]
+pub struct SlackApi {
+    client: Arc<SlackHttpClient>,
+    bot: SlackApiToken,
+    app: SlackApiToken,
+    timeout: Duration,
+}
+
+impl SlackApi {
+    /// A client for the Web API at `api_url` (no trailing slash). Plain `http://` is allowed so
+    /// that tests can point it at a local fake.
+    pub fn new(
+        api_url: &str,
+        bot_token: &SecretString,
+        app_token: &SecretString,
+    ) -> std::io::Result<Self> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        let connector =
+            SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
+        let token = |secret: &SecretString| {
+            SlackApiToken::new(SlackApiTokenValue(secret.expose_secret().to_owned()))
+        };
+        Ok(Self {
+            client: Arc::new(SlackClient::new(connector)),
+            bot: token(bot_token),
+            app: token(app_token),
+            timeout: Duration::from_secs(15),
+        })
+    }
+
+    pub fn client(&self) -> Arc<SlackHttpClient> {
+        self.client.clone()
+    }
+
+    pub fn app_token(&self) -> &SlackApiToken {
+        &self.app
+    }
+
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = ClientResult<T>>,
+    ) -> Result<T, SlackError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result.map_err(SlackError::from),
+            Err(_) => Err(SlackError::Transport(format!(
+                "no answer within {}s",
+                self.timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// https://api.slack.com/methods/auth.test
+    pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
+        let session = self.client.open_session(&self.bot);
+        let reply = self.bounded(session.auth_test()).await?;
+        Ok(BotIdentity {
+            user_id: reply.user_id.to_string(),
+            team: reply.team,
+        })
+    }
+
+    /// https://api.slack.com/methods/apps.connections.open, only to prove the app token works;
+    /// the Socket Mode listener opens its own connections.
+    pub async fn connections_open(&self) -> Result<(), SlackError> {
+        let session = self.client.open_session(&self.app);
+        self.bounded(session.apps_connections_open(&SlackApiAppsConnectionOpenRequest::new()))
+            .await
+            .map(drop)
+    }
+
+    /// https://api.slack.com/methods/chat.postMessage; returns the message's `ts`.
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        content: SlackMessageContent,
+        thread_ts: Option<&str>,
+    ) -> Result<String, SlackError> {
+        let request = SlackApiChatPostMessageRequest::new(channel.into(), content)
+            .opt_thread_ts(thread_ts.map(|ts| SlackTs(ts.to_owned())))
+            .with_unfurl_links(false)
+            .with_unfurl_media(false);
+        let session = self.client.open_session(&self.bot);
+        let reply = self.bounded(session.chat_post_message(&request)).await?;
+        Ok(reply.ts.0)
+    }
+
+    /// https://api.slack.com/methods/chat.update
+    pub async fn update_message(
+        &self,
+        channel: &str,
+        ts: &str,
+        content: SlackMessageContent,
+    ) -> Result<(), SlackError> {
+        let request =
+            SlackApiChatUpdateRequest::new(channel.into(), content, SlackTs(ts.to_owned()));
+        let session = self.client.open_session(&self.bot);
+        self.bounded(session.chat_update(&request)).await.map(drop)
+    }
+
+    /// https://api.slack.com/methods/chat.postEphemeral
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        content: SlackMessageContent,
+    ) -> Result<(), SlackError> {
+        let request = SlackApiChatPostEphemeralRequest::new(channel.into(), user.into(), content);
+        let session = self.client.open_session(&self.bot);
+        self.bounded(session.chat_post_ephemeral(&request))
+            .await
+            .map(drop)
+    }
+
+    /// https://api.slack.com/methods/usergroups.users.list
+    pub async fn group_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
+        let request = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId(group.to_owned()));
+        let session = self.client.open_session(&self.bot);
+        let reply = self
+            .bounded(session.usergroups_users_list(&request))
+            .await?;
+        Ok(reply.users.into_iter().map(|u| u.0).collect())
+    }
+}

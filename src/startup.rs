@@ -1,0 +1,215 @@
+//! Building the application from its config and running it until it is told to stop.
+//!
+//! `Application::build` connects and migrates the store, proves both Slack tokens work (a bad
+//! token would otherwise be retried forever by the Socket Mode client) and assembles the parts;
+//! `run_until_stopped` runs the Socket Mode listener, the engine, the intake and the outbound
+//! queue until the shutdown token fires or one of them ends, then stops them in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::slack::approvers::Approvers;
+use crate::slack::front_door::FrontDoor;
+use crate::slack::outbound::{Outbound, OutboundSettings};
+use crate::slack::socket_mode::SocketMode;
+use crate::slack::web::{SlackApi, SlackError};
+use crate::store::{Store, StoreError};
+use crate::workflow::intake::Intake;
+use crate::workflow::{Engine, EngineSettings, Flows, Wakers};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database {url}: {source}")]
+    Database { url: String, source: StoreError },
+    #[error("cannot migrate the database: {0}")]
+    Migrate(StoreError),
+    #[error("cannot set up the Slack client: {0}")]
+    SlackClient(std::io::Error),
+    #[error("{var} was refused by Slack ({source}); check the token")]
+    SlackToken {
+        var: &'static str,
+        source: SlackError,
+    },
+    #[error("cannot start Socket Mode: {0}")]
+    SocketMode(String),
+}
+
+/// What a test (or a later issue) may swap: the flows, the clock and the timings.
+pub struct Parts {
+    pub flows: Flows,
+    pub clock: Clock,
+    pub engine: EngineSettings,
+    pub outbound: OutboundSettings,
+}
+
+impl Parts {
+    /// The production parts for `config`.
+    pub fn for_config(config: &Config) -> Self {
+        Self {
+            flows: Flows::new(),
+            clock: Clock::system(),
+            engine: EngineSettings::new(&config.slack.channel, config.approval_timeout),
+            outbound: OutboundSettings::default(),
+        }
+    }
+}
+
+pub struct Application {
+    store: Store,
+    api: SlackApi,
+    engine: Engine,
+    intake: Intake,
+    outbound: Outbound,
+    door: Arc<FrontDoor>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let parts = Parts::for_config(&config);
+        Self::build_with(config, parts).await
+    }
+
+    pub async fn build_with(config: Config, parts: Parts) -> Result<Self, StartupError> {
+        let store = open_store(&config).await?;
+        let api = SlackApi::new(
+            &config.slack.api_url,
+            &config.slack.bot_token,
+            &config.slack.app_token,
+        )
+        .map_err(StartupError::SlackClient)?;
+        verify_tokens(&api).await?;
+        let wakers = Arc::new(Wakers::default());
+        let engine = Engine::new(
+            store.clone(),
+            parts.flows.clone(),
+            parts.clock.clone(),
+            parts.engine,
+            wakers.clone(),
+        );
+        let approvers = Arc::new(Approvers::new(config.slack.approvers.clone(), api.clone()));
+        let intake = Intake::new(
+            store.clone(),
+            parts.clock.clone(),
+            approvers,
+            wakers.clone(),
+        );
+        let outbound = Outbound::new(
+            store.clone(),
+            api.clone(),
+            parts.flows,
+            parts.clock.clone(),
+            wakers.clone(),
+            parts.outbound,
+        );
+        let door = Arc::new(FrontDoor::new(
+            store.clone(),
+            parts.clock,
+            config.repos.clone(),
+            wakers,
+        ));
+        Ok(Self {
+            store,
+            api,
+            engine,
+            intake,
+            outbound,
+            door,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs until `shutdown` fires or a part ends on its own. On the way out: stop taking
+    /// envelopes, let running steps reach their checkpoint, then close the database.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartupError> {
+        let socket = SocketMode::start(&self.api, self.door.clone())
+            .await
+            .map_err(|e| StartupError::SocketMode(e.to_string()))?;
+        let mut parts = JoinSet::new();
+        let (engine, intake, outbound) = (self.engine, self.intake, self.outbound);
+        let stop = shutdown.clone();
+        parts.spawn(async move {
+            engine.run(stop).await;
+            "engine"
+        });
+        let stop = shutdown.clone();
+        parts.spawn(async move {
+            intake.run(stop).await;
+            "intake"
+        });
+        let stop = shutdown.clone();
+        parts.spawn(async move {
+            outbound.run(stop).await;
+            "outbound queue"
+        });
+        info!("release-agent is running");
+
+        tokio::select! {
+            () = shutdown.cancelled() => info!("shutting down"),
+            Some(ended) = parts.join_next() => {
+                match ended {
+                    Ok(name) => error!(part = name, "a part stopped on its own; shutting down"),
+                    Err(e) => error!(error = %e, "a part crashed; shutting down"),
+                }
+                shutdown.cancel();
+            }
+        }
+        socket.stop().await;
+        let drained = tokio::time::timeout(Duration::from_secs(9), async {
+            while let Some(ended) = parts.join_next().await {
+                if let Ok(name) = ended {
+                    info!(part = name, "stopped");
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            warn!("some parts did not stop in time");
+        }
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+pub async fn open_store(config: &Config) -> Result<Store, StartupError> {
+    let store =
+        Store::connect(&config.database)
+            .await
+            .map_err(|source| StartupError::Database {
+                url: config.database.redacted(),
+                source,
+            })?;
+    store.migrate().await.map_err(StartupError::Migrate)?;
+    Ok(store)
+}
+
+/// Fails start-up when Slack rejects a token; a Slack outage only warns, since Socket Mode keeps
+/// trying to connect on its own.
+async fn verify_tokens(api: &SlackApi) -> Result<(), StartupError> {
+    let checks = [
+        ("SLACK_BOT_TOKEN", api.auth_test().await.map(drop)),
+        ("SLACK_APP_TOKEN", api.connections_open().await),
+    ];
+    for (var, result) in checks {
+        match result {
+            Ok(()) => {}
+            Err(source) if source.is_auth() => {
+                return Err(StartupError::SlackToken { var, source });
+            }
+            Err(e) => warn!(var, error = %e, "cannot verify a Slack token now; going on"),
+        }
+    }
+    Ok(())
+}

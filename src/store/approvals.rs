@@ -1,0 +1,227 @@
+//! Approvals: a run's wait points. A decision is accepted at most once, by a compare-and-set on
+//! `status = 'pending'`, in the same transaction that wakes the run and writes the audit entry.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use sqlx::types::Json;
+
+use super::audit::insert_audit;
+use super::deliveries::claim_delivery;
+use super::outbox::insert_outbox;
+use super::{AuditEntry, BeginWrite, OutboxItem, Store, StoreError, on_db, parse_column};
+use crate::domain::{ApprovalId, ApprovalOption, ApprovalStatus, Decision, RunId};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApproval {
+    pub id: ApprovalId,
+    pub point: String,
+    pub prompt: String,
+    pub options: Vec<ApprovalOption>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalRecord {
+    pub id: ApprovalId,
+    pub run_id: RunId,
+    pub point: String,
+    pub prompt: String,
+    pub options: Vec<ApprovalOption>,
+    pub status: ApprovalStatus,
+    pub decided_option: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct ApprovalRow {
+    id: String,
+    run_id: String,
+    point: String,
+    prompt: String,
+    options: Json<Vec<ApprovalOption>>,
+    status: String,
+    decided_option: Option<String>,
+    decided_by: Option<String>,
+    decided_at: Option<DateTime<Utc>>,
+    expires_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<ApprovalRow> for ApprovalRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ApprovalRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} {value:?}"));
+        Ok(Self {
+            id: ApprovalId::parse(&row.id).ok_or_else(|| corrupt("approval id", &row.id))?,
+            run_id: RunId::parse(&row.run_id).ok_or_else(|| corrupt("run id", &row.run_id))?,
+            point: row.point,
+            prompt: row.prompt,
+            options: row.options.0,
+            status: parse_column(&row.status)?,
+            decided_option: row.decided_option,
+            decided_by: row.decided_by,
+            decided_at: row.decided_at,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+        })
+    }
+}
+
+fn approval_records(rows: Vec<ApprovalRow>) -> Result<Vec<ApprovalRecord>, StoreError> {
+    rows.into_iter().map(ApprovalRecord::try_from).collect()
+}
+
+/// What became of an attempt to accept a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    /// This decision counts; the run is awake.
+    Accepted,
+    /// The delivery was already handled (by another replica); nothing to do.
+    AlreadyHandled,
+    /// The approval stopped being pending meanwhile; read it again to explain why.
+    NoLongerPending,
+}
+
+/// `SELECT … FROM approvals` followed by the given clauses.
+macro_rules! select_approvals {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, run_id, point, prompt, options, status, decided_option, decided_by, ",
+            "decided_at, expires_at, created_at FROM approvals ",
+            $rest
+        )
+    };
+}
+
+const DECIDE: &str = "UPDATE approvals SET status = 'decided', decided_option = $2, decided_by = $3, \
+     decided_at = $4 WHERE id = $1 AND status = 'pending' AND expires_at > $4";
+
+const WAKE_RUN: &str = "UPDATE runs SET status = 'running', wake_at = NULL, decision = $2, \
+     card_version = card_version + 1, updated_at = $3 WHERE id = $1 AND status = 'waiting'";
+
+const EXPIRE: &str = "UPDATE approvals SET status = 'expired' WHERE id = $1 AND status = 'pending'";
+
+const CANCEL_WAITING_RUN: &str = "UPDATE runs SET status = 'cancelled', outcome = $2, \
+     card_version = card_version + 1, updated_at = $3 WHERE id = $1 AND status = 'waiting'";
+
+impl Store {
+    pub async fn get_approval(&self, id: ApprovalId) -> Result<Option<ApprovalRecord>, StoreError> {
+        let sql = select_approvals!("WHERE id = $1");
+        let row: Option<ApprovalRow> = on_db!(self, pool =>
+            sqlx::query_as(sql).bind(id.to_string()).fetch_optional(pool).await)?;
+        row.map(ApprovalRecord::try_from).transpose()
+    }
+
+    /// The approvals of one run, oldest first.
+    pub async fn approvals_for_run(
+        &self,
+        run_id: RunId,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let sql = select_approvals!("WHERE run_id = $1 ORDER BY created_at, id");
+        let rows = on_db!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;
+        approval_records(rows)
+    }
+
+    /// Pending approvals whose time is up.
+    pub async fn due_expiries(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let sql = select_approvals!(
+            "WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2"
+        );
+        let rows =
+            on_db!(self, pool => sqlx::query_as(sql).bind(now).bind(limit).fetch_all(pool).await)?;
+        approval_records(rows)
+    }
+
+    /// Accepts `decision` for the run that waits on it: marks the delivery handled, sets the
+    /// approval to decided (only if still pending and unexpired), wakes the run with the decision
+    /// and writes the audit entry, all or nothing.
+    pub async fn accept_decision(
+        &self,
+        run_id: RunId,
+        decision: &Decision,
+        delivery_key: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<AcceptOutcome, StoreError> {
+        let detail = format!("chose {} at {}", decision.option, decision.point);
+        let audit = AuditEntry::new(Some(run_id), &decision.by, "decision", detail);
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            if let Some(key) = delivery_key
+                && claim_delivery!(&mut *tx, key, now)? == 0
+            {
+                return Ok(AcceptOutcome::AlreadyHandled);
+            }
+            let decided = sqlx::query(DECIDE)
+                .bind(decision.approval.to_string())
+                .bind(decision.option.as_str())
+                .bind(&decision.by)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if decided.rows_affected() == 0 {
+                return Ok(AcceptOutcome::NoLongerPending);
+            }
+            let woken = sqlx::query(WAKE_RUN).bind(run_id.to_string()).bind(Json(decision)).bind(now).execute(&mut *tx).await?;
+            if woken.rows_affected() == 0 {
+                return Ok(AcceptOutcome::NoLongerPending);
+            }
+            insert_audit!(&mut *tx, audit, now)?;
+            tx.commit().await?;
+        });
+        Ok(AcceptOutcome::Accepted)
+    }
+
+    /// Records a click that changes nothing: marks its delivery handled, writes the audit entry
+    /// and queues the explanation for the user. `false`: the delivery was already handled.
+    pub async fn reject_decision(
+        &self,
+        delivery_key: Option<&str>,
+        audit: &AuditEntry,
+        note: Option<&OutboxItem>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            if let Some(key) = delivery_key
+                && claim_delivery!(&mut *tx, key, now)? == 0
+            {
+                return Ok(false);
+            }
+            insert_audit!(&mut *tx, audit, now)?;
+            if let Some(note) = note {
+                insert_outbox!(&mut *tx, note, now)?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Expires one pending approval and cancels its run with `reason`. `false`: it was no longer
+    /// pending.
+    pub async fn expire_approval(
+        &self,
+        approval: &ApprovalRecord,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let audit = AuditEntry::new(Some(approval.run_id), crate::BOT_ACTOR, "expired", reason);
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            if sqlx::query(EXPIRE).bind(approval.id.to_string()).execute(&mut *tx).await?.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(CANCEL_WAITING_RUN).bind(approval.run_id.to_string()).bind(reason).bind(now).execute(&mut *tx).await?;
+            insert_audit!(&mut *tx, audit, now)?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+}

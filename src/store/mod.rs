@@ -1,0 +1,187 @@
+//! The store: every durable fact lives here, in SQLite (the default) or PostgreSQL.
+//!
+//! One [`Store`] wraps a native pool of either backend. Each method holds its SQL text once and
+//! runs it on whichever pool is configured ([`on_db!`] expands the body for both), so the two
+//! backends cannot drift apart. The few statements that differ (row locking) are picked with
+//! [`Store::dialect`]. Times are always passed in by the caller, from the engine's clock; SQL never
+//! reads its own clock, so tests can move time and both backends store identical values.
+//!
+//! Read `runs.rs` first: runs, leases and checkpoints are the heart of durability. Then
+//! `approvals.rs` (decisions by compare-and-set), `deliveries.rs` (dedupe), `effects.rs` (the
+//! effect journal), `outbox.rs` (Slack messages to send), `releases.rs` and `audit.rs`.
+
+mod approvals;
+mod audit;
+mod deliveries;
+mod effects;
+mod outbox;
+mod releases;
+mod runs;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool, Transaction};
+
+use crate::config::DatabaseUrl;
+use secrecy::ExposeSecret;
+
+pub use approvals::{AcceptOutcome, ApprovalRecord, NewApproval};
+pub use audit::{AuditEntry, AuditRecord};
+pub use deliveries::{DeliveryRecord, NewDelivery};
+pub use effects::EffectEntry;
+pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
+pub use releases::{ArchivedRelease, StagedPr, StagingRelease};
+pub use runs::{Checkpoint, NewRun, RunRecord, Started};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Why a store call failed. Callers branch on `Conflict` (someone else won a compare-and-set)
+/// and `NotFound`; everything else is reported.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Which SQL dialect a statement is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs `$body` with `$pool` bound to the native pool of the configured backend. The body is
+/// compiled once per backend, so it may use backend-specific types through type inference.
+macro_rules! on_db {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// Begins a transaction that will write. SQLite takes the write lock up front (`BEGIN
+/// IMMEDIATE`), so two writers queue on the busy timeout instead of failing when one upgrades a
+/// read lock; PostgreSQL needs nothing special.
+pub(crate) trait BeginWrite {
+    type Database: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Database>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+}
+
+impl Store {
+    /// Opens the database named by the config. A SQLite file is created if missing and put in
+    /// WAL mode, so readers never block the writer.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        let db = match url {
+            DatabaseUrl::Sqlite(url) => {
+                let options = SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options)
+                    .await?;
+                Db::Sqlite(pool)
+            }
+            DatabaseUrl::Postgres(url) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url.expose_secret())
+                    .await?;
+                Db::Postgres(pool)
+            }
+        };
+        Ok(Self { db })
+    }
+
+    /// Applies the migrations of the configured backend; applied ones are skipped.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// A cheap round trip, for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|d| d.rows_affected()))?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.dialect() {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self.db {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Picks the statement written for the configured backend.
+    pub(crate) fn sql(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self.dialect() {
+            Dialect::Sqlite => sqlite,
+            Dialect::Postgres => postgres,
+        }
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await);
+    }
+}
+
+/// Parses a stored enum-like text column.
+pub(crate) fn parse_column<T: FromStr<Err = String>>(text: &str) -> Result<T, StoreError> {
+    text.parse().map_err(StoreError::Corrupt)
+}

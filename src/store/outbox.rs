@@ -1,0 +1,224 @@
+//! The outbox: Slack messages to send, written in the transaction that decided to send them, so
+//! a crash can delay a message but never lose it. A sender claims rows under a short lease, so two
+//! replicas do not send the same row.
+//!
+//! Cards are not in the outbox: a run's card is re-rendered from the run whenever
+//! `card_version` moves past `card_synced`, so only the latest state is ever sent.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use sqlx::types::Json;
+
+use super::runs::{RunRow, records};
+use super::{BeginWrite, RunRecord, Store, StoreError, on_db};
+use crate::domain::{Message, RunId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    /// A reply in the thread of a run's card.
+    ThreadReply,
+    /// A note only one user sees.
+    Ephemeral,
+}
+
+impl OutboxKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::ThreadReply => "thread_reply",
+            Self::Ephemeral => "ephemeral",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub kind: OutboxKind,
+    pub run_id: Option<RunId>,
+    pub channel_id: String,
+    pub user_id: Option<String>,
+    pub message: Message,
+}
+
+impl OutboxItem {
+    pub fn ephemeral(channel_id: &str, user_id: &str, message: Message) -> Self {
+        Self {
+            kind: OutboxKind::Ephemeral,
+            run_id: None,
+            channel_id: channel_id.to_owned(),
+            user_id: Some(user_id.to_owned()),
+            message,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct OutboxRecord {
+    pub id: i64,
+    pub run_id: Option<String>,
+    pub kind: String,
+    pub channel_id: String,
+    pub user_id: Option<String>,
+    pub message: Json<Message>,
+    pub attempts: i64,
+}
+
+impl OutboxRecord {
+    pub fn is_ephemeral(&self) -> bool {
+        self.kind == OutboxKind::Ephemeral.as_str()
+    }
+}
+
+/// Queues `$item` on executor `$exec`.
+macro_rules! insert_outbox {
+    ($exec:expr, $item:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO outbox (run_id, kind, channel_id, user_id, message, not_before, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind($item.run_id.map(|id| id.to_string()))
+        .bind($item.kind.as_str())
+        .bind(&$item.channel_id)
+        .bind(&$item.user_id)
+        .bind(sqlx::types::Json(&$item.message))
+        .bind($now)
+        .execute($exec)
+        .await
+        .map(|done| done.rows_affected())
+    };
+}
+pub(crate) use insert_outbox;
+
+/// Thread replies wait until their card exists, so they always have a thread to go to.
+const CLAIM_OUTBOX_SQLITE: &str = "UPDATE outbox SET claim_by = $1, claim_until = $2 WHERE id IN (\
+     SELECT o.id FROM outbox o LEFT JOIN runs r ON r.id = o.run_id \
+     WHERE o.sent_at IS NULL AND o.error IS NULL AND o.not_before <= $3 \
+     AND (o.claim_until IS NULL OR o.claim_until < $3) \
+     AND (o.kind = 'ephemeral' OR r.card_ts IS NOT NULL) ORDER BY o.id LIMIT $4) \
+     RETURNING id, run_id, kind, channel_id, user_id, message, attempts";
+
+const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET claim_by = $1, claim_until = $2 WHERE id IN (\
+     SELECT o.id FROM outbox o LEFT JOIN runs r ON r.id = o.run_id \
+     WHERE o.sent_at IS NULL AND o.error IS NULL AND o.not_before <= $3 \
+     AND (o.claim_until IS NULL OR o.claim_until < $3) \
+     AND (o.kind = 'ephemeral' OR r.card_ts IS NOT NULL) ORDER BY o.id LIMIT $4 \
+     FOR UPDATE OF o SKIP LOCKED) \
+     RETURNING id, run_id, kind, channel_id, user_id, message, attempts";
+
+const CLAIM_CARDS_SQLITE: &str = "UPDATE runs SET card_claim_by = $1, card_claim_until = $2 WHERE id IN (\
+     SELECT id FROM runs WHERE card_version > card_synced \
+     AND (card_claim_until IS NULL OR card_claim_until < $3) ORDER BY created_at LIMIT $4) \
+     RETURNING *";
+
+const CLAIM_CARDS_POSTGRES: &str = "UPDATE runs SET card_claim_by = $1, card_claim_until = $2 WHERE id IN (\
+     SELECT id FROM runs WHERE card_version > card_synced \
+     AND (card_claim_until IS NULL OR card_claim_until < $3) ORDER BY created_at LIMIT $4 \
+     FOR UPDATE SKIP LOCKED) RETURNING *";
+
+/// Records that `version` of the card is on screen. A newer version written meanwhile stays
+/// pending, so the card is rendered again.
+const CARD_SYNCED: &str = "UPDATE runs SET \
+     card_synced = CASE WHEN card_synced < $3 THEN $3 ELSE card_synced END, \
+     card_ts = COALESCE(card_ts, $4), card_claim_by = NULL, card_claim_until = NULL \
+     WHERE id = $1 AND card_claim_by = $2";
+
+impl Store {
+    pub async fn enqueue(&self, item: &OutboxItem, now: DateTime<Utc>) -> Result<(), StoreError> {
+        on_db!(self, pool => insert_outbox!(pool, item, now))?;
+        Ok(())
+    }
+
+    /// Claims messages that are due, oldest first.
+    pub async fn claim_outbox(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        let sql = self.sql(CLAIM_OUTBOX_SQLITE, CLAIM_OUTBOX_POSTGRES);
+        let mut rows: Vec<OutboxRecord> = on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let rows = sqlx::query_as(sql).bind(owner).bind(until).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        });
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
+    }
+
+    pub async fn outbox_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let sql =
+            "UPDATE outbox SET sent_at = $2, claim_by = NULL, claim_until = NULL WHERE id = $1";
+        on_db!(self, pool => sqlx::query(sql).bind(id).bind(now).execute(pool).await.map(|d| d.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Puts a message back until `not_before`, counting the failed attempt.
+    pub async fn outbox_retry(&self, id: i64, not_before: DateTime<Utc>) -> Result<(), StoreError> {
+        let sql = "UPDATE outbox SET not_before = $2, attempts = attempts + 1, claim_by = NULL, \
+                   claim_until = NULL WHERE id = $1";
+        on_db!(self, pool => sqlx::query(sql).bind(id).bind(not_before).execute(pool).await.map(|d| d.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Gives up on a message that Slack refuses for good; the error stays for operators.
+    pub async fn outbox_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE outbox SET error = $2, claim_by = NULL, claim_until = NULL WHERE id = $1";
+        on_db!(self, pool => sqlx::query(sql).bind(id).bind(error).execute(pool).await.map(|d| d.rows_affected()))?;
+        Ok(())
+    }
+
+    /// All messages of a run, oldest first (for status pages and tests).
+    pub async fn outbox_for_run(&self, run_id: RunId) -> Result<Vec<OutboxRecord>, StoreError> {
+        let sql = "SELECT id, run_id, kind, channel_id, user_id, message, attempts FROM outbox \
+                   WHERE run_id = $1 ORDER BY id";
+        let rows = on_db!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+
+    /// Claims runs whose card is behind their state.
+    pub async fn claim_cards(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = self.sql(CLAIM_CARDS_SQLITE, CLAIM_CARDS_POSTGRES);
+        let rows: Vec<RunRow> = on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let rows = sqlx::query_as(sql).bind(owner).bind(until).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        });
+        let mut runs = records(rows)?;
+        runs.sort_by_key(|r| r.created_at);
+        Ok(runs)
+    }
+
+    /// Records that `version` of a run's card was sent (posted as `ts` the first time), or was
+    /// given up on (`ts` = `None`).
+    pub async fn card_synced(
+        &self,
+        id: RunId,
+        owner: &str,
+        version: i64,
+        ts: Option<&str>,
+    ) -> Result<(), StoreError> {
+        on_db!(self, pool =>
+            sqlx::query(CARD_SYNCED).bind(id.to_string()).bind(owner).bind(version).bind(ts).execute(pool).await.map(|d| d.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Leaves a card claimed by nobody until `retry_at`, after a failed send.
+    pub async fn card_retry_at(
+        &self,
+        id: RunId,
+        owner: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE runs SET card_claim_by = NULL, card_claim_until = $3 WHERE id = $1 AND card_claim_by = $2";
+        on_db!(self, pool => sqlx::query(sql).bind(id.to_string()).bind(owner).bind(retry_at).execute(pool).await.map(|d| d.rows_affected()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! Releases: the staging release each repository is assembling (one current row per repo) and the
+//! archive of released versions, which the database itself keeps immutable.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+use sqlx::types::Json;
+
+use super::{BeginWrite, Store, StoreError, on_db};
+use crate::domain::Version;
+
+/// A merged PR counted in a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedPr {
+    pub id: i64,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagingRelease {
+    pub repo: String,
+    pub version: Version,
+    pub started_at: DateTime<Utc>,
+    pub tickets: Vec<String>,
+    pub prs: Vec<StagedPr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedRelease {
+    pub repo: String,
+    pub version: Version,
+    pub started_at: DateTime<Utc>,
+    pub tickets: Vec<String>,
+    pub prs: Vec<StagedPr>,
+    pub released_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct ReleaseRow {
+    repo: String,
+    version: String,
+    started_at: DateTime<Utc>,
+    tickets: Json<Vec<String>>,
+    prs: Json<Vec<StagedPr>>,
+    released_at: Option<DateTime<Utc>>,
+}
+
+impl ReleaseRow {
+    fn version(&self) -> Result<Version, StoreError> {
+        self.version.parse().map_err(StoreError::Corrupt)
+    }
+
+    fn staging(self) -> Result<StagingRelease, StoreError> {
+        Ok(StagingRelease {
+            version: self.version()?,
+            repo: self.repo,
+            started_at: self.started_at,
+            tickets: self.tickets.0,
+            prs: self.prs.0,
+        })
+    }
+
+    fn archived(self) -> Result<ArchivedRelease, StoreError> {
+        Ok(ArchivedRelease {
+            version: self.version()?,
+            released_at: self.released_at.ok_or_else(|| {
+                StoreError::Corrupt("archived release without released_at".into())
+            })?,
+            repo: self.repo,
+            started_at: self.started_at,
+            tickets: self.tickets.0,
+            prs: self.prs.0,
+        })
+    }
+}
+
+const SELECT_STAGING: &str = "SELECT repo, version, started_at, tickets, prs, NULL AS released_at \
+     FROM staging_releases";
+
+const UPSERT_STAGING: &str = "INSERT INTO staging_releases (repo, version, started_at, tickets, prs, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo) DO UPDATE SET version = $2, started_at = $3, \
+     tickets = $4, prs = $5, updated_at = $6";
+
+const ARCHIVE: &str = "INSERT INTO archived_releases (repo, version, started_at, tickets, prs, released_at) \
+     SELECT repo, version, started_at, tickets, prs, $3 FROM staging_releases WHERE repo = $1 AND version = $2 \
+     ON CONFLICT (repo, version) DO NOTHING";
+
+impl Store {
+    pub async fn staging(&self, repo: &str) -> Result<Option<StagingRelease>, StoreError> {
+        let sql = "SELECT repo, version, started_at, tickets, prs, NULL AS released_at \
+                   FROM staging_releases WHERE repo = $1";
+        let row: Option<ReleaseRow> =
+            on_db!(self, pool => sqlx::query_as(sql).bind(repo).fetch_optional(pool).await)?;
+        row.map(ReleaseRow::staging).transpose()
+    }
+
+    pub async fn all_staging(&self) -> Result<Vec<StagingRelease>, StoreError> {
+        let rows: Vec<ReleaseRow> = on_db!(self, pool =>
+            sqlx::query_as(SELECT_STAGING).fetch_all(pool).await)?;
+        let mut releases: Vec<StagingRelease> = rows
+            .into_iter()
+            .map(ReleaseRow::staging)
+            .collect::<Result<_, _>>()?;
+        releases.sort_by(|a, b| a.repo.cmp(&b.repo));
+        Ok(releases)
+    }
+
+    /// Creates or replaces the repo's staging release.
+    pub async fn put_staging(
+        &self,
+        release: &StagingRelease,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_db!(self, pool => sqlx::query(UPSERT_STAGING)
+            .bind(&release.repo)
+            .bind(release.version.to_string())
+            .bind(release.started_at)
+            .bind(Json(&release.tickets))
+            .bind(Json(&release.prs))
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|d| d.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Moves the repo's staging release `version` into the archive, stamped `released_at`. Safe
+    /// to repeat: once archived, the same call returns the archived row.
+    pub async fn archive_staging(
+        &self,
+        repo: &str,
+        version: Version,
+        released_at: DateTime<Utc>,
+    ) -> Result<ArchivedRelease, StoreError> {
+        let version_text = version.to_string();
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(ARCHIVE).bind(repo).bind(&version_text).bind(released_at).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM staging_releases WHERE repo = $1 AND version = $2")
+                .bind(repo).bind(&version_text).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        self.archived(repo)
+            .await?
+            .into_iter()
+            .find(|r| r.version == version)
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("no staging or archived release {repo} {version}"))
+            })
+    }
+
+    /// The archived releases of a repo, newest first.
+    pub async fn archived(&self, repo: &str) -> Result<Vec<ArchivedRelease>, StoreError> {
+        let sql = "SELECT repo, version, started_at, tickets, prs, released_at FROM archived_releases \
+                   WHERE repo = $1 ORDER BY released_at DESC, version DESC";
+        let rows: Vec<ReleaseRow> =
+            on_db!(self, pool => sqlx::query_as(sql).bind(repo).fetch_all(pool).await)?;
+        rows.into_iter().map(ReleaseRow::archived).collect()
+    }
+}

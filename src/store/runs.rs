@@ -1,0 +1,406 @@
+//! Runs: creation, claiming under a lease, checkpoints and retries.
+//!
+//! A run is executed only by the engine that holds its lease (`lease_owner` until `lease_until`).
+//! Every write made on behalf of a step is a compare-and-set on `(seq, lease_owner, status)`, so
+//! a step whose engine lost the lease (it stalled, another engine took over) can never overwrite
+//! newer progress.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::FromRow;
+use sqlx::types::Json;
+
+use super::audit::insert_audit;
+use super::deliveries::insert_delivery;
+use super::{
+    AuditEntry, BeginWrite, NewApproval, NewDelivery, Store, StoreError, on_db, parse_column,
+};
+use crate::domain::{Decision, Message, RunId, RunStatus};
+
+/// A run about to be started.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub id: RunId,
+    pub kind: String,
+    pub repo: Option<String>,
+    pub pr_id: Option<i64>,
+    /// What the run is about, for people: `Billo.Api#123`.
+    pub subject: String,
+    pub step: String,
+    pub state: Value,
+    pub channel_id: String,
+    pub started_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub kind: String,
+    pub repo: Option<String>,
+    pub pr_id: Option<i64>,
+    pub subject: String,
+    pub step: String,
+    pub state: Value,
+    pub status: RunStatus,
+    /// Steps checkpointed so far.
+    pub seq: i64,
+    /// Consecutive transient failures of the current step.
+    pub attempts: i64,
+    /// Consecutive polls of the current step.
+    pub polls: i64,
+    pub wake_at: Option<DateTime<Utc>>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    /// The decision that woke the run, until the next checkpoint consumes it.
+    pub decision: Option<Decision>,
+    /// Why the run failed or was cancelled, or what its last retry was about.
+    pub outcome: Option<String>,
+    pub channel_id: String,
+    pub card_ts: Option<String>,
+    pub card_version: i64,
+    pub card_synced: i64,
+    pub started_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+pub(crate) struct RunRow {
+    id: String,
+    kind: String,
+    repo: Option<String>,
+    pr_id: Option<i64>,
+    subject: String,
+    step: String,
+    state: Json<Value>,
+    status: String,
+    seq: i64,
+    attempts: i64,
+    polls: i64,
+    wake_at: Option<DateTime<Utc>>,
+    lease_owner: Option<String>,
+    lease_until: Option<DateTime<Utc>>,
+    decision: Option<Json<Decision>>,
+    outcome: Option<String>,
+    channel_id: String,
+    card_ts: Option<String>,
+    card_version: i64,
+    card_synced: i64,
+    started_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<RunRow> for RunRecord {
+    type Error = StoreError;
+
+    fn try_from(row: RunRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: RunId::parse(&row.id)
+                .ok_or_else(|| StoreError::Corrupt(format!("run id {:?}", row.id)))?,
+            kind: row.kind,
+            repo: row.repo,
+            pr_id: row.pr_id,
+            subject: row.subject,
+            step: row.step,
+            state: row.state.0,
+            status: parse_column(&row.status)?,
+            seq: row.seq,
+            attempts: row.attempts,
+            polls: row.polls,
+            wake_at: row.wake_at,
+            lease_owner: row.lease_owner,
+            lease_until: row.lease_until,
+            decision: row.decision.map(|d| d.0),
+            outcome: row.outcome,
+            channel_id: row.channel_id,
+            card_ts: row.card_ts,
+            card_version: row.card_version,
+            card_synced: row.card_synced,
+            started_by: row.started_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+pub(crate) fn records(rows: Vec<RunRow>) -> Result<Vec<RunRecord>, StoreError> {
+    rows.into_iter().map(RunRecord::try_from).collect()
+}
+
+/// What a step produced, written in one transaction with its audit entry, its approval (if it
+/// waits) and its thread replies.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub run_id: RunId,
+    /// The engine that holds the lease.
+    pub owner: String,
+    /// The `seq` the step ran at; the checkpoint stores `seq + 1`.
+    pub seq: i64,
+    pub step: String,
+    pub state: Value,
+    pub status: RunStatus,
+    pub wake_at: Option<DateTime<Utc>>,
+    pub attempts: i64,
+    pub polls: i64,
+    pub outcome: Option<String>,
+    /// Keep the lease to run the next step at once; otherwise it is released.
+    pub keep_lease: bool,
+    pub approval: Option<NewApproval>,
+    pub replies: Vec<Message>,
+    pub audit: AuditEntry,
+}
+
+const INSERT_RUN: &str = "INSERT INTO runs (id, kind, repo, pr_id, subject, step, state, status, \
+     channel_id, started_by, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10, $10)";
+
+const CLAIM_SQLITE: &str = "UPDATE runs SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+     SELECT id FROM runs WHERE status = 'running' AND (wake_at IS NULL OR wake_at <= $3) \
+     AND (lease_until IS NULL OR lease_until < $3) ORDER BY COALESCE(wake_at, created_at) LIMIT $4) \
+     RETURNING *";
+
+/// `SKIP LOCKED` lets replicas claim different runs at the same moment without waiting on
+/// each other; the lease condition is part of the locked read, so a run is never claimed twice.
+const CLAIM_POSTGRES: &str = "UPDATE runs SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+     SELECT id FROM runs WHERE status = 'running' AND (wake_at IS NULL OR wake_at <= $3) \
+     AND (lease_until IS NULL OR lease_until < $3) ORDER BY COALESCE(wake_at, created_at) LIMIT $4 \
+     FOR UPDATE SKIP LOCKED) RETURNING *";
+
+const CHECKPOINT: &str = "UPDATE runs SET step = $4, state = $5, status = $6, seq = seq + 1, \
+     wake_at = $7, attempts = $8, polls = $9, outcome = $10, decision = NULL, \
+     lease_owner = CASE WHEN $11 THEN lease_owner ELSE NULL END, \
+     lease_until = CASE WHEN $11 THEN lease_until ELSE NULL END, \
+     card_version = card_version + 1, updated_at = $12 \
+     WHERE id = $1 AND seq = $2 AND lease_owner = $3 AND status = 'running'";
+
+const INSERT_APPROVAL: &str = "INSERT INTO approvals (id, run_id, point, prompt, options, status, \
+     expires_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)";
+
+const INSERT_REPLY: &str = "INSERT INTO outbox (run_id, kind, channel_id, message, not_before, created_at) \
+     SELECT id, 'thread_reply', channel_id, $2, $3, $3 FROM runs WHERE id = $1";
+
+const RETRY: &str = "UPDATE runs SET attempts = $4, wake_at = $5, outcome = $6, \
+     lease_owner = NULL, lease_until = NULL, card_version = card_version + 1, updated_at = $7 \
+     WHERE id = $1 AND seq = $2 AND lease_owner = $3 AND status = 'running'";
+
+const SUPERSEDE_RUN: &str = "UPDATE runs SET status = 'cancelled', outcome = $2, wake_at = NULL, \
+     lease_owner = NULL, lease_until = NULL, decision = NULL, card_version = card_version + 1, \
+     updated_at = $3 WHERE id = $1 AND status IN ('running', 'waiting')";
+
+const SUPERSEDE_APPROVALS: &str =
+    "UPDATE approvals SET status = 'superseded' WHERE run_id = $1 AND status = 'pending'";
+
+/// Whether `start_run` created the run or found its delivery already handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    Created,
+    Duplicate,
+}
+
+impl Store {
+    /// Creates a run, with its "started" audit entry. With a delivery, the delivery's dedupe key
+    /// is recorded in the same transaction; if the key is already known nothing is created.
+    pub async fn create_run(
+        &self,
+        run: &NewRun,
+        delivery: Option<&NewDelivery>,
+        now: DateTime<Utc>,
+    ) -> Result<Started, StoreError> {
+        let audit = AuditEntry::new(Some(run.id), &run.started_by, "started", &run.subject);
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            if let Some(delivery) = delivery {
+                let fresh = insert_delivery!(&mut *tx, delivery, now, Some(now))? == 1;
+                if !fresh {
+                    return Ok(Started::Duplicate);
+                }
+            }
+            sqlx::query(INSERT_RUN)
+                .bind(run.id.to_string())
+                .bind(&run.kind)
+                .bind(&run.repo)
+                .bind(run.pr_id)
+                .bind(&run.subject)
+                .bind(&run.step)
+                .bind(Json(&run.state))
+                .bind(&run.channel_id)
+                .bind(&run.started_by)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(&mut *tx, audit, now)?;
+            tx.commit().await?;
+        });
+        Ok(Started::Created)
+    }
+
+    pub async fn get_run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
+        let row: Option<RunRow> = on_db!(self, pool =>
+            sqlx::query_as("SELECT * FROM runs WHERE id = $1").bind(id.to_string()).fetch_optional(pool).await)?;
+        row.map(RunRecord::try_from).transpose()
+    }
+
+    /// All runs, newest first, up to `limit`.
+    pub async fn recent_runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+        let rows: Vec<RunRow> = on_db!(self, pool =>
+            sqlx::query_as("SELECT * FROM runs ORDER BY created_at DESC, id LIMIT $1").bind(limit).fetch_all(pool).await)?;
+        records(rows)
+    }
+
+    /// Claims up to `limit` runs that are due and not leased, for `owner` until `until`.
+    pub async fn claim_due_runs(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = self.sql(CLAIM_SQLITE, CLAIM_POSTGRES);
+        let rows: Vec<RunRow> = on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let rows = sqlx::query_as(sql).bind(owner).bind(until).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        });
+        records(rows)
+    }
+
+    /// Extends a lease that `owner` still holds. `false` means the lease is gone.
+    pub async fn renew_lease(
+        &self,
+        id: RunId,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE runs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+        let done = on_db!(self, pool =>
+            sqlx::query(sql).bind(id.to_string()).bind(owner).bind(until).execute(pool).await.map(|d| d.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Gives a lease back, so another engine may take the run at once.
+    pub async fn release_lease(&self, id: RunId, owner: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
+        on_db!(self, pool => sqlx::query(sql).bind(id.to_string()).bind(owner).execute(pool).await.map(|d| d.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Records a step's result. Fails with `Conflict` when the lease was lost or the run moved.
+    pub async fn checkpoint(&self, cp: &Checkpoint, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let run_id = cp.run_id.to_string();
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query(CHECKPOINT)
+                .bind(&run_id)
+                .bind(cp.seq)
+                .bind(&cp.owner)
+                .bind(&cp.step)
+                .bind(Json(&cp.state))
+                .bind(cp.status.as_str())
+                .bind(cp.wake_at)
+                .bind(cp.attempts)
+                .bind(cp.polls)
+                .bind(&cp.outcome)
+                .bind(cp.keep_lease)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict(format!("run {run_id} moved on or its lease was lost")));
+            }
+            if let Some(approval) = &cp.approval {
+                sqlx::query(INSERT_APPROVAL)
+                    .bind(approval.id.to_string())
+                    .bind(&run_id)
+                    .bind(&approval.point)
+                    .bind(&approval.prompt)
+                    .bind(Json(&approval.options))
+                    .bind(approval.expires_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for reply in &cp.replies {
+                sqlx::query(INSERT_REPLY).bind(&run_id).bind(Json(reply)).bind(now).execute(&mut *tx).await?;
+            }
+            insert_audit!(&mut *tx, cp.audit, now)?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Puts a step that failed transiently back to sleep until `wake_at`, releasing the lease.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn schedule_retry(
+        &self,
+        id: RunId,
+        owner: &str,
+        seq: i64,
+        attempts: i64,
+        wake_at: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let audit = AuditEntry::new(
+            Some(id),
+            crate::BOT_ACTOR,
+            "retry",
+            format!("attempt {attempts}: {reason}"),
+        );
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query(RETRY)
+                .bind(id.to_string())
+                .bind(seq)
+                .bind(owner)
+                .bind(attempts)
+                .bind(wake_at)
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict(format!("run {id} moved on or its lease was lost")));
+            }
+            insert_audit!(&mut *tx, audit, now)?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Cancels an unfinished run because something newer replaces it; its pending approval
+    /// becomes `superseded`, so late clicks on it are explained. Returns `false` if the run had
+    /// already finished.
+    pub async fn supersede_run(
+        &self,
+        id: RunId,
+        reason: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let audit = AuditEntry::new(Some(id), actor, "superseded", reason);
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query(SUPERSEDE_RUN).bind(id.to_string()).bind(reason).bind(now).execute(&mut *tx).await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(SUPERSEDE_APPROVALS).bind(id.to_string()).execute(&mut *tx).await?;
+            insert_audit!(&mut *tx, audit, now)?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// The earliest timer among running runs, so an idle engine knows when to look again.
+    pub async fn next_wake_at(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let sql = "SELECT wake_at FROM runs WHERE status = 'running' AND wake_at > $1 ORDER BY wake_at LIMIT 1";
+        let next: Option<Option<DateTime<Utc>>> = on_db!(self, pool =>
+            sqlx::query_scalar(sql).bind(now).fetch_optional(pool).await)?;
+        Ok(next.flatten())
+    }
+}

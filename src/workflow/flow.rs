@@ -1,0 +1,329 @@
+//! How a flow is written.
+//!
+//! A flow is a typed state (a serde enum, one variant per step) and one async `step` function that
+//! runs the step the state is at and returns a [`Transition`]: the next state and what the engine
+//! does next (continue, poll again later, wait for a decision, finish, cancel). The engine
+//! checkpoints the new state after every step, so a step must be safe to run again: effects go
+//! through [`StepContext::once`], which records them in the effect journal.
+//!
+//! A waiting step is entered twice: first without a decision (it returns [`Transition::wait`]),
+//! then, once someone decides, with [`StepContext::decision`] set.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::domain::{ApprovalOption, Decision, Line, Message, RunId};
+use crate::store::{EffectEntry, RunRecord, Store};
+
+#[async_trait]
+pub trait Flow: Send + Sync + 'static {
+    /// The run's state. Tag it with its step (`#[serde(tag = "step")]`) so the stored JSON, the
+    /// audit log and the card name the step.
+    type State: Serialize + DeserializeOwned + Send + Sync + 'static;
+
+    /// The run kind this flow drives, stored with each run.
+    const KIND: &'static str;
+
+    async fn step(
+        &self,
+        ctx: &StepContext<'_>,
+        state: Self::State,
+    ) -> Result<Transition<Self::State>, StepError>;
+
+    /// What the run's card shows about this state. Pure.
+    fn card(&self, state: &Self::State) -> CardView;
+}
+
+/// The flow's part of a card; the engine adds status, decisions and buttons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardView {
+    pub title: String,
+    pub lines: Vec<Line>,
+}
+
+/// A wait point: what to ask and which options to offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRequest {
+    pub point: String,
+    pub prompt: String,
+    pub options: Vec<ApprovalOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Next {
+    Continue,
+    /// Run this step again after `after`, at most `max_polls` times in a row.
+    Poll {
+        after: Duration,
+        max_polls: u32,
+    },
+    Wait(ApprovalRequest),
+    Done,
+    Cancel(String),
+}
+
+/// What a step returns.
+#[derive(Debug, Clone)]
+pub struct Transition<S> {
+    pub(crate) state: S,
+    pub(crate) next: Next,
+    pub(crate) replies: Vec<Message>,
+    pub(crate) note: Option<String>,
+}
+
+impl<S> Transition<S> {
+    fn new(state: S, next: Next) -> Self {
+        Self {
+            state,
+            next,
+            replies: Vec::new(),
+            note: None,
+        }
+    }
+
+    /// Checkpoint and run the next step at once.
+    pub fn go(state: S) -> Self {
+        Self::new(state, Next::Continue)
+    }
+
+    /// Checkpoint and run the same step again after `after`. The run fails once the step has
+    /// polled `max_polls` times in a row, so no polling loop runs forever.
+    pub fn poll(state: S, after: Duration, max_polls: u32) -> Self {
+        Self::new(state, Next::Poll { after, max_polls })
+    }
+
+    /// Checkpoint and wait for someone to choose one of the request's options.
+    pub fn wait(state: S, request: ApprovalRequest) -> Self {
+        Self::new(state, Next::Wait(request))
+    }
+
+    pub fn done(state: S) -> Self {
+        Self::new(state, Next::Done)
+    }
+
+    pub fn cancel(state: S, reason: impl Into<String>) -> Self {
+        Self::new(state, Next::Cancel(reason.into()))
+    }
+
+    /// Posts `message` in the card's thread, exactly once: it is queued in the checkpoint's
+    /// transaction.
+    pub fn reply(mut self, message: Message) -> Self {
+        self.replies.push(message);
+        self
+    }
+
+    /// Adds a detail to the step's audit entry.
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    fn map_state<T, E>(self, f: impl FnOnce(S) -> Result<T, E>) -> Result<Transition<T>, E> {
+        Ok(Transition {
+            state: f(self.state)?,
+            next: self.next,
+            replies: self.replies,
+            note: self.note,
+        })
+    }
+}
+
+/// Why a step failed. Transient failures are retried with capped exponential backoff; permanent
+/// ones fail the run, and the reason is shown on its card.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    #[error("{reason}")]
+    Transient {
+        reason: String,
+        /// The service asked us to wait this long (429/503 Retry-After).
+        retry_after: Option<Duration>,
+    },
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl StepError {
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self::Transient {
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self::Permanent(reason.into())
+    }
+}
+
+impl From<crate::store::StoreError> for StepError {
+    fn from(error: crate::store::StoreError) -> Self {
+        Self::transient(format!("store: {error}"))
+    }
+}
+
+/// Which attempt at an effect this is. A retry means an earlier attempt may have reached the
+/// service before it was cut off: look for the effect before causing it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt(pub i64);
+
+impl Attempt {
+    pub fn is_retry(self) -> bool {
+        self.0 > 1
+    }
+}
+
+/// What a step may know and do besides its state.
+pub struct StepContext<'a> {
+    pub(crate) run: &'a RunRecord,
+    pub(crate) store: &'a Store,
+    pub(crate) now: DateTime<Utc>,
+}
+
+impl StepContext<'_> {
+    pub fn run_id(&self) -> RunId {
+        self.run.id
+    }
+
+    pub fn run(&self) -> &RunRecord {
+        self.run
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// The decision that woke this run, if it answers the wait point `point`.
+    pub fn decision(&self, point: &str) -> Option<&Decision> {
+        self.run.decision.as_ref().filter(|d| d.point == point)
+    }
+
+    /// Causes an external effect at most once per run under `name`. A recorded result is
+    /// returned without calling again; otherwise the attempt is recorded, `call` runs, and its
+    /// result is recorded. A failed call leaves the effect open for the next attempt.
+    pub async fn once<T, F, Fut>(&self, name: &str, call: F) -> Result<T, StepError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, StepError>>,
+    {
+        let run = self.run.id;
+        if let Some(EffectEntry::Done(value)) = self.store.effect(run, name).await? {
+            return serde_json::from_value(value).map_err(|e| {
+                StepError::permanent(format!("recorded result of {name} is unreadable: {e}"))
+            });
+        }
+        let attempt = Attempt(self.store.start_effect(run, name, self.now).await?);
+        let result = call(attempt).await?;
+        let value = serde_json::to_value(&result).map_err(|e| {
+            StepError::permanent(format!("result of {name} cannot be recorded: {e}"))
+        })?;
+        self.store
+            .finish_effect(run, name, &value, self.now)
+            .await?;
+        Ok(result)
+    }
+}
+
+/// A flow with its state type erased to JSON, so the engine can hold flows of any state type.
+#[async_trait]
+pub(crate) trait ErasedFlow: Send + Sync {
+    async fn step(
+        &self,
+        ctx: &StepContext<'_>,
+        state: Value,
+    ) -> Result<Transition<Value>, StepError>;
+    fn card(&self, state: &Value) -> Result<CardView, String>;
+}
+
+struct Erased<F>(F);
+
+#[async_trait]
+impl<F: Flow> ErasedFlow for Erased<F> {
+    async fn step(
+        &self,
+        ctx: &StepContext<'_>,
+        state: Value,
+    ) -> Result<Transition<Value>, StepError> {
+        let state: F::State = serde_json::from_value(state).map_err(|e| {
+            StepError::permanent(format!(
+                "the stored state does not fit the {} flow: {e}",
+                F::KIND
+            ))
+        })?;
+        self.0
+            .step(ctx, state)
+            .await?
+            .map_state(serde_json::to_value)
+            .map_err(|e| StepError::permanent(format!("the new state cannot be stored: {e}")))
+    }
+
+    fn card(&self, state: &Value) -> Result<CardView, String> {
+        let state: F::State = serde_json::from_value(state.clone()).map_err(|e| e.to_string())?;
+        Ok(self.0.card(&state))
+    }
+}
+
+/// The flows this process can drive, by run kind.
+#[derive(Clone, Default)]
+pub struct Flows {
+    by_kind: HashMap<&'static str, Arc<dyn ErasedFlow>>,
+}
+
+impl Flows {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with<F: Flow>(mut self, flow: F) -> Self {
+        self.by_kind.insert(F::KIND, Arc::new(Erased(flow)));
+        self
+    }
+
+    pub fn knows(&self, kind: &str) -> bool {
+        self.by_kind.contains_key(kind)
+    }
+
+    pub(crate) fn get(&self, kind: &str) -> Option<&Arc<dyn ErasedFlow>> {
+        self.by_kind.get(kind)
+    }
+
+    /// The card view of a stored state, or `None` when no flow here understands it.
+    pub fn card(&self, kind: &str, state: &Value) -> Option<CardView> {
+        self.get(kind)?.card(state).ok()
+    }
+}
+
+/// The step a stored state is at: its `step` tag, or the variant name of an externally tagged
+/// enum.
+pub fn step_name(state: &Value) -> String {
+    match state {
+        Value::Object(map) => match map.get("step") {
+            Some(Value::String(step)) => step.clone(),
+            _ if map.len() == 1 => map.keys().next().cloned().unwrap_or_default(),
+            _ => "state".into(),
+        },
+        Value::String(variant) => variant.clone(),
+        _ => "state".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn step_names_come_from_the_tag_or_the_variant() {
+        assert_eq!(step_name(&json!({"step": "merge", "pr": 1})), "merge");
+        assert_eq!(step_name(&json!({"Review": {"pr": 1}})), "Review");
+        assert_eq!(step_name(&json!("Done")), "Done");
+        assert_eq!(step_name(&json!({"a": 1, "b": 2})), "state");
+    }
+}

@@ -1,0 +1,18 @@
+//! Durable workflows.
+//!
+//! A run is a row in the store; a [`Flow`] says what each of its steps does; the [`Engine`]
+//! executes one step at a time and checkpoints after each. Waiting for people is a state, not a
+//! task: a step asks for an approval, the run becomes `waiting`, and [`intake`] accepts the one
+//! decision that counts and wakes the run again.
+//!
+//! Read [`flow`] first (how a flow is written), then [`engine`], then [`decide`] and [`intake`].
+
+pub mod decide;
+pub mod engine;
+pub mod flow;
+pub mod intake;
+
+pub use engine::{Engine, EngineSettings, Started, Subject, Wakers};
+pub use flow::{
+    ApprovalRequest, Attempt, CardView, Flow, Flows, StepContext, StepError, Transition,
+};
