@@ -60,6 +60,8 @@ pub struct OutboxRecord {
     pub user_id: Option<String>,
     pub message: Json<Message>,
     pub attempts: i64,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
 }
 
 impl OutboxRecord {
@@ -94,7 +96,7 @@ const CLAIM_OUTBOX_SQLITE: &str = "UPDATE outbox SET claim_by = $1, claim_until 
      WHERE o.sent_at IS NULL AND o.error IS NULL AND o.not_before <= $3 \
      AND (o.claim_until IS NULL OR o.claim_until < $3) \
      AND (o.kind = 'ephemeral' OR r.card_ts IS NOT NULL) ORDER BY o.id LIMIT $4) \
-     RETURNING id, run_id, kind, channel_id, user_id, message, attempts";
+     RETURNING id, run_id, kind, channel_id, user_id, message, attempts, sent_at, error";
 
 const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET claim_by = $1, claim_until = $2 WHERE id IN (\
      SELECT o.id FROM outbox o LEFT JOIN runs r ON r.id = o.run_id \
@@ -102,7 +104,7 @@ const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET claim_by = $1, claim_unti
      AND (o.claim_until IS NULL OR o.claim_until < $3) \
      AND (o.kind = 'ephemeral' OR r.card_ts IS NOT NULL) ORDER BY o.id LIMIT $4 \
      FOR UPDATE OF o SKIP LOCKED) \
-     RETURNING id, run_id, kind, channel_id, user_id, message, attempts";
+     RETURNING id, run_id, kind, channel_id, user_id, message, attempts, sent_at, error";
 
 const CLAIM_CARDS_SQLITE: &str = "UPDATE runs SET card_claim_by = $1, card_claim_until = $2 WHERE id IN (\
      SELECT id FROM runs WHERE card_version > card_synced \
@@ -170,7 +172,7 @@ impl Store {
 
     /// All messages of a run, oldest first (for status pages and tests).
     pub async fn outbox_for_run(&self, run_id: RunId) -> Result<Vec<OutboxRecord>, StoreError> {
-        let sql = "SELECT id, run_id, kind, channel_id, user_id, message, attempts FROM outbox \
+        let sql = "SELECT id, run_id, kind, channel_id, user_id, message, attempts, sent_at, error FROM outbox \
                    WHERE run_id = $1 ORDER BY id";
         let rows = on_db!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;
         Ok(rows)

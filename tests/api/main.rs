@@ -1,0 +1,7 @@
+//! One integration-test binary. `support` holds the harness: the real application against a fake
+//! Slack (HTTP + Socket Mode), a fake effect service and a fresh database per test. Tests that
+//! need PostgreSQL run when `TEST_DATABASE_URL` is set and say they were skipped otherwise.
+
+mod front_door;
+mod store;
+mod support;

@@ -1,0 +1,521 @@
+//! The store's promises, on SQLite and on PostgreSQL alike.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use release_agent::clock::Clock;
+use release_agent::domain::{
+    ApprovalId, ApprovalOption, ApprovalStatus, Decision, Line, Message, OptionName, OptionStyle,
+    RunId, RunStatus, Version,
+};
+use release_agent::store::{
+    AcceptOutcome, AuditEntry, Checkpoint, EffectEntry, NewApproval, NewDelivery, NewRun,
+    OutboxItem, StagedPr, StagingRelease, Started, Store, StoreError,
+};
+use serde_json::json;
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestDb, init};
+
+async fn store(backend: Backend) -> Option<(TestDb, Store)> {
+    init();
+    let db = TestDb::create(backend).await?;
+    let store = db.store().await;
+    Some((db, store))
+}
+
+/// Times as the application makes them: from its clock, in whole milliseconds.
+fn now() -> DateTime<Utc> {
+    Clock::system().now()
+}
+
+fn new_run() -> NewRun {
+    NewRun {
+        id: RunId::new(),
+        kind: "demo".into(),
+        repo: Some("Billo.Api".into()),
+        pr_id: Some(7),
+        subject: "Billo.Api#7".into(),
+        step: "prepare".into(),
+        state: json!({"step": "prepare"}),
+        channel_id: "C1".into(),
+        started_by: "U1".into(),
+    }
+}
+
+fn checkpoint(run: RunId, owner: &str, seq: i64, step: &str, status: RunStatus) -> Checkpoint {
+    Checkpoint {
+        run_id: run,
+        owner: owner.into(),
+        seq,
+        step: step.into(),
+        state: json!({"step": step}),
+        status,
+        wake_at: None,
+        attempts: 0,
+        polls: 0,
+        outcome: None,
+        keep_lease: status == RunStatus::Running,
+        approval: None,
+        replies: Vec::new(),
+        audit: AuditEntry::new(Some(run), "release-agent", "step", step),
+    }
+}
+
+fn options() -> Vec<ApprovalOption> {
+    vec![ApprovalOption {
+        name: OptionName::parse("go").unwrap(),
+        label: "Go".into(),
+        style: OptionStyle::Primary,
+    }]
+}
+
+/// Creates a run and moves it to `waiting` on a fresh approval; returns both ids.
+async fn waiting_run(store: &Store) -> (RunId, ApprovalId) {
+    let now = now();
+    let run = new_run();
+    store.create_run(&run, None, now).await.unwrap();
+    let claimed = store
+        .claim_due_runs("A", now, now + TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let approval = ApprovalId::new();
+    let mut cp = checkpoint(run.id, "A", 0, "ask", RunStatus::Waiting);
+    cp.approval = Some(NewApproval {
+        id: approval,
+        point: "p".into(),
+        prompt: "Go?".into(),
+        options: options(),
+        expires_at: now + TimeDelta::hours(1),
+    });
+    store.checkpoint(&cp, now).await.unwrap();
+    (run.id, approval)
+}
+
+async fn runs_are_claimed_once_and_checkpoints_are_fenced_by_the_lease(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let run = new_run();
+    store.create_run(&run, None, now).await.unwrap();
+    let lease = now + TimeDelta::seconds(30);
+    assert_eq!(
+        store
+            .claim_due_runs("A", now, lease, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .claim_due_runs("B", now, lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a leased run is not claimed twice"
+    );
+
+    let stolen = store
+        .checkpoint(&checkpoint(run.id, "B", 0, "x", RunStatus::Running), now)
+        .await;
+    assert!(
+        matches!(stolen, Err(StoreError::Conflict(_))),
+        "only the lease holder may checkpoint"
+    );
+    store
+        .checkpoint(&checkpoint(run.id, "A", 0, "ask", RunStatus::Running), now)
+        .await
+        .unwrap();
+    let stale = store
+        .checkpoint(&checkpoint(run.id, "A", 0, "ask", RunStatus::Running), now)
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict(_))),
+        "a step cannot be checkpointed twice"
+    );
+
+    let later = lease + TimeDelta::seconds(1);
+    let taken = store
+        .claim_due_runs("B", later, later + TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1, "an expired lease is taken over");
+    assert_eq!((taken[0].seq, taken[0].step.as_str()), (1, "ask"));
+    assert!(
+        !store.renew_lease(run.id, "A", later).await.unwrap(),
+        "the old owner cannot renew"
+    );
+    db.drop_database().await;
+}
+
+async fn a_delivery_key_starts_one_run(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let delivery = NewDelivery {
+        key: "slack:command:trigger-1".into(),
+        source: "slack".into(),
+        intent: None,
+    };
+    let first = store
+        .create_run(&new_run(), Some(&delivery), now())
+        .await
+        .unwrap();
+    let second = store
+        .create_run(&new_run(), Some(&delivery), now())
+        .await
+        .unwrap();
+    assert_eq!((first, second), (Started::Created, Started::Duplicate));
+    assert_eq!(store.recent_runs(10).await.unwrap().len(), 1);
+    assert!(
+        store
+            .delivery_known("slack:command:trigger-1")
+            .await
+            .unwrap()
+    );
+    assert!(!store.insert_delivery(&delivery, now()).await.unwrap());
+    db.drop_database().await;
+}
+
+async fn fifty_concurrent_decisions_accept_exactly_one(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let (run, approval) = waiting_run(&store).await;
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = format!("click-{i}");
+            let delivery = NewDelivery {
+                key: key.clone(),
+                source: "slack".into(),
+                intent: Some(json!({})),
+            };
+            store.insert_delivery(&delivery, now()).await.unwrap();
+            let decision = Decision {
+                approval,
+                point: "p".into(),
+                option: OptionName::parse("go").unwrap(),
+                by: format!("U{i:03}"),
+                at: now(),
+            };
+            store
+                .accept_decision(run, &decision, Some(&key), now())
+                .await
+                .unwrap()
+        }));
+    }
+    let mut accepted = 0;
+    for task in tasks {
+        if task.await.unwrap() == AcceptOutcome::Accepted {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 1);
+    let record = store.get_approval(approval).await.unwrap().unwrap();
+    assert_eq!(record.status, ApprovalStatus::Decided);
+    let woken = store.get_run(run).await.unwrap().unwrap();
+    assert_eq!(woken.status, RunStatus::Running);
+    assert_eq!(woken.decision.unwrap().by, record.decided_by.unwrap());
+    let decisions = store
+        .audit_for_run(run)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "decision")
+        .count();
+    assert_eq!(decisions, 1);
+    db.drop_database().await;
+}
+
+async fn expiry_cancels_the_waiting_run(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let (run, approval) = waiting_run(&store).await;
+    assert!(store.due_expiries(now(), 10).await.unwrap().is_empty());
+    let later = now() + TimeDelta::hours(2);
+    let due = store.due_expiries(later, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert!(
+        store
+            .expire_approval(&due[0], "timed out", later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .expire_approval(&due[0], "timed out", later)
+            .await
+            .unwrap(),
+        "expires once"
+    );
+    let record = store.get_run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (record.status, record.outcome.as_deref()),
+        (RunStatus::Cancelled, Some("timed out"))
+    );
+    let decision = Decision {
+        approval,
+        point: "p".into(),
+        option: OptionName::parse("go").unwrap(),
+        by: "U1".into(),
+        at: later,
+    };
+    let late = store
+        .accept_decision(run, &decision, None, later)
+        .await
+        .unwrap();
+    assert_eq!(late, AcceptOutcome::NoLongerPending);
+    db.drop_database().await;
+}
+
+async fn superseding_cancels_the_run_and_its_approval(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let (run, approval) = waiting_run(&store).await;
+    assert!(
+        store
+            .supersede_run(run, "a newer push", "release-agent", now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .supersede_run(run, "again", "release-agent", now())
+            .await
+            .unwrap()
+    );
+    let approval = store.get_approval(approval).await.unwrap().unwrap();
+    assert_eq!(approval.status, ApprovalStatus::Superseded);
+    assert_eq!(
+        store.get_run(run).await.unwrap().unwrap().status,
+        RunStatus::Cancelled
+    );
+    db.drop_database().await;
+}
+
+async fn the_effect_journal_counts_attempts_and_keeps_results(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let run = new_run();
+    let now = now();
+    store.create_run(&run, None, now).await.unwrap();
+    assert_eq!(store.effect(run.id, "merge").await.unwrap(), None);
+    assert_eq!(store.start_effect(run.id, "merge", now).await.unwrap(), 1);
+    assert_eq!(
+        store.effect(run.id, "merge").await.unwrap(),
+        Some(EffectEntry::Started { attempts: 1 })
+    );
+    assert_eq!(store.start_effect(run.id, "merge", now).await.unwrap(), 2);
+    store
+        .finish_effect(run.id, "merge", &json!({"merged": "abc"}), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.effect(run.id, "merge").await.unwrap(),
+        Some(EffectEntry::Done(json!({"merged": "abc"})))
+    );
+    assert!(matches!(
+        store.start_effect(run.id, "merge", now).await,
+        Err(StoreError::Conflict(_))
+    ));
+    db.drop_database().await;
+}
+
+async fn outbox_replies_wait_for_their_card_and_are_claimed_once(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let run = new_run();
+    store.create_run(&run, None, now).await.unwrap();
+    store
+        .claim_due_runs("A", now, now + TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    let mut cp = checkpoint(run.id, "A", 0, "next", RunStatus::Running);
+    cp.replies = vec![Message::new([Line::from("details")])];
+    store.checkpoint(&cp, now).await.unwrap();
+    store
+        .enqueue(
+            &OutboxItem::ephemeral("C1", "U2", Message::new([Line::from("only you")])),
+            now,
+        )
+        .await
+        .unwrap();
+
+    let until = now + TimeDelta::seconds(60);
+    let first = store.claim_outbox("S1", now, until, 10).await.unwrap();
+    assert_eq!(
+        first.len(),
+        1,
+        "the reply waits for its card; the ephemeral goes"
+    );
+    assert!(first[0].is_ephemeral());
+    store.outbox_sent(first[0].id, now).await.unwrap();
+
+    let cards = store.claim_cards("S1", now, until, 10).await.unwrap();
+    assert_eq!(cards.len(), 1);
+    assert!(
+        store
+            .claim_cards("S2", now, until, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a card is claimed once"
+    );
+    store
+        .card_synced(run.id, "S1", cards[0].card_version, Some("1.1"))
+        .await
+        .unwrap();
+
+    let replies = store.claim_outbox("S1", now, until, 10).await.unwrap();
+    assert_eq!(replies.len(), 1);
+    assert!(
+        store
+            .claim_outbox("S2", now, until, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a message is claimed once"
+    );
+    assert_eq!(replies[0].message.0.lines[0], Line::from("details"));
+    db.drop_database().await;
+}
+
+async fn staging_is_one_per_repo_and_the_archive_is_immutable(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let mut release = StagingRelease {
+        repo: "Billo.Api".into(),
+        version: Version::new(1, 4, 3),
+        started_at: now,
+        tickets: vec!["ALLPOST-1".into()],
+        prs: vec![StagedPr {
+            id: 12,
+            title: "Login page".into(),
+        }],
+    };
+    store.put_staging(&release, now).await.unwrap();
+    release.tickets.push("ALLPOST-2".into());
+    store.put_staging(&release, now).await.unwrap();
+    assert_eq!(store.all_staging().await.unwrap(), vec![release.clone()]);
+
+    let released_at = now + TimeDelta::days(3);
+    let archived = store
+        .archive_staging("Billo.Api", release.version, released_at)
+        .await
+        .unwrap();
+    assert_eq!(
+        (archived.tickets.len(), archived.released_at),
+        (2, released_at)
+    );
+    assert_eq!(store.staging("Billo.Api").await.unwrap(), None);
+    let again = store
+        .archive_staging("Billo.Api", release.version, now)
+        .await
+        .unwrap();
+    assert_eq!(again, archived, "archiving again changes nothing");
+    assert!(
+        store
+            .archive_staging("Billo.Api", Version::new(9, 9, 9), now)
+            .await
+            .is_err(),
+        "nothing to archive is an error"
+    );
+    for sql in [
+        "UPDATE archived_releases SET version = '0.0.1'",
+        "DELETE FROM archived_releases",
+    ] {
+        let refused = db
+            .execute(sql)
+            .await
+            .expect_err("the archive refuses changes");
+        assert!(
+            refused
+                .to_string()
+                .contains("archived releases are immutable"),
+            "{refused}"
+        );
+    }
+    assert_eq!(store.archived("Billo.Api").await.unwrap(), vec![archived]);
+    db.drop_database().await;
+}
+
+async fn every_checkpoint_writes_its_audit_entry(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let run = new_run();
+    store.create_run(&run, None, now).await.unwrap();
+    store
+        .claim_due_runs("A", now, now + TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    for (seq, step) in ["one", "two", "three"].iter().enumerate() {
+        let status = if *step == "three" {
+            RunStatus::Done
+        } else {
+            RunStatus::Running
+        };
+        store
+            .checkpoint(&checkpoint(run.id, "A", seq as i64, step, status), now)
+            .await
+            .unwrap();
+    }
+    let audit = store.audit_for_run(run.id).await.unwrap();
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|a| (a.action.as_str(), a.detail.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("started", "Billo.Api#7"),
+            ("step", "one"),
+            ("step", "two"),
+            ("step", "three")
+        ]
+    );
+    let record = store.get_run(run.id).await.unwrap().unwrap();
+    assert_eq!((record.seq, record.status), (3, RunStatus::Done));
+    db.drop_database().await;
+}
+
+async fn migrations_can_run_again(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    let applied = db
+        .execute("DELETE FROM _sqlx_migrations WHERE version = 1")
+        .await
+        .unwrap();
+    assert_eq!(applied, 1, "the core migration was recorded once");
+    db.drop_database().await;
+}
+
+on_both_backends!(
+    runs_are_claimed_once_and_checkpoints_are_fenced_by_the_lease,
+    a_delivery_key_starts_one_run,
+    fifty_concurrent_decisions_accept_exactly_one,
+    expiry_cancels_the_waiting_run,
+    superseding_cancels_the_run_and_its_approval,
+    the_effect_journal_counts_attempts_and_keeps_results,
+    outbox_replies_wait_for_their_card_and_are_claimed_once,
+    staging_is_one_per_repo_and_the_archive_is_immutable,
+    every_checkpoint_writes_its_audit_entry,
+    migrations_can_run_again,
+);

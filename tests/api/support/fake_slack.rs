@@ -1,0 +1,402 @@
+//! A fake Slack on 127.0.0.1 that speaks the real protocols: the Web API over HTTP (wiremock) and
+//! Socket Mode over a real WebSocket server. Tests drive it like Slack would: deliver envelopes,
+//! read the acks, and look at the Web API calls the bot made.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Message as Frame;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+pub const BOT_TOKEN: &str = "xoxb-test-bot-token-5f1c9a";
+pub const APP_TOKEN: &str = "xapp-test-app-token-77be20";
+
+/// One Web API call the bot made.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub token: String,
+    pub body: Value,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    calls: Vec<Call>,
+    /// Answers queued per method, used before the default answer.
+    scripted: HashMap<String, Vec<ResponseTemplate>>,
+    groups: HashMap<String, Vec<String>>,
+    auth_error: Option<String>,
+}
+
+struct Connection {
+    id: u64,
+    frames: mpsc::UnboundedSender<Frame>,
+}
+
+#[derive(Default)]
+struct Socket {
+    live: Mutex<Vec<Connection>>,
+    acks: Mutex<HashMap<String, Value>>,
+    /// When each ack arrived, by envelope id.
+    acked_at: Mutex<HashMap<String, Instant>>,
+    changed: Notify,
+    opened: AtomicU64,
+}
+
+pub struct FakeSlack {
+    web: MockServer,
+    state: Arc<Mutex<State>>,
+    socket: Arc<Socket>,
+    next_envelope: AtomicU64,
+}
+
+struct WebApi {
+    state: Arc<Mutex<State>>,
+    ws_url: String,
+    ts: Arc<AtomicU64>,
+}
+
+impl Respond for WebApi {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let method = request.url.path().trim_start_matches("/api/").to_owned();
+        let token = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .trim_start_matches("Bearer ")
+            .to_owned();
+        let body = body_of(request);
+        let mut state = self.state.lock().unwrap();
+        state.calls.push(Call {
+            method: method.clone(),
+            token,
+            body: body.clone(),
+            at: Instant::now(),
+        });
+        if let Some(queue) = state.scripted.get_mut(&method) {
+            if !queue.is_empty() {
+                return queue.remove(0);
+            }
+        }
+        let reply = match method.as_str() {
+            "auth.test" | "apps.connections.open" if state.auth_error.is_some() => {
+                json!({"ok": false, "error": state.auth_error.clone().unwrap()})
+            }
+            "auth.test" => {
+                json!({"ok": true, "user_id": "U0BOT", "team_id": "T0TEAM", "team": "Test team",
+                                   "url": "https://test.slack.com/", "bot_id": "B0BOT"})
+            }
+            "apps.connections.open" => json!({"ok": true, "url": self.ws_url}),
+            "chat.postMessage" => {
+                let ts = format!("1700000000.{:06}", self.ts.fetch_add(1, Ordering::SeqCst));
+                json!({"ok": true, "channel": body["channel"], "ts": ts, "message": {"ts": ts, "text": body["text"]}})
+            }
+            "chat.update" => {
+                json!({"ok": true, "channel": body["channel"], "ts": body["ts"], "message": {}})
+            }
+            "chat.postEphemeral" => json!({"ok": true, "message_ts": "1700000000.999999"}),
+            "usergroups.users.list" => {
+                let group = body["usergroup"].as_str().unwrap_or_default();
+                match state.groups.get(group) {
+                    Some(users) => json!({"ok": true, "users": users}),
+                    None => json!({"ok": false, "error": "no_such_subteam"}),
+                }
+            }
+            _ => json!({"ok": false, "error": "unknown_method"}),
+        };
+        ResponseTemplate::new(200).set_body_json(reply)
+    }
+}
+
+/// JSON bodies as sent; form bodies and query strings as a flat object.
+fn body_of(request: &Request) -> Value {
+    if let Ok(json) = serde_json::from_slice::<Value>(&request.body) {
+        return json;
+    }
+    let pairs = url::form_urlencoded::parse(&request.body)
+        .chain(request.url.query_pairs())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())));
+    Value::Object(pairs.collect())
+}
+
+impl FakeSlack {
+    pub async fn start() -> Arc<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let socket = Arc::new(Socket::default());
+        tokio::spawn(accept_loop(listener, socket.clone()));
+
+        let web = MockServer::start().await;
+        let state = Arc::new(Mutex::new(State::default()));
+        Mock::given(method("POST"))
+            .and(path_prefix("/api/"))
+            .respond_with(WebApi {
+                state: state.clone(),
+                ws_url: format!("ws://{addr}/link/?ticket=test-ticket"),
+                ts: Arc::new(AtomicU64::new(1)),
+            })
+            .mount(&web)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_prefix("/api/"))
+            .respond_with(WebApi {
+                state: state.clone(),
+                ws_url: format!("ws://{addr}/link/?ticket=test-ticket"),
+                ts: Arc::new(AtomicU64::new(500_000)),
+            })
+            .mount(&web)
+            .await;
+        Arc::new(Self {
+            web,
+            state,
+            socket,
+            next_envelope: AtomicU64::new(1),
+        })
+    }
+
+    /// The value for SLACK_API_URL.
+    pub fn api_url(&self) -> String {
+        format!("{}/api", self.web.uri())
+    }
+
+    pub fn set_group(&self, group: &str, users: &[&str]) {
+        let users = users.iter().map(|u| (*u).to_owned()).collect();
+        self.state
+            .lock()
+            .unwrap()
+            .groups
+            .insert(group.to_owned(), users);
+    }
+
+    /// Makes auth.test and apps.connections.open answer `error` (e.g. `invalid_auth`).
+    pub fn refuse_tokens(&self, error: &str) {
+        self.state.lock().unwrap().auth_error = Some(error.to_owned());
+    }
+
+    /// Queues `reply` as the next answer to `method`, ahead of the normal one.
+    pub fn script(&self, method: &str, reply: ResponseTemplate) {
+        self.state
+            .lock()
+            .unwrap()
+            .scripted
+            .entry(method.to_owned())
+            .or_default()
+            .push(reply);
+    }
+
+    pub fn calls(&self, method: &str) -> Vec<Call> {
+        self.state
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    pub fn all_calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    /// How many Socket Mode connections were ever opened.
+    pub fn connections_opened(&self) -> u64 {
+        self.socket.opened.load(Ordering::SeqCst)
+    }
+
+    /// Waits until a Socket Mode connection is live.
+    pub async fn connected(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let changed = self.socket.changed.notified();
+            if !self.socket.live.lock().unwrap().is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bot never opened a Socket Mode connection"
+            );
+            let _ = tokio::time::timeout(Duration::from_millis(100), changed).await;
+        }
+    }
+
+    /// Delivers `envelope` on the newest live connection and returns its envelope id.
+    pub async fn deliver(&self, envelope: Value) -> String {
+        self.connected().await;
+        let id = envelope["envelope_id"].as_str().unwrap().to_owned();
+        let live = self.socket.live.lock().unwrap();
+        let connection = live.last().unwrap();
+        connection
+            .frames
+            .send(Frame::text(envelope.to_string()))
+            .unwrap();
+        id
+    }
+
+    /// Waits for the ack of `envelope_id`.
+    pub async fn ack(&self, envelope_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let changed = self.socket.changed.notified();
+            if let Some(ack) = self.socket.acks.lock().unwrap().remove(envelope_id) {
+                return ack;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no ack for envelope {envelope_id}"
+            );
+            let _ = tokio::time::timeout(Duration::from_millis(100), changed).await;
+        }
+    }
+
+    /// When the ack of `envelope_id` arrived, if it did.
+    pub fn acked_at(&self, envelope_id: &str) -> Option<Instant> {
+        self.socket
+            .acked_at
+            .lock()
+            .unwrap()
+            .get(envelope_id)
+            .copied()
+    }
+
+    /// Delivers a prepared envelope again, as Slack does after a missed ack.
+    pub async fn redeliver(&self, envelope: &Value) {
+        self.deliver(envelope.clone()).await;
+    }
+
+    pub fn envelope_id(&self) -> String {
+        format!("env-{}", self.next_envelope.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// A slash-command envelope as Slack sends it.
+    pub fn slash_envelope(&self, command: &str, text: &str, user: &str) -> Value {
+        let id = self.envelope_id();
+        json!({
+            "envelope_id": id,
+            "type": "slash_commands",
+            "accepts_response_payload": true,
+            "payload": {
+                "token": "legacy", "team_id": "T0TEAM", "team_domain": "test", "channel_id": "C0RELEASES",
+                "channel_name": "releases", "user_id": user, "user_name": "someone", "command": command,
+                "text": text, "api_app_id": "A0APP", "is_enterprise_install": "false",
+                "response_url": "https://hooks.slack.com/commands/T0TEAM/1/abc",
+                "trigger_id": format!("trigger-{id}")
+            }
+        })
+    }
+
+    /// A `block_actions` envelope for a click on a button with `action_id` and `value`.
+    pub fn click_envelope(
+        &self,
+        action_id: &str,
+        value: &str,
+        user: &str,
+        message_ts: &str,
+    ) -> Value {
+        let id = self.envelope_id();
+        json!({
+            "envelope_id": id,
+            "type": "interactive",
+            "accepts_response_payload": false,
+            "payload": {
+                "type": "block_actions",
+                "user": {"id": user, "username": "someone", "name": "someone", "team_id": "T0TEAM"},
+                "api_app_id": "A0APP",
+                "token": "legacy",
+                "container": {"type": "message", "message_ts": message_ts, "channel_id": "C0RELEASES", "is_ephemeral": false},
+                "trigger_id": format!("trigger-{id}"),
+                "team": {"id": "T0TEAM", "domain": "test"},
+                "channel": {"id": "C0RELEASES", "name": "releases"},
+                "response_url": "https://hooks.slack.com/actions/T0TEAM/1/abc",
+                "actions": [{
+                    "type": "button", "action_id": action_id, "block_id": "approval",
+                    "text": {"type": "plain_text", "text": "x"}, "value": value, "action_ts": "1700000001.000100"
+                }]
+            }
+        })
+    }
+
+    /// Delivers a slash command and returns the ack.
+    pub async fn slash(&self, command: &str, text: &str, user: &str) -> Value {
+        let id = self.deliver(self.slash_envelope(command, text, user)).await;
+        self.ack(&id).await
+    }
+}
+
+async fn accept_loop(listener: TcpListener, socket: Arc<Socket>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            serve_connection(ws, socket).await;
+        });
+    }
+}
+
+async fn serve_connection(
+    ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    socket: Arc<Socket>,
+) {
+    let (mut sink, mut stream) = ws.split();
+    let id = socket.opened.fetch_add(1, Ordering::SeqCst) + 1;
+    let live_count = socket.live.lock().unwrap().len() as u64 + 1;
+    let hello = json!({"type": "hello", "num_connections": live_count,
+        "debug_info": {"host": "fake-slack", "build_number": 1, "approximate_connection_time": 18060},
+        "connection_info": {"app_id": "A0APP"}});
+    if sink.send(Frame::text(hello.to_string())).await.is_err() {
+        return;
+    }
+    let (frames, mut outgoing) = mpsc::unbounded_channel::<Frame>();
+    socket.live.lock().unwrap().push(Connection { id, frames });
+    socket.changed.notify_waiters();
+    loop {
+        tokio::select! {
+            frame = outgoing.recv() => match frame {
+                Some(frame) => if sink.send(frame).await.is_err() { break },
+                None => break,
+            },
+            incoming = stream.next() => match incoming {
+                Some(Ok(Frame::Text(text))) => {
+                    if let Ok(ack) = serde_json::from_str::<Value>(&text) {
+                        if let Some(envelope) = ack["envelope_id"].as_str() {
+                            socket.acks.lock().unwrap().insert(envelope.to_owned(), ack.clone());
+                            socket.acked_at.lock().unwrap().insert(envelope.to_owned(), Instant::now());
+                            socket.changed.notify_waiters();
+                        }
+                    }
+                }
+                Some(Ok(Frame::Ping(data))) => { let _ = sink.send(Frame::Pong(data)).await; }
+                Some(Ok(Frame::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    socket.live.lock().unwrap().retain(|c| c.id != id);
+    socket.changed.notify_waiters();
+}
+
+fn path_prefix(prefix: &'static str) -> impl wiremock::Match {
+    PathPrefix(prefix)
+}
+
+struct PathPrefix(&'static str);
+
+impl wiremock::Match for PathPrefix {
+    fn matches(&self, request: &Request) -> bool {
+        request.url.path().starts_with(self.0)
+    }
+}
