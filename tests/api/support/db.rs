@@ -76,6 +76,18 @@ impl TestDb {
         }
     }
 
+    /// The single number a `SELECT COUNT(*) …` returns.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.postgres.is_some() {
+            let mut conn = PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
+    }
+
     /// Drops a PostgreSQL test database (SQLite files go with their temp dir).
     pub async fn drop_database(self) {
         if let Some((admin, name)) = &self.postgres {

@@ -44,7 +44,8 @@ pub struct Hooks {
     /// Cancel this token once `stop_after` steps have executed (then the engine stops between
     /// two steps, as on a graceful shutdown).
     stop: Mutex<Option<(usize, CancellationToken)>>,
-    /// How long each effect call takes, to leave room for a crash in the middle of one.
+    /// How long the answer to each effect takes after the service caused it, to leave room for a
+    /// crash between the effect and its record.
     pub effect_delay: Mutex<Duration>,
 }
 
@@ -102,9 +103,9 @@ impl DemoFlow {
                         .map_err(transient);
                 }
             }
+            let response = self.http.post(&url).send().await.map_err(transient)?;
             let delay = *self.hooks.effect_delay.lock().unwrap();
             tokio::time::sleep(delay).await;
-            let response = self.http.post(&url).send().await.map_err(transient)?;
             match response.status().as_u16() {
                 201 => response
                     .json::<serde_json::Value>()
