@@ -90,6 +90,17 @@ pub async fn run(config: &Config) -> Vec<CheckRow> {
     rows
 }
 
+/// The configuration as `VARIABLE  value` lines, secrets redacted.
+pub fn render_config(config: &Config) -> String {
+    let summary = config.summary();
+    let width = summary.iter().map(|(var, _)| var.len()).max().unwrap_or(0);
+    let mut out = String::from("configuration (secrets redacted):\n");
+    for (var, value) in summary {
+        let _ = writeln!(out, "  {var:<width$}  {value}");
+    }
+    out
+}
+
 /// The rows as an aligned text table.
 pub fn render(rows: &[CheckRow]) -> String {
     let width = rows

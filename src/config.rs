@@ -177,6 +177,54 @@ impl Config {
         }
     }
 
+    /// Every variable with its effective value, secrets redacted, for `check`.
+    pub fn summary(&self) -> Vec<(&'static str, String)> {
+        let list = |items: Vec<String>, empty: &str| {
+            if items.is_empty() {
+                empty.to_owned()
+            } else {
+                items.join(", ")
+            }
+        };
+        let approvers = self
+            .slack
+            .approvers
+            .approvers()
+            .iter()
+            .map(|a| match a {
+                crate::domain::Approver::User(id) | crate::domain::Approver::Group(id) => {
+                    id.clone()
+                }
+            })
+            .collect();
+        vec![
+            ("DATABASE_URL", self.database.redacted()),
+            ("SLACK_BOT_TOKEN", "[redacted]".into()),
+            ("SLACK_APP_TOKEN", "[redacted]".into()),
+            ("SLACK_CHANNEL_ID", self.slack.channel.clone()),
+            ("SLACK_API_URL", self.slack.api_url.clone()),
+            (
+                "SLACK_APPROVERS",
+                list(approvers, "(empty: anyone in the channel)"),
+            ),
+            (
+                "APPROVAL_TIMEOUT_HOURS",
+                self.approval_timeout.num_hours().to_string(),
+            ),
+            (
+                "LOG_FORMAT",
+                format!("{:?}", self.log_format).to_lowercase(),
+            ),
+            (
+                "WATCHED_REPOS",
+                list(
+                    self.repos.iter().map(ToString::to_string).collect(),
+                    "(empty)",
+                ),
+            ),
+        ]
+    }
+
     /// The configured spelling of a repository, matched case-insensitively.
     pub fn repo(&self, name: &str) -> Option<&RepoName> {
         self.repos.iter().find(|r| r.same_as(name))

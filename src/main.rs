@@ -44,7 +44,7 @@ async fn dispatch(command: CliCommand, config: Config) -> ExitCode {
             Err(e) => fail(&e),
         },
         CliCommand::Check => {
-            println!("configuration is valid: {config:#?}\n");
+            println!("{}", check::render_config(&config));
             let rows = check::run(&config).await;
             print!("{}", check::render(&rows));
             if check::passed(&rows) {

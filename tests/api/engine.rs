@@ -200,10 +200,10 @@ impl Flow for RelayFlow {
             Relay::Start => ("start", Transition::go(Relay::Pause { polled: false })),
             Relay::Pause { polled: false } => {
                 let paused = self.tally.pauses.fetch_add(1, Ordering::SeqCst) + 1;
-                if let Some((after, token)) = &self.stop_after_pauses {
-                    if paused >= *after {
-                        token.cancel();
-                    }
+                if let Some((after, token)) = &self.stop_after_pauses
+                    && paused >= *after
+                {
+                    token.cancel();
                 }
                 (
                     "pause",

@@ -2,9 +2,11 @@
 //! Slack (HTTP + Socket Mode), a fake effect service and a fresh database per test. Tests that
 //! need PostgreSQL run when `TEST_DATABASE_URL` is set and say they were skipped otherwise.
 
+mod cli;
 mod decisions;
 mod durability;
 mod engine;
 mod front_door;
+mod manifest;
 mod store;
 mod support;

@@ -64,6 +64,17 @@ impl TestDb {
         store
     }
 
+    /// Puts `password` into a PostgreSQL URL (a trust-auth server ignores it), so a test can
+    /// check that it shows up nowhere.
+    pub fn with_password(mut self, password: &str) -> Self {
+        let mut url = url::Url::parse(&self.url).unwrap();
+        if url.scheme() == "postgres" {
+            url.set_password(Some(password)).unwrap();
+            self.url = url.to_string();
+        }
+        self
+    }
+
     /// Runs one statement outside the store, as an operator with psql or sqlite3 would.
     pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());

@@ -66,10 +66,10 @@ impl Hooks {
             .entry(format!("{run}/{step}"))
             .or_default() += 1;
         let done = self.executed.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Some((after, token)) = self.stop.lock().unwrap().as_ref() {
-            if done >= *after {
-                token.cancel();
-            }
+        if let Some((after, token)) = self.stop.lock().unwrap().as_ref()
+            && done >= *after
+        {
+            token.cancel();
         }
     }
 }

@@ -34,11 +34,11 @@ impl Respond for Responder {
         let mut seen = self.0.lock().unwrap();
         match (request.method.as_str(), parts.as_slice()) {
             ("POST", ["effects", name, run]) => {
-                if let Some((status, left)) = seen.failures.get_mut(*name) {
-                    if *left > 0 {
-                        *left -= 1;
-                        return ResponseTemplate::new(*status);
-                    }
+                if let Some((status, left)) = seen.failures.get_mut(*name)
+                    && *left > 0
+                {
+                    *left -= 1;
+                    return ResponseTemplate::new(*status);
                 }
                 *seen.caused.entry(format!("{name}/{run}")).or_default() += 1;
                 ResponseTemplate::new(201).set_body_json(json!({"id": format!("{name}-{run}")}))

@@ -82,10 +82,10 @@ impl Respond for WebApi {
             body: body.clone(),
             at: Instant::now(),
         });
-        if let Some(queue) = state.scripted.get_mut(&method) {
-            if !queue.is_empty() {
-                return queue.remove(0);
-            }
+        if let Some(queue) = state.scripted.get_mut(&method)
+            && !queue.is_empty()
+        {
+            return queue.remove(0);
         }
         let reply = match method.as_str() {
             "auth.test" | "apps.connections.open" if state.auth_error.is_some() => {
@@ -371,12 +371,11 @@ async fn serve_connection(
             },
             incoming = stream.next() => match incoming {
                 Some(Ok(Frame::Text(text))) => {
-                    if let Ok(ack) = serde_json::from_str::<Value>(&text) {
-                        if let Some(envelope) = ack["envelope_id"].as_str() {
-                            socket.acks.lock().unwrap().insert(envelope.to_owned(), ack.clone());
-                            socket.acked_at.lock().unwrap().insert(envelope.to_owned(), Instant::now());
-                            socket.changed.notify_waiters();
-                        }
+                    let ack = serde_json::from_str::<Value>(&text).unwrap_or_default();
+                    if let Some(envelope) = ack["envelope_id"].as_str() {
+                        socket.acks.lock().unwrap().insert(envelope.to_owned(), ack.clone());
+                        socket.acked_at.lock().unwrap().insert(envelope.to_owned(), Instant::now());
+                        socket.changed.notify_waiters();
                     }
                 }
                 Some(Ok(Frame::Ping(data))) => { let _ = sink.send(Frame::Pong(data)).await; }

@@ -86,6 +86,12 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, vars: &[(&str, &str)]) -> Option<Self> {
         init();
         let db = TestDb::create(backend).await?;
+        Some(Self::spawn_on(db, vars).await)
+    }
+
+    /// A running app on the given database.
+    pub async fn spawn_on(db: TestDb, vars: &[(&str, &str)]) -> Self {
+        init();
         let slack = FakeSlack::start().await;
         let mut env: HashMap<String, String> = [
             ("DATABASE_URL", db.url.clone()),
@@ -112,7 +118,7 @@ impl TestApp {
             running: None,
         };
         app.start().await;
-        Some(app)
+        app
     }
 
     pub fn config(&self) -> Config {
@@ -165,10 +171,6 @@ impl TestApp {
     pub async fn stop(&mut self) {
         self.shutdown_token().cancel();
         self.stopped().await;
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.running.is_some()
     }
 
     pub fn engine(&self) -> &Engine {

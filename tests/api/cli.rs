@@ -1,0 +1,261 @@
+//! The real binary: configuration errors, `migrate`, `check`, and `serve` refusing a bad token or
+//! stopping on SIGTERM.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use sqlx::Connection;
+use tokio::process::Command;
+
+use crate::support::{APP_TOKEN, BOT_TOKEN, Backend, FakeSlack, TestDb, init};
+
+fn binary(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_release-agent"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .kill_on_drop(true);
+    command
+}
+
+fn required(slack: &FakeSlack) -> Vec<(&'static str, String)> {
+    vec![
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.into()),
+        ("SLACK_APP_TOKEN", APP_TOKEN.into()),
+        ("SLACK_CHANNEL_ID", "C0RELEASES".into()),
+        ("SLACK_API_URL", slack.api_url()),
+    ]
+}
+
+async fn run(command: &mut Command) -> Output {
+    tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the binary finishes")
+        .unwrap()
+}
+
+/// The output with runs of spaces collapsed, so table alignment does not matter.
+fn collapsed(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn lines(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn missing_required_variables_are_named_one_line_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(binary(dir.path()).arg("check")).await;
+    assert_eq!(output.status.code(), Some(2));
+    let errors = lines(&output.stderr);
+    let vars: Vec<&str> = errors
+        .iter()
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        vars,
+        ["SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_CHANNEL_ID"],
+        "{errors:#?}"
+    );
+    assert!(
+        errors[0].contains("is required: the bot token from OAuth & Permissions (xoxb-…)"),
+        "{errors:#?}"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_value_is_named_on_its_own_line() {
+    init();
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(binary(dir.path())
+        .envs(required(&slack))
+        .env("APPROVAL_TIMEOUT_HOURS", "soon")
+        .arg("serve"))
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        lines(&output.stderr),
+        ["APPROVAL_TIMEOUT_HOURS: `soon` must be a whole number of hours from 1 to 8760"]
+    );
+}
+
+#[tokio::test]
+async fn migrate_reads_dotenv_and_creates_the_default_sqlite_database_in_wal_mode() {
+    init();
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dotenv: String = required(&slack)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    std::fs::write(dir.path().join(".env"), dotenv).unwrap();
+    let output = run(binary(dir.path()).arg("migrate")).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        lines(&output.stdout),
+        ["migrations applied to sqlite://release-agent.db"]
+    );
+
+    let file = dir.path().join("release-agent.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(tables, 1);
+}
+
+#[tokio::test]
+async fn check_reports_each_service_and_shows_no_secret() {
+    init();
+    let slack = FakeSlack::start().await;
+    slack.set_group("S0LEADS", &["U1", "U2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(binary(dir.path())
+        .envs(required(&slack))
+        .env("SLACK_APPROVERS", "S0LEADS")
+        .arg("check"))
+    .await;
+    let stdout = collapsed(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    for row in [
+        "SLACK_BOT_TOKEN [redacted]",
+        "SLACK_APPROVERS S0LEADS",
+        "APPROVAL_TIMEOUT_HOURS 168",
+        "ok database sqlite://release-agent.db (sqlite)",
+        "ok Slack auth.test (SLACK_BOT_TOKEN) bot user U0BOT in team Test team",
+        "ok Slack apps.connections.open (SLACK_APP_TOKEN) Socket Mode URL issued",
+        "ok Slack user group S0LEADS (SLACK_APPROVERS) 2 members",
+    ] {
+        assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
+    }
+    assert!(
+        !stdout.contains(BOT_TOKEN) && !stdout.contains(APP_TOKEN),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn check_shows_a_postgres_url_without_its_password() {
+    init();
+    let Some(db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let db = db.with_password("s3cret-pw");
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(binary(dir.path())
+        .envs(required(&slack))
+        .env("DATABASE_URL", &db.url)
+        .arg("check"))
+    .await;
+    let stdout = collapsed(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("DATABASE_URL postgres://postgres:***@127.0.0.1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(postgres)"), "{stdout}");
+    assert!(!stdout.contains("s3cret-pw"), "{stdout}");
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn check_fails_when_slack_refuses_a_token() {
+    init();
+    let slack = FakeSlack::start().await;
+    slack.refuse_tokens("invalid_auth");
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(binary(dir.path()).envs(required(&slack)).arg("check")).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = collapsed(&output.stdout);
+    assert!(
+        stdout.contains(
+            "FAIL Slack auth.test (SLACK_BOT_TOKEN) Slack refused the call: invalid_auth"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok database"),
+        "the other checks still ran: {stdout}"
+    );
+}
+
+#[tokio::test]
+async fn serve_stops_at_once_when_slack_refuses_a_token() {
+    init();
+    let slack = FakeSlack::start().await;
+    slack.refuse_tokens("invalid_auth");
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(binary(dir.path()).envs(required(&slack))).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("release-agent: SLACK_BOT_TOKEN was refused by Slack (Slack refused the call: invalid_auth); check the token"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn serve_connects_and_exits_cleanly_on_sigterm() {
+    init();
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let child = binary(dir.path())
+        .envs(required(&slack))
+        .env("LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    slack.connected().await;
+    let ack = slack.slash("/release", "help", "U0ASKER").await;
+    assert!(
+        ack.to_string().contains("staging release to production"),
+        "{ack}"
+    );
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("exits within 10 s")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let logs = lines(&output.stderr);
+    assert!(
+        logs.iter()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "LOG_FORMAT=json gives JSON lines: {logs:#?}"
+    );
+    assert!(
+        logs.iter().any(|l| l.contains("shutting down")),
+        "{logs:#?}"
+    );
+}

@@ -1,0 +1,94 @@
+//! `slack-manifest.yml` is a valid Slack app manifest (checked against Slack's own JSON Schema,
+//! `tests/data/slack-app-manifest.schema.1.0.0.json`, MIT, from slackapi/manifest-schema) and asks
+//! for exactly the bot scopes the code needs.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+fn manifest() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/slack-manifest.yml"))
+        .unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_manifest_is_valid_for_slack() {
+    let schema: Value =
+        serde_json::from_str(include_str!("../data/slack-app-manifest.schema.1.0.0.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let manifest = manifest();
+    let errors: Vec<String> = validator
+        .iter_errors(&manifest)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn the_manifest_sets_up_socket_mode_interactivity_and_both_commands() {
+    let manifest = manifest();
+    let settings = &manifest["settings"];
+    assert_eq!(settings["socket_mode_enabled"], true);
+    assert_eq!(settings["interactivity"]["is_enabled"], true);
+    assert!(
+        settings["interactivity"].get("request_url").is_none(),
+        "Socket Mode needs no request URL"
+    );
+    let commands = manifest["features"]["slash_commands"].as_array().unwrap();
+    let names: Vec<&str> = commands
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["/review", "/release"]);
+    for command in commands {
+        assert!(
+            command.get("url").is_none(),
+            "Socket Mode commands have no URL"
+        );
+        assert!(
+            !command["usage_hint"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{command}"
+        );
+    }
+}
+
+/// The bot scopes follow from the Web API methods the code calls (plus `commands` for the slash
+/// commands), so a new call without its scope, or a scope nothing uses, fails here.
+#[test]
+fn the_manifest_asks_for_exactly_the_scopes_the_code_uses() {
+    let source = include_str!("../../src/slack/web.rs");
+    let scope_of = [
+        ("chat_post_message", Some("chat:write")),
+        ("chat_update", Some("chat:write")),
+        ("chat_post_ephemeral", Some("chat:write")),
+        ("usergroups_users_list", Some("usergroups:read")),
+        ("auth_test", None),
+        ("apps_connections_open", None),
+    ];
+    let called: Vec<&str> = source
+        .match_indices("session.")
+        .map(|(at, _)| {
+            let rest = &source[at + "session.".len()..];
+            &rest[..rest.find('(').unwrap()]
+        })
+        .collect();
+    let mut needed: BTreeSet<&str> = BTreeSet::from(["commands"]);
+    for method in &called {
+        let (_, scope) = scope_of.iter().find(|(m, _)| m == method).unwrap_or_else(|| {
+            panic!("src/slack/web.rs calls {method}; add its scope to this table and to slack-manifest.yml")
+        });
+        needed.extend(*scope);
+    }
+    let manifest = manifest();
+    let granted: BTreeSet<&str> = manifest["oauth_config"]["scopes"]["bot"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(granted, needed);
+}

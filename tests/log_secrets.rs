@@ -1,0 +1,108 @@
+//! A full flow at TRACE level, every log line captured (a process-wide subscriber, so worker
+//! threads are included), and not one configured secret in them.
+//!
+//! This is its own test binary because a process-wide subscriber can be installed only once.
+
+#[allow(dead_code)]
+#[path = "api/support/mod.rs"]
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use release_agent::config::LogFormat;
+use release_agent::domain::RunStatus;
+use support::{APP_TOKEN, BOT_TOKEN, Backend, TestApp, TestDb};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use wiremock::ResponseTemplate;
+
+const DB_PASSWORD: &str = "hunter2-db-secret";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_flow_at_trace_level_logs_no_secret() {
+    let captured = Captured::default();
+    let subscriber = release_agent::telemetry::subscriber(
+        LogFormat::Json,
+        EnvFilter::new("trace"),
+        captured.clone(),
+    );
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let mut secrets = vec![BOT_TOKEN, APP_TOKEN];
+    let (backend, db) = match TestDb::create(Backend::Postgres).await {
+        Some(db) => {
+            secrets.push(DB_PASSWORD);
+            (Backend::Postgres, db.with_password(DB_PASSWORD))
+        }
+        None => (
+            Backend::Sqlite,
+            TestDb::create(Backend::Sqlite).await.unwrap(),
+        ),
+    };
+    let app = TestApp::spawn_on(db, &[("SLACK_APPROVERS", "U0BOSS,S0LEADS")]).await;
+    app.slack.set_group("S0LEADS", &["U0LEAD"]);
+    app.slack.script(
+        "chat.postMessage",
+        ResponseTemplate::new(429)
+            .insert_header("Retry-After", "1")
+            .set_body_json(serde_json::json!({"ok": false, "error": "ratelimited"})),
+    );
+    app.effects.fail("act", 503, 1);
+
+    app.slack.slash("/review", "Billo.Api#nope", "U0LEAD").await;
+    let run = app.start_demo().await;
+    app.press(run, "go", "U0STRANGER").await;
+    app.press(run, "go", "U0LEAD").await;
+    let done = app
+        .wait_for_run(run, "the run to finish", |r| r.status.is_finished())
+        .await;
+    assert_eq!(done.status, RunStatus::Done);
+    app.settled(run).await;
+    app.finish().await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for expected in [
+        "checkpoint",
+        "decision handled",
+        "Slack asked us to slow down",
+        "step failed; retrying later",
+    ] {
+        assert!(
+            logs.contains(expected),
+            "the capture saw the whole flow (missing {expected:?})"
+        );
+    }
+    for secret in &secrets {
+        assert!(!logs.contains(secret), "a secret leaked into the logs");
+    }
+    let mut sample = std::io::stderr();
+    let _ = writeln!(
+        sample,
+        "log capture: {} lines checked against {} secrets on {backend:?}",
+        logs.lines().count(),
+        secrets.len()
+    );
+}
