@@ -224,11 +224,6 @@ impl Config {
             ),
         ]
     }
-
-    /// The configured spelling of a repository, matched case-insensitively.
-    pub fn repo(&self, name: &str) -> Option<&RepoName> {
-        self.repos.iter().find(|r| r.same_as(name))
-    }
 }
 
 struct Reader<'a> {
@@ -471,7 +466,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.slack.api_url, "http://127.0.0.1:9/api");
-        assert_eq!(config.repo("billo.web").unwrap().as_str(), "Billo.Web");
+        let repos: Vec<&str> = config.repos.iter().map(RepoName::as_str).collect();
+        assert_eq!(repos, ["Billo.Api", "Billo.Web"]);
         let err = config_err(&[("WATCHED_REPOS", "A,a")]);
         assert!(err.contains("WATCHED_REPOS: `a` is listed twice"), "{err}");
     }

@@ -76,9 +76,7 @@ async fn a_full_flow_at_trace_level_logs_no_secret() {
     let run = app.start_demo().await;
     app.press(run, "go", "U0STRANGER").await;
     app.press(run, "go", "U0LEAD").await;
-    let done = app
-        .wait_for_run(run, "the run to finish", |r| r.status.is_finished())
-        .await;
+    let done = app.finished(run).await;
     assert_eq!(done.status, RunStatus::Done);
     app.settled(run).await;
     app.finish().await;

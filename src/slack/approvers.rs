@@ -33,10 +33,6 @@ impl Approvers {
         }
     }
 
-    pub fn policy(&self) -> &ApproverPolicy {
-        &self.policy
-    }
-
     /// Whether `user` may decide approvals.
     pub async fn check(&self, user: &str) -> Permission {
         if self.policy.is_open() || self.policy.names_user(user) {

@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 use super::blocks::{self, CardModel};
 use super::web::{SlackApi, SlackError};
 use crate::clock::Clock;
-use crate::store::{OutboxRecord, RunRecord, Store};
+use crate::store::{OutboxRecord, RunRecord, Store, StoreError};
 use crate::workflow::{Flows, Wakers};
 
 #[derive(Debug, Clone)]
@@ -123,25 +123,17 @@ impl Outbound {
     pub async fn pass(&self) -> bool {
         let now = self.clock.now();
         let until = now + delta(self.settings.claim);
-        let cards = self
-            .store
-            .claim_cards(&self.owner, now, until, 10)
-            .await
-            .unwrap_or_else(|e| {
-                warn!(error = %e, "cannot claim cards");
-                Vec::new()
-            });
+        let cards = or_nothing(
+            self.store.claim_cards(&self.owner, now, until, 10).await,
+            "cards",
+        );
         for run in &cards {
             self.sync_card(run).await;
         }
-        let messages = self
-            .store
-            .claim_outbox(&self.owner, now, until, 20)
-            .await
-            .unwrap_or_else(|e| {
-                warn!(error = %e, "cannot claim outbox messages");
-                Vec::new()
-            });
+        let messages = or_nothing(
+            self.store.claim_outbox(&self.owner, now, until, 20).await,
+            "messages",
+        );
         for message in &messages {
             self.send(message).await;
         }
@@ -290,6 +282,14 @@ impl Outbound {
             ),
         }
     }
+}
+
+/// What was claimed, or nothing (logged) when the store failed; the next pass tries again.
+fn or_nothing<T>(claimed: Result<Vec<T>, StoreError>, what: &str) -> Vec<T> {
+    claimed.unwrap_or_else(|e| {
+        warn!(error = %e, "cannot claim {what} to send");
+        Vec::new()
+    })
 }
 
 fn delta(duration: Duration) -> TimeDelta {

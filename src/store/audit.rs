@@ -61,15 +61,6 @@ macro_rules! insert_audit {
 pub(crate) use insert_audit;
 
 impl Store {
-    pub async fn append_audit(
-        &self,
-        entry: &AuditEntry,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        on_db!(self, pool => insert_audit!(pool, entry, now))?;
-        Ok(())
-    }
-
     /// The entries of one run, oldest first.
     pub async fn audit_for_run(&self, run_id: RunId) -> Result<Vec<AuditRecord>, StoreError> {
         let sql = "SELECT id, run_id, actor, action, detail, at FROM audit_log WHERE run_id = $1 ORDER BY id";

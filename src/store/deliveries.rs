@@ -84,10 +84,4 @@ impl Store {
         let done = on_db!(self, pool => claim_delivery!(pool, key, now))?;
         Ok(done == 1)
     }
-
-    pub async fn delivery_known(&self, key: &str) -> Result<bool, StoreError> {
-        let found: Option<i32> = on_db!(self, pool =>
-            sqlx::query_scalar("SELECT 1 FROM deliveries WHERE key = $1").bind(key).fetch_optional(pool).await)?;
-        Ok(found.is_some())
-    }
 }

@@ -181,6 +181,33 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs a claiming `UPDATE … RETURNING` (binds: owner, until, now, limit) in a write
+    /// transaction and returns the claimed rows.
+    pub(crate) async fn claim<T>(
+        &self,
+        sql: &'static str,
+        owner: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let rows = on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let rows = sqlx::query_as(sql).bind(owner).bind(until).bind(now).bind(limit).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        });
+        Ok(rows)
+    }
+}
+
 /// Parses a stored enum-like text column.
 pub(crate) fn parse_column<T: FromStr<Err = String>>(text: &str) -> Result<T, StoreError> {
     text.parse().map_err(StoreError::Corrupt)

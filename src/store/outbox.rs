@@ -10,7 +10,7 @@ use sqlx::FromRow;
 use sqlx::types::Json;
 
 use super::runs::{RunRow, records};
-use super::{BeginWrite, RunRecord, Store, StoreError, on_db};
+use super::{RunRecord, Store, StoreError, on_db};
 use crate::domain::{Message, RunId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,11 +124,6 @@ const CARD_SYNCED: &str = "UPDATE runs SET \
      WHERE id = $1 AND card_claim_by = $2";
 
 impl Store {
-    pub async fn enqueue(&self, item: &OutboxItem, now: DateTime<Utc>) -> Result<(), StoreError> {
-        on_db!(self, pool => insert_outbox!(pool, item, now))?;
-        Ok(())
-    }
-
     /// Claims messages that are due, oldest first.
     pub async fn claim_outbox(
         &self,
@@ -138,12 +133,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<OutboxRecord>, StoreError> {
         let sql = self.sql(CLAIM_OUTBOX_SQLITE, CLAIM_OUTBOX_POSTGRES);
-        let mut rows: Vec<OutboxRecord> = on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let rows = sqlx::query_as(sql).bind(owner).bind(until).bind(now).bind(limit).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        });
+        let mut rows: Vec<OutboxRecord> = self.claim(sql, owner, now, until, limit).await?;
         rows.sort_by_key(|r| r.id);
         Ok(rows)
     }
@@ -187,13 +177,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<RunRecord>, StoreError> {
         let sql = self.sql(CLAIM_CARDS_SQLITE, CLAIM_CARDS_POSTGRES);
-        let rows: Vec<RunRow> = on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let rows = sqlx::query_as(sql).bind(owner).bind(until).bind(now).bind(limit).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        });
-        let mut runs = records(rows)?;
+        let mut runs = records(self.claim::<RunRow>(sql, owner, now, until, limit).await?)?;
         runs.sort_by_key(|r| r.created_at);
         Ok(runs)
     }

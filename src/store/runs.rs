@@ -144,8 +144,8 @@ pub struct Checkpoint {
     pub attempts: i64,
     pub polls: i64,
     pub outcome: Option<String>,
-    /// Keep the lease to run the next step at once; otherwise it is released.
-    pub keep_lease: bool,
+    /// Keep the lease until this time, to run the next step at once; `None` releases it.
+    pub lease_until: Option<DateTime<Utc>>,
     pub approval: Option<NewApproval>,
     pub replies: Vec<Message>,
     pub audit: AuditEntry,
@@ -169,8 +169,7 @@ const CLAIM_POSTGRES: &str = "UPDATE runs SET lease_owner = $1, lease_until = $2
 
 const CHECKPOINT: &str = "UPDATE runs SET step = $4, state = $5, status = $6, seq = seq + 1, \
      wake_at = $7, attempts = $8, polls = $9, outcome = $10, decision = NULL, \
-     lease_owner = CASE WHEN $11 THEN lease_owner ELSE NULL END, \
-     lease_until = CASE WHEN $11 THEN lease_until ELSE NULL END, \
+     lease_owner = CASE WHEN $11 IS NULL THEN NULL ELSE lease_owner END, lease_until = $11, \
      card_version = card_version + 1, updated_at = $12 \
      WHERE id = $1 AND seq = $2 AND lease_owner = $3 AND status = 'running'";
 
@@ -257,13 +256,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<RunRecord>, StoreError> {
         let sql = self.sql(CLAIM_SQLITE, CLAIM_POSTGRES);
-        let rows: Vec<RunRow> = on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let rows = sqlx::query_as(sql).bind(owner).bind(until).bind(now).bind(limit).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        });
-        records(rows)
+        records(self.claim::<RunRow>(sql, owner, now, until, limit).await?)
     }
 
     /// Extends a lease that `owner` still holds. `false` means the lease is gone.
@@ -302,7 +295,7 @@ impl Store {
                 .bind(cp.attempts)
                 .bind(cp.polls)
                 .bind(&cp.outcome)
-                .bind(cp.keep_lease)
+                .bind(cp.lease_until)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;

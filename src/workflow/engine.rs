@@ -127,14 +127,6 @@ impl Engine {
         }
     }
 
-    pub fn owner(&self) -> &str {
-        &self.inner.owner
-    }
-
-    pub fn flows(&self) -> &Flows {
-        &self.inner.flows
-    }
-
     /// Starts a run of flow `F` at `state`. With a delivery, a delivery already seen starts
     /// nothing and returns [`Started::Duplicate`].
     pub async fn start<F: Flow>(
@@ -203,8 +195,14 @@ impl Engine {
             };
             let busy = !claimed.is_empty() && claimed.len() == free;
             for run in claimed {
-                let span =
-                    info_span!("run", run_id = %run.id, kind = %run.kind, subject = %run.subject);
+                let span = info_span!(
+                    "run",
+                    run_id = %run.id,
+                    kind = %run.kind,
+                    repo = run.repo.as_deref().unwrap_or("-"),
+                    pr = run.pr_id,
+                    subject = %run.subject
+                );
                 tasks.spawn(self.clone().drive(run, shutdown.clone()).instrument(span));
             }
             if busy {
@@ -350,7 +348,7 @@ impl Engine {
             now,
             &self.inner.settings,
         );
-        let continues = checkpoint.keep_lease;
+        let continues = checkpoint.lease_until.is_some();
         let status = checkpoint.status;
         match self.inner.store.checkpoint(&checkpoint, now).await {
             Ok(()) => {}
@@ -425,7 +423,7 @@ impl Engine {
             attempts: run.attempts,
             polls: run.polls,
             outcome: Some(reason.to_owned()),
-            keep_lease: false,
+            lease_until: None,
             approval: None,
             replies: Vec::new(),
             audit: AuditEntry::new(Some(run.id), BOT_ACTOR, "failed", reason),
@@ -524,7 +522,8 @@ pub(crate) fn plan_checkpoint(
         attempts: 0,
         polls,
         outcome,
-        keep_lease: status == RunStatus::Running && wake_at.is_none(),
+        lease_until: (status == RunStatus::Running && wake_at.is_none())
+            .then(|| now + to_delta(settings.lease)),
         approval,
         replies: transition.replies,
         audit: AuditEntry::new(Some(run.id), BOT_ACTOR, "step", detail),
@@ -600,8 +599,8 @@ mod tests {
             &settings(),
         );
         assert_eq!(
-            (cp.step.as_str(), cp.status, cp.keep_lease),
-            ("b", RunStatus::Running, true)
+            (cp.step.as_str(), cp.status, cp.lease_until),
+            ("b", RunStatus::Running, Some(now + TimeDelta::seconds(30)))
         );
         assert_eq!((cp.attempts, cp.polls, cp.seq), (0, 0, 3));
         assert_eq!(cp.audit.detail, "a → b");
@@ -616,8 +615,8 @@ mod tests {
         };
         let first = poll(&run_at("merge", 7));
         assert_eq!(
-            (first.polls, first.status, first.keep_lease),
-            (1, RunStatus::Running, false)
+            (first.polls, first.status, first.lease_until),
+            (1, RunStatus::Running, None)
         );
         assert_eq!(first.wake_at, Some(now + TimeDelta::seconds(30)));
         let third = poll(&run_at("ci", 2));
@@ -647,7 +646,7 @@ mod tests {
             &settings(),
         );
         assert_eq!(cp.status, RunStatus::Waiting);
-        assert!(!cp.keep_lease);
+        assert_eq!(cp.lease_until, None);
         assert_eq!(cp.approval.unwrap().expires_at, now + TimeDelta::hours(168));
     }
 

@@ -54,8 +54,7 @@ async fn fifty_concurrent_clicks_produce_exactly_one_decision(backend: Backend) 
     for id in &ids {
         app.slack.ack(id).await;
     }
-    app.wait_for_run(run, "the run to finish", |r| r.status.is_finished())
-        .await;
+    app.finished(run).await;
     app.settled(run).await;
 
     let audit = app.store.audit_for_run(run).await.unwrap();
@@ -110,9 +109,7 @@ async fn an_unauthorized_click_changes_nothing(backend: Backend) {
     );
 
     app.press(run, "go", "U0LEAD").await;
-    let done = app
-        .wait_for_run(run, "the run to finish", |r| r.status.is_finished())
-        .await;
+    let done = app.finished(run).await;
     assert_eq!(
         done.status,
         RunStatus::Done,
@@ -142,9 +139,7 @@ async fn a_second_click_is_explained_and_changes_nothing(backend: Backend) {
         notes[0].ends_with(". Your click changed nothing."),
         "{notes:?}"
     );
-    let done = app
-        .wait_for_run(run, "the run to finish", |r| r.status.is_finished())
-        .await;
+    let done = app.finished(run).await;
     assert_eq!(
         done.status,
         RunStatus::Done,
@@ -184,9 +179,7 @@ async fn an_expired_approval_cancels_the_run_and_late_clicks_are_told(backend: B
     let approval = app.pending_approval(run).await;
     let click = app.click_envelope(&approval, "go", "U0LATE").await;
     app.clock.advance(TimeDelta::hours(169));
-    let cancelled = app
-        .wait_for_run(run, "the run to be cancelled", |r| r.status.is_finished())
-        .await;
+    let cancelled = app.finished(run).await;
     assert_eq!(cancelled.status, RunStatus::Cancelled);
     assert_eq!(
         cancelled.outcome.as_deref(),

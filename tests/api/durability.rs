@@ -262,9 +262,7 @@ async fn the_waiting_card_offers_both_options_and_confirms_the_destructive_one(b
 
     let id = app.press(run, "stop", "U0CLICKER").await;
     app.slack.ack(&id).await;
-    let stopped = app
-        .wait_for_run(run, "the run to stop", |r| r.status.is_finished())
-        .await;
+    let stopped = app.finished(run).await;
     assert_eq!(
         (stopped.status, stopped.outcome.as_deref()),
         (RunStatus::Cancelled, Some("stopped by U0CLICKER"))
@@ -320,9 +318,7 @@ async fn buttons_of_a_waiting_run_work_after_a_restart(backend: Backend) {
     let envelope = app.click_envelope(&approval, "go", "U0CLICKER").await;
     let id = app.slack.deliver(envelope).await;
     app.slack.ack(&id).await;
-    let done = app
-        .wait_for_run(run, "the run to finish", |r| r.status.is_finished())
-        .await;
+    let done = app.finished(run).await;
     assert_eq!(done.status, RunStatus::Done);
     app.settled(run).await;
     assert_eq!(
@@ -367,9 +363,7 @@ async fn a_permanent_failure_fails_the_run_and_the_card_says_why(backend: Backen
     };
     app.effects.fail("prepare", 422, 1);
     let run = app.start_demo().await;
-    let failed = app
-        .wait_for_run(run, "the run to fail", |r| r.status.is_finished())
-        .await;
+    let failed = app.finished(run).await;
     assert_eq!(failed.status, RunStatus::Failed);
     assert_eq!(
         failed.outcome.as_deref(),
@@ -399,9 +393,7 @@ async fn a_transient_failure_that_persists_fails_the_run(backend: Backend) {
     };
     app.effects.fail("prepare", 500, 100);
     let run = app.start_demo().await;
-    let failed = app
-        .wait_for_run(run, "the run to fail", |r| r.status.is_finished())
-        .await;
+    let failed = app.finished(run).await;
     assert_eq!(failed.status, RunStatus::Failed);
     assert_eq!(
         failed.outcome.as_deref(),

@@ -175,7 +175,7 @@ enum Relay {
 struct Tally {
     /// `run/step` → the engines that executed it.
     by_step: Mutex<HashMap<String, Vec<&'static str>>>,
-    /// Stop the named engine after this many of its pauses.
+    /// Pauses taken so far, by either engine.
     pauses: AtomicUsize,
 }
 
@@ -310,49 +310,102 @@ async fn two_engines_share_a_hundred_runs_and_each_step_runs_once() {
     db.drop_database().await;
 }
 
+/// A demo run at its `act` step, with engines that can be killed and replaced.
+struct Crashable {
+    db: TestDb,
+    store: Store,
+    effects: Arc<EffectService>,
+    hooks: Arc<Hooks>,
+    settings: EngineSettings,
+    run: RunId,
+    engine: Running,
+}
+
+impl Crashable {
+    async fn start(backend: Backend, lease: Duration, effect_delay: Duration) -> Option<Self> {
+        init();
+        let db = TestDb::create(backend).await?;
+        let store = db.store().await;
+        let effects = EffectService::start().await;
+        let hooks = Arc::new(Hooks::default());
+        *hooks.effect_delay.lock().unwrap() = effect_delay;
+        let mut settings = engine_settings();
+        settings.lease = lease;
+        let engine = spawn_engine(
+            &store,
+            Flows::new().with(DemoFlow::new(effects.url(), hooks.clone())),
+            settings.clone(),
+        );
+        let state = Demo::Act {
+            chosen_by: "U1".into(),
+        };
+        let subject = Subject {
+            title: "crash test".into(),
+            ..Subject::default()
+        };
+        let run = engine
+            .engine
+            .start::<DemoFlow>(state, subject, "U1", None)
+            .await
+            .unwrap()
+            .0;
+        Some(Self {
+            db,
+            store,
+            effects,
+            hooks,
+            settings,
+            run,
+            engine,
+        })
+    }
+
+    /// Kills the engine (its task is aborted mid-whatever) and starts a fresh one.
+    async fn kill_and_replace(&mut self) {
+        self.engine.task.abort();
+        let _ = (&mut self.engine.task).await;
+        let flows = Flows::new().with(DemoFlow::new(self.effects.url(), self.hooks.clone()));
+        self.engine = spawn_engine(&self.store, flows, self.settings.clone());
+    }
+
+    /// Waits for the run to finish, checks each effect happened exactly once, and cleans up.
+    async fn finish(self) {
+        assert_eq!(
+            finished(&self.store, self.run).await.status,
+            RunStatus::Done
+        );
+        let id = self.run.to_string();
+        let caused = (
+            self.effects.count("act", &id),
+            self.effects.count("finish", &id),
+        );
+        assert_eq!(caused, (1, 1), "each effect exactly once");
+        self.engine.shutdown.cancel();
+        self.engine.task.await.unwrap();
+        self.db.drop_database().await;
+    }
+}
+
 /// Engines killed at random instants, also in the middle of an effect: after enough restarts
 /// the run is done and every effect was caused exactly once.
 async fn engines_killed_at_random_instants_cause_each_effect_once(backend: Backend) {
-    init();
-    let Some(db) = TestDb::create(backend).await else {
+    let Some(mut crash) = Crashable::start(
+        backend,
+        Duration::from_millis(600),
+        Duration::from_millis(40),
+    )
+    .await
+    else {
         return;
     };
-    let store = db.store().await;
-    let effects = EffectService::start().await;
-    let hooks = Arc::new(Hooks::default());
-    *hooks.effect_delay.lock().unwrap() = Duration::from_millis(40);
-    let flows = || Flows::new().with(DemoFlow::new(effects.url(), hooks.clone()));
-    let mut settings = engine_settings();
-    settings.lease = Duration::from_millis(600);
-
-    let first = spawn_engine(&store, flows(), settings.clone());
-    let subject = Subject {
-        title: "crash test".into(),
-        ..Subject::default()
-    };
-    let run = first
-        .engine
-        .start::<DemoFlow>(
-            Demo::Act {
-                chosen_by: "U1".into(),
-            },
-            subject,
-            "U1",
-            None,
-        )
-        .await
-        .unwrap()
-        .0;
-    let mut current = first;
     let mut kills = 0;
     for delay_ms in [15u64, 35, 55, 20, 45, 65, 30, 50, 10, 60] {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-        current.task.abort();
-        let _ = current.task.await;
+        crash.kill_and_replace().await;
         kills += 1;
-        current = spawn_engine(&store, flows(), settings.clone());
-        if store
-            .get_run(run)
+        if crash
+            .store
+            .get_run(crash.run)
             .await
             .unwrap()
             .unwrap()
@@ -362,80 +415,35 @@ async fn engines_killed_at_random_instants_cause_each_effect_once(backend: Backe
             break;
         }
     }
-    let done = finished(&store, run).await;
-    assert_eq!(done.status, RunStatus::Done);
     assert!(kills >= 2, "the engine was killed while the run went on");
-    let id = run.to_string();
-    assert_eq!(
-        (effects.count("act", &id), effects.count("finish", &id)),
-        (1, 1),
-        "each effect exactly once"
-    );
-    current.shutdown.cancel();
-    current.task.await.unwrap();
-    db.drop_database().await;
+    crash.finish().await;
 }
 
 /// The hardest moment to die: the service has caused the effect, but its answer was never
 /// recorded. The next engine must find the effect instead of causing it again.
 async fn an_effect_whose_answer_was_lost_is_found_not_repeated(backend: Backend) {
-    init();
-    let Some(db) = TestDb::create(backend).await else {
+    let Some(mut crash) =
+        Crashable::start(backend, Duration::from_millis(300), Duration::from_secs(30)).await
+    else {
         return;
     };
-    let store = db.store().await;
-    let effects = EffectService::start().await;
-    let hooks = Arc::new(Hooks::default());
-    *hooks.effect_delay.lock().unwrap() = Duration::from_secs(30);
-    let flows = || Flows::new().with(DemoFlow::new(effects.url(), hooks.clone()));
-    let mut settings = engine_settings();
-    settings.lease = Duration::from_millis(300);
-
-    let doomed = spawn_engine(&store, flows(), settings.clone());
-    let subject = Subject {
-        title: "lost answer".into(),
-        ..Subject::default()
-    };
-    let run = doomed
-        .engine
-        .start::<DemoFlow>(
-            Demo::Act {
-                chosen_by: "U1".into(),
-            },
-            subject,
-            "U1",
-            None,
-        )
-        .await
-        .unwrap()
-        .0;
-    let id = run.to_string();
+    let id = crash.run.to_string();
+    let effects = crash.effects.clone();
     wait_until("the service to cause the effect", || async {
         (effects.count("act", &id) == 1).then_some(())
     })
     .await;
-    doomed.task.abort();
-    let _ = doomed.task.await;
-
-    *hooks.effect_delay.lock().unwrap() = Duration::ZERO;
-    let heir = spawn_engine(&store, flows(), settings);
-    assert_eq!(finished(&store, run).await.status, RunStatus::Done);
-    assert_eq!(
-        (effects.count("act", &id), effects.count("finish", &id)),
-        (1, 1)
+    *crash.hooks.effect_delay.lock().unwrap() = Duration::ZERO;
+    crash.kill_and_replace().await;
+    let sql = format!(
+        "SELECT COUNT(*) FROM effects WHERE run_id = '{id}' AND name = 'act' AND attempts = 2"
     );
-    let retried = db
-        .count(&format!(
-            "SELECT COUNT(*) FROM effects WHERE run_id = '{id}' AND name = 'act' AND attempts = 2"
-        ))
-        .await;
-    assert_eq!(
-        retried, 1,
-        "the second attempt looked for the effect and found it"
-    );
-    heir.shutdown.cancel();
-    heir.task.await.unwrap();
-    db.drop_database().await;
+    // The effect was recorded as started twice: the second attempt is the one that looked.
+    wait_until("a second attempt at the effect", || async {
+        (crash.db.count(&sql).await == 1).then_some(())
+    })
+    .await;
+    crash.finish().await;
 }
 
 on_both_backends!(

@@ -128,8 +128,7 @@ async fn an_envelope_delivered_twice_is_handled_once(backend: Backend) {
     app.slack.ack(&id).await;
     app.slack.redeliver(&envelope).await;
     app.slack.ack(&id).await;
-    app.wait_for_run(run, "the run to finish", |r| r.status.is_finished())
-        .await;
+    app.finished(run).await;
     app.settled(run).await;
 
     let audit = app.store.audit_for_run(run).await.unwrap();

@@ -55,7 +55,7 @@ fn checkpoint(run: RunId, owner: &str, seq: i64, step: &str, status: RunStatus) 
         attempts: 0,
         polls: 0,
         outcome: None,
-        keep_lease: status == RunStatus::Running,
+        lease_until: (status == RunStatus::Running).then(|| now() + TimeDelta::seconds(30)),
         approval: None,
         replies: Vec::new(),
         audit: AuditEntry::new(Some(run), "release-agent", "step", step),
@@ -70,8 +70,8 @@ fn options() -> Vec<ApprovalOption> {
     }]
 }
 
-/// Creates a run and moves it to `waiting` on a fresh approval; returns both ids.
-async fn waiting_run(store: &Store) -> (RunId, ApprovalId) {
+/// Creates a run and claims it for engine "A".
+async fn claimed_run(store: &Store) -> NewRun {
     let now = now();
     let run = new_run();
     store.create_run(&run, None, now).await.unwrap();
@@ -80,6 +80,13 @@ async fn waiting_run(store: &Store) -> (RunId, ApprovalId) {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
+    run
+}
+
+/// Creates a run and moves it to `waiting` on a fresh approval; returns both ids.
+async fn waiting_run(store: &Store) -> (RunId, ApprovalId) {
+    let now = now();
+    let run = claimed_run(store).await;
     let approval = ApprovalId::new();
     let mut cp = checkpoint(run.id, "A", 0, "ask", RunStatus::Waiting);
     cp.approval = Some(NewApproval {
@@ -125,10 +132,23 @@ async fn runs_are_claimed_once_and_checkpoints_are_fenced_by_the_lease(backend: 
         matches!(stolen, Err(StoreError::Conflict(_))),
         "only the lease holder may checkpoint"
     );
-    store
-        .checkpoint(&checkpoint(run.id, "A", 0, "ask", RunStatus::Running), now)
-        .await
-        .unwrap();
+    let mut keep = checkpoint(run.id, "A", 0, "ask", RunStatus::Running);
+    let extended = now + TimeDelta::seconds(90);
+    keep.lease_until = Some(extended);
+    store.checkpoint(&keep, now).await.unwrap();
+    let past_first_lease = lease + TimeDelta::seconds(1);
+    let early = store
+        .claim_due_runs(
+            "B",
+            past_first_lease,
+            past_first_lease + TimeDelta::seconds(30),
+            10,
+        )
+        .await;
+    assert!(
+        early.unwrap().is_empty(),
+        "a checkpoint that keeps the lease extends it"
+    );
     let stale = store
         .checkpoint(&checkpoint(run.id, "A", 0, "ask", RunStatus::Running), now)
         .await;
@@ -137,7 +157,7 @@ async fn runs_are_claimed_once_and_checkpoints_are_fenced_by_the_lease(backend: 
         "a step cannot be checkpointed twice"
     );
 
-    let later = lease + TimeDelta::seconds(1);
+    let later = extended + TimeDelta::seconds(1);
     let taken = store
         .claim_due_runs("B", later, later + TimeDelta::seconds(30), 10)
         .await
@@ -170,12 +190,6 @@ async fn a_delivery_key_starts_one_run(backend: Backend) {
         .unwrap();
     assert_eq!((first, second), (Started::Created, Started::Duplicate));
     assert_eq!(store.recent_runs(10).await.unwrap().len(), 1);
-    assert!(
-        store
-            .delivery_known("slack:command:trigger-1")
-            .await
-            .unwrap()
-    );
     assert!(!store.insert_delivery(&delivery, now()).await.unwrap());
     db.drop_database().await;
 }
@@ -335,22 +349,18 @@ async fn outbox_replies_wait_for_their_card_and_are_claimed_once(backend: Backen
         return;
     };
     let now = now();
-    let run = new_run();
-    store.create_run(&run, None, now).await.unwrap();
-    store
-        .claim_due_runs("A", now, now + TimeDelta::seconds(30), 10)
-        .await
-        .unwrap();
+    let run = claimed_run(&store).await;
     let mut cp = checkpoint(run.id, "A", 0, "next", RunStatus::Running);
     cp.replies = vec![Message::new([Line::from("details")])];
     store.checkpoint(&cp, now).await.unwrap();
-    store
-        .enqueue(
-            &OutboxItem::ephemeral("C1", "U2", Message::new([Line::from("only you")])),
-            now,
-        )
-        .await
-        .unwrap();
+    let note = OutboxItem::ephemeral("C1", "U2", Message::new([Line::from("only you")]));
+    let audit = AuditEntry::new(None, "U2", "decision_refused", "a refused click");
+    assert!(
+        store
+            .reject_decision(None, &audit, Some(&note), now)
+            .await
+            .unwrap()
+    );
 
     let until = now + TimeDelta::seconds(60);
     let first = store.claim_outbox("S1", now, until, 10).await.unwrap();
@@ -457,12 +467,7 @@ async fn every_checkpoint_writes_its_audit_entry(backend: Backend) {
         return;
     };
     let now = now();
-    let run = new_run();
-    store.create_run(&run, None, now).await.unwrap();
-    store
-        .claim_due_runs("A", now, now + TimeDelta::seconds(30), 10)
-        .await
-        .unwrap();
+    let run = claimed_run(&store).await;
     for (seq, step) in ["one", "two", "three"].iter().enumerate() {
         let status = if *step == "three" {
             RunStatus::Done

@@ -209,6 +209,12 @@ impl TestApp {
         .await
     }
 
+    /// Waits until the run is done, failed or cancelled.
+    pub async fn finished(&self, id: RunId) -> RunRecord {
+        self.wait_for_run(id, "the run to finish", |r| r.status.is_finished())
+            .await
+    }
+
     pub async fn pending_approval(&self, id: RunId) -> ApprovalRecord {
         wait_until("a pending approval", || async {
             let approvals = self.store.approvals_for_run(id).await.unwrap();
