@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Wakers;
-use super::decide::{Permission, judge};
+use super::decide::{Permission, Rejection, judge};
 use crate::clock::Clock;
 use crate::domain::{ApprovalId, Decision, OptionName};
 use crate::slack::approvers::Approvers;
@@ -172,11 +172,10 @@ impl Intake {
             }
         }
         let now = self.clock.now();
-        let Err(rejection) = judge(approval.as_ref(), option, &permission, now) else {
-            return Err(StoreError::Conflict(format!(
-                "approval {approval_id} keeps changing"
-            )));
-        };
+        // A click that still looks acceptable here lost to a run that moved on without it.
+        let rejection = judge(approval.as_ref(), option, &permission, now)
+            .err()
+            .unwrap_or(Rejection::Superseded);
         let run_id = approval.as_ref().map(|a| a.run_id);
         let detail = format!(
             "{} on approval {approval_id} refused: {}",
