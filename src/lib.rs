@@ -16,11 +16,13 @@
 //! `slack` → `startup`.
 #![forbid(unsafe_code)]
 
+pub mod azdo;
 pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod http_client;
 pub mod slack;
 pub mod startup;
 pub mod store;

@@ -6,6 +6,7 @@ pub mod db;
 pub mod demo_flow;
 pub mod effects;
 pub mod fake_slack;
+pub mod http_fakes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Once};

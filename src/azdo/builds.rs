@@ -1,0 +1,259 @@
+//! Builds: finding a repository's CI definition, queueing a build, reading its state.
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::client::{AzdoClient, List};
+use super::*;
+use crate::http_client::Call;
+
+#[derive(Deserialize)]
+struct DefinitionDto {
+    id: i64,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Href {
+    href: String,
+}
+
+#[derive(Deserialize)]
+struct Links {
+    web: Option<Href>,
+}
+
+#[derive(Deserialize)]
+struct IdRef {
+    id: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BuildDto {
+    id: i64,
+    #[serde(default)]
+    build_number: String,
+    status: Option<String>,
+    result: Option<String>,
+    definition: IdRef,
+    project: Option<IdRef>,
+    #[serde(default)]
+    source_branch: String,
+    source_version: Option<String>,
+    #[serde(rename = "_links")]
+    links: Option<Links>,
+}
+
+/// Build status and result as one state: `result` only means something once completed.
+fn state(status: Option<&str>, result: Option<&str>) -> BuildState {
+    match (status, result) {
+        (Some("completed"), Some("succeeded")) => BuildState::Succeeded,
+        (Some("completed"), Some("partiallySucceeded")) => BuildState::PartiallySucceeded,
+        (Some("completed"), Some("canceled")) => BuildState::Canceled,
+        (Some("completed"), _) => BuildState::Failed,
+        (Some("inProgress" | "cancelling"), _) => BuildState::Running,
+        _ => BuildState::Queued,
+    }
+}
+
+fn id_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl AzdoClient {
+    fn build_from(&self, dto: BuildDto) -> Build {
+        Build {
+            id: dto.id,
+            number: dto.build_number,
+            definition_id: dto.definition.id.as_i64().unwrap_or_default(),
+            project_id: dto.project.map(|p| id_text(&p.id)).unwrap_or_default(),
+            state: state(dto.status.as_deref(), dto.result.as_deref()),
+            source_branch: short_branch(&dto.source_branch),
+            source_commit: dto.source_version,
+            web_url: dto
+                .links
+                .and_then(|l| l.web)
+                .map(|w| w.href)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// https://learn.microsoft.com/rest/api/azure/devops/build/definitions/list — the configured
+    /// definition (id or name), else the one definition that builds this repository.
+    pub(super) async fn find_ci_definition(
+        &self,
+        repo: &RepoName,
+        configured: Option<&str>,
+    ) -> Result<BuildDefinition, AzdoError> {
+        let candidates: Vec<DefinitionDto> = match configured {
+            Some(id) if id.parse::<i64>().is_ok() => {
+                vec![
+                    self.get(self.url(&["build", "definitions", id], &[]))
+                        .await?,
+                ]
+            }
+            Some(name) => {
+                self.list_all(self.url(&["build", "definitions"], &[("name", name)]))
+                    .await?
+            }
+            None => {
+                let repository = self.get_repository(repo).await?;
+                let query = [
+                    ("repositoryId", repository.id.as_str()),
+                    ("repositoryType", "TfsGit"),
+                ];
+                self.list_all(self.url(&["build", "definitions"], &query))
+                    .await?
+            }
+        };
+        pick_definition(repo, configured, candidates)
+    }
+
+    /// https://learn.microsoft.com/rest/api/azure/devops/build/builds/queue
+    pub(super) async fn post_build(
+        &self,
+        definition: i64,
+        branch: &str,
+        commit: Option<&str>,
+    ) -> Result<Build, AzdoError> {
+        let mut body = json!({"definition": {"id": definition}, "sourceBranch": full_branch(branch), "reason": "manual"});
+        if let Some(commit) = commit {
+            body["sourceVersion"] = json!(commit);
+        }
+        let dto: BuildDto = self
+            .api
+            .json(Call::with_body(
+                Method::POST,
+                self.url(&["build", "builds"], &[]),
+                body,
+                false,
+            ))
+            .await?;
+        Ok(self.build_from(dto))
+    }
+
+    /// https://learn.microsoft.com/rest/api/azure/devops/build/builds/get
+    pub(super) async fn get_build(&self, id: i64) -> Result<Build, AzdoError> {
+        let dto: BuildDto = self
+            .get(self.url(&["build", "builds", &id.to_string()], &[]))
+            .await?;
+        Ok(self.build_from(dto))
+    }
+
+    /// https://learn.microsoft.com/rest/api/azure/devops/build/builds/list
+    pub(super) async fn list_builds(
+        &self,
+        definition: i64,
+        branch: &str,
+    ) -> Result<Vec<Build>, AzdoError> {
+        let definition = definition.to_string();
+        let branch = full_branch(branch);
+        let query = [
+            ("definitions", definition.as_str()),
+            ("branchName", branch.as_str()),
+            ("queryOrder", "queueTimeDescending"),
+            ("$top", "20"),
+        ];
+        let list: List<BuildDto> = self.get(self.url(&["build", "builds"], &query)).await?;
+        Ok(list.value.into_iter().map(|b| self.build_from(b)).collect())
+    }
+}
+
+/// One definition, or an error that says how to choose.
+fn pick_definition(
+    repo: &RepoName,
+    configured: Option<&str>,
+    mut candidates: Vec<DefinitionDto>,
+) -> Result<BuildDefinition, AzdoError> {
+    if candidates.len() > 1
+        && let Some(i) = candidates.iter().position(|d| repo.same_as(&d.name))
+    {
+        candidates = vec![candidates.swap_remove(i)];
+    }
+    match (candidates.len(), configured) {
+        (1, _) => {
+            let d = candidates.remove(0);
+            Ok(BuildDefinition {
+                id: d.id,
+                name: d.name,
+            })
+        }
+        (0, Some(configured)) => Err(AzdoError::Invalid(format!(
+            "REPOS_CONFIG names the CI definition `{configured}` for {repo}, but Azure DevOps has no such definition"
+        ))),
+        (0, None) => Err(AzdoError::Invalid(format!(
+            "no build definition builds {repo}; set its ci_definition in REPOS_CONFIG"
+        ))),
+        _ => {
+            let names: Vec<String> = candidates
+                .iter()
+                .map(|d| format!("{} ({})", d.name, d.id))
+                .collect();
+            Err(AzdoError::Invalid(format!(
+                "several build definitions build {repo}: {}; choose one with ci_definition in REPOS_CONFIG",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_state_follows_status_then_result() {
+        assert_eq!(state(Some("notStarted"), None), BuildState::Queued);
+        assert_eq!(state(Some("inProgress"), None), BuildState::Running);
+        assert_eq!(
+            state(Some("completed"), Some("succeeded")),
+            BuildState::Succeeded
+        );
+        assert_eq!(state(Some("completed"), Some("failed")), BuildState::Failed);
+        assert_eq!(
+            state(Some("completed"), Some("canceled")),
+            BuildState::Canceled
+        );
+        assert_eq!(state(Some("completed"), None), BuildState::Failed);
+    }
+
+    #[test]
+    fn definitions_are_picked_by_repository_name_when_several_build_it() {
+        let repo = RepoName::parse("Billo.Api").unwrap();
+        let defs = |names: &[&str]| -> Vec<DefinitionDto> {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| DefinitionDto {
+                    id: i as i64,
+                    name: (*n).into(),
+                })
+                .collect()
+        };
+        assert_eq!(
+            pick_definition(&repo, None, defs(&["nightly", "billo.api"]))
+                .unwrap()
+                .id,
+            1
+        );
+        let several = pick_definition(&repo, None, defs(&["a", "b"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            several.contains("several build definitions build Billo.Api: a (0), b (1)"),
+            "{several}"
+        );
+        let none = pick_definition(&repo, None, defs(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            none.contains("set its ci_definition in REPOS_CONFIG"),
+            "{none}"
+        );
+    }
+}

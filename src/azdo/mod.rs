@@ -1,0 +1,327 @@
+//! The Azure DevOps client: pull requests, threads, votes, safe merges, builds and classic
+//! releases, over REST api-version 7.1 (one constant, so an Azure DevOps Server install can lower
+//! it). Flows use the [`AzureDevOps`] trait; [`AzdoClient`] implements it. DTOs are private to
+//! the files below and become the types here at the edge.
+//!
+//! Read `client.rs` (URLs, paging, auth), then `pulls.rs`, `builds.rs` and `releases.rs`.
+
+mod builds;
+mod client;
+mod pulls;
+mod releases;
+
+use async_trait::async_trait;
+
+use crate::domain::RepoName;
+use crate::http_client::HttpError;
+
+pub use client::{AzdoClient, AzdoSettings};
+pub use releases::{PendingApproval, Stage, StageStatus, Wait};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AzdoError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The PR's source branch moved after the commit the bot reviewed: nothing was merged.
+    #[error(
+        "the source branch of PR {pr} moved since commit {reviewed} was reviewed, so nothing was merged ({message})"
+    )]
+    StaleSource {
+        pr: u32,
+        reviewed: String,
+        message: String,
+    },
+    #[error("PR {pr} could not be merged: {reason}")]
+    MergeFailed { pr: u32, reason: String },
+    /// Completion was accepted but the merge had not finished when the bot stopped waiting.
+    #[error("PR {pr} is still being merged after {waited_s}s")]
+    MergePending { pr: u32, waited_s: u64 },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl AzdoError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Http(e) => e.is_transient(),
+            Self::MergePending { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<AzdoError> for crate::workflow::StepError {
+    fn from(error: AzdoError) -> Self {
+        match error {
+            AzdoError::Http(e) => e.into(),
+            e if e.is_transient() => Self::transient(e.to_string()),
+            e => Self::permanent(e.to_string()),
+        }
+    }
+}
+
+/// The identity behind the PAT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    pub id: String,
+    pub name: String,
+    pub project_id: String,
+    pub default_branch: Option<String>,
+    pub remote_url: String,
+    pub web_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrStatus {
+    Active,
+    Completed,
+    Abandoned,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    pub id: u32,
+    pub repo: String,
+    pub repo_id: String,
+    pub title: String,
+    pub description: String,
+    /// Branch names without `refs/heads/`.
+    pub source_branch: String,
+    pub target_branch: String,
+    pub status: PrStatus,
+    pub is_draft: bool,
+    pub author: String,
+    /// The source commit of the last merge attempt: the head the review is about.
+    pub source_commit: Option<String>,
+    pub target_commit: Option<String>,
+    pub merge_commit: Option<String>,
+    pub merge_status: String,
+    pub merge_failure: Option<String>,
+    pub web_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iteration {
+    pub id: u32,
+    pub source_commit: Option<String>,
+    pub target_commit: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChange {
+    /// With a leading `/`, as Azure DevOps writes paths.
+    pub path: String,
+    /// `add`, `edit`, `delete`, `rename`, or a combination such as `edit, rename`.
+    pub change: String,
+    pub original_path: Option<String>,
+}
+
+/// Where an inline comment sits: lines of the new version of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// Repository-relative; a leading `/` is added if missing.
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadStatus {
+    Active,
+    Closed,
+}
+
+/// A new comment thread: general (no anchor) or inline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewThread {
+    pub content: String,
+    pub anchor: Option<Anchor>,
+    pub status: ThreadStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vote {
+    Approve,
+    ApproveWithSuggestions,
+    Reset,
+    WaitForAuthor,
+    Reject,
+}
+
+impl Vote {
+    pub fn value(self) -> i32 {
+        match self {
+            Self::Approve => 10,
+            Self::ApproveWithSuggestions => 5,
+            Self::Reset => 0,
+            Self::WaitForAuthor => -5,
+            Self::Reject => -10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeStrategy {
+    NoFastForward,
+    Squash,
+    Rebase,
+    RebaseMerge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletionOptions {
+    pub strategy: MergeStrategy,
+    pub delete_source_branch: bool,
+    pub merge_commit_message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPullRequest {
+    pub source_branch: String,
+    pub target_branch: String,
+    pub title: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildDefinition {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildState {
+    Queued,
+    Running,
+    Succeeded,
+    PartiallySucceeded,
+    Failed,
+    Canceled,
+}
+
+impl BuildState {
+    pub fn is_finished(self) -> bool {
+        !matches!(self, Self::Queued | Self::Running)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    pub id: i64,
+    pub number: String,
+    pub definition_id: i64,
+    pub project_id: String,
+    pub state: BuildState,
+    pub source_branch: String,
+    pub source_commit: Option<String>,
+    /// The page a human opens.
+    pub web_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub id: i64,
+    pub name: String,
+    pub web_url: String,
+    pub stages: Vec<Stage>,
+}
+
+/// What the flows need from Azure DevOps.
+#[async_trait]
+pub trait AzureDevOps: Send + Sync {
+    /// The identity behind the PAT (its id is the bot's reviewer id).
+    async fn whoami(&self) -> Result<Identity, AzdoError>;
+    async fn repository(&self, repo: &RepoName) -> Result<Repository, AzdoError>;
+    /// A PR by id, at project level: no repository needed.
+    async fn pull_request(&self, id: u32) -> Result<PullRequest, AzdoError>;
+    /// The active PRs of `repo` that target `target_branch`.
+    async fn active_pull_requests(
+        &self,
+        repo: &RepoName,
+        target_branch: &str,
+    ) -> Result<Vec<PullRequest>, AzdoError>;
+    async fn iterations(&self, repo: &RepoName, pr: u32) -> Result<Vec<Iteration>, AzdoError>;
+    /// The files an iteration changed compared with the merge base (the whole PR).
+    async fn changes(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        iteration: u32,
+    ) -> Result<Vec<FileChange>, AzdoError>;
+    /// Posts a thread; returns its id.
+    async fn post_thread(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        thread: &NewThread,
+    ) -> Result<i64, AzdoError>;
+    async fn vote(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        reviewer_id: &str,
+        vote: Vote,
+    ) -> Result<(), AzdoError>;
+    /// Completes a PR only if its source is still at `reviewed_commit`, and waits until the merge
+    /// is really done.
+    async fn complete(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        reviewed_commit: &str,
+        options: &CompletionOptions,
+    ) -> Result<PullRequest, AzdoError>;
+    /// Creates a PR, or returns the active one that already exists for the same branches.
+    async fn create_pull_request(
+        &self,
+        repo: &RepoName,
+        new: &NewPullRequest,
+    ) -> Result<PullRequest, AzdoError>;
+    /// The CI definition of `repo`: the REPOS_CONFIG override, or the one that builds it.
+    async fn ci_definition(
+        &self,
+        repo: &RepoName,
+        configured: Option<&str>,
+    ) -> Result<BuildDefinition, AzdoError>;
+    async fn queue_build(
+        &self,
+        definition: i64,
+        branch: &str,
+        commit: Option<&str>,
+    ) -> Result<Build, AzdoError>;
+    async fn build(&self, id: i64) -> Result<Build, AzdoError>;
+    /// Recent builds of a definition on a branch, newest first (to find one already queued).
+    async fn recent_builds(&self, definition: i64, branch: &str) -> Result<Vec<Build>, AzdoError>;
+    /// The classic release created from `build`, if there is one yet.
+    async fn release_for_build(&self, build: &Build) -> Result<Option<Release>, AzdoError>;
+    /// A release with its stages and who each waiting stage waits for.
+    async fn release(&self, id: i64) -> Result<Release, AzdoError>;
+    /// Approves or rejects a pending release approval, with a comment.
+    async fn decide_approval(
+        &self,
+        approval: i64,
+        approve: bool,
+        comment: &str,
+    ) -> Result<(), AzdoError>;
+}
+
+/// `refs/heads/x` → `x`.
+pub(crate) fn short_branch(name: &str) -> String {
+    name.strip_prefix("refs/heads/").unwrap_or(name).to_owned()
+}
+
+/// `x` → `refs/heads/x` (full ref names are kept as they are).
+pub(crate) fn full_branch(name: &str) -> String {
+    if name.starts_with("refs/") {
+        name.to_owned()
+    } else {
+        format!("refs/heads/{name}")
+    }
+}

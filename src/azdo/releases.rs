@@ -1,0 +1,361 @@
+//! Classic releases: finding the release a build created, reading its stages, and detecting which
+//! stage waits for whom. Approving or rejecting goes through the release approvals API.
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::client::{AzdoClient, List};
+use super::*;
+use crate::http_client::Call;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageStatus {
+    NotStarted,
+    Queued,
+    InProgress,
+    Succeeded,
+    PartiallySucceeded,
+    Rejected,
+    Canceled,
+    Other(String),
+}
+
+impl StageStatus {
+    fn parse(text: &str) -> Self {
+        match text {
+            "notStarted" | "undefined" => Self::NotStarted,
+            "queued" | "scheduled" => Self::Queued,
+            "inProgress" => Self::InProgress,
+            "succeeded" => Self::Succeeded,
+            "partiallySucceeded" => Self::PartiallySucceeded,
+            "rejected" => Self::Rejected,
+            "canceled" => Self::Canceled,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+/// An approval a person still has to give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingApproval {
+    pub id: i64,
+    /// Who may approve: a person or a group, as Azure DevOps names them.
+    pub approver: String,
+    /// After deployment rather than before.
+    pub post_deploy: bool,
+}
+
+/// Why a stage does not move on by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wait {
+    Approval(Vec<PendingApproval>),
+    ManualIntervention,
+    /// Automated gates are being evaluated; no person is asked.
+    Gates,
+}
+
+/// One environment of a release, in deployment order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    pub id: i64,
+    pub name: String,
+    pub rank: i64,
+    pub status: StageStatus,
+    pub waiting: Option<Wait>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityDto {
+    #[serde(default)]
+    display_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StageApprovalDto {
+    id: i64,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    is_automated: bool,
+    approver: Option<IdentityDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeployStepDto {
+    #[serde(default)]
+    attempt: i64,
+    #[serde(default)]
+    operation_status: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvironmentDto {
+    id: i64,
+    name: String,
+    #[serde(default)]
+    rank: i64,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    pre_deploy_approvals: Vec<StageApprovalDto>,
+    #[serde(default)]
+    post_deploy_approvals: Vec<StageApprovalDto>,
+    #[serde(default)]
+    deploy_steps: Vec<DeployStepDto>,
+}
+
+#[derive(Deserialize)]
+struct Href {
+    href: String,
+}
+
+#[derive(Deserialize)]
+struct Links {
+    web: Option<Href>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReleaseDto {
+    id: i64,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    environments: Vec<EnvironmentDto>,
+    #[serde(rename = "_links")]
+    links: Option<Links>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApprovalDto {
+    id: i64,
+    #[serde(default)]
+    approval_type: String,
+    approver: Option<IdentityDto>,
+    release_environment: Option<EnvironmentRef>,
+}
+
+#[derive(Deserialize)]
+struct EnvironmentRef {
+    id: i64,
+}
+
+impl AzdoClient {
+    /// https://learn.microsoft.com/rest/api/azure/devops/release/releases/list — filtered by the
+    /// build artifact (`sourceId` = project:definition, `artifactVersionId` = build id).
+    pub(super) async fn find_release(&self, build: &Build) -> Result<Option<Release>, AzdoError> {
+        let source = format!("{}:{}", build.project_id, build.definition_id);
+        let build_id = build.id.to_string();
+        let query = [
+            ("artifactTypeId", "Build"),
+            ("sourceId", source.as_str()),
+            ("artifactVersionId", build_id.as_str()),
+            ("queryOrder", "descending"),
+            ("$top", "5"),
+        ];
+        let list: List<ReleaseDto> = self
+            .get(self.release_url(&["release", "releases"], &query))
+            .await?;
+        match list.value.first() {
+            Some(found) => Ok(Some(self.get_release(found.id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// https://learn.microsoft.com/rest/api/azure/devops/release/releases/get-release plus
+    /// https://learn.microsoft.com/rest/api/azure/devops/release/approvals/list for the ids of
+    /// the approvals that are still pending.
+    pub(super) async fn get_release(&self, id: i64) -> Result<Release, AzdoError> {
+        let id_text = id.to_string();
+        let release: ReleaseDto = self
+            .get(self.release_url(&["release", "releases", &id_text], &[]))
+            .await?;
+        let query = [
+            ("releaseIdsFilter", id_text.as_str()),
+            ("statusFilter", "pending"),
+            ("typeFilter", "all"),
+        ];
+        let pending: Vec<ApprovalDto> = self
+            .list_all(self.release_url(&["release", "approvals"], &query))
+            .await?;
+        Ok(Release {
+            id: release.id,
+            name: release.name,
+            web_url: release
+                .links
+                .and_then(|l| l.web)
+                .map(|w| w.href)
+                .unwrap_or_default(),
+            stages: stages(release.environments, pending),
+        })
+    }
+
+    /// https://learn.microsoft.com/rest/api/azure/devops/release/approvals/update
+    pub(super) async fn patch_approval(
+        &self,
+        approval: i64,
+        approve: bool,
+        comment: &str,
+    ) -> Result<(), AzdoError> {
+        let status = if approve { "approved" } else { "rejected" };
+        let url = self.release_url(&["release", "approvals", &approval.to_string()], &[]);
+        let body = json!({"status": status, "comments": comment});
+        self.api
+            .send(Call::with_body(Method::PATCH, url, body, false))
+            .await?;
+        Ok(())
+    }
+}
+
+/// The stages of a release in deployment order, each with what it waits for. A stage waits for
+/// people when it has pending (non-automated) approvals: those listed by the approvals API for
+/// it, or else those on the stage itself. Otherwise its latest deployment attempt tells whether
+/// it waits for a manual intervention or for automated gates.
+fn stages(environments: Vec<EnvironmentDto>, pending: Vec<ApprovalDto>) -> Vec<Stage> {
+    let mut stages: Vec<Stage> = environments
+        .into_iter()
+        .map(|env| {
+            let listed: Vec<PendingApproval> = pending
+                .iter()
+                .filter(|a| {
+                    a.release_environment
+                        .as_ref()
+                        .is_some_and(|e| e.id == env.id)
+                })
+                .map(|a| PendingApproval {
+                    id: a.id,
+                    approver: a
+                        .approver
+                        .as_ref()
+                        .map(|p| p.display_name.clone())
+                        .unwrap_or_default(),
+                    post_deploy: a.approval_type == "postDeploy",
+                })
+                .collect();
+            let approvals = if listed.is_empty() {
+                stage_approvals(&env)
+            } else {
+                listed
+            };
+            let latest = env.deploy_steps.iter().max_by_key(|s| s.attempt);
+            let waiting = if !approvals.is_empty() {
+                Some(Wait::Approval(approvals))
+            } else {
+                match latest.map(|s| s.operation_status.as_str()) {
+                    Some("manualInterventionPending") => Some(Wait::ManualIntervention),
+                    Some("evaluatingGates") => Some(Wait::Gates),
+                    _ => None,
+                }
+            };
+            Stage {
+                id: env.id,
+                name: env.name,
+                rank: env.rank,
+                status: StageStatus::parse(&env.status),
+                waiting,
+            }
+        })
+        .collect();
+    stages.sort_by_key(|s| s.rank);
+    stages
+}
+
+fn stage_approvals(env: &EnvironmentDto) -> Vec<PendingApproval> {
+    let pending = |list: &[StageApprovalDto], post_deploy: bool| -> Vec<PendingApproval> {
+        list.iter()
+            .filter(|a| a.status == "pending" && !a.is_automated)
+            .map(|a| PendingApproval {
+                id: a.id,
+                approver: a
+                    .approver
+                    .as_ref()
+                    .map(|p| p.display_name.clone())
+                    .unwrap_or_default(),
+                post_deploy,
+            })
+            .collect()
+    };
+    let mut all = pending(&env.pre_deploy_approvals, false);
+    all.extend(pending(&env.post_deploy_approvals, true));
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(json: serde_json::Value) -> EnvironmentDto {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_stage_with_a_pending_approval_waits_for_its_approver() {
+        let sandbox = env(json!({"id": 2, "name": "Sandbox", "rank": 1, "status": "succeeded"}));
+        let production = env(
+            json!({"id": 3, "name": "Production", "rank": 2, "status": "notStarted",
+            "preDeployApprovals": [
+                {"id": 77, "status": "pending", "isAutomated": false, "approver": {"displayName": "Release Managers"}},
+                {"id": 78, "status": "approved", "isAutomated": false, "approver": {"displayName": "Ann"}}
+            ]}),
+        );
+        let found = stages(vec![production, sandbox], Vec::new());
+        assert_eq!(
+            found.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["Sandbox", "Production"]
+        );
+        assert_eq!(found[0].waiting, None);
+        assert_eq!(
+            found[1].waiting,
+            Some(Wait::Approval(vec![PendingApproval {
+                id: 77,
+                approver: "Release Managers".into(),
+                post_deploy: false
+            }]))
+        );
+    }
+
+    #[test]
+    fn the_approvals_api_wins_and_automated_approvals_are_ignored() {
+        let stage = env(
+            json!({"id": 3, "name": "Production", "rank": 2, "status": "inProgress",
+            "preDeployApprovals": [{"id": 1, "status": "pending", "isAutomated": true}]}),
+        );
+        assert_eq!(stages(vec![stage], Vec::new())[0].waiting, None);
+        let stage = env(json!({"id": 3, "name": "Production", "rank": 2, "status": "inProgress"}));
+        let listed: ApprovalDto =
+            serde_json::from_value(json!({"id": 9, "approvalType": "postDeploy",
+            "approver": {"displayName": "Bo"}, "releaseEnvironment": {"id": 3}}))
+            .unwrap();
+        assert_eq!(
+            stages(vec![stage], vec![listed])[0].waiting,
+            Some(Wait::Approval(vec![PendingApproval {
+                id: 9,
+                approver: "Bo".into(),
+                post_deploy: true
+            }]))
+        );
+    }
+
+    #[test]
+    fn interventions_and_gates_are_read_from_the_latest_attempt() {
+        let stage = |op: &str| {
+            env(json!({"id": 1, "name": "S", "status": "inProgress",
+                "deploySteps": [{"attempt": 1, "operationStatus": "approved"}, {"attempt": 2, "operationStatus": op}]}))
+        };
+        assert_eq!(
+            stages(vec![stage("manualInterventionPending")], vec![])[0].waiting,
+            Some(Wait::ManualIntervention)
+        );
+        assert_eq!(
+            stages(vec![stage("evaluatingGates")], vec![])[0].waiting,
+            Some(Wait::Gates)
+        );
+        assert_eq!(stages(vec![stage("inProgress")], vec![])[0].waiting, None);
+    }
+}

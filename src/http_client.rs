@@ -1,0 +1,496 @@
+//! The HTTP plumbing the Azure DevOps and Jira clients share: Basic auth from a secret, a timeout
+//! on every request, no redirects, and one policy for failures.
+//!
+//! - 401, and 2xx answers that are not JSON (Azure DevOps answers a bad PAT with a 203 HTML
+//!   sign-in page), are authentication errors that name the variable to fix.
+//! - 429 and 503 are waited out as `Retry-After` asks, for any method: the service did not act
+//!   on the request. A wait longer than the policy allows is returned to the caller, so the engine
+//!   can put the step to sleep instead of holding a task.
+//! - Other 5xx answers, timeouts and broken connections are retried with capped backoff, but only
+//!   for idempotent requests; a POST that may have reached the service is never sent twice here.
+//!
+//! Errors carry the service's own message (Azure DevOps `message`, Jira `errorMessages`), never
+//! a credential.
+
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, Response, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tracing::{debug, warn};
+use url::Url;
+
+use crate::workflow::StepError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error(
+        "{service} refused the credentials in {var} (HTTP {status}); check that it is valid, not expired, and has the scopes the bot needs"
+    )]
+    Auth {
+        service: &'static str,
+        var: &'static str,
+        status: u16,
+    },
+    #[error(
+        "{service} denied access: {message} (HTTP 403; the account behind {var} lacks a permission)"
+    )]
+    Forbidden {
+        service: &'static str,
+        var: &'static str,
+        message: String,
+    },
+    #[error("{service}: not found or not visible to the bot: {message}")]
+    NotFound {
+        service: &'static str,
+        message: String,
+    },
+    #[error("{service}: conflict: {message}")]
+    Conflict {
+        service: &'static str,
+        type_key: Option<String>,
+        message: String,
+    },
+    #[error("{service} is throttling the bot; try again in {}s", retry_after.as_secs())]
+    RateLimited {
+        service: &'static str,
+        retry_after: Duration,
+    },
+    #[error("{service} answered HTTP {status}: {message}")]
+    Status {
+        service: &'static str,
+        status: u16,
+        message: String,
+    },
+    #[error("{service} did not answer within {}s", timeout.as_secs())]
+    Timeout {
+        service: &'static str,
+        timeout: Duration,
+    },
+    #[error("cannot reach {service}: {detail}")]
+    Transport {
+        service: &'static str,
+        detail: String,
+    },
+    #[error("{service} answered something unexpected: {detail}")]
+    Decode {
+        service: &'static str,
+        detail: String,
+    },
+}
+
+impl HttpError {
+    /// Whether the same request may work later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::RateLimited { .. } | Self::Timeout { .. } | Self::Transport { .. } => true,
+            Self::Status { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+impl From<HttpError> for StepError {
+    fn from(error: HttpError) -> Self {
+        if error.is_transient() {
+            StepError::Transient {
+                retry_after: error.retry_after(),
+                reason: error.to_string(),
+            }
+        } else {
+            StepError::permanent(error.to_string())
+        }
+    }
+}
+
+/// How failures are retried inside one call.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included.
+    pub attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// The longest `Retry-After` waited out inside a call; longer waits go back to the caller.
+    pub max_wait: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(8),
+            max_wait: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, attempt: u32) -> Duration {
+        let doubled = self
+            .backoff_base
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        doubled.min(self.backoff_cap)
+    }
+}
+
+/// One JSON API with Basic auth.
+#[derive(Clone)]
+pub struct JsonApi {
+    client: reqwest::Client,
+    service: &'static str,
+    auth_var: &'static str,
+    user: String,
+    password: SecretString,
+    policy: RetryPolicy,
+}
+
+/// A request: what to send and whether sending it twice is harmless.
+pub struct Call {
+    pub method: Method,
+    pub url: Url,
+    pub body: Option<Value>,
+    pub idempotent: bool,
+}
+
+impl Call {
+    pub fn get(url: Url) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            body: None,
+            idempotent: true,
+        }
+    }
+
+    pub fn with_body(method: Method, url: Url, body: Value, idempotent: bool) -> Self {
+        Self {
+            method,
+            url,
+            body: Some(body),
+            idempotent,
+        }
+    }
+}
+
+impl JsonApi {
+    /// `service` names the API in messages, `auth_var` the variable holding `password`.
+    /// `headers` are sent with every request.
+    pub fn new(
+        service: &'static str,
+        auth_var: &'static str,
+        user: &str,
+        password: SecretString,
+        headers: &[(&'static str, &'static str)],
+        policy: RetryPolicy,
+    ) -> Result<Self, HttpError> {
+        let mut defaults = HeaderMap::new();
+        defaults.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        for (name, value) in headers {
+            defaults.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(defaults)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(policy.timeout)
+            .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| HttpError::Transport {
+                service,
+                detail: e.to_string(),
+            })?;
+        Ok(Self {
+            client,
+            service,
+            auth_var,
+            user: user.to_owned(),
+            password,
+            policy,
+        })
+    }
+
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// Sends `call` under the retry policy and decodes the JSON answer.
+    pub async fn json<T: DeserializeOwned>(&self, call: Call) -> Result<T, HttpError> {
+        let response = self.send(call).await?;
+        self.decode(response).await
+    }
+
+    /// Sends `call` under the retry policy; returns any 2xx JSON response.
+    pub async fn send(&self, call: Call) -> Result<Response, HttpError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= self.policy.attempts;
+            let outcome = self.send_once(&call).await;
+            let wait = match &outcome {
+                Ok(_) => return outcome,
+                Err(HttpError::RateLimited { retry_after, .. })
+                    if !last && *retry_after <= self.policy.max_wait =>
+                {
+                    *retry_after
+                }
+                Err(e)
+                    if call.idempotent
+                        && !last
+                        && e.is_transient()
+                        && !matches!(e, HttpError::RateLimited { .. }) =>
+                {
+                    self.policy.backoff(attempt)
+                }
+                Err(_) => return outcome,
+            };
+            if let Err(e) = &outcome {
+                warn!(service = self.service, method = %call.method, path = call.url.path(), attempt, error = %e, "retrying");
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn send_once(&self, call: &Call) -> Result<Response, HttpError> {
+        let mut request = self
+            .client
+            .request(call.method.clone(), call.url.clone())
+            .basic_auth(&self.user, Some(self.password.expose_secret()));
+        if let Some(body) = &call.body {
+            request = request.json(body);
+        }
+        debug!(service = self.service, method = %call.method, path = call.url.path(), "request");
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        self.check(response).await
+    }
+
+    fn transport(&self, error: reqwest::Error) -> HttpError {
+        if error.is_timeout() {
+            HttpError::Timeout {
+                service: self.service,
+                timeout: self.policy.timeout,
+            }
+        } else {
+            HttpError::Transport {
+                service: self.service,
+                detail: error.without_url().to_string(),
+            }
+        }
+    }
+
+    /// Sorts a response into success or the error a caller can act on.
+    async fn check(&self, response: Response) -> Result<Response, HttpError> {
+        let status = response.status();
+        let service = self.service;
+        let json = is_json(response.headers());
+        if status == StatusCode::NON_AUTHORITATIVE_INFORMATION
+            || status == StatusCode::UNAUTHORIZED
+            || (status.is_success()
+                && !json
+                && status != StatusCode::NO_CONTENT
+                && response.content_length() != Some(0))
+        {
+            return Err(HttpError::Auth {
+                service,
+                var: self.auth_var,
+                status: status.as_u16(),
+            });
+        }
+        if status.is_success() {
+            return Ok(response);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            let retry_after = retry_after(response.headers()).unwrap_or(Duration::from_secs(5));
+            return Err(HttpError::RateLimited {
+                service,
+                retry_after,
+            });
+        }
+        let (message, type_key) = describe(&response.text().await.unwrap_or_default());
+        Err(match status {
+            StatusCode::FORBIDDEN => HttpError::Forbidden {
+                service,
+                var: self.auth_var,
+                message,
+            },
+            StatusCode::NOT_FOUND => HttpError::NotFound { service, message },
+            StatusCode::CONFLICT => HttpError::Conflict {
+                service,
+                type_key,
+                message,
+            },
+            _ => HttpError::Status {
+                service,
+                status: status.as_u16(),
+                message,
+            },
+        })
+    }
+
+    pub async fn decode<T: DeserializeOwned>(&self, response: Response) -> Result<T, HttpError> {
+        let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
+        serde_json::from_slice(&bytes).map_err(|e| HttpError::Decode {
+            service: self.service,
+            detail: e.to_string(),
+        })
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"))
+}
+
+/// `Retry-After` in seconds (the form both services use).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: f64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
+}
+
+/// The human message and the machine key of an error body: Azure DevOps sends
+/// `{"message","typeKey"}`, Jira `{"errorMessages":[…],"errors":{field: msg}}`. Anything else
+/// is shown shortened.
+pub fn describe(body: &str) -> (String, Option<String>) {
+    let Ok(json) = serde_json::from_str::<Value>(body) else {
+        let text = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        let shown = if text.is_empty() {
+            "(no details)".to_owned()
+        } else {
+            text.chars().take(300).collect()
+        };
+        return (shown, None);
+    };
+    let type_key = json["typeKey"].as_str().map(str::to_owned);
+    if let Some(message) = json["message"].as_str() {
+        return (message.to_owned(), type_key);
+    }
+    let mut parts: Vec<String> = json["errorMessages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str().map(str::to_owned))
+        .collect();
+    if let Some(errors) = json["errors"].as_object() {
+        parts.extend(
+            errors
+                .iter()
+                .map(|(field, m)| format!("{field}: {}", m.as_str().unwrap_or_default())),
+        );
+    }
+    if parts.is_empty() {
+        (json.to_string().chars().take(300).collect(), type_key)
+    } else {
+        (parts.join("; "), type_key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_of_both_services_are_described() {
+        let azdo = r#"{"$id":"1","message":"TF401192: The source branch has been modified.","typeKey":"GitPullRequestStaleException"}"#;
+        assert_eq!(
+            describe(azdo),
+            (
+                "TF401192: The source branch has been modified.".into(),
+                Some("GitPullRequestStaleException".into())
+            )
+        );
+        let jira = r#"{"errorMessages":["Issue does not exist"],"errors":{"summary":"Field is required"}}"#;
+        assert_eq!(
+            describe(jira).0,
+            "Issue does not exist; summary: Field is required"
+        );
+        assert_eq!(
+            describe("<html>\n  <b>oops</b></html>").0,
+            "<html> <b>oops</b></html>"
+        );
+        assert_eq!(describe("").0, "(no details)");
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let policy = RetryPolicy::default();
+        let waits: Vec<u64> = (1..=6)
+            .map(|a| policy.backoff(a).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 8000]);
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn only_throttling_timeouts_transport_and_5xx_are_transient() {
+        let s = "Azure DevOps";
+        assert!(
+            HttpError::Status {
+                service: s,
+                status: 502,
+                message: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            !HttpError::Status {
+                service: s,
+                status: 400,
+                message: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            !HttpError::Auth {
+                service: s,
+                var: "AZDO_PAT",
+                status: 401
+            }
+            .is_transient()
+        );
+        let step: StepError = HttpError::RateLimited {
+            service: s,
+            retry_after: Duration::from_secs(9),
+        }
+        .into();
+        assert_eq!(
+            step,
+            StepError::Transient {
+                reason: "Azure DevOps is throttling the bot; try again in 9s".into(),
+                retry_after: Some(Duration::from_secs(9))
+            }
+        );
+    }
+}
