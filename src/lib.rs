@@ -23,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http_client;
+pub mod jira;
 pub mod slack;
 pub mod startup;
 pub mod store;

@@ -5,6 +5,7 @@
 
 mod approvers;
 mod ids;
+mod jira_key;
 mod message;
 mod pr_ref;
 mod run;
@@ -12,6 +13,7 @@ mod version;
 
 pub use approvers::{Approver, ApproverPolicy};
 pub use ids::{ApprovalId, OptionName, RepoName, RunId};
+pub use jira_key::JiraKey;
 pub use message::{Line, Message, Span};
 pub use pr_ref::{PrRef, PrRefError};
 pub use run::{ApprovalOption, ApprovalStatus, Decision, OptionStyle, RunStatus};

@@ -8,6 +8,7 @@ mod decisions;
 mod durability;
 mod engine;
 mod front_door;
+mod jira;
 mod manifest;
 mod store;
 mod support;

@@ -1,0 +1,367 @@
+//! The Jira Cloud client (REST v3): read an issue, move it to a status by name, create issues and
+//! comments in Atlassian Document Format, and search with `nextPageToken` paging. Flows use the
+//! [`Jira`] trait; [`JiraClient`] implements it. Auth and retries follow the shared HTTP rules.
+
+pub mod adf;
+
+use async_trait::async_trait;
+use reqwest::Method;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::domain::JiraKey;
+use crate::http_client::{Call, HttpError, JsonApi, RetryPolicy};
+use adf::Document;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JiraError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// No transition from the issue's current status leads to the target status.
+    #[error(
+        "{key} cannot move from {current} to {target}: {}",
+        reachable_text(reachable)
+    )]
+    NoPath {
+        key: JiraKey,
+        current: String,
+        target: String,
+        reachable: Vec<String>,
+    },
+    #[error("Jira answered something unexpected: {0}")]
+    Unexpected(String),
+}
+
+fn reachable_text(reachable: &[String]) -> String {
+    if reachable.is_empty() {
+        "no transition is available (the bot account may lack the Transition issues permission)"
+            .into()
+    } else {
+        format!("from there it can only go to {}", reachable.join(", "))
+    }
+}
+
+impl From<JiraError> for crate::workflow::StepError {
+    fn from(error: JiraError) -> Self {
+        match error {
+            JiraError::Http(e) => e.into(),
+            e => Self::permanent(e.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub key: JiraKey,
+    pub summary: String,
+    pub status: String,
+    pub issue_type: String,
+    /// The page a human opens.
+    pub url: String,
+}
+
+/// What moving an issue did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moved {
+    AlreadyThere,
+    Moved { from: String, transition: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIssue {
+    pub project: String,
+    pub issue_type: String,
+    pub summary: String,
+    pub description: Document,
+    pub labels: Vec<String>,
+}
+
+/// What the flows need from Jira.
+#[async_trait]
+pub trait Jira: Send + Sync {
+    /// The account behind the token, for `check`.
+    async fn myself(&self) -> Result<String, JiraError>;
+    async fn issue(&self, key: &JiraKey) -> Result<Issue, JiraError>;
+    /// Moves `key` to the status named `status` through whichever transition leads there.
+    async fn move_to(&self, key: &JiraKey, status: &str) -> Result<Moved, JiraError>;
+    async fn create_issue(&self, new: &NewIssue) -> Result<Issue, JiraError>;
+    /// Adds a comment; returns its id.
+    async fn comment(&self, key: &JiraKey, body: &Document) -> Result<String, JiraError>;
+    /// All issues matching `jql` (which must be bounded), up to `limit`.
+    async fn search(&self, jql: &str, limit: usize) -> Result<Vec<Issue>, JiraError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct JiraSettings {
+    /// `https://{site}.atlassian.net`
+    pub base_url: Url,
+    pub email: String,
+    pub token: SecretString,
+    pub retry: RetryPolicy,
+}
+
+pub struct JiraClient {
+    api: JsonApi,
+    base_url: Url,
+}
+
+#[derive(Deserialize)]
+struct NamedDto {
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FieldsDto {
+    #[serde(default)]
+    summary: String,
+    status: Option<NamedDto>,
+    issuetype: Option<NamedDto>,
+}
+
+#[derive(Deserialize)]
+struct IssueDto {
+    key: String,
+    fields: Option<FieldsDto>,
+}
+
+#[derive(Deserialize)]
+struct TransitionDto {
+    id: String,
+    #[serde(default)]
+    name: String,
+    to: Option<NamedDto>,
+}
+
+#[derive(Deserialize)]
+struct TransitionsDto {
+    #[serde(default)]
+    transitions: Vec<TransitionDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchDto {
+    #[serde(default)]
+    issues: Vec<IssueDto>,
+    next_page_token: Option<String>,
+    #[serde(default)]
+    is_last: bool,
+}
+
+#[derive(Deserialize)]
+struct CreatedDto {
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct CommentDto {
+    id: String,
+}
+
+const FIELDS: &str = "summary,status,issuetype";
+const MAX_PAGES: usize = 50;
+
+impl JiraClient {
+    pub fn new(settings: JiraSettings) -> Result<Self, HttpError> {
+        let api = JsonApi::new(
+            "Jira",
+            "JIRA_API_TOKEN",
+            &settings.email,
+            settings.token,
+            &[],
+            settings.retry,
+        )?;
+        Ok(Self {
+            api,
+            base_url: settings.base_url,
+        })
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        let mut url = self.base_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty()
+                .extend(["rest", "api", "3"])
+                .extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    fn issue_from(&self, dto: IssueDto) -> Result<Issue, JiraError> {
+        let key = JiraKey::parse(&dto.key)
+            .ok_or_else(|| JiraError::Unexpected(format!("issue key {:?}", dto.key)))?;
+        let fields = dto.fields.unwrap_or(FieldsDto {
+            summary: String::new(),
+            status: None,
+            issuetype: None,
+        });
+        let mut url = self.base_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(["browse", key.as_str()]);
+        }
+        Ok(Issue {
+            url: url.to_string(),
+            key,
+            summary: fields.summary,
+            status: fields.status.map(|s| s.name).unwrap_or_default(),
+            issue_type: fields.issuetype.map(|t| t.name).unwrap_or_default(),
+        })
+    }
+}
+
+#[async_trait]
+impl Jira for JiraClient {
+    /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-myself/
+    async fn myself(&self) -> Result<String, JiraError> {
+        let me: Value = self.api.json(Call::get(self.url(&["myself"], &[]))).await?;
+        Ok(me["displayName"]
+            .as_str()
+            .or(me["emailAddress"].as_str())
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-get
+    async fn issue(&self, key: &JiraKey) -> Result<Issue, JiraError> {
+        let dto: IssueDto = self
+            .api
+            .json(Call::get(
+                self.url(&["issue", key.as_str()], &[("fields", FIELDS)]),
+            ))
+            .await?;
+        self.issue_from(dto)
+    }
+
+    /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-transitions-post
+    /// Transitions are found by the status they lead to (or their own name), since their ids
+    /// differ from workflow to workflow.
+    async fn move_to(&self, key: &JiraKey, status: &str) -> Result<Moved, JiraError> {
+        let current = self.issue(key).await?.status;
+        if current.eq_ignore_ascii_case(status) {
+            return Ok(Moved::AlreadyThere);
+        }
+        let url = self.url(&["issue", key.as_str(), "transitions"], &[]);
+        let offered: TransitionsDto = self.api.json(Call::get(url.clone())).await?;
+        let target = |t: &TransitionDto| {
+            t.to.as_ref()
+                .map(|to| to.name.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let Some(transition) = offered
+            .transitions
+            .iter()
+            .find(|t| target(t).eq_ignore_ascii_case(status))
+            .or_else(|| {
+                offered
+                    .transitions
+                    .iter()
+                    .find(|t| t.name.eq_ignore_ascii_case(status))
+            })
+        else {
+            let mut reachable: Vec<String> = offered
+                .transitions
+                .iter()
+                .map(target)
+                .filter(|s| !s.is_empty())
+                .collect();
+            reachable.dedup();
+            return Err(JiraError::NoPath {
+                key: key.clone(),
+                current,
+                target: status.to_owned(),
+                reachable,
+            });
+        };
+        let body = json!({"transition": {"id": transition.id}});
+        self.api
+            .send(Call::with_body(Method::POST, url, body, false))
+            .await?;
+        Ok(Moved::Moved {
+            from: current,
+            transition: transition.name.clone(),
+        })
+    }
+
+    /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-post
+    async fn create_issue(&self, new: &NewIssue) -> Result<Issue, JiraError> {
+        let summary: String = new
+            .summary
+            .replace(['\n', '\r'], " ")
+            .chars()
+            .take(255)
+            .collect();
+        let body = json!({"fields": {
+            "project": {"key": new.project},
+            "issuetype": {"name": new.issue_type},
+            "summary": summary,
+            "description": new.description.to_json(),
+            "labels": new.labels,
+        }});
+        let created: CreatedDto = self
+            .api
+            .json(Call::with_body(
+                Method::POST,
+                self.url(&["issue"], &[]),
+                body,
+                false,
+            ))
+            .await?;
+        let key = JiraKey::parse(&created.key)
+            .ok_or_else(|| JiraError::Unexpected(format!("issue key {:?}", created.key)))?;
+        self.issue(&key).await
+    }
+
+    /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/#api-rest-api-3-issue-issueidorkey-comment-post
+    async fn comment(&self, key: &JiraKey, body: &Document) -> Result<String, JiraError> {
+        let url = self.url(&["issue", key.as_str(), "comment"], &[]);
+        let created: CommentDto = self
+            .api
+            .json(Call::with_body(
+                Method::POST,
+                url,
+                json!({"body": body.to_json()}),
+                false,
+            ))
+            .await?;
+        Ok(created.id)
+    }
+
+    /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-post
+    async fn search(&self, jql: &str, limit: usize) -> Result<Vec<Issue>, JiraError> {
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let body = json!({"jql": jql, "fields": ["summary", "status", "issuetype"], "maxResults": 100, "nextPageToken": token});
+            let page: SearchDto = self
+                .api
+                .json(Call::with_body(
+                    Method::POST,
+                    self.url(&["search", "jql"], &[]),
+                    body,
+                    true,
+                ))
+                .await?;
+            for issue in page.issues {
+                found.push(self.issue_from(issue)?);
+            }
+            match page.next_page_token {
+                Some(next)
+                    if !page.is_last && found.len() < limit && Some(&next) != token.as_ref() =>
+                {
+                    token = Some(next)
+                }
+                _ => break,
+            }
+        }
+        found.truncate(limit);
+        Ok(found)
+    }
+}
