@@ -22,6 +22,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod git;
 pub mod http_client;
 pub mod jira;
 pub mod slack;

@@ -8,6 +8,7 @@ mod decisions;
 mod durability;
 mod engine;
 mod front_door;
+mod git;
 mod jira;
 mod manifest;
 mod store;

@@ -1,0 +1,84 @@
+//! Running the git CLI: no prompts, a time limit, output captured, and the PAT (for http(s)
+//! remotes only) passed as an `http.extraHeader` through git's environment configuration.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::Engine;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::GitError;
+
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs `git args…` in `dir`; returns stdout. `remote` is the URL the command talks to, so the
+/// credentials go only where they belong.
+pub(super) async fn git(
+    dir: &Path,
+    args: &[&str],
+    pat: Option<&SecretString>,
+    remote: &str,
+) -> Result<String, GitError> {
+    let mut command = tokio::process::Command::new("git");
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (key, value) in auth_env(remote, pat) {
+        command.env(key, value);
+    }
+    let failed = |output: String| GitError::Command {
+        dir: dir.to_owned(),
+        args: args.join(" "),
+        output,
+    };
+    let output = match tokio::time::timeout(TIMEOUT, command.output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => return Err(failed(format!("cannot run git: {e}"))),
+        Err(_) => return Err(failed(format!("no result within {}s", TIMEOUT.as_secs()))),
+    };
+    if output.status.success() {
+        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let text: String = stderr.trim().chars().take(1000).collect();
+    Err(failed(format!("{} ({})", text, output.status)))
+}
+
+/// Git's environment configuration for an authorization header, for http(s) remotes only.
+fn auth_env(remote: &str, pat: Option<&SecretString>) -> Vec<(&'static str, String)> {
+    let Some(pat) = pat else { return Vec::new() };
+    if !(remote.starts_with("https://") || remote.starts_with("http://")) {
+        return Vec::new();
+    }
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!(":{}", pat.expose_secret()));
+    vec![
+        ("GIT_CONFIG_COUNT", "1".into()),
+        ("GIT_CONFIG_KEY_0", "http.extraHeader".into()),
+        (
+            "GIT_CONFIG_VALUE_0",
+            format!("Authorization: Basic {token}"),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pat_goes_to_http_remotes_as_a_header_and_nowhere_else() {
+        let pat = SecretString::from("s3cret");
+        let env = auth_env("https://dev.azure.com/o/p/_git/r", Some(&pat));
+        assert_eq!(env[1], ("GIT_CONFIG_KEY_0", "http.extraHeader".to_owned()));
+        assert_eq!(env[2].1, "Authorization: Basic OnMzY3JldA==");
+        assert!(auth_env("/srv/mirrors/r", Some(&pat)).is_empty());
+        assert!(auth_env("https://x", None).is_empty());
+    }
+}

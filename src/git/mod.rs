@@ -1,0 +1,246 @@
+//! Repositories on disk. Each Azure DevOps repository lives under REPOS_BASE_DIR in a directory of
+//! its own name; a missing one is cloned. Reviews never touch that clone's working tree: each gets
+//! an isolated, detached worktree at the PR's commit, so several reviews of one repository can run
+//! at once, and a crash leaves nothing that start-up cannot prune.
+//!
+//! Network work (clone, fetch) runs the git CLI, which brings the system's TLS, proxy and CA
+//! setup; the PAT travels as an HTTP header in the child's environment, never in its arguments or
+//! in `.git/config`. Local work (worktrees, the merge-base diff) uses git2 on a blocking thread.
+//!
+//! Read `worktree.rs`, `diff.rs`, then `cli.rs`.
+
+mod cli;
+mod diff;
+mod similarity;
+mod worktree;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use secrecy::SecretString;
+use tracing::info;
+
+use crate::domain::RepoName;
+
+pub use diff::{PrDiff, diff};
+pub use worktree::{Worktree, add_worktree, prune_worktrees, resolve};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("{repo} is not in {dir} and cannot be cloned from {url}: {reason}")]
+    Clone {
+        repo: String,
+        dir: PathBuf,
+        url: String,
+        reason: String,
+    },
+    #[error("`git {args}` in {dir} failed: {output}")]
+    Command {
+        dir: PathBuf,
+        args: String,
+        output: String,
+    },
+    #[error("{what} in {dir}: {message}")]
+    Local {
+        what: String,
+        dir: PathBuf,
+        message: String,
+    },
+}
+
+impl GitError {
+    pub(crate) fn local(
+        what: impl Into<String>,
+        dir: &Path,
+        error: impl std::fmt::Display,
+    ) -> Self {
+        Self::Local {
+            what: what.into(),
+            dir: dir.to_owned(),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<GitError> for crate::workflow::StepError {
+    fn from(error: GitError) -> Self {
+        match error {
+            GitError::Command { .. } => Self::transient(error.to_string()),
+            other => Self::permanent(other.to_string()),
+        }
+    }
+}
+
+/// Where clones come from: `{prefix}/{repo}`. For Azure DevOps the prefix is
+/// `{collection}/{project}/_git`; it may also be a local directory of mirrors.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub prefix: String,
+    /// Sent as a Basic auth header to http(s) remotes.
+    pub pat: Option<SecretString>,
+}
+
+impl Remote {
+    fn url_for(&self, repo: &RepoName) -> String {
+        match url::Url::parse(&self.prefix) {
+            Ok(mut url) if matches!(url.scheme(), "http" | "https") => {
+                if let Ok(mut path) = url.path_segments_mut() {
+                    path.pop_if_empty().push(repo.as_str());
+                }
+                url.to_string()
+            }
+            _ => Path::new(&self.prefix)
+                .join(repo.as_str())
+                .display()
+                .to_string(),
+        }
+    }
+}
+
+/// The repositories under one base directory.
+pub struct Repos {
+    base_dir: PathBuf,
+    remote: Option<Remote>,
+    /// Fetches into one repository are serialised: they contend on its ref locks.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Repos {
+    pub fn new(base_dir: PathBuf, remote: Option<Remote>) -> Self {
+        Self {
+            base_dir,
+            remote,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn dir(&self, repo: &RepoName) -> PathBuf {
+        self.base_dir.join(repo.as_str())
+    }
+
+    /// Where this base directory's review worktrees go.
+    pub fn worktrees_dir(&self) -> PathBuf {
+        self.base_dir.join(".release-agent-worktrees")
+    }
+
+    fn lock(&self, repo: &RepoName) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks
+            .entry(repo.as_str().to_ascii_lowercase())
+            .or_default()
+            .clone()
+    }
+
+    /// The repository's directory, cloned first if it is missing.
+    pub async fn ensure(&self, repo: &RepoName) -> Result<PathBuf, GitError> {
+        let dir = self.dir(repo);
+        if dir.exists() {
+            return Ok(dir);
+        }
+        let lock = self.lock(repo);
+        let _guard = lock.lock().await;
+        if dir.exists() {
+            return Ok(dir);
+        }
+        let Some(remote) = &self.remote else {
+            return Err(GitError::Clone {
+                repo: repo.to_string(),
+                dir: self.base_dir.clone(),
+                url: "(none)".into(),
+                reason: "no remote is configured to clone it from (set the Azure DevOps variables)"
+                    .into(),
+            });
+        };
+        let url = remote.url_for(repo);
+        info!(%repo, %url, "cloning");
+        std::fs::create_dir_all(&self.base_dir)
+            .map_err(|e| GitError::local("creating the base directory", &self.base_dir, e))?;
+        let target = dir.display().to_string();
+        cli::git(
+            &self.base_dir,
+            &["clone", "--quiet", &url, &target],
+            remote.pat.as_ref(),
+            &url,
+        )
+        .await
+        .map_err(|e| GitError::Clone {
+            repo: repo.to_string(),
+            dir: self.base_dir.clone(),
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(dir)
+    }
+
+    /// Fetches `origin` (pruning deleted branches), cloning first if needed.
+    pub async fn fetch(&self, repo: &RepoName) -> Result<PathBuf, GitError> {
+        let dir = self.ensure(repo).await?;
+        let lock = self.lock(repo);
+        let _guard = lock.lock().await;
+        let url = cli::git(&dir, &["remote", "get-url", "origin"], None, "").await?;
+        let pat = self.remote.as_ref().and_then(|r| r.pat.as_ref());
+        cli::git(
+            &dir,
+            &["fetch", "--quiet", "--prune", "origin"],
+            pat,
+            url.trim(),
+        )
+        .await?;
+        Ok(dir)
+    }
+
+    /// A detached worktree of `repo` at `commit`.
+    pub async fn worktree(&self, repo: &RepoName, commit: &str) -> Result<Worktree, GitError> {
+        let dir = self.ensure(repo).await?;
+        add_worktree(&dir, &self.worktrees_dir().join(repo.as_str()), commit).await
+    }
+
+    /// Removes the worktrees a crash left behind, in every repository here. Returns how many.
+    pub async fn prune_stale(&self) -> Result<usize, GitError> {
+        let mut pruned = 0;
+        let entries = match std::fs::read_dir(&self.base_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(GitError::local("listing repositories", &self.base_dir, e)),
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.join(".git").exists() || path.join("HEAD").exists() {
+                pruned += prune_worktrees(&path).await?;
+            }
+        }
+        let leftovers = self.worktrees_dir();
+        if leftovers.exists() {
+            std::fs::remove_dir_all(&leftovers)
+                .map_err(|e| GitError::local("removing stale worktrees", &leftovers, e))?;
+        }
+        Ok(pruned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clone_urls_encode_names_for_http_and_join_paths_otherwise() {
+        let repo = RepoName::parse("My Repo").unwrap();
+        let azdo = Remote {
+            prefix: "https://dev.azure.com/org/Proj/_git".into(),
+            pat: None,
+        };
+        assert_eq!(
+            azdo.url_for(&repo),
+            "https://dev.azure.com/org/Proj/_git/My%20Repo"
+        );
+        let mirrors = Remote {
+            prefix: "/srv/mirrors".into(),
+            pat: None,
+        };
+        assert_eq!(mirrors.url_for(&repo), "/srv/mirrors/My Repo");
+    }
+}

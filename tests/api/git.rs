@@ -1,0 +1,299 @@
+//! git on real repositories in a temp dir: a bare "origin", a clone made by the bot, review
+//! worktrees, and the merge-base diff checked byte for byte against `git diff A...B`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use release_agent::domain::RepoName;
+use release_agent::git::{GitError, Remote, Repos, diff, resolve};
+
+/// Runs git with no user or system configuration; returns trimmed stdout.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Ada")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
+        .env("GIT_COMMITTER_NAME", "Ada")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn write(dir: &Path, file: &str, text: &str) {
+    let path = dir.join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// An origin with `develop` and a `feature` branch that edits, adds, deletes, renames and changes
+/// a binary file; `develop` moves on after the branch point, so the merge base matters.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    origins: PathBuf,
+    author: PathBuf,
+    repos: Repos,
+}
+
+fn numbered(lines: usize, changed: &[usize]) -> String {
+    (1..=lines)
+        .map(|i| {
+            if changed.contains(&i) {
+                format!("line {i} changed\n")
+            } else {
+                format!("line {i}\n")
+            }
+        })
+        .collect()
+}
+
+fn fixture() -> Fixture {
+    crate::support::init();
+    let tmp = tempfile::tempdir().unwrap();
+    let origins = tmp.path().join("origins");
+    let bare = origins.join("Billo.Api");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(
+        &bare,
+        &["init", "--quiet", "--bare", "--initial-branch=develop"],
+    );
+    let author = tmp.path().join("author");
+    git(
+        tmp.path(),
+        &["clone", "--quiet", bare.to_str().unwrap(), "author"],
+    );
+
+    write(&author, "src/lib.rs", &numbered(30, &[]));
+    write(&author, "README.md", "# Billo.Api\n");
+    write(&author, "docs/old_name.md", &numbered(12, &[]));
+    write(&author, "gone.txt", "to be deleted\n");
+    std::fs::write(author.join("logo.bin"), [0u8, 159, 146, 150, 0, 1]).unwrap();
+    git(&author, &["add", "-A"]);
+    git(&author, &["commit", "--quiet", "-m", "initial"]);
+    git(&author, &["push", "--quiet", "origin", "develop"]);
+
+    git(&author, &["checkout", "--quiet", "-b", "feature"]);
+    write(&author, "src/lib.rs", &numbered(32, &[5, 15]));
+    write(
+        &author,
+        "src/new.rs",
+        "pub fn new() {}\n// no newline at the end",
+    );
+    std::fs::remove_file(author.join("gone.txt")).unwrap();
+    git(&author, &["mv", "docs/old_name.md", "docs/new_name.md"]);
+    write(&author, "docs/new_name.md", &numbered(12, &[12]));
+    std::fs::write(author.join("logo.bin"), [0u8, 1, 2, 3, 0, 9]).unwrap();
+    git(&author, &["add", "-A"]);
+    git(&author, &["commit", "--quiet", "-m", "feature work"]);
+    git(&author, &["push", "--quiet", "origin", "feature"]);
+
+    git(&author, &["checkout", "--quiet", "develop"]);
+    write(&author, "README.md", "# Billo.Api\n\nMoved on.\n");
+    git(&author, &["commit", "--quiet", "-am", "develop moves on"]);
+    git(&author, &["push", "--quiet", "origin", "develop"]);
+
+    let remote = Remote {
+        prefix: origins.display().to_string(),
+        pat: None,
+    };
+    let repos = Repos::new(tmp.path().join("repos"), Some(remote));
+    Fixture {
+        _tmp: tmp,
+        origins,
+        author,
+        repos,
+    }
+}
+
+fn api() -> RepoName {
+    RepoName::parse("Billo.Api").unwrap()
+}
+
+#[tokio::test]
+async fn a_missing_repository_is_cloned_and_fetch_brings_new_commits() {
+    let f = fixture();
+    let dir = f.repos.fetch(&api()).await.unwrap();
+    assert_eq!(dir, f.repos.dir(&api()));
+    let before = resolve(&dir, "origin/develop").await.unwrap();
+    assert_eq!(before, git(&f.author, &["rev-parse", "develop"]).trim());
+
+    write(&f.author, "CHANGELOG.md", "1.4.3\n");
+    git(&f.author, &["add", "-A"]);
+    git(&f.author, &["commit", "--quiet", "-m", "later"]);
+    git(&f.author, &["push", "--quiet", "origin", "develop"]);
+    f.repos.fetch(&api()).await.unwrap();
+    let after = resolve(&dir, "origin/develop").await.unwrap();
+    assert_ne!(before, after);
+    assert_eq!(after, git(&f.author, &["rev-parse", "develop"]).trim());
+}
+
+#[tokio::test]
+async fn a_repository_that_cannot_be_cloned_says_which_and_why() {
+    let f = fixture();
+    let missing = RepoName::parse("Billo.Missing").unwrap();
+    let error = f.repos.ensure(&missing).await.unwrap_err();
+    assert!(matches!(error, GitError::Clone { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.starts_with("Billo.Missing is not in"), "{text}");
+    assert!(
+        text.contains(&f.origins.join("Billo.Missing").display().to_string()),
+        "{text}"
+    );
+    assert!(
+        text.contains("does not exist"),
+        "git's own reason is kept: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_review_worktree_is_detached_at_the_commit_and_leaves_the_clone_alone() {
+    let f = fixture();
+    let dir = f.repos.fetch(&api()).await.unwrap();
+    let feature = resolve(&dir, "origin/feature").await.unwrap();
+    let worktree = f.repos.worktree(&api(), &feature).await.unwrap();
+
+    assert_eq!(git(&worktree.path, &["rev-parse", "HEAD"]).trim(), feature);
+    let symbolic = Command::new("git")
+        .args(["symbolic-ref", "-q", "HEAD"])
+        .current_dir(&worktree.path)
+        .output()
+        .unwrap();
+    assert!(!symbolic.status.success(), "HEAD is detached");
+    assert!(worktree.path.join("src/new.rs").exists());
+    assert!(git(&worktree.path, &["status", "--porcelain"]).is_empty());
+    assert_eq!(
+        git(&dir, &["symbolic-ref", "--short", "HEAD"]).trim(),
+        "develop",
+        "the clone stays on its branch"
+    );
+    assert!(
+        git(&dir, &["status", "--porcelain"]).is_empty(),
+        "the clone's working tree is untouched"
+    );
+    assert!(!dir.join("src/new.rs").exists());
+    assert!(
+        git(&dir, &["branch", "--list", "release-agent/*"]).is_empty(),
+        "no throwaway branch is left"
+    );
+
+    let path = worktree.path.clone();
+    worktree.remove().await.unwrap();
+    assert!(!path.exists());
+    assert_eq!(
+        git(&dir, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_merge_base_diff_is_byte_identical_to_git_diff_three_dots() {
+    let f = fixture();
+    let dir = f.repos.fetch(&api()).await.unwrap();
+    let ours = diff(&dir, "origin/develop", "origin/feature")
+        .await
+        .unwrap();
+    let theirs = git(
+        &dir,
+        &[
+            "--no-pager",
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "origin/develop...origin/feature",
+        ],
+    );
+    assert_eq!(ours.patch, theirs);
+    assert!(
+        ours.patch.contains("rename from docs/old_name.md"),
+        "renames are detected:\n{}",
+        ours.patch
+    );
+    assert!(ours.patch.contains("Binary files"), "{}", ours.patch);
+    assert!(
+        !ours.patch.contains("Moved on"),
+        "develop's later commit is not part of the PR"
+    );
+
+    let shortstat = git(
+        &dir,
+        &["diff", "--shortstat", "origin/develop...origin/feature"],
+    );
+    let expected = format!(
+        " {} files changed, {} insertions(+), {} deletions(-)\n",
+        ours.files, ours.insertions, ours.deletions
+    );
+    assert_eq!(shortstat, expected);
+
+    assert!(
+        ours.adds("src/lib.rs", 5) && ours.adds("/src/lib.rs", 15) && ours.adds("src/lib.rs", 32)
+    );
+    assert!(
+        !ours.adds("src/lib.rs", 6),
+        "an unchanged line is not the PR's"
+    );
+    assert!(ours.adds("docs/new_name.md", 12) && ours.adds("src/new.rs", 2));
+}
+
+#[tokio::test]
+async fn two_worktrees_of_one_repository_can_exist_at_once() {
+    let f = fixture();
+    let dir = f.repos.fetch(&api()).await.unwrap();
+    let feature = resolve(&dir, "origin/feature").await.unwrap();
+    let develop = resolve(&dir, "origin/develop").await.unwrap();
+    let repo = api();
+    let (a, b) = tokio::join!(
+        f.repos.worktree(&repo, &feature),
+        f.repos.worktree(&repo, &develop)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a.path, b.path);
+    assert_eq!(git(&a.path, &["rev-parse", "HEAD"]).trim(), feature);
+    assert_eq!(git(&b.path, &["rev-parse", "HEAD"]).trim(), develop);
+    assert!(a.path.join("src/new.rs").exists() && !b.path.join("src/new.rs").exists());
+    a.remove().await.unwrap();
+    assert!(
+        b.path.join("src/lib.rs").exists(),
+        "removing one leaves the other"
+    );
+    b.remove().await.unwrap();
+}
+
+#[tokio::test]
+async fn worktrees_left_by_a_crash_are_pruned_at_start() {
+    let f = fixture();
+    let dir = f.repos.fetch(&api()).await.unwrap();
+    let feature = resolve(&dir, "origin/feature").await.unwrap();
+    let left = f.repos.worktree(&api(), &feature).await.unwrap();
+    let path = left.path.clone();
+    drop(left);
+    assert_eq!(
+        git(&dir, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        2
+    );
+
+    assert_eq!(f.repos.prune_stale().await.unwrap(), 1);
+    assert!(!path.exists());
+    assert_eq!(
+        git(&dir, &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+    assert_eq!(
+        f.repos.prune_stale().await.unwrap(),
+        0,
+        "pruning again finds nothing"
+    );
+}
