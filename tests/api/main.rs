@@ -11,5 +11,6 @@ mod front_door;
 mod git;
 mod jira;
 mod manifest;
+mod reviewer;
 mod store;
 mod support;

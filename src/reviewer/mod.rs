@@ -1,0 +1,308 @@
+//! The AI reviewer: the Claude Code CLI, run headless and read-only in a PR's worktree.
+//!
+//! The CLI gets only the Read, Grep and Glob tools, in a permission mode that never prompts, no
+//! settings or MCP servers from the machine or the reviewed repository, and an environment with
+//! nothing but what it needs (no Slack, Azure DevOps or Jira secrets). The prompt goes on stdin;
+//! the answer must fit a JSON schema, checked again here. Any failure is a failure with its
+//! reason, never an approval.
+//!
+//! Read `prompt.rs`, `process.rs`, `output.rs`, then `placement.rs` and `report.rs`.
+
+mod output;
+mod placement;
+mod process;
+mod prompt;
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use output::Usage;
+pub use placement::{Placement, place};
+pub use prompt::{ReviewInput, TicketInput};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ReviewError {
+    #[error("cannot start the reviewer `{command}`: {reason} (check CLAUDE_CMD)")]
+    CannotStart { command: String, reason: String },
+    #[error("the reviewer did not finish within {seconds}s and was stopped")]
+    Timeout { seconds: u64 },
+    #[error("the reviewer failed ({kind}): {message}")]
+    Failed { kind: String, message: String },
+    #[error("the reviewer exited with {} : {stderr}", code.map_or("a signal".to_owned(), |c| format!("code {c}")))]
+    Exit { code: Option<i32>, stderr: String },
+    #[error("the reviewer's output is not a result: {0}")]
+    Garbage(String),
+    #[error("the reviewer's answer does not fit the schema: {0}")]
+    Schema(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Approve,
+    RequestChanges,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Critical,
+    Major,
+    Minor,
+    Nit,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Critical => "Critical",
+            Self::Major => "Major",
+            Self::Minor => "Minor",
+            Self::Nit => "Nit",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub file: String,
+    pub line: u32,
+    pub severity: Severity,
+    pub title: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    pub verdict: Verdict,
+    pub summary: String,
+    pub findings: Vec<Finding>,
+    /// What the run cost and took, as the CLI reports it.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    #[serde(default)]
+    pub turns: Option<u32>,
+}
+
+/// The model's answer before the usage is attached.
+#[derive(Deserialize)]
+struct ReviewAnswer {
+    verdict: Verdict,
+    summary: String,
+    findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketDraft {
+    pub summary: String,
+    pub description: String,
+}
+
+/// What the flows need from the reviewer.
+#[async_trait]
+pub trait Reviewer: Send + Sync {
+    /// Reviews the PR checked out in `worktree`.
+    async fn review(&self, worktree: &Path, input: &ReviewInput) -> Result<Review, ReviewError>;
+    /// Writes a Jira ticket for a PR that has none.
+    async fn draft_ticket(
+        &self,
+        worktree: &Path,
+        input: &TicketInput,
+    ) -> Result<TicketDraft, ReviewError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct ReviewerSettings {
+    /// CLAUDE_CMD: a program name looked up on PATH, or a path.
+    pub command: PathBuf,
+    pub timeout: Duration,
+    pub model: Option<String>,
+    pub max_turns: u32,
+    pub max_budget_usd: Option<f64>,
+    /// Passed to the CLI as ANTHROPIC_API_KEY; without it the CLI uses its own login in HOME.
+    pub api_key: Option<SecretString>,
+    pub base_url: Option<String>,
+}
+
+impl ReviewerSettings {
+    pub fn new(command: impl Into<PathBuf>, timeout: Duration) -> Self {
+        Self {
+            command: command.into(),
+            timeout,
+            model: None,
+            max_turns: 30,
+            max_budget_usd: None,
+            api_key: None,
+            base_url: None,
+        }
+    }
+}
+
+pub struct ClaudeReviewer {
+    settings: ReviewerSettings,
+}
+
+impl ClaudeReviewer {
+    pub fn new(settings: ReviewerSettings) -> Self {
+        Self { settings }
+    }
+
+    /// What `claude --version` says, for `check`.
+    pub async fn version(&self) -> Result<String, ReviewError> {
+        let cwd = std::env::temp_dir();
+        let ended = process::run(process::Invocation {
+            program: &self.settings.command,
+            args: vec!["--version".into()],
+            cwd: &cwd,
+            env: self.env(),
+            stdin: String::new(),
+            timeout: Duration::from_secs(30),
+        })
+        .await;
+        match ended {
+            process::Ended::Exited { status, stdout, .. } if status.success() => {
+                Ok(String::from_utf8_lossy(&stdout).trim().to_owned())
+            }
+            process::Ended::Exited { status, stderr, .. } => Err(ReviewError::Exit {
+                code: status.code(),
+                stderr: String::from_utf8_lossy(&stderr).trim().to_owned(),
+            }),
+            process::Ended::TimedOut => Err(ReviewError::Timeout { seconds: 30 }),
+            process::Ended::CannotStart(reason) => Err(self.cannot_start(reason)),
+        }
+    }
+
+    fn cannot_start(&self, reason: String) -> ReviewError {
+        ReviewError::CannotStart {
+            command: self.settings.command.display().to_string(),
+            reason,
+        }
+    }
+
+    /// Only what the CLI needs; the bot's own secrets stay out.
+    fn env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"]
+            .into_iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_owned(), v)))
+            .collect();
+        let api_key = self
+            .settings
+            .api_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_owned())
+            .or_else(|| std::env::var("ANTHROPIC_API_KEY").ok());
+        let base_url = self
+            .settings
+            .base_url
+            .clone()
+            .or_else(|| std::env::var("ANTHROPIC_BASE_URL").ok());
+        env.extend(api_key.map(|k| ("ANTHROPIC_API_KEY".to_owned(), k)));
+        env.extend(base_url.map(|u| ("ANTHROPIC_BASE_URL".to_owned(), u)));
+        env.push(("DISABLE_AUTOUPDATER".into(), "1".into()));
+        env.push((
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
+            "1".into(),
+        ));
+        env
+    }
+
+    fn args(&self, schema: &Value, rules: &str) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "-p",
+            "--output-format",
+            "json",
+            "--json-schema",
+            &schema.to_string(),
+            "--tools",
+            "Read,Grep,Glob",
+            "--permission-mode",
+            "dontAsk",
+            "--max-turns",
+            &self.settings.max_turns.to_string(),
+            "--no-session-persistence",
+            "--strict-mcp-config",
+            "--setting-sources",
+            "",
+            "--append-system-prompt",
+            rules,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        if let Some(model) = &self.settings.model {
+            args.extend(["--model".to_owned(), model.clone()]);
+        }
+        if let Some(budget) = self.settings.max_budget_usd {
+            args.extend(["--max-budget-usd".to_owned(), budget.to_string()]);
+        }
+        args
+    }
+
+    async fn ask<T: DeserializeOwned>(
+        &self,
+        cwd: &Path,
+        prompt: String,
+        rules: &str,
+        schema: &Value,
+    ) -> Result<(T, Usage), ReviewError> {
+        let ended = process::run(process::Invocation {
+            program: &self.settings.command,
+            args: self.args(schema, rules),
+            cwd,
+            env: self.env(),
+            stdin: prompt,
+            timeout: self.settings.timeout,
+        })
+        .await;
+        match ended {
+            process::Ended::Exited {
+                status,
+                stdout,
+                stderr,
+            } => output::read(status, &stdout, &stderr, schema),
+            process::Ended::TimedOut => Err(ReviewError::Timeout {
+                seconds: self.settings.timeout.as_secs(),
+            }),
+            process::Ended::CannotStart(reason) => Err(self.cannot_start(reason)),
+        }
+    }
+}
+
+#[async_trait]
+impl Reviewer for ClaudeReviewer {
+    async fn review(&self, worktree: &Path, input: &ReviewInput) -> Result<Review, ReviewError> {
+        let schema = prompt::review_schema();
+        let (answer, usage): (ReviewAnswer, Usage) = self
+            .ask(worktree, input.prompt(), prompt::REVIEW_RULES, &schema)
+            .await?;
+        Ok(Review {
+            verdict: answer.verdict,
+            summary: answer.summary,
+            findings: answer.findings,
+            cost_usd: usage.cost_usd,
+            duration_ms: usage.duration_ms,
+            turns: usage.turns,
+        })
+    }
+
+    async fn draft_ticket(
+        &self,
+        worktree: &Path,
+        input: &TicketInput,
+    ) -> Result<TicketDraft, ReviewError> {
+        let schema = prompt::ticket_schema();
+        let (draft, _): (TicketDraft, Usage) = self
+            .ask(worktree, input.prompt(), prompt::TICKET_RULES, &schema)
+            .await?;
+        Ok(draft)
+    }
+}
