@@ -1,10 +1,14 @@
 //! `release-agent check`: validates the config, shows it redacted, and reports whether each
-//! configured service answers.
+//! configured service answers and each repository directory is usable.
 
 use std::fmt::Write;
 
+use crate::azdo::{AzdoClient, AzureDevOps};
 use crate::config::Config;
+use crate::jira::{Jira, JiraClient};
+use crate::reviewer::ClaudeReviewer;
 use crate::slack::web::SlackApi;
+use crate::startup::repos_on_disk;
 use crate::store::Store;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,49 +37,95 @@ impl CheckRow {
 
 /// Runs every check; none stops the others.
 pub async fn run(config: &Config) -> Vec<CheckRow> {
-    let mut rows = Vec::new();
-    let database = async {
-        let store = Store::connect(&config.database)
-            .await
-            .map_err(|e| e.to_string())?;
-        store.ping().await.map_err(|e| e.to_string())?;
-        Ok(format!(
-            "{} ({})",
-            config.database.redacted(),
-            store.backend()
-        ))
-    };
-    rows.push(CheckRow::new("database", true, database.await));
+    let mut rows = vec![CheckRow::new("database", true, database(config).await)];
+    rows.extend(slack(config).await);
+    if let Some(settings) = &config.azdo {
+        let answer = match AzdoClient::new(settings.clone()) {
+            Ok(client) => client
+                .whoami()
+                .await
+                .map(|me| format!("authenticated as {} at {}", me.name, settings.base_url)),
+            Err(e) => Err(e.into()),
+        };
+        rows.push(CheckRow::new(
+            "Azure DevOps (AZDO_PAT)",
+            true,
+            answer.map_err(|e| e.to_string()),
+        ));
+    }
+    if let Some(jira) = &config.jira {
+        let answer = match JiraClient::new(jira.settings.clone()) {
+            Ok(client) => client
+                .myself()
+                .await
+                .map(|me| format!("authenticated as {me}")),
+            Err(e) => Err(e.into()),
+        };
+        rows.push(CheckRow::new(
+            "Jira (JIRA_API_TOKEN)",
+            true,
+            answer.map_err(|e| e.to_string()),
+        ));
+    }
+    let claude = ClaudeReviewer::new(config.reviewer.clone()).version().await;
+    rows.push(CheckRow::new(
+        "Claude Code CLI (CLAUDE_CMD)",
+        true,
+        claude.map_err(|e| e.to_string()),
+    ));
+    rows.push(CheckRow::new("git CLI", true, git_version().await));
+    let repos = repos_on_disk(config);
+    for repo in config.known_repos() {
+        rows.push(CheckRow::new(
+            format!("repository {repo}"),
+            true,
+            repos.describe(&repo),
+        ));
+    }
+    rows
+}
 
+async fn database(config: &Config) -> Result<String, String> {
+    let store = Store::connect(&config.database)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.ping().await.map_err(|e| e.to_string())?;
+    Ok(format!(
+        "{} ({})",
+        config.database.redacted(),
+        store.backend()
+    ))
+}
+
+async fn slack(config: &Config) -> Vec<CheckRow> {
     let api = match SlackApi::new(
         &config.slack.api_url,
         &config.slack.bot_token,
         &config.slack.app_token,
     ) {
         Ok(api) => api,
-        Err(e) => {
-            rows.push(CheckRow::new("Slack client", true, Err(e.to_string())));
-            return rows;
-        }
+        Err(e) => return vec![CheckRow::new("Slack client", true, Err(e.to_string()))],
     };
     let auth = api
         .auth_test()
         .await
         .map(|me| format!("bot user {} in team {}", me.user_id, me.team));
-    rows.push(CheckRow::new(
-        "Slack auth.test (SLACK_BOT_TOKEN)",
-        true,
-        auth.map_err(|e| e.to_string()),
-    ));
     let socket = api
         .connections_open()
         .await
         .map(|()| "Socket Mode URL issued".to_owned());
-    rows.push(CheckRow::new(
-        "Slack apps.connections.open (SLACK_APP_TOKEN)",
-        true,
-        socket.map_err(|e| e.to_string()),
-    ));
+    let mut rows = vec![
+        CheckRow::new(
+            "Slack auth.test (SLACK_BOT_TOKEN)",
+            true,
+            auth.map_err(|e| e.to_string()),
+        ),
+        CheckRow::new(
+            "Slack apps.connections.open (SLACK_APP_TOKEN)",
+            true,
+            socket.map_err(|e| e.to_string()),
+        ),
+    ];
     for group in config.slack.approvers.groups() {
         let members = api
             .group_members(group)
@@ -88,6 +138,15 @@ pub async fn run(config: &Config) -> Vec<CheckRow> {
         ));
     }
     rows
+}
+
+async fn git_version() -> Result<String, String> {
+    let output = tokio::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .await
+        .map_err(|e| format!("cannot run git: {e}; install git"))?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 /// The configuration as `VARIABLE  value` lines, secrets redacted.

@@ -25,6 +25,7 @@ pub mod domain;
 pub mod git;
 pub mod http_client;
 pub mod jira;
+pub mod local_review;
 pub mod reviewer;
 pub mod slack;
 pub mod startup;

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use release_agent::cli::{Cli, CliCommand};
-use release_agent::config::Config;
+use release_agent::config::{Config, LogFormat, env_lookup};
+use release_agent::local_review;
+use release_agent::reviewer::Verdict;
 use release_agent::startup::{Application, open_store};
 use release_agent::{check, telemetry};
 use tokio_util::sync::CancellationToken;
@@ -13,6 +15,16 @@ use tokio_util::sync::CancellationToken;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let command = match cli.command.unwrap_or(CliCommand::Serve) {
+        CliCommand::Review {
+            repo,
+            source,
+            target,
+        } => return review(&repo, &source, &target),
+        CliCommand::Serve => WithConfig::Serve,
+        CliCommand::Migrate => WithConfig::Migrate,
+        CliCommand::Check => WithConfig::Check,
+    };
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(errors) => {
@@ -30,20 +42,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(dispatch(cli.command.unwrap_or(CliCommand::Serve), config))
+    runtime.block_on(dispatch(command, config))
 }
 
-async fn dispatch(command: CliCommand, config: Config) -> ExitCode {
+/// The commands that need the whole configuration.
+enum WithConfig {
+    Serve,
+    Migrate,
+    Check,
+}
+
+async fn dispatch(command: WithConfig, config: Config) -> ExitCode {
     match command {
-        CliCommand::Serve => serve(config).await,
-        CliCommand::Migrate => match open_store(&config).await {
+        WithConfig::Serve => serve(config).await,
+        WithConfig::Migrate => match open_store(&config).await {
             Ok(_) => {
                 println!("migrations applied to {}", config.database.redacted());
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),
         },
-        CliCommand::Check => {
+        WithConfig::Check => {
             println!("{}", check::render_config(&config));
             let rows = check::run(&config).await;
             print!("{}", check::render(&rows));
@@ -84,6 +103,35 @@ async fn stop_on_signal(shutdown: CancellationToken) {
         () = terminate => {}
     }
     shutdown.cancel();
+}
+
+/// The local review: its own small config (no Slack needed) and exit codes a CI step can use.
+fn review(repo: &std::path::Path, source: &str, target: &str) -> ExitCode {
+    let settings = match env_lookup().and_then(Config::reviewer_from_lookup) {
+        Ok(settings) => settings,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(LogFormat::Pretty);
+    let Ok(runtime) = tokio::runtime::Runtime::new() else {
+        eprintln!("cannot start the async runtime");
+        return ExitCode::from(2);
+    };
+    match runtime.block_on(local_review::run(settings, repo, source, target)) {
+        Ok(found) => {
+            print!("{}", local_review::render(&found, source, target));
+            match found.review.map(|r| r.verdict) {
+                Some(Verdict::RequestChanges) => ExitCode::from(1),
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            eprintln!("release-agent: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn fail(error: &dyn std::error::Error) -> ExitCode {

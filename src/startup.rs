@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::git::{Remote, Repos};
 use crate::slack::approvers::Approvers;
 use crate::slack::front_door::FrontDoor;
 use crate::slack::outbound::{Outbound, OutboundSettings};
@@ -84,6 +85,14 @@ impl Application {
         )
         .map_err(StartupError::SlackClient)?;
         verify_tokens(&api).await?;
+        match repos_on_disk(&config).prune_stale().await {
+            Ok(0) => {}
+            Ok(pruned) => info!(
+                pruned,
+                "removed review worktrees left by an earlier process"
+            ),
+            Err(e) => warn!(error = %e, "cannot prune stale review worktrees"),
+        }
         let wakers = Arc::new(Wakers::default());
         let engine = Engine::new(
             store.clone(),
@@ -110,7 +119,7 @@ impl Application {
         let door = Arc::new(FrontDoor::new(
             store.clone(),
             parts.clock,
-            config.repos.clone(),
+            config.known_repos(),
             wakers,
         ));
         Ok(Self {
@@ -181,6 +190,21 @@ impl Application {
         self.store.close().await;
         Ok(())
     }
+}
+
+/// The repositories under REPOS_BASE_DIR, cloned from Azure DevOps when configured.
+pub fn repos_on_disk(config: &Config) -> Repos {
+    let remote = config.azdo.as_ref().map(|azdo| {
+        let mut prefix = azdo.base_url.clone();
+        if let Ok(mut path) = prefix.path_segments_mut() {
+            path.pop_if_empty().extend([azdo.project.as_str(), "_git"]);
+        }
+        Remote {
+            prefix: prefix.to_string(),
+            pat: Some(azdo.pat.clone()),
+        }
+    });
+    Repos::new(config.repos_dir.clone(), remote)
 }
 
 pub async fn open_store(config: &Config) -> Result<Store, StartupError> {

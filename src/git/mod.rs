@@ -199,6 +199,38 @@ impl Repos {
         add_worktree(&dir, &self.worktrees_dir().join(repo.as_str()), commit).await
     }
 
+    /// For `check`: whether the repository's directory is a usable clone, or can become one.
+    pub fn describe(&self, repo: &RepoName) -> Result<String, String> {
+        let dir = self.dir(repo);
+        if !dir.exists() {
+            return match &self.remote {
+                Some(remote) => Ok(format!(
+                    "not cloned yet; the first review clones {}",
+                    remote.url_for(repo)
+                )),
+                None => Err(format!(
+                    "{} is missing and there is no remote to clone it from",
+                    dir.display()
+                )),
+            };
+        }
+        match git2::Repository::open(&dir) {
+            Ok(repo) => Ok(format!(
+                "{} ({})",
+                dir.display(),
+                repo.head()
+                    .ok()
+                    .and_then(|h| h.shorthand().ok().map(str::to_owned))
+                    .unwrap_or_else(|| "no HEAD".into())
+            )),
+            Err(e) => Err(format!(
+                "{} is not a git repository: {}",
+                dir.display(),
+                e.message()
+            )),
+        }
+    }
+
     /// Removes the worktrees a crash left behind, in every repository here. Returns how many.
     pub async fn prune_stale(&self) -> Result<usize, GitError> {
         let mut pruned = 0;

@@ -26,6 +26,7 @@ fn required(slack: &FakeSlack) -> Vec<(&'static str, String)> {
         ("SLACK_APP_TOKEN", APP_TOKEN.into()),
         ("SLACK_CHANNEL_ID", "C0RELEASES".into()),
         ("SLACK_API_URL", slack.api_url()),
+        ("CLAUDE_CMD", stand_in_claude()),
     ]
 }
 
@@ -257,5 +258,175 @@ async fn serve_connects_and_exits_cleanly_on_sigterm() {
     assert!(
         logs.iter().any(|l| l.contains("shutting down")),
         "{logs:#?}"
+    );
+}
+
+fn stand_in_claude() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bin/fake-claude").to_owned()
+}
+
+#[tokio::test]
+async fn check_reports_azure_devops_jira_the_reviewer_git_and_each_repository() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    init();
+    let slack = FakeSlack::start().await;
+    let azdo = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/org/_apis/connectionData"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"authenticatedUser": {"id": "b", "displayName": "Release Bot"}}),
+        ))
+        .mount(&azdo)
+        .await;
+    let jira = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/myself"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&jira)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos");
+    std::fs::create_dir_all(repos.join("Billo.Api")).unwrap();
+    crate::git::git(
+        &repos.join("Billo.Api"),
+        &["init", "--quiet", "--initial-branch=develop"],
+    );
+    std::fs::create_dir_all(repos.join("Billo.Broken")).unwrap();
+    let output = run(binary(dir.path())
+        .envs(required(&slack))
+        .env("AZDO_BASE_URL", format!("{}/org", azdo.uri()))
+        .env("AZDO_PROJECT", "Proj")
+        .env("AZDO_PAT", "azdo-pat-secret")
+        .env("JIRA_BASE_URL", jira.uri())
+        .env("JIRA_EMAIL", "bot@example.com")
+        .env("JIRA_API_TOKEN", "jira-token-secret")
+        .env("REPOS_BASE_DIR", &repos)
+        .env("WATCHED_REPOS", "Billo.Api,Billo.Broken,Billo.Web")
+        .arg("check"))
+    .await;
+    let stdout = collapsed(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "Jira refused the token and one repository is broken:\n{stdout}"
+    );
+    let base = format!("{}/org", azdo.uri());
+    for row in [
+        format!("ok Azure DevOps (AZDO_PAT) authenticated as Release Bot at {base}"),
+        "FAIL Jira (JIRA_API_TOKEN) Jira refused the credentials in JIRA_API_TOKEN (HTTP 401)"
+            .to_owned(),
+        "ok Claude Code CLI (CLAUDE_CMD) 2.1.330 (Claude Code)".to_owned(),
+        "ok git CLI git version".to_owned(),
+        format!(
+            "ok repository Billo.Api {}",
+            repos.join("Billo.Api").display()
+        ),
+        format!(
+            "FAIL repository Billo.Broken {} is not a git repository",
+            repos.join("Billo.Broken").display()
+        ),
+        format!(
+            "ok repository Billo.Web not cloned yet; the first review clones {base}/Proj/_git/Billo.Web"
+        ),
+    ] {
+        assert!(stdout.contains(&row), "missing {row:?} in:\n{stdout}");
+    }
+    for secret in ["azdo-pat-secret", "jira-token-secret"] {
+        assert!(!stdout.contains(secret));
+    }
+}
+
+/// A repository whose `feature` branch carries the stand-in reviewer's answer, so the review that
+/// runs in its worktree answers with it.
+fn review_fixture(answer: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    crate::git::git(repo, &["init", "--quiet", "--initial-branch=main"]);
+    crate::git::write(repo, "src/lib.rs", "pub fn a() {}\n");
+    crate::git::git(repo, &["add", "-A"]);
+    crate::git::git(repo, &["commit", "--quiet", "-m", "start"]);
+    crate::git::git(repo, &["checkout", "--quiet", "-b", "feature"]);
+    crate::git::write(
+        repo,
+        "src/lib.rs",
+        "pub fn a() {}\npub fn login() { unimplemented }\n",
+    );
+    crate::git::write(repo, ".fake-claude-answer.json", answer);
+    crate::git::git(repo, &["add", "-A"]);
+    crate::git::git(repo, &["commit", "--quiet", "-m", "login"]);
+    crate::git::git(repo, &["checkout", "--quiet", "main"]);
+    dir
+}
+
+#[tokio::test]
+async fn a_local_review_prints_markdown_and_exits_1_when_changes_are_requested() {
+    let answer = r#"{"verdict":"request_changes","summary":"The login does not compile.","findings":[{"file":"src/lib.rs","line":2,"severity":"critical","title":"Does not compile","body":"`unimplemented` needs `!()`."}]}"#;
+    let repo = review_fixture(answer);
+    let output = run(binary(repo.path())
+        .env("CLAUDE_CMD", stand_in_claude())
+        .args([
+            "review", "--repo", ".", "--source", "feature", "--target", "main",
+        ]))
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("# Review of feature into main\n\n2 files changed, +2 −0\n\n## AI review: Changes requested"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "- **Critical** `src/lib.rs:2` **Does not compile**: `unimplemented` needs `!()`."
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        crate::git::git(repo.path(), &["status", "--porcelain"]),
+        "",
+        "the working tree is untouched"
+    );
+    assert_eq!(
+        crate::git::git(repo.path(), &["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_local_review_that_approves_exits_0_and_nothing_to_review_says_so() {
+    let repo = review_fixture(r#"{"verdict":"approve","summary":"Fine.","findings":[]}"#);
+    let approve = run(binary(repo.path())
+        .env("CLAUDE_CMD", stand_in_claude())
+        .args([
+            "review", "--repo", ".", "--source", "feature", "--target", "main",
+        ]))
+    .await;
+    assert_eq!(approve.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&approve.stdout).contains("## AI review: Approve\n\nFine."));
+    let nothing = run(binary(repo.path())
+        .env("CLAUDE_CMD", stand_in_claude())
+        .args([
+            "review", "--repo", ".", "--source", "main", "--target", "feature",
+        ]))
+    .await;
+    assert_eq!(nothing.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&nothing.stdout)
+            .contains("Nothing to review: main changes nothing that feature lacks.")
+    );
+    let broken = run(binary(repo.path())
+        .env("CLAUDE_CMD", "/nonexistent/claude")
+        .args([
+            "review", "--repo", ".", "--source", "feature", "--target", "main",
+        ]))
+    .await;
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&broken.stderr)
+            .contains("cannot start the reviewer `/nonexistent/claude`")
     );
 }

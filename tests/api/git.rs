@@ -8,7 +8,7 @@ use release_agent::domain::RepoName;
 use release_agent::git::{GitError, Remote, Repos, diff, resolve};
 
 /// Runs git with no user or system configuration; returns trimmed stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -28,7 +28,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-fn write(dir: &Path, file: &str, text: &str) {
+pub(crate) fn write(dir: &Path, file: &str, text: &str) {
     let path = dir.join(file);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();

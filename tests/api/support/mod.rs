@@ -73,6 +73,7 @@ pub struct TestApp {
     pub clock: Clock,
     pub store: Store,
     pub db: TestDb,
+    _repos: tempfile::TempDir,
     vars: HashMap<String, String>,
     running: Option<Running>,
 }
@@ -94,7 +95,9 @@ impl TestApp {
     pub async fn spawn_on(db: TestDb, vars: &[(&str, &str)]) -> Self {
         init();
         let slack = FakeSlack::start().await;
+        let repos = tempfile::tempdir().unwrap();
         let mut env: HashMap<String, String> = [
+            ("REPOS_BASE_DIR", repos.path().display().to_string()),
             ("DATABASE_URL", db.url.clone()),
             ("SLACK_BOT_TOKEN", BOT_TOKEN.into()),
             ("SLACK_APP_TOKEN", APP_TOKEN.into()),
@@ -115,6 +118,7 @@ impl TestApp {
             hooks: Arc::new(Hooks::default()),
             clock: Clock::system(),
             db,
+            _repos: repos,
             vars: env,
             running: None,
         };

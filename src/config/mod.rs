@@ -1,0 +1,468 @@
+//! Configuration: read once from the environment and from a `.env` file in the working directory,
+//! typed, and validated all at once so that a bad start-up names every problem in one go, one line
+//! each. Secrets are [`SecretString`]s: `Debug` shows them as `[REDACTED]`, and no error message
+//! repeats a value that might be one.
+//!
+//! Slack is required. Azure DevOps and Jira are optional sections: set none of their variables and
+//! they are off; set some and the rest of the section becomes required.
+
+mod reader;
+mod repos;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::azdo::AzdoSettings;
+use crate::domain::{Approver, ApproverPolicy, RepoName};
+use crate::http_client::RetryPolicy;
+use crate::jira::JiraSettings;
+use crate::reviewer::ReviewerSettings;
+use reader::{Reader, parse_base_url, parse_channel, parse_count, parse_word};
+
+pub use repos::{RepoSettings, ReposConfig};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://release-agent.db";
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseUrl,
+    pub slack: SlackSettings,
+    /// How long a waiting approval stays open before its run is cancelled.
+    pub approval_timeout: TimeDelta,
+    pub log_format: LogFormat,
+    /// WATCHED_REPOS, spelled as in Azure DevOps.
+    pub watched_repos: Vec<RepoName>,
+    pub repos_config: ReposConfig,
+    /// REPOS_BASE_DIR: one clone per repository, named like it.
+    pub repos_dir: PathBuf,
+    pub azdo: Option<AzdoSettings>,
+    pub jira: Option<JiraConfig>,
+    pub reviewer: ReviewerSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    pub bot_token: SecretString,
+    pub app_token: SecretString,
+    pub channel: String,
+    /// Web API base without a trailing slash.
+    pub api_url: String,
+    pub approvers: ApproverPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct JiraConfig {
+    pub settings: JiraSettings,
+    /// Where tickets are created for PRs that have none.
+    pub project: String,
+    pub issue_type: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Where the store lives. A PostgreSQL URL may carry a password, so it is kept secret and shown
+/// with the password masked.
+#[derive(Clone)]
+pub enum DatabaseUrl {
+    Sqlite(String),
+    Postgres(SecretString),
+}
+
+impl DatabaseUrl {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.starts_with("sqlite:") {
+            Ok(Self::Sqlite(text.to_owned()))
+        } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Url::parse(text).map_err(|e| format!("not a valid PostgreSQL URL ({e})"))?;
+            Ok(Self::Postgres(SecretString::from(text)))
+        } else {
+            Err("must start with sqlite: or postgres://".into())
+        }
+    }
+
+    /// The URL with any password replaced by `***`, fit for logs and `check`.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(url) => url.clone(),
+            Self::Postgres(secret) => match Url::parse(secret.expose_secret()) {
+                Ok(mut url) => {
+                    if url.password().is_some() {
+                        let _ = url.set_password(Some("***"));
+                    }
+                    url.to_string()
+                }
+                Err(_) => "postgres://***".into(),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// One problem with one variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.var, self.problem)
+    }
+}
+
+/// Every problem found, one line each.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+/// The process environment, falling back to `./.env` for variables it does not set.
+pub fn env_lookup() -> Result<impl Fn(&str) -> Option<String>, ConfigErrors> {
+    let file = read_dotenv(Path::new(".env"))?;
+    Ok(move |name: &str| std::env::var(name).ok().or_else(|| file.get(name).cloned()))
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigErrors> {
+        Self::from_lookup(env_lookup()?)
+    }
+
+    /// Builds the config from any source of variables; tests pass a map, so nothing leaks in
+    /// from the environment of the machine that runs them.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
+        let mut vars = Reader::new(&lookup);
+        let database = vars.parsed("DATABASE_URL", DEFAULT_DATABASE_URL, DatabaseUrl::parse);
+        let slack = slack(&mut vars);
+        let approval_timeout = vars.parsed(
+            "APPROVAL_TIMEOUT_HOURS",
+            "168",
+            parse_count(1, 8760, "hours"),
+        );
+        let log_format = vars.parsed("LOG_FORMAT", "pretty", parse_log_format);
+        let watched_repos = vars.parsed("WATCHED_REPOS", "", parse_repos);
+        let repos_config = vars.optional("REPOS_CONFIG", |path| ReposConfig::load(Path::new(path)));
+        let repos_dir = vars.parsed("REPOS_BASE_DIR", "repos", |dir| Ok(PathBuf::from(dir)));
+        let azdo = azdo(&mut vars);
+        let jira = jira(&mut vars);
+        let reviewer = reviewer(&mut vars);
+        let config = (|| {
+            Some(Config {
+                database: database?,
+                slack: slack?,
+                approval_timeout: TimeDelta::hours(i64::try_from(approval_timeout?).ok()?),
+                log_format: log_format?,
+                watched_repos: watched_repos?,
+                repos_config: repos_config?.unwrap_or_default(),
+                repos_dir: repos_dir?,
+                azdo: azdo?,
+                jira: jira?,
+                reviewer: reviewer?,
+            })
+        })();
+        vars.finish(config)
+    }
+
+    /// Only what the local `review` command needs.
+    pub fn reviewer_from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<ReviewerSettings, ConfigErrors> {
+        let mut vars = Reader::new(&lookup);
+        let settings = reviewer(&mut vars);
+        vars.finish(settings)
+    }
+
+    /// Every repository the bot knows: WATCHED_REPOS, then those only REPOS_CONFIG names.
+    pub fn known_repos(&self) -> Vec<RepoName> {
+        let mut known = self.watched_repos.clone();
+        for repo in self.repos_config.repos() {
+            if !known.iter().any(|k| k.same_as(repo.as_str())) {
+                known.push(repo.clone());
+            }
+        }
+        known
+    }
+
+    /// Every variable with its effective value, secrets redacted, for `check`.
+    pub fn summary(&self) -> Vec<(&'static str, String)> {
+        let list = |items: Vec<String>, empty: &str| {
+            if items.is_empty() {
+                empty.to_owned()
+            } else {
+                items.join(", ")
+            }
+        };
+        let approvers = self
+            .slack
+            .approvers
+            .approvers()
+            .iter()
+            .map(|a| match a {
+                Approver::User(id) | Approver::Group(id) => id.clone(),
+            })
+            .collect();
+        let off = || "(not set: off)".to_owned();
+        let mut rows = vec![
+            ("DATABASE_URL", self.database.redacted()),
+            ("SLACK_BOT_TOKEN", "[redacted]".into()),
+            ("SLACK_APP_TOKEN", "[redacted]".into()),
+            ("SLACK_CHANNEL_ID", self.slack.channel.clone()),
+            ("SLACK_API_URL", self.slack.api_url.clone()),
+            (
+                "SLACK_APPROVERS",
+                list(approvers, "(empty: anyone in the channel)"),
+            ),
+            (
+                "APPROVAL_TIMEOUT_HOURS",
+                self.approval_timeout.num_hours().to_string(),
+            ),
+            (
+                "LOG_FORMAT",
+                format!("{:?}", self.log_format).to_lowercase(),
+            ),
+            (
+                "WATCHED_REPOS",
+                list(
+                    self.watched_repos.iter().map(ToString::to_string).collect(),
+                    "(empty)",
+                ),
+            ),
+            ("REPOS_BASE_DIR", self.repos_dir.display().to_string()),
+        ];
+        match &self.azdo {
+            Some(azdo) => rows.extend([
+                ("AZDO_BASE_URL", azdo.base_url.to_string()),
+                ("AZDO_RELEASE_BASE_URL", azdo.release_base_url.to_string()),
+                ("AZDO_PROJECT", azdo.project.clone()),
+                ("AZDO_PAT", "[redacted]".into()),
+            ]),
+            None => rows.push(("AZDO_*", off())),
+        }
+        match &self.jira {
+            Some(jira) => rows.extend([
+                ("JIRA_BASE_URL", jira.settings.base_url.to_string()),
+                ("JIRA_EMAIL", jira.settings.email.clone()),
+                ("JIRA_API_TOKEN", "[redacted]".into()),
+                ("DEFAULT_JIRA_PROJECT", jira.project.clone()),
+                ("JIRA_ISSUE_TYPE", jira.issue_type.clone()),
+            ]),
+            None => rows.push(("JIRA_*", off())),
+        }
+        rows.extend([
+            ("CLAUDE_CMD", self.reviewer.command.display().to_string()),
+            (
+                "REVIEW_TIMEOUT_SECONDS",
+                self.reviewer.timeout.as_secs().to_string(),
+            ),
+        ]);
+        rows
+    }
+}
+
+fn slack(vars: &mut Reader<'_>) -> Option<SlackSettings> {
+    let bot_token = vars.token(
+        "SLACK_BOT_TOKEN",
+        "xoxb-",
+        "the bot token from OAuth & Permissions",
+    );
+    let app_token = vars.token(
+        "SLACK_APP_TOKEN",
+        "xapp-",
+        "an app-level token with connections:write, from Basic Information",
+    );
+    let channel = vars
+        .required(
+            "SLACK_CHANNEL_ID",
+            "the id (C…) of the channel for run cards",
+        )
+        .and_then(|c| vars.check("SLACK_CHANNEL_ID", c, parse_channel));
+    let api_url = vars.parsed("SLACK_API_URL", DEFAULT_SLACK_API_URL, |u| {
+        parse_base_url(u).map(|url| url.as_str().trim_end_matches('/').to_owned())
+    });
+    let approvers = vars.parsed("SLACK_APPROVERS", "", ApproverPolicy::parse);
+    Some(SlackSettings {
+        bot_token: bot_token?,
+        app_token: app_token?,
+        channel: channel?,
+        api_url: api_url?,
+        approvers: approvers?,
+    })
+}
+
+const AZDO_VARS: [&str; 5] = [
+    "AZDO_ORGANIZATION",
+    "AZDO_BASE_URL",
+    "AZDO_PROJECT",
+    "AZDO_PAT",
+    "AZDO_RELEASE_BASE_URL",
+];
+
+/// `Some(None)`: Azure DevOps is off; `None`: something is wrong (already reported).
+fn azdo(vars: &mut Reader<'_>) -> Option<Option<AzdoSettings>> {
+    if !vars.any_set(&AZDO_VARS) {
+        return Some(None);
+    }
+    let organization = vars.value("AZDO_ORGANIZATION");
+    let base = match (vars.value("AZDO_BASE_URL"), &organization) {
+        (Some(url), _) => vars.check("AZDO_BASE_URL", url, parse_base_url),
+        (None, Some(org)) => vars.check("AZDO_ORGANIZATION", org.clone(), |org| {
+            parse_word("organization name")(org)
+                .and_then(|org| parse_base_url(&format!("https://dev.azure.com/{org}")))
+        }),
+        (None, None) => {
+            vars.fail(
+                "AZDO_ORGANIZATION",
+                "is required: the organization name (or set AZDO_BASE_URL to a collection URL)"
+                    .into(),
+            );
+            None
+        }
+    };
+    let release = vars.optional("AZDO_RELEASE_BASE_URL", parse_base_url);
+    let project = vars.required(
+        "AZDO_PROJECT",
+        "the Azure DevOps project of the repositories",
+    );
+    let pat = vars.secret(
+        "AZDO_PAT",
+        "a personal access token with Code, Build and Release scopes",
+    );
+    let api_version = vars.parsed("AZDO_API_VERSION", "7.1", |v| {
+        if v.split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            Ok(v.to_owned())
+        } else {
+            Err(format!("`{v}` is not an api-version like 7.1"))
+        }
+    });
+    let base = base?;
+    let release = release?.unwrap_or_else(|| default_release_base(&base));
+    let mut settings = AzdoSettings::new(base, release, &project?, pat?);
+    settings.api_version = api_version?;
+    Some(Some(settings))
+}
+
+/// Classic release management has its own host in the cloud; a Server collection serves it at
+/// the collection URL.
+fn default_release_base(base: &Url) -> Url {
+    let host = base.host_str().unwrap_or_default();
+    let rewritten = if host.eq_ignore_ascii_case("dev.azure.com") {
+        Some(format!("https://vsrm.dev.azure.com{}", base.path()))
+    } else {
+        host.strip_suffix(".visualstudio.com")
+            .filter(|org| !org.contains('.'))
+            .map(|org| format!("https://{org}.vsrm.visualstudio.com{}", base.path()))
+    };
+    rewritten
+        .and_then(|u| Url::parse(&u).ok())
+        .unwrap_or_else(|| base.clone())
+}
+
+const JIRA_VARS: [&str; 3] = ["JIRA_BASE_URL", "JIRA_EMAIL", "JIRA_API_TOKEN"];
+
+fn jira(vars: &mut Reader<'_>) -> Option<Option<JiraConfig>> {
+    if !vars.any_set(&JIRA_VARS) {
+        return Some(None);
+    }
+    let base_url = vars
+        .required(
+            "JIRA_BASE_URL",
+            "your Jira site, like https://example.atlassian.net",
+        )
+        .and_then(|u| vars.check("JIRA_BASE_URL", u, parse_base_url));
+    let email = vars.required("JIRA_EMAIL", "the email of the bot's Jira account");
+    let token = vars.secret("JIRA_API_TOKEN", "an API token of that account");
+    let project = vars.parsed(
+        "DEFAULT_JIRA_PROJECT",
+        "ALLPOST",
+        parse_word("Jira project key"),
+    );
+    let issue_type = vars.parsed("JIRA_ISSUE_TYPE", "Story", |t| Ok(t.to_owned()));
+    Some(Some(JiraConfig {
+        settings: JiraSettings {
+            base_url: base_url?,
+            email: email?,
+            token: token?,
+            retry: RetryPolicy::default(),
+        },
+        project: project?,
+        issue_type: issue_type?,
+    }))
+}
+
+fn reviewer(vars: &mut Reader<'_>) -> Option<ReviewerSettings> {
+    let command = vars.parsed("CLAUDE_CMD", "claude", |c| Ok(PathBuf::from(c)));
+    let timeout = vars.parsed(
+        "REVIEW_TIMEOUT_SECONDS",
+        "900",
+        parse_count(10, 86_400, "seconds"),
+    );
+    let model = vars.value("CLAUDE_MODEL");
+    let api_key = vars.value("ANTHROPIC_API_KEY").map(SecretString::from);
+    let mut settings = ReviewerSettings::new(command?, Duration::from_secs(timeout?));
+    settings.model = model;
+    settings.api_key = api_key;
+    Some(settings)
+}
+
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "pretty" => Ok(LogFormat::Pretty),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("`{text}` must be `pretty` or `json`")),
+    }
+}
+
+fn parse_repos(text: &str) -> Result<Vec<RepoName>, String> {
+    let mut repos: Vec<RepoName> = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let repo = RepoName::parse(name)?;
+        if repos.iter().any(|r| r.same_as(name)) {
+            return Err(format!("`{name}` is listed twice"));
+        }
+        repos.push(repo);
+    }
+    Ok(repos)
+}
+
+/// Reads `KEY=value` lines without touching the process environment. A missing file is fine.
+fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, ConfigErrors> {
+    let error = |problem: String| {
+        ConfigErrors(vec![ConfigError {
+            var: ".env",
+            problem,
+        }])
+    };
+    let iter = match dotenvy::from_path_iter(path) {
+        Ok(iter) => iter,
+        Err(e) if e.not_found() => return Ok(HashMap::new()),
+        Err(e) => return Err(error(format!("cannot read {}: {e}", path.display()))),
+    };
+    iter.collect::<Result<_, _>>()
+        .map_err(|e| error(format!("{} is malformed: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests;

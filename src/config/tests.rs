@@ -1,0 +1,261 @@
+use super::*;
+
+const BOT: &str = "xoxb-1-secret-bot";
+const APP: &str = "xapp-1-secret-app";
+
+fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+    let mut vars: HashMap<String, String> = [
+        ("SLACK_BOT_TOKEN", BOT),
+        ("SLACK_APP_TOKEN", APP),
+        ("SLACK_CHANNEL_ID", "C0123ABC"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in pairs {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Config::from_lookup(|name| vars.get(name).cloned())
+}
+
+fn lines(err: ConfigErrors) -> Vec<String> {
+    err.to_string().lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn defaults_apply_when_only_required_variables_are_set() {
+    let config = config(&[]).unwrap();
+    assert!(matches!(config.database, DatabaseUrl::Sqlite(ref u) if u == DEFAULT_DATABASE_URL));
+    assert_eq!(config.slack.api_url, DEFAULT_SLACK_API_URL);
+    assert!(config.slack.approvers.is_open());
+    assert_eq!(config.approval_timeout, TimeDelta::hours(168));
+    assert_eq!(config.log_format, LogFormat::Pretty);
+    assert!(config.watched_repos.is_empty());
+}
+
+#[test]
+fn a_missing_required_variable_is_one_line_that_names_it() {
+    let err = config(&[("SLACK_APP_TOKEN", "  ")]).unwrap_err();
+    let lines = lines(err);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("SLACK_APP_TOKEN: is required"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn every_invalid_value_is_reported_on_its_own_line() {
+    let err = config(&[
+        ("APPROVAL_TIMEOUT_HOURS", "soon"),
+        ("LOG_FORMAT", "xml"),
+        ("SLACK_CHANNEL_ID", "#releases"),
+        ("DATABASE_URL", "mysql://x"),
+    ])
+    .unwrap_err();
+    let lines = lines(err);
+    let vars: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(
+        vars,
+        [
+            "DATABASE_URL",
+            "SLACK_CHANNEL_ID",
+            "APPROVAL_TIMEOUT_HOURS",
+            "LOG_FORMAT"
+        ]
+    );
+    assert!(lines[2].contains("`soon`"), "{}", lines[2]);
+}
+
+#[test]
+fn swapped_tokens_are_explained_without_echoing_them() {
+    let err = config(&[("SLACK_BOT_TOKEN", APP), ("SLACK_APP_TOKEN", BOT)]).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("SLACK_BOT_TOKEN: must start with xoxb-"),
+        "{text}"
+    );
+    assert!(text.contains("it holds a xapp- token"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+}
+
+#[test]
+fn debug_output_hides_secrets() {
+    let config = config(&[("DATABASE_URL", "postgres://bot:hunter2@db:5432/agent")]).unwrap();
+    let debug = format!("{config:?}");
+    for secret in [BOT, APP, "hunter2"] {
+        assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+    }
+    assert!(
+        debug.contains("postgres://bot:***@db:5432/agent"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn api_url_loses_its_trailing_slash_and_repos_are_validated() {
+    let config = config(&[
+        ("SLACK_API_URL", "http://127.0.0.1:9/api/"),
+        ("WATCHED_REPOS", "Billo.Api, Billo.Web"),
+    ])
+    .unwrap();
+    assert_eq!(config.slack.api_url, "http://127.0.0.1:9/api");
+    let repos: Vec<&str> = config.watched_repos.iter().map(RepoName::as_str).collect();
+    assert_eq!(repos, ["Billo.Api", "Billo.Web"]);
+    let err = config_err(&[("WATCHED_REPOS", "A,a")]);
+    assert!(err.contains("WATCHED_REPOS: `a` is listed twice"), "{err}");
+}
+
+fn config_err(pairs: &[(&str, &str)]) -> String {
+    config(pairs).unwrap_err().to_string()
+}
+
+#[test]
+fn dotenv_files_are_read_without_touching_the_environment() {
+    let dir = std::env::temp_dir().join(format!("ra-dotenv-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(".env");
+    std::fs::write(
+        &path,
+        "SLACK_CHANNEL_ID=C999\n# comment\nLOG_FORMAT=\"json\"\n",
+    )
+    .unwrap();
+    let vars = read_dotenv(&path).unwrap();
+    assert_eq!(vars["SLACK_CHANNEL_ID"], "C999");
+    assert_eq!(vars["LOG_FORMAT"], "json");
+    assert!(read_dotenv(&dir.join("missing")).unwrap().is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn azure_devops_and_jira_are_off_until_one_of_their_variables_is_set() {
+    let config = config(&[]).unwrap();
+    assert!(config.azdo.is_none() && config.jira.is_none());
+    assert_eq!(config.reviewer.command, std::path::PathBuf::from("claude"));
+    assert_eq!(config.reviewer.timeout, std::time::Duration::from_secs(900));
+    assert_eq!(config.repos_dir, std::path::PathBuf::from("repos"));
+}
+
+#[test]
+fn a_partial_section_names_what_is_missing() {
+    let text = config_err(&[("AZDO_PROJECT", "Proj"), ("JIRA_EMAIL", "bot@example.com")]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "AZDO_ORGANIZATION: is required: the organization name (or set AZDO_BASE_URL to a collection URL)",
+            "AZDO_PAT: is required: a personal access token with Code, Build and Release scopes",
+            "JIRA_BASE_URL: is required: your Jira site, like https://example.atlassian.net",
+            "JIRA_API_TOKEN: is required: an API token of that account",
+        ]
+    );
+}
+
+#[test]
+fn cloud_and_server_urls_get_the_right_release_host() {
+    let cloud = config(&[
+        ("AZDO_ORGANIZATION", "billo"),
+        ("AZDO_PROJECT", "Proj"),
+        ("AZDO_PAT", "pat-secret"),
+    ])
+    .unwrap();
+    let azdo = cloud.azdo.unwrap();
+    assert_eq!(azdo.base_url.as_str(), "https://dev.azure.com/billo");
+    assert_eq!(
+        azdo.release_base_url.as_str(),
+        "https://vsrm.dev.azure.com/billo"
+    );
+    assert_eq!(azdo.api_version, "7.1");
+
+    let legacy = config(&[
+        ("AZDO_BASE_URL", "https://billo.visualstudio.com/"),
+        ("AZDO_PROJECT", "P"),
+        ("AZDO_PAT", "x"),
+    ])
+    .unwrap();
+    assert_eq!(
+        legacy.azdo.unwrap().release_base_url.as_str(),
+        "https://billo.vsrm.visualstudio.com/"
+    );
+
+    let server = config(&[
+        (
+            "AZDO_BASE_URL",
+            "https://tfs.example.com/tfs/DefaultCollection",
+        ),
+        ("AZDO_PROJECT", "P"),
+        ("AZDO_PAT", "x"),
+        ("AZDO_API_VERSION", "6.0"),
+    ])
+    .unwrap()
+    .azdo
+    .unwrap();
+    assert_eq!(
+        server.release_base_url, server.base_url,
+        "a Server collection serves releases itself"
+    );
+    assert_eq!(server.api_version, "6.0");
+}
+
+#[test]
+fn jira_defaults_and_secrets_stay_hidden() {
+    let config = config(&[
+        ("JIRA_BASE_URL", "https://billo.atlassian.net/"),
+        ("JIRA_EMAIL", "bot@billo.example"),
+        ("JIRA_API_TOKEN", "jira-secret-token"),
+        ("AZDO_ORGANIZATION", "billo"),
+        ("AZDO_PROJECT", "Proj"),
+        ("AZDO_PAT", "azdo-secret-pat"),
+        ("ANTHROPIC_API_KEY", "sk-ant-secret"),
+    ])
+    .unwrap();
+    let jira = config.jira.as_ref().unwrap();
+    assert_eq!(
+        (jira.project.as_str(), jira.issue_type.as_str()),
+        ("ALLPOST", "Story")
+    );
+    assert_eq!(
+        jira.settings.base_url.as_str(),
+        "https://billo.atlassian.net/"
+    );
+    let shown = format!("{config:?} {:?}", config.summary());
+    for secret in ["jira-secret-token", "azdo-secret-pat", "sk-ant-secret"] {
+        assert!(!shown.contains(secret), "{secret} leaked");
+    }
+}
+
+#[test]
+fn repos_config_is_loaded_and_its_repositories_become_known() {
+    let dir = std::env::temp_dir().join(format!("ra-repos-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("repos.toml");
+    std::fs::write(
+        &file,
+        "[repos.\"Billo.Web\"]\nci_definition = 9\n[repos.\"Billo.Docs\"]\n",
+    )
+    .unwrap();
+    let config = config(&[
+        ("WATCHED_REPOS", "Billo.Api,billo.web"),
+        ("REPOS_CONFIG", file.to_str().unwrap()),
+    ])
+    .unwrap();
+    let known: Vec<String> = config
+        .known_repos()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(known, ["Billo.Api", "billo.web", "Billo.Docs"]);
+    let web = RepoName::parse("Billo.Web").unwrap();
+    assert_eq!(
+        config.repos_config.for_repo(&web).ci_definition.as_deref(),
+        Some("9")
+    );
+
+    let missing = config_err(&[("REPOS_CONFIG", "/nonexistent/repos.toml")]);
+    assert!(
+        missing.starts_with("REPOS_CONFIG: cannot read /nonexistent/repos.toml"),
+        "{missing}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
