@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::{AzdoClient, List};
+use super::client::{AzdoClient, Links, List, web_link};
 use super::*;
 use crate::http_client::Call;
 
@@ -12,16 +12,6 @@ use crate::http_client::Call;
 struct DefinitionDto {
     id: i64,
     name: String,
-}
-
-#[derive(Deserialize)]
-struct Href {
-    href: String,
-}
-
-#[derive(Deserialize)]
-struct Links {
-    web: Option<Href>,
 }
 
 #[derive(Deserialize)]
@@ -75,11 +65,7 @@ impl AzdoClient {
             state: state(dto.status.as_deref(), dto.result.as_deref()),
             source_branch: short_branch(&dto.source_branch),
             source_commit: dto.source_version,
-            web_url: dto
-                .links
-                .and_then(|l| l.web)
-                .map(|w| w.href)
-                .unwrap_or_default(),
+            web_url: web_link(dto.links).unwrap_or_default(),
         }
     }
 

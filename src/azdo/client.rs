@@ -57,6 +57,22 @@ pub(super) struct List<T> {
     pub value: Vec<T>,
 }
 
+#[derive(Deserialize)]
+pub(super) struct Href {
+    href: String,
+}
+
+/// `_links` of an object; only the page a human opens is used.
+#[derive(Deserialize)]
+pub(super) struct Links {
+    web: Option<Href>,
+}
+
+/// The `_links.web.href` of an object, if it has one.
+pub(super) fn web_link(links: Option<Links>) -> Option<String> {
+    links.and_then(|l| l.web).map(|w| w.href)
+}
+
 /// The most pages any list is read to, so a misbehaving server cannot keep the bot paging.
 pub(super) const MAX_PAGES: usize = 100;
 

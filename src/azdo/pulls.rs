@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::client::{AzdoClient, List, MAX_PAGES};
+use super::client::{AzdoClient, Links, List, MAX_PAGES, web_link};
 use super::*;
 use crate::http_client::Call;
 
@@ -22,16 +22,6 @@ struct IdentityDto {
     id: String,
     #[serde(default)]
     display_name: String,
-}
-
-#[derive(Deserialize)]
-struct Href {
-    href: String,
-}
-
-#[derive(Deserialize)]
-struct Links {
-    web: Option<Href>,
 }
 
 #[derive(Deserialize)]
@@ -119,10 +109,7 @@ struct Created {
 
 impl AzdoClient {
     fn pull_request_from(&self, dto: PrDto) -> PullRequest {
-        let web_url = dto
-            .links
-            .and_then(|l| l.web)
-            .map(|w| w.href)
+        let web_url = web_link(dto.links)
             .unwrap_or_else(|| self.pr_web_url(&dto.repository.name, dto.pull_request_id));
         PullRequest {
             id: dto.pull_request_id,

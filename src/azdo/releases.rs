@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::{AzdoClient, List};
+use super::client::{AzdoClient, Links, List, web_link};
 use super::*;
 use crate::http_client::Call;
 
@@ -110,16 +110,6 @@ struct EnvironmentDto {
 }
 
 #[derive(Deserialize)]
-struct Href {
-    href: String,
-}
-
-#[derive(Deserialize)]
-struct Links {
-    web: Option<Href>,
-}
-
-#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReleaseDto {
     id: i64,
@@ -187,11 +177,7 @@ impl AzdoClient {
         Ok(Release {
             id: release.id,
             name: release.name,
-            web_url: release
-                .links
-                .and_then(|l| l.web)
-                .map(|w| w.href)
-                .unwrap_or_default(),
+            web_url: web_link(release.links).unwrap_or_default(),
             stages: stages(release.environments, pending),
         })
     }
@@ -228,14 +214,8 @@ fn stages(environments: Vec<EnvironmentDto>, pending: Vec<ApprovalDto>) -> Vec<S
                         .as_ref()
                         .is_some_and(|e| e.id == env.id)
                 })
-                .map(|a| PendingApproval {
-                    id: a.id,
-                    approver: a
-                        .approver
-                        .as_ref()
-                        .map(|p| p.display_name.clone())
-                        .unwrap_or_default(),
-                    post_deploy: a.approval_type == "postDeploy",
+                .map(|a| {
+                    PendingApproval::new(a.id, a.approver.as_ref(), a.approval_type == "postDeploy")
                 })
                 .collect();
             let approvals = if listed.is_empty() {
@@ -266,19 +246,21 @@ fn stages(environments: Vec<EnvironmentDto>, pending: Vec<ApprovalDto>) -> Vec<S
     stages
 }
 
+impl PendingApproval {
+    fn new(id: i64, approver: Option<&IdentityDto>, post_deploy: bool) -> Self {
+        Self {
+            id,
+            approver: approver.map(|p| p.display_name.clone()).unwrap_or_default(),
+            post_deploy,
+        }
+    }
+}
+
 fn stage_approvals(env: &EnvironmentDto) -> Vec<PendingApproval> {
     let pending = |list: &[StageApprovalDto], post_deploy: bool| -> Vec<PendingApproval> {
         list.iter()
             .filter(|a| a.status == "pending" && !a.is_automated)
-            .map(|a| PendingApproval {
-                id: a.id,
-                approver: a
-                    .approver
-                    .as_ref()
-                    .map(|p| p.display_name.clone())
-                    .unwrap_or_default(),
-                post_deploy,
-            })
+            .map(|a| PendingApproval::new(a.id, a.approver.as_ref(), post_deploy))
             .collect()
     };
     let mut all = pending(&env.pre_deploy_approvals, false);

@@ -51,6 +51,15 @@ fn value_after<'a>(args: &'a [String], flag: &str) -> &'a str {
     &args[at + 1]
 }
 
+/// The error a review ends with when the stand-in behaves as `mode`.
+async fn failure(mode: &str) -> ReviewError {
+    let dir = worktree(mode);
+    reviewer(Duration::from_secs(30))
+        .review(dir.path(), &input())
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn a_valid_answer_becomes_a_review_with_its_cost_and_duration() {
     let dir = worktree("valid");
@@ -144,11 +153,7 @@ async fn the_cli_runs_headless_read_only_in_the_worktree_with_the_prompt_on_stdi
 
 #[tokio::test]
 async fn is_error_is_a_failure_even_with_exit_code_zero() {
-    let dir = worktree("is_error");
-    let error = reviewer(Duration::from_secs(30))
-        .review(dir.path(), &input())
-        .await
-        .unwrap_err();
+    let error = failure("is_error").await;
     assert_eq!(
         error,
         ReviewError::Failed {
@@ -160,11 +165,7 @@ async fn is_error_is_a_failure_even_with_exit_code_zero() {
 
 #[tokio::test]
 async fn a_non_zero_exit_is_a_failure_with_the_stderr() {
-    let dir = worktree("exit");
-    let error = reviewer(Duration::from_secs(30))
-        .review(dir.path(), &input())
-        .await
-        .unwrap_err();
+    let error = failure("exit").await;
     assert_eq!(
         error,
         ReviewError::Exit {
@@ -176,11 +177,7 @@ async fn a_non_zero_exit_is_a_failure_with_the_stderr() {
 
 #[tokio::test]
 async fn garbage_output_is_a_failure() {
-    let dir = worktree("garbage");
-    let error = reviewer(Duration::from_secs(30))
-        .review(dir.path(), &input())
-        .await
-        .unwrap_err();
+    let error = failure("garbage").await;
     assert_eq!(
         error,
         ReviewError::Garbage("I think this PR is fine!".into())
@@ -189,11 +186,7 @@ async fn garbage_output_is_a_failure() {
 
 #[tokio::test]
 async fn an_answer_outside_the_schema_is_a_failure_not_an_approval() {
-    let dir = worktree("schema");
-    let error = reviewer(Duration::from_secs(30))
-        .review(dir.path(), &input())
-        .await
-        .unwrap_err();
+    let error = failure("schema").await;
     assert!(
         matches!(&error, ReviewError::Schema(reason) if reason.contains("lgtm")),
         "{error:?}"
