@@ -12,6 +12,7 @@
 
 mod approvals;
 mod audit;
+mod cursors;
 mod deliveries;
 mod effects;
 mod outbox;

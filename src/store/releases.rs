@@ -74,6 +74,21 @@ impl ReleaseRow {
     }
 }
 
+impl StagingRelease {
+    /// The release with `pr` and its tickets counted in, each once.
+    pub fn with_pr(mut self, pr: StagedPr, tickets: &[String]) -> Self {
+        if !self.prs.iter().any(|p| p.id == pr.id) {
+            self.prs.push(pr);
+        }
+        for ticket in tickets {
+            if !self.tickets.contains(ticket) {
+                self.tickets.push(ticket.clone());
+            }
+        }
+        self
+    }
+}
+
 const SELECT_STAGING: &str = "SELECT repo, version, started_at, tickets, prs, NULL AS released_at \
      FROM staging_releases";
 
@@ -122,6 +137,59 @@ impl Store {
             .await
             .map(|d| d.rows_affected()))?;
         Ok(())
+    }
+
+    /// Counts a merged PR into the repo's staging release, in one transaction so that PRs merged
+    /// at the same moment are all counted. Without a staging release, a new one opens at the last
+    /// released version plus one patch (`first` when nothing was released yet).
+    pub async fn stage_pr(
+        &self,
+        repo: &str,
+        pr: StagedPr,
+        tickets: &[String],
+        first: Version,
+        now: DateTime<Utc>,
+    ) -> Result<StagingRelease, StoreError> {
+        // PostgreSQL: serialise stagings of one repository; SQLite's write lock already does.
+        let lock = (self.dialect() == super::Dialect::Postgres)
+            .then_some("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked");
+        let staged = on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            if let Some(lock) = lock {
+                sqlx::query(lock).bind(repo).execute(&mut *tx).await?;
+            }
+            let current: Option<ReleaseRow> = sqlx::query_as(
+                "SELECT repo, version, started_at, tickets, prs, NULL AS released_at FROM staging_releases WHERE repo = $1",
+            )
+            .bind(repo)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let released: Vec<String> =
+                sqlx::query_scalar("SELECT version FROM archived_releases WHERE repo = $1").bind(repo).fetch_all(&mut *tx).await?;
+            let base = match current {
+                Some(row) => row.staging()?,
+                None => StagingRelease {
+                    repo: repo.to_owned(),
+                    version: released.iter().filter_map(|v| v.parse::<Version>().ok()).max().map_or(first, Version::next_patch),
+                    started_at: now,
+                    tickets: Vec::new(),
+                    prs: Vec::new(),
+                },
+            };
+            let staged = base.with_pr(pr, tickets);
+            sqlx::query(UPSERT_STAGING)
+                .bind(&staged.repo)
+                .bind(staged.version.to_string())
+                .bind(staged.started_at)
+                .bind(Json(&staged.tickets))
+                .bind(Json(&staged.prs))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            staged
+        });
+        Ok(staged)
     }
 
     /// Moves the repo's staging release `version` into the archive, stamped `released_at`. Safe

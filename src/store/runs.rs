@@ -247,6 +247,19 @@ impl Store {
         records(rows)
     }
 
+    /// The unfinished runs of `kind` about PR `pr_id` (PR ids are unique in a project collection).
+    pub async fn unfinished_runs_for_pr(
+        &self,
+        kind: &str,
+        pr_id: i64,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = "SELECT * FROM runs WHERE kind = $1 AND pr_id = $2 AND status IN ('running', 'waiting') \
+                   ORDER BY created_at";
+        let rows: Vec<RunRow> = on_db!(self, pool =>
+            sqlx::query_as(sql).bind(kind).bind(pr_id).fetch_all(pool).await)?;
+        records(rows)
+    }
+
     /// Claims up to `limit` runs that are due and not leased, for `owner` until `until`.
     pub async fn claim_due_runs(
         &self,

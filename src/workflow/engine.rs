@@ -506,6 +506,10 @@ pub(crate) fn plan_checkpoint(
             outcome = Some(reason);
             RunStatus::Cancelled
         }
+        Next::Fail(reason) => {
+            outcome = Some(reason);
+            RunStatus::Failed
+        }
     };
     let detail = match &transition.note {
         Some(note) => format!("{} → {step}: {note}", run.step),

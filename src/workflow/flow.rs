@@ -67,6 +67,8 @@ pub(crate) enum Next {
     Wait(ApprovalRequest),
     Done,
     Cancel(String),
+    /// The work itself failed (a CI build, a deployment): the run ends failed with this reason.
+    Fail(String),
 }
 
 /// What a step returns.
@@ -110,6 +112,11 @@ impl<S> Transition<S> {
 
     pub fn cancel(state: S, reason: impl Into<String>) -> Self {
         Self::new(state, Next::Cancel(reason.into()))
+    }
+
+    /// Ends the run as failed: what it drove did not succeed (not the bot itself).
+    pub fn fail(state: S, reason: impl Into<String>) -> Self {
+        Self::new(state, Next::Fail(reason.into()))
     }
 
     /// Posts `message` in the card's thread, exactly once: it is queued in the checkpoint's
@@ -197,6 +204,35 @@ impl StepContext<'_> {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.now
+    }
+
+    /// The store, for steps whose effect is a write of our own (a staging release, a dedupe key).
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    /// Cancels every other unfinished run of this kind about the same PR, saying why; their
+    /// pending approvals become superseded. Returns how many there were.
+    pub async fn supersede_others(&self, reason: &str) -> Result<usize, StepError> {
+        let Some(pr) = self.run.pr_id else {
+            return Ok(0);
+        };
+        let mut superseded = 0;
+        for other in self
+            .store
+            .unfinished_runs_for_pr(&self.run.kind, pr)
+            .await?
+        {
+            if other.id != self.run.id
+                && self
+                    .store
+                    .supersede_run(other.id, reason, crate::BOT_ACTOR, self.now)
+                    .await?
+            {
+                superseded += 1;
+            }
+        }
+        Ok(superseded)
     }
 
     /// The decision that woke this run, if it answers the wait point `point`.

@@ -512,7 +512,144 @@ async fn migrations_can_run_again(backend: Backend) {
     db.drop_database().await;
 }
 
+async fn merged_prs_are_staged_at_the_next_patch_and_none_is_lost(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let first = store
+        .stage_pr(
+            "Billo.Api",
+            StagedPr {
+                id: 1,
+                title: "first".into(),
+            },
+            &["A-1".into()],
+            Version::new(0, 1, 0),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        first.version,
+        Version::new(0, 1, 0),
+        "nothing released yet: the first version"
+    );
+    store
+        .archive_staging("Billo.Api", first.version, now)
+        .await
+        .unwrap();
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for i in 2..12 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let pr = StagedPr {
+                id: i,
+                title: format!("pr {i}"),
+            };
+            store
+                .stage_pr(
+                    "Billo.Api",
+                    pr,
+                    &[format!("A-{}", i % 3)],
+                    Version::new(0, 1, 0),
+                    now,
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let staged = store.staging("Billo.Api").await.unwrap().unwrap();
+    assert_eq!(
+        staged.version,
+        Version::new(0, 1, 1),
+        "the last release plus one patch"
+    );
+    assert_eq!(
+        staged.prs.len(),
+        10,
+        "every concurrently merged PR is counted"
+    );
+    assert_eq!(staged.tickets.len(), 3, "each ticket once");
+    let again = store
+        .stage_pr(
+            "Billo.Api",
+            StagedPr {
+                id: 5,
+                title: "pr 5".into(),
+            },
+            &["A-2".into()],
+            Version::new(0, 1, 0),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.prs.len(), 10, "staging a PR twice counts it once");
+    db.drop_database().await;
+}
+
+async fn cursors_keep_their_first_value(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    assert_eq!(
+        store
+            .cursor_or_init("poller:Billo.Api", "2026-11-23", now())
+            .await
+            .unwrap(),
+        "2026-11-23"
+    );
+    assert_eq!(
+        store
+            .cursor_or_init("poller:Billo.Api", "2027-01-01", now())
+            .await
+            .unwrap(),
+        "2026-11-23"
+    );
+    db.drop_database().await;
+}
+
+async fn unfinished_runs_of_a_pr_are_found(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let (waiting, _) = waiting_run(&store).await;
+    let other = NewRun {
+        id: RunId::new(),
+        pr_id: Some(8),
+        ..new_run()
+    };
+    store.create_run(&other, None, now()).await.unwrap();
+    let found: Vec<RunId> = store
+        .unfinished_runs_for_pr("demo", 7)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(found, [waiting]);
+    store
+        .supersede_run(waiting, "newer push", "release-agent", now())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .unfinished_runs_for_pr("demo", 7)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    db.drop_database().await;
+}
+
 on_both_backends!(
+    merged_prs_are_staged_at_the_next_patch_and_none_is_lost,
+    cursors_keep_their_first_value,
+    unfinished_runs_of_a_pr_are_found,
     runs_are_claimed_once_and_checkpoints_are_fenced_by_the_lease,
     a_delivery_key_starts_one_run,
     fifty_concurrent_decisions_accept_exactly_one,
