@@ -52,10 +52,12 @@ pub struct Parts {
 impl Parts {
     /// The production parts for `config`.
     pub fn for_config(config: &Config) -> Self {
+        let mut engine = EngineSettings::new(&config.slack.channel, config.approval_timeout);
+        engine.lease = config.run_lease;
         Self {
             flows: Flows::new(),
             clock: Clock::system(),
-            engine: EngineSettings::new(&config.slack.channel, config.approval_timeout),
+            engine,
             outbound: OutboundSettings::default(),
         }
     }

@@ -18,8 +18,8 @@ use chrono::TimeDelta;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use crate::azdo::AzdoSettings;
-use crate::domain::{Approver, ApproverPolicy, RepoName};
+use crate::azdo::{AzdoSettings, MergeStrategy};
+use crate::domain::{Approver, ApproverPolicy, RepoName, Version};
 use crate::http_client::RetryPolicy;
 use crate::jira::JiraSettings;
 use crate::reviewer::ReviewerSettings;
@@ -45,6 +45,32 @@ pub struct Config {
     pub azdo: Option<AzdoSettings>,
     pub jira: Option<JiraConfig>,
     pub reviewer: ReviewerSettings,
+    pub pr: PrSettings,
+    /// How long a replica holds a run it works on; a dead replica's runs move on after this.
+    pub run_lease: Duration,
+}
+
+/// How PRs are found, reviewed, merged and built.
+#[derive(Debug, Clone)]
+pub struct PrSettings {
+    pub poll_enabled: bool,
+    pub poll_interval: Duration,
+    /// The branch polled PRs target, without `refs/heads/`.
+    pub target_branch: String,
+    pub auto_create_ticket: bool,
+    /// Finds ticket keys in branch names.
+    pub ticket_pattern: regex::Regex,
+    pub status_in_review: String,
+    pub status_merged: String,
+    pub status_released: String,
+    /// Queue the CI build after a merge without asking.
+    pub ci_auto: bool,
+    pub ci_poll_interval: Duration,
+    pub ci_max_wait: Duration,
+    pub merge_strategy: MergeStrategy,
+    pub delete_source_branch: bool,
+    /// The version of a repository's first staging release, when nothing was released yet.
+    pub first_version: Version,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +193,8 @@ impl Config {
         let azdo = azdo(&mut vars);
         let jira = jira(&mut vars);
         let reviewer = reviewer(&mut vars);
+        let pr = pr(&mut vars);
+        let run_lease = vars.parsed("RUN_LEASE_SECONDS", "30", parse_count(2, 600, "seconds"));
         let config = (|| {
             Some(Config {
                 database: database?,
@@ -179,6 +207,8 @@ impl Config {
                 azdo: azdo?,
                 jira: jira?,
                 reviewer: reviewer?,
+                pr: pr?,
+                run_lease: Duration::from_secs(run_lease?),
             })
         })();
         vars.finish(config)
@@ -425,6 +455,86 @@ fn reviewer(vars: &mut Reader<'_>) -> Option<ReviewerSettings> {
     settings.model = model;
     settings.api_key = api_key;
     Some(settings)
+}
+
+fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
+    let poll_enabled = vars.parsed("PR_POLL_ENABLED", "false", parse_bool);
+    let poll_interval = vars.parsed(
+        "PR_POLL_INTERVAL_SECONDS",
+        "300",
+        parse_count(10, 86_400, "seconds"),
+    );
+    let target_branch = vars.parsed("PR_POLL_TARGET_BRANCH", "develop", parse_branch);
+    let auto_create_ticket = vars.parsed("AUTO_CREATE_TICKET_ENABLED", "true", parse_bool);
+    let ticket_pattern = vars.parsed("TICKET_BRANCH_PATTERN", DEFAULT_TICKET_PATTERN, |p| {
+        regex::Regex::new(p).map_err(|e| format!("`{p}` is not a regular expression: {e}"))
+    });
+    let status_in_review =
+        vars.parsed("JIRA_STATUS_IN_REVIEW", "Code Review", |s| Ok(s.to_owned()));
+    let status_merged = vars.parsed("JIRA_STATUS_MERGED", "Ready for QA", |s| Ok(s.to_owned()));
+    let status_released = vars.parsed("JIRA_STATUS_RELEASED", "Done", |s| Ok(s.to_owned()));
+    let ci_auto = vars.parsed("CI_AUTO_TRIGGER", "false", parse_bool);
+    let ci_poll_interval = vars.parsed(
+        "CI_POLL_INTERVAL_SECONDS",
+        "30",
+        parse_count(1, 3600, "seconds"),
+    );
+    let ci_max_wait = vars.parsed(
+        "CI_POLL_MAX_WAIT_SECONDS",
+        "1800",
+        parse_count(1, 86_400, "seconds"),
+    );
+    let merge_strategy = vars.parsed("MERGE_STRATEGY", "squash", parse_merge_strategy);
+    let delete_source_branch = vars.parsed("DELETE_SOURCE_BRANCH", "false", parse_bool);
+    let first_version = vars.parsed("FIRST_VERSION", "0.1.0", |v| v.parse::<Version>());
+    Some(PrSettings {
+        poll_enabled: poll_enabled?,
+        poll_interval: Duration::from_secs(poll_interval?),
+        target_branch: target_branch?,
+        auto_create_ticket: auto_create_ticket?,
+        ticket_pattern: ticket_pattern?,
+        status_in_review: status_in_review?,
+        status_merged: status_merged?,
+        status_released: status_released?,
+        ci_auto: ci_auto?,
+        ci_poll_interval: Duration::from_secs(ci_poll_interval?),
+        ci_max_wait: Duration::from_secs(ci_max_wait?),
+        merge_strategy: merge_strategy?,
+        delete_source_branch: delete_source_branch?,
+        first_version: first_version?,
+    })
+}
+
+/// A Jira key anywhere in a branch name, in any case: `feature/ALLPOST-4028_login`.
+pub const DEFAULT_TICKET_PATTERN: &str = "[A-Za-z]{2}[A-Za-z0-9_]*-[0-9]+";
+
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("`{text}` must be true or false")),
+    }
+}
+
+fn parse_branch(text: &str) -> Result<String, String> {
+    let branch = text.strip_prefix("refs/heads/").unwrap_or(text);
+    if branch.is_empty() || branch.contains(char::is_whitespace) {
+        Err(format!("`{text}` is not a branch name"))
+    } else {
+        Ok(branch.to_owned())
+    }
+}
+
+fn parse_merge_strategy(text: &str) -> Result<MergeStrategy, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "squash" => Ok(MergeStrategy::Squash),
+        "nofastforward" | "merge" => Ok(MergeStrategy::NoFastForward),
+        "rebase" => Ok(MergeStrategy::Rebase),
+        "rebasemerge" => Ok(MergeStrategy::RebaseMerge),
+        _ => Err(format!(
+            "`{text}` must be squash, merge, rebase or rebaseMerge"
+        )),
+    }
 }
 
 fn parse_log_format(text: &str) -> Result<LogFormat, String> {

@@ -32,6 +32,19 @@ impl JiraKey {
     }
 }
 
+/// The ticket keys `pattern` finds in `text` (a branch name), upper-cased, each once.
+pub fn tickets_in(text: &str, pattern: &regex::Regex) -> Vec<JiraKey> {
+    let mut keys: Vec<JiraKey> = Vec::new();
+    for found in pattern.find_iter(text) {
+        if let Some(key) = JiraKey::parse(found.as_str())
+            && !keys.contains(&key)
+        {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
 impl TryFrom<String> for JiraKey {
     type Error = String;
 
@@ -56,6 +69,28 @@ impl fmt::Display for JiraKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tickets_are_found_in_branch_names() {
+        let pattern = regex::Regex::new(crate::config::DEFAULT_TICKET_PATTERN).unwrap();
+        let found = |branch: &str| {
+            tickets_in(branch, &pattern)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(found("feature/ALLPOST-4028_login-page"), ["ALLPOST-4028"]);
+        assert_eq!(
+            found("bugfix/allpost-12-and-ALLPOST-13"),
+            ["ALLPOST-12", "ALLPOST-13"]
+        );
+        assert_eq!(found("hotfix/ALLPOST-12-again-allpost-12"), ["ALLPOST-12"]);
+        assert!(found("chore/update-dependencies").is_empty());
+        assert!(
+            found("release/v1-2").is_empty(),
+            "`v1-2` is not a key: project keys start with two letters"
+        );
+    }
 
     #[test]
     fn keys_are_parsed_and_upper_cased() {

@@ -13,7 +13,7 @@ mod version;
 
 pub use approvers::{Approver, ApproverPolicy};
 pub use ids::{ApprovalId, OptionName, RepoName, RunId};
-pub use jira_key::JiraKey;
+pub use jira_key::{JiraKey, tickets_in};
 pub use message::{Line, Message, Span};
 pub use pr_ref::{PrRef, PrRefError};
 pub use run::{ApprovalOption, ApprovalStatus, Decision, OptionStyle, RunStatus};

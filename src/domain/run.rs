@@ -96,14 +96,21 @@ impl FromStr for ApprovalStatus {
     }
 }
 
-/// How an option's button looks. A destructive option gets a red button and a confirm dialog
-/// with the given question.
+/// How an option's button looks. Options that cannot be undone ask the given question in a
+/// confirm dialog first; a destructive one is also red.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OptionStyle {
     Primary,
     Plain,
-    Destructive { confirm: String },
+    /// Green, with a confirm dialog (Merge, Approve Production).
+    Confirmed {
+        confirm: String,
+    },
+    /// Red, with a confirm dialog.
+    Destructive {
+        confirm: String,
+    },
 }
 
 /// One choice an approval offers.

@@ -185,20 +185,27 @@ fn buttons(approval: &ApprovalRecord) -> SlackBlock {
                 SlackBlockButtonElement::new(mrkdwn::truncate(&option.label, BUTTON_MAX).into())
                     .with_action_id(actions::action_id(&option.name).into())
                     .with_value(actions::value(approval.id, &option.name));
+            let confirm = |question: &str, style: &str| {
+                SlackBlockConfirmItem::new(
+                    "Are you sure?".into(),
+                    plain(&mrkdwn::truncate(question, CONFIRM_TEXT_MAX)),
+                    mrkdwn::truncate(&option.label, 30).into(),
+                    "Go back".into(),
+                )
+                .with_style(style.into())
+            };
             match &option.style {
                 OptionStyle::Primary => button = button.with_style(SlackBlockButtonStyle::Primary),
                 OptionStyle::Plain => {}
-                OptionStyle::Destructive { confirm } => {
-                    let dialog = SlackBlockConfirmItem::new(
-                        "Are you sure?".into(),
-                        plain(&mrkdwn::truncate(confirm, CONFIRM_TEXT_MAX)),
-                        mrkdwn::truncate(&option.label, 30).into(),
-                        "Go back".into(),
-                    )
-                    .with_style("danger".into());
+                OptionStyle::Confirmed { confirm: question } => {
+                    button = button
+                        .with_style(SlackBlockButtonStyle::Primary)
+                        .with_confirm(confirm(question, "primary"));
+                }
+                OptionStyle::Destructive { confirm: question } => {
                     button = button
                         .with_style(SlackBlockButtonStyle::Danger)
-                        .with_confirm(dialog);
+                        .with_confirm(confirm(question, "danger"));
                 }
             }
             SlackActionBlockElement::Button(button)
