@@ -203,6 +203,15 @@ impl AzureDevOps for AzdoClient {
         .await
     }
 
+    async fn completed_pull_requests(
+        &self,
+        repo: &RepoName,
+        target_branch: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<PullRequest>, AzdoError> {
+        self.list_completed(repo, target_branch, since).await
+    }
+
     async fn iterations(&self, repo: &RepoName, pr: u32) -> Result<Vec<Iteration>, AzdoError> {
         self.get_iterations(repo, pr).await
     }

@@ -105,6 +105,7 @@ pub struct PullRequest {
     pub merge_status: String,
     pub merge_failure: Option<String>,
     pub web_url: String,
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +247,13 @@ pub trait AzureDevOps: Send + Sync {
         &self,
         repo: &RepoName,
         target_branch: &str,
+    ) -> Result<Vec<PullRequest>, AzdoError>;
+    /// The PRs of `repo` into `target_branch` completed at or after `since`.
+    async fn completed_pull_requests(
+        &self,
+        repo: &RepoName,
+        target_branch: &str,
+        since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<PullRequest>, AzdoError>;
     async fn iterations(&self, repo: &RepoName, pr: u32) -> Result<Vec<Iteration>, AzdoError>;
     /// The files an iteration changed compared with the merge base (the whole PR).

@@ -61,6 +61,7 @@ struct PrDto {
     last_merge_commit: Option<CommitRef>,
     merge_status: Option<String>,
     merge_failure_message: Option<String>,
+    closed_date: Option<chrono::DateTime<chrono::Utc>>,
     repository: RepoDto,
     #[serde(rename = "_links")]
     links: Option<Links>,
@@ -133,6 +134,7 @@ impl AzdoClient {
             merge_status: dto.merge_status.unwrap_or_default(),
             merge_failure: dto.merge_failure_message,
             web_url,
+            closed_at: dto.closed_date,
         }
     }
 
@@ -194,9 +196,43 @@ impl AzdoClient {
         Ok(self.pull_request_from(self.get::<PrDto>(url).await?))
     }
 
+    /// Active PRs matching `criteria`.
+    pub(super) async fn list_active(
+        &self,
+        repo: &RepoName,
+        criteria: &[(&str, &str)],
+    ) -> Result<Vec<PullRequest>, AzdoError> {
+        let mut query = vec![("searchCriteria.status", "active")];
+        query.extend_from_slice(criteria);
+        self.list_prs(repo, &query).await
+    }
+
+    /// PRs into `target` closed at or after `since` (also filtered here, in case an older server
+    /// ignores the time range).
+    pub(super) async fn list_completed(
+        &self,
+        repo: &RepoName,
+        target: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<PullRequest>, AzdoError> {
+        let target = full_branch(target);
+        let min_time = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let query = [
+            ("searchCriteria.status", "completed"),
+            ("searchCriteria.targetRefName", target.as_str()),
+            ("searchCriteria.queryTimeRangeType", "closed"),
+            ("searchCriteria.minTime", min_time.as_str()),
+        ];
+        let found = self.list_prs(repo, &query).await?;
+        Ok(found
+            .into_iter()
+            .filter(|pr| pr.closed_at.is_none_or(|at| at >= since))
+            .collect())
+    }
+
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-requests/get-pull-requests
     /// (pages with `$top`/`$skip`).
-    pub(super) async fn list_active(
+    async fn list_prs(
         &self,
         repo: &RepoName,
         criteria: &[(&str, &str)],
@@ -206,11 +242,7 @@ impl AzdoClient {
         for page in 0..MAX_PAGES {
             let skip = (page * PAGE).to_string();
             let top = PAGE.to_string();
-            let mut query = vec![
-                ("searchCriteria.status", "active"),
-                ("$top", top.as_str()),
-                ("$skip", skip.as_str()),
-            ];
+            let mut query = vec![("$top", top.as_str()), ("$skip", skip.as_str())];
             query.extend_from_slice(criteria);
             let list: List<PrDto> = self
                 .get(self.url(

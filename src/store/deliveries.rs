@@ -71,6 +71,16 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Records a key that needs no further work, so a later delivery with it is a duplicate.
+    pub async fn remember_delivery(
+        &self,
+        delivery: &NewDelivery,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = on_db!(self, pool => insert_delivery!(pool, delivery, now, Some(now)))?;
+        Ok(done == 1)
+    }
+
     /// Deliveries whose intent is not carried out yet, oldest first.
     pub async fn pending_deliveries(&self, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
         let sql = "SELECT key, source, intent, received_at FROM deliveries \

@@ -11,6 +11,7 @@ pub mod decide;
 pub mod engine;
 pub mod flow;
 pub mod intake;
+pub mod pr;
 
 pub use engine::{Engine, EngineSettings, Started, Subject, Wakers};
 pub use flow::{

@@ -1,0 +1,93 @@
+//! The one way a PR review starts, whoever asks: a Slack user, the poller, or (later) a webhook.
+//! It dedupes on the database alone, so a Slack handler can call it before its ack.
+
+use crate::domain::{RepoName, RunId};
+use crate::store::{NewDelivery, RunRecord, Store, StoreError};
+use crate::workflow::{Engine, Started, Subject};
+
+use super::PrFlow;
+use super::state::PrRun;
+
+/// Who asks for a review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requester {
+    /// A Slack user; `trigger` (the command's trigger id) dedupes a redelivered envelope.
+    Slack { user: String, trigger: String },
+    /// The poller or a webhook, which know the PR's source commit (`None`: it was merged).
+    Watcher {
+        source: &'static str,
+        commit: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewRequest {
+    pub pr_id: u32,
+    pub repo: Option<RepoName>,
+    pub requester: Requester,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Requested {
+    Started(RunId),
+    /// A run for this PR is already under way (Slack requests only).
+    AlreadyRunning(Box<RunRecord>),
+    /// This delivery, or this commit, was already handled.
+    Duplicate,
+}
+
+/// Starts a PR run unless it would repeat one. A Slack user gets the run already under way for the
+/// PR; a watcher starts once per source commit (or once per merge).
+pub async fn request_review(
+    engine: &Engine,
+    store: &Store,
+    request: ReviewRequest,
+) -> Result<Requested, StoreError> {
+    let (started_by, key) = match &request.requester {
+        Requester::Slack { user, trigger } => {
+            if let Some(run) = store
+                .unfinished_runs_for_pr(
+                    <PrFlow as crate::workflow::Flow>::KIND,
+                    i64::from(request.pr_id),
+                )
+                .await?
+                .pop()
+            {
+                return Ok(Requested::AlreadyRunning(Box::new(run)));
+            }
+            (user.clone(), format!("slack:command:{trigger}"))
+        }
+        Requester::Watcher { source, commit } => {
+            let repo = request
+                .repo
+                .as_ref()
+                .map_or_else(String::new, ToString::to_string);
+            let what = commit.clone().unwrap_or_else(|| "merged".into());
+            (
+                (*source).to_owned(),
+                format!("pr:{repo}:{}:{what}", request.pr_id),
+            )
+        }
+    };
+    let subject = Subject {
+        repo: request.repo.as_ref().map(ToString::to_string),
+        pr_id: Some(i64::from(request.pr_id)),
+        title: match &request.repo {
+            Some(repo) => format!("{repo}#{}", request.pr_id),
+            None => format!("PR {}", request.pr_id),
+        },
+    };
+    let delivery = NewDelivery {
+        key,
+        source: started_by.clone(),
+        intent: None,
+    };
+    let state = PrRun::new(request.pr_id, request.repo.map(String::from));
+    match engine
+        .start::<PrFlow>(state, subject, &started_by, Some(&delivery))
+        .await?
+    {
+        (id, Started::Created) => Ok(Requested::Started(id)),
+        (_, Started::Duplicate) => Ok(Requested::Duplicate),
+    }
+}

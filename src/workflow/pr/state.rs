@@ -1,0 +1,168 @@
+//! What a PR run knows: the PR as fetched, its tickets, the review, the merge, the staging
+//! version and the build, plus the step it is at (flattened in as `"step"`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::JiraKey;
+use crate::reviewer::{Finding, Review, Verdict};
+
+/// The PR as the run fetched it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrInfo {
+    pub id: u32,
+    pub repo: String,
+    pub title: String,
+    pub description: String,
+    pub author: String,
+    pub source_branch: String,
+    pub target_branch: String,
+    /// The source commit this run reviews and may merge.
+    pub commit: String,
+    pub web_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub key: JiraKey,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub url: String,
+    /// Created by the bot because the branch named none.
+    #[serde(default)]
+    pub created: bool,
+}
+
+/// A finding anchored on a line the PR added.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InlineFinding {
+    pub finding: Finding,
+    pub path: String,
+    pub line: u32,
+}
+
+/// The review and where its findings go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewResult {
+    pub review: Review,
+    pub inline: Vec<InlineFinding>,
+    pub general: Vec<Finding>,
+}
+
+/// What the card keeps of a review.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewBrief {
+    pub commit: String,
+    pub verdict: Verdict,
+    pub summary: String,
+    pub findings: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRef {
+    pub id: i64,
+    pub number: String,
+    pub url: String,
+    /// The last state seen, for the card.
+    #[serde(default)]
+    pub state: String,
+}
+
+/// How a run that ended well ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    NothingToReview,
+    ChangesRequested,
+    CiPassed,
+    CiSkipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum PrStep {
+    Fetch,
+    Ticket,
+    Review,
+    Publish { result: ReviewResult },
+    AskMerge,
+    Merge,
+    Stale { reason: String },
+    MergedJira,
+    Stage,
+    AskCi,
+    QueueBuild,
+    WatchBuild { since: DateTime<Utc> },
+    Finished { outcome: Outcome },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrRun {
+    pub pr_id: u32,
+    /// The repository the requester named, if any; the fetched PR must be in it.
+    #[serde(default)]
+    pub repo: Option<String>,
+    #[serde(default)]
+    pub pr: Option<PrInfo>,
+    #[serde(default)]
+    pub tickets: Vec<Ticket>,
+    #[serde(default)]
+    pub review: Option<ReviewBrief>,
+    #[serde(default)]
+    pub merge_commit: Option<String>,
+    /// The staging version the merge was counted in.
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub build: Option<BuildRef>,
+    /// Things that went wrong without stopping the run (a ticket that would not move).
+    #[serde(default)]
+    pub notes: Vec<String>,
+    #[serde(flatten)]
+    pub step: PrStep,
+}
+
+impl PrRun {
+    pub fn new(pr_id: u32, repo: Option<String>) -> Self {
+        Self {
+            pr_id,
+            repo,
+            pr: None,
+            tickets: Vec::new(),
+            review: None,
+            merge_commit: None,
+            version: None,
+            build: None,
+            notes: Vec::new(),
+            step: PrStep::Fetch,
+        }
+    }
+
+    pub fn at(mut self, step: PrStep) -> Self {
+        self.step = step;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::flow::step_name;
+
+    #[test]
+    fn the_stored_state_names_its_step_and_round_trips() {
+        let run = PrRun::new(12, Some("Billo.Api".into())).at(PrStep::Stale {
+            reason: "moved".into(),
+        });
+        let json = serde_json::to_value(&run).unwrap();
+        assert_eq!(step_name(&json), "stale");
+        assert_eq!(json["reason"], "moved");
+        assert_eq!(serde_json::from_value::<PrRun>(json).unwrap(), run);
+        let old = serde_json::json!({"pr_id": 3, "step": "fetch"});
+        assert_eq!(
+            serde_json::from_value::<PrRun>(old).unwrap(),
+            PrRun::new(3, None)
+        );
+    }
+}
