@@ -14,7 +14,10 @@ use tracing::{error, info, warn};
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::azdo::AzdoClient;
 use crate::git::{Remote, Repos};
+use crate::workflow::pr::PrFlow;
+use crate::workflow::pr::poller::Poller;
 use crate::slack::approvers::Approvers;
 use crate::slack::front_door::FrontDoor;
 use crate::slack::outbound::{Outbound, OutboundSettings};
@@ -39,6 +42,8 @@ pub enum StartupError {
     },
     #[error("cannot start Socket Mode: {0}")]
     SocketMode(String),
+    #[error("cannot set up a client: {0}")]
+    Client(crate::http_client::HttpError),
 }
 
 /// What a test (or a later issue) may swap: the flows, the clock and the timings.
@@ -51,15 +56,20 @@ pub struct Parts {
 
 impl Parts {
     /// The production parts for `config`.
-    pub fn for_config(config: &Config) -> Self {
+    /// The production parts for `config`: the PR workflow when Azure DevOps is set up.
+    pub fn for_config(config: &Config) -> Result<Self, StartupError> {
         let mut engine = EngineSettings::new(&config.slack.channel, config.approval_timeout);
         engine.lease = config.run_lease;
-        Self {
-            flows: Flows::new(),
+        let mut flows = Flows::new();
+        if let Some(pr) = PrFlow::from_config(config).map_err(StartupError::Client)? {
+            flows = flows.with(pr);
+        }
+        Ok(Self {
+            flows,
             clock: Clock::system(),
             engine,
             outbound: OutboundSettings::default(),
-        }
+        })
     }
 }
 
@@ -69,12 +79,13 @@ pub struct Application {
     engine: Engine,
     intake: Intake,
     outbound: Outbound,
+    poller: Option<Poller>,
     door: Arc<FrontDoor>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let parts = Parts::for_config(&config);
+        let parts = Parts::for_config(&config)?;
         Self::build_with(config, parts).await
     }
 
@@ -118,9 +129,11 @@ impl Application {
             wakers.clone(),
             parts.outbound,
         );
+        let poller = poller(&config, &engine, &store, &parts.clock)?;
         let door = Arc::new(FrontDoor::new(
             store.clone(),
             parts.clock,
+            engine.clone(),
             config.known_repos(),
             wakers,
         ));
@@ -130,6 +143,7 @@ impl Application {
             engine,
             intake,
             outbound,
+            poller,
             door,
         })
     }
@@ -165,6 +179,13 @@ impl Application {
             outbound.run(stop).await;
             "outbound queue"
         });
+        if let Some(poller) = self.poller {
+            let stop = shutdown.clone();
+            parts.spawn(async move {
+                poller.run(stop).await;
+                "PR poller"
+            });
+        }
         info!("release-agent is running");
 
         tokio::select! {
@@ -207,6 +228,22 @@ pub fn repos_on_disk(config: &Config) -> Repos {
         }
     });
     Repos::new(config.repos_dir.clone(), remote)
+}
+
+/// The PR poller, when PR_POLL_ENABLED and Azure DevOps are set up.
+fn poller(config: &Config, engine: &Engine, store: &Store, clock: &Clock) -> Result<Option<Poller>, StartupError> {
+    let (true, Some(azdo)) = (config.pr.poll_enabled, &config.azdo) else {
+        return Ok(None);
+    };
+    Ok(Some(Poller {
+        azdo: Arc::new(AzdoClient::new(azdo.clone()).map_err(StartupError::Client)?),
+        engine: engine.clone(),
+        store: store.clone(),
+        clock: clock.clone(),
+        repos: config.watched_repos.clone(),
+        target_branch: config.pr.target_branch.clone(),
+        interval: config.pr.poll_interval,
+    }))
 }
 
 pub async fn open_store(config: &Config) -> Result<Store, StartupError> {

@@ -8,12 +8,14 @@ use slack_morphism::prelude::*;
 use tracing::{info, warn};
 
 use super::commands::{self, Command};
-use super::{actions, blocks};
+use super::{actions, blocks, mrkdwn};
 use crate::clock::Clock;
 use crate::domain::{PrRef, RepoName};
 use crate::store::{NewDelivery, Store, StoreError};
-use crate::workflow::Wakers;
 use crate::workflow::intake::Intent;
+use crate::workflow::pr::PrFlow;
+use crate::workflow::pr::start::{Requested, Requester, ReviewRequest, request_review};
+use crate::workflow::{Engine, Flow, Wakers};
 
 /// A click could not be saved. The envelope is then not acked, so Slack marks the button as failed
 /// and the user can click again, rather than the click being lost silently.
@@ -24,33 +26,78 @@ pub struct Unsaved(#[from] StoreError);
 pub struct FrontDoor {
     store: Store,
     clock: Clock,
+    engine: Engine,
     repos: Vec<RepoName>,
     wakers: Arc<Wakers>,
 }
 
+/// What a slash command is about, as Slack delivered it.
+pub struct CommandCall<'a> {
+    pub command: &'a str,
+    pub text: &'a str,
+    pub user: &'a str,
+    pub trigger: &'a str,
+    pub channel: &'a str,
+    /// The workspace's domain, for links to messages.
+    pub team_domain: Option<&'a str>,
+}
+
 impl FrontDoor {
-    pub fn new(store: Store, clock: Clock, repos: Vec<RepoName>, wakers: Arc<Wakers>) -> Self {
+    pub fn new(store: Store, clock: Clock, engine: Engine, repos: Vec<RepoName>, wakers: Arc<Wakers>) -> Self {
         Self {
             store,
             clock,
+            engine,
             repos,
             wakers,
         }
     }
 
-    /// The answer to a slash command, sent inside the ack.
-    pub fn command(&self, command: &str, text: &str, user: &str) -> SlackCommandEventResponse {
-        let reply = match commands::parse(command, text, &self.repos) {
+    /// The answer to a slash command, sent inside the ack. Starting a run touches only the
+    /// database.
+    pub async fn command(&self, call: &CommandCall<'_>) -> SlackCommandEventResponse {
+        let reply = match commands::parse(call.command, call.text, &self.repos) {
             Ok(Command::ReviewHelp) => commands::review_help(),
             Ok(Command::ReleaseHelp) => commands::release_help(&self.repos),
+            Ok(Command::Review(pr)) => self.review(call, pr).await,
             Ok(command) => not_built_yet(&command),
             Err(error) => {
-                info!(user, command, %error, "slash command refused");
+                info!(user = call.user, command = call.command, %error, "slash command refused");
                 error.to_string()
             }
         };
-        SlackCommandEventResponse::new(blocks::text(&reply))
-            .with_response_type(SlackMessageResponseType::Ephemeral)
+        SlackCommandEventResponse::new(blocks::text(&reply)).with_response_type(SlackMessageResponseType::Ephemeral)
+    }
+
+    async fn review(&self, call: &CommandCall<'_>, pr: PrRef) -> String {
+        if !self.engine.runs(<PrFlow as Flow>::KIND) {
+            return "Reviews need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT.".into();
+        }
+        let name = mrkdwn::escape(&pr.to_string());
+        let request = ReviewRequest {
+            pr_id: pr.id,
+            repo: pr.repo,
+            requester: Requester::Slack {
+                user: call.user.to_owned(),
+                trigger: call.trigger.to_owned(),
+            },
+        };
+        match request_review(&self.engine, &self.store, request).await {
+            Ok(Requested::Started(_)) => format!("Reviewing {name}. Follow it on its card in <#{}>.", self.engine.channel()),
+            Ok(Requested::AlreadyRunning(run)) => match (&run.card_ts, call.team_domain) {
+                (Some(ts), Some(domain)) => format!(
+                    "A run for {name} is already under way: <https://{domain}.slack.com/archives/{}/p{}|see its card>.",
+                    run.channel_id,
+                    ts.replace('.', "")
+                ),
+                _ => format!("A run for {name} is already under way; its card is in <#{}>.", run.channel_id),
+            },
+            Ok(Requested::Duplicate) => format!("Already on it: {name}."),
+            Err(e) => {
+                warn!(error = %e, "cannot start a review");
+                "The review could not be started: the bot cannot reach its database. Try again in a minute.".into()
+            }
+        }
     }
 
     /// Persists every approval click in `event` as an intent, deduplicated by the click itself,
@@ -107,19 +154,12 @@ impl FrontDoor {
 /// An honest answer for commands whose workflow is not in this build yet.
 fn not_built_yet(command: &Command) -> String {
     let what = match command {
-        Command::Review(PrRef { repo, id }) => match repo {
-            Some(repo) => format!(
-                "a review of `{}#{id}`",
-                super::mrkdwn::escape(repo.as_str())
-            ),
-            None => format!("a review of PR {id}"),
-        },
         Command::Release(repo) => {
             format!("a release of `{}`", super::mrkdwn::escape(repo.as_str()))
         }
         Command::ReleaseStatus(_) => "the release status".into(),
         Command::ReleaseHistory(_) => "the release history".into(),
-        Command::ReviewHelp | Command::ReleaseHelp => "help".into(),
+        Command::Review(_) | Command::ReviewHelp | Command::ReleaseHelp => "that".into(),
     };
     format!(
         "Understood: {what}. This release-agent build cannot do that yet: the workflow is still being \

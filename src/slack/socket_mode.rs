@@ -11,7 +11,7 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tracing::{error, info, warn};
 
-use super::front_door::{FrontDoor, Unsaved};
+use super::front_door::{CommandCall, FrontDoor, Unsaved};
 use super::web::{SlackApi, SlackHttpClient};
 
 /// A running Socket Mode listener.
@@ -64,8 +64,15 @@ async fn on_command(
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     let door = door(&state).await.ok_or("front door missing")?;
-    let text = event.text.as_deref().unwrap_or_default();
-    Ok(door.command(&event.command.0, text, &event.user_id.0))
+    let call = CommandCall {
+        command: &event.command.0,
+        text: event.text.as_deref().unwrap_or_default(),
+        user: &event.user_id.0,
+        trigger: &event.trigger_id.0,
+        channel: &event.channel_id.0,
+        team_domain: event.team_domain.as_deref(),
+    };
+    Ok(door.command(&call).await)
 }
 
 async fn on_interaction(

@@ -127,6 +127,16 @@ impl Engine {
         }
     }
 
+    /// Whether this engine can drive runs of `kind`.
+    pub fn runs(&self, kind: &str) -> bool {
+        self.inner.flows.knows(kind)
+    }
+
+    /// The channel new runs post their cards in.
+    pub fn channel(&self) -> &str {
+        &self.inner.settings.channel
+    }
+
     /// Starts a run of flow `F` at `state`. With a delivery, a delivery already seen starts
     /// nothing and returns [`Started::Duplicate`].
     pub async fn start<F: Flow>(

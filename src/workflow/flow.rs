@@ -322,6 +322,10 @@ impl Flows {
         self
     }
 
+    pub fn knows(&self, kind: &str) -> bool {
+        self.by_kind.contains_key(kind)
+    }
+
     pub(crate) fn get(&self, kind: &str) -> Option<&Arc<dyn ErasedFlow>> {
         self.by_kind.get(kind)
     }
