@@ -12,12 +12,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::azdo::AzdoClient;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::azdo::AzdoClient;
 use crate::git::{Remote, Repos};
-use crate::workflow::pr::PrFlow;
-use crate::workflow::pr::poller::Poller;
 use crate::slack::approvers::Approvers;
 use crate::slack::front_door::FrontDoor;
 use crate::slack::outbound::{Outbound, OutboundSettings};
@@ -25,6 +23,8 @@ use crate::slack::socket_mode::SocketMode;
 use crate::slack::web::{SlackApi, SlackError};
 use crate::store::{Store, StoreError};
 use crate::workflow::intake::Intake;
+use crate::workflow::pr::PrFlow;
+use crate::workflow::pr::poller::Poller;
 use crate::workflow::{Engine, EngineSettings, Flows, Wakers};
 
 #[derive(Debug, thiserror::Error)]
@@ -231,7 +231,12 @@ pub fn repos_on_disk(config: &Config) -> Repos {
 }
 
 /// The PR poller, when PR_POLL_ENABLED and Azure DevOps are set up.
-fn poller(config: &Config, engine: &Engine, store: &Store, clock: &Clock) -> Result<Option<Poller>, StartupError> {
+fn poller(
+    config: &Config,
+    engine: &Engine,
+    store: &Store,
+    clock: &Clock,
+) -> Result<Option<Poller>, StartupError> {
     let (true, Some(azdo)) = (config.pr.poll_enabled, &config.azdo) else {
         return Ok(None);
     };

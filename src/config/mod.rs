@@ -462,7 +462,7 @@ fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
     let poll_interval = vars.parsed(
         "PR_POLL_INTERVAL_SECONDS",
         "300",
-        parse_count(10, 86_400, "seconds"),
+        parse_count(1, 86_400, "seconds"),
     );
     let target_branch = vars.parsed("PR_POLL_TARGET_BRANCH", "develop", parse_branch);
     let auto_create_ticket = vars.parsed("AUTO_CREATE_TICKET_ENABLED", "true", parse_bool);

@@ -43,7 +43,13 @@ pub struct CommandCall<'a> {
 }
 
 impl FrontDoor {
-    pub fn new(store: Store, clock: Clock, engine: Engine, repos: Vec<RepoName>, wakers: Arc<Wakers>) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        engine: Engine,
+        repos: Vec<RepoName>,
+        wakers: Arc<Wakers>,
+    ) -> Self {
         Self {
             store,
             clock,
@@ -66,7 +72,8 @@ impl FrontDoor {
                 error.to_string()
             }
         };
-        SlackCommandEventResponse::new(blocks::text(&reply)).with_response_type(SlackMessageResponseType::Ephemeral)
+        SlackCommandEventResponse::new(blocks::text(&reply))
+            .with_response_type(SlackMessageResponseType::Ephemeral)
     }
 
     async fn review(&self, call: &CommandCall<'_>, pr: PrRef) -> String {
@@ -83,14 +90,20 @@ impl FrontDoor {
             },
         };
         match request_review(&self.engine, &self.store, request).await {
-            Ok(Requested::Started(_)) => format!("Reviewing {name}. Follow it on its card in <#{}>.", self.engine.channel()),
+            Ok(Requested::Started(_)) => format!(
+                "Reviewing {name}. Follow it on its card in <#{}>.",
+                self.engine.channel()
+            ),
             Ok(Requested::AlreadyRunning(run)) => match (&run.card_ts, call.team_domain) {
                 (Some(ts), Some(domain)) => format!(
                     "A run for {name} is already under way: <https://{domain}.slack.com/archives/{}/p{}|see its card>.",
                     run.channel_id,
                     ts.replace('.', "")
                 ),
-                _ => format!("A run for {name} is already under way; its card is in <#{}>.", run.channel_id),
+                _ => format!(
+                    "A run for {name} is already under way; its card is in <#{}>.",
+                    run.channel_id
+                ),
             },
             Ok(Requested::Duplicate) => format!("Already on it: {name}."),
             Err(e) => {

@@ -105,10 +105,19 @@ async fn commands_whose_workflow_is_not_built_say_so(backend: Backend) {
         return;
     };
     let text = ack_text(&app.slack.slash("/release", "billo.api", "U0ASKER").await);
-    assert!(text.contains("Understood: a release of `Billo.Api`"), "{text}");
-    assert!(text.contains("cannot do that yet") && text.contains("Nothing was started"), "{text}");
+    assert!(
+        text.contains("Understood: a release of `Billo.Api`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cannot do that yet") && text.contains("Nothing was started"),
+        "{text}"
+    );
     let text = ack_text(&app.slack.slash("/review", "billo.api#12", "U0ASKER").await);
-    assert_eq!(text, "Reviews need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT.");
+    assert_eq!(
+        text,
+        "Reviews need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT."
+    );
     assert!(app.store.recent_runs(5).await.unwrap().is_empty());
     app.finish().await;
 }

@@ -11,6 +11,7 @@ mod front_door;
 mod git;
 mod jira;
 mod manifest;
+mod pr_flow;
 mod reviewer;
 mod store;
 mod support;

@@ -272,9 +272,9 @@ impl PrFlow {
         let max = self.settings.ci_max_wait;
         if waited >= max {
             let reason = format!(
-                "CI build {} did not finish within {} min; it is still {}",
+                "CI build {} did not finish within {}; it is still {}",
                 current.number,
-                max.as_secs().div_ceil(60),
+                human(max),
                 current.state
             );
             return Ok(Transition::fail(run, reason)
@@ -290,6 +290,14 @@ impl PrFlow {
             interval,
             u32::try_from(polls).unwrap_or(u32::MAX),
         ))
+    }
+}
+
+/// `45 s`, `30 min`.
+fn human(duration: std::time::Duration) -> String {
+    match duration.as_secs() {
+        s if s < 120 => format!("{s} s"),
+        s => format!("{} min", s.div_ceil(60)),
     }
 }
 

@@ -5,6 +5,8 @@
 pub mod db;
 pub mod demo_flow;
 pub mod effects;
+pub mod fake_azdo;
+pub mod fake_jira;
 pub mod fake_slack;
 pub mod http_fakes;
 
@@ -18,6 +20,7 @@ use release_agent::domain::{ApprovalStatus, RunId};
 use release_agent::slack::outbound::OutboundSettings;
 use release_agent::startup::{Application, Parts, StartupError};
 use release_agent::store::{ApprovalRecord, RunRecord, Store};
+use release_agent::workflow::pr::PrFlow;
 use release_agent::workflow::{Engine, EngineSettings, Flows, Subject};
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -137,8 +140,12 @@ impl TestApp {
     /// Builds and runs a new application process on the same database and fakes.
     pub async fn start(&mut self) {
         assert!(self.running.is_none(), "already running");
+        let mut flows = self.flows();
+        if let Some(pr) = PrFlow::from_config(&self.config()).expect("the PR flow's clients") {
+            flows = flows.with(pr);
+        }
         let parts = Parts {
-            flows: self.flows(),
+            flows,
             clock: self.clock.clone(),
             engine: engine_settings(),
             outbound: outbound_settings(),

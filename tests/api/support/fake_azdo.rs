@@ -1,0 +1,247 @@
+//! A stateful fake Azure DevOps for end-to-end runs: PRs that complete when merged at their
+//! current source commit (409 when it moved), threads, votes, and builds that run to the result a
+//! test planned. It answers the REST shapes the real service uses.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+#[derive(Debug, Clone)]
+pub struct FakePr {
+    pub id: u32,
+    pub repo: String,
+    pub title: String,
+    pub source_branch: String,
+    pub target_branch: String,
+    pub source_commit: String,
+    pub status: String,
+    pub merge_commit: Option<String>,
+    pub closed: Option<String>,
+    pub draft: bool,
+}
+
+/// How a queued build behaves: finishes with `result` after `polls` reads, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildPlan {
+    Finish { polls: u32, result: &'static str },
+    Never,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeBuild {
+    pub id: i64,
+    pub branch: String,
+    pub commit: Option<String>,
+    pub reads: u32,
+    pub plan: BuildPlan,
+}
+
+#[derive(Default)]
+pub struct AzdoState {
+    pub prs: BTreeMap<u32, FakePr>,
+    /// (PR, thread body) for every thread posted.
+    pub threads: Vec<(u32, Value)>,
+    /// (PR, vote) for every vote.
+    pub votes: Vec<(u32, i64)>,
+    /// (PR, lastMergeSourceCommit) for every completion attempt.
+    pub completions: Vec<(u32, String)>,
+    pub builds: Vec<FakeBuild>,
+    pub plans: VecDeque<BuildPlan>,
+}
+
+pub struct FakeAzdo {
+    server: MockServer,
+    pub state: Arc<Mutex<AzdoState>>,
+}
+
+struct Router(Arc<Mutex<AzdoState>>);
+
+impl FakeAzdo {
+    pub async fn start() -> Self {
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(AzdoState::default()));
+        Mock::given(wiremock::matchers::any())
+            .respond_with(Router(state.clone()))
+            .mount(&server)
+            .await;
+        Self { server, state }
+    }
+
+    /// The value for AZDO_BASE_URL.
+    pub fn base_url(&self) -> String {
+        format!("{}/org", self.server.uri())
+    }
+
+    pub fn add_pr(&self, pr: FakePr) {
+        self.state.lock().unwrap().prs.insert(pr.id, pr);
+    }
+
+    /// A push: the PR's source branch moves to `commit`.
+    pub fn push(&self, pr: u32, commit: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .prs
+            .get_mut(&pr)
+            .unwrap()
+            .source_commit = commit.to_owned();
+    }
+
+    pub fn plan_build(&self, plan: BuildPlan) {
+        self.state.lock().unwrap().plans.push_back(plan);
+    }
+
+    pub fn with<T>(&self, read: impl FnOnce(&AzdoState) -> T) -> T {
+        read(&self.state.lock().unwrap())
+    }
+}
+
+fn pr_json(pr: &FakePr) -> Value {
+    let commit = |c: &Option<String>| c.as_ref().map(|c| json!({"commitId": c}));
+    json!({
+        "pullRequestId": pr.id, "status": pr.status, "isDraft": pr.draft, "title": pr.title,
+        "description": format!("{} (description)", pr.title),
+        "sourceRefName": format!("refs/heads/{}", pr.source_branch),
+        "targetRefName": format!("refs/heads/{}", pr.target_branch),
+        "createdBy": {"id": "u-ada", "displayName": "Ada"},
+        "lastMergeSourceCommit": {"commitId": pr.source_commit},
+        "lastMergeCommit": commit(&pr.merge_commit),
+        "mergeStatus": if pr.status == "completed" { "succeeded" } else { "succeeded" },
+        "closedDate": pr.closed,
+        "repository": {"id": format!("repo-{}", pr.repo), "name": pr.repo, "project": {"id": "proj-guid"}},
+        "_links": {"web": {"href": format!("https://dev.azure.com/org/Proj/_git/{}/pullrequest/{}", pr.repo, pr.id)}}
+    })
+}
+
+fn build_json(build: &FakeBuild) -> Value {
+    let (status, result) = match build.plan {
+        BuildPlan::Finish { polls, result } if build.reads > polls => ("completed", Some(result)),
+        BuildPlan::Finish { .. } | BuildPlan::Never if build.reads == 0 => ("notStarted", None),
+        _ => ("inProgress", None),
+    };
+    json!({"id": build.id, "buildNumber": format!("2026.{}", build.id), "status": status, "result": result,
+        "definition": {"id": 7, "name": "CI"}, "project": {"id": "proj-guid"},
+        "sourceBranch": format!("refs/heads/{}", build.branch), "sourceVersion": build.commit,
+        "_links": {"web": {"href": format!("https://dev.azure.com/org/Proj/_build/results?buildId={}", build.id)}}})
+}
+
+fn ok(body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+fn list(values: Vec<Value>) -> ResponseTemplate {
+    ok(json!({"count": values.len(), "value": values}))
+}
+
+impl Respond for Router {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut state = self.0.lock().unwrap();
+        let path: Vec<String> = request
+            .url
+            .path_segments()
+            .unwrap()
+            .map(|s| percent_decode(s))
+            .collect();
+        let query: BTreeMap<String, String> = request
+            .url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+        match (request.method.as_str(), parts.as_slice()) {
+            ("GET", ["org", "_apis", "connectionData"]) => {
+                ok(json!({"authenticatedUser": {"id": "bot-guid", "displayName": "Release Bot"}}))
+            }
+            ("GET", ["org", "Proj", "_apis", "git", "pullrequests", id])
+            | ("GET", ["org", "Proj", "_apis", "git", "repositories", _, "pullrequests", id]) => {
+                match state.prs.get(&id.parse().unwrap_or(0)) {
+                    Some(pr) => ok(pr_json(pr)),
+                    None => ResponseTemplate::new(404).set_body_json(json!({"message": "TF401180: The requested pull request was not found."})),
+                }
+            }
+            ("PATCH", ["org", "Proj", "_apis", "git", "repositories", _, "pullrequests", id]) => {
+                let id: u32 = id.parse().unwrap_or(0);
+                let reviewed = body["lastMergeSourceCommit"]["commitId"].as_str().unwrap_or_default().to_owned();
+                state.completions.push((id, reviewed.clone()));
+                let pr = state.prs.get_mut(&id).unwrap();
+                if pr.source_commit != reviewed {
+                    return ResponseTemplate::new(409).set_body_json(json!({"message": "TF401192: The source branch has been modified since the last merge attempt.", "typeKey": "GitPullRequestStaleException"}));
+                }
+                pr.status = "completed".into();
+                pr.merge_commit = Some(format!("merge-{}", &reviewed[..8.min(reviewed.len())]));
+                pr.closed = Some("2099-01-01T00:00:00Z".into());
+                ok(pr_json(pr))
+            }
+            ("GET", ["org", "Proj", "_apis", "git", "repositories", repo, "pullrequests"]) => {
+                let status = query.get("searchCriteria.status").cloned().unwrap_or_else(|| "active".into());
+                let target = query.get("searchCriteria.targetRefName").cloned().unwrap_or_default();
+                let skip: usize = query.get("$skip").and_then(|s| s.parse().ok()).unwrap_or(0);
+                let found = state
+                    .prs
+                    .values()
+                    .filter(|pr| pr.repo.eq_ignore_ascii_case(repo) && pr.status == status)
+                    .filter(|pr| target.is_empty() || target == format!("refs/heads/{}", pr.target_branch))
+                    .skip(skip)
+                    .map(pr_json)
+                    .collect();
+                list(found)
+            }
+            ("POST", ["org", "Proj", "_apis", "git", "repositories", _, "pullRequests", id, "threads"]) => {
+                state.threads.push((id.parse().unwrap_or(0), body));
+                ok(json!({"id": 1000 + state.threads.len()}))
+            }
+            ("PUT", ["org", "Proj", "_apis", "git", "repositories", _, "pullRequests", id, "reviewers", _]) => {
+                state.votes.push((id.parse().unwrap_or(0), body["vote"].as_i64().unwrap_or(0)));
+                ok(json!({"vote": body["vote"]}))
+            }
+            ("GET", ["org", "Proj", "_apis", "git", "repositories", repo]) => {
+                ok(json!({"id": format!("repo-{repo}"), "name": repo, "project": {"id": "proj-guid"}}))
+            }
+            ("GET", ["org", "Proj", "_apis", "build", "definitions"]) => list(vec![json!({"id": 7, "name": "CI"})]),
+            ("GET", ["org", "Proj", "_apis", "build", "builds"]) => {
+                let branch = query.get("branchName").cloned().unwrap_or_default();
+                let found = state
+                    .builds
+                    .iter()
+                    .rev()
+                    .filter(|b| format!("refs/heads/{}", b.branch) == branch)
+                    .map(build_json)
+                    .collect();
+                list(found)
+            }
+            ("POST", ["org", "Proj", "_apis", "build", "builds"]) => {
+                let plan = state.plans.pop_front().unwrap_or(BuildPlan::Finish { polls: 1, result: "succeeded" });
+                let build = FakeBuild {
+                    id: 900 + state.builds.len() as i64,
+                    branch: body["sourceBranch"].as_str().unwrap_or_default().trim_start_matches("refs/heads/").to_owned(),
+                    commit: body["sourceVersion"].as_str().map(str::to_owned),
+                    reads: 0,
+                    plan,
+                };
+                let answer = build_json(&build);
+                state.builds.push(build);
+                ok(answer)
+            }
+            ("GET", ["org", "Proj", "_apis", "build", "builds", id]) => {
+                let id: i64 = id.parse().unwrap_or(0);
+                match state.builds.iter_mut().find(|b| b.id == id) {
+                    Some(build) => {
+                        build.reads += 1;
+                        ok(build_json(build))
+                    }
+                    None => ResponseTemplate::new(404),
+                }
+            }
+            _ => ResponseTemplate::new(404).set_body_json(json!({"message": format!("the fake has no {} {}", request.method, request.url.path())})),
+        }
+    }
+}
+
+fn percent_decode(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
