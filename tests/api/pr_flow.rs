@@ -194,24 +194,19 @@ impl World {
             .collect()
     }
 
-    /// The text of the run's card as it is now on screen.
+    /// The text of the run's card as it is now on screen, with its buttons' labels.
     pub async fn card(&self, run: RunId) -> String {
         self.app.settled(run).await;
         let ts = self.app.run(run).await.card_ts.unwrap();
-        let calls = [
-            self.app.slack.calls("chat.postMessage"),
-            self.app.slack.calls("chat.update"),
-        ]
-        .concat();
-        let last = calls
+        let card = self.app.slack.card(&ts).expect("the card was sent");
+        let buttons: Vec<String> = card["blocks"]
+            .as_array()
             .into_iter()
-            .filter(|c| {
-                c.body["ts"] == ts.as_str()
-                    || (c.body.get("thread_ts").is_none() && c.body["channel"].is_string())
-            })
-            .max_by_key(|c| c.at)
-            .unwrap();
-        blocks_text(&last.body)
+            .flatten()
+            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e["text"]["text"].as_str().map(|t| format!("[{t}]")))
+            .collect();
+        format!("{}\n{}", blocks_text(&card), buttons.join(" "))
     }
 }
 
@@ -342,4 +337,362 @@ async fn a_ticketed_pr_is_reviewed_merged_moved_staged_and_built(backend: Backen
     w.app.finish().await;
 }
 
-on_both_backends!(a_ticketed_pr_is_reviewed_merged_moved_staged_and_built);
+async fn a_ticketless_pr_gets_one_ticket_even_across_runs(backend: Backend) {
+    let Some(w) = world(backend, &[]).await else {
+        return;
+    };
+    let ticket =
+        r#"{"summary":"Add the login page","description":"Users can log in with a password."}"#;
+    let commit = w
+        .repo
+        .branch("chore/login", APPROVE_WITH_FINDING, Some(ticket));
+    w.open_pr(13, "chore/login", &commit);
+    let (_, first) = w.review("13").await;
+    w.waits_at(first, "ask_merge").await;
+    let created = w.jira.with(|s| s.created.clone());
+    assert_eq!(created.len(), 1);
+    let key = created[0].clone();
+    let issue = w.jira.with(|s| s.issues[&key].clone());
+    assert_eq!(issue.summary, "Add the login page");
+    assert_eq!(
+        issue.labels,
+        ["release-agent", "release-agent-pr-billo-api-13"]
+    );
+    assert_eq!(issue.status, "Code Review");
+    let card = w.card(first).await;
+    assert!(
+        card.contains(&format!(
+            "Ticket: <{}/browse/{key}|{key}> Add the login page (created by the bot",
+            w.jira.base_url()
+        )),
+        "{card}"
+    );
+
+    w.press(first, "cancel").await;
+    let second_commit = w.repo.push("chore/login", APPROVE_WITH_FINDING);
+    w.azdo.push(13, &second_commit);
+    let (_, second) = w.review("Billo.Api#13").await;
+    assert_ne!(first, second);
+    w.waits_at(second, "ask_merge").await;
+    assert_eq!(
+        w.jira.with(|s| s.created.len()),
+        1,
+        "the second run found the ticket by its label"
+    );
+    let tickets: Vec<String> = w.app.store.get_run(second).await.unwrap().unwrap().state["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(tickets, [key]);
+    w.app.finish().await;
+}
+
+async fn a_review_that_requests_changes_ends_the_run(backend: Backend) {
+    let Some(w) = world(backend, &[]).await else {
+        return;
+    };
+    w.jira.add_issue("ALLPOST-7", "Login", "In Progress");
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-7-login", REQUEST_CHANGES, None);
+    w.open_pr(14, "feature/ALLPOST-7-login", &commit);
+    let (_, run) = w.review("14").await;
+    let done = w.app.finished(run).await;
+    assert_eq!(done.status, RunStatus::Done);
+    assert_eq!(
+        w.azdo.with(|s| s.votes.clone()),
+        [(14, -5)],
+        "waiting for the author"
+    );
+    let threads = w.azdo.with(|s| s.threads.clone());
+    assert_eq!(
+        threads.len(),
+        2,
+        "the summary (with the README finding) and the inline finding on src/login.rs:1"
+    );
+    assert!(
+        threads[0].1["comments"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("**Minor** `README.md:1`")
+    );
+    assert!(
+        w.azdo.with(|s| s.completions.is_empty()),
+        "nothing was merged"
+    );
+    assert!(
+        w.app.store.approvals_for_run(run).await.unwrap().is_empty(),
+        "no merge was offered"
+    );
+    let card = w.card(run).await;
+    assert!(
+        card.contains(":warning: changes requested")
+            && card.contains("The AI review asks for changes"),
+        "{card}"
+    );
+    w.app.finish().await;
+}
+
+async fn a_stale_merge_is_blocked_and_a_re_review_merges_the_new_commit(backend: Backend) {
+    let Some(w) = world(backend, &[("CI_AUTO_TRIGGER", "true")]).await else {
+        return;
+    };
+    w.jira.add_issue("ALLPOST-8", "Login", "In Progress");
+    let reviewed = w
+        .repo
+        .branch("feature/ALLPOST-8", APPROVE_WITH_FINDING, None);
+    w.open_pr(15, "feature/ALLPOST-8", &reviewed);
+    let (_, run) = w.review("15").await;
+    w.waits_at(run, "ask_merge").await;
+    let pushed = w.repo.push("feature/ALLPOST-8", APPROVE_WITH_FINDING);
+    w.azdo.push(15, &pushed);
+
+    w.press(run, "merge").await;
+    w.waits_at(run, "stale").await;
+    assert_eq!(
+        w.azdo.with(|s| s.completions.clone()),
+        [(15, reviewed.clone())]
+    );
+    assert_eq!(
+        w.azdo.with(|s| s.prs[&15].status.clone()),
+        "active",
+        "nothing was merged"
+    );
+    let card = w.card(run).await;
+    assert!(
+        card.contains("The PR moved after the review, so nothing was merged: TF401192"),
+        "{card}"
+    );
+    assert!(card.ends_with("[Re-review] [Cancel]"), "{card}");
+
+    w.press(run, "re-review").await;
+    w.waits_at(run, "ask_merge").await;
+    assert_eq!(
+        w.azdo.with(|s| s.threads.len()),
+        4,
+        "the new commit got its own review threads"
+    );
+    w.press(run, "merge").await;
+    assert_eq!(w.app.finished(run).await.status, RunStatus::Done);
+    assert_eq!(
+        w.azdo.with(|s| s.completions.clone()),
+        [(15, reviewed), (15, pushed)]
+    );
+    w.app.finish().await;
+}
+
+async fn a_failed_ci_build_is_shown(backend: Backend) {
+    let Some(w) = world(backend, &[("CI_AUTO_TRIGGER", "true")]).await else {
+        return;
+    };
+    w.azdo.plan_build(BuildPlan::Finish {
+        polls: 1,
+        result: "failed",
+    });
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-9", APPROVE_WITH_FINDING, None);
+    w.jira.add_issue("ALLPOST-9", "Login", "In Progress");
+    w.open_pr(16, "feature/ALLPOST-9", &commit);
+    let (_, run) = w.review("16").await;
+    w.waits_at(run, "ask_merge").await;
+    w.press(run, "merge").await;
+    let failed = w.app.finished(run).await;
+    assert_eq!(
+        (failed.status, failed.outcome.as_deref()),
+        (RunStatus::Failed, Some("CI build 2026.900 failed"))
+    );
+    let card = w.card(run).await;
+    assert!(
+        card.contains("*Failed* at `watch_build`: CI build 2026.900 failed"),
+        "{card}"
+    );
+    assert!(w.replies(run).await.last().unwrap().ends_with("failed"));
+    w.app.finish().await;
+}
+
+async fn a_ci_build_that_never_finishes_is_given_up(backend: Backend) {
+    let vars = [
+        ("CI_AUTO_TRIGGER", "true"),
+        ("CI_POLL_MAX_WAIT_SECONDS", "2"),
+    ];
+    let Some(w) = world(backend, &vars).await else {
+        return;
+    };
+    w.azdo.plan_build(BuildPlan::Never);
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-10", APPROVE_WITH_FINDING, None);
+    w.jira.add_issue("ALLPOST-10", "Login", "In Progress");
+    w.open_pr(17, "feature/ALLPOST-10", &commit);
+    let (_, run) = w.review("17").await;
+    w.waits_at(run, "ask_merge").await;
+    w.press(run, "merge").await;
+    let failed = w.app.finished(run).await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(
+        failed.outcome.as_deref(),
+        Some("CI build 2026.900 did not finish within 2 s; it is still running")
+    );
+    assert!(
+        w.replies(run)
+            .await
+            .last()
+            .unwrap()
+            .ends_with("still running when the bot stopped waiting")
+    );
+    w.app.finish().await;
+}
+
+async fn the_poller_stages_a_pr_merged_outside_the_bot(backend: Backend) {
+    let vars = [
+        ("PR_POLL_ENABLED", "true"),
+        ("PR_POLL_INTERVAL_SECONDS", "1"),
+        ("CI_AUTO_TRIGGER", "true"),
+    ];
+    let Some(w) = world(backend, &vars).await else {
+        return;
+    };
+    w.jira
+        .add_issue("ALLPOST-11", "Merged by hand", "Code Review");
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-11", APPROVE_WITH_FINDING, None);
+    w.azdo.add_pr(FakePr {
+        id: 18,
+        repo: "Billo.Api".into(),
+        title: "Merged by hand".into(),
+        source_branch: "feature/ALLPOST-11".into(),
+        target_branch: "develop".into(),
+        source_commit: commit,
+        status: "completed".into(),
+        merge_commit: Some("handmade-merge".into()),
+        closed: Some("2099-01-01T00:00:00Z".into()),
+        draft: false,
+    });
+    let run = wait_until("the poller to start a run", || async {
+        w.app
+            .store
+            .recent_runs(5)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.pr_id == Some(18))
+            .map(|r| r.id)
+    })
+    .await;
+    assert_eq!(w.app.finished(run).await.status, RunStatus::Done);
+    assert_eq!(w.jira.status("ALLPOST-11"), "Ready for QA");
+    let staged = w.app.store.staging("Billo.Api").await.unwrap().unwrap();
+    assert_eq!(staged.prs.iter().map(|p| p.id).collect::<Vec<_>>(), [18]);
+    assert!(
+        w.azdo
+            .with(|s| s.threads.is_empty() && s.completions.is_empty()),
+        "no review, no merge"
+    );
+    assert_eq!(
+        w.azdo.with(|s| s.builds[0].commit.clone()),
+        Some("handmade-merge".into())
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let runs = w.app.store.recent_runs(10).await.unwrap();
+    assert_eq!(
+        runs.iter().filter(|r| r.pr_id == Some(18)).count(),
+        1,
+        "later polls do not start it again"
+    );
+    w.app.finish().await;
+}
+
+async fn a_second_push_supersedes_the_first_review(backend: Backend) {
+    let vars = [
+        ("PR_POLL_ENABLED", "true"),
+        ("PR_POLL_INTERVAL_SECONDS", "1"),
+    ];
+    let Some(w) = world(backend, &vars).await else {
+        return;
+    };
+    w.jira.add_issue("ALLPOST-12", "Login", "In Progress");
+    let first_commit = w
+        .repo
+        .branch("feature/ALLPOST-12", APPROVE_WITH_FINDING, None);
+    w.open_pr(19, "feature/ALLPOST-12", &first_commit);
+    let first = wait_until("the poller to start a run", || async {
+        w.app
+            .store
+            .recent_runs(5)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.pr_id == Some(19))
+            .map(|r| r.id)
+    })
+    .await;
+    w.waits_at(first, "ask_merge").await;
+    let old_approval = w.app.pending_approval(first).await;
+
+    let second_commit = w.repo.push("feature/ALLPOST-12", APPROVE_WITH_FINDING);
+    w.azdo.push(19, &second_commit);
+    let cancelled = w.app.finished(first).await;
+    assert_eq!(cancelled.status, RunStatus::Cancelled);
+    assert_eq!(
+        cancelled.outcome,
+        Some(format!(
+            "superseded by a newer review of Billo.Api#19 at {}",
+            &second_commit[..8]
+        ))
+    );
+    let second = wait_until("the second run", || async {
+        w.app
+            .store
+            .recent_runs(5)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.pr_id == Some(19) && r.id != first)
+            .map(|r| r.id)
+    })
+    .await;
+    w.waits_at(second, "ask_merge").await;
+    let card = w.card(first).await;
+    assert!(
+        card.contains("*Cancelled:* superseded by a newer review"),
+        "{card}"
+    );
+    assert!(
+        card.ends_with('\n'),
+        "the old card lost its buttons: {card}"
+    );
+
+    let click = w.app.click_envelope(&old_approval, "merge", "U0ADA").await;
+    w.app.slack.deliver(click).await;
+    let note = wait_until("the late click to be answered", || async {
+        w.app.slack.calls("chat.postEphemeral").into_iter().next()
+    })
+    .await;
+    assert!(
+        note.body
+            .to_string()
+            .contains("This approval no longer applies"),
+        "{}",
+        note.body
+    );
+    assert!(
+        w.azdo.with(|s| s.completions.is_empty()),
+        "the old review's button merged nothing"
+    );
+    w.app.finish().await;
+}
+
+on_both_backends!(
+    a_ticketed_pr_is_reviewed_merged_moved_staged_and_built,
+    a_ticketless_pr_gets_one_ticket_even_across_runs,
+    a_review_that_requests_changes_ends_the_run,
+    a_stale_merge_is_blocked_and_a_re_review_merges_the_new_commit,
+    a_failed_ci_build_is_shown,
+    a_ci_build_that_never_finishes_is_given_up,
+    the_poller_stages_a_pr_merged_outside_the_bot,
+    a_second_push_supersedes_the_first_review,
+);

@@ -198,7 +198,7 @@ async fn a_ticket_summary_longer_than_120_characters_is_refused() {
     let dir = worktree("valid");
     let long = "x".repeat(121);
     std::fs::write(
-        dir.path().join(".fake-claude-answer.json"),
+        dir.path().join(".fake-claude-ticket.json"),
         format!(r#"{{"summary":"{long}","description":"d"}}"#),
     )
     .unwrap();
@@ -214,7 +214,7 @@ async fn a_ticket_summary_longer_than_120_characters_is_refused() {
     assert!(matches!(error, ReviewError::Schema(_)), "{error:?}");
 
     std::fs::write(
-        dir.path().join(".fake-claude-answer.json"),
+        dir.path().join(".fake-claude-ticket.json"),
         r#"{"summary":"Update dependencies","description":"Bumps serde."}"#,
     )
     .unwrap();

@@ -108,7 +108,7 @@ fn pr_json(pr: &FakePr) -> Value {
         "createdBy": {"id": "u-ada", "displayName": "Ada"},
         "lastMergeSourceCommit": {"commitId": pr.source_commit},
         "lastMergeCommit": commit(&pr.merge_commit),
-        "mergeStatus": if pr.status == "completed" { "succeeded" } else { "succeeded" },
+        "mergeStatus": "succeeded",
         "closedDate": pr.closed,
         "repository": {"id": format!("repo-{}", pr.repo), "name": pr.repo, "project": {"id": "proj-guid"}},
         "_links": {"web": {"href": format!("https://dev.azure.com/org/Proj/_git/{}/pullrequest/{}", pr.repo, pr.id)}}
@@ -142,7 +142,7 @@ impl Respond for Router {
             .url
             .path_segments()
             .unwrap()
-            .map(|s| percent_decode(s))
+            .map(percent_decode)
             .collect();
         let query: BTreeMap<String, String> = request
             .url

@@ -25,6 +25,8 @@ pub struct Call {
     pub token: String,
     pub body: Value,
     pub at: Instant,
+    /// The `ts` a successful chat.postMessage was given.
+    pub ts: Option<String>,
 }
 
 #[derive(Default)]
@@ -81,6 +83,7 @@ impl Respond for WebApi {
             token,
             body: body.clone(),
             at: Instant::now(),
+            ts: None,
         });
         if let Some(queue) = state.scripted.get_mut(&method)
             && !queue.is_empty()
@@ -98,6 +101,9 @@ impl Respond for WebApi {
             "apps.connections.open" => json!({"ok": true, "url": self.ws_url}),
             "chat.postMessage" => {
                 let ts = format!("1700000000.{:06}", self.ts.fetch_add(1, Ordering::SeqCst));
+                if let Some(call) = state.calls.last_mut() {
+                    call.ts = Some(ts.clone());
+                }
                 json!({"ok": true, "channel": body["channel"], "ts": ts, "message": {"ts": ts, "text": body["text"]}})
             }
             "chat.update" => {
@@ -202,6 +208,20 @@ impl FakeSlack {
             .filter(|c| c.method == method)
             .cloned()
             .collect()
+    }
+
+    /// The last version of the card (root message) whose ts is `ts`, as sent.
+    pub fn card(&self, ts: &str) -> Option<Value> {
+        let state = self.state.lock().unwrap();
+        state
+            .calls
+            .iter()
+            .filter(|c| {
+                (c.method == "chat.update" && c.body["ts"] == ts)
+                    || (c.method == "chat.postMessage" && c.ts.as_deref() == Some(ts))
+            })
+            .max_by_key(|c| c.at)
+            .map(|c| c.body.clone())
     }
 
     pub fn all_calls(&self) -> Vec<Call> {
