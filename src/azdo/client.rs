@@ -234,6 +234,15 @@ impl AzureDevOps for AzdoClient {
         self.create_thread(repo, pr, thread).await
     }
 
+    async fn find_thread(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        key: &str,
+    ) -> Result<Option<i64>, AzdoError> {
+        self.thread_by_key(repo, pr, key).await
+    }
+
     async fn vote(
         &self,
         repo: &RepoName,

@@ -145,6 +145,8 @@ pub struct NewThread {
     pub content: String,
     pub anchor: Option<Anchor>,
     pub status: ThreadStatus,
+    /// Stored in the thread's properties, so the bot can find the thread again after a crash.
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,6 +272,13 @@ pub trait AzureDevOps: Send + Sync {
         pr: u32,
         thread: &NewThread,
     ) -> Result<i64, AzdoError>;
+    /// The thread the bot posted under `key`, if any.
+    async fn find_thread(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        key: &str,
+    ) -> Result<Option<i64>, AzdoError>;
     async fn vote(
         &self,
         repo: &RepoName,

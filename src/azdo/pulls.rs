@@ -108,6 +108,24 @@ struct Created {
     id: i64,
 }
 
+#[derive(Deserialize)]
+struct ThreadDto {
+    id: i64,
+    #[serde(default)]
+    properties: Value,
+}
+
+/// The thread property that carries the bot's key.
+const THREAD_KEY: &str = "release-agent.key";
+
+/// A property value, written plainly or wrapped as `{"$type", "$value"}` as Azure DevOps returns it.
+fn property<'a>(properties: &'a Value, name: &str) -> Option<&'a str> {
+    let value = properties.get(name)?;
+    value
+        .as_str()
+        .or_else(|| value.get("$value").and_then(Value::as_str))
+}
+
 impl AzdoClient {
     fn pull_request_from(&self, dto: PrDto) -> PullRequest {
         let web_url = web_link(dto.links)
@@ -366,6 +384,33 @@ impl AzdoClient {
         Ok(created.id)
     }
 
+    /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-threads/list — the
+    /// thread whose `release-agent.key` property is `key`.
+    pub(super) async fn thread_by_key(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        key: &str,
+    ) -> Result<Option<i64>, AzdoError> {
+        let url = self.url(
+            &[
+                "git",
+                "repositories",
+                repo.as_str(),
+                "pullRequests",
+                &pr.to_string(),
+                "threads",
+            ],
+            &[],
+        );
+        let threads: List<ThreadDto> = self.get(url).await?;
+        Ok(threads
+            .value
+            .into_iter()
+            .find(|t| property(&t.properties, THREAD_KEY) == Some(key))
+            .map(|t| t.id))
+    }
+
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-reviewers/create-pull-request-reviewer
     pub(super) async fn put_vote(
         &self,
@@ -556,6 +601,9 @@ fn thread_body(thread: &NewThread) -> Result<Value, AzdoError> {
         "comments": [{"parentCommentId": 0, "content": truncate_chars(&thread.content, 150_000), "commentType": 1}],
         "status": status,
     });
+    if let Some(key) = &thread.key {
+        body["properties"] = json!({THREAD_KEY: {"$type": "System.String", "$value": key}});
+    }
     if let Some(anchor) = &thread.anchor {
         let path = anchor.path.trim();
         if path.is_empty() || path.split('/').any(|part| part == "..") {
@@ -601,6 +649,7 @@ mod tests {
                 end_line: 6,
             }),
             status: ThreadStatus::Active,
+            key: None,
         };
         let body = thread_body(&thread).unwrap();
         assert_eq!(
@@ -625,6 +674,7 @@ mod tests {
                     end_line: end,
                 }),
                 status: ThreadStatus::Active,
+                key: None,
             };
             assert!(
                 matches!(thread_body(&thread), Err(AzdoError::Invalid(_))),

@@ -226,6 +226,7 @@ async fn general_and_inline_threads_and_the_vote_are_posted() {
         content: "## Review\nLooks fine".into(),
         anchor: None,
         status: ThreadStatus::Closed,
+        key: Some("abc123:summary".into()),
     };
     assert_eq!(client.post_thread(&r, 12, &general).await.unwrap(), 501);
     let inline = NewThread {
@@ -236,6 +237,7 @@ async fn general_and_inline_threads_and_the_vote_are_posted() {
             end_line: 42,
         }),
         status: ThreadStatus::Active,
+        key: None,
     };
     client.post_thread(&r, 12, &inline).await.unwrap();
     client
@@ -252,6 +254,31 @@ async fn general_and_inline_threads_and_the_vote_are_posted() {
         "rightFileStart": {"line": 42, "offset": 1}, "rightFileEnd": {"line": 42, "offset": 1}})
     );
     assert_eq!(posted[1]["comments"][0]["content"], "Possible panic");
+    assert_eq!(
+        posted[0]["properties"]["release-agent.key"]["$value"],
+        "abc123:summary"
+    );
+    assert!(posted[1].get("properties").is_none());
+}
+
+#[tokio::test]
+async fn a_thread_is_found_again_by_its_key() {
+    let (server, client) = fake().await;
+    let threads = format!("{PROJECT}/git/repositories/Billo.Api/pullRequests/12/threads");
+    Mock::given(method("GET"))
+        .and(path(threads.as_str()))
+        .respond_with(json(200, json!({"count": 3, "value": [
+            {"id": 7, "comments": [], "properties": {"CodeReviewThreadType": {"$type": "System.String", "$value": "VoteUpdate"}}},
+            {"id": 8, "comments": [], "properties": {"release-agent.key": {"$type": "System.String", "$value": "abc123:0"}}},
+            {"id": 9, "comments": []}]})))
+        .mount(&server)
+        .await;
+    let r = repo("Billo.Api");
+    assert_eq!(
+        client.find_thread(&r, 12, "abc123:0").await.unwrap(),
+        Some(8)
+    );
+    assert_eq!(client.find_thread(&r, 12, "abc123:1").await.unwrap(), None);
 }
 
 fn merge_options() -> CompletionOptions {

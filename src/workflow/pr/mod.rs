@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::azdo::{AzdoError, AzureDevOps, PrStatus, PullRequest};
+use crate::azdo::{Anchor, AzdoError, AzureDevOps, NewThread, PrStatus, PullRequest, ThreadStatus};
 use crate::config::{Config, PrSettings, ReposConfig};
 use crate::domain::{RepoName, tickets_in};
 use crate::git::{self, Repos};
@@ -358,33 +358,29 @@ impl PrFlow {
         let pr = pr_of(&run)?;
         let repo = RepoName::parse(&pr.repo).map_err(StepError::permanent)?;
         let approve = result.review.verdict == crate::reviewer::Verdict::Approve;
-        let summary = crate::azdo::NewThread {
+        let summary = NewThread {
             content: report::summary(&result.review, &result.general),
             anchor: None,
             status: if approve {
-                crate::azdo::ThreadStatus::Closed
+                ThreadStatus::Closed
             } else {
-                crate::azdo::ThreadStatus::Active
+                ThreadStatus::Active
             },
+            key: Some(format!("{}:summary", pr.commit)),
         };
-        ctx.once(&format!("thread:{}:summary", pr.commit), |_| async {
-            Ok::<_, StepError>(self.azdo.post_thread(&repo, pr.id, &summary).await?)
-        })
-        .await?;
+        self.post_once(ctx, &repo, pr.id, summary).await?;
         for (i, inline) in result.inline.iter().enumerate() {
-            let thread = crate::azdo::NewThread {
+            let thread = NewThread {
                 content: report::inline(&inline.finding),
-                anchor: Some(crate::azdo::Anchor {
+                anchor: Some(Anchor {
                     path: inline.path.clone(),
                     start_line: inline.line,
                     end_line: inline.line,
                 }),
-                status: crate::azdo::ThreadStatus::Active,
+                status: ThreadStatus::Active,
+                key: Some(format!("{}:{i}", pr.commit)),
             };
-            ctx.once(&format!("thread:{}:{i}", pr.commit), |_| async {
-                Ok::<_, StepError>(self.azdo.post_thread(&repo, pr.id, &thread).await?)
-            })
-            .await?;
+            self.post_once(ctx, &repo, pr.id, thread).await?;
         }
         let me: String = ctx
             .once("whoami", |_| async {
@@ -406,6 +402,28 @@ impl PrFlow {
             }))
         };
         Ok(next.reply(message))
+    }
+}
+
+impl PrFlow {
+    /// Posts a keyed thread once; a retry first looks for the thread an earlier attempt posted.
+    async fn post_once(
+        &self,
+        ctx: &StepContext<'_>,
+        repo: &RepoName,
+        pr: u32,
+        thread: NewThread,
+    ) -> Result<i64, StepError> {
+        let key = thread.key.clone().unwrap_or_default();
+        ctx.once(&format!("thread:{key}"), |attempt| async move {
+            if attempt.is_retry()
+                && let Some(id) = self.azdo.find_thread(repo, pr, &key).await?
+            {
+                return Ok(id);
+            }
+            Ok::<_, StepError>(self.azdo.post_thread(repo, pr, &thread).await?)
+        })
+        .await
     }
 }
 

@@ -189,6 +189,17 @@ impl Respond for Router {
                     .collect();
                 list(found)
             }
+            ("GET", ["org", "Proj", "_apis", "git", "repositories", _, "pullRequests", id, "threads"]) => {
+                let id: u32 = id.parse().unwrap_or(0);
+                let threads = state
+                    .threads
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (pr, _))| *pr == id)
+                    .map(|(i, (_, body))| json!({"id": 1001 + i, "properties": body["properties"]}))
+                    .collect();
+                list(threads)
+            }
             ("POST", ["org", "Proj", "_apis", "git", "repositories", _, "pullRequests", id, "threads"]) => {
                 state.threads.push((id.parse().unwrap_or(0), body));
                 ok(json!({"id": 1000 + state.threads.len()}))
