@@ -99,28 +99,31 @@ pub struct World {
     pub repo: Repo,
 }
 
+/// The variables that point the bot at the fakes and the repository.
+pub fn pr_env(azdo: &FakeAzdo, jira: &FakeJira, repo: &Repo) -> Vec<(&'static str, String)> {
+    vec![
+        ("AZDO_BASE_URL", azdo.base_url()),
+        ("AZDO_PROJECT", "Proj".into()),
+        ("AZDO_PAT", "azdo-pat-secret".into()),
+        ("JIRA_BASE_URL", jira.base_url()),
+        ("JIRA_EMAIL", "bot@example.com".into()),
+        ("JIRA_API_TOKEN", "jira-token-secret".into()),
+        (
+            "CLAUDE_CMD",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bin/fake-claude").into(),
+        ),
+        ("REPOS_BASE_DIR", repo.repos_dir.display().to_string()),
+        ("WATCHED_REPOS", "Billo.Api".into()),
+        ("CI_POLL_INTERVAL_SECONDS", "1".into()),
+    ]
+}
+
 pub async fn world(backend: Backend, extra: &[(&str, &str)]) -> Option<World> {
     let azdo = FakeAzdo::start().await;
     let jira = FakeJira::start().await;
     let repo = Repo::new();
-    let stand_in = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bin/fake-claude");
-    let (azdo_url, jira_url, repos) = (
-        azdo.base_url(),
-        jira.base_url(),
-        repo.repos_dir.display().to_string(),
-    );
-    let mut vars = vec![
-        ("AZDO_BASE_URL", azdo_url.as_str()),
-        ("AZDO_PROJECT", "Proj"),
-        ("AZDO_PAT", "azdo-pat-secret"),
-        ("JIRA_BASE_URL", jira_url.as_str()),
-        ("JIRA_EMAIL", "bot@example.com"),
-        ("JIRA_API_TOKEN", "jira-token-secret"),
-        ("CLAUDE_CMD", stand_in),
-        ("REPOS_BASE_DIR", repos.as_str()),
-        ("WATCHED_REPOS", "Billo.Api"),
-        ("CI_POLL_INTERVAL_SECONDS", "1"),
-    ];
+    let env = pr_env(&azdo, &jira, &repo);
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     vars.extend_from_slice(extra);
     let app = TestApp::spawn_with(backend, &vars).await?;
     Some(World {
