@@ -178,18 +178,20 @@ impl Scene {
                 bot = self.start().await;
                 continue;
             }
-            if seen.status == "waiting" && seen.step == "ask_merge" && !clicked {
-                if let (Some(approval), Some(ts)) = (&seen.approval, &seen.card_ts) {
-                    let click = self.slack.click_envelope(
-                        "decide:merge",
-                        &format!("{approval}:merge"),
-                        "U0ADA",
-                        ts,
-                    );
-                    let id = self.slack.deliver(click).await;
-                    self.slack.ack(&id).await;
-                    clicked = true;
-                }
+            if seen.status == "waiting"
+                && seen.step == "ask_merge"
+                && !clicked
+                && let (Some(approval), Some(ts)) = (&seen.approval, &seen.card_ts)
+            {
+                let click = self.slack.click_envelope(
+                    "decide:merge",
+                    &format!("{approval}:merge"),
+                    "U0ADA",
+                    ts,
+                );
+                let id = self.slack.deliver(click).await;
+                self.slack.ack(&id).await;
+                clicked = true;
             }
             if matches!(seen.status.as_str(), "done" | "failed" | "cancelled") {
                 break;
@@ -271,5 +273,6 @@ async fn killing_the_bot_at_every_step_boundary_changes_nothing() {
             "killed after {kill_after} steps; the bot's log ends:\n{}",
             scene.log_tail()
         );
+        assert_eq!(scene.starts(), 2, "the bot was killed and started again");
     }
 }
