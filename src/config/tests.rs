@@ -259,3 +259,40 @@ fn repos_config_is_loaded_and_its_repositories_become_known() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn the_example_env_file_is_a_valid_configuration_once_slack_is_filled_in() {
+    let example = read_dotenv(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/.env.example"
+    )))
+    .unwrap();
+    let filled = [
+        ("SLACK_BOT_TOKEN", BOT),
+        ("SLACK_APP_TOKEN", APP),
+        ("SLACK_CHANNEL_ID", "C0123ABC"),
+    ];
+    let config = Config::from_lookup(|name| {
+        filled
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+            .or_else(|| example.get(name).cloned())
+    })
+    .unwrap();
+    assert!(
+        config.azdo.is_none() && config.jira.is_none(),
+        "empty sections stay off"
+    );
+    assert_eq!(config.pr.status_in_review, "Code Review");
+    assert_eq!(config.pr.ticket_pattern.as_str(), DEFAULT_TICKET_PATTERN);
+    let documented: Vec<&str> = config
+        .summary()
+        .iter()
+        .map(|(var, _)| *var)
+        .filter(|v| !v.ends_with('*'))
+        .collect();
+    for var in documented {
+        assert!(example.contains_key(var), ".env.example lacks {var}");
+    }
+}
