@@ -609,6 +609,41 @@ async fn the_poller_stages_a_pr_merged_outside_the_bot(backend: Backend) {
     w.app.finish().await;
 }
 
+async fn one_failing_repository_does_not_stop_the_poller(backend: Backend) {
+    let vars = [
+        ("PR_POLL_ENABLED", "true"),
+        ("PR_POLL_INTERVAL_SECONDS", "1"),
+        ("WATCHED_REPOS", "Billo.Broken,Billo.Api"),
+    ];
+    let Some(w) = world(backend, &vars).await else {
+        return;
+    };
+    w.azdo
+        .state
+        .lock()
+        .unwrap()
+        .broken
+        .push("Billo.Broken".into());
+    w.jira.add_issue("ALLPOST-20", "Login", "In Progress");
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-20", APPROVE_WITH_FINDING, None);
+    w.open_pr(20, "feature/ALLPOST-20", &commit);
+    let run = wait_until("the poller to reach the healthy repository", || async {
+        w.app
+            .store
+            .recent_runs(5)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.pr_id == Some(20))
+            .map(|r| r.id)
+    })
+    .await;
+    w.waits_at(run, "ask_merge").await;
+    w.app.finish().await;
+}
+
 async fn a_second_push_supersedes_the_first_review(backend: Backend) {
     let vars = [
         ("PR_POLL_ENABLED", "true"),
@@ -697,5 +732,6 @@ on_both_backends!(
     a_failed_ci_build_is_shown,
     a_ci_build_that_never_finishes_is_given_up,
     the_poller_stages_a_pr_merged_outside_the_bot,
+    one_failing_repository_does_not_stop_the_poller,
     a_second_push_supersedes_the_first_review,
 );

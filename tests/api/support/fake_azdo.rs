@@ -49,6 +49,8 @@ pub struct AzdoState {
     pub completions: Vec<(u32, String)>,
     pub builds: Vec<FakeBuild>,
     pub plans: VecDeque<BuildPlan>,
+    /// Repositories whose PR lists fail with a server error.
+    pub broken: Vec<String>,
 }
 
 pub struct FakeAzdo {
@@ -174,6 +176,11 @@ impl Respond for Router {
                 pr.merge_commit = Some(format!("merge-{}", &reviewed[..8.min(reviewed.len())]));
                 pr.closed = Some("2099-01-01T00:00:00Z".into());
                 ok(pr_json(pr))
+            }
+            ("GET", ["org", "Proj", "_apis", "git", "repositories", repo, "pullrequests"])
+                if state.broken.iter().any(|b| b.eq_ignore_ascii_case(repo)) =>
+            {
+                ResponseTemplate::new(500).set_body_json(json!({"message": "TF400898: An internal error occurred."}))
             }
             ("GET", ["org", "Proj", "_apis", "git", "repositories", repo, "pullrequests"]) => {
                 let status = query.get("searchCriteria.status").cloned().unwrap_or_else(|| "active".into());
