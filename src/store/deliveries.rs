@@ -81,6 +81,13 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Forgets a key recorded with [`remember_delivery`](Self::remember_delivery), so a later
+    /// delivery with it counts again.
+    pub async fn forget_delivery(&self, key: &str) -> Result<(), StoreError> {
+        on_db!(self, pool => sqlx::query("DELETE FROM deliveries WHERE key = $1").bind(key).execute(pool).await.map(|d| d.rows_affected()))?;
+        Ok(())
+    }
+
     /// Deliveries whose intent is not carried out yet, oldest first.
     pub async fn pending_deliveries(&self, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
         let sql = "SELECT key, source, intent, received_at FROM deliveries \

@@ -486,6 +486,39 @@ async fn a_stale_merge_is_blocked_and_a_re_review_merges_the_new_commit(backend:
     w.app.finish().await;
 }
 
+async fn cancelling_after_a_stale_merge_leaves_a_later_hand_merge_to_the_poller(backend: Backend) {
+    let Some(w) = world(backend, &[]).await else {
+        return;
+    };
+    w.jira.add_issue("ALLPOST-21", "Login", "In Progress");
+    let reviewed = w
+        .repo
+        .branch("feature/ALLPOST-21", APPROVE_WITH_FINDING, None);
+    w.open_pr(21, "feature/ALLPOST-21", &reviewed);
+    let (_, run) = w.review("21").await;
+    w.waits_at(run, "ask_merge").await;
+    let pushed = w.repo.push("feature/ALLPOST-21", APPROVE_WITH_FINDING);
+    w.azdo.push(21, &pushed);
+    w.press(run, "merge").await;
+    w.waits_at(run, "stale").await;
+    w.press(run, "cancel").await;
+    assert_eq!(w.app.finished(run).await.status, RunStatus::Cancelled);
+    let key = release_agent::store::NewDelivery {
+        key: "pr:Billo.Api:21:merged".into(),
+        source: "test".into(),
+        intent: None,
+    };
+    assert!(
+        w.app
+            .store
+            .remember_delivery(&key, w.app.clock.now())
+            .await
+            .unwrap(),
+        "the bot's claim on the merge was released, so the poller would stage a merge by hand"
+    );
+    w.app.finish().await;
+}
+
 async fn a_failed_ci_build_is_shown(backend: Backend) {
     let Some(w) = world(backend, &[("CI_AUTO_TRIGGER", "true")]).await else {
         return;
@@ -729,6 +762,7 @@ on_both_backends!(
     a_ticketless_pr_gets_one_ticket_even_across_runs,
     a_review_that_requests_changes_ends_the_run,
     a_stale_merge_is_blocked_and_a_re_review_merges_the_new_commit,
+    cancelling_after_a_stale_merge_leaves_a_later_hand_merge_to_the_poller,
     a_failed_ci_build_is_shown,
     a_ci_build_that_never_finishes_is_given_up,
     the_poller_stages_a_pr_merged_outside_the_bot,

@@ -66,7 +66,7 @@ impl PrFlow {
         let pr = pr_of(&run)?;
         let repo = RepoName::parse(&pr.repo).map_err(StepError::permanent)?;
         // Claimed before the merge, so the poller never mistakes it for a merge outside the bot.
-        remember(ctx, &format!("pr:{repo}:{}:merged", pr.id)).await?;
+        remember(ctx, &merged_key(&pr.repo, pr.id)).await?;
         let options = CompletionOptions {
             strategy: self.settings.merge_strategy,
             delete_source_branch: self.settings.delete_source_branch,
@@ -97,16 +97,17 @@ impl PrFlow {
             Merged::Stale { message } => {
                 Ok(Transition::go(run.at(PrStep::Stale { reason: message })))
             }
-            Merged::Refused { reason } => Ok(Transition::fail(run, reason)),
+            Merged::Refused { reason } => {
+                // A human may merge it by hand later; then the poller should stage it.
+                ctx.store()
+                    .forget_delivery(&merged_key(&pr.repo, pr.id))
+                    .await?;
+                Ok(Transition::fail(run, reason))
+            }
         }
     }
 
-    pub(super) fn stale(
-        &self,
-        ctx: &StepContext<'_>,
-        run: PrRun,
-        reason: &str,
-    ) -> Transition<PrRun> {
+    pub(super) async fn stale(&self, ctx: &StepContext<'_>, run: PrRun, reason: &str) -> Step {
         match ctx
             .decision(REREVIEW_POINT)
             .map(|d| d.option.as_str().to_owned())
@@ -117,15 +118,22 @@ impl PrFlow {
                     prompt: "The PR changed after the review and nothing was merged. Review the new version?".into(),
                     options: vec![option("re-review", "Re-review", OptionStyle::Primary), option("cancel", "Cancel", OptionStyle::Plain)],
                 };
-                Transition::wait(
+                Ok(Transition::wait(
                     run.at(PrStep::Stale {
                         reason: reason.to_owned(),
                     }),
                     request,
-                )
+                ))
             }
-            Some(choice) if choice == "re-review" => Transition::go(run.at(PrStep::Fetch)),
-            Some(_) => Transition::cancel(run, "cancelled after the PR changed"),
+            Some(choice) if choice == "re-review" => Ok(Transition::go(run.at(PrStep::Fetch))),
+            Some(_) => {
+                // Nothing was merged; a merge by hand later is for the poller to stage.
+                let pr = pr_of(&run)?;
+                ctx.store()
+                    .forget_delivery(&merged_key(&pr.repo, pr.id))
+                    .await?;
+                Ok(Transition::cancel(run, "cancelled after the PR changed"))
+            }
         }
     }
 
@@ -291,6 +299,11 @@ impl PrFlow {
             u32::try_from(polls).unwrap_or(u32::MAX),
         ))
     }
+}
+
+/// The dedupe key of a PR's merge, shared with the poller.
+pub(super) fn merged_key(repo: &str, pr: u32) -> String {
+    format!("pr:{repo}:{pr}:merged")
 }
 
 /// `45 s`, `30 min`.

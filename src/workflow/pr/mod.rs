@@ -143,7 +143,7 @@ impl PrFlow {
         run.review = None;
         run.pr = Some(info(&pr, &repo, commit));
         if pr.status == PrStatus::Completed {
-            remember(ctx, &format!("pr:{repo}:{}:merged", pr.id)).await?;
+            remember(ctx, &after_review::merged_key(repo.as_str(), pr.id)).await?;
             run.merge_commit = pr.merge_commit.clone();
             return Ok(Transition::go(run.at(PrStep::MergedJira)).note("merged outside the bot"));
         }
@@ -440,7 +440,7 @@ impl Flow for PrFlow {
             PrStep::Publish { result } => self.publish(ctx, run, result).await,
             PrStep::AskMerge => Ok(self.ask_merge(ctx, run)),
             PrStep::Merge => self.merge(ctx, run).await,
-            PrStep::Stale { reason } => Ok(self.stale(ctx, run, &reason)),
+            PrStep::Stale { reason } => self.stale(ctx, run, &reason).await,
             PrStep::MergedJira => self.merged_jira(run).await,
             PrStep::Stage => self.stage(ctx, run).await,
             PrStep::AskCi => Ok(self.ask_ci(ctx, run)),
