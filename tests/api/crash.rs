@@ -95,6 +95,7 @@ impl Scene {
             .append(true)
             .open(self.dir.path().join("bot.log"))
             .unwrap();
+        let opened = self.slack.connections_opened();
         let child = Command::new(env!("CARGO_BIN_EXE_release-agent"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -105,7 +106,7 @@ impl Scene {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        self.slack.connected().await;
+        self.slack.connected_since(opened).await;
         child
     }
 

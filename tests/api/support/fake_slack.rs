@@ -233,6 +233,32 @@ impl FakeSlack {
         self.socket.opened.load(Ordering::SeqCst)
     }
 
+    /// Waits until a connection opened after `opened` (a [`connections_opened`] count) is live, so
+    /// envelopes go to a process started since.
+    ///
+    /// [`connections_opened`]: Self::connections_opened
+    pub async fn connected_since(&self, opened: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let changed = self.socket.changed.notified();
+            if self
+                .socket
+                .live
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|c| c.id > opened)
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the new process never opened a Socket Mode connection"
+            );
+            let _ = tokio::time::timeout(Duration::from_millis(100), changed).await;
+        }
+    }
+
     /// Waits until a Socket Mode connection is live.
     pub async fn connected(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -150,6 +150,7 @@ impl TestApp {
             engine: engine_settings(),
             outbound: outbound_settings(),
         };
+        let opened = self.slack.connections_opened();
         let app = Application::build_with(self.config(), parts)
             .await
             .expect("the app starts");
@@ -161,7 +162,7 @@ impl TestApp {
             task,
             engine,
         });
-        self.slack.connected().await;
+        self.slack.connected_since(opened).await;
     }
 
     /// The token that stops the running app, for hooks that stop it from inside a step.
