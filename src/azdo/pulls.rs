@@ -127,6 +127,20 @@ fn property<'a>(properties: &'a Value, name: &str) -> Option<&'a str> {
 }
 
 impl AzdoClient {
+    /// `git/repositories/{repo}/pullRequests/{pr}/{tail…}`
+    fn pr_url(&self, repo: &RepoName, pr: u32, tail: &[&str]) -> url::Url {
+        let pr = pr.to_string();
+        let mut segments = vec![
+            "git",
+            "repositories",
+            repo.as_str(),
+            "pullRequests",
+            pr.as_str(),
+        ];
+        segments.extend_from_slice(tail);
+        self.url(&segments, &[])
+    }
+
     fn pull_request_from(&self, dto: PrDto) -> PullRequest {
         let web_url = web_link(dto.links)
             .unwrap_or_else(|| self.pr_web_url(&dto.repository.name, dto.pull_request_id));
@@ -287,17 +301,7 @@ impl AzdoClient {
         repo: &RepoName,
         pr: u32,
     ) -> Result<Vec<Iteration>, AzdoError> {
-        let url = self.url(
-            &[
-                "git",
-                "repositories",
-                repo.as_str(),
-                "pullRequests",
-                &pr.to_string(),
-                "iterations",
-            ],
-            &[],
-        );
+        let url = self.pr_url(repo, pr, &["iterations"]);
         let list: List<IterationDto> = self.get(url).await?;
         Ok(list
             .value
@@ -327,17 +331,9 @@ impl AzdoClient {
                 ("$top", "2000"),
                 ("$skip", skip_text.as_str()),
             ];
-            let segments = [
-                "git",
-                "repositories",
-                repo.as_str(),
-                "pullRequests",
-                &pr.to_string(),
-                "iterations",
-                &iteration.to_string(),
-                "changes",
-            ];
-            let page: ChangesDto = self.get(self.url(&segments, &query)).await?;
+            let mut url = self.pr_url(repo, pr, &["iterations", &iteration.to_string(), "changes"]);
+            url.query_pairs_mut().extend_pairs(query);
+            let page: ChangesDto = self.get(url).await?;
             changes.extend(page.change_entries.into_iter().filter_map(|c| {
                 let path = c.item?.path?;
                 let change = match c.change_type {
@@ -366,17 +362,7 @@ impl AzdoClient {
         thread: &NewThread,
     ) -> Result<i64, AzdoError> {
         let body = thread_body(thread)?;
-        let url = self.url(
-            &[
-                "git",
-                "repositories",
-                repo.as_str(),
-                "pullRequests",
-                &pr.to_string(),
-                "threads",
-            ],
-            &[],
-        );
+        let url = self.pr_url(repo, pr, &["threads"]);
         let created: Created = self
             .api
             .json(Call::with_body(Method::POST, url, body, false))
@@ -392,17 +378,7 @@ impl AzdoClient {
         pr: u32,
         key: &str,
     ) -> Result<Option<i64>, AzdoError> {
-        let url = self.url(
-            &[
-                "git",
-                "repositories",
-                repo.as_str(),
-                "pullRequests",
-                &pr.to_string(),
-                "threads",
-            ],
-            &[],
-        );
+        let url = self.pr_url(repo, pr, &["threads"]);
         let threads: List<ThreadDto> = self.get(url).await?;
         Ok(threads
             .value
@@ -419,23 +395,10 @@ impl AzdoClient {
         reviewer: &str,
         vote: Vote,
     ) -> Result<(), AzdoError> {
-        let segments = [
-            "git",
-            "repositories",
-            repo.as_str(),
-            "pullRequests",
-            &pr.to_string(),
-            "reviewers",
-            reviewer,
-        ];
+        let url = self.pr_url(repo, pr, &["reviewers", reviewer]);
         let body = json!({"vote": vote.value(), "id": reviewer});
         self.api
-            .send(Call::with_body(
-                Method::PUT,
-                self.url(&segments, &[]),
-                body,
-                true,
-            ))
+            .send(Call::with_body(Method::PUT, url, body, true))
             .await?;
         Ok(())
     }

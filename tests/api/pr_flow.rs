@@ -165,6 +165,17 @@ impl World {
         (answer, run)
     }
 
+    /// Waits for a run about PR `pr` other than `except` (started by the poller, say).
+    pub async fn run_for(&self, pr: i64, except: Option<RunId>) -> RunId {
+        wait_until("a run for the PR", || async {
+            let runs = self.app.store.recent_runs(10).await.unwrap();
+            runs.into_iter()
+                .find(|r| r.pr_id == Some(pr) && Some(r.id) != except)
+                .map(|r| r.id)
+        })
+        .await
+    }
+
     /// Presses `option` on the run's pending approval and waits until the decision counts.
     pub async fn press(&self, run: RunId, option: &str) {
         let before = self.app.run(run).await.seq;
@@ -608,17 +619,7 @@ async fn the_poller_stages_a_pr_merged_outside_the_bot(backend: Backend) {
         closed: Some("2099-01-01T00:00:00Z".into()),
         draft: false,
     });
-    let run = wait_until("the poller to start a run", || async {
-        w.app
-            .store
-            .recent_runs(5)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|r| r.pr_id == Some(18))
-            .map(|r| r.id)
-    })
-    .await;
+    let run = w.run_for(18, None).await;
     assert_eq!(w.app.finished(run).await.status, RunStatus::Done);
     assert_eq!(w.jira.status("ALLPOST-11"), "Ready for QA");
     let staged = w.app.store.staging("Billo.Api").await.unwrap().unwrap();
@@ -662,17 +663,7 @@ async fn one_failing_repository_does_not_stop_the_poller(backend: Backend) {
         .repo
         .branch("feature/ALLPOST-20", APPROVE_WITH_FINDING, None);
     w.open_pr(20, "feature/ALLPOST-20", &commit);
-    let run = wait_until("the poller to reach the healthy repository", || async {
-        w.app
-            .store
-            .recent_runs(5)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|r| r.pr_id == Some(20))
-            .map(|r| r.id)
-    })
-    .await;
+    let run = w.run_for(20, None).await;
     w.waits_at(run, "ask_merge").await;
     w.app.finish().await;
 }
@@ -690,17 +681,7 @@ async fn a_second_push_supersedes_the_first_review(backend: Backend) {
         .repo
         .branch("feature/ALLPOST-12", APPROVE_WITH_FINDING, None);
     w.open_pr(19, "feature/ALLPOST-12", &first_commit);
-    let first = wait_until("the poller to start a run", || async {
-        w.app
-            .store
-            .recent_runs(5)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|r| r.pr_id == Some(19))
-            .map(|r| r.id)
-    })
-    .await;
+    let first = w.run_for(19, None).await;
     w.waits_at(first, "ask_merge").await;
     let old_approval = w.app.pending_approval(first).await;
 
@@ -715,17 +696,7 @@ async fn a_second_push_supersedes_the_first_review(backend: Backend) {
             &second_commit[..8]
         ))
     );
-    let second = wait_until("the second run", || async {
-        w.app
-            .store
-            .recent_runs(5)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|r| r.pr_id == Some(19) && r.id != first)
-            .map(|r| r.id)
-    })
-    .await;
+    let second = w.run_for(19, Some(first)).await;
     w.waits_at(second, "ask_merge").await;
     let card = w.card(first).await;
     assert!(
