@@ -25,6 +25,7 @@ use crate::store::{Store, StoreError};
 use crate::workflow::intake::Intake;
 use crate::workflow::pr::PrFlow;
 use crate::workflow::pr::poller::Poller;
+use crate::workflow::release::ReleaseFlow;
 use crate::workflow::{Engine, EngineSettings, Flows, Wakers};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,14 +56,17 @@ pub struct Parts {
 }
 
 impl Parts {
-    /// The production parts for `config`.
-    /// The production parts for `config`: the PR workflow when Azure DevOps is set up.
+    /// The production parts for `config`: the PR and release workflows when Azure DevOps is set
+    /// up.
     pub fn for_config(config: &Config) -> Result<Self, StartupError> {
         let mut engine = EngineSettings::new(&config.slack.channel, config.approval_timeout);
         engine.lease = config.run_lease;
         let mut flows = Flows::new();
         if let Some(pr) = PrFlow::from_config(config).map_err(StartupError::Client)? {
             flows = flows.with(pr);
+        }
+        if let Some(release) = ReleaseFlow::from_config(config).map_err(StartupError::Client)? {
+            flows = flows.with(release);
         }
         Ok(Self {
             flows,

@@ -111,6 +111,19 @@ impl AzdoClient {
         )
     }
 
+    /// `url` with the preview of its api-version, for calls Azure DevOps only offers in preview.
+    pub(super) fn preview(&self, mut url: Url) -> Url {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| match k.as_ref() {
+                "api-version" => (k.into_owned(), format!("{v}-preview")),
+                _ => (k.into_owned(), v.into_owned()),
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        url
+    }
+
     fn build(&self, base: &Url, prefix: &[&str], segments: &[&str], query: &[(&str, &str)]) -> Url {
         let mut url = base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
@@ -179,6 +192,20 @@ impl AzdoClient {
 
 #[async_trait]
 impl AzureDevOps for AzdoClient {
+    fn pull_request_link(&self, repo: &RepoName, pr: i64) -> String {
+        let mut url = self.settings.base_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend([
+                self.settings.project.as_str(),
+                "_git",
+                repo.as_str(),
+                "pullrequest",
+                &pr.to_string(),
+            ]);
+        }
+        url.to_string()
+    }
+
     async fn whoami(&self) -> Result<Identity, AzdoError> {
         self.connection_data().await
     }
@@ -296,8 +323,12 @@ impl AzureDevOps for AzdoClient {
         self.list_builds(definition, branch).await
     }
 
-    async fn release_for_build(&self, build: &Build) -> Result<Option<Release>, AzdoError> {
-        self.find_release(build).await
+    async fn release_for_build(
+        &self,
+        build: &Build,
+        definition: Option<&str>,
+    ) -> Result<Option<Release>, AzdoError> {
+        self.find_release(build, definition).await
     }
 
     async fn release(&self, id: i64) -> Result<Release, AzdoError> {
@@ -311,5 +342,9 @@ impl AzureDevOps for AzdoClient {
         comment: &str,
     ) -> Result<(), AzdoError> {
         self.patch_approval(approval, approve, comment).await
+    }
+
+    async fn start_stage(&self, release: i64, stage: i64, comment: &str) -> Result<(), AzdoError> {
+        AzdoClient::start_stage(self, release, stage, comment).await
     }
 }

@@ -239,6 +239,8 @@ pub struct Release {
 /// What the flows need from Azure DevOps.
 #[async_trait]
 pub trait AzureDevOps: Send + Sync {
+    /// The page of PR `pr` in `repo` that a human opens (no request is made).
+    fn pull_request_link(&self, repo: &RepoName, pr: i64) -> String;
     /// The identity behind the PAT (its id is the bot's reviewer id).
     async fn whoami(&self) -> Result<Identity, AzdoError>;
     async fn repository(&self, repo: &RepoName) -> Result<Repository, AzdoError>;
@@ -316,8 +318,13 @@ pub trait AzureDevOps: Send + Sync {
     async fn build(&self, id: i64) -> Result<Build, AzdoError>;
     /// Recent builds of a definition on a branch, newest first (to find one already queued).
     async fn recent_builds(&self, definition: i64, branch: &str) -> Result<Vec<Build>, AzdoError>;
-    /// The classic release created from `build`, if there is one yet.
-    async fn release_for_build(&self, build: &Build) -> Result<Option<Release>, AzdoError>;
+    /// The classic release created from `build`, if there is one yet; of release definition
+    /// `definition` (an id or a name) when one is given.
+    async fn release_for_build(
+        &self,
+        build: &Build,
+        definition: Option<&str>,
+    ) -> Result<Option<Release>, AzdoError>;
     /// A release with its stages and who each waiting stage waits for.
     async fn release(&self, id: i64) -> Result<Release, AzdoError>;
     /// Approves or rejects a pending release approval, with a comment.
@@ -327,6 +334,8 @@ pub trait AzureDevOps: Send + Sync {
         approve: bool,
         comment: &str,
     ) -> Result<(), AzdoError>;
+    /// Starts the deployment of a release stage that nothing else starts.
+    async fn start_stage(&self, release: i64, stage: i64, comment: &str) -> Result<(), AzdoError>;
 }
 
 /// `refs/heads/x` → `x`.

@@ -63,6 +63,9 @@ pub struct Stage {
     pub rank: i64,
     pub status: StageStatus,
     pub waiting: Option<Wait>,
+    /// What the latest deployment attempt says (`rejected`, `phaseFailed`, `gateFailed`…), to
+    /// tell a rejection from a failed deployment.
+    pub last_operation: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -110,11 +113,19 @@ struct EnvironmentDto {
 }
 
 #[derive(Deserialize)]
+struct DefinitionRef {
+    id: i64,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReleaseDto {
     id: i64,
     #[serde(default)]
     name: String,
+    release_definition: Option<DefinitionRef>,
     #[serde(default)]
     environments: Vec<EnvironmentDto>,
     #[serde(rename = "_links")]
@@ -138,8 +149,13 @@ struct EnvironmentRef {
 
 impl AzdoClient {
     /// https://learn.microsoft.com/rest/api/azure/devops/release/releases/list — filtered by the
-    /// build artifact (`sourceId` = project:definition, `artifactVersionId` = build id).
-    pub(super) async fn find_release(&self, build: &Build) -> Result<Option<Release>, AzdoError> {
+    /// build artifact (`sourceId` = project:definition, `artifactVersionId` = build id) and, when
+    /// `definition` names one (by id or name), by release definition.
+    pub(super) async fn find_release(
+        &self,
+        build: &Build,
+        definition: Option<&str>,
+    ) -> Result<Option<Release>, AzdoError> {
         let source = format!("{}:{}", build.project_id, build.definition_id);
         let build_id = build.id.to_string();
         let query = [
@@ -147,15 +163,53 @@ impl AzdoClient {
             ("sourceId", source.as_str()),
             ("artifactVersionId", build_id.as_str()),
             ("queryOrder", "descending"),
-            ("$top", "5"),
+            ("$top", "20"),
         ];
         let list: List<ReleaseDto> = self
             .get(self.release_url(&["release", "releases"], &query))
             .await?;
-        match list.value.first() {
+        let wanted = |dto: &ReleaseDto| match (definition, &dto.release_definition) {
+            (None, _) => true,
+            (Some(wanted), Some(d)) => {
+                d.id.to_string() == wanted || d.name.eq_ignore_ascii_case(wanted)
+            }
+            (Some(_), None) => false,
+        };
+        match list.value.iter().find(|dto| wanted(dto)) {
             Some(found) => Ok(Some(self.get_release(found.id).await?)),
             None => Ok(None),
         }
+    }
+
+    /// https://learn.microsoft.com/rest/api/azure/devops/release/releases/update-release-environment
+    /// (preview only) — starts a stage's deployment, for a stage nothing else will start (the one
+    /// after a skipped stage).
+    pub(super) async fn start_stage(
+        &self,
+        release: i64,
+        stage: i64,
+        comment: &str,
+    ) -> Result<(), AzdoError> {
+        let url = self.release_url(
+            &[
+                "release",
+                "releases",
+                &release.to_string(),
+                "environments",
+                &stage.to_string(),
+            ],
+            &[],
+        );
+        let body = json!({"status": "inProgress", "comment": comment, "scheduledDeploymentTime": null, "variables": {}});
+        self.api
+            .send(Call::with_body(
+                Method::PATCH,
+                self.preview(url),
+                body,
+                false,
+            ))
+            .await?;
+        Ok(())
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/release/releases/get-release plus
@@ -239,6 +293,9 @@ fn stages(environments: Vec<EnvironmentDto>, pending: Vec<ApprovalDto>) -> Vec<S
                 rank: env.rank,
                 status: StageStatus::parse(&env.status),
                 waiting,
+                last_operation: latest
+                    .map(|s| s.operation_status.clone())
+                    .filter(|s| !s.is_empty()),
             }
         })
         .collect();

@@ -46,6 +46,7 @@ pub struct Config {
     pub jira: Option<JiraConfig>,
     pub reviewer: ReviewerSettings,
     pub pr: PrSettings,
+    pub release: ReleaseSettings,
     /// How long a replica holds a run it works on; a dead replica's runs move on after this.
     pub run_lease: Duration,
 }
@@ -71,6 +72,18 @@ pub struct PrSettings {
     pub delete_source_branch: bool,
     /// The version of a repository's first staging release, when nothing was released yet.
     pub first_version: Version,
+}
+
+/// How releases are shipped. The release PR goes from a repository's target branch
+/// (PR_POLL_TARGET_BRANCH, or REPOS_CONFIG `target_branch`) to its release branch.
+#[derive(Debug, Clone)]
+pub struct ReleaseSettings {
+    /// The default release branch, without `refs/heads/` (REPOS_CONFIG `release_branch` wins).
+    pub branch: String,
+    /// How often the CD release and its stages are looked at.
+    pub poll_interval: Duration,
+    /// The longest wait for the CD release to appear, and for each stage to deploy.
+    pub wait_max: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +207,7 @@ impl Config {
         let jira = jira(&mut vars);
         let reviewer = reviewer(&mut vars);
         let pr = pr(&mut vars);
+        let release = release(&mut vars);
         let run_lease = vars.parsed("RUN_LEASE_SECONDS", "30", parse_count(2, 600, "seconds"));
         let config = (|| {
             Some(Config {
@@ -208,6 +222,7 @@ impl Config {
                 jira: jira?,
                 reviewer: reviewer?,
                 pr: pr?,
+                release: release?,
                 run_lease: Duration::from_secs(run_lease?),
             })
         })();
@@ -502,6 +517,25 @@ fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
         merge_strategy: merge_strategy?,
         delete_source_branch: delete_source_branch?,
         first_version: first_version?,
+    })
+}
+
+fn release(vars: &mut Reader<'_>) -> Option<ReleaseSettings> {
+    let branch = vars.parsed("RELEASE_BRANCH", "main", parse_branch);
+    let poll_interval = vars.parsed(
+        "RELEASE_POLL_INTERVAL_SECONDS",
+        "30",
+        parse_count(1, 3600, "seconds"),
+    );
+    let wait_max = vars.parsed(
+        "RELEASE_WAIT_MAX_SECONDS",
+        "3600",
+        parse_count(1, 604_800, "seconds"),
+    );
+    Some(ReleaseSettings {
+        branch: branch?,
+        poll_interval: Duration::from_secs(poll_interval?),
+        wait_max: Duration::from_secs(wait_max?),
     })
 }
 

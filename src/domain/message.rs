@@ -73,12 +73,22 @@ impl From<&str> for Line {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub lines: Vec<Line>,
+    /// A thread reply that is also shown in the channel (Slack's "also send to channel"), for
+    /// news the whole channel wants, such as release notes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub broadcast: bool,
 }
 
 impl Message {
     pub fn new(lines: impl IntoIterator<Item = Line>) -> Self {
         Self {
             lines: lines.into_iter().collect(),
+            broadcast: false,
         }
+    }
+
+    pub fn broadcast(mut self) -> Self {
+        self.broadcast = true;
+        self
     }
 }

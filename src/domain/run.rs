@@ -129,5 +129,19 @@ pub struct Decision {
     pub option: OptionName,
     /// A Slack user id, or `operator` for the REST API.
     pub by: String,
+    /// The Slack user name, when Slack sent one: for texts outside Slack, such as the comment on
+    /// an Azure DevOps approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_name: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+impl Decision {
+    /// Who decided, for people outside Slack: `@ann (U123)` or `U123`.
+    pub fn who(&self) -> String {
+        match &self.by_name {
+            Some(name) if !name.is_empty() => format!("@{name} ({})", self.by),
+            _ => self.by.clone(),
+        }
+    }
 }

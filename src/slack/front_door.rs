@@ -10,11 +10,15 @@ use tracing::{info, warn};
 use super::commands::{self, Command};
 use super::{actions, blocks, mrkdwn};
 use crate::clock::Clock;
+use crate::domain::ApprovalStatus;
 use crate::domain::{PrRef, RepoName};
-use crate::store::{NewDelivery, Store, StoreError};
+use crate::store::{NewDelivery, RunRecord, Store, StoreError};
 use crate::workflow::intake::Intent;
 use crate::workflow::pr::PrFlow;
 use crate::workflow::pr::start::{Requested, Requester, ReviewRequest, request_review};
+use crate::workflow::release::ReleaseFlow;
+use crate::workflow::release::report::{self, Active};
+use crate::workflow::release::start::{ReleaseRequested, request_release};
 use crate::workflow::{Engine, Flow, Wakers};
 
 /// A click could not be saved. The envelope is then not acked, so Slack marks the button as failed
@@ -66,7 +70,9 @@ impl FrontDoor {
             Ok(Command::ReviewHelp) => commands::review_help(),
             Ok(Command::ReleaseHelp) => commands::release_help(&self.repos),
             Ok(Command::Review(pr)) => self.review(call, pr).await,
-            Ok(command) => not_built_yet(&command),
+            Ok(Command::Release(repo)) => self.release(call, &repo).await,
+            Ok(Command::ReleaseStatus(repo)) => self.release_status(call, repo.as_ref()).await,
+            Ok(Command::ReleaseHistory(repo)) => self.release_history(&repo).await,
             Err(error) => {
                 info!(user = call.user, command = call.command, %error, "slash command refused");
                 error.to_string()
@@ -94,21 +100,98 @@ impl FrontDoor {
                 "Reviewing {name}. Follow it on its card in <#{}>.",
                 self.engine.channel()
             ),
-            Ok(Requested::AlreadyRunning(run)) => match (&run.card_ts, call.team_domain) {
-                (Some(ts), Some(domain)) => format!(
-                    "A run for {name} is already under way: <https://{domain}.slack.com/archives/{}/p{}|see its card>.",
-                    run.channel_id,
-                    ts.replace('.', "")
-                ),
-                _ => format!(
-                    "A run for {name} is already under way; its card is in <#{}>.",
-                    run.channel_id
-                ),
-            },
+            Ok(Requested::AlreadyRunning(run)) => {
+                format!(
+                    "A run for {name} is already under way{}",
+                    where_card(&run, call)
+                )
+            }
             Ok(Requested::Duplicate) => format!("Already on it: {name}."),
             Err(e) => {
                 warn!(error = %e, "cannot start a review");
                 "The review could not be started: the bot cannot reach its database. Try again in a minute.".into()
+            }
+        }
+    }
+
+    async fn release(&self, call: &CommandCall<'_>, repo: &RepoName) -> String {
+        if !self.engine.runs(<ReleaseFlow as Flow>::KIND) {
+            return "Releases need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT.".into();
+        }
+        let name = mrkdwn::escape(repo.as_str());
+        let dedupe = format!("slack:command:{}", call.trigger);
+        match request_release(&self.engine, &self.store, repo, call.user, Some(dedupe)).await {
+            Ok(ReleaseRequested::Started { version, .. }) => format!(
+                "Releasing {name} {version}. Follow it on its card in <#{}>.",
+                self.engine.channel()
+            ),
+            Ok(ReleaseRequested::AlreadyRunning(run)) => format!(
+                "A release of {name} is already under way; one release at a time per repository{}",
+                where_card(&run, call)
+            ),
+            Ok(ReleaseRequested::NothingStaged { last }) => {
+                let since = match last {
+                    Some(last) => format!(" since {} was released", last.version),
+                    None => String::new(),
+                };
+                format!(
+                    "Nothing to release for {name}: no PR was merged into it{since}. PRs count once the bot merges them, or once the poller sees them merged."
+                )
+            }
+            Ok(ReleaseRequested::Duplicate) => format!("Already on it: the release of {name}."),
+            Err(e) => {
+                warn!(error = %e, "cannot start a release");
+                "The release could not be started: the bot cannot reach its database. Try again in a minute.".into()
+            }
+        }
+    }
+
+    /// `/release status [repo]`: staging and shipping releases, and the releases under way with
+    /// what they wait for.
+    async fn release_status(&self, call: &CommandCall<'_>, repo: Option<&RepoName>) -> String {
+        let report = async {
+            let kind = <ReleaseFlow as Flow>::KIND;
+            let wanted = |name: &str| repo.is_none_or(|r| r.same_as(name));
+            let mut staging = self.store.all_staging().await?;
+            staging.retain(|s| wanted(&s.repo));
+            let mut shipping = self.store.all_shipping().await?;
+            shipping.retain(|s| wanted(&s.release.repo));
+            let mut runs = self.store.unfinished_runs(kind).await?;
+            runs.retain(|r| r.repo.as_deref().is_some_and(wanted));
+            let mut pending = Vec::new();
+            for run in &runs {
+                let approvals = self.store.approvals_for_run(run.id).await?;
+                pending.push(
+                    approvals
+                        .into_iter()
+                        .find(|a| a.status == ApprovalStatus::Pending),
+                );
+            }
+            let active: Vec<Active<'_>> = runs
+                .iter()
+                .zip(&pending)
+                .map(|(run, waiting)| Active {
+                    run,
+                    waiting: waiting.as_ref(),
+                    card: card_url(run, call),
+                })
+                .collect();
+            Ok::<_, StoreError>(mrkdwn::lines(
+                &report::status(&staging, &shipping, &active).lines,
+            ))
+        };
+        report.await.unwrap_or_else(|e| {
+            warn!(error = %e, "cannot read the release status");
+            UNREACHABLE_DB.into()
+        })
+    }
+
+    async fn release_history(&self, repo: &RepoName) -> String {
+        match self.store.archived(repo.as_str()).await {
+            Ok(archived) => mrkdwn::lines(&report::history(repo.as_str(), &archived).lines),
+            Err(e) => {
+                warn!(error = %e, "cannot read the release history");
+                UNREACHABLE_DB.into()
             }
         }
     }
@@ -143,6 +226,7 @@ impl FrontDoor {
                 approval,
                 option,
                 user: user.id.to_string(),
+                user_name: user.username.clone().or_else(|| user.name.clone()),
                 channel: channel.clone(),
             };
             let delivery = NewDelivery {
@@ -164,18 +248,23 @@ impl FrontDoor {
     }
 }
 
-/// An honest answer for commands whose workflow is not in this build yet.
-fn not_built_yet(command: &Command) -> String {
-    let what = match command {
-        Command::Release(repo) => {
-            format!("a release of `{}`", super::mrkdwn::escape(repo.as_str()))
-        }
-        Command::ReleaseStatus(_) => "the release status".into(),
-        Command::ReleaseHistory(_) => "the release history".into(),
-        Command::Review(_) | Command::ReviewHelp | Command::ReleaseHelp => "that".into(),
-    };
-    format!(
-        "Understood: {what}. This release-agent build cannot do that yet: the workflow is still being \
-         built (see \"Not yet\" in the README). Nothing was started."
-    )
+const UNREACHABLE_DB: &str = "The bot cannot reach its database right now. Try again in a minute.";
+
+/// A link to a run's card in Slack, when the workspace's domain is known.
+fn card_url(run: &RunRecord, call: &CommandCall<'_>) -> Option<String> {
+    let ts = run.card_ts.as_ref()?;
+    let domain = call.team_domain?;
+    Some(format!(
+        "https://{domain}.slack.com/archives/{}/p{}",
+        run.channel_id,
+        ts.replace('.', "")
+    ))
+}
+
+/// `: <link|see its card>.`, or where the card is when no link can be made.
+fn where_card(run: &RunRecord, call: &CommandCall<'_>) -> String {
+    match card_url(run, call) {
+        Some(url) => format!(": <{url}|see its card>."),
+        None => format!("; its card is in <#{}>.", run.channel_id),
+    }
 }

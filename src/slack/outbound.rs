@@ -154,7 +154,11 @@ impl Outbound {
         });
         self.pace(&run.channel_id).await;
         let sent = match &run.card_ts {
-            None => self.api.post_message(&run.channel_id, content, None).await,
+            None => {
+                self.api
+                    .post_message(&run.channel_id, content, None, false)
+                    .await
+            }
             Some(ts) => self
                 .api
                 .update_message(&run.channel_id, ts, content)
@@ -246,7 +250,12 @@ impl Outbound {
         for content in blocks::message(&message.message.0) {
             self.pace(&message.channel_id).await;
             self.api
-                .post_message(&message.channel_id, content, Some(&thread))
+                .post_message(
+                    &message.channel_id,
+                    content,
+                    Some(&thread),
+                    message.message.0.broadcast,
+                )
                 .await?;
         }
         Ok(())

@@ -153,15 +153,18 @@ impl SlackApi {
             .map(drop)
     }
 
-    /// https://api.slack.com/methods/chat.postMessage; returns the message's `ts`.
+    /// https://api.slack.com/methods/chat.postMessage; returns the message's `ts`. A thread
+    /// reply with `broadcast` also shows in the channel.
     pub async fn post_message(
         &self,
         channel: &str,
         content: SlackMessageContent,
         thread_ts: Option<&str>,
+        broadcast: bool,
     ) -> Result<String, SlackError> {
         let request = SlackApiChatPostMessageRequest::new(channel.into(), content)
             .opt_thread_ts(thread_ts.map(|ts| SlackTs(ts.to_owned())))
+            .opt_reply_broadcast((broadcast && thread_ts.is_some()).then_some(true))
             .with_unfurl_links(false)
             .with_unfurl_media(false);
         let session = self.client.open_session(&self.bot);

@@ -82,6 +82,8 @@ pub enum AcceptOutcome {
     Accepted,
     /// The delivery was already handled (by another replica); nothing to do.
     AlreadyHandled,
+    /// The run cannot go on: another run of its kind holds its repository.
+    Blocked,
     /// The approval stopped being pending meanwhile; read it again to explain why.
     NoLongerPending,
 }
@@ -100,13 +102,22 @@ macro_rules! select_approvals {
 const DECIDE: &str = "UPDATE approvals SET status = 'decided', decided_option = $2, decided_by = $3, \
      decided_at = $4 WHERE id = $1 AND status = 'pending' AND expires_at > $4";
 
+/// Wakes a run that waits for this decision, or a failed run whose flow offered a retry. The lease
+/// is dropped so the decision is taken up at once, even while a recheck of the wait runs: that
+/// recheck ran without a decision, and a checkpoint of such a step requires that there still is
+/// none (see `CHECKPOINT`), so it cannot overwrite this one.
 const WAKE_RUN: &str = "UPDATE runs SET status = 'running', wake_at = NULL, decision = $2, \
-     card_version = card_version + 1, updated_at = $3 WHERE id = $1 AND status = 'waiting'";
+     outcome = NULL, attempts = 0, polls = 0, lease_owner = NULL, lease_until = NULL, \
+     card_version = card_version + 1, updated_at = $3 \
+     WHERE id = $1 AND status IN ('waiting', 'failed')";
 
 const EXPIRE: &str = "UPDATE approvals SET status = 'expired' WHERE id = $1 AND status = 'pending'";
 
-const CANCEL_WAITING_RUN: &str = "UPDATE runs SET status = 'cancelled', outcome = $2, \
-     card_version = card_version + 1, updated_at = $3 WHERE id = $1 AND status = 'waiting'";
+/// A waiting run whose approval expired is cancelled; a failed one just loses its retry button.
+const CANCEL_WAITING_RUN: &str = "UPDATE runs SET \
+     status = CASE WHEN status = 'waiting' THEN 'cancelled' ELSE status END, \
+     outcome = CASE WHEN status = 'waiting' THEN $2 ELSE outcome END, \
+     card_version = card_version + 1, updated_at = $3 WHERE id = $1 AND status IN ('waiting', 'failed')";
 
 impl Store {
     pub async fn get_approval(&self, id: ApprovalId) -> Result<Option<ApprovalRecord>, StoreError> {
@@ -169,7 +180,10 @@ impl Store {
             if decided.rows_affected() == 0 {
                 return Ok(AcceptOutcome::NoLongerPending);
             }
-            let woken = sqlx::query(WAKE_RUN).bind(run_id.to_string()).bind(Json(decision)).bind(now).execute(&mut *tx).await?;
+            let woken = match sqlx::query(WAKE_RUN).bind(run_id.to_string()).bind(Json(decision)).bind(now).execute(&mut *tx).await.map_err(super::runs::one_at_a_time) {
+                Err(StoreError::Conflict(_)) => return Ok(AcceptOutcome::Blocked),
+                other => other?,
+            };
             if woken.rows_affected() == 0 {
                 return Ok(AcceptOutcome::NoLongerPending);
             }

@@ -34,7 +34,7 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use deliveries::{DeliveryRecord, NewDelivery};
 pub use effects::EffectEntry;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
-pub use releases::{ArchivedRelease, StagedPr, StagingRelease};
+pub use releases::{ArchivedRelease, ShippingRelease, StagedPr, StagingRelease};
 pub use runs::{Checkpoint, NewRun, RunRecord, Started};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

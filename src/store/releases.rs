@@ -1,5 +1,12 @@
-//! Releases: the staging release each repository is assembling (one current row per repo) and the
-//! archive of released versions, which the database itself keeps immutable.
+//! Releases: the staging release each repository is assembling (one current row per repo), the
+//! release being shipped (frozen out of staging when its release PR is merged), and the archive
+//! of released versions, which the database itself keeps immutable.
+//!
+//! ```text
+//!  stage_pr ──► staging ──ship──► shipping ──archive_shipping──► archived
+//!                  ▲                 │
+//!                  └─────unship──────┘ (the merge did not happen)
+//! ```
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -23,6 +30,14 @@ pub struct StagingRelease {
     pub started_at: DateTime<Utc>,
     pub tickets: Vec<String>,
     pub prs: Vec<StagedPr>,
+}
+
+/// A release frozen for shipping by the release run `run_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShippingRelease {
+    pub release: StagingRelease,
+    pub run_id: String,
+    pub frozen_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,18 +89,58 @@ impl ReleaseRow {
     }
 }
 
+#[derive(FromRow)]
+struct ShippingRow {
+    repo: String,
+    version: String,
+    started_at: DateTime<Utc>,
+    tickets: Json<Vec<String>>,
+    prs: Json<Vec<StagedPr>>,
+    run_id: String,
+    frozen_at: DateTime<Utc>,
+}
+
+impl ShippingRow {
+    fn shipping(self) -> Result<ShippingRelease, StoreError> {
+        Ok(ShippingRelease {
+            release: StagingRelease {
+                version: self.version.parse().map_err(StoreError::Corrupt)?,
+                repo: self.repo,
+                started_at: self.started_at,
+                tickets: self.tickets.0,
+                prs: self.prs.0,
+            },
+            run_id: self.run_id,
+            frozen_at: self.frozen_at,
+        })
+    }
+}
+
 impl StagingRelease {
-    /// The release with `pr` and its tickets counted in, each once.
-    pub fn with_pr(mut self, pr: StagedPr, tickets: &[String]) -> Self {
-        if !self.prs.iter().any(|p| p.id == pr.id) {
-            self.prs.push(pr);
+    /// This release with everything in `other` counted in too; the version and start stay.
+    pub fn absorb(self, other: StagingRelease) -> Self {
+        let mut merged = self;
+        for pr in other.prs {
+            merged = merged.with_pr(pr, &[]);
         }
+        merged.with_pr_tickets(&other.tickets)
+    }
+
+    fn with_pr_tickets(mut self, tickets: &[String]) -> Self {
         for ticket in tickets {
             if !self.tickets.contains(ticket) {
                 self.tickets.push(ticket.clone());
             }
         }
         self
+    }
+
+    /// The release with `pr` and its tickets counted in, each once.
+    pub fn with_pr(mut self, pr: StagedPr, tickets: &[String]) -> Self {
+        if !self.prs.iter().any(|p| p.id == pr.id) {
+            self.prs.push(pr);
+        }
+        self.with_pr_tickets(tickets)
     }
 }
 
@@ -96,9 +151,20 @@ const UPSERT_STAGING: &str = "INSERT INTO staging_releases (repo, version, start
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo) DO UPDATE SET version = $2, started_at = $3, \
      tickets = $4, prs = $5, updated_at = $6";
 
+const SELECT_SHIPPING: &str = "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at \
+     FROM shipping_releases";
+
+const UPSERT_SHIPPING: &str = "INSERT INTO shipping_releases (repo, version, started_at, tickets, prs, run_id, frozen_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (repo) DO UPDATE SET version = $2, started_at = $3, \
+     tickets = $4, prs = $5, run_id = $6, frozen_at = $7";
+
 const ARCHIVE: &str = "INSERT INTO archived_releases (repo, version, started_at, tickets, prs, released_at) \
-     SELECT repo, version, started_at, tickets, prs, $3 FROM staging_releases WHERE repo = $1 AND version = $2 \
-     ON CONFLICT (repo, version) DO NOTHING";
+     SELECT repo, version, started_at, tickets, prs, $4 FROM shipping_releases \
+     WHERE repo = $1 AND version = $2 AND run_id = $3 ON CONFLICT (repo, version) DO NOTHING";
+
+/// PostgreSQL: serialise the writes that move a repository's releases between tables; SQLite's
+/// write lock already does.
+const LOCK_REPO: &str = "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked";
 
 impl Store {
     pub async fn staging(&self, repo: &str) -> Result<Option<StagingRelease>, StoreError> {
@@ -141,7 +207,7 @@ impl Store {
 
     /// Counts a merged PR into the repo's staging release, in one transaction so that PRs merged
     /// at the same moment are all counted. Without a staging release, a new one opens at the last
-    /// released version plus one patch (`first` when nothing was released yet).
+    /// released (or shipping) version plus one patch (`first` when nothing was released yet).
     pub async fn stage_pr(
         &self,
         repo: &str,
@@ -150,9 +216,7 @@ impl Store {
         first: Version,
         now: DateTime<Utc>,
     ) -> Result<StagingRelease, StoreError> {
-        // PostgreSQL: serialise stagings of one repository; SQLite's write lock already does.
-        let lock = (self.dialect() == super::Dialect::Postgres)
-            .then_some("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked");
+        let lock = self.repo_lock();
         let staged = on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             if let Some(lock) = lock {
@@ -164,8 +228,12 @@ impl Store {
             .bind(repo)
             .fetch_optional(&mut *tx)
             .await?;
-            let released: Vec<String> =
-                sqlx::query_scalar("SELECT version FROM archived_releases WHERE repo = $1").bind(repo).fetch_all(&mut *tx).await?;
+            let released: Vec<String> = sqlx::query_scalar(
+                "SELECT version FROM archived_releases WHERE repo = $1 UNION SELECT version FROM shipping_releases WHERE repo = $1",
+            )
+            .bind(repo)
+            .fetch_all(&mut *tx)
+            .await?;
             let base = match current {
                 Some(row) => row.staging()?,
                 None => StagingRelease {
@@ -192,20 +260,153 @@ impl Store {
         Ok(staged)
     }
 
-    /// Moves the repo's staging release `version` into the archive, stamped `released_at`. Safe
-    /// to repeat: once archived, the same call returns the archived row.
-    pub async fn archive_staging(
+    fn repo_lock(&self) -> Option<&'static str> {
+        (self.dialect() == super::Dialect::Postgres).then_some(LOCK_REPO)
+    }
+
+    pub async fn shipping(&self, repo: &str) -> Result<Option<ShippingRelease>, StoreError> {
+        let sql = "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at \
+                   FROM shipping_releases WHERE repo = $1";
+        let row: Option<ShippingRow> =
+            on_db!(self, pool => sqlx::query_as(sql).bind(repo).fetch_optional(pool).await)?;
+        row.map(ShippingRow::shipping).transpose()
+    }
+
+    pub async fn all_shipping(&self) -> Result<Vec<ShippingRelease>, StoreError> {
+        let rows: Vec<ShippingRow> = on_db!(self, pool =>
+            sqlx::query_as(SELECT_SHIPPING).fetch_all(pool).await)?;
+        let mut releases: Vec<ShippingRelease> = rows
+            .into_iter()
+            .map(ShippingRow::shipping)
+            .collect::<Result<_, _>>()?;
+        releases.sort_by(|a, b| a.release.repo.cmp(&b.release.repo));
+        Ok(releases)
+    }
+
+    /// Freezes the repo's release for the release run `run_id`, just before its release PR is
+    /// merged: the staging release moves to shipping, so PRs merged from now on open the next
+    /// version. A release an earlier run left shipping (it stopped after its merge) is taken over,
+    /// with whatever was staged since counted in. Safe to repeat: once this run holds the shipping
+    /// release, it is returned unchanged.
+    pub async fn ship(
+        &self,
+        repo: &str,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ShippingRelease, StoreError> {
+        let lock = self.repo_lock();
+        let shipping = on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            if let Some(lock) = lock {
+                sqlx::query(lock).bind(repo).execute(&mut *tx).await?;
+            }
+            let held: Option<ShippingRow> = sqlx::query_as(
+                "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at FROM shipping_releases WHERE repo = $1",
+            )
+            .bind(repo)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let held = held.map(ShippingRow::shipping).transpose()?;
+            if let Some(held) = &held && held.run_id == run_id {
+                return Ok(held.clone());
+            }
+            let staged: Option<ReleaseRow> = sqlx::query_as(
+                "SELECT repo, version, started_at, tickets, prs, NULL AS released_at FROM staging_releases WHERE repo = $1",
+            )
+            .bind(repo)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let staged = staged.map(ReleaseRow::staging).transpose()?;
+            let release = match (held, staged) {
+                (Some(held), Some(staged)) => held.release.absorb(staged),
+                (Some(held), None) => held.release,
+                (None, Some(staged)) => staged,
+                (None, None) => {
+                    return Err(StoreError::NotFound(format!("nothing is staged for {repo}")));
+                }
+            };
+            sqlx::query(UPSERT_SHIPPING)
+                .bind(&release.repo)
+                .bind(release.version.to_string())
+                .bind(release.started_at)
+                .bind(Json(&release.tickets))
+                .bind(Json(&release.prs))
+                .bind(run_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM staging_releases WHERE repo = $1").bind(repo).execute(&mut *tx).await?;
+            tx.commit().await?;
+            ShippingRelease { release, run_id: run_id.to_owned(), frozen_at: now }
+        });
+        Ok(shipping)
+    }
+
+    /// Puts the release `run_id` froze back into staging, because its merge did not happen. What
+    /// was staged meanwhile (under the next version) is counted in, under the frozen version.
+    /// Nothing to do when this run holds no shipping release.
+    pub async fn unship(
+        &self,
+        repo: &str,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let lock = self.repo_lock();
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            if let Some(lock) = lock {
+                sqlx::query(lock).bind(repo).execute(&mut *tx).await?;
+            }
+            let held: Option<ShippingRow> = sqlx::query_as(
+                "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at FROM shipping_releases WHERE repo = $1 AND run_id = $2",
+            )
+            .bind(repo)
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(held) = held.map(ShippingRow::shipping).transpose()? else {
+                return Ok(());
+            };
+            let staged: Option<ReleaseRow> = sqlx::query_as(
+                "SELECT repo, version, started_at, tickets, prs, NULL AS released_at FROM staging_releases WHERE repo = $1",
+            )
+            .bind(repo)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let release = match staged.map(ReleaseRow::staging).transpose()? {
+                Some(staged) => held.release.absorb(staged),
+                None => held.release,
+            };
+            sqlx::query(UPSERT_STAGING)
+                .bind(&release.repo)
+                .bind(release.version.to_string())
+                .bind(release.started_at)
+                .bind(Json(&release.tickets))
+                .bind(Json(&release.prs))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM shipping_releases WHERE repo = $1").bind(repo).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Moves the release `version` that run `run_id` shipped into the archive, stamped
+    /// `released_at`. Safe to repeat: once archived, the same call returns the archived row.
+    pub async fn archive_shipping(
         &self,
         repo: &str,
         version: Version,
+        run_id: &str,
         released_at: DateTime<Utc>,
     ) -> Result<ArchivedRelease, StoreError> {
         let version_text = version.to_string();
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(ARCHIVE).bind(repo).bind(&version_text).bind(released_at).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM staging_releases WHERE repo = $1 AND version = $2")
-                .bind(repo).bind(&version_text).execute(&mut *tx).await?;
+            sqlx::query(ARCHIVE).bind(repo).bind(&version_text).bind(run_id).bind(released_at).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM shipping_releases WHERE repo = $1 AND version = $2 AND run_id = $3")
+                .bind(repo).bind(&version_text).bind(run_id).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         self.archived(repo)
@@ -213,7 +414,7 @@ impl Store {
             .into_iter()
             .find(|r| r.version == version)
             .ok_or_else(|| {
-                StoreError::NotFound(format!("no staging or archived release {repo} {version}"))
+                StoreError::NotFound(format!("no shipping or archived release {repo} {version}"))
             })
     }
 

@@ -149,21 +149,27 @@ pub struct Checkpoint {
     pub approval: Option<NewApproval>,
     pub replies: Vec<Message>,
     pub audit: AuditEntry,
+    /// The step ran with a decision. A step that ran without one must not overwrite a decision
+    /// that arrived meanwhile.
+    pub had_decision: bool,
 }
 
 const INSERT_RUN: &str = "INSERT INTO runs (id, kind, repo, pr_id, subject, step, state, status, \
      channel_id, started_by, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10, $10)";
 
+/// Due runs: running ones whose timer (if any) is up, and waiting ones due for a recheck.
 const CLAIM_SQLITE: &str = "UPDATE runs SET lease_owner = $1, lease_until = $2 WHERE id IN (\
-     SELECT id FROM runs WHERE status = 'running' AND (wake_at IS NULL OR wake_at <= $3) \
+     SELECT id FROM runs WHERE ((status = 'running' AND (wake_at IS NULL OR wake_at <= $3)) \
+     OR (status = 'waiting' AND wake_at <= $3)) \
      AND (lease_until IS NULL OR lease_until < $3) ORDER BY COALESCE(wake_at, created_at) LIMIT $4) \
      RETURNING *";
 
 /// `SKIP LOCKED` lets replicas claim different runs at the same moment without waiting on
 /// each other; the lease condition is part of the locked read, so a run is never claimed twice.
 const CLAIM_POSTGRES: &str = "UPDATE runs SET lease_owner = $1, lease_until = $2 WHERE id IN (\
-     SELECT id FROM runs WHERE status = 'running' AND (wake_at IS NULL OR wake_at <= $3) \
+     SELECT id FROM runs WHERE ((status = 'running' AND (wake_at IS NULL OR wake_at <= $3)) \
+     OR (status = 'waiting' AND wake_at <= $3)) \
      AND (lease_until IS NULL OR lease_until < $3) ORDER BY COALESCE(wake_at, created_at) LIMIT $4 \
      FOR UPDATE SKIP LOCKED) RETURNING *";
 
@@ -171,7 +177,18 @@ const CHECKPOINT: &str = "UPDATE runs SET step = $4, state = $5, status = $6, se
      wake_at = $7, attempts = $8, polls = $9, outcome = $10, decision = NULL, \
      lease_owner = CASE WHEN $11 IS NULL THEN NULL ELSE lease_owner END, lease_until = $11, \
      card_version = card_version + 1, updated_at = $12 \
-     WHERE id = $1 AND seq = $2 AND lease_owner = $3 AND status = 'running'";
+     WHERE id = $1 AND seq = $2 AND lease_owner = $3 AND status IN ('running', 'waiting') \
+     AND (decision IS NULL OR $13)";
+
+/// A recheck that found nothing new sleeps again without a new checkpoint.
+const REARM: &str = "UPDATE runs SET wake_at = $4, lease_owner = NULL, lease_until = NULL \
+     WHERE id = $1 AND seq = $2 AND lease_owner = $3 AND status = 'waiting' AND decision IS NULL";
+
+/// Approvals a checkpoint replaces: pending ones that differ from the wait it records (all of
+/// them when it records none). A recheck that asks the same keeps its buttons.
+const SUPERSEDE_OTHER_APPROVALS: &str = "UPDATE approvals SET status = 'superseded' \
+     WHERE run_id = $1 AND status = 'pending' \
+     AND ($2 IS NULL OR point <> $2 OR prompt <> $3 OR options <> $4)";
 
 const INSERT_APPROVAL: &str = "INSERT INTO approvals (id, run_id, point, prompt, options, status, \
      expires_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)";
@@ -190,6 +207,17 @@ const SUPERSEDE_RUN: &str = "UPDATE runs SET status = 'cancelled', outcome = $2,
 const SUPERSEDE_APPROVALS: &str =
     "UPDATE approvals SET status = 'superseded' WHERE run_id = $1 AND status = 'pending'";
 
+/// A unique-index violation on `runs` means the run would be a second unfinished release of its
+/// repository (`runs_one_release_per_repo`).
+pub(crate) fn one_at_a_time(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::Database(e) if e.is_unique_violation() => {
+            StoreError::Conflict("another run of this kind is under way for the repository".into())
+        }
+        other => other.into(),
+    }
+}
+
 /// Whether `start_run` created the run or found its delivery already handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Started {
@@ -200,6 +228,7 @@ pub enum Started {
 impl Store {
     /// Creates a run, with its "started" audit entry. With a delivery, the delivery's dedupe key
     /// is recorded in the same transaction; if the key is already known nothing is created.
+    /// `Conflict`: the kind allows one unfinished run per repository, and there is one.
     pub async fn create_run(
         &self,
         run: &NewRun,
@@ -227,7 +256,8 @@ impl Store {
                 .bind(&run.started_by)
                 .bind(now)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(one_at_a_time)?;
             insert_audit!(&mut *tx, audit, now)?;
             tx.commit().await?;
         });
@@ -260,6 +290,27 @@ impl Store {
         records(rows)
     }
 
+    /// The unfinished runs of `kind`, oldest first.
+    pub async fn unfinished_runs(&self, kind: &str) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = "SELECT * FROM runs WHERE kind = $1 AND status IN ('running', 'waiting') ORDER BY created_at";
+        let rows: Vec<RunRow> =
+            on_db!(self, pool => sqlx::query_as(sql).bind(kind).fetch_all(pool).await)?;
+        records(rows)
+    }
+
+    /// The unfinished runs of `kind` about repository `repo`, oldest first.
+    pub async fn unfinished_runs_for_repo(
+        &self,
+        kind: &str,
+        repo: &str,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = "SELECT * FROM runs WHERE kind = $1 AND repo = $2 AND status IN ('running', 'waiting') \
+                   ORDER BY created_at";
+        let rows: Vec<RunRow> = on_db!(self, pool =>
+            sqlx::query_as(sql).bind(kind).bind(repo).fetch_all(pool).await)?;
+        records(rows)
+    }
+
     /// Claims up to `limit` runs that are due and not leased, for `owner` until `until`.
     pub async fn claim_due_runs(
         &self,
@@ -279,7 +330,8 @@ impl Store {
         owner: &str,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let sql = "UPDATE runs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+        let sql = "UPDATE runs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 \
+                   AND status IN ('running', 'waiting')";
         let done = on_db!(self, pool =>
             sqlx::query(sql).bind(id.to_string()).bind(owner).bind(until).execute(pool).await.map(|d| d.rows_affected()))?;
         Ok(done == 1)
@@ -310,12 +362,30 @@ impl Store {
                 .bind(&cp.outcome)
                 .bind(cp.lease_until)
                 .bind(now)
+                .bind(cp.had_decision)
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() != 1 {
                 return Err(StoreError::Conflict(format!("run {run_id} moved on or its lease was lost")));
             }
-            if let Some(approval) = &cp.approval {
+            let (point, prompt, options) = match &cp.approval {
+                Some(a) => (Some(&a.point), Some(&a.prompt), Some(Json(&a.options))),
+                None => (None, None, None),
+            };
+            sqlx::query(SUPERSEDE_OTHER_APPROVALS)
+                .bind(&run_id)
+                .bind(point)
+                .bind(prompt)
+                .bind(options)
+                .execute(&mut *tx)
+                .await?;
+            let kept: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM approvals WHERE run_id = $1 AND status = 'pending'",
+            )
+            .bind(&run_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(approval) = cp.approval.as_ref().filter(|_| kept.is_none()) {
                 sqlx::query(INSERT_APPROVAL)
                     .bind(approval.id.to_string())
                     .bind(&run_id)
@@ -333,6 +403,30 @@ impl Store {
             insert_audit!(&mut *tx, cp.audit, now)?;
             tx.commit().await?;
         });
+        Ok(())
+    }
+
+    /// Puts a waiting run whose recheck found nothing new back to sleep until `wake_at`.
+    pub async fn rearm(
+        &self,
+        id: RunId,
+        owner: &str,
+        seq: i64,
+        wake_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let done = on_db!(self, pool => sqlx::query(REARM)
+            .bind(id.to_string())
+            .bind(seq)
+            .bind(owner)
+            .bind(wake_at)
+            .execute(pool)
+            .await
+            .map(|d| d.rows_affected()))?;
+        if done != 1 {
+            return Err(StoreError::Conflict(format!(
+                "run {id} moved on or its lease was lost"
+            )));
+        }
         Ok(())
     }
 
@@ -404,7 +498,8 @@ impl Store {
         &self,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let sql = "SELECT wake_at FROM runs WHERE status = 'running' AND wake_at > $1 ORDER BY wake_at LIMIT 1";
+        let sql = "SELECT wake_at FROM runs WHERE status IN ('running', 'waiting') AND wake_at > $1 \
+                   ORDER BY wake_at LIMIT 1";
         let next: Option<Option<DateTime<Utc>>> = on_db!(self, pool =>
             sqlx::query_scalar(sql).bind(now).fetch_optional(pool).await)?;
         Ok(next.flatten())

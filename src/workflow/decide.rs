@@ -30,6 +30,8 @@ pub enum Rejection {
     Unverifiable {
         reason: String,
     },
+    /// The run may not go on while another run of its kind holds its repository.
+    Blocked,
 }
 
 /// Who asks, and what the approver check said.
@@ -102,6 +104,7 @@ impl Rejection {
             Self::NotOffered { .. } => "option_not_offered",
             Self::NotAllowed { .. } => "not_allowed",
             Self::Unverifiable { .. } => "unverifiable",
+            Self::Blocked => "blocked",
         }
     }
 
@@ -122,7 +125,7 @@ impl Rejection {
             Self::Expired { at } => Line::new()
                 .plain("This approval expired on ")
                 .date(*at)
-                .plain(" and its run was cancelled; nothing changed."),
+                .plain("; nothing changed."),
             Self::Superseded => Line::from(
                 "This approval no longer applies: its run was replaced or cancelled. Nothing changed.",
             ),
@@ -133,6 +136,10 @@ impl Rejection {
                 .plain(offered.join(", "))
                 .plain("). Nothing changed."),
             Self::NotAllowed { approvers } => approvers_line(approvers),
+            Self::Blocked => Line::from(
+                "This run cannot go on while another one is under way for the same repository \
+                 (one release at a time). Finish or cancel that one first; nothing changed.",
+            ),
             Self::Unverifiable { reason } => Line::new()
                 .plain("I could not check whether you may decide this (")
                 .plain(reason.clone())

@@ -351,6 +351,20 @@ impl Engine {
 
     async fn commit(&self, run: &RunRecord, transition: Transition<Value>) -> Option<RunRecord> {
         let now = self.inner.clock.now();
+        if let Some(after) = unchanged_wait(run, &transition) {
+            // A recheck that found nothing new: sleep again, with no audit entry and no card
+            // update.
+            let wake = now + to_delta(after);
+            if let Err(e) = self
+                .inner
+                .store
+                .rearm(run.id, &self.inner.owner, run.seq, wake)
+                .await
+            {
+                warn!(error = %e, "cannot re-arm the wait; the lease will expire instead");
+            }
+            return None;
+        }
         let checkpoint = plan_checkpoint(
             run,
             transition,
@@ -437,6 +451,7 @@ impl Engine {
             approval: None,
             replies: Vec::new(),
             audit: AuditEntry::new(Some(run.id), BOT_ACTOR, "failed", reason),
+            had_decision: run.decision.is_some(),
         };
         match self.inner.store.checkpoint(&checkpoint, now).await {
             Ok(()) => self.inner.wakers.outbound.notify_one(),
@@ -472,6 +487,23 @@ impl Engine {
     }
 }
 
+/// The recheck interval when a waiting run's recheck asks the same again with the same state.
+fn unchanged_wait(run: &RunRecord, transition: &Transition<Value>) -> Option<Duration> {
+    match &transition.next {
+        Next::Wait {
+            recheck: Some(after),
+            ..
+        } if run.status == RunStatus::Waiting
+            && run.decision.is_none()
+            && transition.state == run.state
+            && transition.replies.is_empty() =>
+        {
+            Some(*after)
+        }
+        _ => None,
+    }
+}
+
 /// The checkpoint a transition leads to. Pure: the engine's bookkeeping (attempts, polls, caps,
 /// wake-up times, approval expiry) in one place.
 pub(crate) fn plan_checkpoint(
@@ -501,14 +533,9 @@ pub(crate) fn plan_checkpoint(
                 RunStatus::Running
             }
         }
-        Next::Wait(request) => {
-            approval = Some(NewApproval {
-                id: ApprovalId::new(),
-                point: request.point,
-                prompt: request.prompt,
-                options: request.options,
-                expires_at: now + settings.approval_timeout,
-            });
+        Next::Wait { request, recheck } => {
+            approval = Some(new_approval(request, now, settings));
+            wake_at = recheck.map(|after| now + to_delta(after));
             RunStatus::Waiting
         }
         Next::Done => RunStatus::Done,
@@ -516,8 +543,9 @@ pub(crate) fn plan_checkpoint(
             outcome = Some(reason);
             RunStatus::Cancelled
         }
-        Next::Fail(reason) => {
+        Next::Fail { reason, retry } => {
             outcome = Some(reason);
+            approval = retry.map(|request| new_approval(request, now, settings));
             RunStatus::Failed
         }
     };
@@ -541,6 +569,21 @@ pub(crate) fn plan_checkpoint(
         approval,
         replies: transition.replies,
         audit: AuditEntry::new(Some(run.id), BOT_ACTOR, "step", detail),
+        had_decision: run.decision.is_some(),
+    }
+}
+
+fn new_approval(
+    request: super::flow::ApprovalRequest,
+    now: DateTime<Utc>,
+    settings: &EngineSettings,
+) -> NewApproval {
+    NewApproval {
+        id: ApprovalId::new(),
+        point: request.point,
+        prompt: request.prompt,
+        options: request.options,
+        expires_at: now + settings.approval_timeout,
     }
 }
 

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::domain::{ApprovalOption, Decision, Line, Message, RunId};
+use crate::domain::{ApprovalOption, Decision, Line, Message, OptionStyle, RunId};
 use crate::store::{EffectEntry, RunRecord, Store};
 
 #[async_trait]
@@ -48,6 +48,16 @@ pub struct CardView {
     pub lines: Vec<Line>,
 }
 
+/// An option a flow offers. Flows name options with literals, which a test of each flow checks.
+pub fn option(name: &'static str, label: impl Into<String>, style: OptionStyle) -> ApprovalOption {
+    ApprovalOption {
+        name: crate::domain::OptionName::parse(name)
+            .expect("the flow's option names are valid (each flow's tests check them)"),
+        label: label.into(),
+        style,
+    }
+}
+
 /// A wait point: what to ask and which options to offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalRequest {
@@ -64,11 +74,20 @@ pub(crate) enum Next {
         after: Duration,
         max_polls: u32,
     },
-    Wait(ApprovalRequest),
+    /// Wait for a decision; with `recheck`, also run the step again after that long (without
+    /// a decision), so it can notice that what it waits for was settled elsewhere.
+    Wait {
+        request: ApprovalRequest,
+        recheck: Option<Duration>,
+    },
     Done,
     Cancel(String),
     /// The work itself failed (a CI build, a deployment): the run ends failed with this reason.
-    Fail(String),
+    /// With `retry`, its card offers those options; a decision wakes the run at its state.
+    Fail {
+        reason: String,
+        retry: Option<ApprovalRequest>,
+    },
 }
 
 /// What a step returns.
@@ -103,7 +122,26 @@ impl<S> Transition<S> {
 
     /// Checkpoint and wait for someone to choose one of the request's options.
     pub fn wait(state: S, request: ApprovalRequest) -> Self {
-        Self::new(state, Next::Wait(request))
+        Self::new(
+            state,
+            Next::Wait {
+                request,
+                recheck: None,
+            },
+        )
+    }
+
+    /// Like [`wait`](Self::wait), and the step also runs again every `after` without a
+    /// decision, to look whether what it asks about was decided elsewhere (an approval given in
+    /// Azure DevOps). Asking the same again keeps the same buttons.
+    pub fn wait_rechecking(state: S, request: ApprovalRequest, after: Duration) -> Self {
+        Self::new(
+            state,
+            Next::Wait {
+                request,
+                recheck: Some(after),
+            },
+        )
     }
 
     pub fn done(state: S) -> Self {
@@ -116,7 +154,25 @@ impl<S> Transition<S> {
 
     /// Ends the run as failed: what it drove did not succeed (not the bot itself).
     pub fn fail(state: S, reason: impl Into<String>) -> Self {
-        Self::new(state, Next::Fail(reason.into()))
+        Self::new(
+            state,
+            Next::Fail {
+                reason: reason.into(),
+                retry: None,
+            },
+        )
+    }
+
+    /// Ends the run as failed, and offers `retry` on its card: whoever chooses an option wakes
+    /// the run at `state` (unless another run now holds its repository), as after a wait.
+    pub fn fail_with_retry(state: S, reason: impl Into<String>, retry: ApprovalRequest) -> Self {
+        Self::new(
+            state,
+            Next::Fail {
+                reason: reason.into(),
+                retry: Some(retry),
+            },
+        )
     }
 
     /// Posts `message` in the card's thread, exactly once: it is queued in the checkpoint's

@@ -28,6 +28,9 @@ pub enum Intent {
         approval: ApprovalId,
         option: OptionName,
         user: String,
+        /// The user's Slack name, if the payload had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_name: Option<String>,
         channel: String,
     },
 }
@@ -39,6 +42,13 @@ pub enum DecisionOutcome {
     Refused(&'static str),
     /// Another replica handled this delivery.
     AlreadyHandled,
+}
+
+/// Who decides: a Slack user id and, if known, their name.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    pub id: &'a str,
+    pub name: Option<&'a str>,
 }
 
 pub struct Intake {
@@ -98,10 +108,15 @@ impl Intake {
                 approval,
                 option,
                 user,
+                user_name,
                 channel,
             }) => {
+                let who = Who {
+                    id: &user,
+                    name: user_name.as_deref(),
+                };
                 let outcome = self
-                    .decide(Some(&delivery.key), approval, &option, &user, &channel)
+                    .decide(Some(&delivery.key), approval, &option, who, &channel)
                     .await?;
                 info!(key = %delivery.key, %approval, %user, ?outcome, "decision handled");
             }
@@ -115,16 +130,17 @@ impl Intake {
         Ok(())
     }
 
-    /// Judges and records one decision attempt by `user`. A refusal is audited and explained to
+    /// Judges and records one decision attempt by `who`. A refusal is audited and explained to
     /// the user in `channel`.
     pub async fn decide(
         &self,
         delivery_key: Option<&str>,
         approval_id: ApprovalId,
         option: &OptionName,
-        user: &str,
+        who: Who<'_>,
         channel: &str,
     ) -> Result<DecisionOutcome, StoreError> {
+        let user = who.id;
         let mut approval = self.store.get_approval(approval_id).await?;
         // Membership is only worth asking Slack about when the click could count.
         let could_count = judge(
@@ -139,6 +155,7 @@ impl Intake {
         } else {
             Permission::Allowed
         };
+        let mut blocked = false;
         // Two passes at most: if the compare-and-set loses a race, read again and explain.
         for _ in 0..2 {
             let now = self.clock.now();
@@ -153,6 +170,7 @@ impl Intake {
                 point: record.point.clone(),
                 option: option.clone(),
                 by: user.to_owned(),
+                by_name: who.name.map(str::to_owned),
                 at: now,
             };
             match self
@@ -166,6 +184,10 @@ impl Intake {
                     return Ok(DecisionOutcome::Accepted);
                 }
                 AcceptOutcome::AlreadyHandled => return Ok(DecisionOutcome::AlreadyHandled),
+                AcceptOutcome::Blocked => {
+                    blocked = true;
+                    break;
+                }
                 AcceptOutcome::NoLongerPending => {
                     approval = self.store.get_approval(approval_id).await?
                 }
@@ -173,9 +195,13 @@ impl Intake {
         }
         let now = self.clock.now();
         // A click that still looks acceptable here lost to a run that moved on without it.
-        let rejection = judge(approval.as_ref(), option, &permission, now)
-            .err()
-            .unwrap_or(Rejection::Superseded);
+        let rejection = if blocked {
+            Rejection::Blocked
+        } else {
+            judge(approval.as_ref(), option, &permission, now)
+                .err()
+                .unwrap_or(Rejection::Superseded)
+        };
         let run_id = approval.as_ref().map(|a| a.run_id);
         let detail = format!(
             "{} on approval {approval_id} refused: {}",

@@ -7,11 +7,15 @@
 //!
 //! Read [`flow`] first (how a flow is written), then [`engine`], then [`decide`] and [`intake`].
 
+pub mod ci;
 pub mod decide;
 pub mod engine;
 pub mod flow;
 pub mod intake;
+pub mod merge;
 pub mod pr;
+pub mod release;
+pub mod tickets;
 
 pub use engine::{Engine, EngineSettings, Started, Subject, Wakers};
 pub use flow::{

@@ -534,7 +534,9 @@ async fn the_release_of_a_build_reports_which_stage_waits_for_whom_and_approvals
         .and(query_param("artifactVersionId", "900"))
         .respond_with(json(
             200,
-            json!({"count": 1, "value": [{"id": 18, "name": "Release-18"}]}),
+            json!({"count": 2, "value": [
+                {"id": 19, "name": "Release-19", "releaseDefinition": {"id": 6, "name": "Billo.Api-Docs"}},
+                {"id": 18, "name": "Release-18", "releaseDefinition": {"id": 5, "name": "Billo.Api-CD"}}]}),
         ))
         .mount(&server)
         .await;
@@ -573,9 +575,20 @@ async fn the_release_of_a_build_reports_which_stage_waits_for_whom_and_approvals
         .mount(&server)
         .await;
 
+    Mock::given(method("PATCH"))
+        .and(path(format!("{RM}/release/releases/18/environments/55")))
+        .and(query_param("api-version", "7.1-preview"))
+        .and(body_partial_json(
+            json!({"status": "inProgress", "comment": "Sandbox was skipped"}),
+        ))
+        .respond_with(json(200, json!({"id": 55, "status": "queued"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+
     let build = finished_build(&server, &client).await;
     let release = client
-        .release_for_build(&build)
+        .release_for_build(&build, Some("billo.api-cd"))
         .await
         .unwrap()
         .expect("a release was created");
@@ -612,6 +625,10 @@ async fn the_release_of_a_build_reports_which_stage_waits_for_whom_and_approvals
         .unwrap();
     client
         .decide_approval(302, false, "Rejected in Slack by @bo")
+        .await
+        .unwrap();
+    client
+        .start_stage(18, 55, "Sandbox was skipped")
         .await
         .unwrap();
 }

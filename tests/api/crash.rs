@@ -1,14 +1,22 @@
-//! The crash test: the real binary runs a ticketless PR through review → merge → CI and is killed
-//! (SIGKILL) once its run has checkpointed k steps, for every k, then started again. Each time the
-//! outcome is the uninterrupted one: one ticket, one merge, one build, each PR thread once.
+//! The crash tests: the real binary runs a workflow from its slash command to its end and is
+//! killed (SIGKILL) once its run has checkpointed k steps, for every k, then started again. Each
+//! time the outcome is the uninterrupted one.
+//! - PR: a ticketless PR through review → merge → CI: one ticket, one merge, one build, each PR
+//!   thread once.
+//! - Release: a staged release through release PR → merge → CI → Sandbox → Production → Jira →
+//!   notes → archive: one release PR, one merge, one build, one approval call per stage.
 
+use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use release_agent::config::DatabaseUrl;
+use release_agent::store::Store;
 use sqlx::{Connection, SqliteConnection};
 use tokio::process::{Child, Command};
 
 use crate::pr_flow::{APPROVE_WITH_FINDING, Repo, pr_env};
+use crate::release_flow::stage_release;
 use crate::support::fake_azdo::{FakeAzdo, FakePr};
 use crate::support::fake_jira::FakeJira;
 use crate::support::{APP_TOKEN, BOT_TOKEN, FakeSlack, init};
@@ -32,16 +40,28 @@ struct Seen {
     card_ts: Option<String>,
 }
 
-#[derive(Debug, PartialEq)]
-struct Outcome {
-    status: String,
-    merges: usize,
-    tickets: usize,
-    builds: usize,
-    threads: usize,
-    staged_prs: Vec<i64>,
-    jira_status: String,
+/// What a workflow asks, and which option the test answers with.
+struct Script {
+    command: &'static str,
+    text: &'static str,
+    answers: &'static [(&'static str, &'static str)],
 }
+
+const PR_SCRIPT: Script = Script {
+    command: "/review",
+    text: "13",
+    answers: &[("ask_merge", "merge")],
+};
+
+const RELEASE_SCRIPT: Script = Script {
+    command: "/release",
+    text: "Billo.Api",
+    answers: &[
+        ("ask_create", "create"),
+        ("ask_merge", "merge"),
+        ("ask_stage", "approve"),
+    ],
+};
 
 impl Scene {
     async fn new() -> Self {
@@ -51,20 +71,6 @@ impl Scene {
         let azdo = FakeAzdo::start().await;
         let jira = FakeJira::start().await;
         let repo = Repo::new();
-        let ticket = r#"{"summary":"Add the login page","description":"Users can log in."}"#;
-        let commit = repo.branch("chore/login", APPROVE_WITH_FINDING, Some(ticket));
-        azdo.add_pr(FakePr {
-            id: 13,
-            repo: "Billo.Api".into(),
-            title: "Login page".into(),
-            source_branch: "chore/login".into(),
-            target_branch: "develop".into(),
-            source_commit: commit,
-            status: "active".into(),
-            merge_commit: None,
-            closed: None,
-            draft: false,
-        });
         let mut env = pr_env(&azdo, &jira, &repo);
         env.extend([
             (
@@ -76,6 +82,7 @@ impl Scene {
             ("SLACK_CHANNEL_ID", "C0RELEASES".into()),
             ("SLACK_API_URL", slack.api_url()),
             ("CI_AUTO_TRIGGER", "true".into()),
+            ("RELEASE_POLL_INTERVAL_SECONDS", "1".into()),
             ("RUN_LEASE_SECONDS", "2".into()),
             ("RUST_LOG", "info".into()),
         ]);
@@ -87,6 +94,49 @@ impl Scene {
             _repo: repo,
             env,
         }
+    }
+
+    /// A ticketless PR, 13, ready for review.
+    async fn pr() -> Self {
+        let scene = Self::new().await;
+        let ticket = r#"{"summary":"Add the login page","description":"Users can log in."}"#;
+        let commit = scene
+            ._repo
+            .branch("chore/login", APPROVE_WITH_FINDING, Some(ticket));
+        scene.azdo.add_pr(FakePr {
+            id: 13,
+            repo: "Billo.Api".into(),
+            title: "Login page".into(),
+            source_branch: "chore/login".into(),
+            target_branch: "develop".into(),
+            source_commit: commit,
+            status: "active".into(),
+            merge_commit: None,
+            closed: None,
+            draft: false,
+        });
+        scene
+    }
+
+    /// Billo.Api 1.4.3 staged, with CD to Sandbox and Production.
+    async fn release() -> Self {
+        let scene = Self::new().await;
+        let store = Store::connect(&DatabaseUrl::parse(&scene.env_var("DATABASE_URL")).unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let now = release_agent::clock::Clock::system().now();
+        stage_release(&store, &scene.azdo, &scene.jira, now).await;
+        store.close().await;
+        scene
+    }
+
+    fn env_var(&self, name: &str) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
     }
 
     async fn start(&self) -> Child {
@@ -110,12 +160,16 @@ impl Scene {
         child
     }
 
-    async fn seen(&self) -> Option<Seen> {
+    async fn db(&self) -> Option<SqliteConnection> {
         let url = format!(
             "sqlite://{}?mode=ro",
             self.dir.path().join("agent.db").display()
         );
-        let mut db = SqliteConnection::connect(&url).await.ok()?;
+        SqliteConnection::connect(&url).await.ok()
+    }
+
+    async fn seen(&self) -> Option<Seen> {
+        let mut db = self.db().await?;
         let (id, status, step, card_ts): (String, String, String, Option<String>) =
             sqlx::query_as("SELECT id, status, step, card_ts FROM runs LIMIT 1")
                 .fetch_optional(&mut db)
@@ -145,23 +199,19 @@ impl Scene {
 
     fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.dir.path().join("bot.log")).unwrap_or_default();
-        log.lines()
-            .rev()
-            .take(25)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(25)..].join("\n")
     }
 
-    /// Drives the PR to its end, killing the bot once when the run has made `kill_after` steps.
-    async fn drive(&self, kill_after: Option<i64>) -> Outcome {
+    /// Runs `script` to its end, killing the bot once when the run has made `kill_after` steps.
+    /// Returns the run's final status.
+    async fn drive(&self, script: &Script, kill_after: Option<i64>) -> String {
         let mut bot = self.start().await;
-        let ack = self.slack.slash("/review", "13", "U0ADA").await;
-        assert!(ack.to_string().contains("Reviewing PR 13"), "{ack}");
-        let (mut killed, mut clicked) = (kill_after.is_none(), false);
-        let deadline = Instant::now() + Duration::from_secs(90);
+        self.slack.slash(script.command, script.text, "U0ADA").await;
+        let mut killed = kill_after.is_none();
+        // Each approval is clicked once, and again if the click was lost with a killed bot.
+        let mut clicked: BTreeMap<String, Instant> = BTreeMap::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             assert!(
                 Instant::now() < deadline,
@@ -179,38 +229,35 @@ impl Scene {
                 bot = self.start().await;
                 continue;
             }
+            let answer = script.answers.iter().find(|(step, _)| *step == seen.step);
             if seen.status == "waiting"
-                && seen.step == "ask_merge"
-                && !clicked
-                && let (Some(approval), Some(ts)) = (&seen.approval, &seen.card_ts)
+                && let (Some((_, option)), Some(approval), Some(ts)) =
+                    (answer, &seen.approval, &seen.card_ts)
+                && clicked
+                    .get(approval)
+                    .is_none_or(|at| at.elapsed() > Duration::from_secs(3))
             {
                 let click = self.slack.click_envelope(
-                    "decide:merge",
-                    &format!("{approval}:merge"),
+                    &format!("decide:{option}"),
+                    &format!("{approval}:{option}"),
                     "U0ADA",
                     ts,
                 );
                 let id = self.slack.deliver(click).await;
                 self.slack.ack(&id).await;
-                clicked = true;
+                clicked.insert(approval.clone(), Instant::now());
             }
             if matches!(seen.status.as_str(), "done" | "failed" | "cancelled") {
-                break;
+                bot.start_kill().unwrap();
+                let _ = bot.wait().await;
+                return seen.status;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        bot.start_kill().unwrap();
-        let _ = bot.wait().await;
-        self.outcome().await
     }
 
-    async fn outcome(&self) -> Outcome {
-        let seen = self.seen().await.unwrap();
-        let url = format!(
-            "sqlite://{}?mode=ro",
-            self.dir.path().join("agent.db").display()
-        );
-        let mut db = SqliteConnection::connect(&url).await.unwrap();
+    async fn staged_prs(&self) -> Vec<i64> {
+        let mut db = self.db().await.unwrap();
         let prs: Option<String> =
             sqlx::query_scalar("SELECT prs FROM staging_releases WHERE repo = 'Billo.Api'")
                 .fetch_optional(&mut db)
@@ -219,19 +266,15 @@ impl Scene {
         let staged: Vec<serde_json::Value> = prs
             .map(|p| serde_json::from_str(&p).unwrap())
             .unwrap_or_default();
-        let created = self.jira.with(|s| s.created.clone());
-        Outcome {
-            status: seen.status,
-            merges: self.azdo.with(|s| s.completions.len()),
-            tickets: created.len(),
-            builds: self.azdo.with(|s| s.builds.len()),
-            threads: self.azdo.with(|s| s.threads.len()),
-            staged_prs: staged.iter().filter_map(|p| p["id"].as_i64()).collect(),
-            jira_status: created
-                .first()
-                .map(|key| self.jira.status(key))
-                .unwrap_or_default(),
-        }
+        staged.iter().filter_map(|p| p["id"].as_i64()).collect()
+    }
+
+    async fn archived_versions(&self) -> Vec<String> {
+        let mut db = self.db().await.unwrap();
+        sqlx::query_scalar("SELECT version FROM archived_releases ORDER BY version")
+            .fetch_all(&mut db)
+            .await
+            .unwrap()
     }
 
     /// How many times the bot started, from its own log.
@@ -243,13 +286,84 @@ impl Scene {
     }
 }
 
+#[derive(Debug, PartialEq)]
+struct PrOutcome {
+    status: String,
+    merges: usize,
+    tickets: usize,
+    builds: usize,
+    threads: usize,
+    staged_prs: Vec<i64>,
+    jira_status: String,
+}
+
+async fn pr_outcome(scene: &Scene, kill_after: Option<i64>) -> PrOutcome {
+    let status = scene.drive(&PR_SCRIPT, kill_after).await;
+    let created = scene.jira.with(|s| s.created.clone());
+    PrOutcome {
+        status,
+        merges: scene.azdo.with(|s| s.completions.len()),
+        tickets: created.len(),
+        builds: scene.azdo.with(|s| s.builds.len()),
+        threads: scene.azdo.with(|s| s.threads.len()),
+        staged_prs: scene.staged_prs().await,
+        jira_status: created
+            .first()
+            .map(|key| scene.jira.status(key))
+            .unwrap_or_default(),
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct ReleaseOutcome {
+    status: String,
+    release_prs: usize,
+    merges: usize,
+    builds: usize,
+    /// (approval id, status) of every approval call.
+    approvals: Vec<(i64, String)>,
+    stage_starts: usize,
+    jira: Vec<String>,
+    archived: Vec<String>,
+}
+
+async fn release_outcome(scene: &Scene, kill_after: Option<i64>) -> ReleaseOutcome {
+    let status = scene.drive(&RELEASE_SCRIPT, kill_after).await;
+    ReleaseOutcome {
+        status,
+        release_prs: scene.azdo.with(|s| s.created.len()),
+        merges: scene.azdo.with(|s| s.completions.len()),
+        builds: scene.azdo.with(|s| s.builds.len()),
+        approvals: scene.azdo.with(|s| {
+            s.cd.decisions
+                .iter()
+                .map(|(id, status, _)| (*id, status.clone()))
+                .collect()
+        }),
+        stage_starts: scene.azdo.with(|s| s.cd.starts.len()),
+        jira: ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"]
+            .map(|key| scene.jira.status(key))
+            .to_vec(),
+        archived: scene.archived_versions().await,
+    }
+}
+
+/// How many steps the uninterrupted run checkpointed.
+async fn steps(scene: &Scene) -> i64 {
+    let steps = scene.seen().await.unwrap().steps;
+    eprintln!(
+        "crash test: the uninterrupted run took {steps} steps; killing after each of 1..{steps}"
+    );
+    steps
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_bot_at_every_step_boundary_changes_nothing() {
-    let baseline = Scene::new().await;
-    let expected = baseline.drive(None).await;
+async fn killing_the_bot_at_every_step_of_a_pr_changes_nothing() {
+    let baseline = Scene::pr().await;
+    let expected = pr_outcome(&baseline, None).await;
     assert_eq!(
         expected,
-        Outcome {
+        PrOutcome {
             status: "done".into(),
             merges: 1,
             tickets: 1,
@@ -259,15 +373,43 @@ async fn killing_the_bot_at_every_step_boundary_changes_nothing() {
             jira_status: "Ready for QA".into(),
         }
     );
-    let steps = baseline.seen().await.unwrap().steps;
+    let steps = steps(&baseline).await;
     assert!(steps >= 10, "the path has {steps} steps");
-    eprintln!(
-        "crash test: the uninterrupted run took {steps} steps; killing after each of 1..{steps}"
-    );
-
     for kill_after in 1..steps {
-        let scene = Scene::new().await;
-        let got = scene.drive(Some(kill_after)).await;
+        let scene = Scene::pr().await;
+        let got = pr_outcome(&scene, Some(kill_after)).await;
+        assert_eq!(
+            got,
+            expected,
+            "killed after {kill_after} steps; the bot's log ends:\n{}",
+            scene.log_tail()
+        );
+        assert_eq!(scene.starts(), 2, "the bot was killed and started again");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_bot_at_every_step_of_a_release_changes_nothing() {
+    let baseline = Scene::release().await;
+    let expected = release_outcome(&baseline, None).await;
+    assert_eq!(
+        expected,
+        ReleaseOutcome {
+            status: "done".into(),
+            release_prs: 1,
+            merges: 1,
+            builds: 1,
+            approvals: vec![(500, "approved".into()), (501, "approved".into())],
+            stage_starts: 0,
+            jira: vec!["Done".into(), "Done".into(), "Done".into()],
+            archived: vec!["1.4.2".into(), "1.4.3".into()],
+        }
+    );
+    let steps = steps(&baseline).await;
+    assert!(steps >= 14, "the path has {steps} steps");
+    for kill_after in 1..steps {
+        let scene = Scene::release().await;
+        let got = release_outcome(&scene, Some(kill_after)).await;
         assert_eq!(
             got,
             expected,

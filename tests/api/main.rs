@@ -13,6 +13,7 @@ mod git;
 mod jira;
 mod manifest;
 mod pr_flow;
+mod release_flow;
 mod reviewer;
 mod store;
 mod support;

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use release_agent::domain::{RunId, RunStatus, Version};
-use release_agent::store::{StagedPr, StagingRelease};
+use release_agent::store::{StagedPr, StagingRelease, Store};
 use serde_json::Value;
 
 use crate::git::{git, write};
@@ -234,23 +235,27 @@ pub fn blocks_text(body: &Value) -> String {
         .join("\n")
 }
 
-async fn released(app: &TestApp, version: Version) {
+pub async fn released(app: &TestApp, version: Version) {
+    released_on(&app.store, version, app.clock.now()).await;
+}
+
+/// Records `version` of Billo.Api as released (staged, shipped and archived) at `now`.
+pub async fn released_on(store: &Store, version: Version, now: DateTime<Utc>) {
     let release = StagingRelease {
         repo: "Billo.Api".into(),
         version,
-        started_at: app.clock.now(),
+        started_at: now,
         tickets: vec!["ALLPOST-1".into()],
         prs: vec![StagedPr {
             id: 1,
             title: "first".into(),
         }],
     };
-    app.store
-        .put_staging(&release, app.clock.now())
-        .await
-        .unwrap();
-    app.store
-        .archive_staging("Billo.Api", version, app.clock.now())
+    store.put_staging(&release, now).await.unwrap();
+    let run = RunId::new().to_string();
+    store.ship("Billo.Api", &run, now).await.unwrap();
+    store
+        .archive_shipping("Billo.Api", version, &run, now)
         .await
         .unwrap();
 }

@@ -59,6 +59,7 @@ fn checkpoint(run: RunId, owner: &str, seq: i64, step: &str, status: RunStatus) 
         approval: None,
         replies: Vec::new(),
         audit: AuditEntry::new(Some(run), "release-agent", "step", step),
+        had_decision: false,
     }
 }
 
@@ -171,6 +172,82 @@ async fn runs_are_claimed_once_and_checkpoints_are_fenced_by_the_lease(backend: 
     db.drop_database().await;
 }
 
+async fn a_decision_that_arrives_during_a_recheck_is_not_overwritten(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let run = claimed_run(&store).await;
+    let approval = ApprovalId::new();
+    let ask = |seq: i64| {
+        let mut cp = checkpoint(run.id, "A", seq, "ask", RunStatus::Waiting);
+        cp.wake_at = Some(now);
+        cp.approval = Some(NewApproval {
+            id: ApprovalId::new(),
+            point: "p".into(),
+            prompt: "Go?".into(),
+            options: options(),
+            expires_at: now + TimeDelta::hours(1),
+        });
+        cp
+    };
+    let mut first = ask(0);
+    first.approval.as_mut().unwrap().id = approval;
+    store.checkpoint(&first, now).await.unwrap();
+    let due = store
+        .claim_due_runs("A", now, now + TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "a waiting run is claimed for its recheck");
+    // The recheck asks the same again: the approval (and its buttons) stay as they were.
+    store.checkpoint(&ask(1), now).await.unwrap();
+    let approvals = store.approvals_for_run(run.id).await.unwrap();
+    assert_eq!(
+        approvals
+            .iter()
+            .map(|a| (a.id, a.status))
+            .collect::<Vec<_>>(),
+        [(approval, ApprovalStatus::Pending)]
+    );
+
+    store
+        .claim_due_runs("A", now, now + TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    let decision = Decision {
+        approval,
+        point: "p".into(),
+        option: OptionName::parse("go").unwrap(),
+        by: "U1".into(),
+        by_name: None,
+        at: now,
+    };
+    assert_eq!(
+        store
+            .accept_decision(run.id, &decision, None, now)
+            .await
+            .unwrap(),
+        AcceptOutcome::Accepted
+    );
+    assert!(
+        matches!(
+            store.checkpoint(&ask(2), now).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "the recheck that ran without the decision cannot overwrite it"
+    );
+    assert!(
+        store.rearm(run.id, "A", 2, now).await.is_err(),
+        "nor put the run back to sleep"
+    );
+    let woken = store.get_run(run.id).await.unwrap().unwrap();
+    assert_eq!(
+        (woken.status, woken.decision, woken.lease_owner),
+        (RunStatus::Running, Some(decision), None)
+    );
+    db.drop_database().await;
+}
+
 async fn a_delivery_key_starts_one_run(backend: Backend) {
     let Some((db, store)) = store(backend).await else {
         return;
@@ -216,6 +293,7 @@ async fn fifty_concurrent_decisions_accept_exactly_one(backend: Backend) {
                 point: "p".into(),
                 option: OptionName::parse("go").unwrap(),
                 by: format!("U{i:03}"),
+                by_name: None,
                 at: now(),
             };
             store
@@ -279,6 +357,7 @@ async fn expiry_cancels_the_waiting_run(backend: Backend) {
         point: "p".into(),
         option: OptionName::parse("go").unwrap(),
         by: "U1".into(),
+        by_name: None,
         at: later,
     };
     let late = store
@@ -401,6 +480,13 @@ async fn outbox_replies_wait_for_their_card_and_are_claimed_once(backend: Backen
     db.drop_database().await;
 }
 
+fn staged_pr(id: i64) -> StagedPr {
+    StagedPr {
+        id,
+        title: format!("PR {id}"),
+    }
+}
+
 async fn staging_is_one_per_repo_and_the_archive_is_immutable(backend: Backend) {
     let Some((db, store)) = store(backend).await else {
         return;
@@ -411,34 +497,35 @@ async fn staging_is_one_per_repo_and_the_archive_is_immutable(backend: Backend) 
         version: Version::new(1, 4, 3),
         started_at: now,
         tickets: vec!["ALLPOST-1".into()],
-        prs: vec![StagedPr {
-            id: 12,
-            title: "Login page".into(),
-        }],
+        prs: vec![staged_pr(12)],
     };
     store.put_staging(&release, now).await.unwrap();
     release.tickets.push("ALLPOST-2".into());
     store.put_staging(&release, now).await.unwrap();
     assert_eq!(store.all_staging().await.unwrap(), vec![release.clone()]);
 
+    let run = RunId::new().to_string();
+    let shipping = store.ship("Billo.Api", &run, now).await.unwrap();
+    assert_eq!(shipping.release, release);
+    assert_eq!(store.staging("Billo.Api").await.unwrap(), None);
     let released_at = now + TimeDelta::days(3);
     let archived = store
-        .archive_staging("Billo.Api", release.version, released_at)
+        .archive_shipping("Billo.Api", release.version, &run, released_at)
         .await
         .unwrap();
     assert_eq!(
         (archived.tickets.len(), archived.released_at),
         (2, released_at)
     );
-    assert_eq!(store.staging("Billo.Api").await.unwrap(), None);
+    assert_eq!(store.shipping("Billo.Api").await.unwrap(), None);
     let again = store
-        .archive_staging("Billo.Api", release.version, now)
+        .archive_shipping("Billo.Api", release.version, &run, now)
         .await
         .unwrap();
     assert_eq!(again, archived, "archiving again changes nothing");
     assert!(
         store
-            .archive_staging("Billo.Api", Version::new(9, 9, 9), now)
+            .archive_shipping("Billo.Api", Version::new(9, 9, 9), &run, now)
             .await
             .is_err(),
         "nothing to archive is an error"
@@ -459,6 +546,121 @@ async fn staging_is_one_per_repo_and_the_archive_is_immutable(backend: Backend) 
         );
     }
     assert_eq!(store.archived("Billo.Api").await.unwrap(), vec![archived]);
+    db.drop_database().await;
+}
+
+async fn a_shipping_release_is_frozen_and_prs_merged_meanwhile_open_the_next_version(
+    backend: Backend,
+) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let first = Version::new(0, 1, 0);
+    let stage = |id: i64, ticket: &str| {
+        let store = &store;
+        let tickets = vec![ticket.to_owned()];
+        async move {
+            store
+                .stage_pr("Billo.Api", staged_pr(id), &tickets, first, now)
+                .await
+                .unwrap()
+        }
+    };
+    stage(1, "AB-1").await;
+    let run = RunId::new().to_string();
+    let frozen = store.ship("Billo.Api", &run, now).await.unwrap();
+    assert_eq!(frozen.release.version, first);
+    assert_eq!(
+        store.ship("Billo.Api", &run, now).await.unwrap(),
+        frozen,
+        "freezing again for the same run changes nothing"
+    );
+    let next = stage(2, "AB-2").await;
+    assert_eq!(
+        next.version,
+        Version::new(0, 1, 1),
+        "a PR merged while a release ships opens the next version"
+    );
+    assert_eq!(
+        store.ship("Billo.Api", &run, now).await.unwrap(),
+        frozen,
+        "what was staged after the freeze is not shipped by this run"
+    );
+
+    store.unship("Billo.Api", &run, now).await.unwrap();
+    let back = store.staging("Billo.Api").await.unwrap().unwrap();
+    assert_eq!(back.version, first, "an unmerged release keeps its version");
+    assert_eq!(
+        back.prs.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [1, 2],
+        "and counts in what was staged meanwhile"
+    );
+    assert_eq!(store.shipping("Billo.Api").await.unwrap(), None);
+
+    // A release left shipping by a run that stopped is taken over by the next one.
+    store.ship("Billo.Api", &run, now).await.unwrap();
+    stage(3, "AB-3").await;
+    let later = RunId::new().to_string();
+    let taken = store.ship("Billo.Api", &later, now).await.unwrap();
+    assert_eq!(
+        (
+            taken.release.version,
+            taken.run_id.as_str(),
+            taken.release.prs.len()
+        ),
+        (first, later.as_str(), 3)
+    );
+    assert_eq!(store.staging("Billo.Api").await.unwrap(), None);
+    assert!(matches!(
+        store.ship("Other", &later, now).await,
+        Err(StoreError::NotFound(_))
+    ));
+    db.drop_database().await;
+}
+
+async fn a_repository_has_one_unfinished_release_at_a_time(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let release = |repo: &str| NewRun {
+        kind: "release".into(),
+        repo: Some(repo.into()),
+        pr_id: None,
+        ..new_run()
+    };
+    let first = release("Billo.Api");
+    assert_eq!(
+        store.create_run(&first, None, now).await.unwrap(),
+        Started::Created
+    );
+    assert!(matches!(
+        store.create_run(&release("Billo.Api"), None, now).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .create_run(&release("Billo.Web"), None, now)
+            .await
+            .unwrap(),
+        Started::Created,
+        "other repositories release at the same time"
+    );
+    assert!(
+        store
+            .supersede_run(first.id, "done with it", "U1", now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .create_run(&release("Billo.Api"), None, now)
+            .await
+            .unwrap(),
+        Started::Created,
+        "once the first run ended, the next may start"
+    );
     db.drop_database().await;
 }
 
@@ -535,8 +737,10 @@ async fn merged_prs_are_staged_at_the_next_patch_and_none_is_lost(backend: Backe
         Version::new(0, 1, 0),
         "nothing released yet: the first version"
     );
+    let run = RunId::new().to_string();
+    store.ship("Billo.Api", &run, now).await.unwrap();
     store
-        .archive_staging("Billo.Api", first.version, now)
+        .archive_shipping("Billo.Api", first.version, &run, now)
         .await
         .unwrap();
     let store = Arc::new(store);
@@ -651,6 +855,7 @@ on_both_backends!(
     cursors_keep_their_first_value,
     unfinished_runs_of_a_pr_are_found,
     runs_are_claimed_once_and_checkpoints_are_fenced_by_the_lease,
+    a_decision_that_arrives_during_a_recheck_is_not_overwritten,
     a_delivery_key_starts_one_run,
     fifty_concurrent_decisions_accept_exactly_one,
     expiry_cancels_the_waiting_run,
@@ -658,6 +863,8 @@ on_both_backends!(
     the_effect_journal_counts_attempts_and_keeps_results,
     outbox_replies_wait_for_their_card_and_are_claimed_once,
     staging_is_one_per_repo_and_the_archive_is_immutable,
+    a_shipping_release_is_frozen_and_prs_merged_meanwhile_open_the_next_version,
+    a_repository_has_one_unfinished_release_at_a_time,
     every_checkpoint_writes_its_audit_entry,
     migrations_can_run_again,
 );

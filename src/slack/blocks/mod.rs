@@ -42,10 +42,11 @@ pub fn card(model: &CardModel<'_>) -> SlackMessageContent {
     blocks.push(section(&status));
     let history: Vec<Line> = model.approvals.iter().filter_map(history_line).collect();
     blocks.extend(sections(&history));
-    let pending = model
-        .approvals
-        .iter()
-        .find(|a| a.status == ApprovalStatus::Pending && run.status == RunStatus::Waiting);
+    // A failed run may offer a retry; finished runs otherwise have no buttons.
+    let pending = model.approvals.iter().find(|a| {
+        a.status == ApprovalStatus::Pending
+            && matches!(run.status, RunStatus::Waiting | RunStatus::Failed)
+    });
     if let Some(approval) = pending {
         blocks.extend(sections(&[prompt_line(approval)]));
         blocks.push(buttons(approval));

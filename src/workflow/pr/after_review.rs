@@ -1,35 +1,19 @@
 //! The PR workflow after an approving review: merge, Jira, staging and CI.
 
-use serde::{Deserialize, Serialize};
-
-use super::state::{BuildRef, Outcome, PrRun, PrStep};
+use super::state::{Outcome, PrRun, PrStep};
 use super::view::short;
 use super::{PrFlow, Step, pr_of, remember};
-use crate::azdo::{AzdoError, Build, BuildState, CompletionOptions};
-use crate::domain::{ApprovalOption, Line, Message, OptionName, OptionStyle, RepoName};
+use crate::azdo::CompletionOptions;
+use crate::domain::{Line, Message, OptionStyle, RepoName};
 use crate::store::StagedPr;
+use crate::workflow::ci::{self, BuildRef};
+use crate::workflow::flow::option;
+use crate::workflow::merge::{Merged, merge_once};
 use crate::workflow::{ApprovalRequest, StepContext, StepError, Transition};
 
 pub const MERGE_POINT: &str = "merge";
 pub const REREVIEW_POINT: &str = "re-review";
 pub const CI_POINT: &str = "ci";
-
-/// What a merge attempt came to; recorded in the effect journal, so a replay repeats nothing.
-#[derive(Debug, Serialize, Deserialize)]
-enum Merged {
-    Done { commit: String },
-    Stale { message: String },
-    Refused { reason: String },
-}
-
-/// An option of this flow; its names are literals checked by the test below.
-fn option(name: &'static str, label: &str, style: OptionStyle) -> ApprovalOption {
-    ApprovalOption {
-        name: OptionName::parse(name).expect("the flow's option names are valid (see the test)"),
-        label: label.into(),
-        style,
-    }
-}
 
 impl PrFlow {
     pub(super) fn ask_merge(&self, ctx: &StepContext<'_>, run: PrRun) -> Transition<PrRun> {
@@ -72,18 +56,8 @@ impl PrFlow {
             delete_source_branch: self.settings.delete_source_branch,
             merge_commit_message: Some(format!("Merged PR {}: {}", pr.id, pr.title)),
         };
-        let merged = ctx
-            .once(&format!("merge:{}", pr.commit), |_| async {
-                match self.azdo.complete(&repo, pr.id, &pr.commit, &options).await {
-                    Ok(done) => Ok(Merged::Done {
-                        commit: done.merge_commit.unwrap_or_default(),
-                    }),
-                    Err(AzdoError::StaleSource { message, .. }) => Ok(Merged::Stale { message }),
-                    Err(AzdoError::MergeFailed { reason, .. }) => Ok(Merged::Refused { reason }),
-                    Err(e) => Err(StepError::from(e)),
-                }
-            })
-            .await?;
+        let merged =
+            merge_once(ctx, self.azdo.as_ref(), &repo, pr.id, &pr.commit, &options).await?;
         match merged {
             Merged::Done { commit } => {
                 let reply = Message::new([Line::new()
@@ -141,7 +115,7 @@ impl PrFlow {
         if let Some(jira) = &self.jira {
             let tickets = run.tickets.clone();
             for ticket in &tickets {
-                self.move_ticket(jira, ticket, &self.settings.status_merged, &mut run.notes)
+                jira.move_ticket(&ticket.key, &self.settings.status_merged, &mut run.notes)
                     .await?;
             }
         }
@@ -206,41 +180,21 @@ impl PrFlow {
         }
     }
 
-    /// Queues the CI build of the merge commit, or adopts one already queued for it (by a CI
-    /// trigger, or by an earlier attempt of this step).
+    /// Queues the CI build of the merge commit, or adopts one already queued for it.
     pub(super) async fn queue_build(&self, ctx: &StepContext<'_>, mut run: PrRun) -> Step {
         let pr = pr_of(&run)?;
         let repo = RepoName::parse(&pr.repo).map_err(StepError::permanent)?;
         let commit = run.merge_commit.clone().unwrap_or_default();
         let configured = self.repos_config.for_repo(&repo).ci_definition;
-        let definition = self
-            .azdo
-            .ci_definition(&repo, configured.as_deref())
-            .await?;
-        let build: BuildRef = ctx
-            .once(&format!("build:{commit}"), |_| async {
-                let existing = self
-                    .azdo
-                    .recent_builds(definition.id, &pr.target_branch)
-                    .await?;
-                let build = match existing.into_iter().find(|b| {
-                    !commit.is_empty() && b.source_commit.as_deref() == Some(commit.as_str())
-                }) {
-                    Some(build) => build,
-                    None => {
-                        let at = (!commit.is_empty()).then_some(commit.as_str());
-                        self.azdo
-                            .queue_build(definition.id, &pr.target_branch, at)
-                            .await?
-                    }
-                };
-                Ok::<_, StepError>(build_ref(&build))
-            })
-            .await?;
-        let reply = Message::new([Line::new()
-            .plain("CI: ")
-            .link(build.url.clone(), format!("build {}", build.number))
-            .plain(" queued")]);
+        let order = ci::BuildOrder {
+            repo: &repo,
+            definition: configured.as_deref(),
+            branch: &pr.target_branch,
+            commit: &commit,
+            failed: &[],
+        };
+        let build = ci::queue_or_adopt(ctx, self.azdo.as_ref(), &order).await?;
+        let reply = ci::reply(&build, "queued");
         run.build = Some(build);
         Ok(Transition::go(run.at(PrStep::WatchBuild { since: ctx.now() })).reply(reply))
     }
@@ -254,50 +208,40 @@ impl PrFlow {
         let Some(tracked) = run.build.clone() else {
             return Err(StepError::permanent("the run lost track of its build"));
         };
-        let build = self.azdo.build(tracked.id).await?;
-        let current = build_ref(&build);
-        let line = |outcome: &str| {
-            Message::new([Line::new()
-                .plain("CI: ")
-                .link(current.url.clone(), format!("build {}", current.number))
-                .plain(format!(" {outcome}"))])
+        let patience = ci::Patience {
+            interval: self.settings.ci_poll_interval,
+            max_wait: self.settings.ci_max_wait,
         };
-        run.build = Some(current.clone());
-        if build.state.is_finished() {
-            return Ok(match build.state {
-                BuildState::Succeeded => Transition::done(run.at(PrStep::Finished {
+        let look = ci::look(self.azdo.as_ref(), tracked.id, since, ctx.now(), patience).await?;
+        Ok(match look {
+            ci::Look::Passed(build) => {
+                let build = BuildRef::of(&build);
+                let reply = ci::reply(&build, "succeeded");
+                run.build = Some(build);
+                Transition::done(run.at(PrStep::Finished {
                     outcome: Outcome::CiPassed,
                 }))
-                .reply(line("succeeded")),
-                _ => Transition::fail(
-                    run,
-                    format!("CI build {} {}", current.number, current.state),
-                )
-                .reply(line(&current.state)),
-            });
-        }
-        let waited = (ctx.now() - since).to_std().unwrap_or_default();
-        let max = self.settings.ci_max_wait;
-        if waited >= max {
-            let reason = format!(
-                "CI build {} did not finish within {}; it is still {}",
-                current.number,
-                human(max),
-                current.state
-            );
-            return Ok(Transition::fail(run, reason)
-                .reply(line("still running when the bot stopped waiting")));
-        }
-        let interval = self.settings.ci_poll_interval;
-        let polls = max
-            .as_secs()
-            .div_ceil(interval.as_secs().max(1))
-            .saturating_add(10);
-        Ok(Transition::poll(
-            run,
-            interval,
-            u32::try_from(polls).unwrap_or(u32::MAX),
-        ))
+                .reply(reply)
+            }
+            ci::Look::Failed(build) => {
+                let build = BuildRef::of(&build);
+                let reply = ci::reply(&build, &build.state);
+                let reason = ci::failure(&build, None);
+                run.build = Some(build);
+                Transition::fail(run, reason).reply(reply)
+            }
+            ci::Look::TimedOut(build) => {
+                let build = BuildRef::of(&build);
+                let reply = ci::reply(&build, "still running when the bot stopped waiting");
+                let reason = ci::failure(&build, Some(patience.max_wait));
+                run.build = Some(build);
+                Transition::fail(run, reason).reply(reply)
+            }
+            ci::Look::Running(build) => {
+                run.build = Some(BuildRef::of(&build));
+                Transition::poll(run, patience.interval, patience.max_polls())
+            }
+        })
     }
 }
 
@@ -306,39 +250,12 @@ pub(super) fn merged_key(repo: &str, pr: u32) -> String {
     format!("pr:{repo}:{pr}:merged")
 }
 
-/// `45 s`, `30 min`.
-fn human(duration: std::time::Duration) -> String {
-    match duration.as_secs() {
-        s if s < 120 => format!("{s} s"),
-        s => format!("{} min", s.div_ceil(60)),
-    }
-}
-
-fn build_ref(build: &Build) -> BuildRef {
-    let state = match build.state {
-        BuildState::Queued => "queued",
-        BuildState::Running => "running",
-        BuildState::Succeeded => "succeeded",
-        BuildState::PartiallySucceeded => "partially succeeded",
-        BuildState::Failed => "failed",
-        BuildState::Canceled => "canceled",
-    };
-    BuildRef {
-        id: build.id,
-        number: build.number.clone(),
-        url: build.web_url.clone(),
-        state: state.into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn every_option_name_of_the_flow_is_valid() {
         for name in ["merge", "cancel", "re-review", "trigger", "skip"] {
-            assert!(OptionName::parse(name).is_some(), "{name}");
+            assert!(crate::domain::OptionName::parse(name).is_some(), "{name}");
         }
     }
 }

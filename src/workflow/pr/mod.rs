@@ -34,10 +34,11 @@ use crate::config::{Config, PrSettings, ReposConfig};
 use crate::domain::{RepoName, tickets_in};
 use crate::git::{self, Repos};
 use crate::http_client::HttpError;
+use crate::jira::NewIssue;
 use crate::jira::adf::Document;
-use crate::jira::{Jira, JiraError, NewIssue};
 use crate::reviewer::{ReviewError, ReviewInput, Reviewer, TicketInput, place, report};
 use crate::store::NewDelivery;
+use crate::workflow::tickets::JiraSide;
 use crate::workflow::{CardView, Flow, StepContext, StepError, Transition};
 use state::{InlineFinding, Outcome, PrInfo, PrRun, PrStep, ReviewBrief, ReviewResult, Ticket};
 
@@ -52,13 +53,6 @@ pub struct PrFlow {
     pub known_repos: Vec<RepoName>,
 }
 
-/// Jira and where tickets are created.
-pub struct JiraSide {
-    pub client: Arc<dyn Jira>,
-    pub project: String,
-    pub issue_type: String,
-}
-
 type Step = Result<Transition<PrRun>, StepError>;
 
 impl PrFlow {
@@ -67,17 +61,9 @@ impl PrFlow {
         let Some(azdo) = &config.azdo else {
             return Ok(None);
         };
-        let jira = match &config.jira {
-            Some(jira) => Some(JiraSide {
-                client: Arc::new(crate::jira::JiraClient::new(jira.settings.clone())?),
-                project: jira.project.clone(),
-                issue_type: jira.issue_type.clone(),
-            }),
-            None => None,
-        };
         Ok(Some(Self {
             azdo: Arc::new(crate::azdo::AzdoClient::new(azdo.clone())?),
-            jira,
+            jira: JiraSide::from_config(config)?,
             repos: Arc::new(crate::startup::repos_on_disk(config)),
             reviewer: Arc::new(crate::reviewer::ClaudeReviewer::new(
                 config.reviewer.clone(),
@@ -133,12 +119,7 @@ impl PrFlow {
         remember(ctx, &format!("pr:{repo}:{}:{commit}", pr.id)).await?;
         run.tickets = tickets_in(&pr.source_branch, &self.settings.ticket_pattern)
             .into_iter()
-            .map(|key| Ticket {
-                key,
-                summary: String::new(),
-                url: String::new(),
-                created: false,
-            })
+            .map(Ticket::bare)
             .collect();
         run.review = None;
         run.pr = Some(info(&pr, &repo, commit));
@@ -157,34 +138,15 @@ impl PrFlow {
             return Ok(Transition::go(run.at(PrStep::Review)));
         };
         let pr = pr_of(&run)?;
-        let mut found = Vec::new();
-        for ticket in &run.tickets {
-            match jira.client.issue(&ticket.key).await {
-                Ok(issue) => found.push(Ticket {
-                    summary: issue.summary,
-                    url: issue.url,
-                    ..ticket.clone()
-                }),
-                Err(JiraError::Http(HttpError::NotFound { .. })) => {
-                    run.notes.push(format!(
-                        "{} is not a Jira issue the bot can see; ignored",
-                        ticket.key
-                    ));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let mut found = jira
+            .describe(std::mem::take(&mut run.tickets), &mut run.notes)
+            .await?;
         if found.is_empty() && self.settings.auto_create_ticket {
             found.push(self.create_ticket(ctx, jira, &pr).await?);
         }
         for ticket in &found {
-            self.move_ticket(
-                jira,
-                ticket,
-                &self.settings.status_in_review,
-                &mut run.notes,
-            )
-            .await?;
+            jira.move_ticket(&ticket.key, &self.settings.status_in_review, &mut run.notes)
+                .await?;
         }
         run.tickets = found;
         Ok(Transition::go(run.at(PrStep::Review)))
@@ -254,24 +216,6 @@ impl PrFlow {
         let drafted = self.reviewer.draft_ticket(&worktree.path, &input).await;
         remove_worktree(worktree).await;
         drafted.map_err(review_failure)
-    }
-
-    /// Moves a ticket; a move Jira cannot make is noted on the card, not fatal.
-    async fn move_ticket(
-        &self,
-        jira: &JiraSide,
-        ticket: &Ticket,
-        status: &str,
-        notes: &mut Vec<String>,
-    ) -> Result<(), StepError> {
-        match jira.client.move_to(&ticket.key, status).await {
-            Ok(_) => Ok(()),
-            Err(JiraError::Http(e)) if e.is_transient() => Err(e.into()),
-            Err(e) => {
-                notes.push(format!("{} was not moved to {status}: {e}", ticket.key));
-                Ok(())
-            }
-        }
     }
 
     async fn diff(&self, pr: &PrInfo) -> Result<(std::path::PathBuf, git::PrDiff), StepError> {

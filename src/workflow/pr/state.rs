@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::JiraKey;
 use crate::reviewer::{Finding, Review, Verdict};
+pub use crate::workflow::ci::BuildRef;
+pub use crate::workflow::tickets::Ticket;
 
 /// The PR as the run fetched it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,18 +21,6 @@ pub struct PrInfo {
     /// The source commit this run reviews and may merge.
     pub commit: String,
     pub web_url: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ticket {
-    pub key: JiraKey,
-    #[serde(default)]
-    pub summary: String,
-    #[serde(default)]
-    pub url: String,
-    /// Created by the bot because the branch named none.
-    #[serde(default)]
-    pub created: bool,
 }
 
 /// A finding anchored on a line the PR added.
@@ -57,16 +46,6 @@ pub struct ReviewBrief {
     pub verdict: Verdict,
     pub summary: String,
     pub findings: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildRef {
-    pub id: i64,
-    pub number: String,
-    pub url: String,
-    /// The last state seen, for the card.
-    #[serde(default)]
-    pub state: String,
 }
 
 /// How a run that ended well ended.

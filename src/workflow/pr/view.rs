@@ -66,19 +66,7 @@ pub fn card(run: &PrRun) -> CardView {
         );
     }
     if let Some(build) = &run.build {
-        lines.push(
-            Line::new()
-                .plain("CI: ")
-                .link(build.url.clone(), format!("build {}", build.number))
-                .plain(format!(
-                    " {}",
-                    if build.state.is_empty() {
-                        "queued"
-                    } else {
-                        &build.state
-                    }
-                )),
-        );
+        lines.push(build.card_line());
     }
     if let Some(line) = step_line(&run.step) {
         lines.push(line);

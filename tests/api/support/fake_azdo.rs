@@ -1,12 +1,15 @@
 //! A stateful fake Azure DevOps for end-to-end runs: PRs that complete when merged at their
-//! current source commit (409 when it moved), threads, votes, and builds that run to the result a
-//! test planned. It answers the REST shapes the real service uses.
+//! current source commit (409 when it moved), PR creation (409 when one is open for the same
+//! branches), threads, votes, builds that run to the result a test planned, and classic releases
+//! (`fake_cd`). It answers the REST shapes the real service uses.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use super::fake_cd::{self, CdState};
 
 #[derive(Debug, Clone)]
 pub struct FakePr {
@@ -38,6 +41,16 @@ pub struct FakeBuild {
     pub plan: BuildPlan,
 }
 
+impl FakeBuild {
+    /// The result, once the build has finished.
+    pub fn finished(&self) -> Option<&'static str> {
+        match self.plan {
+            BuildPlan::Finish { polls, result } if self.reads > polls => Some(result),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct AzdoState {
     pub prs: BTreeMap<u32, FakePr>,
@@ -51,6 +64,13 @@ pub struct AzdoState {
     pub plans: VecDeque<BuildPlan>,
     /// Repositories whose PR lists fail with a server error.
     pub broken: Vec<String>,
+    /// Branch heads, for the source commit of PRs created through the API.
+    pub heads: BTreeMap<String, String>,
+    /// Branches with a CI trigger: completing a PR into one queues its build.
+    pub triggers: Vec<String>,
+    /// Titles and descriptions of PRs created through the API.
+    pub created: Vec<(String, String)>,
+    pub cd: CdState,
 }
 
 pub struct FakeAzdo {
@@ -78,6 +98,19 @@ impl FakeAzdo {
 
     pub fn add_pr(&self, pr: FakePr) {
         self.state.lock().unwrap().prs.insert(pr.id, pr);
+    }
+
+    /// A push to `branch`: its head and every active PR from it move to `commit`.
+    pub fn move_branch(&self, branch: &str, commit: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.heads.insert(branch.to_owned(), commit.to_owned());
+        for pr in state
+            .prs
+            .values_mut()
+            .filter(|pr| pr.source_branch == branch && pr.status == "active")
+        {
+            pr.source_commit = commit.to_owned();
+        }
     }
 
     /// A push: the PR's source branch moves to `commit`.
@@ -118,10 +151,10 @@ fn pr_json(pr: &FakePr) -> Value {
 }
 
 fn build_json(build: &FakeBuild) -> Value {
-    let (status, result) = match build.plan {
-        BuildPlan::Finish { polls, result } if build.reads > polls => ("completed", Some(result)),
-        BuildPlan::Finish { .. } | BuildPlan::Never if build.reads == 0 => ("notStarted", None),
-        _ => ("inProgress", None),
+    let (status, result) = match build.finished() {
+        Some(result) => ("completed", Some(result)),
+        None if build.reads == 0 => ("notStarted", None),
+        None => ("inProgress", None),
     };
     json!({"id": build.id, "buildNumber": format!("2026.{}", build.id), "status": status, "result": result,
         "definition": {"id": 7, "name": "CI"}, "project": {"id": "proj-guid"},
@@ -129,11 +162,11 @@ fn build_json(build: &FakeBuild) -> Value {
         "_links": {"web": {"href": format!("https://dev.azure.com/org/Proj/_build/results?buildId={}", build.id)}}})
 }
 
-fn ok(body: Value) -> ResponseTemplate {
+pub fn ok(body: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(body)
 }
 
-fn list(values: Vec<Value>) -> ResponseTemplate {
+pub fn list(values: Vec<Value>) -> ResponseTemplate {
     ok(json!({"count": values.len(), "value": values}))
 }
 
@@ -153,6 +186,11 @@ impl Respond for Router {
             .collect();
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+        if let Some(answer) =
+            fake_cd::route(&mut state, request.method.as_str(), &parts, &query, &body)
+        {
+            return answer;
+        }
         match (request.method.as_str(), parts.as_slice()) {
             ("GET", ["org", "_apis", "connectionData"]) => {
                 ok(json!({"authenticatedUser": {"id": "bot-guid", "displayName": "Release Bot"}}))
@@ -173,9 +211,39 @@ impl Respond for Router {
                     return ResponseTemplate::new(409).set_body_json(json!({"message": "TF401192: The source branch has been modified since the last merge attempt.", "typeKey": "GitPullRequestStaleException"}));
                 }
                 pr.status = "completed".into();
-                pr.merge_commit = Some(format!("merge-{}", &reviewed[..8.min(reviewed.len())]));
+                let merge = format!("merge-{}", &reviewed[..8.min(reviewed.len())]);
+                pr.merge_commit = Some(merge.clone());
                 pr.closed = Some("2099-01-01T00:00:00Z".into());
-                ok(pr_json(pr))
+                let (answer, target) = (pr_json(pr), pr.target_branch.clone());
+                if state.triggers.contains(&target) {
+                    queue(&mut state, target, Some(merge));
+                }
+                ok(answer)
+            }
+            ("POST", ["org", "Proj", "_apis", "git", "repositories", repo, "pullrequests"]) => {
+                let branch = |key: &str| body[key].as_str().unwrap_or_default().trim_start_matches("refs/heads/").to_owned();
+                let (source, target) = (branch("sourceRefName"), branch("targetRefName"));
+                if state.prs.values().any(|pr| pr.status == "active" && pr.source_branch == source && pr.target_branch == target) {
+                    return ResponseTemplate::new(409).set_body_json(json!({"message": "TF401179: An active pull request for the source and target branch already exists.", "typeKey": "GitPullRequestExistsException"}));
+                }
+                let title = body["title"].as_str().unwrap_or_default().to_owned();
+                state.created.push((title.clone(), body["description"].as_str().unwrap_or_default().to_owned()));
+                let id = 400 + state.prs.len() as u32;
+                let pr = FakePr {
+                    id,
+                    repo: (*repo).to_owned(),
+                    title,
+                    source_commit: state.heads.get(&source).cloned().unwrap_or_else(|| format!("{source}-head")),
+                    source_branch: source,
+                    target_branch: target,
+                    status: "active".into(),
+                    merge_commit: None,
+                    closed: None,
+                    draft: false,
+                };
+                let answer = pr_json(&pr);
+                state.prs.insert(id, pr);
+                ResponseTemplate::new(201).set_body_json(answer)
             }
             ("GET", ["org", "Proj", "_apis", "git", "repositories", repo, "pullrequests"])
                 if state.broken.iter().any(|b| b.eq_ignore_ascii_case(repo)) =>
@@ -185,12 +253,14 @@ impl Respond for Router {
             ("GET", ["org", "Proj", "_apis", "git", "repositories", repo, "pullrequests"]) => {
                 let status = query.get("searchCriteria.status").cloned().unwrap_or_else(|| "active".into());
                 let target = query.get("searchCriteria.targetRefName").cloned().unwrap_or_default();
+                let source = query.get("searchCriteria.sourceRefName").cloned().unwrap_or_default();
                 let skip: usize = query.get("$skip").and_then(|s| s.parse().ok()).unwrap_or(0);
                 let found = state
                     .prs
                     .values()
                     .filter(|pr| pr.repo.eq_ignore_ascii_case(repo) && pr.status == status)
                     .filter(|pr| target.is_empty() || target == format!("refs/heads/{}", pr.target_branch))
+                    .filter(|pr| source.is_empty() || source == format!("refs/heads/{}", pr.source_branch))
                     .skip(skip)
                     .map(pr_json)
                     .collect();
@@ -231,17 +301,9 @@ impl Respond for Router {
                 list(found)
             }
             ("POST", ["org", "Proj", "_apis", "build", "builds"]) => {
-                let plan = state.plans.pop_front().unwrap_or(BuildPlan::Finish { polls: 1, result: "succeeded" });
-                let build = FakeBuild {
-                    id: 900 + state.builds.len() as i64,
-                    branch: body["sourceBranch"].as_str().unwrap_or_default().trim_start_matches("refs/heads/").to_owned(),
-                    commit: body["sourceVersion"].as_str().map(str::to_owned),
-                    reads: 0,
-                    plan,
-                };
-                let answer = build_json(&build);
-                state.builds.push(build);
-                ok(answer)
+                let branch = body["sourceBranch"].as_str().unwrap_or_default().trim_start_matches("refs/heads/").to_owned();
+                let commit = body["sourceVersion"].as_str().map(str::to_owned);
+                ok(queue(&mut state, branch, commit))
             }
             ("GET", ["org", "Proj", "_apis", "build", "builds", id]) => {
                 let id: i64 = id.parse().unwrap_or(0);
@@ -256,6 +318,24 @@ impl Respond for Router {
             _ => ResponseTemplate::new(404).set_body_json(json!({"message": format!("the fake has no {} {}", request.method, request.url.path())})),
         }
     }
+}
+
+/// Queues a build as planned; returns its JSON.
+fn queue(state: &mut AzdoState, branch: String, commit: Option<String>) -> Value {
+    let plan = state.plans.pop_front().unwrap_or(BuildPlan::Finish {
+        polls: 1,
+        result: "succeeded",
+    });
+    let build = FakeBuild {
+        id: 900 + state.builds.len() as i64,
+        branch,
+        commit,
+        reads: 0,
+        plan,
+    };
+    let answer = build_json(&build);
+    state.builds.push(build);
+    answer
 }
 
 fn percent_decode(segment: &str) -> String {

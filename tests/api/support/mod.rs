@@ -6,6 +6,7 @@ pub mod db;
 pub mod demo_flow;
 pub mod effects;
 pub mod fake_azdo;
+pub mod fake_cd;
 pub mod fake_jira;
 pub mod fake_slack;
 pub mod http_fakes;
@@ -21,6 +22,7 @@ use release_agent::slack::outbound::OutboundSettings;
 use release_agent::startup::{Application, Parts, StartupError};
 use release_agent::store::{ApprovalRecord, RunRecord, Store};
 use release_agent::workflow::pr::PrFlow;
+use release_agent::workflow::release::ReleaseFlow;
 use release_agent::workflow::{Engine, EngineSettings, Flows, Subject};
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -141,8 +143,14 @@ impl TestApp {
     pub async fn start(&mut self) {
         assert!(self.running.is_none(), "already running");
         let mut flows = self.flows();
-        if let Some(pr) = PrFlow::from_config(&self.config()).expect("the PR flow's clients") {
+        let config = self.config();
+        if let Some(pr) = PrFlow::from_config(&config).expect("the PR flow's clients") {
             flows = flows.with(pr);
+        }
+        if let Some(release) =
+            ReleaseFlow::from_config(&config).expect("the release flow's clients")
+        {
+            flows = flows.with(release);
         }
         let parts = Parts {
             flows,

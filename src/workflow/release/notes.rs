@@ -1,0 +1,180 @@
+//! Release notes. Pure: the Slack message posted when a release is deployed (version, tickets with
+//! links, PRs, who approved what) and the Markdown description of the release PR.
+
+use super::state::ReleaseRun;
+use crate::domain::{Line, Message};
+
+/// The notes for the channel, once everything is deployed.
+pub fn slack(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> Message {
+    let mut lines = vec![
+        Line::new()
+            .plain(":rocket: ")
+            .bold(format!("Released {}", run.name())),
+    ];
+    lines.push(Line::new().bold(format!("Tickets ({})", run.tickets.len())));
+    if run.tickets.is_empty() {
+        lines.push(Line::from("• none"));
+    }
+    for ticket in &run.tickets {
+        let mut line = Line::new().plain("• ");
+        line = if ticket.url.is_empty() {
+            line.code(ticket.key.to_string())
+        } else {
+            line.link(ticket.url.clone(), ticket.key.to_string())
+        };
+        if !ticket.summary.is_empty() {
+            line = line.plain(format!(" {}", ticket.summary));
+        }
+        lines.push(line);
+    }
+    lines.push(Line::new().bold(format!("Pull requests ({})", run.prs.len())));
+    for pr in &run.prs {
+        lines.push(
+            Line::new()
+                .plain("• ")
+                .link(pr_link(pr.id), format!("PR {}", pr.id))
+                .plain(format!(" {}", pr.title)),
+        );
+    }
+    let mut links = Line::new();
+    if let Some(pr) = &run.release_pr {
+        links = links
+            .plain("Release PR: ")
+            .link(pr.url.clone(), format!("PR {}", pr.id));
+    }
+    if let Some(build) = &run.build {
+        links = links
+            .plain(" · CI: ")
+            .link(build.url.clone(), format!("build {}", build.number));
+    }
+    if let Some(cd) = &run.cd {
+        links = links.plain(" · CD: ").link(cd.url.clone(), cd.name.clone());
+    }
+    if !links.0.is_empty() {
+        lines.push(links);
+    }
+    if !run.signoffs.is_empty() {
+        lines.push(Line::new().bold("Decided in Slack"));
+        for signoff in &run.signoffs {
+            lines.push(
+                Line::new()
+                    .plain(format!("• {} by ", signoff.what))
+                    .user(signoff.by.clone())
+                    .plain(" on ")
+                    .date(signoff.at),
+            );
+        }
+    }
+    Message::new(lines).broadcast()
+}
+
+/// The release PR's description: what the release contains.
+pub fn markdown(run: &ReleaseRun) -> String {
+    let mut text = format!(
+        "Release {} ({} → {}), prepared by release-agent.\n\n",
+        escape(&run.name()),
+        escape(&run.from_branch),
+        escape(&run.to_branch)
+    );
+    text.push_str(&format!("Tickets ({}):\n", run.tickets.len()));
+    for ticket in &run.tickets {
+        let key = escape(ticket.key.as_str());
+        let key = if ticket.url.is_empty() {
+            key
+        } else {
+            format!("[{key}]({})", ticket.url)
+        };
+        text.push_str(&format!("- {key} {}\n", escape(&ticket.summary)));
+    }
+    text.push_str(&format!("\nPull requests ({}):\n", run.prs.len()));
+    for pr in &run.prs {
+        text.push_str(&format!("- !{} {}\n", pr.id, escape(&pr.title)));
+    }
+    text
+}
+
+/// Untrusted text (PR titles, ticket summaries) as literal Markdown.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '<' | '>' | '#' | '!' | '|'
+        ) {
+            out.push('\\');
+        }
+        out.push(if c == '\n' { ' ' } else { c });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::JiraKey;
+    use crate::store::StagedPr;
+    use crate::workflow::release::state::{ReleasePr, Signoff, Ticket};
+    use chrono::{TimeZone, Utc};
+
+    fn run() -> ReleaseRun {
+        let mut run = ReleaseRun::new("Billo.Api".into(), "develop".into(), "main".into());
+        run.version = Some("1.4.3".into());
+        run.tickets = vec![
+            Ticket {
+                summary: "Login page".into(),
+                url: "https://jira.example/browse/ALLPOST-1".into(),
+                ..Ticket::bare(JiraKey::parse("ALLPOST-1").unwrap())
+            },
+            Ticket::bare(JiraKey::parse("ALLPOST-2").unwrap()),
+        ];
+        run.prs = vec![StagedPr {
+            id: 12,
+            title: "Login *page* [draft]".into(),
+        }];
+        run.release_pr = Some(ReleasePr {
+            id: 40,
+            url: "https://dev.azure.com/o/p/_git/Billo.Api/pullrequest/40".into(),
+            commit: "abc".into(),
+            reused: false,
+        });
+        run.signoffs = vec![Signoff {
+            what: "approved Production".into(),
+            by: "U0ANN".into(),
+            at: Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap(),
+        }];
+        run
+    }
+
+    #[test]
+    fn the_slack_notes_list_tickets_prs_and_who_decided() {
+        let notes = slack(&run(), &|id| format!("https://pr/{id}"));
+        assert!(notes.broadcast, "release notes show in the channel");
+        let text = crate::slack::mrkdwn::lines(&notes.lines);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], ":rocket: *Released Billo.Api 1.4.3*");
+        assert_eq!(lines[1], "*Tickets (2)*");
+        assert_eq!(
+            lines[2],
+            "• <https://jira.example/browse/ALLPOST-1|ALLPOST-1> Login page"
+        );
+        assert_eq!(lines[3], "• `ALLPOST-2`");
+        assert_eq!(lines[5], "• <https://pr/12|PR 12> Login *page* [draft]");
+        assert!(lines[6].starts_with("Release PR: <https://dev.azure.com/"));
+        assert!(
+            lines[8].starts_with("• approved Production by <@U0ANN> on "),
+            "{}",
+            lines[8]
+        );
+    }
+
+    #[test]
+    fn the_release_pr_description_is_literal_markdown() {
+        let text = markdown(&run());
+        assert!(text.starts_with("Release Billo.Api 1.4.3 (develop → main)"));
+        assert!(text.contains("- [ALLPOST-1](https://jira.example/browse/ALLPOST-1) Login page\n"));
+        assert!(
+            text.contains("- !12 Login \\*page\\* \\[draft\\]\n"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! What a release run knows: the release it ships (version, tickets, PRs), the release PR, the
+//! CI build, the CD release and its stages, and who decided what, plus the step it is at
+//! (flattened in as `"step"`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{StagedPr, StagingRelease};
+pub use crate::workflow::ci::BuildRef;
+pub use crate::workflow::tickets::Ticket;
+
+/// The release PR, as last seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasePr {
+    pub id: u32,
+    pub url: String,
+    /// The source commit the card showed; the merge passes it as lastMergeSourceCommit.
+    pub commit: String,
+    /// An open release PR existed already and was reused.
+    #[serde(default)]
+    pub reused: bool,
+}
+
+/// The classic release Azure DevOps created from the CI build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CdRelease {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+}
+
+/// A stage as the card shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageSeen {
+    pub name: String,
+    /// `deployed`, `waiting for approval`, `deploying`, `skipped`…
+    pub state: String,
+}
+
+/// A decision someone made in Slack, for the card and the release notes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signoff {
+    /// `created the release PR`, `approved Production`…
+    pub what: String,
+    /// The Slack user id.
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum ReleaseStep {
+    Load,
+    AskCreate,
+    CreatePr,
+    AskMerge,
+    Merge,
+    /// The release PR moved after the card showed it; nothing was merged.
+    Stale {
+        reason: String,
+    },
+    QueueBuild,
+    /// `since`: when the watch began; `None` starts it at the next look.
+    WatchBuild {
+        since: Option<DateTime<Utc>>,
+    },
+    FindCd {
+        since: Option<DateTime<Utc>>,
+    },
+    /// The approval loop's look at the CD release. `since`: when the stage situation `watching`
+    /// (see [`ReleaseRun::watching`]) began.
+    Stages {
+        since: Option<DateTime<Utc>>,
+    },
+    AskStage {
+        stage: String,
+        approvals: Vec<i64>,
+        post_deploy: bool,
+    },
+    ApproveStage {
+        stage: String,
+        approvals: Vec<i64>,
+        /// Who approved in Slack, for the comment in Azure DevOps.
+        by: String,
+    },
+    StartStage {
+        stage: String,
+        stage_id: i64,
+    },
+    Jira,
+    Notes,
+    Archive,
+    Finished,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRun {
+    pub repo: String,
+    /// The release PR's source branch (develop) and target branch (main).
+    pub from_branch: String,
+    pub to_branch: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub tickets: Vec<Ticket>,
+    #[serde(default)]
+    pub prs: Vec<StagedPr>,
+    /// The release was frozen for shipping (taken out of staging).
+    #[serde(default)]
+    pub frozen: bool,
+    #[serde(default)]
+    pub release_pr: Option<ReleasePr>,
+    #[serde(default)]
+    pub merge_commit: Option<String>,
+    #[serde(default)]
+    pub merged_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub build: Option<BuildRef>,
+    /// Builds that failed; a retry does not adopt them again.
+    #[serde(default)]
+    pub failed_builds: Vec<i64>,
+    #[serde(default)]
+    pub cd: Option<CdRelease>,
+    #[serde(default)]
+    pub stages: Vec<StageSeen>,
+    #[serde(default)]
+    pub skipped: Vec<String>,
+    /// What the approval loop last waited for, to know when a new wait begins.
+    #[serde(default)]
+    pub watching: Option<String>,
+    /// Rounds of the approval loop so far (ask → approve or skip → look again).
+    #[serde(default)]
+    pub rounds: u32,
+    #[serde(default)]
+    pub signoffs: Vec<Signoff>,
+    #[serde(default)]
+    pub released_at: Option<DateTime<Utc>>,
+    /// Things that went wrong without stopping the run (a ticket that would not move).
+    #[serde(default)]
+    pub notes: Vec<String>,
+    #[serde(flatten)]
+    pub step: ReleaseStep,
+}
+
+impl ReleaseRun {
+    pub fn new(repo: String, from_branch: String, to_branch: String) -> Self {
+        Self {
+            repo,
+            from_branch,
+            to_branch,
+            version: None,
+            tickets: Vec::new(),
+            prs: Vec::new(),
+            frozen: false,
+            release_pr: None,
+            merge_commit: None,
+            merged_at: None,
+            build: None,
+            failed_builds: Vec::new(),
+            cd: None,
+            stages: Vec::new(),
+            skipped: Vec::new(),
+            watching: None,
+            rounds: 0,
+            signoffs: Vec::new(),
+            released_at: None,
+            notes: Vec::new(),
+            step: ReleaseStep::Load,
+        }
+    }
+
+    pub fn at(mut self, step: ReleaseStep) -> Self {
+        self.step = step;
+        self
+    }
+
+    /// Takes the version, PRs and tickets of `release`, keeping what is known of tickets seen
+    /// before.
+    pub fn take(&mut self, release: &StagingRelease) {
+        self.version = Some(release.version.to_string());
+        self.prs = release.prs.clone();
+        let known = std::mem::take(&mut self.tickets);
+        self.tickets = release
+            .tickets
+            .iter()
+            .filter_map(|key| {
+                known
+                    .iter()
+                    .find(|t| t.key.as_str() == key)
+                    .cloned()
+                    .or_else(|| crate::domain::JiraKey::parse(key).map(Ticket::bare))
+            })
+            .collect();
+    }
+
+    /// `Billo.Api 1.4.3`, or the repository alone before the version is known.
+    pub fn name(&self) -> String {
+        match &self.version {
+            Some(version) => format!("{} {version}", self.repo),
+            None => self.repo.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Version;
+    use crate::workflow::flow::step_name;
+
+    #[test]
+    fn the_stored_state_names_its_step_and_round_trips() {
+        let run = ReleaseRun::new("Billo.Api".into(), "develop".into(), "main".into()).at(
+            ReleaseStep::AskStage {
+                stage: "Production".into(),
+                approvals: vec![7],
+                post_deploy: false,
+            },
+        );
+        let json = serde_json::to_value(&run).unwrap();
+        assert_eq!(step_name(&json), "ask_stage");
+        assert_eq!(serde_json::from_value::<ReleaseRun>(json).unwrap(), run);
+    }
+
+    #[test]
+    fn taking_a_release_keeps_what_is_known_of_its_tickets() {
+        let mut run = ReleaseRun::new("Billo.Api".into(), "develop".into(), "main".into());
+        run.tickets = vec![Ticket {
+            summary: "Login".into(),
+            url: "https://jira/browse/AB-1".into(),
+            ..Ticket::bare(crate::domain::JiraKey::parse("AB-1").unwrap())
+        }];
+        let release = StagingRelease {
+            repo: "Billo.Api".into(),
+            version: Version::new(1, 4, 3),
+            started_at: Utc::now(),
+            tickets: vec!["AB-1".into(), "AB-2".into()],
+            prs: vec![StagedPr {
+                id: 3,
+                title: "t".into(),
+            }],
+        };
+        run.take(&release);
+        assert_eq!(run.name(), "Billo.Api 1.4.3");
+        assert_eq!(run.tickets[0].summary, "Login");
+        assert_eq!(run.tickets[1].key.as_str(), "AB-2");
+        assert!(run.tickets[1].url.is_empty());
+    }
+}

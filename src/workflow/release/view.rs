@@ -1,0 +1,156 @@
+//! What Slack shows of a release run: its card. Pure.
+
+use super::state::{ReleaseRun, ReleaseStep};
+use crate::domain::Line;
+use crate::workflow::CardView;
+
+pub fn card(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> CardView {
+    let mut lines = Vec::new();
+    if !run.from_branch.is_empty() {
+        lines.push(
+            Line::new()
+                .code(run.from_branch.clone())
+                .plain(" → ")
+                .code(run.to_branch.clone()),
+        );
+    }
+    if run.version.is_some() {
+        lines.push(Line::new().bold(format!("Tickets ({})", run.tickets.len())));
+        for ticket in &run.tickets {
+            let mut line = Line::new().plain("• ");
+            line = if ticket.url.is_empty() {
+                line.code(ticket.key.to_string())
+            } else {
+                line.link(ticket.url.clone(), ticket.key.to_string())
+            };
+            if !ticket.summary.is_empty() {
+                line = line.plain(format!(" {}", ticket.summary));
+            }
+            lines.push(line);
+        }
+        lines.push(Line::new().bold(format!("Pull requests ({})", run.prs.len())));
+        for pr in &run.prs {
+            lines.push(
+                Line::new()
+                    .plain("• ")
+                    .link(pr_link(pr.id), format!("PR {}", pr.id))
+                    .plain(format!(" {}", pr.title)),
+            );
+        }
+    }
+    if let Some(pr) = &run.release_pr {
+        let mut line = Line::new()
+            .plain("Release PR: ")
+            .link(pr.url.clone(), format!("PR {}", pr.id));
+        if pr.reused {
+            line = line.plain(" (it was already open, so the bot reused it)");
+        }
+        lines.push(line);
+    }
+    if let Some(commit) = &run.merge_commit {
+        lines.push(
+            Line::new()
+                .plain(format!("Merged into {} as ", run.to_branch))
+                .code(crate::workflow::pr::view::short(commit)),
+        );
+    }
+    if let Some(build) = &run.build {
+        lines.push(build.card_line());
+    }
+    if let Some(cd) = &run.cd {
+        let mut line = Line::new()
+            .plain("CD: ")
+            .link(cd.url.clone(), cd.name.clone());
+        if !run.stages.is_empty() {
+            let stages: Vec<String> = run
+                .stages
+                .iter()
+                .map(|s| format!("{} {}", s.name, s.state))
+                .collect();
+            line = line.plain(format!(" · {}", stages.join(" · ")));
+        }
+        lines.push(line);
+    }
+    for signoff in &run.signoffs {
+        lines.push(
+            Line::new()
+                .plain(format!("{} by ", capitalized(&signoff.what)))
+                .user(signoff.by.clone())
+                .plain(" on ")
+                .date(signoff.at),
+        );
+    }
+    match (&run.step, run.released_at) {
+        (ReleaseStep::Stale { reason }, _) => lines.push(Line::from(
+            format!("The release PR moved after it was shown, so nothing was merged: {reason}")
+                .as_str(),
+        )),
+        (_, Some(at)) => lines.push(
+            Line::new()
+                .plain(":rocket: Released on ")
+                .date(at)
+                .plain("; the notes are in the thread and the channel."),
+        ),
+        _ => {}
+    }
+    lines.extend(
+        run.notes
+            .iter()
+            .map(|n| Line::new().plain(format!("Note: {n}"))),
+    );
+    CardView {
+        title: format!("Release {}", run.name()),
+        lines,
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StagedPr;
+    use crate::workflow::release::state::{CdRelease, StageSeen};
+
+    #[test]
+    fn the_card_names_the_release_and_shows_its_progress() {
+        let mut run = ReleaseRun::new("Billo.Api".into(), "develop".into(), "main".into());
+        assert_eq!(card(&run, &|_| String::new()).title, "Release Billo.Api");
+        run.version = Some("1.4.3".into());
+        run.prs = vec![StagedPr {
+            id: 12,
+            title: "Login".into(),
+        }];
+        run.cd = Some(CdRelease {
+            id: 3,
+            name: "Release-3".into(),
+            url: "https://cd/3".into(),
+        });
+        run.stages = vec![
+            StageSeen {
+                name: "Sandbox".into(),
+                state: "deployed".into(),
+            },
+            StageSeen {
+                name: "Production".into(),
+                state: "waiting for approval".into(),
+            },
+        ];
+        let view = card(&run, &|id| format!("https://pr/{id}"));
+        assert_eq!(view.title, "Release Billo.Api 1.4.3");
+        let text = crate::slack::mrkdwn::lines(&view.lines);
+        assert!(text.contains("• <https://pr/12|PR 12> Login"), "{text}");
+        assert!(
+            text.contains(
+                "CD: <https://cd/3|Release-3> · Sandbox deployed · Production waiting for approval"
+            ),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,495 @@
+//! The release workflow end to end: `/release` through Socket Mode, a fake Azure DevOps with a
+//! release PR, CI on main and a classic CD release (Sandbox, then Production), and a fake Jira.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use release_agent::domain::{RunId, RunStatus, Version};
+use release_agent::store::{StagedPr, Store};
+
+use crate::on_both_backends;
+use crate::pr_flow::{World, released, released_on, world};
+use crate::support::fake_azdo::{BuildPlan, FakeAzdo};
+use crate::support::fake_cd::StagePlan;
+use crate::support::fake_jira::FakeJira;
+use crate::support::{Backend, wait_until};
+
+pub const DEVELOP_HEAD: &str = "d0d0d0d0aaaa1111";
+
+/// The scene of every release test: Billo.Api released 1.4.2, then three PRs with a ticket each
+/// merged into develop, so 1.4.3 is staged; CD deploys to Sandbox, then Production, each after an
+/// approval.
+pub async fn release_world(backend: Backend, extra: &[(&str, &str)]) -> Option<World> {
+    let mut vars = vec![("RELEASE_POLL_INTERVAL_SECONDS", "1")];
+    vars.extend_from_slice(extra);
+    let w = world(backend, &vars).await?;
+    stage_release(&w.app.store, &w.azdo, &w.jira, w.app.clock.now()).await;
+    Some(w)
+}
+
+/// Billo.Api released 1.4.2, then three PRs with a ticket each merged into develop, so 1.4.3 is
+/// staged; CD deploys to Sandbox, then Production, each after an approval.
+pub async fn stage_release(store: &Store, azdo: &FakeAzdo, jira: &FakeJira, now: DateTime<Utc>) {
+    released_on(store, Version::new(1, 4, 2), now).await;
+    for (id, key, summary) in [
+        (21, "ALLPOST-1", "Login page"),
+        (22, "ALLPOST-2", "Password reset"),
+        (23, "ALLPOST-3", "Remember me"),
+    ] {
+        jira.add_issue(key, summary, "Ready for QA");
+        let pr = StagedPr {
+            id,
+            title: summary.into(),
+        };
+        store
+            .stage_pr(
+                "Billo.Api",
+                pr,
+                &[key.to_owned()],
+                Version::new(0, 1, 0),
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    let mut state = azdo.state.lock().unwrap();
+    state.heads.insert("develop".into(), DEVELOP_HEAD.into());
+    state.cd.branch = "main".into();
+    state.cd.plan = vec![
+        StagePlan::approved("Sandbox"),
+        StagePlan::approved("Production"),
+    ];
+}
+
+impl World {
+    /// `/release text` through Socket Mode; the ack's text.
+    pub async fn release(&self, text: &str) -> String {
+        let ack = self.app.slack.slash("/release", text, "U0ADA").await;
+        ack["payload"]["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The newest release run.
+    pub async fn release_run(&self) -> RunId {
+        wait_until("a release run", || async {
+            let runs = self.app.store.recent_runs(10).await.unwrap();
+            runs.into_iter().find(|r| r.kind == "release").map(|r| r.id)
+        })
+        .await
+    }
+
+    /// Walks a started release to the question about its first stage.
+    pub async fn to_first_stage(&self, run: RunId) {
+        self.waits_at(run, "ask_create").await;
+        self.press(run, "create").await;
+        self.waits_at(run, "ask_merge").await;
+        self.press(run, "merge").await;
+        self.waits_at(run, "ask_stage").await;
+    }
+
+    fn jira_statuses(&self) -> Vec<String> {
+        ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"]
+            .map(|key| self.jira.status(key))
+            .to_vec()
+    }
+}
+
+async fn a_staged_release_goes_to_production_with_its_notes_and_archive(backend: Backend) {
+    let Some(w) = release_world(backend, &[]).await else {
+        return;
+    };
+    let ack = w.release("billo.api").await;
+    assert_eq!(
+        ack,
+        "Releasing Billo.Api 1.4.3. Follow it on its card in <#C0RELEASES>."
+    );
+    let run = w.release_run().await;
+    w.waits_at(run, "ask_create").await;
+    let card = w.card(run).await;
+    assert!(card.contains("Release Billo.Api 1.4.3"), "{card}");
+    assert!(card.contains("`develop` → `main`"), "{card}");
+    assert!(
+        card.contains("|ALLPOST-2> Password reset"),
+        "tickets with their Jira summaries: {card}"
+    );
+    assert!(card.contains("|PR 23> Remember me"), "{card}");
+    assert!(card.ends_with("[Create release PR] [Cancel]"), "{card}");
+
+    w.press(run, "create").await;
+    w.waits_at(run, "ask_merge").await;
+    let created = w.azdo.with(|s| s.created.clone());
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].0, "Release Billo.Api 1.4.3");
+    assert!(
+        created[0].1.contains("[ALLPOST-1](") && created[0].1.contains("- !22 Password reset"),
+        "the description is the release notes: {}",
+        created[0].1
+    );
+    let card = w.card(run).await;
+    assert!(card.contains("Release PR: <"), "{card}");
+    assert!(card.ends_with("[Merge release PR] [Cancel]"), "{card}");
+
+    w.press(run, "merge").await;
+    w.waits_at(run, "ask_stage").await;
+    assert_eq!(
+        w.azdo.with(|s| s.completions.clone()),
+        [(400, DEVELOP_HEAD.to_owned())],
+        "the release PR was merged once, at the commit the card showed"
+    );
+    let builds = w.azdo.with(|s| s.builds.clone());
+    assert_eq!(builds.len(), 1);
+    assert_eq!(
+        (builds[0].branch.as_str(), builds[0].commit.as_deref()),
+        ("main", Some("merge-d0d0d0d0"))
+    );
+    let card = w.card(run).await;
+    assert!(card.ends_with("[Approve Sandbox] [Skip]"), "{card}");
+    assert!(
+        card.contains("Sandbox waiting for approval · Production not started"),
+        "{card}"
+    );
+
+    // While the release ships, a PR merged into develop opens the next version.
+    let next = w
+        .app
+        .store
+        .stage_pr(
+            "Billo.Api",
+            StagedPr {
+                id: 24,
+                title: "Later".into(),
+            },
+            &[],
+            Version::new(0, 1, 0),
+            w.app.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.version, Version::new(1, 4, 4));
+
+    w.press(run, "approve").await;
+    w.waits_at(run, "ask_stage").await;
+    let card = w.card(run).await;
+    assert!(card.ends_with("[Approve Production] [Skip]"), "{card}");
+    w.app.clock.advance(TimeDelta::days(2));
+    let release_day = w.app.clock.now();
+    w.press(run, "approve").await;
+    let done = w.app.finished(run).await;
+    assert_eq!(done.status, RunStatus::Done, "{:?}", done.outcome);
+
+    let decisions = w.azdo.with(|s| s.cd.decisions.clone());
+    assert_eq!(decisions.len(), 2, "one approval call per stage");
+    assert!(decisions.iter().all(|(_, status, _)| status == "approved"));
+    assert!(
+        decisions[0].2.starts_with(
+            "Approved in Slack by @someone (U0ADA) via release-agent (Billo.Api 1.4.3"
+        ),
+        "{}",
+        decisions[0].2
+    );
+    assert_eq!(w.jira_statuses(), ["Done", "Done", "Done"]);
+    let archived = w.app.store.archived("Billo.Api").await.unwrap();
+    assert_eq!(archived[0].version, Version::new(1, 4, 3));
+    assert_eq!(
+        archived[0].prs.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [21, 22, 23],
+        "the archive holds what shipped, not the PR merged meanwhile"
+    );
+    assert!(
+        archived[0].released_at >= release_day,
+        "released_at comes from the engine's clock"
+    );
+    assert_eq!(
+        w.app
+            .store
+            .staging("Billo.Api")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        Version::new(1, 4, 4)
+    );
+    assert_eq!(w.app.store.shipping("Billo.Api").await.unwrap(), None);
+
+    let replies = w.replies(run).await;
+    let notes = replies
+        .iter()
+        .find(|r| r.starts_with(":rocket: *Released Billo.Api 1.4.3*"))
+        .unwrap_or_else(|| panic!("no release notes in {replies:?}"));
+    assert!(notes.contains("|ALLPOST-3> Remember me"), "{notes}");
+    assert!(notes.contains("|PR 21> Login page"), "{notes}");
+    assert!(
+        notes.contains("• Production approved by <@U0ADA> on"),
+        "who approved what: {notes}"
+    );
+    let broadcast = w
+        .app
+        .slack
+        .calls("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.body["reply_broadcast"] == true)
+        .count();
+    assert_eq!(broadcast, 1, "the notes are also shown in the channel");
+
+    let history = w.release("history Billo.Api").await;
+    assert!(
+        history.contains("• 1.4.3 on ") && history.contains("• 1.4.2 on "),
+        "{history}"
+    );
+    w.app.finish().await;
+}
+
+async fn a_failed_ci_build_ends_the_release_with_a_retry(backend: Backend) {
+    let Some(w) = release_world(backend, &[]).await else {
+        return;
+    };
+    w.azdo.plan_build(BuildPlan::Finish {
+        polls: 1,
+        result: "failed",
+    });
+    w.release("Billo.Api").await;
+    let run = w.release_run().await;
+    w.waits_at(run, "ask_create").await;
+    w.press(run, "create").await;
+    w.waits_at(run, "ask_merge").await;
+    w.press(run, "merge").await;
+    let failed = w.app.finished(run).await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(failed.outcome.as_deref(), Some("CI build 2026.900 failed"));
+    let card = w.card(run).await;
+    assert!(card.contains("CI: <"), "the card shows the build: {card}");
+    assert!(card.ends_with("[Retry]"), "{card}");
+    let replies = w.replies(run).await;
+    assert!(
+        replies.iter().any(|r| r.contains("build 2026.900> failed")),
+        "{replies:?}"
+    );
+    assert!(
+        w.azdo.with(|s| s.cd.releases.is_empty()),
+        "nothing was deployed"
+    );
+
+    w.press(run, "retry").await;
+    w.waits_at(run, "ask_stage").await;
+    let builds = w.azdo.with(|s| s.builds.clone());
+    assert_eq!(builds.len(), 2, "the retry queued a new build");
+    assert_eq!(builds[1].commit, builds[0].commit);
+    w.app.finish().await;
+}
+
+async fn a_rejection_in_azure_devops_stops_the_release(backend: Backend) {
+    let Some(w) = release_world(backend, &[]).await else {
+        return;
+    };
+    w.release("Billo.Api").await;
+    let run = w.release_run().await;
+    w.to_first_stage(run).await;
+    w.press(run, "approve").await;
+    w.waits_at(run, "ask_stage").await;
+    w.azdo.state.lock().unwrap().cd.reject("Production");
+    let failed = w.app.finished(run).await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(
+        failed.outcome.as_deref(),
+        Some("Production was rejected in Azure DevOps")
+    );
+    let card = w.card(run).await;
+    assert!(
+        card.contains("Production was rejected in Azure DevOps"),
+        "{card}"
+    );
+    assert!(card.ends_with("[Retry]"), "{card}");
+    assert_eq!(
+        w.azdo.with(|s| s.cd.decisions.len()),
+        1,
+        "only Sandbox was approved by the bot"
+    );
+    assert_eq!(
+        w.jira_statuses(),
+        ["Ready for QA", "Ready for QA", "Ready for QA"]
+    );
+    assert!(w.app.store.archived("Billo.Api").await.unwrap().len() == 1);
+    assert!(
+        w.app.store.shipping("Billo.Api").await.unwrap().is_some(),
+        "1.4.3 stays merged for release, for a later /release"
+    );
+    w.app.finish().await;
+}
+
+async fn skipping_sandbox_goes_straight_to_production(backend: Backend) {
+    let Some(w) = release_world(backend, &[]).await else {
+        return;
+    };
+    w.release("Billo.Api").await;
+    let run = w.release_run().await;
+    w.to_first_stage(run).await;
+    w.press(run, "skip").await;
+    w.waits_at(run, "ask_stage").await;
+    let card = w.card(run).await;
+    assert!(card.ends_with("[Approve Production] [Skip]"), "{card}");
+    assert!(card.contains("Sandbox skipped"), "{card}");
+    assert_eq!(
+        w.azdo.with(|s| s.cd.starts.len()),
+        1,
+        "the bot started Production, which waited for Sandbox"
+    );
+    w.press(run, "approve").await;
+    let done = w.app.finished(run).await;
+    assert_eq!(done.status, RunStatus::Done, "{:?}", done.outcome);
+    let decisions = w.azdo.with(|s| s.cd.decisions.clone());
+    assert_eq!(decisions.len(), 1, "only Production was approved");
+    let notes = w.replies(run).await.join("\n");
+    assert!(notes.contains("• Sandbox skipped by <@U0ADA>"), "{notes}");
+    assert_eq!(w.jira_statuses(), ["Done", "Done", "Done"]);
+    w.app.finish().await;
+}
+
+async fn an_open_release_pr_is_reused(backend: Backend) {
+    let Some(w) = release_world(backend, &[]).await else {
+        return;
+    };
+    w.azdo.add_pr(crate::support::fake_azdo::FakePr {
+        id: 77,
+        repo: "Billo.Api".into(),
+        title: "Release by hand".into(),
+        source_branch: "develop".into(),
+        target_branch: "main".into(),
+        source_commit: DEVELOP_HEAD.into(),
+        status: "active".into(),
+        merge_commit: None,
+        closed: None,
+        draft: false,
+    });
+    w.release("Billo.Api").await;
+    let run = w.release_run().await;
+    w.waits_at(run, "ask_create").await;
+    w.press(run, "create").await;
+    w.waits_at(run, "ask_merge").await;
+    assert!(
+        w.azdo.with(|s| s.created.is_empty()),
+        "no second release PR"
+    );
+    let card = w.card(run).await;
+    assert!(
+        card.contains("|PR 77> (it was already open, so the bot reused it)"),
+        "{card}"
+    );
+    w.press(run, "merge").await;
+    w.waits_at(run, "ask_stage").await;
+    assert_eq!(
+        w.azdo.with(|s| s.completions.clone()),
+        [(77, DEVELOP_HEAD.to_owned())]
+    );
+    w.app.finish().await;
+}
+
+async fn a_release_pr_that_moved_is_not_merged_blind(backend: Backend) {
+    let Some(w) = release_world(backend, &[]).await else {
+        return;
+    };
+    w.release("Billo.Api").await;
+    let run = w.release_run().await;
+    w.waits_at(run, "ask_create").await;
+    w.press(run, "create").await;
+    w.waits_at(run, "ask_merge").await;
+    let moved = "d1d1d1d1bbbb2222";
+    w.azdo.move_branch("develop", moved);
+    w.press(run, "merge").await;
+    w.waits_at(run, "stale").await;
+    let card = w.card(run).await;
+    assert!(
+        card.contains("The release PR moved after it was shown, so nothing was merged: TF401192"),
+        "{card}"
+    );
+    assert!(card.ends_with("[Refresh] [Cancel]"), "{card}");
+    assert!(
+        w.app.store.shipping("Billo.Api").await.unwrap().is_none(),
+        "the release went back to staging"
+    );
+    assert_eq!(
+        w.app
+            .store
+            .staging("Billo.Api")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        Version::new(1, 4, 3)
+    );
+
+    w.press(run, "refresh").await;
+    w.waits_at(run, "ask_merge").await;
+    w.press(run, "merge").await;
+    w.waits_at(run, "ask_stage").await;
+    assert_eq!(
+        w.azdo.with(|s| s.completions.clone()),
+        [(400, DEVELOP_HEAD.to_owned()), (400, moved.to_owned())],
+        "the second merge is of the commit shown after the refresh"
+    );
+    w.app.finish().await;
+}
+
+async fn a_second_release_of_a_repository_gets_the_one_under_way(backend: Backend) {
+    let Some(w) = release_world(backend, &[]).await else {
+        return;
+    };
+    w.release("Billo.Api").await;
+    let run = w.release_run().await;
+    w.waits_at(run, "ask_create").await;
+    let second = w.release("Billo.Api").await;
+    assert!(
+        second.starts_with(
+            "A release of Billo.Api is already under way; one release at a time per repository: <https://test.slack.com/archives/C0RELEASES/p"
+        ),
+        "{second}"
+    );
+    let releases = w
+        .app
+        .store
+        .recent_runs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "release")
+        .count();
+    assert_eq!(releases, 1);
+    let status = w.release("status").await;
+    assert!(status.contains("*Billo.Api*"), "{status}");
+    assert!(
+        status.contains("• staging 1.4.3: 3 PRs, 3 tickets (ALLPOST-1, ALLPOST-2, ALLPOST-3)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("• release under way (<https://test.slack.com/archives/C0RELEASES/p")
+            && status.contains(
+                "waiting for *Create the release PR develop → main for Billo.Api 1.4.3?*"
+            ),
+        "{status}"
+    );
+    w.app.finish().await;
+}
+
+async fn nothing_staged_is_explained(backend: Backend) {
+    let Some(w) = world(backend, &[]).await else {
+        return;
+    };
+    released(&w.app, Version::new(1, 4, 2)).await;
+    let answer = w.release("Billo.Api").await;
+    assert_eq!(
+        answer,
+        "Nothing to release for Billo.Api: no PR was merged into it since 1.4.2 was released. PRs count once the bot merges them, or once the poller sees them merged."
+    );
+    assert!(w.app.store.recent_runs(5).await.unwrap().is_empty());
+    w.app.finish().await;
+}
+
+on_both_backends!(
+    a_staged_release_goes_to_production_with_its_notes_and_archive,
+    a_failed_ci_build_ends_the_release_with_a_retry,
+    a_rejection_in_azure_devops_stops_the_release,
+    skipping_sandbox_goes_straight_to_production,
+    an_open_release_pr_is_reused,
+    a_release_pr_that_moved_is_not_merged_blind,
+    a_second_release_of_a_repository_gets_the_one_under_way,
+    nothing_staged_is_explained,
+);
