@@ -2,6 +2,7 @@
 //! throwaway branch that is deleted once the worktree's HEAD is detached at the commit.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use git2::{
     BranchType, Repository, WorktreeAddOptions, WorktreePruneOptions, build::CheckoutBuilder,
@@ -14,6 +15,9 @@ use super::GitError;
 /// nothing else.
 const PREFIX: &str = "ra-";
 const BRANCH_PREFIX: &str = "release-agent/";
+
+/// Held while a worktree is registered (see `add_blocking`).
+static ADDING: Mutex<()> = Mutex::new(());
 
 /// A checkout of one commit, apart from the repository's own working tree. Remove it when done;
 /// if the process dies first, start-up prunes it.
@@ -88,29 +92,35 @@ fn add_blocking(dir: &Path, parent: &Path, rev: &str) -> Result<Worktree, GitErr
     std::fs::create_dir_all(parent)
         .map_err(|e| GitError::local("creating the worktree directory", parent, e))?;
     let path = parent.join(&name);
-    let branch_name = format!("{BRANCH_PREFIX}{name}");
-    let branch = repo
-        .branch(&branch_name, &commit, true)
-        .map_err(|e| fail("creating a branch", e))?;
-    let mut options = WorktreeAddOptions::new();
-    options.reference(Some(branch.get()));
-    let worktree = repo
-        .worktree(&name, &path, Some(&options))
-        .map_err(|e| fail("adding a worktree", e))?;
-    let checkout =
-        Repository::open_from_worktree(&worktree).map_err(|e| fail("opening the worktree", e))?;
-    checkout
-        .set_head_detached(commit.id())
-        .map_err(|e| fail("detaching the worktree", e))?;
+    let checkout = {
+        // libgit2 does not expect two worktree adds to race in one repository (both create
+        // `.git/worktrees`, and one fails); the bookkeeping is quick, the checkout below is not.
+        let _serial = ADDING.lock().unwrap_or_else(PoisonError::into_inner);
+        let branch_name = format!("{BRANCH_PREFIX}{name}");
+        let branch = repo
+            .branch(&branch_name, &commit, true)
+            .map_err(|e| fail("creating a branch", e))?;
+        let mut options = WorktreeAddOptions::new();
+        options.reference(Some(branch.get()));
+        let worktree = repo
+            .worktree(&name, &path, Some(&options))
+            .map_err(|e| fail("adding a worktree", e))?;
+        let checkout = Repository::open_from_worktree(&worktree)
+            .map_err(|e| fail("opening the worktree", e))?;
+        checkout
+            .set_head_detached(commit.id())
+            .map_err(|e| fail("detaching the worktree", e))?;
+        drop(branch);
+        if let Ok(mut branch) = repo.find_branch(&branch_name, BranchType::Local) {
+            branch
+                .delete()
+                .map_err(|e| fail("deleting the throwaway branch", e))?;
+        }
+        checkout
+    };
     checkout
         .checkout_head(Some(CheckoutBuilder::new().force()))
         .map_err(|e| fail("checking out the worktree", e))?;
-    drop(branch);
-    if let Ok(mut branch) = repo.find_branch(&branch_name, BranchType::Local) {
-        branch
-            .delete()
-            .map_err(|e| fail("deleting the throwaway branch", e))?;
-    }
     debug!(worktree = %path.display(), commit = %commit.id(), "worktree added");
     Ok(Worktree {
         path,
