@@ -93,7 +93,8 @@ impl Application {
         Self::build_with(config, parts).await
     }
 
-    pub async fn build_with(config: Config, parts: Parts) -> Result<Self, StartupError> {
+    pub async fn build_with(config: Config, mut parts: Parts) -> Result<Self, StartupError> {
+        parts.engine.repo_channels = config.repos_config.channels();
         let store = open_store(&config).await?;
         let api = SlackApi::new(
             &config.slack.api_url,

@@ -75,6 +75,14 @@ impl ReposConfig {
             .unwrap_or_default()
     }
 
+    /// The repositories whose cards go to their own channel, with that channel.
+    pub fn channels(&self) -> Vec<(RepoName, String)> {
+        self.repos
+            .iter()
+            .filter_map(|(name, s)| Some((name.clone(), s.slack_channel.clone()?)))
+            .collect()
+    }
+
     pub fn repos(&self) -> impl Iterator<Item = &RepoName> {
         self.repos.iter().map(|(name, _)| name)
     }

@@ -296,3 +296,29 @@ fn the_example_env_file_is_a_valid_configuration_once_slack_is_filled_in() {
         assert!(example.contains_key(var), ".env.example lacks {var}");
     }
 }
+
+#[test]
+fn release_settings_have_defaults_and_explain_bad_values() {
+    let release = config(&[]).unwrap().release;
+    assert_eq!(release.branch, "main");
+    assert_eq!(release.poll_interval, Duration::from_secs(30));
+    assert_eq!(release.wait_max, Duration::from_secs(3600));
+    let custom = config(&[("RELEASE_BRANCH", "refs/heads/master")])
+        .unwrap()
+        .release;
+    assert_eq!(custom.branch, "master");
+    let err = lines(
+        config(&[
+            ("RELEASE_POLL_INTERVAL_SECONDS", "0"),
+            ("RELEASE_WAIT_MAX_SECONDS", "an hour"),
+        ])
+        .unwrap_err(),
+    );
+    assert_eq!(err.len(), 2, "{err:?}");
+    assert!(
+        err[0].starts_with("RELEASE_POLL_INTERVAL_SECONDS: "),
+        "{}",
+        err[0]
+    );
+    assert!(err[1].contains("`an hour`"), "{}", err[1]);
+}

@@ -87,6 +87,7 @@ impl FrontDoor {
             return "Reviews need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT.".into();
         }
         let name = mrkdwn::escape(&pr.to_string());
+        let repo = pr.repo.as_ref().map(ToString::to_string);
         let request = ReviewRequest {
             pr_id: pr.id,
             repo: pr.repo,
@@ -98,7 +99,7 @@ impl FrontDoor {
         match request_review(&self.engine, &self.store, request).await {
             Ok(Requested::Started(_)) => format!(
                 "Reviewing {name}. Follow it on its card in <#{}>.",
-                self.engine.channel()
+                self.engine.channel_for(repo.as_deref())
             ),
             Ok(Requested::AlreadyRunning(run)) => {
                 format!(
@@ -123,7 +124,7 @@ impl FrontDoor {
         match request_release(&self.engine, &self.store, repo, call.user, Some(dedupe)).await {
             Ok(ReleaseRequested::Started { version, .. }) => format!(
                 "Releasing {name} {version}. Follow it on its card in <#{}>.",
-                self.engine.channel()
+                self.engine.channel_for(Some(repo.as_str()))
             ),
             Ok(ReleaseRequested::AlreadyRunning(run)) => format!(
                 "A release of {name} is already under way; one release at a time per repository{}",
@@ -156,7 +157,7 @@ impl FrontDoor {
             staging.retain(|s| wanted(&s.repo));
             let mut shipping = self.store.all_shipping().await?;
             shipping.retain(|s| wanted(&s.release.repo));
-            let mut runs = self.store.unfinished_runs(kind).await?;
+            let mut runs = self.store.unfinished_runs(kind, None).await?;
             runs.retain(|r| r.repo.as_deref().is_some_and(wanted));
             let mut pending = Vec::new();
             for run in &runs {

@@ -147,12 +147,18 @@ impl StagingRelease {
 const SELECT_STAGING: &str = "SELECT repo, version, started_at, tickets, prs, NULL AS released_at \
      FROM staging_releases";
 
+const STAGING_OF: &str = "SELECT repo, version, started_at, tickets, prs, NULL AS released_at \
+     FROM staging_releases WHERE repo = $1";
+
 const UPSERT_STAGING: &str = "INSERT INTO staging_releases (repo, version, started_at, tickets, prs, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo) DO UPDATE SET version = $2, started_at = $3, \
      tickets = $4, prs = $5, updated_at = $6";
 
 const SELECT_SHIPPING: &str = "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at \
      FROM shipping_releases";
+
+const SHIPPING_OF: &str = "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at \
+     FROM shipping_releases WHERE repo = $1";
 
 const UPSERT_SHIPPING: &str = "INSERT INTO shipping_releases (repo, version, started_at, tickets, prs, run_id, frozen_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (repo) DO UPDATE SET version = $2, started_at = $3, \
@@ -166,13 +172,59 @@ const ARCHIVE: &str = "INSERT INTO archived_releases (repo, version, started_at,
 /// write lock already does.
 const LOCK_REPO: &str = "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked";
 
+/// The repo's staging release (`staging!`) or shipping release (`shipping!`), read on `$ex`.
+macro_rules! staging {
+    ($ex:expr, $repo:expr) => {
+        sqlx::query_as::<_, ReleaseRow>(STAGING_OF)
+            .bind($repo)
+            .fetch_optional($ex)
+            .await?
+            .map(ReleaseRow::staging)
+            .transpose()?
+    };
+}
+
+macro_rules! shipping {
+    ($ex:expr, $repo:expr) => {
+        sqlx::query_as::<_, ShippingRow>(SHIPPING_OF)
+            .bind($repo)
+            .fetch_optional($ex)
+            .await?
+            .map(ShippingRow::shipping)
+            .transpose()?
+    };
+}
+
+/// Writes `$release` as the repo's staging release, on `$ex`.
+macro_rules! put_staging {
+    ($ex:expr, $release:expr, $now:expr) => {
+        sqlx::query(UPSERT_STAGING)
+            .bind(&$release.repo)
+            .bind($release.version.to_string())
+            .bind($release.started_at)
+            .bind(Json(&$release.tickets))
+            .bind(Json(&$release.prs))
+            .bind($now)
+            .execute($ex)
+            .await?
+            .rows_affected()
+    };
+}
+
+/// A write transaction on `$pool` that holds the lock of `$repo` (PostgreSQL).
+macro_rules! locked {
+    ($pool:expr, $lock:expr, $repo:expr) => {{
+        let mut tx = $pool.begin_write().await?;
+        if let Some(lock) = $lock {
+            sqlx::query(lock).bind($repo).execute(&mut *tx).await?;
+        }
+        tx
+    }};
+}
+
 impl Store {
     pub async fn staging(&self, repo: &str) -> Result<Option<StagingRelease>, StoreError> {
-        let sql = "SELECT repo, version, started_at, tickets, prs, NULL AS released_at \
-                   FROM staging_releases WHERE repo = $1";
-        let row: Option<ReleaseRow> =
-            on_db!(self, pool => sqlx::query_as(sql).bind(repo).fetch_optional(pool).await)?;
-        row.map(ReleaseRow::staging).transpose()
+        Ok(on_db!(self, pool => staging!(pool, repo)))
     }
 
     pub async fn all_staging(&self) -> Result<Vec<StagingRelease>, StoreError> {
@@ -192,16 +244,7 @@ impl Store {
         release: &StagingRelease,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        on_db!(self, pool => sqlx::query(UPSERT_STAGING)
-            .bind(&release.repo)
-            .bind(release.version.to_string())
-            .bind(release.started_at)
-            .bind(Json(&release.tickets))
-            .bind(Json(&release.prs))
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|d| d.rows_affected()))?;
+        on_db!(self, pool => put_staging!(pool, release, now));
         Ok(())
     }
 
@@ -218,42 +261,23 @@ impl Store {
     ) -> Result<StagingRelease, StoreError> {
         let lock = self.repo_lock();
         let staged = on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            if let Some(lock) = lock {
-                sqlx::query(lock).bind(repo).execute(&mut *tx).await?;
-            }
-            let current: Option<ReleaseRow> = sqlx::query_as(
-                "SELECT repo, version, started_at, tickets, prs, NULL AS released_at FROM staging_releases WHERE repo = $1",
-            )
-            .bind(repo)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let mut tx = locked!(pool, lock, repo);
+            let current = staging!(&mut *tx, repo);
             let released: Vec<String> = sqlx::query_scalar(
                 "SELECT version FROM archived_releases WHERE repo = $1 UNION SELECT version FROM shipping_releases WHERE repo = $1",
             )
             .bind(repo)
             .fetch_all(&mut *tx)
             .await?;
-            let base = match current {
-                Some(row) => row.staging()?,
-                None => StagingRelease {
-                    repo: repo.to_owned(),
-                    version: released.iter().filter_map(|v| v.parse::<Version>().ok()).max().map_or(first, Version::next_patch),
-                    started_at: now,
-                    tickets: Vec::new(),
-                    prs: Vec::new(),
-                },
-            };
+            let base = current.unwrap_or_else(|| StagingRelease {
+                repo: repo.to_owned(),
+                version: released.iter().filter_map(|v| v.parse::<Version>().ok()).max().map_or(first, Version::next_patch),
+                started_at: now,
+                tickets: Vec::new(),
+                prs: Vec::new(),
+            });
             let staged = base.with_pr(pr, tickets);
-            sqlx::query(UPSERT_STAGING)
-                .bind(&staged.repo)
-                .bind(staged.version.to_string())
-                .bind(staged.started_at)
-                .bind(Json(&staged.tickets))
-                .bind(Json(&staged.prs))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            put_staging!(&mut *tx, staged, now);
             tx.commit().await?;
             staged
         });
@@ -265,11 +289,7 @@ impl Store {
     }
 
     pub async fn shipping(&self, repo: &str) -> Result<Option<ShippingRelease>, StoreError> {
-        let sql = "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at \
-                   FROM shipping_releases WHERE repo = $1";
-        let row: Option<ShippingRow> =
-            on_db!(self, pool => sqlx::query_as(sql).bind(repo).fetch_optional(pool).await)?;
-        row.map(ShippingRow::shipping).transpose()
+        Ok(on_db!(self, pool => shipping!(pool, repo)))
     }
 
     pub async fn all_shipping(&self) -> Result<Vec<ShippingRelease>, StoreError> {
@@ -296,28 +316,12 @@ impl Store {
     ) -> Result<ShippingRelease, StoreError> {
         let lock = self.repo_lock();
         let shipping = on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            if let Some(lock) = lock {
-                sqlx::query(lock).bind(repo).execute(&mut *tx).await?;
-            }
-            let held: Option<ShippingRow> = sqlx::query_as(
-                "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at FROM shipping_releases WHERE repo = $1",
-            )
-            .bind(repo)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let held = held.map(ShippingRow::shipping).transpose()?;
+            let mut tx = locked!(pool, lock, repo);
+            let held = shipping!(&mut *tx, repo);
             if let Some(held) = &held && held.run_id == run_id {
                 return Ok(held.clone());
             }
-            let staged: Option<ReleaseRow> = sqlx::query_as(
-                "SELECT repo, version, started_at, tickets, prs, NULL AS released_at FROM staging_releases WHERE repo = $1",
-            )
-            .bind(repo)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let staged = staged.map(ReleaseRow::staging).transpose()?;
-            let release = match (held, staged) {
+            let release = match (held, staging!(&mut *tx, repo)) {
                 (Some(held), Some(staged)) => held.release.absorb(staged),
                 (Some(held), None) => held.release,
                 (None, Some(staged)) => staged,
@@ -353,39 +357,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         let lock = self.repo_lock();
         on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            if let Some(lock) = lock {
-                sqlx::query(lock).bind(repo).execute(&mut *tx).await?;
-            }
-            let held: Option<ShippingRow> = sqlx::query_as(
-                "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at FROM shipping_releases WHERE repo = $1 AND run_id = $2",
-            )
-            .bind(repo)
-            .bind(run_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(held) = held.map(ShippingRow::shipping).transpose()? else {
+            let mut tx = locked!(pool, lock, repo);
+            let Some(held) = shipping!(&mut *tx, repo).filter(|held| held.run_id == run_id) else {
                 return Ok(());
             };
-            let staged: Option<ReleaseRow> = sqlx::query_as(
-                "SELECT repo, version, started_at, tickets, prs, NULL AS released_at FROM staging_releases WHERE repo = $1",
-            )
-            .bind(repo)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let release = match staged.map(ReleaseRow::staging).transpose()? {
+            let release = match staging!(&mut *tx, repo) {
                 Some(staged) => held.release.absorb(staged),
                 None => held.release,
             };
-            sqlx::query(UPSERT_STAGING)
-                .bind(&release.repo)
-                .bind(release.version.to_string())
-                .bind(release.started_at)
-                .bind(Json(&release.tickets))
-                .bind(Json(&release.prs))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            put_staging!(&mut *tx, release, now);
             sqlx::query("DELETE FROM shipping_releases WHERE repo = $1").bind(repo).execute(&mut *tx).await?;
             tx.commit().await?;
         });

@@ -290,22 +290,14 @@ impl Store {
         records(rows)
     }
 
-    /// The unfinished runs of `kind`, oldest first.
-    pub async fn unfinished_runs(&self, kind: &str) -> Result<Vec<RunRecord>, StoreError> {
-        let sql = "SELECT * FROM runs WHERE kind = $1 AND status IN ('running', 'waiting') ORDER BY created_at";
-        let rows: Vec<RunRow> =
-            on_db!(self, pool => sqlx::query_as(sql).bind(kind).fetch_all(pool).await)?;
-        records(rows)
-    }
-
-    /// The unfinished runs of `kind` about repository `repo`, oldest first.
-    pub async fn unfinished_runs_for_repo(
+    /// The unfinished runs of `kind` (about repository `repo`, if given), oldest first.
+    pub async fn unfinished_runs(
         &self,
         kind: &str,
-        repo: &str,
+        repo: Option<&str>,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        let sql = "SELECT * FROM runs WHERE kind = $1 AND repo = $2 AND status IN ('running', 'waiting') \
-                   ORDER BY created_at";
+        let sql = "SELECT * FROM runs WHERE kind = $1 AND ($2 IS NULL OR repo = $2) \
+                   AND status IN ('running', 'waiting') ORDER BY created_at";
         let rows: Vec<RunRow> = on_db!(self, pool =>
             sqlx::query_as(sql).bind(kind).bind(repo).fetch_all(pool).await)?;
         records(rows)

@@ -109,14 +109,19 @@ pub async fn queue_or_adopt(
     .await
 }
 
-/// What one look at a build found.
+/// What one look at a build found. A build that stopped being watched comes with the reason
+/// the run gives and the reply for its thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Look {
-    Passed(Build),
-    Failed(Build),
-    /// Still running after the longest wait; the run stops waiting.
-    TimedOut(Build),
-    Running(Build),
+    Passed(BuildRef),
+    Stopped {
+        build: BuildRef,
+        /// It failed (rather than still running after the longest wait).
+        failed: bool,
+        reason: String,
+        reply: Message,
+    },
+    Running(BuildRef),
 }
 
 /// How long to wait for a build, and how often to look.
@@ -150,26 +155,29 @@ pub async fn look(
     now: DateTime<Utc>,
     patience: Patience,
 ) -> Result<Look, StepError> {
-    let build = azdo.build(build).await?;
-    Ok(match build.state {
+    let seen = azdo.build(build).await?;
+    let build = BuildRef::of(&seen);
+    Ok(match seen.state {
         BuildState::Succeeded => Look::Passed(build),
-        state if state.is_finished() => Look::Failed(build),
-        _ if patience.over(since, now) => Look::TimedOut(build),
+        state if state.is_finished() => Look::Stopped {
+            reason: format!("CI build {} {}", build.number, build.state),
+            reply: reply(&build, &build.state),
+            failed: true,
+            build,
+        },
+        _ if patience.over(since, now) => Look::Stopped {
+            reason: format!(
+                "CI build {} did not finish within {}; it is still {}",
+                build.number,
+                human(patience.max_wait),
+                build.state
+            ),
+            reply: reply(&build, "still running when the bot stopped waiting"),
+            failed: false,
+            build,
+        },
         _ => Look::Running(build),
     })
-}
-
-/// The reason a run gives when a build did not pass.
-pub fn failure(build: &BuildRef, timed_out: Option<Duration>) -> String {
-    match timed_out {
-        Some(max) => format!(
-            "CI build {} did not finish within {}; it is still {}",
-            build.number,
-            human(max),
-            build.state
-        ),
-        None => format!("CI build {} {}", build.number, build.state),
-    }
 }
 
 /// A thread reply about a build.

@@ -28,7 +28,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use super::flow::{Flow, Flows, Next, StepContext, StepError, Transition, step_name};
 use crate::BOT_ACTOR;
 use crate::clock::Clock;
-use crate::domain::{ApprovalId, RunId, RunStatus};
+use crate::domain::{ApprovalId, RepoName, RunId, RunStatus};
 use crate::store::{
     AuditEntry, Checkpoint, NewApproval, NewDelivery, NewRun, RunRecord, Store, StoreError,
 };
@@ -56,6 +56,8 @@ pub struct EngineSettings {
     pub shutdown_grace: Duration,
     /// The channel for run cards.
     pub channel: String,
+    /// Repositories whose run cards go to a channel of their own (REPOS_CONFIG).
+    pub repo_channels: Vec<(RepoName, String)>,
 }
 
 impl EngineSettings {
@@ -71,6 +73,7 @@ impl EngineSettings {
             approval_timeout,
             shutdown_grace: Duration::from_secs(8),
             channel: channel.into(),
+            repo_channels: Vec::new(),
         }
     }
 }
@@ -132,9 +135,16 @@ impl Engine {
         self.inner.flows.knows(kind)
     }
 
-    /// The channel new runs post their cards in.
-    pub fn channel(&self) -> &str {
-        &self.inner.settings.channel
+    /// The channel a new run about `repo` posts its card in.
+    pub fn channel_for(&self, repo: Option<&str>) -> &str {
+        let settings = &self.inner.settings;
+        repo.and_then(|repo| {
+            settings
+                .repo_channels
+                .iter()
+                .find(|(name, _)| name.same_as(repo))
+        })
+        .map_or(&settings.channel, |(_, channel)| channel)
     }
 
     /// Starts a run of flow `F` at `state`. With a delivery, a delivery already seen starts
@@ -147,6 +157,7 @@ impl Engine {
         delivery: Option<&NewDelivery>,
     ) -> Result<(RunId, Started), StoreError> {
         let state = serde_json::to_value(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let channel_id = self.channel_for(subject.repo.as_deref()).to_owned();
         let run = NewRun {
             id: RunId::new(),
             kind: F::KIND.to_owned(),
@@ -155,7 +166,7 @@ impl Engine {
             subject: subject.title,
             step: step_name(&state),
             state,
-            channel_id: self.inner.settings.channel.clone(),
+            channel_id,
             started_by: started_by.to_owned(),
         };
         let started = self

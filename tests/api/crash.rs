@@ -286,6 +286,38 @@ impl Scene {
     }
 }
 
+/// A workflow the crash test drives: its scene and the outcome to compare.
+trait Workflow {
+    type Outcome: PartialEq + std::fmt::Debug;
+    async fn scene() -> Scene;
+    async fn outcome(scene: &Scene, kill_after: Option<i64>) -> Self::Outcome;
+}
+
+/// Runs the workflow once uninterrupted and checks `expected`; then, for every step boundary
+/// k, runs it in a fresh scene killed after k steps and checks the outcome is the same.
+async fn kill_at_every_step<W: Workflow>(expected: W::Outcome, min_steps: i64) {
+    let baseline = W::scene().await;
+    assert_eq!(W::outcome(&baseline, None).await, expected);
+    let steps = baseline.seen().await.unwrap().steps;
+    assert!(steps >= min_steps, "the path has {steps} steps");
+    eprintln!(
+        "crash test: the uninterrupted run took {steps} steps; killing after each of 1..{steps}"
+    );
+    for kill_after in 1..steps {
+        let scene = W::scene().await;
+        let got = W::outcome(&scene, Some(kill_after)).await;
+        assert_eq!(
+            got,
+            expected,
+            "killed after {kill_after} steps; the bot's log ends:\n{}",
+            scene.log_tail()
+        );
+        assert_eq!(scene.starts(), 2, "the bot was killed and started again");
+    }
+}
+
+struct Review;
+
 #[derive(Debug, PartialEq)]
 struct PrOutcome {
     status: String,
@@ -297,22 +329,32 @@ struct PrOutcome {
     jira_status: String,
 }
 
-async fn pr_outcome(scene: &Scene, kill_after: Option<i64>) -> PrOutcome {
-    let status = scene.drive(&PR_SCRIPT, kill_after).await;
-    let created = scene.jira.with(|s| s.created.clone());
-    PrOutcome {
-        status,
-        merges: scene.azdo.with(|s| s.completions.len()),
-        tickets: created.len(),
-        builds: scene.azdo.with(|s| s.builds.len()),
-        threads: scene.azdo.with(|s| s.threads.len()),
-        staged_prs: scene.staged_prs().await,
-        jira_status: created
-            .first()
-            .map(|key| scene.jira.status(key))
-            .unwrap_or_default(),
+impl Workflow for Review {
+    type Outcome = PrOutcome;
+
+    async fn scene() -> Scene {
+        Scene::pr().await
+    }
+
+    async fn outcome(scene: &Scene, kill_after: Option<i64>) -> PrOutcome {
+        let status = scene.drive(&PR_SCRIPT, kill_after).await;
+        let created = scene.jira.with(|s| s.created.clone());
+        PrOutcome {
+            status,
+            merges: scene.azdo.with(|s| s.completions.len()),
+            tickets: created.len(),
+            builds: scene.azdo.with(|s| s.builds.len()),
+            threads: scene.azdo.with(|s| s.threads.len()),
+            staged_prs: scene.staged_prs().await,
+            jira_status: created
+                .first()
+                .map(|key| scene.jira.status(key))
+                .unwrap_or_default(),
+        }
     }
 }
+
+struct Release;
 
 #[derive(Debug, PartialEq)]
 struct ReleaseOutcome {
@@ -327,95 +369,60 @@ struct ReleaseOutcome {
     archived: Vec<String>,
 }
 
-async fn release_outcome(scene: &Scene, kill_after: Option<i64>) -> ReleaseOutcome {
-    let status = scene.drive(&RELEASE_SCRIPT, kill_after).await;
-    ReleaseOutcome {
-        status,
-        release_prs: scene.azdo.with(|s| s.created.len()),
-        merges: scene.azdo.with(|s| s.completions.len()),
-        builds: scene.azdo.with(|s| s.builds.len()),
-        approvals: scene.azdo.with(|s| {
-            s.cd.decisions
-                .iter()
-                .map(|(id, status, _)| (*id, status.clone()))
-                .collect()
-        }),
-        stage_starts: scene.azdo.with(|s| s.cd.starts.len()),
-        jira: ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"]
-            .map(|key| scene.jira.status(key))
-            .to_vec(),
-        archived: scene.archived_versions().await,
-    }
-}
+impl Workflow for Release {
+    type Outcome = ReleaseOutcome;
 
-/// How many steps the uninterrupted run checkpointed.
-async fn steps(scene: &Scene) -> i64 {
-    let steps = scene.seen().await.unwrap().steps;
-    eprintln!(
-        "crash test: the uninterrupted run took {steps} steps; killing after each of 1..{steps}"
-    );
-    steps
+    async fn scene() -> Scene {
+        Scene::release().await
+    }
+
+    async fn outcome(scene: &Scene, kill_after: Option<i64>) -> ReleaseOutcome {
+        let status = scene.drive(&RELEASE_SCRIPT, kill_after).await;
+        ReleaseOutcome {
+            status,
+            release_prs: scene.azdo.with(|s| s.created.len()),
+            merges: scene.azdo.with(|s| s.completions.len()),
+            builds: scene.azdo.with(|s| s.builds.len()),
+            approvals: scene.azdo.with(|s| {
+                s.cd.decisions
+                    .iter()
+                    .map(|(id, status, _)| (*id, status.clone()))
+                    .collect()
+            }),
+            stage_starts: scene.azdo.with(|s| s.cd.starts.len()),
+            jira: ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"]
+                .map(|key| scene.jira.status(key))
+                .to_vec(),
+            archived: scene.archived_versions().await,
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_bot_at_every_step_of_a_pr_changes_nothing() {
-    let baseline = Scene::pr().await;
-    let expected = pr_outcome(&baseline, None).await;
-    assert_eq!(
-        expected,
-        PrOutcome {
-            status: "done".into(),
-            merges: 1,
-            tickets: 1,
-            builds: 1,
-            threads: 2,
-            staged_prs: vec![13],
-            jira_status: "Ready for QA".into(),
-        }
-    );
-    let steps = steps(&baseline).await;
-    assert!(steps >= 10, "the path has {steps} steps");
-    for kill_after in 1..steps {
-        let scene = Scene::pr().await;
-        let got = pr_outcome(&scene, Some(kill_after)).await;
-        assert_eq!(
-            got,
-            expected,
-            "killed after {kill_after} steps; the bot's log ends:\n{}",
-            scene.log_tail()
-        );
-        assert_eq!(scene.starts(), 2, "the bot was killed and started again");
-    }
+    let expected = PrOutcome {
+        status: "done".into(),
+        merges: 1,
+        tickets: 1,
+        builds: 1,
+        threads: 2,
+        staged_prs: vec![13],
+        jira_status: "Ready for QA".into(),
+    };
+    kill_at_every_step::<Review>(expected, 10).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_bot_at_every_step_of_a_release_changes_nothing() {
-    let baseline = Scene::release().await;
-    let expected = release_outcome(&baseline, None).await;
-    assert_eq!(
-        expected,
-        ReleaseOutcome {
-            status: "done".into(),
-            release_prs: 1,
-            merges: 1,
-            builds: 1,
-            approvals: vec![(500, "approved".into()), (501, "approved".into())],
-            stage_starts: 0,
-            jira: vec!["Done".into(), "Done".into(), "Done".into()],
-            archived: vec!["1.4.2".into(), "1.4.3".into()],
-        }
-    );
-    let steps = steps(&baseline).await;
-    assert!(steps >= 14, "the path has {steps} steps");
-    for kill_after in 1..steps {
-        let scene = Scene::release().await;
-        let got = release_outcome(&scene, Some(kill_after)).await;
-        assert_eq!(
-            got,
-            expected,
-            "killed after {kill_after} steps; the bot's log ends:\n{}",
-            scene.log_tail()
-        );
-        assert_eq!(scene.starts(), 2, "the bot was killed and started again");
-    }
+    let expected = ReleaseOutcome {
+        status: "done".into(),
+        release_prs: 1,
+        merges: 1,
+        builds: 1,
+        approvals: vec![(500, "approved".into()), (501, "approved".into())],
+        stage_starts: 0,
+        jira: vec!["Done".into(), "Done".into(), "Done".into()],
+        archived: vec!["1.4.2".into(), "1.4.3".into()],
+    };
+    kill_at_every_step::<Release>(expected, 14).await;
 }

@@ -6,7 +6,7 @@ use release_agent::domain::{RunId, RunStatus, Version};
 use release_agent::store::{StagedPr, Store};
 
 use crate::on_both_backends;
-use crate::pr_flow::{World, released, released_on, world};
+use crate::pr_flow::{APPROVE_WITH_FINDING, World, released, released_on, world};
 use crate::support::fake_azdo::{BuildPlan, FakeAzdo};
 use crate::support::fake_cd::StagePlan;
 use crate::support::fake_jira::FakeJira;
@@ -78,13 +78,22 @@ impl World {
         .await
     }
 
-    /// Walks a started release to the question about its first stage.
-    pub async fn to_first_stage(&self, run: RunId) {
+    /// `/release Billo.Api`, up to the question whether to merge its release PR.
+    pub async fn to_merge_question(&self) -> RunId {
+        self.release("Billo.Api").await;
+        let run = self.release_run().await;
         self.waits_at(run, "ask_create").await;
         self.press(run, "create").await;
         self.waits_at(run, "ask_merge").await;
+        run
+    }
+
+    /// `/release Billo.Api`, up to the question about its first stage.
+    pub async fn to_first_stage(&self) -> RunId {
+        let run = self.to_merge_question().await;
         self.press(run, "merge").await;
         self.waits_at(run, "ask_stage").await;
+        run
     }
 
     fn jira_statuses(&self) -> Vec<String> {
@@ -247,11 +256,7 @@ async fn a_failed_ci_build_ends_the_release_with_a_retry(backend: Backend) {
         polls: 1,
         result: "failed",
     });
-    w.release("Billo.Api").await;
-    let run = w.release_run().await;
-    w.waits_at(run, "ask_create").await;
-    w.press(run, "create").await;
-    w.waits_at(run, "ask_merge").await;
+    let run = w.to_merge_question().await;
     w.press(run, "merge").await;
     let failed = w.app.finished(run).await;
     assert_eq!(failed.status, RunStatus::Failed);
@@ -281,9 +286,7 @@ async fn a_rejection_in_azure_devops_stops_the_release(backend: Backend) {
     let Some(w) = release_world(backend, &[]).await else {
         return;
     };
-    w.release("Billo.Api").await;
-    let run = w.release_run().await;
-    w.to_first_stage(run).await;
+    let run = w.to_first_stage().await;
     w.press(run, "approve").await;
     w.waits_at(run, "ask_stage").await;
     w.azdo.state.lock().unwrap().cd.reject("Production");
@@ -320,9 +323,7 @@ async fn skipping_sandbox_goes_straight_to_production(backend: Backend) {
     let Some(w) = release_world(backend, &[]).await else {
         return;
     };
-    w.release("Billo.Api").await;
-    let run = w.release_run().await;
-    w.to_first_stage(run).await;
+    let run = w.to_first_stage().await;
     w.press(run, "skip").await;
     w.waits_at(run, "ask_stage").await;
     let card = w.card(run).await;
@@ -360,11 +361,7 @@ async fn an_open_release_pr_is_reused(backend: Backend) {
         closed: None,
         draft: false,
     });
-    w.release("Billo.Api").await;
-    let run = w.release_run().await;
-    w.waits_at(run, "ask_create").await;
-    w.press(run, "create").await;
-    w.waits_at(run, "ask_merge").await;
+    let run = w.to_merge_question().await;
     assert!(
         w.azdo.with(|s| s.created.is_empty()),
         "no second release PR"
@@ -387,11 +384,7 @@ async fn a_release_pr_that_moved_is_not_merged_blind(backend: Backend) {
     let Some(w) = release_world(backend, &[]).await else {
         return;
     };
-    w.release("Billo.Api").await;
-    let run = w.release_run().await;
-    w.waits_at(run, "ask_create").await;
-    w.press(run, "create").await;
-    w.waits_at(run, "ask_merge").await;
+    let run = w.to_merge_question().await;
     let moved = "d1d1d1d1bbbb2222";
     w.azdo.move_branch("develop", moved);
     w.press(run, "merge").await;
@@ -483,6 +476,57 @@ async fn nothing_staged_is_explained(backend: Backend) {
     w.app.finish().await;
 }
 
+async fn a_repository_with_its_own_channel_and_jira_project_uses_them(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("repos.toml");
+    std::fs::write(
+        &file,
+        "[repos.\"Billo.Api\"]\nslack_channel = \"C0BILLO\"\njira_project = \"BILLO\"\n",
+    )
+    .unwrap();
+    let Some(w) = release_world(backend, &[("REPOS_CONFIG", file.to_str().unwrap())]).await else {
+        return;
+    };
+    let channel_of = |run: RunId| {
+        let w = &w;
+        async move {
+            w.app.settled(run).await;
+            let ts = w.app.run(run).await.card_ts.unwrap();
+            let card = w.app.slack.card(&ts).expect("the card was sent");
+            card["channel"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+
+    let ack = w.release("Billo.Api").await;
+    assert_eq!(
+        ack,
+        "Releasing Billo.Api 1.4.3. Follow it on its card in <#C0BILLO>."
+    );
+    let release = w.release_run().await;
+    w.waits_at(release, "ask_create").await;
+    assert_eq!(channel_of(release).await, "C0BILLO");
+
+    let ticket = r#"{"summary":"Add the login page","description":"Users can log in."}"#;
+    let commit = w
+        .repo
+        .branch("chore/login", APPROVE_WITH_FINDING, Some(ticket));
+    w.open_pr(13, "chore/login", &commit);
+    let (ack, review) = w.review("Billo.Api#13").await;
+    assert_eq!(
+        ack,
+        "Reviewing Billo.Api#13. Follow it on its card in <#C0BILLO>."
+    );
+    w.waits_at(review, "ask_merge").await;
+    assert_eq!(channel_of(review).await, "C0BILLO");
+    let created = w.jira.with(|s| s.created.clone());
+    assert_eq!(created.len(), 1);
+    assert!(
+        created[0].starts_with("BILLO-"),
+        "the ticket is in the repository's Jira project: {created:?}"
+    );
+    w.app.finish().await;
+}
+
 on_both_backends!(
     a_staged_release_goes_to_production_with_its_notes_and_archive,
     a_failed_ci_build_ends_the_release_with_a_retry,
@@ -492,4 +536,5 @@ on_both_backends!(
     a_release_pr_that_moved_is_not_merged_blind,
     a_second_release_of_a_repository_gets_the_one_under_way,
     nothing_staged_is_explained,
+    a_repository_with_its_own_channel_and_jira_project_uses_them,
 );

@@ -6,7 +6,7 @@ use super::{PrFlow, Step, pr_of, remember};
 use crate::azdo::CompletionOptions;
 use crate::domain::{Line, Message, OptionStyle, RepoName};
 use crate::store::StagedPr;
-use crate::workflow::ci::{self, BuildRef};
+use crate::workflow::ci;
 use crate::workflow::flow::option;
 use crate::workflow::merge::{Merged, merge_once};
 use crate::workflow::{ApprovalRequest, StepContext, StepError, Transition};
@@ -215,7 +215,6 @@ impl PrFlow {
         let look = ci::look(self.azdo.as_ref(), tracked.id, since, ctx.now(), patience).await?;
         Ok(match look {
             ci::Look::Passed(build) => {
-                let build = BuildRef::of(&build);
                 let reply = ci::reply(&build, "succeeded");
                 run.build = Some(build);
                 Transition::done(run.at(PrStep::Finished {
@@ -223,22 +222,17 @@ impl PrFlow {
                 }))
                 .reply(reply)
             }
-            ci::Look::Failed(build) => {
-                let build = BuildRef::of(&build);
-                let reply = ci::reply(&build, &build.state);
-                let reason = ci::failure(&build, None);
-                run.build = Some(build);
-                Transition::fail(run, reason).reply(reply)
-            }
-            ci::Look::TimedOut(build) => {
-                let build = BuildRef::of(&build);
-                let reply = ci::reply(&build, "still running when the bot stopped waiting");
-                let reason = ci::failure(&build, Some(patience.max_wait));
+            ci::Look::Stopped {
+                build,
+                reason,
+                reply,
+                ..
+            } => {
                 run.build = Some(build);
                 Transition::fail(run, reason).reply(reply)
             }
             ci::Look::Running(build) => {
-                run.build = Some(BuildRef::of(&build));
+                run.build = Some(build);
                 Transition::poll(run, patience.interval, patience.max_polls())
             }
         })

@@ -161,10 +161,13 @@ impl PrFlow {
         pr: &PrInfo,
     ) -> Result<Ticket, StepError> {
         let label = pr_label(pr);
-        let jql = format!(
-            "project = \"{}\" AND labels = \"{label}\" ORDER BY created ASC",
-            jira.project
-        );
+        let repo = RepoName::parse(&pr.repo).map_err(StepError::permanent)?;
+        let project = self
+            .repos_config
+            .for_repo(&repo)
+            .jira_project
+            .unwrap_or_else(|| jira.project.clone());
+        let jql = format!("project = \"{project}\" AND labels = \"{label}\" ORDER BY created ASC");
         let as_ticket = |issue: crate::jira::Issue| Ticket {
             key: issue.key,
             summary: issue.summary,
@@ -192,7 +195,7 @@ impl PrFlow {
                     pr.web_url
                 );
                 let new = NewIssue {
-                    project: jira.project.clone(),
+                    project: project.clone(),
                     issue_type: jira.issue_type.clone(),
                     summary: draft.summary.clone(),
                     description: Document::from_text(&description),

@@ -73,36 +73,30 @@ impl ReleaseFlow {
         let look = ci::look(self.azdo.as_ref(), tracked.id, since, ctx.now(), patience).await?;
         Ok(match look {
             ci::Look::Passed(build) => {
-                let build = BuildRef::of(&build);
                 let reply = ci::reply(&build, "passed; waiting for its CD release");
                 run.build = Some(build);
                 Transition::go(run.at(ReleaseStep::FindCd { since: None })).reply(reply)
             }
-            ci::Look::Failed(build) => {
-                let build = BuildRef::of(&build);
-                let reply = ci::reply(&build, &build.state);
-                let reason = ci::failure(&build, None);
-                run.failed_builds.push(build.id);
+            ci::Look::Stopped {
+                build,
+                failed,
+                reason,
+                reply,
+            } => {
+                // A failed build is built again on retry; one still running is waited for.
+                let (step, prompt) = if failed {
+                    run.failed_builds.push(build.id);
+                    let prompt = format!("Queue the CI build of {} again?", run.to_branch);
+                    (ReleaseStep::QueueBuild, prompt)
+                } else {
+                    let prompt = format!("Wait for build {} again?", build.number);
+                    (ReleaseStep::WatchBuild { since: None }, prompt)
+                };
                 run.build = Some(build);
-                let prompt = format!("Queue the CI build of {} again?", run.to_branch);
-                Transition::fail_with_retry(run.at(ReleaseStep::QueueBuild), reason, retry(&prompt))
-                    .reply(reply)
-            }
-            ci::Look::TimedOut(build) => {
-                let build = BuildRef::of(&build);
-                let reply = ci::reply(&build, "still running when the bot stopped waiting");
-                let reason = ci::failure(&build, Some(patience.max_wait));
-                let prompt = format!("Wait for build {} again?", build.number);
-                run.build = Some(build);
-                Transition::fail_with_retry(
-                    run.at(ReleaseStep::WatchBuild { since: None }),
-                    reason,
-                    retry(&prompt),
-                )
-                .reply(reply)
+                Transition::fail_with_retry(run.at(step), reason, retry(&prompt)).reply(reply)
             }
             ci::Look::Running(build) => {
-                run.build = Some(BuildRef::of(&build));
+                run.build = Some(build);
                 let step = ReleaseStep::WatchBuild { since: Some(since) };
                 Transition::poll(run.at(step), patience.interval, patience.max_polls())
             }

@@ -11,31 +11,7 @@ pub fn slack(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> Message {
             .plain(":rocket: ")
             .bold(format!("Released {}", run.name())),
     ];
-    lines.push(Line::new().bold(format!("Tickets ({})", run.tickets.len())));
-    if run.tickets.is_empty() {
-        lines.push(Line::from("• none"));
-    }
-    for ticket in &run.tickets {
-        let mut line = Line::new().plain("• ");
-        line = if ticket.url.is_empty() {
-            line.code(ticket.key.to_string())
-        } else {
-            line.link(ticket.url.clone(), ticket.key.to_string())
-        };
-        if !ticket.summary.is_empty() {
-            line = line.plain(format!(" {}", ticket.summary));
-        }
-        lines.push(line);
-    }
-    lines.push(Line::new().bold(format!("Pull requests ({})", run.prs.len())));
-    for pr in &run.prs {
-        lines.push(
-            Line::new()
-                .plain("• ")
-                .link(pr_link(pr.id), format!("PR {}", pr.id))
-                .plain(format!(" {}", pr.title)),
-        );
-    }
+    lines.extend(contents(run, pr_link));
     let mut links = Line::new();
     if let Some(pr) = &run.release_pr {
         links = links
@@ -66,6 +42,36 @@ pub fn slack(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> Message {
         }
     }
     Message::new(lines).broadcast()
+}
+
+/// What the release contains: its tickets (linked, with their summaries) and its PRs.
+pub fn contents(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> Vec<Line> {
+    let mut lines = vec![Line::new().bold(format!("Tickets ({})", run.tickets.len()))];
+    if run.tickets.is_empty() {
+        lines.push(Line::from("• none"));
+    }
+    for ticket in &run.tickets {
+        let mut line = Line::new().plain("• ");
+        line = if ticket.url.is_empty() {
+            line.code(ticket.key.to_string())
+        } else {
+            line.link(ticket.url.clone(), ticket.key.to_string())
+        };
+        if !ticket.summary.is_empty() {
+            line = line.plain(format!(" {}", ticket.summary));
+        }
+        lines.push(line);
+    }
+    lines.push(Line::new().bold(format!("Pull requests ({})", run.prs.len())));
+    for pr in &run.prs {
+        lines.push(
+            Line::new()
+                .plain("• ")
+                .link(pr_link(pr.id), format!("PR {}", pr.id))
+                .plain(format!(" {}", pr.title)),
+        );
+    }
+    lines
 }
 
 /// The release PR's description: what the release contains.

@@ -76,7 +76,7 @@ pub async fn request_release(
 
 async fn running(store: &Store, repo: &RepoName) -> Result<Option<Box<RunRecord>>, StoreError> {
     Ok(store
-        .unfinished_runs_for_repo(<ReleaseFlow as Flow>::KIND, repo.as_str())
+        .unfinished_runs(<ReleaseFlow as Flow>::KIND, Some(repo.as_str()))
         .await?
         .pop()
         .map(Box::new))

@@ -15,28 +15,7 @@ pub fn card(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> CardView {
         );
     }
     if run.version.is_some() {
-        lines.push(Line::new().bold(format!("Tickets ({})", run.tickets.len())));
-        for ticket in &run.tickets {
-            let mut line = Line::new().plain("• ");
-            line = if ticket.url.is_empty() {
-                line.code(ticket.key.to_string())
-            } else {
-                line.link(ticket.url.clone(), ticket.key.to_string())
-            };
-            if !ticket.summary.is_empty() {
-                line = line.plain(format!(" {}", ticket.summary));
-            }
-            lines.push(line);
-        }
-        lines.push(Line::new().bold(format!("Pull requests ({})", run.prs.len())));
-        for pr in &run.prs {
-            lines.push(
-                Line::new()
-                    .plain("• ")
-                    .link(pr_link(pr.id), format!("PR {}", pr.id))
-                    .plain(format!(" {}", pr.title)),
-            );
-        }
+        lines.extend(super::notes::contents(run, pr_link));
     }
     if let Some(pr) = &run.release_pr {
         let mut line = Line::new()
