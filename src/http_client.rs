@@ -91,6 +91,21 @@ impl HttpError {
         }
     }
 
+    /// The outcome label of this error in the external-call metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Auth { .. } | Self::Forbidden { .. } => "denied",
+            Self::NotFound { .. } => "not_found",
+            Self::Conflict { .. } => "conflict",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Status { status, .. } if *status >= 500 => "server_error",
+            Self::Status { .. } => "client_error",
+            Self::Timeout { .. } => "timeout",
+            Self::Transport { .. } => "transport",
+            Self::Decode { .. } => "unexpected",
+        }
+    }
+
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after, .. } => Some(*retry_after),
@@ -274,8 +289,15 @@ impl JsonApi {
             request = request.json(body);
         }
         debug!(service = self.service, method = %call.method, path = call.url.path(), "request");
-        let response = request.send().await.map_err(|e| self.transport(e))?;
-        self.check(response).await
+        let outcome = match request.send().await {
+            Ok(response) => self.check(response).await,
+            Err(e) => Err(self.transport(e)),
+        };
+        crate::metrics::external_call(
+            self.service,
+            outcome.as_ref().map_or_else(HttpError::outcome, |_| "ok"),
+        );
+        outcome
     }
 
     fn transport(&self, error: reqwest::Error) -> HttpError {

@@ -16,10 +16,13 @@ use crate::azdo::AzdoClient;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::git::{Remote, Repos};
+use crate::http_server::{HttpServer, Shared};
 use crate::slack::approvers::Approvers;
 use crate::slack::front_door::FrontDoor;
+use crate::slack::home::HomeTab;
+use crate::slack::link::SlackLink;
 use crate::slack::outbound::{Outbound, OutboundSettings};
-use crate::slack::socket_mode::SocketMode;
+use crate::slack::socket_mode::{Receivers, SocketMode};
 use crate::slack::web::{SlackApi, SlackError};
 use crate::store::{Store, StoreError};
 use crate::workflow::intake::Intake;
@@ -45,6 +48,11 @@ pub enum StartupError {
     SocketMode(String),
     #[error("cannot set up a client: {0}")]
     Client(crate::http_client::HttpError),
+    #[error("cannot listen on {addr} (HTTP_BIND, HTTP_PORT): {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// What a test (or a later issue) may swap: the flows, the clock and the timings.
@@ -84,7 +92,8 @@ pub struct Application {
     intake: Intake,
     outbound: Outbound,
     poller: Option<Poller>,
-    door: Arc<FrontDoor>,
+    receivers: Receivers,
+    http: Option<HttpServer>,
 }
 
 impl Application {
@@ -137,11 +146,38 @@ impl Application {
         let poller = poller(&config, &engine, &store, &parts.clock)?;
         let door = Arc::new(FrontDoor::new(
             store.clone(),
-            parts.clock,
+            parts.clock.clone(),
             engine.clone(),
             config.known_repos(),
             wakers,
         ));
+        let receivers = Receivers {
+            door,
+            home: Arc::new(HomeTab::new(store.clone(), api.clone())),
+            link: SlackLink::default(),
+        };
+        let http = match &config.http {
+            Some(settings) => {
+                let shared = Shared {
+                    store: store.clone(),
+                    engine: engine.clone(),
+                    intake: intake.clone(),
+                    clock: parts.clock,
+                    slack: receivers.link.clone(),
+                    settings: settings.clone(),
+                    repos: Shared::repos_from(&config),
+                };
+                let server =
+                    HttpServer::bind(shared)
+                        .await
+                        .map_err(|source| StartupError::Listen {
+                            addr: settings.addr,
+                            source,
+                        })?;
+                Some(server)
+            }
+            None => None,
+        };
         Ok(Self {
             store,
             api,
@@ -149,8 +185,14 @@ impl Application {
             intake,
             outbound,
             poller,
-            door,
+            receivers,
+            http,
         })
+    }
+
+    /// Where the HTTP receiver listens, when HTTP_PORT is set.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().and_then(|h| h.local_addr().ok())
     }
 
     pub fn engine(&self) -> &Engine {
@@ -164,10 +206,17 @@ impl Application {
     /// Runs until `shutdown` fires or a part ends on its own. On the way out: stop taking
     /// envelopes, let running steps reach their checkpoint, then close the database.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartupError> {
-        let socket = SocketMode::start(&self.api, self.door.clone())
+        let socket = SocketMode::start(&self.api, self.receivers)
             .await
             .map_err(|e| StartupError::SocketMode(e.to_string()))?;
         let mut parts = JoinSet::new();
+        if let Some(http) = self.http {
+            let stop = shutdown.clone();
+            parts.spawn(async move {
+                http.serve(stop).await;
+                "HTTP receiver"
+            });
+        }
         let (engine, intake, outbound) = (self.engine, self.intake, self.outbound);
         let stop = shutdown.clone();
         parts.spawn(async move {
@@ -250,8 +299,11 @@ fn poller(
         engine: engine.clone(),
         store: store.clone(),
         clock: clock.clone(),
-        repos: config.watched_repos.clone(),
-        target_branch: config.pr.target_branch.clone(),
+        repos: config
+            .watched_repos
+            .iter()
+            .map(|repo| (repo.clone(), config.target_branch(repo)))
+            .collect(),
         interval: config.pr.poll_interval,
     }))
 }

@@ -49,6 +49,19 @@ pub struct Config {
     pub release: ReleaseSettings,
     /// How long a replica holds a run it works on; a dead replica's runs move on after this.
     pub run_lease: Duration,
+    /// The HTTP receiver, when HTTP_PORT is set.
+    pub http: Option<HttpSettings>,
+}
+
+/// The optional HTTP receiver: health, metrics, Azure DevOps webhooks and the operator API.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// HTTP_BIND:HTTP_PORT; port 0 lets the system choose (tests).
+    pub addr: std::net::SocketAddr,
+    /// Shared with the Azure DevOps service hook; unset, every webhook is refused.
+    pub webhook_secret: Option<SecretString>,
+    /// For the operator and read-only REST endpoints; unset, they are refused.
+    pub operator_token: Option<SecretString>,
 }
 
 /// How PRs are found, reviewed, merged and built.
@@ -209,6 +222,7 @@ impl Config {
         let pr = pr(&mut vars);
         let release = release(&mut vars);
         let run_lease = vars.parsed("RUN_LEASE_SECONDS", "30", parse_count(2, 600, "seconds"));
+        let http = http(&mut vars);
         let config = (|| {
             Some(Config {
                 database: database?,
@@ -224,6 +238,7 @@ impl Config {
                 pr: pr?,
                 release: release?,
                 run_lease: Duration::from_secs(run_lease?),
+                http: http?,
             })
         })();
         vars.finish(config)
@@ -247,6 +262,15 @@ impl Config {
             }
         }
         known
+    }
+
+    /// The branch `repo`'s PRs merge into: REPOS_CONFIG `target_branch`, else
+    /// PR_POLL_TARGET_BRANCH.
+    pub fn target_branch(&self, repo: &RepoName) -> String {
+        self.repos_config
+            .for_repo(repo)
+            .target_branch
+            .unwrap_or_else(|| self.pr.target_branch.clone())
     }
 
     /// Every variable with its effective value, secrets redacted, for `check`.
@@ -313,6 +337,23 @@ impl Config {
                 ("JIRA_ISSUE_TYPE", jira.issue_type.clone()),
             ]),
             None => rows.push(("JIRA_*", off())),
+        }
+        let set = |secret: &Option<SecretString>| {
+            if secret.is_some() {
+                "[redacted]"
+            } else {
+                "(not set: refused)"
+            }
+            .to_owned()
+        };
+        match &self.http {
+            Some(http) => rows.extend([
+                ("HTTP_PORT", http.addr.port().to_string()),
+                ("HTTP_BIND", http.addr.ip().to_string()),
+                ("WEBHOOK_SECRET", set(&http.webhook_secret)),
+                ("OPERATOR_TOKEN", set(&http.operator_token)),
+            ]),
+            None => rows.push(("HTTP_PORT", off())),
         }
         rows.extend([
             ("CLAUDE_CMD", self.reviewer.command.display().to_string()),
@@ -537,6 +578,40 @@ fn release(vars: &mut Reader<'_>) -> Option<ReleaseSettings> {
         poll_interval: Duration::from_secs(poll_interval?),
         wait_max: Duration::from_secs(wait_max?),
     })
+}
+
+/// Secrets shorter than this are refused: they would be guessable.
+const MIN_SECRET_LEN: usize = 16;
+
+fn http(vars: &mut Reader<'_>) -> Option<Option<HttpSettings>> {
+    let port = vars.optional("HTTP_PORT", |p| {
+        p.parse::<u16>()
+            .map_err(|_| format!("`{p}` must be a port number from 0 to 65535"))
+    });
+    let bind = vars.parsed("HTTP_BIND", "0.0.0.0", |b| {
+        b.parse::<std::net::IpAddr>()
+            .map_err(|_| format!("`{b}` is not an IP address (0.0.0.0 listens on every interface)"))
+    });
+    let long_enough = |what: &'static str| {
+        move |value: &str| {
+            if value.chars().count() >= MIN_SECRET_LEN {
+                Ok(SecretString::from(value))
+            } else {
+                Err(format!(
+                    "is too short to be a {what}: use at least {MIN_SECRET_LEN} random characters"
+                ))
+            }
+        }
+    };
+    let webhook_secret = vars.optional("WEBHOOK_SECRET", long_enough("webhook secret"));
+    let operator_token = vars.optional("OPERATOR_TOKEN", long_enough("token"));
+    let (port, bind, webhook_secret, operator_token) =
+        (port?, bind?, webhook_secret?, operator_token?);
+    Some(port.map(|port| HttpSettings {
+        addr: std::net::SocketAddr::new(bind, port),
+        webhook_secret,
+        operator_token,
+    }))
 }
 
 /// A Jira key anywhere in a branch name, in any case: `feature/ALLPOST-4028_login`.

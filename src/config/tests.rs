@@ -322,3 +322,33 @@ fn release_settings_have_defaults_and_explain_bad_values() {
     );
     assert!(err[1].contains("`an hour`"), "{}", err[1]);
 }
+
+#[test]
+fn the_http_receiver_is_off_until_a_port_is_set_and_refuses_short_secrets() {
+    assert!(config(&[]).unwrap().http.is_none());
+    let http = config(&[
+        ("HTTP_PORT", "8080"),
+        ("WEBHOOK_SECRET", "a-webhook-secret-of-some-length"),
+    ])
+    .unwrap()
+    .http
+    .unwrap();
+    assert_eq!(http.addr.to_string(), "0.0.0.0:8080");
+    assert!(http.webhook_secret.is_some() && http.operator_token.is_none());
+    let err = lines(
+        config(&[
+            ("HTTP_PORT", "80800"),
+            ("HTTP_BIND", "localhost"),
+            ("OPERATOR_TOKEN", "hunter2"),
+        ])
+        .unwrap_err(),
+    );
+    assert_eq!(
+        err,
+        [
+            "HTTP_PORT: `80800` must be a port number from 0 to 65535",
+            "HTTP_BIND: `localhost` is not an IP address (0.0.0.0 listens on every interface)",
+            "OPERATOR_TOKEN: is too short to be a token: use at least 16 random characters",
+        ]
+    );
+}

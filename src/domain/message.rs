@@ -91,4 +91,21 @@ impl Message {
         self.broadcast = true;
         self
     }
+
+    /// The text without markup, for readers outside Slack (the REST API): links as
+    /// `label (url)`, users as `@id`, dates in RFC 3339.
+    pub fn plain_text(&self) -> String {
+        let line = |line: &Line| {
+            line.0
+                .iter()
+                .map(|span| match span {
+                    Span::Plain(t) | Span::Bold(t) | Span::Code(t) => t.clone(),
+                    Span::Link { url, label } => format!("{label} ({url})"),
+                    Span::User(id) => format!("@{id}"),
+                    Span::Date(at) => at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                })
+                .collect::<String>()
+        };
+        self.lines.iter().map(line).collect::<Vec<_>>().join("\n")
+    }
 }

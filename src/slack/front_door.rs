@@ -91,9 +91,9 @@ impl FrontDoor {
         let request = ReviewRequest {
             pr_id: pr.id,
             repo: pr.repo,
-            requester: Requester::Slack {
+            requester: Requester::Person {
                 user: call.user.to_owned(),
-                trigger: call.trigger.to_owned(),
+                dedupe: format!("slack:command:{}", call.trigger),
             },
         };
         match request_review(&self.engine, &self.store, request).await {

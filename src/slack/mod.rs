@@ -9,6 +9,8 @@ pub mod approvers;
 pub mod blocks;
 pub mod commands;
 pub mod front_door;
+pub mod home;
+pub mod link;
 pub mod mrkdwn;
 pub mod outbound;
 pub mod socket_mode;

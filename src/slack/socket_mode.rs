@@ -6,28 +6,45 @@
 //! callbacks therefore touch nothing but the database.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tracing::{error, info, warn};
 
 use super::front_door::{CommandCall, FrontDoor, Unsaved};
+use super::home::HomeTab;
+use super::link::SlackLink;
 use super::web::{SlackApi, SlackHttpClient};
+use crate::metrics;
 
 /// A running Socket Mode listener.
 pub struct SocketMode {
     listener: SlackClientSocketModeListener<SlackClientHyperHttpsConnector>,
 }
 
+/// What the callbacks hand envelopes to.
+pub struct Receivers {
+    pub door: Arc<FrontDoor>,
+    pub home: Arc<HomeTab>,
+    /// Told about hellos and transport errors, for `GET /status`.
+    pub link: SlackLink,
+}
+
 impl SocketMode {
     /// Opens the connections and starts handling envelopes.
-    pub async fn start(api: &SlackApi, door: Arc<FrontDoor>) -> Result<Self, SlackClientError> {
+    pub async fn start(api: &SlackApi, receivers: Receivers) -> Result<Self, SlackClientError> {
         let callbacks = SlackSocketModeListenerCallbacks::new()
-            .with_hello_events(|hello, _client, _state| async move {
+            .with_hello_events(|hello, _client, state| async move {
                 info!(
                     num_connections = hello.num_connections,
                     "Socket Mode connection ready"
                 );
+                if let Some(receivers) = receivers_of(&state).await {
+                    receivers
+                        .link
+                        .hello(hello.num_connections, chrono::Utc::now());
+                }
             })
             .with_command_events(on_command)
             .with_interaction_events(on_interaction)
@@ -35,7 +52,7 @@ impl SocketMode {
         let environment = Arc::new(
             SlackClientEventsListenerEnvironment::new(api.client())
                 .with_error_handler(on_error)
-                .with_user_state(door),
+                .with_user_state(Arc::new(receivers)),
         );
         let config = SlackClientSocketModeConfig::new().with_max_connections_count(2);
         let listener = SlackClientSocketModeListener::new(&config, environment, callbacks);
@@ -50,11 +67,11 @@ impl SocketMode {
     }
 }
 
-async fn door(state: &SlackClientEventsUserState) -> Option<Arc<FrontDoor>> {
+async fn receivers_of(state: &SlackClientEventsUserState) -> Option<Arc<Receivers>> {
     state
         .read()
         .await
-        .get_user_state::<Arc<FrontDoor>>()
+        .get_user_state::<Arc<Receivers>>()
         .cloned()
 }
 
@@ -63,7 +80,8 @@ async fn on_command(
     _client: Arc<SlackHttpClient>,
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
-    let door = door(&state).await.ok_or("front door missing")?;
+    let started = Instant::now();
+    let receivers = receivers_of(&state).await.ok_or("receivers missing")?;
     let call = CommandCall {
         command: &event.command.0,
         text: event.text.as_deref().unwrap_or_default(),
@@ -72,7 +90,9 @@ async fn on_command(
         channel: &event.channel_id.0,
         team_domain: event.team_domain.as_deref(),
     };
-    Ok(door.command(&call).await)
+    let answer = receivers.door.command(&call).await;
+    metrics::observe_ack("command", started.elapsed());
+    Ok(answer)
 }
 
 async fn on_interaction(
@@ -80,17 +100,32 @@ async fn on_interaction(
     _client: Arc<SlackHttpClient>,
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackInteractionResponse> {
-    let door = door(&state).await.ok_or("front door missing")?;
-    door.interaction(&event).await?;
+    let started = Instant::now();
+    let receivers = receivers_of(&state).await.ok_or("receivers missing")?;
+    receivers.door.interaction(&event).await?;
+    metrics::observe_ack("interaction", started.elapsed());
     Ok(SlackInteractionResponse::Empty)
 }
 
-/// Events are not used yet; they are acked so Slack does not redeliver them.
+/// Only `app_home_opened` is used: the Home tab is published after the ack.
 async fn on_push_event(
-    _event: SlackPushEventCallback,
+    event: SlackPushEventCallback,
     _client: Arc<SlackHttpClient>,
-    _state: SlackClientEventsUserState,
+    state: SlackClientEventsUserState,
 ) -> UserCallbackResult<()> {
+    let started = Instant::now();
+    if let SlackEventCallbackBody::AppHomeOpened(opened) = event.event
+        && opened.tab.as_deref().is_none_or(|tab| tab == "home")
+        && let Some(receivers) = receivers_of(&state).await
+    {
+        let home = receivers.home.clone();
+        tokio::spawn(async move {
+            if let Err(e) = home.publish(&opened.user.0).await {
+                warn!(error = %e, "cannot publish the Home tab");
+            }
+        });
+    }
+    metrics::observe_ack("event", started.elapsed());
     Ok(())
 }
 
@@ -99,8 +134,18 @@ async fn on_push_event(
 fn on_error(
     err: Box<dyn std::error::Error + Send + Sync>,
     _client: Arc<SlackHttpClient>,
-    _state: SlackClientEventsUserState,
+    state: SlackClientEventsUserState,
 ) -> HttpStatusCode {
+    // The WebSocket client reports a broken connection as a Socket Mode protocol error.
+    if let Some(SlackClientError::SocketModeProtocolError(_)) =
+        err.downcast_ref::<SlackClientError>()
+    {
+        tokio::spawn(async move {
+            if let Some(receivers) = receivers_of(&state).await {
+                receivers.link.failed(chrono::Utc::now());
+            }
+        });
+    }
     if err.downcast_ref::<Unsaved>().is_some() {
         error!(error = %err, "click not saved; not acking so the user sees it failed");
         HttpStatusCode::INTERNAL_SERVER_ERROR

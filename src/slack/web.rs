@@ -47,6 +47,15 @@ impl SlackError {
         }
     }
 
+    /// The outcome label of this error in the external-call metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Api { .. } => "refused",
+            Self::Transport(_) => "transport",
+        }
+    }
+
     /// Whether the token itself is bad, so nothing will work until the config is fixed.
     pub fn is_auth(&self) -> bool {
         matches!(self, Self::Api { code, .. } if matches!(code.as_str(),
@@ -76,6 +85,8 @@ impl From<SlackClientError> for SlackError {
 pub struct BotIdentity {
     pub user_id: String,
     pub team: String,
+    /// The workspace's URL, `https://{domain}.slack.com/`, the base of message links.
+    pub url: String,
 }
 
 #[derive(Clone)]
@@ -125,13 +136,18 @@ impl SlackApi {
         &self,
         call: impl Future<Output = ClientResult<T>>,
     ) -> Result<T, SlackError> {
-        match tokio::time::timeout(self.timeout, call).await {
+        let result = match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result.map_err(SlackError::from),
             Err(_) => Err(SlackError::Transport(format!(
                 "no answer within {}s",
                 self.timeout.as_secs()
             ))),
-        }
+        };
+        crate::metrics::external_call(
+            "Slack",
+            result.as_ref().map_or_else(SlackError::outcome, |_| "ok"),
+        );
+        result
     }
 
     /// https://api.slack.com/methods/auth.test
@@ -141,6 +157,7 @@ impl SlackApi {
         Ok(BotIdentity {
             user_id: reply.user_id.to_string(),
             team: reply.team,
+            url: reply.url.0.to_string(),
         })
     }
 
@@ -195,6 +212,15 @@ impl SlackApi {
         let request = SlackApiChatPostEphemeralRequest::new(channel.into(), user.into(), content);
         let session = self.client.open_session(&self.bot);
         self.bounded(session.chat_post_ephemeral(&request))
+            .await
+            .map(drop)
+    }
+
+    /// https://api.slack.com/methods/views.publish: shows `view` as `user`'s App Home.
+    pub async fn publish_home(&self, user: &str, view: SlackView) -> Result<(), SlackError> {
+        let request = SlackApiViewsPublishRequest::new(user.into(), view);
+        let session = self.client.open_session(&self.bot);
+        self.bounded(session.views_publish(&request))
             .await
             .map(drop)
     }

@@ -137,6 +137,19 @@ impl Store {
         approval_records(rows)
     }
 
+    /// Approvals waiting for a decision, oldest first, up to `limit`.
+    pub async fn pending_approvals(&self, limit: i64) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let sql = select_approvals!("WHERE status = 'pending' ORDER BY created_at, id LIMIT $1");
+        let rows = on_db!(self, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await)?;
+        approval_records(rows)
+    }
+
+    /// How many approvals wait for a decision.
+    pub async fn count_pending_approvals(&self) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM approvals WHERE status = 'pending'";
+        Ok(on_db!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
+    }
+
     /// Pending approvals whose time is up.
     pub async fn due_expiries(
         &self,

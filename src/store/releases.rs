@@ -23,7 +23,7 @@ pub struct StagedPr {
     pub title: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StagingRelease {
     pub repo: String,
     pub version: Version,
@@ -33,14 +33,14 @@ pub struct StagingRelease {
 }
 
 /// A release frozen for shipping by the release run `run_id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ShippingRelease {
     pub release: StagingRelease,
     pub run_id: String,
     pub frozen_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ArchivedRelease {
     pub repo: String,
     pub version: Version,

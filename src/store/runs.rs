@@ -277,6 +277,13 @@ impl Store {
         records(rows)
     }
 
+    /// How many runs there are of each kind in each status.
+    pub async fn count_runs(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let sql =
+            "SELECT kind, status, COUNT(*) FROM runs GROUP BY kind, status ORDER BY kind, status";
+        Ok(on_db!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?)
+    }
+
     /// The unfinished runs of `kind` about PR `pr_id` (PR ids are unique in a project collection).
     pub async fn unfinished_runs_for_pr(
         &self,

@@ -39,7 +39,7 @@ pub enum Intent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecisionOutcome {
     Accepted,
-    Refused(&'static str),
+    Refused(Rejection),
     /// Another replica handled this delivery.
     AlreadyHandled,
 }
@@ -51,6 +51,31 @@ pub struct Who<'a> {
     pub name: Option<&'a str>,
 }
 
+/// The name decisions made through the operator REST API are recorded under.
+pub const OPERATOR: &str = "operator";
+
+/// Where a decision comes from, which says how it is authorised and how a refusal is told.
+#[derive(Debug, Clone, Copy)]
+pub enum Via<'a> {
+    /// A button in `channel`: the approver policy applies, a refusal is an ephemeral message.
+    Slack { who: Who<'a>, channel: &'a str },
+    /// The operator REST API: its token is the authorisation, the HTTP answer tells a refusal.
+    Operator,
+}
+
+impl<'a> Via<'a> {
+    fn who(&self) -> Who<'a> {
+        match self {
+            Self::Slack { who, .. } => *who,
+            Self::Operator => Who {
+                id: OPERATOR,
+                name: Some(OPERATOR),
+            },
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct Intake {
     store: Store,
     clock: Clock,
@@ -115,8 +140,12 @@ impl Intake {
                     id: &user,
                     name: user_name.as_deref(),
                 };
+                let via = Via::Slack {
+                    who,
+                    channel: &channel,
+                };
                 let outcome = self
-                    .decide(Some(&delivery.key), approval, &option, who, &channel)
+                    .decide(Some(&delivery.key), approval, &option, via)
                     .await?;
                 info!(key = %delivery.key, %approval, %user, ?outcome, "decision handled");
             }
@@ -130,16 +159,16 @@ impl Intake {
         Ok(())
     }
 
-    /// Judges and records one decision attempt by `who`. A refusal is audited and explained to
-    /// the user in `channel`.
+    /// Judges and records one decision attempt. A refusal is audited, and explained to a Slack
+    /// user in the channel.
     pub async fn decide(
         &self,
         delivery_key: Option<&str>,
         approval_id: ApprovalId,
         option: &OptionName,
-        who: Who<'_>,
-        channel: &str,
+        via: Via<'_>,
     ) -> Result<DecisionOutcome, StoreError> {
+        let who = via.who();
         let user = who.id;
         let mut approval = self.store.get_approval(approval_id).await?;
         // Membership is only worth asking Slack about when the click could count.
@@ -150,10 +179,9 @@ impl Intake {
             self.clock.now(),
         )
         .is_ok();
-        let permission = if could_count {
-            self.approvers.check(user).await
-        } else {
-            Permission::Allowed
+        let permission = match via {
+            Via::Slack { .. } if could_count => self.approvers.check(user).await,
+            _ => Permission::Allowed,
         };
         let mut blocked = false;
         // Two passes at most: if the compare-and-set loses a race, read again and explain.
@@ -209,16 +237,28 @@ impl Intake {
             rejection.code()
         );
         let audit = AuditEntry::new(run_id, user, "decision_refused", detail);
-        let mut note = OutboxItem::ephemeral(channel, user, rejection.explain());
-        note.run_id = run_id;
+        let note = match via {
+            Via::Slack { channel, .. } => {
+                // A click in the App Home tab has no channel; the run's channel is the place.
+                let channel = match (channel, run_id) {
+                    ("", Some(run)) => self.store.get_run(run).await?.map(|r| r.channel_id),
+                    _ => None,
+                }
+                .unwrap_or_else(|| channel.to_owned());
+                let mut note = OutboxItem::ephemeral(&channel, user, rejection.explain());
+                note.run_id = run_id;
+                Some(note)
+            }
+            Via::Operator => None,
+        };
         if !self
             .store
-            .reject_decision(delivery_key, &audit, Some(&note), now)
+            .reject_decision(delivery_key, &audit, note.as_ref(), now)
             .await?
         {
             return Ok(DecisionOutcome::AlreadyHandled);
         }
         self.wakers.outbound.notify_one();
-        Ok(DecisionOutcome::Refused(rejection.code()))
+        Ok(DecisionOutcome::Refused(rejection))
     }
 }

@@ -10,6 +10,8 @@ mod durability;
 mod engine;
 mod front_door;
 mod git;
+mod home;
+mod http;
 mod jira;
 mod manifest;
 mod pr_flow;

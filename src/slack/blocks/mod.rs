@@ -4,6 +4,10 @@
 
 use slack_morphism::prelude::*;
 
+mod home;
+
+pub use home::{HomeModel, home};
+
 use super::actions;
 use super::mrkdwn;
 use crate::domain::{ApprovalStatus, Line, Message, OptionStyle, RunStatus};

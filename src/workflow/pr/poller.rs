@@ -1,5 +1,5 @@
 //! The PR poller (PR_POLL_ENABLED): every PR_POLL_INTERVAL_SECONDS it lists the active PRs of each
-//! watched repository that target PR_POLL_TARGET_BRANCH, and the PRs merged there since it first
+//! watched repository that target its target branch, and the PRs merged there since it first
 //! looked, and asks for a review of each new source commit and each merge it has not seen. It
 //! works behind a firewall with no webhook. One failing repository does not stop the others.
 
@@ -22,8 +22,8 @@ pub struct Poller {
     pub engine: Engine,
     pub store: Store,
     pub clock: Clock,
-    pub repos: Vec<RepoName>,
-    pub target_branch: String,
+    /// The watched repositories, each with the branch its PRs target.
+    pub repos: Vec<(RepoName, String)>,
     pub interval: Duration,
 }
 
@@ -54,8 +54,8 @@ impl Poller {
     /// One pass over every watched repository; returns how many reviews it started.
     pub async fn poll_all(&self) -> usize {
         let mut started = 0;
-        for repo in &self.repos {
-            match self.poll(repo).await {
+        for (repo, target) in &self.repos {
+            match self.poll(repo, target).await {
                 Ok(n) => started += n,
                 Err(e) => warn!(%repo, error = %e, "cannot poll this repository; the others go on"),
             }
@@ -63,7 +63,7 @@ impl Poller {
         started
     }
 
-    async fn poll(&self, repo: &RepoName) -> Result<usize, PollError> {
+    async fn poll(&self, repo: &RepoName, target: &str) -> Result<usize, PollError> {
         let now = self.clock.now();
         let cursor = format!("poller:merged-since:{}", repo.as_str().to_ascii_lowercase());
         let since = self
@@ -72,11 +72,7 @@ impl Poller {
             .await?;
         let since = DateTime::parse_from_rfc3339(&since).map_or(now, |t| t.with_timezone(&Utc));
         let mut started = 0;
-        for pr in self
-            .azdo
-            .active_pull_requests(repo, &self.target_branch)
-            .await?
-        {
+        for pr in self.azdo.active_pull_requests(repo, target).await? {
             if pr.is_draft || pr.source_commit.is_none() {
                 continue;
             }
@@ -84,7 +80,7 @@ impl Poller {
         }
         for pr in self
             .azdo
-            .completed_pull_requests(repo, &self.target_branch, since)
+            .completed_pull_requests(repo, target, since)
             .await?
         {
             started += self.ask(repo, pr.id, None).await?;

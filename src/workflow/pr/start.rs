@@ -1,4 +1,5 @@
-//! The one way a PR review starts, whoever asks: a Slack user, the poller, or (later) a webhook.
+//! The one way a PR review starts, whoever asks: a Slack user, the operator API, the poller or a
+//! webhook.
 //! It dedupes on the database alone, so a Slack handler can call it before its ack.
 
 use crate::domain::{RepoName, RunId};
@@ -11,8 +12,9 @@ use super::state::PrRun;
 /// Who asks for a review.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requester {
-    /// A Slack user; `trigger` (the command's trigger id) dedupes a redelivered envelope.
-    Slack { user: String, trigger: String },
+    /// A Slack user or the operator; `dedupe` (made of a command's trigger id, say) makes a
+    /// redelivered request start nothing.
+    Person { user: String, dedupe: String },
     /// The poller or a webhook, which know the PR's source commit (`None`: it was merged).
     Watcher {
         source: &'static str,
@@ -30,13 +32,13 @@ pub struct ReviewRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Requested {
     Started(RunId),
-    /// A run for this PR is already under way (Slack requests only).
+    /// A run for this PR is already under way (requests by a person only).
     AlreadyRunning(Box<RunRecord>),
     /// This delivery, or this commit, was already handled.
     Duplicate,
 }
 
-/// Starts a PR run unless it would repeat one. A Slack user gets the run already under way for the
+/// Starts a PR run unless it would repeat one. A person gets the run already under way for the
 /// PR; a watcher starts once per source commit (or once per merge).
 pub async fn request_review(
     engine: &Engine,
@@ -44,7 +46,7 @@ pub async fn request_review(
     request: ReviewRequest,
 ) -> Result<Requested, StoreError> {
     let (started_by, key) = match &request.requester {
-        Requester::Slack { user, trigger } => {
+        Requester::Person { user, dedupe } => {
             if let Some(run) = store
                 .unfinished_runs_for_pr(
                     <PrFlow as crate::workflow::Flow>::KIND,
@@ -55,7 +57,7 @@ pub async fn request_review(
             {
                 return Ok(Requested::AlreadyRunning(Box::new(run)));
             }
-            (user.clone(), format!("slack:command:{trigger}"))
+            (user.clone(), dedupe.clone())
         }
         Requester::Watcher { source, commit } => {
             let repo = request

@@ -110,6 +110,17 @@ impl Respond for WebApi {
                 json!({"ok": true, "channel": body["channel"], "ts": body["ts"], "message": {}})
             }
             "chat.postEphemeral" => json!({"ok": true, "message_ts": "1700000000.999999"}),
+            "views.publish" => {
+                let mut view = body["view"].clone();
+                for (k, v) in [
+                    ("id", "V0HOME"),
+                    ("team_id", "T0TEAM"),
+                    ("hash", "1700000000.abc"),
+                ] {
+                    view[k] = json!(v);
+                }
+                json!({"ok": true, "view": view})
+            }
             "usergroups.users.list" => {
                 let group = body["usergroup"].as_str().unwrap_or_default();
                 match state.groups.get(group) {
@@ -367,6 +378,25 @@ impl FakeSlack {
                     "type": "button", "action_id": action_id, "block_id": "approval",
                     "text": {"type": "plain_text", "text": "x"}, "value": value, "action_ts": "1700000001.000100"
                 }]
+            }
+        })
+    }
+
+    /// An `events_api` envelope: `user` opened the bot's Home tab.
+    pub fn home_opened_envelope(&self, user: &str) -> Value {
+        let id = self.envelope_id();
+        json!({
+            "envelope_id": id,
+            "type": "events_api",
+            "accepts_response_payload": false,
+            "retry_attempt": 0,
+            "retry_reason": "",
+            "payload": {
+                "token": "legacy", "team_id": "T0TEAM", "api_app_id": "A0APP",
+                "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home",
+                          "event_ts": "1700000002.000100"},
+                "type": "event_callback", "event_id": format!("Ev{id}"), "event_time": 1_700_000_002,
+                "authorizations": [{"team_id": "T0TEAM", "user_id": "U0BOT", "is_bot": true}]
             }
         })
     }

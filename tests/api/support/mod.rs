@@ -69,6 +69,7 @@ struct Running {
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), StartupError>>,
     engine: Engine,
+    http: Option<std::net::SocketAddr>,
 }
 
 pub struct TestApp {
@@ -163,12 +164,14 @@ impl TestApp {
             .await
             .expect("the app starts");
         let engine = app.engine().clone();
+        let http = app.http_addr();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         self.running = Some(Running {
             shutdown,
             task,
             engine,
+            http,
         });
         self.slack.connected_since(opened).await;
     }
@@ -196,6 +199,17 @@ impl TestApp {
 
     pub fn engine(&self) -> &Engine {
         &self.running.as_ref().expect("running").engine
+    }
+
+    /// The base URL of the HTTP receiver (the config must set HTTP_PORT, 0 for any port).
+    pub fn http_url(&self) -> String {
+        let addr = self
+            .running
+            .as_ref()
+            .expect("running")
+            .http
+            .expect("HTTP_PORT is set");
+        format!("http://127.0.0.1:{}", addr.port())
     }
 
     pub async fn start_demo(&self) -> RunId {

@@ -1,0 +1,45 @@
+//! `GET /status` (health) and `GET /metrics` (Prometheus). Both are open: a load balancer or
+//! Prometheus asks them without credentials, and they show counts, never content.
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{ApiError, State};
+use crate::metrics::{self, Snapshot};
+
+/// 200 while the database answers, 503 when it does not (a restart may help); the Slack
+/// connection is reported but does not fail the check, since Socket Mode reconnects by itself.
+pub async fn status(axum::extract::State(shared): State) -> Response {
+    let database = shared.store.ping().await;
+    let slack = shared.slack.report();
+    let healthy = database.is_ok();
+    let body = json!({
+        "status": if healthy && slack.connected { "ok" } else if healthy { "degraded" } else { "down" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": {
+            "backend": shared.store.backend(),
+            "ok": healthy,
+        },
+        "slack": slack,
+    });
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+pub async fn metrics(axum::extract::State(shared): State) -> Result<Response, ApiError> {
+    let snapshot = Snapshot {
+        runs: shared.store.count_runs().await?,
+        approvals_waiting: shared.store.count_pending_approvals().await?,
+    };
+    Ok((
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::render(&snapshot),
+    )
+        .into_response())
+}

@@ -1,0 +1,276 @@
+//! The operator REST API (`X-Operator-Token`): decide approvals, start reviews and releases by
+//! hand, and read the releases. Decisions go through the intake's checks like a button click,
+//! under the name "operator"; runs start through the same entry points as the slash commands.
+
+use axum::Json;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, Body, Shared, State, auth, parse_json};
+use crate::domain::{ApprovalId, OptionName, RepoName};
+use crate::store::{ApprovalRecord, RunRecord};
+use crate::workflow::Flow;
+use crate::workflow::decide::Rejection;
+use crate::workflow::intake::{DecisionOutcome, OPERATOR, Via};
+use crate::workflow::pr::PrFlow;
+use crate::workflow::pr::start::{Requested, Requester, ReviewRequest, request_review};
+use crate::workflow::release::ReleaseFlow;
+use crate::workflow::release::start::{ReleaseRequested, request_release};
+
+type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+
+fn ok(status: StatusCode, body: Value) -> Answer {
+    Ok((status, Json(body)))
+}
+
+fn run_json(run: &RunRecord) -> Value {
+    json!({
+        "id": run.id.to_string(),
+        "kind": run.kind,
+        "subject": run.subject,
+        "repo": run.repo,
+        "pr": run.pr_id,
+        "status": run.status.as_str(),
+        "step": run.step,
+        "channel": run.channel_id,
+        "card_ts": run.card_ts,
+    })
+}
+
+fn approval_json(approval: &ApprovalRecord, run: Option<&RunRecord>) -> Value {
+    json!({
+        "id": approval.id.to_string(),
+        "prompt": approval.prompt,
+        "options": approval.options.iter().map(|o| json!({"name": o.name.as_str(), "label": o.label})).collect::<Vec<_>>(),
+        "expires_at": approval.expires_at,
+        "run": run.map(run_json),
+    })
+}
+
+/// `GET /approvals/pending`: what waits for a decision, oldest first.
+pub async fn pending(axum::extract::State(shared): State, headers: HeaderMap) -> Answer {
+    auth::operator(&headers, shared.settings.operator_token.as_ref())?;
+    let mut out = Vec::new();
+    for approval in shared.store.pending_approvals(500).await? {
+        let run = shared.store.get_run(approval.run_id).await?;
+        out.push(approval_json(&approval, run.as_ref()));
+    }
+    ok(StatusCode::OK, json!({ "approvals": out }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecideBody {
+    option: String,
+}
+
+/// `POST /approvals/{id}` with `{"option": "approve"}`.
+pub async fn decide(
+    axum::extract::State(shared): State,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Answer {
+    auth::operator(&headers, shared.settings.operator_token.as_ref())?;
+    let body: DecideBody = parse_json(body)?;
+    let approval = ApprovalId::parse(&id).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "`{id}` is not an approval id; GET /approvals/pending lists them"
+        ))
+    })?;
+    let option = OptionName::parse(&body.option).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "`{}` is not an option name (lower-case letters, digits, - and _)",
+            body.option
+        ))
+    })?;
+    match shared
+        .intake
+        .decide(None, approval, &option, Via::Operator)
+        .await?
+    {
+        DecisionOutcome::Accepted => ok(
+            StatusCode::OK,
+            json!({ "outcome": "accepted", "option": option.as_str(), "by": OPERATOR }),
+        ),
+        DecisionOutcome::AlreadyHandled => ok(StatusCode::OK, json!({ "outcome": "duplicate" })),
+        DecisionOutcome::Refused(rejection) => {
+            let status = match rejection {
+                Rejection::Unknown => StatusCode::NOT_FOUND,
+                Rejection::NotOffered { .. } => StatusCode::BAD_REQUEST,
+                _ => StatusCode::CONFLICT,
+            };
+            Err(ApiError::new(status, rejection.explain().plain_text()))
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ManualPr {
+    repo: Option<String>,
+}
+
+/// `POST /manual/pr/{id}`, optionally with `{"repo": "…"}`: reviews a PR as `/review` would.
+pub async fn manual_pr(
+    axum::extract::State(shared): State,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Answer {
+    auth::operator(&headers, shared.settings.operator_token.as_ref())?;
+    let pr_id = id
+        .parse::<u32>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::bad_request(format!("`{id}` is not a pull request number")))?;
+    let empty = body
+        .as_ref()
+        .is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace));
+    let manual: ManualPr = if empty {
+        ManualPr::default()
+    } else {
+        parse_json(body)?
+    };
+    let repo = manual
+        .repo
+        .as_deref()
+        .map(|r| known(&shared, r))
+        .transpose()?;
+    if !shared.engine.runs(<PrFlow as Flow>::KIND) {
+        return Err(needs_azdo("reviews"));
+    }
+    let request = ReviewRequest {
+        pr_id,
+        repo,
+        requester: Requester::Person {
+            user: OPERATOR.into(),
+            dedupe: format!("operator:pr:{}", uuid::Uuid::new_v4()),
+        },
+    };
+    match request_review(&shared.engine, &shared.store, request).await? {
+        Requested::Started(run) => ok(
+            StatusCode::ACCEPTED,
+            json!({ "outcome": "started", "run": run.to_string() }),
+        ),
+        Requested::AlreadyRunning(run) => ok(
+            StatusCode::CONFLICT,
+            json!({ "error": "a run for this PR is already under way", "run": run_json(&run) }),
+        ),
+        Requested::Duplicate => ok(StatusCode::OK, json!({ "outcome": "duplicate" })),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualRelease {
+    repo: String,
+}
+
+/// `POST /manual/release` with `{"repo": "…"}`: starts a release as `/release` would.
+pub async fn manual_release(
+    axum::extract::State(shared): State,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    auth::operator(&headers, shared.settings.operator_token.as_ref())?;
+    let body: ManualRelease = parse_json(body)?;
+    let repo = known(&shared, &body.repo)?;
+    if !shared.engine.runs(<ReleaseFlow as Flow>::KIND) {
+        return Err(needs_azdo("releases"));
+    }
+    match request_release(&shared.engine, &shared.store, &repo, OPERATOR, None).await? {
+        ReleaseRequested::Started { run, version } => ok(
+            StatusCode::ACCEPTED,
+            json!({ "outcome": "started", "run": run.to_string(), "version": version }),
+        ),
+        ReleaseRequested::AlreadyRunning(run) => ok(
+            StatusCode::CONFLICT,
+            json!({ "error": format!("a release of {repo} is already under way; one release at a time per repository"), "run": run_json(&run) }),
+        ),
+        ReleaseRequested::NothingStaged { last } => {
+            let since = last.map_or_else(String::new, |l| {
+                format!(" since {} was released", l.version)
+            });
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("nothing to release for {repo}: no PR was merged into it{since}"),
+            ))
+        }
+        ReleaseRequested::Duplicate => ok(StatusCode::OK, json!({ "outcome": "duplicate" })),
+    }
+}
+
+/// `GET /releases/{repo}`: the released versions, newest first, and what is on its way.
+pub async fn releases(
+    axum::extract::State(shared): State,
+    headers: HeaderMap,
+    Path(repo): Path<String>,
+) -> Answer {
+    auth::operator(&headers, shared.settings.operator_token.as_ref())?;
+    let repo = known(&shared, &repo)?;
+    let name = repo.as_str();
+    ok(
+        StatusCode::OK,
+        json!({
+            "repo": name,
+            "released": shared.store.archived(name).await?,
+            "shipping": shared.store.shipping(name).await?,
+            "staging": shared.store.staging(name).await?,
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct StagingQuery {
+    repo: Option<String>,
+}
+
+/// `GET /staging?repo=`: the staging release of one repository, or of every repository.
+pub async fn staging(
+    axum::extract::State(shared): State,
+    headers: HeaderMap,
+    query: Result<Query<StagingQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    auth::operator(&headers, shared.settings.operator_token.as_ref())?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    match query.repo {
+        Some(repo) => {
+            let repo = known(&shared, &repo)?;
+            let staging = shared.store.staging(repo.as_str()).await?;
+            ok(
+                StatusCode::OK,
+                json!({ "repo": repo.as_str(), "staging": staging }),
+            )
+        }
+        None => ok(
+            StatusCode::OK,
+            json!({ "staging": shared.store.all_staging().await? }),
+        ),
+    }
+}
+
+/// The repository named `name`, if the bot works with it.
+fn known(shared: &Shared, name: &str) -> Result<RepoName, ApiError> {
+    let repo = RepoName::parse(name).map_err(ApiError::bad_request)?;
+    shared
+        .known_repo(repo.as_str())
+        .map(|(known, _)| known.clone())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "the bot does not work with repository {repo}; add it to WATCHED_REPOS or REPOS_CONFIG"
+                ),
+            )
+        })
+}
+
+fn needs_azdo(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{what} need Azure DevOps: set AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT"),
+    )
+}

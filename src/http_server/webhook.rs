@@ -1,0 +1,225 @@
+//! `POST /webhooks/azdo`: Azure DevOps service hooks for pull requests. Created, updated and
+//! merged events become review requests through the poller's entry point, so a PR seen by both
+//! the poller and a webhook is handled once per source commit (and once when merged). The PR is
+//! fetched again by the run itself; the payload only says which PR and which commit.
+//!
+//! Other event types, PRs of repositories the bot does not work with, and PRs into other branches
+//! get 200 with the reason they were ignored, so Azure DevOps does not put the hook on probation.
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::info;
+
+use super::{ApiError, Body, State, auth, parse_json};
+use crate::workflow::pr::start::{Requested, Requester, ReviewRequest, request_review};
+
+/// What a service hook asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A PR that may need a review (`commit`) or was completed (`commit: None`).
+    PullRequest {
+        repo: String,
+        id: u32,
+        target_branch: String,
+        commit: Option<String>,
+    },
+    Ignored(String),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Hook {
+    event_type: String,
+    #[serde(default)]
+    resource: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PullRequest {
+    pull_request_id: u32,
+    status: String,
+    target_ref_name: String,
+    repository: Repository,
+    #[serde(default)]
+    is_draft: bool,
+    last_merge_source_commit: Option<Commit>,
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Commit {
+    commit_id: String,
+}
+
+const PR_EVENTS: [&str; 3] = [
+    "git.pullrequest.created",
+    "git.pullrequest.updated",
+    "git.pullrequest.merged",
+];
+
+/// Reads a service hook body. `Err` says what is missing from a PR event.
+pub fn parse(hook: Value) -> Result<Event, String> {
+    let hook: Hook = serde_json::from_value(hook)
+        .map_err(|e| format!("not an Azure DevOps service hook event: {e}"))?;
+    if !PR_EVENTS.contains(&hook.event_type.as_str()) {
+        return Ok(Event::Ignored(format!(
+            "event type {} is not handled",
+            hook.event_type
+        )));
+    }
+    let pr: PullRequest = serde_json::from_value(hook.resource).map_err(|e| {
+        format!(
+            "{} without a usable pull request in `resource`: {e}",
+            hook.event_type
+        )
+    })?;
+    if pr.is_draft {
+        return Ok(Event::Ignored("the PR is a draft".into()));
+    }
+    // `merged` also fires for test merges of an active PR; completion shows in the status.
+    let commit = match pr.status.as_str() {
+        "completed" => None,
+        "active" => Some(
+            pr.last_merge_source_commit
+                .ok_or("an active PR without lastMergeSourceCommit")?
+                .commit_id,
+        ),
+        other => return Ok(Event::Ignored(format!("the PR is {other}"))),
+    };
+    Ok(Event::PullRequest {
+        repo: pr.repository.name,
+        id: pr.pull_request_id,
+        target_branch: pr
+            .target_ref_name
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&pr.target_ref_name)
+            .to_owned(),
+        commit,
+    })
+}
+
+pub async fn azdo(
+    axum::extract::State(shared): State,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    auth::webhook(&headers, shared.settings.webhook_secret.as_ref())?;
+    let event = parse(parse_json(body)?).map_err(ApiError::bad_request)?;
+    let ignored = |reason: String| {
+        Ok((
+            StatusCode::OK,
+            Json(json!({ "outcome": "ignored", "reason": reason })),
+        ))
+    };
+    let (repo, id, target_branch, commit) = match event {
+        Event::PullRequest {
+            repo,
+            id,
+            target_branch,
+            commit,
+        } => (repo, id, target_branch, commit),
+        Event::Ignored(reason) => return ignored(reason),
+    };
+    let Some((repo, target)) = shared.known_repo(&repo).cloned() else {
+        return ignored(format!("the bot does not work with repository {repo}"));
+    };
+    if !target.eq_ignore_ascii_case(&target_branch) {
+        return ignored(format!(
+            "the PR targets {target_branch}; the bot reviews PRs into {target}"
+        ));
+    }
+    let request = ReviewRequest {
+        pr_id: id,
+        repo: Some(repo.clone()),
+        requester: Requester::Watcher {
+            source: "webhook",
+            commit,
+        },
+    };
+    match request_review(&shared.engine, &shared.store, request).await? {
+        Requested::Started(run) => {
+            info!(%repo, pr = id, %run, "a webhook started a PR run");
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "outcome": "started", "run": run.to_string() })),
+            ))
+        }
+        _ => Ok((StatusCode::OK, Json(json!({ "outcome": "duplicate" })))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(event: &str, status: &str) -> Value {
+        json!({
+            "id": "6872ee8c-b333-4eff-bfb9-0d5274943566",
+            "eventType": event,
+            "publisherId": "tfs",
+            "resource": {
+                "repository": {"id": "4bc14d40", "name": "Billo.Api"},
+                "pullRequestId": 13,
+                "status": status,
+                "isDraft": false,
+                "sourceRefName": "refs/heads/feature/ALLPOST-1",
+                "targetRefName": "refs/heads/develop",
+                "lastMergeSourceCommit": {"commitId": "53d54ac915144006c2c9e90d2c7d3880920db49c"}
+            }
+        })
+    }
+
+    #[test]
+    fn pr_events_name_the_pr_and_the_commit_to_review() {
+        assert_eq!(
+            parse(hook("git.pullrequest.updated", "active")),
+            Ok(Event::PullRequest {
+                repo: "Billo.Api".into(),
+                id: 13,
+                target_branch: "develop".into(),
+                commit: Some("53d54ac915144006c2c9e90d2c7d3880920db49c".into()),
+            })
+        );
+        let Ok(Event::PullRequest { commit, .. }) =
+            parse(hook("git.pullrequest.merged", "completed"))
+        else {
+            panic!("a completed PR is an event");
+        };
+        assert_eq!(commit, None, "a completed PR is staged, not reviewed");
+    }
+
+    #[test]
+    fn other_events_and_closed_prs_are_ignored_and_broken_ones_explained() {
+        assert_eq!(
+            parse(hook("build.complete", "active")),
+            Ok(Event::Ignored(
+                "event type build.complete is not handled".into()
+            ))
+        );
+        assert_eq!(
+            parse(hook("git.pullrequest.updated", "abandoned")),
+            Ok(Event::Ignored("the PR is abandoned".into()))
+        );
+        let broken =
+            parse(json!({"eventType": "git.pullrequest.created", "resource": {}})).unwrap_err();
+        assert!(
+            broken.starts_with(
+                "git.pullrequest.created without a usable pull request in `resource`: missing field"
+            ),
+            "{broken}"
+        );
+        let not_a_hook = parse(json!({"hello": 1})).unwrap_err();
+        assert!(
+            not_a_hook.contains("missing field `eventType`"),
+            "{not_a_hook}"
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! Publishing the App Home tab when a user opens it. The Socket Mode callback only spawns
+//! [`HomeTab::publish`] and acks; a lost publish is redone the next time the tab is opened.
+
+use tokio::sync::OnceCell;
+use tracing::warn;
+
+use super::blocks::{self, HomeModel};
+use super::web::{SlackApi, SlackError};
+use crate::store::{RunRecord, Store, StoreError};
+
+pub struct HomeTab {
+    store: Store,
+    api: SlackApi,
+    /// The workspace URL, learnt once from auth.test.
+    workspace: OnceCell<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Slack(#[from] SlackError),
+}
+
+impl HomeTab {
+    pub fn new(store: Store, api: SlackApi) -> Self {
+        Self {
+            store,
+            api,
+            workspace: OnceCell::new(),
+        }
+    }
+
+    /// Shows `user` the pending approvals, the staging releases and the last 10 runs.
+    pub async fn publish(&self, user: &str) -> Result<(), HomeError> {
+        let workspace = match self
+            .workspace
+            .get_or_try_init(|| async { self.api.auth_test().await.map(|b| b.url) })
+            .await
+        {
+            Ok(url) => Some(url.as_str()),
+            Err(e) => {
+                warn!(error = %e, "cannot learn the workspace URL; the Home tab has no card links");
+                None
+            }
+        };
+        let link = |run: &RunRecord| card_link(workspace?, run);
+        let pending = self.store.pending_approvals(50).await?;
+        let mut runs = Vec::new();
+        for approval in &pending {
+            runs.push(self.store.get_run(approval.run_id).await?);
+        }
+        let waiting = pending
+            .iter()
+            .zip(&runs)
+            .filter_map(|(approval, run)| Some((approval, run.as_ref()?)))
+            .map(|(approval, run)| (approval, run, link(run)))
+            .collect();
+        let staging = self.store.all_staging().await?;
+        let recent_runs = self.store.recent_runs(10).await?;
+        let recent = recent_runs.iter().map(|run| (run, link(run))).collect();
+        let view = blocks::home(&HomeModel {
+            waiting,
+            staging: &staging,
+            recent,
+        });
+        self.api.publish_home(user, view).await?;
+        Ok(())
+    }
+}
+
+/// `https://{domain}.slack.com/archives/{channel}/p{ts without the dot}`.
+fn card_link(workspace: &str, run: &RunRecord) -> Option<String> {
+    let ts = run.card_ts.as_ref()?;
+    Some(format!(
+        "{}/archives/{}/p{}",
+        workspace.trim_end_matches('/'),
+        run.channel_id,
+        ts.replace('.', "")
+    ))
+}

@@ -1,0 +1,562 @@
+//! The HTTP receiver against the running app: health and metrics, Azure DevOps webhooks, the
+//! operator API and the read-only endpoints. Each endpoint is tried with success, bad auth, a bad
+//! body (or path, or query) and an oversized body; no answer may echo a secret.
+
+use base64::Engine as _;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::pr_flow::{APPROVE_WITH_FINDING, World, world};
+use crate::release_flow::release_world;
+use crate::support::Backend;
+
+const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
+const OPERATOR_TOKEN: &str = "operator-token-9876543210";
+const HTTP_VARS: [(&str, &str); 4] = [
+    ("HTTP_PORT", "0"),
+    ("HTTP_BIND", "127.0.0.1"),
+    ("WEBHOOK_SECRET", WEBHOOK_SECRET),
+    ("OPERATOR_TOKEN", OPERATOR_TOKEN),
+];
+
+/// What a caller sends, besides the method and path.
+#[derive(Clone, Copy)]
+enum Auth {
+    None,
+    Operator(&'static str),
+    Webhook(&'static str),
+    Basic(&'static str),
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Value,
+    text: String,
+}
+
+async fn call(w: &World, method: Method, path: &str, auth: Auth, body: Option<String>) -> Answer {
+    let url = format!("{}{path}", w.app.http_url());
+    let mut request = reqwest::Client::new().request(method, url);
+    request = match auth {
+        Auth::None => request,
+        Auth::Operator(token) => request.header("X-Operator-Token", token),
+        Auth::Webhook(secret) => request.header("X-Webhook-Secret", secret),
+        Auth::Basic(password) => {
+            let pair = base64::engine::general_purpose::STANDARD.encode(format!("azdo:{password}"));
+            request.header("Authorization", format!("Basic {pair}"))
+        }
+    };
+    if let Some(body) = body {
+        request = request
+            .header("Content-Type", "application/json; charset=utf-8")
+            .body(body);
+    }
+    let response = request.send().await.expect("the HTTP receiver answers");
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    for secret in [
+        WEBHOOK_SECRET,
+        OPERATOR_TOKEN,
+        "azdo-pat-secret",
+        "jira-token-secret",
+    ] {
+        assert!(!text.contains(secret), "an answer echoed a secret: {text}");
+    }
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer { status, body, text }
+}
+
+fn json_body(value: Value) -> Option<String> {
+    Some(value.to_string())
+}
+
+/// Just over the 1 MiB limit.
+fn huge() -> Option<String> {
+    Some(format!("{{\"x\":\"{}\"}}", "a".repeat(1024 * 1024)))
+}
+
+/// Bad auth (missing and wrong) and an oversized body on one endpoint.
+async fn refuses_strangers_and_huge_bodies(w: &World, method: Method, path: &str, good: Auth) {
+    let wrong = match good {
+        Auth::Webhook(_) => Auth::Webhook("not-the-secret"),
+        _ => Auth::Operator("not-the-token"),
+    };
+    let missing = call(w, method.clone(), path, Auth::None, None).await;
+    assert_eq!(
+        missing.status,
+        StatusCode::UNAUTHORIZED,
+        "{path}: {}",
+        missing.text
+    );
+    assert!(
+        missing.body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("missing"),
+        "{}",
+        missing.text
+    );
+    let wrong = call(w, method.clone(), path, wrong, None).await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::UNAUTHORIZED,
+        "{path}: {}",
+        wrong.text
+    );
+    assert!(
+        wrong.body["error"].as_str().unwrap().starts_with("wrong"),
+        "{}",
+        wrong.text
+    );
+    let oversized = call(w, method, path, good, huge()).await;
+    assert_eq!(oversized.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+    assert_eq!(oversized.body["error"], "the body is larger than 1 MiB");
+}
+
+fn pr_event(event: &str, id: u32, status: &str, commit: &str) -> Value {
+    json!({
+        "id": "0f4e1c2a-0000-4000-8000-000000000001",
+        "eventType": event,
+        "publisherId": "tfs",
+        "resource": {
+            "repository": {"id": "4bc14d40", "name": "billo.api"},
+            "pullRequestId": id,
+            "status": status,
+            "isDraft": false,
+            "sourceRefName": "refs/heads/feature/ALLPOST-7",
+            "targetRefName": "refs/heads/develop",
+            "lastMergeSourceCommit": {"commitId": commit}
+        },
+        "resourceContainers": {"project": {"id": "p"}}
+    })
+}
+
+async fn status_and_metrics_are_open_and_count_what_happens(backend: Backend) {
+    let Some(w) = world(backend, &HTTP_VARS).await else {
+        return;
+    };
+    let status = call(&w, Method::GET, "/status", Auth::None, None).await;
+    assert_eq!(status.status, StatusCode::OK, "{}", status.text);
+    assert_eq!(status.body["database"]["ok"], true);
+    assert_eq!(status.body["slack"]["connected"], true, "{}", status.text);
+    assert_eq!(status.body["status"], "ok");
+
+    w.release("history Billo.Api").await;
+    let metrics = call(&w, Method::GET, "/metrics", Auth::None, None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    for family in [
+        "release_agent_ack_seconds_count{kind=\"command\"}",
+        "release_agent_external_calls_total{outcome=\"ok\",service=\"Slack\"}",
+        "release_agent_approvals_waiting 0",
+    ] {
+        assert!(
+            metrics.text.contains(family),
+            "{family} missing from {}",
+            metrics.text
+        );
+    }
+    let oversized = call(&w, Method::GET, "/status", Auth::None, huge()).await;
+    assert_eq!(oversized.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let nowhere = call(&w, Method::GET, "/nowhere", Auth::None, None).await;
+    assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
+    assert_eq!(nowhere.body["error"], "no such endpoint");
+    w.app.finish().await;
+}
+
+async fn a_webhook_starts_one_review_per_commit_and_ignores_the_rest(backend: Backend) {
+    let Some(w) = world(backend, &HTTP_VARS).await else {
+        return;
+    };
+    let path = "/webhooks/azdo";
+    refuses_strangers_and_huge_bodies(&w, Method::POST, path, Auth::Webhook(WEBHOOK_SECRET)).await;
+    let malformed = call(
+        &w,
+        Method::POST,
+        path,
+        Auth::Webhook(WEBHOOK_SECRET),
+        Some("{\"eventType\":".into()),
+    )
+    .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert!(
+        malformed.body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the body is not valid JSON for this endpoint: EOF while parsing"),
+        "{}",
+        malformed.text
+    );
+    let no_pr = call(
+        &w,
+        Method::POST,
+        path,
+        Auth::Webhook(WEBHOOK_SECRET),
+        json_body(
+            json!({"eventType": "git.pullrequest.created", "resource": {"status": "active"}}),
+        ),
+    )
+    .await;
+    assert_eq!(no_pr.status, StatusCode::BAD_REQUEST);
+    assert!(
+        no_pr.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `pullRequestId`"),
+        "{}",
+        no_pr.text
+    );
+
+    let build = call(
+        &w,
+        Method::POST,
+        path,
+        Auth::Webhook(WEBHOOK_SECRET),
+        json_body(json!({"eventType": "build.complete", "resource": {}})),
+    )
+    .await;
+    assert_eq!(
+        (build.status, build.body["outcome"].as_str()),
+        (StatusCode::OK, Some("ignored"))
+    );
+    let mut elsewhere = pr_event("git.pullrequest.created", 14, "active", "abc");
+    elsewhere["resource"]["targetRefName"] = json!("refs/heads/main");
+    let elsewhere = call(
+        &w,
+        Method::POST,
+        path,
+        Auth::Webhook(WEBHOOK_SECRET),
+        json_body(elsewhere),
+    )
+    .await;
+    assert_eq!(
+        elsewhere.body["reason"],
+        "the PR targets main; the bot reviews PRs into develop"
+    );
+
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-7", APPROVE_WITH_FINDING, None);
+    w.open_pr(14, "feature/ALLPOST-7", &commit);
+    let created = pr_event("git.pullrequest.created", 14, "active", &commit);
+    let started = call(
+        &w,
+        Method::POST,
+        path,
+        Auth::Webhook(WEBHOOK_SECRET),
+        json_body(created.clone()),
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
+    let run = w.run_for(14, None).await;
+    assert_eq!(started.body["run"], run.to_string());
+    // The same commit again, by Basic auth this time, and as an update: nothing new.
+    let updated = pr_event("git.pullrequest.updated", 14, "active", &commit);
+    let again = call(
+        &w,
+        Method::POST,
+        path,
+        Auth::Basic(WEBHOOK_SECRET),
+        json_body(updated),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.body["outcome"].as_str()),
+        (StatusCode::OK, Some("duplicate"))
+    );
+    w.waits_at(run, "ask_merge").await;
+    let runs = w.app.store.recent_runs(10).await.unwrap();
+    assert_eq!(runs.len(), 1, "one run for one commit");
+    assert_eq!(runs[0].started_by, "webhook");
+    w.app.finish().await;
+}
+
+async fn the_operator_decides_approvals_like_a_button(backend: Backend) {
+    let Some(w) = world(backend, &HTTP_VARS).await else {
+        return;
+    };
+    let token = Auth::Operator(OPERATOR_TOKEN);
+    refuses_strangers_and_huge_bodies(&w, Method::GET, "/approvals/pending", token).await;
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-8", APPROVE_WITH_FINDING, None);
+    w.open_pr(15, "feature/ALLPOST-8", &commit);
+    let (_, run) = w.review("Billo.Api#15").await;
+    w.waits_at(run, "ask_merge").await;
+
+    let pending = call(&w, Method::GET, "/approvals/pending", token, None).await;
+    assert_eq!(pending.status, StatusCode::OK);
+    let approvals = pending.body["approvals"].as_array().unwrap();
+    assert_eq!(approvals.len(), 1, "{}", pending.text);
+    assert_eq!(approvals[0]["run"]["id"], run.to_string());
+    let options: Vec<&str> = approvals[0]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(options, ["merge", "cancel"]);
+    let path = format!("/approvals/{}", approvals[0]["id"].as_str().unwrap());
+
+    refuses_strangers_and_huge_bodies(&w, Method::POST, &path, token).await;
+    let bad = call(
+        &w,
+        Method::POST,
+        &path,
+        token,
+        json_body(json!({"choice": "merge"})),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `choice`"),
+        "{}",
+        bad.text
+    );
+    let empty = call(&w, Method::POST, &path, token, None).await;
+    assert_eq!(empty.body["error"], "the body is empty; send a JSON object");
+    let not_offered = call(
+        &w,
+        Method::POST,
+        &path,
+        token,
+        json_body(json!({"option": "approve"})),
+    )
+    .await;
+    assert_eq!(not_offered.status, StatusCode::BAD_REQUEST);
+    assert!(
+        not_offered.body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("The option approve is not offered here (offered: merge, cancel)"),
+        "{}",
+        not_offered.text
+    );
+    let unknown = call(
+        &w,
+        Method::POST,
+        "/approvals/00000000-0000-4000-8000-000000000000",
+        token,
+        json_body(json!({"option": "merge"})),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text);
+    let not_an_id = call(
+        &w,
+        Method::POST,
+        "/approvals/42",
+        token,
+        json_body(json!({"option": "merge"})),
+    )
+    .await;
+    assert_eq!(not_an_id.status, StatusCode::BAD_REQUEST);
+
+    let before = w.app.run(run).await.seq;
+    let merged = call(
+        &w,
+        Method::POST,
+        &path,
+        token,
+        json_body(json!({"option": "merge"})),
+    )
+    .await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.text);
+    assert_eq!(merged.body["outcome"], "accepted");
+    w.app
+        .wait_for_run(run, "the merge to go on", |r| {
+            r.seq > before && r.step != "ask_merge"
+        })
+        .await;
+    let again = call(
+        &w,
+        Method::POST,
+        &path,
+        token,
+        json_body(json!({"option": "cancel"})),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(
+        again.body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Already decided: @operator chose merge"),
+        "{}",
+        again.text
+    );
+    let card = w.card(run).await;
+    assert!(card.contains("*Merge* chosen by operator on"), "{card}");
+    assert_eq!(w.azdo.with(|s| s.completions.len()), 1, "merged once");
+    w.app.finish().await;
+}
+
+async fn the_operator_starts_reviews_and_releases_by_hand(backend: Backend) {
+    let Some(w) = release_world(backend, &HTTP_VARS).await else {
+        return;
+    };
+    let token = Auth::Operator(OPERATOR_TOKEN);
+    refuses_strangers_and_huge_bodies(&w, Method::POST, "/manual/pr/16", token).await;
+    let bad_id = call(&w, Method::POST, "/manual/pr/sixteen", token, None).await;
+    assert_eq!(
+        (bad_id.status, bad_id.body["error"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("`sixteen` is not a pull request number")
+        )
+    );
+    let bad_body = call(&w, Method::POST, "/manual/pr/16", token, Some("[1,".into())).await;
+    assert_eq!(bad_body.status, StatusCode::BAD_REQUEST);
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-9", APPROVE_WITH_FINDING, None);
+    w.open_pr(16, "feature/ALLPOST-9", &commit);
+    let started = call(
+        &w,
+        Method::POST,
+        "/manual/pr/16",
+        token,
+        json_body(json!({"repo": "Billo.Api"})),
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
+    let run = w.run_for(16, None).await;
+    assert_eq!(w.app.run(run).await.started_by, "operator");
+    let twice = call(&w, Method::POST, "/manual/pr/16", token, None).await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    assert_eq!(twice.body["run"]["id"], run.to_string());
+
+    let path = "/manual/release";
+    refuses_strangers_and_huge_bodies(&w, Method::POST, path, token).await;
+    let typo = call(
+        &w,
+        Method::POST,
+        path,
+        token,
+        json_body(json!({"repository": "Billo.Api"})),
+    )
+    .await;
+    assert_eq!(typo.status, StatusCode::BAD_REQUEST);
+    assert!(
+        typo.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `repository`, expected `repo`"),
+        "{}",
+        typo.text
+    );
+    let stranger = call(
+        &w,
+        Method::POST,
+        path,
+        token,
+        json_body(json!({"repo": "Other.Repo"})),
+    )
+    .await;
+    assert_eq!(stranger.status, StatusCode::NOT_FOUND);
+    let release = call(
+        &w,
+        Method::POST,
+        path,
+        token,
+        json_body(json!({"repo": "billo.api"})),
+    )
+    .await;
+    assert_eq!(release.status, StatusCode::ACCEPTED, "{}", release.text);
+    assert_eq!(release.body["version"], "1.4.3");
+    let second = call(
+        &w,
+        Method::POST,
+        path,
+        token,
+        json_body(json!({"repo": "Billo.Api"})),
+    )
+    .await;
+    assert_eq!(second.status, StatusCode::CONFLICT);
+    assert_eq!(second.body["run"]["id"], release.body["run"]);
+    let release_run = w.release_run().await;
+    w.waits_at(release_run, "ask_create").await;
+    assert_eq!(w.app.run(release_run).await.started_by, "operator");
+    w.app.finish().await;
+}
+
+async fn releases_and_staging_can_be_read(backend: Backend) {
+    let Some(w) = release_world(backend, &HTTP_VARS).await else {
+        return;
+    };
+    let token = Auth::Operator(OPERATOR_TOKEN);
+    refuses_strangers_and_huge_bodies(&w, Method::GET, "/releases/Billo.Api", token).await;
+    let releases = call(&w, Method::GET, "/releases/billo.api", token, None).await;
+    assert_eq!(releases.status, StatusCode::OK, "{}", releases.text);
+    assert_eq!(releases.body["repo"], "Billo.Api");
+    assert_eq!(releases.body["released"][0]["version"], "1.4.2");
+    assert_eq!(releases.body["staging"]["version"], "1.4.3");
+    let bad = call(&w, Method::GET, "/releases/a%3Bb", token, None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+
+    refuses_strangers_and_huge_bodies(&w, Method::GET, "/staging?repo=Billo.Api", token).await;
+    let one = call(&w, Method::GET, "/staging?repo=Billo.Api", token, None).await;
+    assert_eq!(one.status, StatusCode::OK);
+    let staging = &one.body["staging"];
+    assert_eq!(staging["version"], "1.4.3");
+    assert_eq!(
+        staging["tickets"],
+        json!(["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"])
+    );
+    assert_eq!(staging["prs"][2], json!({"id": 23, "title": "Remember me"}));
+    let all = call(&w, Method::GET, "/staging", token, None).await;
+    assert_eq!(all.body["staging"].as_array().unwrap().len(), 1);
+    let unknown = call(&w, Method::GET, "/staging?repo=Nope", token, None).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let garbled = call(&w, Method::GET, "/staging?repo=a&repo=b", token, None).await;
+    assert_eq!(garbled.status, StatusCode::BAD_REQUEST, "{}", garbled.text);
+    w.app.finish().await;
+}
+
+async fn without_secrets_the_guarded_endpoints_refuse_everyone(backend: Backend) {
+    let Some(w) = world(backend, &[("HTTP_PORT", "0"), ("HTTP_BIND", "127.0.0.1")]).await else {
+        return;
+    };
+    let hook = call(
+        &w,
+        Method::POST,
+        "/webhooks/azdo",
+        Auth::Webhook(""),
+        json_body(json!({})),
+    )
+    .await;
+    assert_eq!(hook.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        hook.body["error"],
+        "webhooks are refused: WEBHOOK_SECRET is not set on the bot"
+    );
+    let operator = call(
+        &w,
+        Method::GET,
+        "/releases/Billo.Api",
+        Auth::Operator("anything-at-all-123"),
+        None,
+    )
+    .await;
+    assert_eq!(operator.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        operator.body["error"],
+        "the operator API is off: OPERATOR_TOKEN is not set on the bot"
+    );
+    assert!(
+        w.app.store.recent_runs(5).await.unwrap().is_empty(),
+        "nothing was started"
+    );
+    w.app.finish().await;
+}
+
+on_both_backends!(
+    status_and_metrics_are_open_and_count_what_happens,
+    a_webhook_starts_one_review_per_commit_and_ignores_the_rest,
+    the_operator_decides_approvals_like_a_button,
+    the_operator_starts_reviews_and_releases_by_hand,
+    releases_and_staging_can_be_read,
+    without_secrets_the_guarded_endpoints_refuse_everyone,
+);
