@@ -23,6 +23,16 @@ pub enum CliCommand {
     Migrate,
     /// Validate the configuration and check that every configured service answers.
     Check,
+    /// Import the old agent's JSON release files (staging and archived) into the database
+    /// (DATABASE_URL). Safe to run twice: what is there already is left alone.
+    ImportJson {
+        /// The directory of release files; searched recursively for *.json.
+        #[arg(long)]
+        source: PathBuf,
+        /// Print what would be imported, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Review a branch on this machine and print the review as Markdown. Needs only git and the
     /// reviewer CLI (CLAUDE_CMD). Exits 0 when the reviewer approves, 1 when it asks for changes.
     Review {

@@ -25,6 +25,7 @@ pub mod domain;
 pub mod git;
 pub mod http_client;
 pub mod http_server;
+pub mod import;
 pub mod jira;
 pub mod local_review;
 pub mod metrics;

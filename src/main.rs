@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use release_agent::cli::{Cli, CliCommand};
-use release_agent::config::{Config, LogFormat, env_lookup};
-use release_agent::local_review;
+use release_agent::config::{Config, DatabaseUrl, LogFormat, env_lookup};
 use release_agent::reviewer::Verdict;
 use release_agent::startup::{Application, open_store};
+use release_agent::store::Store;
 use release_agent::{check, telemetry};
+use release_agent::{import, local_review};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
             source,
             target,
         } => return review(&repo, &source, &target),
+        CliCommand::ImportJson { source, dry_run } => return import_json(&source, dry_run),
         CliCommand::Serve => WithConfig::Serve,
         CliCommand::Migrate => WithConfig::Migrate,
         CliCommand::Check => WithConfig::Check,
@@ -132,6 +134,85 @@ fn review(repo: &std::path::Path, source: &str, target: &str) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The history import: it needs only DATABASE_URL. Exit 1 when a file was refused.
+fn import_json(source: &std::path::Path, dry_run: bool) -> ExitCode {
+    let url = env_lookup().map(|lookup| {
+        lookup("DATABASE_URL").unwrap_or_else(|| release_agent::config::DEFAULT_DATABASE_URL.into())
+    });
+    let database = match url
+        .map_err(|e| e.to_string())
+        .and_then(|u| DatabaseUrl::parse(&u).map_err(|e| format!("DATABASE_URL: {e}")))
+    {
+        Ok(database) => database,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let files = match import::read_dir(source) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("release-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Ok(runtime) = tokio::runtime::Runtime::new() else {
+        eprintln!("cannot start the async runtime");
+        return ExitCode::from(2);
+    };
+    runtime.block_on(async {
+        let store = match Store::connect(&database).await {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!("release-agent: cannot open {}: {e}", database.redacted());
+                return ExitCode::from(2);
+            }
+        };
+        if let Err(e) = store.migrate().await {
+            eprintln!("release-agent: cannot migrate the database: {e}");
+            return ExitCode::from(2);
+        }
+        let (mut refused, mut imported) = (0, 0);
+        for (path, parsed) in files {
+            let releases = match parsed {
+                Ok(releases) => releases,
+                Err(reason) => {
+                    refused += 1;
+                    println!(
+                        "refused {}: {reason} (nothing from it was imported)",
+                        path.display()
+                    );
+                    continue;
+                }
+            };
+            match import::apply(&store, &releases, dry_run, chrono::Utc::now()).await {
+                Ok(lines) => {
+                    for (fate, what) in lines {
+                        imported += usize::from(fate == import::Fate::Imported);
+                        println!(
+                            "{} (from {})",
+                            import::describe(fate, &what, dry_run),
+                            path.display()
+                        );
+                    }
+                }
+                Err(e) => {
+                    eprintln!("release-agent: {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        let verb = if dry_run { "would import" } else { "imported" };
+        println!("{verb} {imported} release(s); {refused} file(s) refused");
+        store.close().await;
+        if refused > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
 }
 
 fn fail(error: &dyn std::error::Error) -> ExitCode {

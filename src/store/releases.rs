@@ -198,7 +198,10 @@ macro_rules! shipping {
 /// Writes `$release` as the repo's staging release, on `$ex`.
 macro_rules! put_staging {
     ($ex:expr, $release:expr, $now:expr) => {
-        sqlx::query(UPSERT_STAGING)
+        put_staging!(UPSERT_STAGING, $ex, $release, $now)
+    };
+    ($sql:expr, $ex:expr, $release:expr, $now:expr) => {
+        sqlx::query($sql)
             .bind(&$release.repo)
             .bind($release.version.to_string())
             .bind($release.started_at)
@@ -396,6 +399,37 @@ impl Store {
             .ok_or_else(|| {
                 StoreError::NotFound(format!("no shipping or archived release {repo} {version}"))
             })
+    }
+
+    /// Adds a release from elsewhere (the old agent's files) to the archive. `false`: that
+    /// version of the repository is archived already, and was left as it is.
+    pub async fn import_archived(&self, release: &ArchivedRelease) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO archived_releases (repo, version, started_at, tickets, prs, released_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo, version) DO NOTHING";
+        let inserted = on_db!(self, pool => sqlx::query(sql)
+            .bind(&release.repo)
+            .bind(release.version.to_string())
+            .bind(release.started_at)
+            .bind(Json(&release.tickets))
+            .bind(Json(&release.prs))
+            .bind(release.released_at)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(inserted == 1)
+    }
+
+    /// Opens `release` as its repository's staging release unless the repository has one.
+    /// `false`: it had one, which was left as it is.
+    pub async fn import_staging(
+        &self,
+        release: &StagingRelease,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO staging_releases (repo, version, started_at, tickets, prs, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo) DO NOTHING";
+        let inserted = on_db!(self, pool => put_staging!(sql, pool, release, now));
+        Ok(inserted == 1)
     }
 
     /// The archived releases of a repo, newest first.

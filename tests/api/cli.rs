@@ -430,3 +430,105 @@ async fn a_local_review_that_approves_exits_0_and_nothing_to_review_says_so() {
             .contains("cannot start the reviewer `/nonexistent/claude`")
     );
 }
+
+/// The old agent's files: two good repositories and one file with a bad date, imported twice.
+async fn the_history_import_is_idempotent_and_refuses_a_malformed_file_whole(backend: Backend) {
+    init();
+    let Some(db) = TestDb::create(backend).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/old-releases");
+    let import = |dry: bool| {
+        let mut command = binary(dir.path());
+        command
+            .env("DATABASE_URL", &db.url)
+            .args(["import-json", "--source", source]);
+        if dry {
+            command.arg("--dry-run");
+        }
+        command
+    };
+    let dry = run(&mut import(true)).await;
+    let out = lines(&dry.stdout);
+    assert!(
+        out.contains(&format!(
+            "would import released Billo.Api 1.4.2 (2026-02-24) (from {source}/Billo.Api.json)"
+        )),
+        "{out:#?}"
+    );
+    assert_eq!(
+        out.last().unwrap(),
+        "would import 5 release(s); 1 file(s) refused"
+    );
+    let store = db.store().await;
+    assert!(
+        store.archived("Billo.Api").await.unwrap().is_empty(),
+        "a dry run changes nothing"
+    );
+
+    let first = run(&mut import(false)).await;
+    assert_eq!(first.status.code(), Some(1), "a file was refused");
+    let out = lines(&first.stdout);
+    assert_eq!(
+        out.iter()
+            .filter(|l| l.starts_with("refused "))
+            .collect::<Vec<_>>(),
+        [&format!(
+            "refused {source}/Billo.Jobs.json: release #2: `released_at` \"someday\" is not a date (RFC 3339 or YYYY-MM-DD) (nothing from it was imported)"
+        )]
+    );
+    assert_eq!(
+        out.last().unwrap(),
+        "imported 5 release(s); 1 file(s) refused"
+    );
+    let api = store.archived("Billo.Api").await.unwrap();
+    assert_eq!(
+        api.iter()
+            .map(|r| r.version.to_string())
+            .collect::<Vec<_>>(),
+        ["1.4.2", "1.4.1"]
+    );
+    assert_eq!(api[0].tickets, ["ALLPOST-21"]);
+    assert_eq!(api[1].prs[0].id, 201);
+    assert_eq!(
+        store
+            .staging("Billo.Api")
+            .await
+            .unwrap()
+            .unwrap()
+            .version
+            .to_string(),
+        "1.4.3"
+    );
+    let web = store.staging("Billo.Web").await.unwrap().unwrap();
+    assert_eq!(
+        (web.version.to_string(), web.prs.len()),
+        ("2.0.1".to_owned(), 2)
+    );
+    assert_eq!(store.archived("Billo.Web").await.unwrap().len(), 1);
+    assert!(
+        store.archived("Billo.Jobs").await.unwrap().is_empty(),
+        "nothing from the malformed file"
+    );
+
+    let second = run(&mut import(false)).await;
+    let out = lines(&second.stdout);
+    assert_eq!(
+        out.last().unwrap(),
+        "imported 0 release(s); 1 file(s) refused"
+    );
+    assert!(
+        out.contains(&format!(
+            "already there: staging Billo.Api 1.4.3 (from {source}/Billo.Api.json)"
+        )),
+        "{out:#?}"
+    );
+    assert_eq!(
+        store.archived("Billo.Api").await.unwrap().len(),
+        2,
+        "nothing twice"
+    );
+}
+
+crate::on_both_backends!(the_history_import_is_idempotent_and_refuses_a_malformed_file_whole);
