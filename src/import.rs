@@ -31,8 +31,11 @@ pub struct FileReleases {
     pub archived: Vec<ArchivedRelease>,
 }
 
+/// One file: its releases, or why it was refused.
+pub type ReadFile = (PathBuf, Result<FileReleases, String>);
+
 /// Every `*.json` under `dir`, in name order, each parsed or refused with the reason.
-pub fn read_dir(dir: &Path) -> Result<Vec<(PathBuf, Result<FileReleases, String>)>, String> {
+pub fn read_dir(dir: &Path) -> Result<Vec<ReadFile>, String> {
     let mut files = Vec::new();
     collect(dir, &mut files).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     files.sort();
