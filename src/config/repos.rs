@@ -1,5 +1,5 @@
 //! REPOS_CONFIG: a TOML file with per-repository settings. Every key is optional; a repository
-//! that is not listed uses the defaults.
+//! that is not listed uses the defaults. `repos.example.toml` documents each key.
 //!
 //! ```toml
 //! [repos."Billo.Api"]
@@ -149,6 +149,15 @@ mod tests {
             config.for_repo(&RepoName::parse("Other").unwrap()),
             RepoSettings::default()
         );
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let config = ReposConfig::parse(include_str!("../../repos.example.toml")).unwrap();
+        let web = config.for_repo(&RepoName::parse("Billo.Web").unwrap());
+        assert_eq!(web.ci_definition.as_deref(), Some("42"));
+        assert_eq!(web.release_branch.as_deref(), Some("production"));
+        assert_eq!(config.channels().len(), 1);
     }
 
     #[test]

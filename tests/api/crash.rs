@@ -197,6 +197,14 @@ impl Scene {
         })
     }
 
+    async fn lease_owner(&self) -> Option<String> {
+        let mut db = self.db().await?;
+        sqlx::query_scalar("SELECT lease_owner FROM runs LIMIT 1")
+            .fetch_one(&mut db)
+            .await
+            .ok()?
+    }
+
     fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.dir.path().join("bot.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
@@ -206,8 +214,13 @@ impl Scene {
     /// Runs `script` to its end, killing the bot once when the run has made `kill_after` steps.
     /// Returns the run's final status.
     async fn drive(&self, script: &Script, kill_after: Option<i64>) -> String {
-        let mut bot = self.start().await;
+        let bot = self.start().await;
         self.slack.slash(script.command, script.text, "U0ADA").await;
+        self.follow(bot, script, kill_after).await
+    }
+
+    /// Answers the run's questions until it ends, killing `bot` once as [`drive`] says.
+    async fn follow(&self, mut bot: Child, script: &Script, kill_after: Option<i64>) -> String {
         let mut killed = kill_after.is_none();
         // Each approval is clicked once, and again if the click was lost with a killed bot.
         let mut clicked: BTreeMap<String, Instant> = BTreeMap::new();
@@ -425,4 +438,49 @@ async fn killing_the_bot_at_every_step_of_a_release_changes_nothing() {
         archived: vec!["1.4.2".into(), "1.4.3".into()],
     };
     kill_at_every_step::<Release>(expected, 14).await;
+}
+
+/// SIGTERM while the reviewer works: the step finishes and checkpoints, the process exits 0
+/// within 10 s and gives its lease back, and a new process finishes the run without redoing it.
+#[tokio::test]
+async fn sigterm_mid_step_checkpoints_and_a_restart_finishes_the_run() {
+    let mut scene = Scene::pr().await;
+    scene.env.push(("LOG_FORMAT", "json".into()));
+    let slow = scene._repo.slow_reviews("chore/login");
+    scene.azdo.push(13, &slow);
+    let mut bot = scene.start().await;
+    scene.slack.slash("/review", "13", "U0ADA").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let before = loop {
+        assert!(Instant::now() < deadline, "{}", scene.log_tail());
+        if let Some(seen) = scene.seen().await
+            && seen.step == "review"
+        {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(bot.id().unwrap()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(10), bot.wait())
+        .await
+        .unwrap_or_else(|_| panic!("no exit within 10 s after SIGTERM:\n{}", scene.log_tail()))
+        .unwrap();
+    assert!(exit.success(), "exit status {exit}:\n{}", scene.log_tail());
+    let after = scene.seen().await.unwrap();
+    assert!(
+        after.steps > before.steps && after.step != "review",
+        "the review step reached its checkpoint: {before:?} → {after:?}"
+    );
+    assert_eq!(scene.lease_owner().await, None, "the lease was given back");
+
+    let bot = scene.start().await;
+    assert_eq!(scene.follow(bot, &PR_SCRIPT, None).await, "done");
+    assert_eq!(scene.azdo.with(|s| s.completions.len()), 1);
+    assert_eq!(scene.jira.with(|s| s.created.len()), 1);
+    let reviews = scene.azdo.with(|s| s.threads.len());
+    assert_eq!(
+        reviews, 2,
+        "the review was published once (summary and one finding)"
+    );
 }

@@ -4,6 +4,7 @@
 
 mod azdo;
 mod cli;
+mod containers;
 mod crash;
 mod decisions;
 mod durability;

@@ -85,6 +85,13 @@ impl Repo {
         self.commit_and_push(branch, "second try")
     }
 
+    /// A commit on `branch` that makes the stand-in reviewer take 2 s; returns it.
+    pub fn slow_reviews(&self, branch: &str) -> String {
+        git(&self.author, &["checkout", "--quiet", branch]);
+        write(&self.author, ".fake-claude-mode", "slow");
+        self.commit_and_push(branch, "slow reviewer")
+    }
+
     fn commit_and_push(&self, branch: &str, message: &str) -> String {
         git(&self.author, &["add", "-A"]);
         git(&self.author, &["commit", "--quiet", "-m", message]);
