@@ -67,6 +67,8 @@ fn the_manifest_asks_for_exactly_the_scopes_the_code_uses() {
         ("chat_post_ephemeral", Some("chat:write")),
         ("usergroups_users_list", Some("usergroups:read")),
         ("auth_test", None),
+        // views.publish needs no scope, only the Home tab and its event (checked below).
+        ("views_publish", None),
         ("apps_connections_open", None),
     ];
     let called: Vec<&str> = source
@@ -91,4 +93,12 @@ fn the_manifest_asks_for_exactly_the_scopes_the_code_uses() {
         .map(|s| s.as_str().unwrap())
         .collect();
     assert_eq!(granted, needed);
+}
+
+#[test]
+fn the_home_tab_is_on_and_its_event_subscribed() {
+    let manifest = manifest();
+    assert_eq!(manifest["features"]["app_home"]["home_tab_enabled"], true);
+    let events = &manifest["settings"]["event_subscriptions"]["bot_events"];
+    assert_eq!(events, &serde_json::json!(["app_home_opened"]));
 }
