@@ -253,13 +253,8 @@ const UNREACHABLE_DB: &str = "The bot cannot reach its database right now. Try a
 
 /// A link to a run's card in Slack, when the workspace's domain is known.
 fn card_url(run: &RunRecord, call: &CommandCall<'_>) -> Option<String> {
-    let ts = run.card_ts.as_ref()?;
     let domain = call.team_domain?;
-    Some(format!(
-        "https://{domain}.slack.com/archives/{}/p{}",
-        run.channel_id,
-        ts.replace('.', "")
-    ))
+    super::home::card_link(&format!("https://{domain}.slack.com"), run)
 }
 
 /// `: <link|see its card>.`, or where the card is when no link can be made.

@@ -71,7 +71,7 @@ impl HomeTab {
 }
 
 /// `https://{domain}.slack.com/archives/{channel}/p{ts without the dot}`.
-fn card_link(workspace: &str, run: &RunRecord) -> Option<String> {
+pub fn card_link(workspace: &str, run: &RunRecord) -> Option<String> {
     let ts = run.card_ts.as_ref()?;
     Some(format!(
         "{}/archives/{}/p{}",
