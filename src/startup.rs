@@ -162,7 +162,6 @@ impl Application {
                     store: store.clone(),
                     engine: engine.clone(),
                     intake: intake.clone(),
-                    clock: parts.clock,
                     slack: receivers.link.clone(),
                     settings: settings.clone(),
                     repos: Shared::repos_from(&config),

@@ -26,7 +26,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::clock::Clock;
 use crate::config::{Config, HttpSettings};
 use crate::domain::RepoName;
 use crate::slack::link::SlackLink;
@@ -42,7 +41,6 @@ pub struct Shared {
     pub store: Store,
     pub engine: Engine,
     pub intake: Intake,
-    pub clock: Clock,
     pub slack: SlackLink,
     pub settings: HttpSettings,
     /// The repositories the bot works with, each with the branch its PRs target.
