@@ -216,8 +216,17 @@ impl Config {
         let watched_repos = vars.parsed("WATCHED_REPOS", "", parse_repos);
         let repos_config = vars.optional("REPOS_CONFIG", |path| ReposConfig::load(Path::new(path)));
         let repos_dir = vars.parsed("REPOS_BASE_DIR", "repos", |dir| Ok(PathBuf::from(dir)));
-        let azdo = azdo(&mut vars);
-        let jira = jira(&mut vars);
+        let http_timeout = vars.parsed(
+            "HTTP_TIMEOUT_SECONDS",
+            "30",
+            parse_count(1, 300, "seconds"),
+        );
+        let retry = RetryPolicy {
+            timeout: Duration::from_secs(http_timeout.unwrap_or(30)),
+            ..RetryPolicy::default()
+        };
+        let azdo = azdo(&mut vars, retry.clone());
+        let jira = jira(&mut vars, retry);
         let reviewer = reviewer(&mut vars);
         let pr = pr(&mut vars);
         let release = release(&mut vars);
@@ -405,7 +414,7 @@ const AZDO_VARS: [&str; 5] = [
 ];
 
 /// `Some(None)`: Azure DevOps is off; `None`: something is wrong (already reported).
-fn azdo(vars: &mut Reader<'_>) -> Option<Option<AzdoSettings>> {
+fn azdo(vars: &mut Reader<'_>, retry: RetryPolicy) -> Option<Option<AzdoSettings>> {
     if !vars.any_set(&AZDO_VARS) {
         return Some(None);
     }
@@ -447,6 +456,7 @@ fn azdo(vars: &mut Reader<'_>) -> Option<Option<AzdoSettings>> {
     let release = release?.unwrap_or_else(|| default_release_base(&base));
     let mut settings = AzdoSettings::new(base, release, &project?, pat?);
     settings.api_version = api_version?;
+    settings.retry = retry;
     Some(Some(settings))
 }
 
@@ -468,7 +478,7 @@ fn default_release_base(base: &Url) -> Url {
 
 const JIRA_VARS: [&str; 3] = ["JIRA_BASE_URL", "JIRA_EMAIL", "JIRA_API_TOKEN"];
 
-fn jira(vars: &mut Reader<'_>) -> Option<Option<JiraConfig>> {
+fn jira(vars: &mut Reader<'_>, retry: RetryPolicy) -> Option<Option<JiraConfig>> {
     if !vars.any_set(&JIRA_VARS) {
         return Some(None);
     }
@@ -491,7 +501,7 @@ fn jira(vars: &mut Reader<'_>) -> Option<Option<JiraConfig>> {
             base_url: base_url?,
             email: email?,
             token: token?,
-            retry: RetryPolicy::default(),
+            retry,
         },
         project: project?,
         issue_type: issue_type?,

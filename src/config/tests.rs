@@ -352,3 +352,31 @@ fn the_http_receiver_is_off_until_a_port_is_set_and_refuses_short_secrets() {
         ]
     );
 }
+
+#[test]
+fn one_request_timeout_applies_to_azure_devops_and_jira() {
+    let vars = [
+        ("AZDO_ORGANIZATION", "billo"),
+        ("AZDO_PROJECT", "Proj"),
+        ("AZDO_PAT", "pat-secret"),
+        ("JIRA_BASE_URL", "https://billo.atlassian.net"),
+        ("JIRA_EMAIL", "bot@example.com"),
+        ("JIRA_API_TOKEN", "jira-secret"),
+    ];
+    let defaults = config(&vars).unwrap();
+    assert_eq!(
+        defaults.azdo.unwrap().retry.timeout,
+        Duration::from_secs(30)
+    );
+    let mut short = vars.to_vec();
+    short.push(("HTTP_TIMEOUT_SECONDS", "5"));
+    let short = config(&short).unwrap();
+    assert_eq!(short.azdo.unwrap().retry.timeout, Duration::from_secs(5));
+    assert_eq!(
+        short.jira.unwrap().settings.retry.timeout,
+        Duration::from_secs(5)
+    );
+    let err = lines(config(&[("HTTP_TIMEOUT_SECONDS", "0")]).unwrap_err());
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(err[0].starts_with("HTTP_TIMEOUT_SECONDS: "), "{}", err[0]);
+}

@@ -1,16 +1,18 @@
 //! Publishing the App Home tab when a user opens it. The Socket Mode callback only spawns
-//! [`HomeTab::publish`] and acks; a lost publish is redone the next time the tab is opened.
+//! [`HomeTab::opened`] and acks; a lost publish is redone the next time the tab is opened.
 
 use tokio::sync::OnceCell;
 use tracing::warn;
 
 use super::blocks::{self, HomeModel};
 use super::web::{SlackApi, SlackError};
-use crate::store::{RunRecord, Store, StoreError};
+use crate::clock::Clock;
+use crate::store::{NewDelivery, RunRecord, Store, StoreError};
 
 pub struct HomeTab {
     store: Store,
     api: SlackApi,
+    clock: Clock,
     /// The workspace URL, learnt once from auth.test.
     workspace: OnceCell<String>,
 }
@@ -24,11 +26,32 @@ pub enum HomeError {
 }
 
 impl HomeTab {
-    pub fn new(store: Store, api: SlackApi) -> Self {
+    pub fn new(store: Store, api: SlackApi, clock: Clock) -> Self {
         Self {
             store,
             api,
+            clock,
             workspace: OnceCell::new(),
+        }
+    }
+
+    /// Handles one `app_home_opened` event: Slack retries an event it thinks was not acked in
+    /// time, so a retry of an event already seen (same `event_id`) publishes nothing.
+    pub async fn opened(&self, event_id: &str, user: &str) -> Result<(), HomeError> {
+        let delivery = NewDelivery {
+            key: format!("slack:event:{event_id}"),
+            source: "slack".into(),
+            intent: None,
+        };
+        if self
+            .store
+            .remember_delivery(&delivery, self.clock.now())
+            .await?
+        {
+            self.publish(user).await
+        } else {
+            tracing::debug!(event_id, "retried event ignored");
+            Ok(())
         }
     }
 

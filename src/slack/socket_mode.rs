@@ -107,7 +107,7 @@ async fn on_interaction(
     Ok(SlackInteractionResponse::Empty)
 }
 
-/// Only `app_home_opened` is used: the Home tab is published after the ack.
+/// Only `app_home_opened` is used: the Home tab is published after the ack, once per event.
 async fn on_push_event(
     event: SlackPushEventCallback,
     _client: Arc<SlackHttpClient>,
@@ -119,8 +119,9 @@ async fn on_push_event(
         && let Some(receivers) = receivers_of(&state).await
     {
         let home = receivers.home.clone();
+        let event_id = event.event_id.0;
         tokio::spawn(async move {
-            if let Err(e) = home.publish(&opened.user.0).await {
+            if let Err(e) = home.opened(&event_id, &opened.user.0).await {
                 warn!(error = %e, "cannot publish the Home tab");
             }
         });

@@ -1,24 +1,30 @@
-//! The crash tests: the real binary runs a workflow from its slash command to its end and is
-//! killed (SIGKILL) once its run has checkpointed k steps, for every k, then started again. Each
+//! The crash and fault tests: the real binary runs a workflow from its slash command to its end
+//! and is killed (SIGKILL) once its run has checkpointed k steps, for every k, or at random
+//! instants, then started again; or its Azure DevOps and Jira fail a fifth of their calls. Each
 //! time the outcome is the uninterrupted one.
 //! - PR: a ticketless PR through review → merge → CI: one ticket, one merge, one build, each PR
 //!   thread once.
 //! - Release: a staged release through release PR → merge → CI → Sandbox → Production → Jira →
 //!   notes → archive: one release PR, one merge, one build, one approval call per stage.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use release_agent::clock::Clock;
 use release_agent::config::DatabaseUrl;
+use release_agent::domain::Version;
 use release_agent::store::Store;
 use sqlx::{Connection, SqliteConnection};
 use tokio::process::{Child, Command};
 
-use crate::pr_flow::{APPROVE_WITH_FINDING, Repo, pr_env};
-use crate::release_flow::stage_release;
+use crate::pr_flow::{APPROVE_WITH_FINDING, Repo, pr_env, released_on};
+use crate::release_flow::{prepare_cd, stage_release};
 use crate::support::fake_azdo::{FakeAzdo, FakePr};
 use crate::support::fake_jira::FakeJira;
+use crate::support::http_fakes::Fault;
 use crate::support::{APP_TOKEN, BOT_TOKEN, FakeSlack, init};
 
 struct Scene {
@@ -42,18 +48,22 @@ struct Seen {
 
 /// What a workflow asks, and which option the test answers with.
 struct Script {
+    /// The kind of run the command starts.
+    kind: &'static str,
     command: &'static str,
     text: &'static str,
     answers: &'static [(&'static str, &'static str)],
 }
 
 const PR_SCRIPT: Script = Script {
+    kind: "pr",
     command: "/review",
     text: "13",
     answers: &[("ask_merge", "merge")],
 };
 
 const RELEASE_SCRIPT: Script = Script {
+    kind: "release",
     command: "/release",
     text: "Billo.Api",
     answers: &[
@@ -121,14 +131,30 @@ impl Scene {
     /// Billo.Api 1.4.3 staged, with CD to Sandbox and Production.
     async fn release() -> Self {
         let scene = Self::new().await;
-        let store = Store::connect(&DatabaseUrl::parse(&scene.env_var("DATABASE_URL")).unwrap())
+        let store = scene.store().await;
+        stage_release(&store, &scene.azdo, &scene.jira, Clock::system().now()).await;
+        store.close().await;
+        scene
+    }
+
+    /// The PR of [`pr`](Self::pr) after Billo.Api 1.4.2, with CD to Sandbox and Production: the
+    /// PR's merge stages 1.4.3, which `/release` then ships.
+    pub async fn full() -> Self {
+        let scene = Self::pr().await;
+        let store = scene.store().await;
+        released_on(&store, Version::new(1, 4, 2), Clock::system().now()).await;
+        store.close().await;
+        prepare_cd(&scene.azdo);
+        scene
+    }
+
+    /// The bot's database, migrated.
+    async fn store(&self) -> Store {
+        let store = Store::connect(&DatabaseUrl::parse(&self.env_var("DATABASE_URL")).unwrap())
             .await
             .unwrap();
         store.migrate().await.unwrap();
-        let now = release_agent::clock::Clock::system().now();
-        stage_release(&store, &scene.azdo, &scene.jira, now).await;
-        store.close().await;
-        scene
+        store
     }
 
     fn env_var(&self, name: &str) -> String {
@@ -140,13 +166,20 @@ impl Scene {
     }
 
     async fn start(&self) -> Child {
+        let opened = self.slack.connections_opened();
+        let child = self.spawn();
+        self.slack.connected_since(opened).await;
+        child
+    }
+
+    /// Starts the bot without waiting for it to connect.
+    fn spawn(&self) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.path().join("bot.log"))
             .unwrap();
-        let opened = self.slack.connections_opened();
-        let child = Command::new(env!("CARGO_BIN_EXE_release-agent"))
+        Command::new(env!("CARGO_BIN_EXE_release-agent"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -155,9 +188,7 @@ impl Scene {
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .unwrap();
-        self.slack.connected_since(opened).await;
-        child
+            .unwrap()
     }
 
     async fn db(&self) -> Option<SqliteConnection> {
@@ -168,11 +199,16 @@ impl Scene {
         SqliteConnection::connect(&url).await.ok()
     }
 
-    async fn seen(&self) -> Option<Seen> {
+    /// The newest run of `kind`.
+    async fn seen(&self, kind: &str) -> Option<Seen> {
         let mut db = self.db().await?;
         let (id, status, step, card_ts): (String, String, String, Option<String>) =
-            sqlx::query_as("SELECT id, status, step, card_ts FROM runs LIMIT 1")
-                .fetch_optional(&mut db)
+            sqlx::query_as(
+                "SELECT id, status, step, card_ts FROM runs WHERE kind = $1 \
+                 ORDER BY created_at DESC LIMIT 1",
+            )
+            .bind(kind)
+            .fetch_optional(&mut db)
                 .await
                 .ok()??;
         let steps: i64 = sqlx::query_scalar(
@@ -211,37 +247,50 @@ impl Scene {
         lines[lines.len().saturating_sub(25)..].join("\n")
     }
 
-    /// Runs `script` to its end, killing the bot once when the run has made `kill_after` steps.
-    /// Returns the run's final status.
-    async fn drive(&self, script: &Script, kill_after: Option<i64>) -> String {
+    /// Starts the bot and runs `script` to its end; returns the run's final status.
+    async fn drive(&self, script: &Script, kills: &mut Kills) -> String {
         let bot = self.start().await;
-        self.slack.slash(script.command, script.text, "U0ADA").await;
-        self.follow(bot, script, kill_after).await
+        self.follow(bot, script, kills).await
     }
 
-    /// Answers the run's questions until it ends, killing `bot` once as [`drive`] says.
-    async fn follow(&self, mut bot: Child, script: &Script, kill_after: Option<i64>) -> String {
-        let mut killed = kill_after.is_none();
+    /// Sends the script's command until a run of its kind exists (again when the bot died
+    /// before acking it, as a person would), then answers the run's questions until it ends,
+    /// killing `bot` and starting it again when `kills` says. Stops the bot at the end.
+    async fn follow(&self, mut bot: Child, script: &Script, kills: &mut Kills) -> String {
+        // The command's envelope and when it was sent.
+        let mut command: Option<(String, Instant)> = None;
         // Each approval is clicked once, and again if the click was lost with a killed bot.
         let mut clicked: BTreeMap<String, Instant> = BTreeMap::new();
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             assert!(
                 Instant::now() < deadline,
-                "the run did not finish; the bot's log ends:\n{}",
+                "the {} run did not finish; the bot's log ends:\n{}",
+                script.kind,
                 self.log_tail()
             );
-            let Some(seen) = self.seen().await else {
+            let seen = self.seen(script.kind).await;
+            if kills.due(script.kind, seen.as_ref()) {
+                bot.start_kill().unwrap();
+                bot.wait().await.unwrap();
+                bot = if kills.waits_for_connection() {
+                    self.start().await
+                } else {
+                    self.spawn()
+                };
+                continue;
+            }
+            let Some(seen) = seen else {
+                let lost = command.as_ref().is_none_or(|(id, at)| {
+                    self.slack.acked_at(id).is_none() && at.elapsed() > Duration::from_secs(3)
+                });
+                if lost {
+                    let envelope = self.slack.slash_envelope(script.command, script.text, "U0ADA");
+                    command = Some((self.slack.deliver(envelope).await, Instant::now()));
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             };
-            if !killed && seen.steps >= kill_after.unwrap_or_default() {
-                bot.start_kill().unwrap();
-                bot.wait().await.unwrap();
-                killed = true;
-                bot = self.start().await;
-                continue;
-            }
             let answer = script.answers.iter().find(|(step, _)| *step == seen.step);
             if seen.status == "waiting"
                 && let (Some((_, option)), Some(approval), Some(ts)) =
@@ -256,8 +305,8 @@ impl Scene {
                     "U0ADA",
                     ts,
                 );
-                let id = self.slack.deliver(click).await;
-                self.slack.ack(&id).await;
+                // Not waiting for the ack: the bot may be killed before it sends one.
+                self.slack.deliver(click).await;
                 clicked.insert(approval.clone(), Instant::now());
             }
             if matches!(seen.status.as_str(), "done" | "failed" | "cancelled") {
@@ -267,6 +316,14 @@ impl Scene {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    async fn run_count(&self) -> i64 {
+        let mut db = self.db().await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM runs")
+            .fetch_one(&mut db)
+            .await
+            .unwrap()
     }
 
     async fn staged_prs(&self) -> Vec<i64> {
@@ -299,26 +356,99 @@ impl Scene {
     }
 }
 
+/// When [`Scene::follow`] kills the bot (SIGKILL) and starts it again.
+enum Kills {
+    Never,
+    /// Once, when the run has checkpointed this many steps.
+    AfterSteps(i64),
+    /// At random instants, until none are left.
+    Random(RandomKills),
+}
+
+/// Kills at random instants of a path: instants drawn evenly over the uninterrupted path's
+/// duration, each kill the gap between two instants after the previous start, so kills land
+/// inside steps, in HTTP calls, during waits and during start-up alike.
+struct RandomKills {
+    gaps: VecDeque<Duration>,
+    /// When the running bot was started.
+    since: Option<Instant>,
+    /// Where each kill landed: the run's kind and step, `-` before the run existed.
+    landed: Vec<String>,
+}
+
+impl Kills {
+    /// `count` kills at instants drawn evenly over `span`.
+    fn random(count: usize, span: Duration, rng: &mut StdRng) -> Self {
+        let mut instants: Vec<Duration> = (0..count)
+            .map(|_| rng.random_range(Duration::ZERO..span))
+            .collect();
+        instants.sort();
+        let mut last = Duration::ZERO;
+        let gaps = instants
+            .into_iter()
+            .map(|at| at - std::mem::replace(&mut last, at))
+            .collect();
+        Self::Random(RandomKills {
+            gaps,
+            since: None,
+            landed: Vec::new(),
+        })
+    }
+
+    /// Whether to kill the bot now, given the newest run of `kind`.
+    fn due(&mut self, kind: &str, seen: Option<&Seen>) -> bool {
+        match self {
+            Self::Never => false,
+            Self::AfterSteps(steps) => {
+                let due = seen.is_some_and(|s| s.steps >= *steps);
+                if due {
+                    *self = Self::Never;
+                }
+                due
+            }
+            Self::Random(random) => {
+                let Some(&gap) = random.gaps.front() else {
+                    return false;
+                };
+                if random.since.get_or_insert_with(Instant::now).elapsed() < gap {
+                    return false;
+                }
+                random.gaps.pop_front();
+                random.since = None;
+                let step = seen.map_or("-", |s| s.step.as_str());
+                random.landed.push(format!("{kind}:{step}"));
+                true
+            }
+        }
+    }
+
+    /// Random kills land anywhere, during start-up too; the others restart a connected bot.
+    fn waits_for_connection(&self) -> bool {
+        !matches!(self, Self::Random(_))
+    }
+}
+
 /// A workflow the crash test drives: its scene and the outcome to compare.
 trait Workflow {
+    const KIND: &'static str;
     type Outcome: PartialEq + std::fmt::Debug;
     async fn scene() -> Scene;
-    async fn outcome(scene: &Scene, kill_after: Option<i64>) -> Self::Outcome;
+    async fn outcome(scene: &Scene, kills: &mut Kills) -> Self::Outcome;
 }
 
 /// Runs the workflow once uninterrupted and checks `expected`; then, for every step boundary
 /// k, runs it in a fresh scene killed after k steps and checks the outcome is the same.
 async fn kill_at_every_step<W: Workflow>(expected: W::Outcome, min_steps: i64) {
     let baseline = W::scene().await;
-    assert_eq!(W::outcome(&baseline, None).await, expected);
-    let steps = baseline.seen().await.unwrap().steps;
+    assert_eq!(W::outcome(&baseline, &mut Kills::Never).await, expected);
+    let steps = baseline.seen(W::KIND).await.unwrap().steps;
     assert!(steps >= min_steps, "the path has {steps} steps");
     eprintln!(
         "crash test: the uninterrupted run took {steps} steps; killing after each of 1..{steps}"
     );
     for kill_after in 1..steps {
         let scene = W::scene().await;
-        let got = W::outcome(&scene, Some(kill_after)).await;
+        let got = W::outcome(&scene, &mut Kills::AfterSteps(kill_after)).await;
         assert_eq!(
             got,
             expected,
@@ -343,14 +473,15 @@ struct PrOutcome {
 }
 
 impl Workflow for Review {
+    const KIND: &'static str = "pr";
     type Outcome = PrOutcome;
 
     async fn scene() -> Scene {
         Scene::pr().await
     }
 
-    async fn outcome(scene: &Scene, kill_after: Option<i64>) -> PrOutcome {
-        let status = scene.drive(&PR_SCRIPT, kill_after).await;
+    async fn outcome(scene: &Scene, kills: &mut Kills) -> PrOutcome {
+        let status = scene.drive(&PR_SCRIPT, kills).await;
         let created = scene.jira.with(|s| s.created.clone());
         PrOutcome {
             status,
@@ -383,14 +514,15 @@ struct ReleaseOutcome {
 }
 
 impl Workflow for Release {
+    const KIND: &'static str = "release";
     type Outcome = ReleaseOutcome;
 
     async fn scene() -> Scene {
         Scene::release().await
     }
 
-    async fn outcome(scene: &Scene, kill_after: Option<i64>) -> ReleaseOutcome {
-        let status = scene.drive(&RELEASE_SCRIPT, kill_after).await;
+    async fn outcome(scene: &Scene, kills: &mut Kills) -> ReleaseOutcome {
+        let status = scene.drive(&RELEASE_SCRIPT, kills).await;
         ReleaseOutcome {
             status,
             release_prs: scene.azdo.with(|s| s.created.len()),
@@ -440,6 +572,167 @@ async fn killing_the_bot_at_every_step_of_a_release_changes_nothing() {
     kill_at_every_step::<Release>(expected, 14).await;
 }
 
+/// The PR of [`Scene::full`] reviewed, merged and built, then released through Sandbox and
+/// Production.
+struct Full;
+
+#[derive(Debug, PartialEq)]
+struct FullOutcome {
+    /// The PR run's status, then the release run's.
+    statuses: [String; 2],
+    runs: i64,
+    tickets: usize,
+    ticket_status: String,
+    threads: usize,
+    /// The PR's merge, then the release PR's.
+    merges: Vec<u32>,
+    release_prs: usize,
+    builds: usize,
+    approvals: Vec<(i64, String)>,
+    stage_starts: usize,
+    archived: Vec<String>,
+}
+
+impl Workflow for Full {
+    const KIND: &'static str = "release";
+    type Outcome = FullOutcome;
+
+    async fn scene() -> Scene {
+        Scene::full().await
+    }
+
+    async fn outcome(scene: &Scene, kills: &mut Kills) -> FullOutcome {
+        let pr = scene.drive(&PR_SCRIPT, kills).await;
+        let release = scene.drive(&RELEASE_SCRIPT, kills).await;
+        let created = scene.jira.with(|s| s.created.clone());
+        FullOutcome {
+            statuses: [pr, release],
+            runs: scene.run_count().await,
+            tickets: created.len(),
+            ticket_status: created
+                .first()
+                .map(|key| scene.jira.status(key))
+                .unwrap_or_default(),
+            threads: scene.azdo.with(|s| s.threads.len()),
+            merges: scene.azdo.with(|s| s.completions.iter().map(|(pr, _)| *pr).collect()),
+            release_prs: scene.azdo.with(|s| s.created.len()),
+            builds: scene.azdo.with(|s| s.builds.len()),
+            approvals: scene.azdo.with(|s| {
+                s.cd.decisions
+                    .iter()
+                    .map(|(id, status, _)| (*id, status.clone()))
+                    .collect()
+            }),
+            stage_starts: scene.azdo.with(|s| s.cd.starts.len()),
+            archived: scene.archived_versions().await,
+        }
+    }
+}
+
+/// What the full path gives when nothing goes wrong: one ticket (Done once released), one review
+/// (summary and one finding), two merges (the PR, then the release PR), two CI builds, one
+/// approval per stage and 1.4.3 archived after 1.4.2.
+fn full_path_expected() -> FullOutcome {
+    FullOutcome {
+        statuses: ["done".into(), "done".into()],
+        runs: 2,
+        tickets: 1,
+        ticket_status: "Done".into(),
+        threads: 2,
+        merges: vec![13, 401],
+        release_prs: 1,
+        builds: 2,
+        approvals: vec![(500, "approved".into()), (501, "approved".into())],
+        stage_starts: 0,
+        archived: vec!["1.4.2".into(), "1.4.3".into()],
+    }
+}
+
+/// A seed from `name` in the environment, or a new one; printed so a failure can be replayed.
+pub fn seed(name: &str) -> u64 {
+    let seed = std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("{name}={seed}");
+    seed
+}
+
+/// The bot is killed (SIGKILL) at 50 random instants of the full PR-plus-release path, during
+/// start-up, steps, HTTP calls and waits alike, and started again each time. The path is run
+/// afresh with up to 10 kills each time until 50 have landed; every time the end is what an
+/// uninterrupted run gives, every effect in Azure DevOps and Jira done exactly once.
+/// `CRASH_SEED` replays a run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_bot_at_50_random_instants_of_the_full_path_changes_nothing() {
+    let baseline = Full::scene().await;
+    let started = Instant::now();
+    assert_eq!(
+        Full::outcome(&baseline, &mut Kills::Never).await,
+        full_path_expected()
+    );
+    let span = started.elapsed();
+    eprintln!("the uninterrupted full path took {span:?}");
+
+    let mut rng = StdRng::seed_from_u64(seed("CRASH_SEED"));
+    let mut landed: Vec<String> = Vec::new();
+    let mut paths = 0;
+    while landed.len() < 50 {
+        paths += 1;
+        assert!(paths <= 30, "only {} kills landed in 30 paths", landed.len());
+        let scene = Full::scene().await;
+        let mut kills = Kills::random((50 - landed.len()).min(10), span, &mut rng);
+        let got = Full::outcome(&scene, &mut kills).await;
+        let Kills::Random(random) = kills else {
+            unreachable!()
+        };
+        eprintln!("path {paths}: kills landed at {}", random.landed.join(", "));
+        assert_eq!(
+            got,
+            full_path_expected(),
+            "path {paths}, kills landed at {:?}; the bot's log ends:\n{}",
+            random.landed,
+            scene.log_tail()
+        );
+        landed.extend(random.landed);
+    }
+    let runs_hit =
+        ["pr:", "release:"].map(|kind| landed.iter().filter(|at| at.starts_with(kind)).count());
+    assert!(
+        runs_hit.iter().all(|&n| n > 0),
+        "kills landed in both runs: {landed:?}"
+    );
+}
+
+/// A fifth of all Azure DevOps and Jira requests fail: throttled (429, `Retry-After: 1`), a 500
+/// before acting, or acted on but answered after the client gave up. The full path still ends as
+/// an uninterrupted run does, nothing done twice. `FAULT_SEED` replays a run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_path_finishes_with_a_fifth_of_azure_devops_and_jira_calls_failing() {
+    let mut scene = Full::scene().await;
+    scene.env.push(("HTTP_TIMEOUT_SECONDS", "1".into()));
+    let seed = seed("FAULT_SEED");
+    let late = Duration::from_millis(1500);
+    scene.azdo.faults.enable(5, late, seed);
+    scene.jira.faults.enable(5, late, seed.wrapping_add(1));
+    let got = Full::outcome(&scene, &mut Kills::Never).await;
+    let (azdo, jira) = (scene.azdo.faults.injected(), scene.jira.faults.injected());
+    eprintln!("faults injected: Azure DevOps {azdo:?}, Jira {jira:?}");
+    assert_eq!(
+        got,
+        full_path_expected(),
+        "faults injected: Azure DevOps {azdo:?}, Jira {jira:?}; the bot's log ends:\n{}",
+        scene.log_tail()
+    );
+    for fault in [Fault::Throttled, Fault::ServerError, Fault::LostAnswer] {
+        assert!(
+            azdo.contains_key(&fault),
+            "Azure DevOps saw {fault:?}: {azdo:?}"
+        );
+    }
+    assert!(!jira.is_empty(), "Jira saw faults: {jira:?}");
+}
+
 /// SIGTERM while the reviewer works: the step finishes and checkpoints, the process exits 0
 /// within 10 s and gives its lease back, and a new process finishes the run without redoing it.
 #[tokio::test]
@@ -453,7 +746,7 @@ async fn sigterm_mid_step_checkpoints_and_a_restart_finishes_the_run() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let before = loop {
         assert!(Instant::now() < deadline, "{}", scene.log_tail());
-        if let Some(seen) = scene.seen().await
+        if let Some(seen) = scene.seen("pr").await
             && seen.step == "review"
         {
             break seen;
@@ -467,7 +760,7 @@ async fn sigterm_mid_step_checkpoints_and_a_restart_finishes_the_run() {
         .unwrap_or_else(|_| panic!("no exit within 10 s after SIGTERM:\n{}", scene.log_tail()))
         .unwrap();
     assert!(exit.success(), "exit status {exit}:\n{}", scene.log_tail());
-    let after = scene.seen().await.unwrap();
+    let after = scene.seen("pr").await.unwrap();
     assert!(
         after.steps > before.steps && after.step != "review",
         "the review step reached its checkpoint: {before:?} → {after:?}"
@@ -475,7 +768,10 @@ async fn sigterm_mid_step_checkpoints_and_a_restart_finishes_the_run() {
     assert_eq!(scene.lease_owner().await, None, "the lease was given back");
 
     let bot = scene.start().await;
-    assert_eq!(scene.follow(bot, &PR_SCRIPT, None).await, "done");
+    assert_eq!(
+        scene.follow(bot, &PR_SCRIPT, &mut Kills::Never).await,
+        "done"
+    );
     assert_eq!(scene.azdo.with(|s| s.completions.len()), 1);
     assert_eq!(scene.jira.with(|s| s.created.len()), 1);
     let reviews = scene.azdo.with(|s| s.threads.len());

@@ -16,6 +16,7 @@ mod http;
 mod jira;
 mod manifest;
 mod pr_flow;
+mod redelivery;
 mod release_flow;
 mod reviewer;
 mod store;

@@ -50,6 +50,12 @@ pub async fn stage_release(store: &Store, azdo: &FakeAzdo, jira: &FakeJira, now:
             .await
             .unwrap();
     }
+    prepare_cd(azdo);
+}
+
+/// develop's head for release PRs, and CD that deploys main to Sandbox, then Production, each
+/// after an approval.
+pub fn prepare_cd(azdo: &FakeAzdo) {
     let mut state = azdo.state.lock().unwrap();
     state.heads.insert("develop".into(), DEVELOP_HEAD.into());
     state.cd.branch = "main".into();

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use super::http_fakes::{Faults, WithFaults};
+
 use super::fake_cd::{self, CdState};
 
 #[derive(Debug, Clone)]
@@ -76,6 +78,8 @@ pub struct AzdoState {
 pub struct FakeAzdo {
     server: MockServer,
     pub state: Arc<Mutex<AzdoState>>,
+    /// Off until a test enables them.
+    pub faults: Arc<Faults>,
 }
 
 struct Router(Arc<Mutex<AzdoState>>);
@@ -84,11 +88,16 @@ impl FakeAzdo {
     pub async fn start() -> Self {
         let server = MockServer::start().await;
         let state = Arc::new(Mutex::new(AzdoState::default()));
+        let faults = Faults::off();
         Mock::given(wiremock::matchers::any())
-            .respond_with(Router(state.clone()))
+            .respond_with(WithFaults(Router(state.clone()), faults.clone()))
             .mount(&server)
             .await;
-        Self { server, state }
+        Self {
+            server,
+            state,
+            faults,
+        }
     }
 
     /// The value for AZDO_BASE_URL.

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use super::http_fakes::{Faults, WithFaults};
+
 /// The statuses every status can move to, with the transition's id and name.
 const TARGETS: [(&str, &str, &str); 4] = [
     ("21", "Start work", "In Progress"),
@@ -33,6 +35,8 @@ pub struct JiraState {
 pub struct FakeJira {
     server: MockServer,
     pub state: Arc<Mutex<JiraState>>,
+    /// Off until a test enables them.
+    pub faults: Arc<Faults>,
 }
 
 struct Router(Arc<Mutex<JiraState>>);
@@ -41,11 +45,16 @@ impl FakeJira {
     pub async fn start() -> Self {
         let server = MockServer::start().await;
         let state = Arc::new(Mutex::new(JiraState::default()));
+        let faults = Faults::off();
         Mock::given(wiremock::matchers::any())
-            .respond_with(Router(state.clone()))
+            .respond_with(WithFaults(Router(state.clone()), faults.clone()))
             .mount(&server)
             .await;
-        Self { server, state }
+        Self {
+            server,
+            state,
+            faults,
+        }
     }
 
     pub fn base_url(&self) -> String {

@@ -46,7 +46,8 @@ struct Connection {
 #[derive(Default)]
 struct Socket {
     live: Mutex<Vec<Connection>>,
-    acks: Mutex<HashMap<String, Value>>,
+    /// Acks not yet taken by a test, by envelope id (an envelope delivered twice is acked twice).
+    acks: Mutex<HashMap<String, std::collections::VecDeque<Value>>>,
     /// When each ack arrived, by envelope id.
     acked_at: Mutex<HashMap<String, Instant>>,
     changed: Notify,
@@ -304,7 +305,14 @@ impl FakeSlack {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let changed = self.socket.changed.notified();
-            if let Some(ack) = self.socket.acks.lock().unwrap().remove(envelope_id) {
+            if let Some(ack) = self
+                .socket
+                .acks
+                .lock()
+                .unwrap()
+                .get_mut(envelope_id)
+                .and_then(std::collections::VecDeque::pop_front)
+            {
                 return ack;
             }
             assert!(
@@ -449,7 +457,7 @@ async fn serve_connection(
                 Some(Ok(Frame::Text(text))) => {
                     let ack = serde_json::from_str::<Value>(&text).unwrap_or_default();
                     if let Some(envelope) = ack["envelope_id"].as_str() {
-                        socket.acks.lock().unwrap().insert(envelope.to_owned(), ack.clone());
+                        socket.acks.lock().unwrap().entry(envelope.to_owned()).or_default().push_back(ack.clone());
                         socket.acked_at.lock().unwrap().insert(envelope.to_owned(), Instant::now());
                         socket.changed.notify_waiters();
                     }

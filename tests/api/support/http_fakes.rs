@@ -41,3 +41,95 @@ pub fn fast_retry() -> RetryPolicy {
 pub fn json(status: u16, body: serde_json::Value) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(body)
 }
+
+/// A fault a busy or flaky service shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// 429 with `Retry-After: 1`; the request was not acted on.
+    Throttled,
+    /// 500 before acting.
+    ServerError,
+    /// The request is acted on, but the answer comes after the client gave up.
+    LostAnswer,
+}
+
+/// Makes one request in every `n` to a fake fail, at a random place within each run of `n` (so a
+/// fake that sees few requests still sees faults), chosen by a seeded random generator so a
+/// failing run can be replayed. Off until [`Faults::enable`].
+pub struct Faults {
+    plan: Mutex<Option<FaultPlan>>,
+    injected: Mutex<std::collections::BTreeMap<Fault, usize>>,
+}
+
+struct FaultPlan {
+    every: usize,
+    /// Requests seen, and which one of the current run of `every` fails.
+    seen: usize,
+    failing: usize,
+    late_by: Duration,
+    rng: rand::rngs::StdRng,
+}
+
+impl Faults {
+    pub fn off() -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self {
+            plan: Mutex::new(None),
+            injected: Mutex::default(),
+        })
+    }
+
+    /// From now on, one request in every `every` fails; lost answers come `late_by` late.
+    pub fn enable(&self, every: usize, late_by: Duration, seed: u64) {
+        use rand::SeedableRng;
+        *self.plan.lock().unwrap() = Some(FaultPlan {
+            every,
+            seen: 0,
+            failing: 0,
+            late_by,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+        });
+    }
+
+    /// How many faults of each kind were injected.
+    pub fn injected(&self) -> std::collections::BTreeMap<Fault, usize> {
+        self.injected.lock().unwrap().clone()
+    }
+
+    /// Answers `request` through `inner`, or fails it as the plan says.
+    pub fn answer(&self, request: &Request, inner: &dyn Respond) -> ResponseTemplate {
+        use rand::Rng;
+        let (fault, late_by) = {
+            let mut plan = self.plan.lock().unwrap();
+            let Some(plan) = plan.as_mut() else {
+                return inner.respond(request);
+            };
+            let place = plan.seen % plan.every;
+            if place == 0 {
+                plan.failing = plan.rng.random_range(0..plan.every);
+            }
+            plan.seen += 1;
+            if place != plan.failing {
+                return inner.respond(request);
+            }
+            let fault = [Fault::Throttled, Fault::ServerError, Fault::LostAnswer]
+                [plan.rng.random_range(0..3)];
+            (fault, plan.late_by)
+        };
+        *self.injected.lock().unwrap().entry(fault).or_default() += 1;
+        match fault {
+            Fault::Throttled => json(429, serde_json::json!({"message": "Too many requests"}))
+                .insert_header("Retry-After", "1"),
+            Fault::ServerError => json(500, serde_json::json!({"message": "Internal error"})),
+            Fault::LostAnswer => inner.respond(request).set_delay(late_by),
+        }
+    }
+}
+
+/// A fake's responder behind [`Faults`].
+pub struct WithFaults<R>(pub R, pub std::sync::Arc<Faults>);
+
+impl<R: Respond> Respond for WithFaults<R> {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.1.answer(request, &self.0)
+    }
+}

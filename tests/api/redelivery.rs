@@ -1,0 +1,176 @@
+//! Slack delivers at least once. Every envelope of a PR's review and its release delivered twice,
+//! and an event retried after a late ack, start no second run, make no second decision and do no
+//! effect twice. (The same button pressed by many people at once: `decisions.rs`.)
+
+use std::time::Duration;
+
+use release_agent::domain::{RunId, RunStatus, Version};
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::pr_flow::{APPROVE_WITH_FINDING, World, blocks_text, released, world};
+use crate::release_flow::prepare_cd;
+use crate::support::{Backend, wait_until};
+
+/// Delivers `envelope` twice in a row, as Slack may, and returns both acks.
+async fn twice(w: &World, envelope: Value) -> [Value; 2] {
+    let slack = &w.app.slack;
+    let id = slack.deliver(envelope.clone()).await;
+    slack.redeliver(&envelope).await;
+    [slack.ack(&id).await, slack.ack(&id).await]
+}
+
+fn ack_text(ack: &Value) -> String {
+    blocks_text(&ack["payload"])
+}
+
+/// Waits for `run` to ask at `step`, then presses `option` with one envelope delivered twice.
+async fn press_twice(w: &World, run: RunId, step: &str, option: &str) {
+    w.waits_at(run, step).await;
+    let approval = w.app.pending_approval(run).await;
+    let before = w.app.run(run).await.seq;
+    twice(w, w.app.click_envelope(&approval, option, "U0ADA").await).await;
+    w.app
+        .wait_for_run(run, "the decision to count", |r| r.seq > before)
+        .await;
+}
+
+/// Each approval of `run` was decided once, and no click was refused.
+async fn one_decision_per_question(w: &World, run: RunId) {
+    let audit = w.app.store.audit_for_run(run).await.unwrap();
+    let count = |action: &str| audit.iter().filter(|a| a.action == action).count();
+    let approvals = w.app.store.approvals_for_run(run).await.unwrap();
+    assert_eq!(
+        (count("decision"), count("decision_refused")),
+        (approvals.len(), 0),
+        "{audit:#?}"
+    );
+}
+
+async fn every_envelope_of_a_review_and_its_release_delivered_twice_counts_once(
+    backend: Backend,
+) {
+    let Some(w) = world(backend, &[("RELEASE_POLL_INTERVAL_SECONDS", "1")]).await else {
+        return;
+    };
+    released(&w.app, Version::new(1, 4, 2)).await;
+    prepare_cd(&w.azdo);
+    w.jira.add_issue("ALLPOST-4028", "Login page", "In Progress");
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-4028_login", APPROVE_WITH_FINDING, None);
+    w.open_pr(12, "feature/ALLPOST-4028_login", &commit);
+
+    let slack = &w.app.slack;
+    let [first, second] =
+        twice(&w, slack.slash_envelope("/review", "Billo.Api#12", "U0ADA")).await;
+    assert_eq!(
+        ack_text(&first),
+        "Reviewing Billo.Api#12. Follow it on its card in <#C0RELEASES>."
+    );
+    // The copy finds either the first delivery's key or its run, depending on timing.
+    assert!(
+        [
+            "Already on it: Billo.Api#12.",
+            "A run for Billo.Api#12 is already under way; its card is in <#C0RELEASES>."
+        ]
+        .contains(&ack_text(&second).as_str()),
+        "{second}"
+    );
+    let review = w.run_for(12, None).await;
+    press_twice(&w, review, "ask_merge", "merge").await;
+    press_twice(&w, review, "ask_ci", "trigger").await;
+    let review_run = w
+        .app
+        .wait_for_run(review, "the review to end", |r| r.status.is_finished())
+        .await;
+    assert_eq!(review_run.status, RunStatus::Done);
+
+    let [first, second] = twice(&w, slack.slash_envelope("/release", "Billo.Api", "U0ADA")).await;
+    assert_eq!(
+        ack_text(&first),
+        "Releasing Billo.Api 1.4.3. Follow it on its card in <#C0RELEASES>."
+    );
+    assert!(
+        ack_text(&second).starts_with("Already on it: the release of Billo.Api.")
+            || ack_text(&second).starts_with("A release of Billo.Api is already under way"),
+        "{second}"
+    );
+    let release = w.release_run().await;
+    for (step, option) in [
+        ("ask_create", "create"),
+        ("ask_merge", "merge"),
+        ("ask_stage", "approve"),
+        ("ask_stage", "approve"),
+    ] {
+        press_twice(&w, release, step, option).await;
+    }
+    let release_run = w.app.finished(release).await;
+    assert_eq!(release_run.status, RunStatus::Done, "{release_run:?}");
+
+    assert_eq!(w.app.store.recent_runs(10).await.unwrap().len(), 2);
+    one_decision_per_question(&w, review).await;
+    one_decision_per_question(&w, release).await;
+    assert_eq!(
+        w.azdo
+            .with(|s| s.completions.iter().map(|(pr, _)| *pr).collect::<Vec<_>>()),
+        [12, 401],
+        "the PR, then the release PR, merged once each"
+    );
+    assert_eq!(w.azdo.with(|s| s.created.len()), 1, "one release PR");
+    assert_eq!(w.azdo.with(|s| s.builds.len()), 2, "one CI build each");
+    assert_eq!(
+        w.azdo.with(|s| s.cd.decisions.len()),
+        2,
+        "one approval per stage"
+    );
+    assert_eq!(w.jira.status("ALLPOST-4028"), "Done");
+    w.app.settled(release).await;
+    assert!(
+        slack.calls("chat.postEphemeral").is_empty(),
+        "a duplicate is ignored, not refused"
+    );
+    w.app.finish().await;
+}
+
+async fn an_event_retried_after_a_late_ack_is_handled_once(backend: Backend) {
+    let Some(w) = world(backend, &[]).await else {
+        return;
+    };
+    let slack = &w.app.slack;
+    let first = slack.home_opened_envelope("U0ADA");
+    let id = slack.deliver(first.clone()).await;
+    slack.ack(&id).await;
+    wait_until("the Home tab to be published", || async {
+        slack.calls("views.publish").pop()
+    })
+    .await;
+
+    // Slack took the ack for late and sends the event again, in a new envelope.
+    let mut retry = first;
+    retry["envelope_id"] = json!(slack.envelope_id());
+    retry["retry_attempt"] = json!(1);
+    retry["retry_reason"] = json!("timeout");
+    let id = slack.deliver(retry).await;
+    slack.ack(&id).await;
+    // A new event from the same person afterwards is handled: the retry went through first.
+    let id = slack.deliver(slack.home_opened_envelope("U0ADA")).await;
+    slack.ack(&id).await;
+    wait_until("the second Home tab to be published", || async {
+        (slack.calls("views.publish").len() >= 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        slack.calls("views.publish").len(),
+        2,
+        "the retried event published nothing"
+    );
+    assert!(w.app.store.recent_runs(5).await.unwrap().is_empty());
+    w.app.finish().await;
+}
+
+on_both_backends!(
+    every_envelope_of_a_review_and_its_release_delivered_twice_counts_once,
+    an_event_retried_after_a_late_ack_is_handled_once,
+);
