@@ -153,7 +153,11 @@ impl Application {
         ));
         let receivers = Receivers {
             door,
-            home: Arc::new(HomeTab::new(store.clone(), api.clone(), parts.clock.clone())),
+            home: Arc::new(HomeTab::new(
+                store.clone(),
+                api.clone(),
+                parts.clock.clone(),
+            )),
             link: SlackLink::default(),
         };
         let http = match &config.http {

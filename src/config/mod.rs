@@ -216,11 +216,8 @@ impl Config {
         let watched_repos = vars.parsed("WATCHED_REPOS", "", parse_repos);
         let repos_config = vars.optional("REPOS_CONFIG", |path| ReposConfig::load(Path::new(path)));
         let repos_dir = vars.parsed("REPOS_BASE_DIR", "repos", |dir| Ok(PathBuf::from(dir)));
-        let http_timeout = vars.parsed(
-            "HTTP_TIMEOUT_SECONDS",
-            "30",
-            parse_count(1, 300, "seconds"),
-        );
+        let http_timeout =
+            vars.parsed("HTTP_TIMEOUT_SECONDS", "30", parse_count(1, 300, "seconds"));
         let retry = RetryPolicy {
             timeout: Duration::from_secs(http_timeout.unwrap_or(30)),
             ..RetryPolicy::default()

@@ -8,7 +8,7 @@
 mod auth;
 mod health;
 mod operator;
-mod webhook;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

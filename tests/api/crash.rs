@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use release_agent::clock::Clock;
@@ -20,6 +21,7 @@ use release_agent::store::Store;
 use sqlx::{Connection, SqliteConnection};
 use tokio::process::{Child, Command};
 
+use crate::http::pr_event;
 use crate::pr_flow::{APPROVE_WITH_FINDING, Repo, pr_env, released_on};
 use crate::release_flow::{prepare_cd, stage_release};
 use crate::support::fake_azdo::{FakeAzdo, FakePr};
@@ -202,15 +204,14 @@ impl Scene {
     /// The newest run of `kind`.
     async fn seen(&self, kind: &str) -> Option<Seen> {
         let mut db = self.db().await?;
-        let (id, status, step, card_ts): (String, String, String, Option<String>) =
-            sqlx::query_as(
-                "SELECT id, status, step, card_ts FROM runs WHERE kind = $1 \
+        let (id, status, step, card_ts): (String, String, String, Option<String>) = sqlx::query_as(
+            "SELECT id, status, step, card_ts FROM runs WHERE kind = $1 \
                  ORDER BY created_at DESC LIMIT 1",
-            )
-            .bind(kind)
-            .fetch_optional(&mut db)
-                .await
-                .ok()??;
+        )
+        .bind(kind)
+        .fetch_optional(&mut db)
+        .await
+        .ok()??;
         let steps: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM audit_log WHERE run_id = $1 AND action = 'step'",
         )
@@ -285,7 +286,9 @@ impl Scene {
                     self.slack.acked_at(id).is_none() && at.elapsed() > Duration::from_secs(3)
                 });
                 if lost {
-                    let envelope = self.slack.slash_envelope(script.command, script.text, "U0ADA");
+                    let envelope = self
+                        .slack
+                        .slash_envelope(script.command, script.text, "U0ADA");
                     command = Some((self.slack.deliver(envelope).await, Instant::now()));
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -614,7 +617,9 @@ impl Workflow for Full {
                 .map(|key| scene.jira.status(key))
                 .unwrap_or_default(),
             threads: scene.azdo.with(|s| s.threads.len()),
-            merges: scene.azdo.with(|s| s.completions.iter().map(|(pr, _)| *pr).collect()),
+            merges: scene
+                .azdo
+                .with(|s| s.completions.iter().map(|(pr, _)| *pr).collect()),
             release_prs: scene.azdo.with(|s| s.created.len()),
             builds: scene.azdo.with(|s| s.builds.len()),
             approvals: scene.azdo.with(|s| {
@@ -679,7 +684,11 @@ async fn killing_the_bot_at_50_random_instants_of_the_full_path_changes_nothing(
     let mut paths = 0;
     while landed.len() < 50 {
         paths += 1;
-        assert!(paths <= 30, "only {} kills landed in 30 paths", landed.len());
+        assert!(
+            paths <= 30,
+            "only {} kills landed in 30 paths",
+            landed.len()
+        );
         let scene = Full::scene().await;
         let mut kills = Kills::random((50 - landed.len()).min(10), span, &mut rng);
         let got = Full::outcome(&scene, &mut kills).await;
@@ -731,6 +740,85 @@ async fn the_full_path_finishes_with_a_fifth_of_azure_devops_and_jira_calls_fail
         );
     }
     assert!(!jira.is_empty(), "Jira saw faults: {jira:?}");
+}
+
+/// The full path at TRACE level with every secret configured, the webhook and the operator API
+/// used too: not one secret, nor its Basic-auth encoding, in the bot's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_path_at_trace_level_logs_no_secret() {
+    const WEBHOOK: &str = "webhook-secret-0123456789";
+    const OPERATOR: &str = "operator-token-9876543210";
+    const ANTHROPIC: &str = "sk-ant-test-key-4f0c2b";
+    let mut scene = Full::scene().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    scene.env.extend([
+        ("RUST_LOG", "trace".into()),
+        ("HTTP_PORT", port.to_string()),
+        ("HTTP_BIND", "127.0.0.1".into()),
+        ("WEBHOOK_SECRET", WEBHOOK.into()),
+        ("OPERATOR_TOKEN", OPERATOR.into()),
+        ("ANTHROPIC_API_KEY", ANTHROPIC.into()),
+    ]);
+    let bot = scene.start().await;
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let commit = scene.azdo.with(|s| s.prs[&13].source_commit.clone());
+    let hook = http
+        .post(format!("{base}/webhooks/azdo"))
+        .header("X-Webhook-Secret", WEBHOOK)
+        .json(&pr_event("git.pullrequest.created", 13, "active", &commit))
+        .send()
+        .await
+        .unwrap();
+    assert!(hook.status().is_success(), "{}", hook.text().await.unwrap());
+    let pending = http
+        .get(format!("{base}/approvals/pending"))
+        .header("X-Operator-Token", OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert!(pending.status().is_success());
+    assert_eq!(
+        scene.follow(bot, &PR_SCRIPT, &mut Kills::Never).await,
+        "done"
+    );
+    assert_eq!(
+        scene.drive(&RELEASE_SCRIPT, &mut Kills::Never).await,
+        "done"
+    );
+
+    let log = std::fs::read_to_string(scene.dir.path().join("bot.log")).unwrap();
+    assert!(
+        log.contains("TRACE") && log.lines().count() > 1000,
+        "the log is at TRACE level ({} lines)",
+        log.lines().count()
+    );
+    let basic = |user: &str, secret: &str| {
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"))
+    };
+    let secrets = [
+        BOT_TOKEN.to_owned(),
+        APP_TOKEN.to_owned(),
+        "azdo-pat-secret".to_owned(),
+        basic("", "azdo-pat-secret"),
+        "jira-token-secret".to_owned(),
+        basic("bot@example.com", "jira-token-secret"),
+        WEBHOOK.to_owned(),
+        OPERATOR.to_owned(),
+        ANTHROPIC.to_owned(),
+    ];
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "a secret is in the log");
+    }
+    eprintln!(
+        "trace log: {} lines checked against {} secrets",
+        log.lines().count(),
+        secrets.len()
+    );
 }
 
 /// SIGTERM while the reviewer works: the step finishes and checkpoints, the process exits 0

@@ -11,9 +11,9 @@ use crate::pr_flow::{APPROVE_WITH_FINDING, World, world};
 use crate::release_flow::release_world;
 use crate::support::Backend;
 
-const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
+pub const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
 const OPERATOR_TOKEN: &str = "operator-token-9876543210";
-const HTTP_VARS: [(&str, &str); 4] = [
+pub const HTTP_VARS: [(&str, &str); 4] = [
     ("HTTP_PORT", "0"),
     ("HTTP_BIND", "127.0.0.1"),
     ("WEBHOOK_SECRET", WEBHOOK_SECRET),
@@ -22,20 +22,26 @@ const HTTP_VARS: [(&str, &str); 4] = [
 
 /// What a caller sends, besides the method and path.
 #[derive(Clone, Copy)]
-enum Auth {
+pub enum Auth {
     None,
     Operator(&'static str),
     Webhook(&'static str),
     Basic(&'static str),
 }
 
-struct Answer {
-    status: StatusCode,
-    body: Value,
-    text: String,
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub text: String,
 }
 
-async fn call(w: &World, method: Method, path: &str, auth: Auth, body: Option<String>) -> Answer {
+pub async fn call(
+    w: &World,
+    method: Method,
+    path: &str,
+    auth: Auth,
+    body: Option<String>,
+) -> Answer {
     let url = format!("{}{path}", w.app.http_url());
     let mut request = reqwest::Client::new().request(method, url);
     request = match auth {
@@ -114,7 +120,7 @@ async fn refuses_strangers_and_huge_bodies(w: &World, method: Method, path: &str
     assert_eq!(oversized.body["error"], "the body is larger than 1 MiB");
 }
 
-fn pr_event(event: &str, id: u32, status: &str, commit: &str) -> Value {
+pub fn pr_event(event: &str, id: u32, status: &str, commit: &str) -> Value {
     json!({
         "id": "0f4e1c2a-0000-4000-8000-000000000001",
         "eventType": event,

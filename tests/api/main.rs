@@ -3,6 +3,7 @@
 //! need PostgreSQL run when `TEST_DATABASE_URL` is set and say they were skipped otherwise.
 
 mod azdo;
+mod bad_input;
 mod cli;
 mod containers;
 mod crash;

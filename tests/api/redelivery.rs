@@ -47,23 +47,21 @@ async fn one_decision_per_question(w: &World, run: RunId) {
     );
 }
 
-async fn every_envelope_of_a_review_and_its_release_delivered_twice_counts_once(
-    backend: Backend,
-) {
+async fn every_envelope_of_a_review_and_its_release_delivered_twice_counts_once(backend: Backend) {
     let Some(w) = world(backend, &[("RELEASE_POLL_INTERVAL_SECONDS", "1")]).await else {
         return;
     };
     released(&w.app, Version::new(1, 4, 2)).await;
     prepare_cd(&w.azdo);
-    w.jira.add_issue("ALLPOST-4028", "Login page", "In Progress");
+    w.jira
+        .add_issue("ALLPOST-4028", "Login page", "In Progress");
     let commit = w
         .repo
         .branch("feature/ALLPOST-4028_login", APPROVE_WITH_FINDING, None);
     w.open_pr(12, "feature/ALLPOST-4028_login", &commit);
 
     let slack = &w.app.slack;
-    let [first, second] =
-        twice(&w, slack.slash_envelope("/review", "Billo.Api#12", "U0ADA")).await;
+    let [first, second] = twice(&w, slack.slash_envelope("/review", "Billo.Api#12", "U0ADA")).await;
     assert_eq!(
         ack_text(&first),
         "Reviewing Billo.Api#12. Follow it on its card in <#C0RELEASES>."

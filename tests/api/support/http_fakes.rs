@@ -55,7 +55,7 @@ pub enum Fault {
 
 /// Makes one request in every `n` to a fake fail, at a random place within each run of `n` (so a
 /// fake that sees few requests still sees faults), chosen by a seeded random generator so a
-/// failing run can be replayed. Off until [`Faults::enable`].
+/// failing run can be replayed; the kinds of fault take turns. Off until [`Faults::enable`].
 pub struct Faults {
     plan: Mutex<Option<FaultPlan>>,
     injected: Mutex<std::collections::BTreeMap<Fault, usize>>,
@@ -111,8 +111,9 @@ impl Faults {
             if place != plan.failing {
                 return inner.respond(request);
             }
+            // The kinds take turns, so every kind shows up in a short run.
             let fault = [Fault::Throttled, Fault::ServerError, Fault::LostAnswer]
-                [plan.rng.random_range(0..3)];
+                [((plan.seen - 1) / plan.every) % 3];
             (fault, plan.late_by)
         };
         *self.injected.lock().unwrap().entry(fault).or_default() += 1;
