@@ -113,7 +113,7 @@ async fn slack(config: &Config) -> Vec<CheckRow> {
     let socket = api
         .connections_open()
         .await
-        .map(|()| "Socket Mode URL issued".to_owned());
+        .map(|_url| "Socket Mode URL issued".to_owned());
     let mut rows = vec![
         CheckRow::new(
             "Slack auth.test (SLACK_BOT_TOKEN)",

@@ -22,7 +22,7 @@ use crate::slack::front_door::FrontDoor;
 use crate::slack::home::HomeTab;
 use crate::slack::link::SlackLink;
 use crate::slack::outbound::{Outbound, OutboundSettings};
-use crate::slack::socket_mode::{Receivers, SocketMode};
+use crate::slack::socket_mode::{Receivers, SocketMode, SocketSettings};
 use crate::slack::web::{SlackApi, SlackError};
 use crate::store::{Store, StoreError};
 use crate::workflow::intake::Intake;
@@ -44,8 +44,6 @@ pub enum StartupError {
         var: &'static str,
         source: SlackError,
     },
-    #[error("cannot start Socket Mode: {0}")]
-    SocketMode(String),
     #[error("cannot set up a client: {0}")]
     Client(crate::http_client::HttpError),
     #[error("cannot listen on {addr} (HTTP_BIND, HTTP_PORT): {source}")]
@@ -61,6 +59,7 @@ pub struct Parts {
     pub clock: Clock,
     pub engine: EngineSettings,
     pub outbound: OutboundSettings,
+    pub socket: SocketSettings,
 }
 
 impl Parts {
@@ -81,6 +80,7 @@ impl Parts {
             clock: Clock::system(),
             engine,
             outbound: OutboundSettings::default(),
+            socket: SocketSettings::default(),
         })
     }
 }
@@ -93,6 +93,7 @@ pub struct Application {
     outbound: Outbound,
     poller: Option<Poller>,
     receivers: Receivers,
+    socket: SocketSettings,
     http: Option<HttpServer>,
 }
 
@@ -189,6 +190,7 @@ impl Application {
             outbound,
             poller,
             receivers,
+            socket: parts.socket,
             http,
         })
     }
@@ -209,9 +211,7 @@ impl Application {
     /// Runs until `shutdown` fires or a part ends on its own. On the way out: stop taking
     /// envelopes, let running steps reach their checkpoint, then close the database.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartupError> {
-        let socket = SocketMode::start(&self.api, self.receivers)
-            .await
-            .map_err(|e| StartupError::SocketMode(e.to_string()))?;
+        let socket = SocketMode::start(&self.api, self.receivers, self.socket);
         let mut parts = JoinSet::new();
         if let Some(http) = self.http {
             let stop = shutdown.clone();
@@ -328,7 +328,7 @@ pub async fn open_store(config: &Config) -> Result<Store, StartupError> {
 async fn verify_tokens(api: &SlackApi) -> Result<(), StartupError> {
     let checks = [
         ("SLACK_BOT_TOKEN", api.auth_test().await.map(drop)),
-        ("SLACK_APP_TOKEN", api.connections_open().await),
+        ("SLACK_APP_TOKEN", api.connections_open().await.map(drop)),
     ];
     for (var, result) in checks {
         match result {

@@ -9,9 +9,6 @@ use secrecy::{ExposeSecret, SecretString};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
-/// The client type, shared with the Socket Mode listener.
-pub type SlackHttpClient = SlackHyperClient;
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SlackError {
     #[error("rate limited by Slack; retry in {}s", retry_after.as_secs())]
@@ -91,7 +88,7 @@ pub struct BotIdentity {
 
 #[derive(Clone)]
 pub struct SlackApi {
-    client: Arc<SlackHttpClient>,
+    client: Arc<SlackHyperClient>,
     bot: SlackApiToken,
     app: SlackApiToken,
     timeout: Duration,
@@ -124,14 +121,6 @@ impl SlackApi {
         })
     }
 
-    pub fn client(&self) -> Arc<SlackHttpClient> {
-        self.client.clone()
-    }
-
-    pub fn app_token(&self) -> &SlackApiToken {
-        &self.app
-    }
-
     async fn bounded<T>(
         &self,
         call: impl Future<Output = ClientResult<T>>,
@@ -161,13 +150,13 @@ impl SlackApi {
         })
     }
 
-    /// https://api.slack.com/methods/apps.connections.open, only to prove the app token works;
-    /// the Socket Mode listener opens its own connections.
-    pub async fn connections_open(&self) -> Result<(), SlackError> {
+    /// https://api.slack.com/methods/apps.connections.open: a fresh WebSocket URL, good for one
+    /// connection. Start-up calls it once to prove the app token works.
+    pub async fn connections_open(&self) -> Result<String, SlackError> {
         let session = self.client.open_session(&self.app);
         self.bounded(session.apps_connections_open(&SlackApiAppsConnectionOpenRequest::new()))
             .await
-            .map(drop)
+            .map(|reply| reply.url.0.to_string())
     }
 
     /// https://api.slack.com/methods/chat.postMessage; returns the message's `ts`. A thread

@@ -4,6 +4,7 @@
 
 mod azdo;
 mod bad_input;
+mod churn;
 mod cli;
 mod containers;
 mod crash;

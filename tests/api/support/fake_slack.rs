@@ -40,7 +40,14 @@ struct State {
 
 struct Connection {
     id: u64,
-    frames: mpsc::UnboundedSender<Frame>,
+    frames: mpsc::UnboundedSender<Out>,
+}
+
+/// What the fake does on a connection.
+enum Out {
+    Frame(Frame),
+    /// Drops the TCP connection without a close handshake, as Slack sometimes does.
+    Drop,
 }
 
 #[derive(Default)]
@@ -52,6 +59,8 @@ struct Socket {
     acked_at: Mutex<HashMap<String, Instant>>,
     changed: Notify,
     opened: AtomicU64,
+    /// When each connection opened, in order.
+    opened_at: Mutex<Vec<Instant>>,
 }
 
 pub struct FakeSlack {
@@ -290,14 +299,75 @@ impl FakeSlack {
     /// Delivers `envelope` on the newest live connection and returns its envelope id.
     pub async fn deliver(&self, envelope: Value) -> String {
         self.connected().await;
+        let newest = self.socket.live.lock().unwrap().len() - 1;
+        self.deliver_on(newest, envelope)
+    }
+
+    /// How many Socket Mode connections are live now.
+    pub fn live_connections(&self) -> usize {
+        self.socket.live.lock().unwrap().len()
+    }
+
+    /// Delivers `envelope` on live connection `index` (oldest first) and returns its envelope id,
+    /// as Slack spreads envelopes over an app's connections.
+    pub fn deliver_on(&self, index: usize, envelope: Value) -> String {
         let id = envelope["envelope_id"].as_str().unwrap().to_owned();
         let live = self.socket.live.lock().unwrap();
-        let connection = live.last().unwrap();
-        connection
+        live[index % live.len()]
             .frames
-            .send(Frame::text(envelope.to_string()))
+            .send(Out::Frame(Frame::text(envelope.to_string())))
             .unwrap();
         id
+    }
+
+    /// Sends a `disconnect` frame with `reason` on live connection `index`, and closes that
+    /// connection `after` later (Slack gives about 10 s after a `warning`).
+    pub fn disconnect(&self, index: usize, reason: &str, after: Duration) {
+        let frame =
+            json!({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake-slack"}});
+        let frames = self.connection(index);
+        let _ = frames.send(Out::Frame(Frame::text(frame.to_string())));
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = frames.send(Out::Frame(Frame::Close(None)));
+        });
+    }
+
+    /// Drops live connection `index` without a close handshake.
+    pub fn drop_connection(&self, index: usize) {
+        let _ = self.connection(index).send(Out::Drop);
+    }
+
+    fn connection(&self, index: usize) -> mpsc::UnboundedSender<Out> {
+        let live = self.socket.live.lock().unwrap();
+        live[index % live.len()].frames.clone()
+    }
+
+    /// When each connection opened, in order.
+    pub fn opened_at(&self) -> Vec<Instant> {
+        self.socket.opened_at.lock().unwrap().clone()
+    }
+
+    /// Waits until `count` connections are live.
+    pub async fn live(&self, count: usize) {
+        self.live_until(|live| live >= count).await;
+    }
+
+    /// Waits until exactly `count` connections are live (rotated ones have closed).
+    pub async fn live_exactly(&self, count: usize) {
+        self.live_until(|live| live == count).await;
+    }
+
+    async fn live_until(&self, enough: impl Fn(usize) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !enough(self.live_connections()) {
+            assert!(
+                Instant::now() < deadline,
+                "the live connections never settled ({} live)",
+                self.live_connections()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Waits for the ack of `envelope_id`.
@@ -437,6 +507,7 @@ async fn serve_connection(
 ) {
     let (mut sink, mut stream) = ws.split();
     let id = socket.opened.fetch_add(1, Ordering::SeqCst) + 1;
+    socket.opened_at.lock().unwrap().push(Instant::now());
     let live_count = socket.live.lock().unwrap().len() as u64 + 1;
     let hello = json!({"type": "hello", "num_connections": live_count,
         "debug_info": {"host": "fake-slack", "build_number": 1, "approximate_connection_time": 18060},
@@ -444,14 +515,17 @@ async fn serve_connection(
     if sink.send(Frame::text(hello.to_string())).await.is_err() {
         return;
     }
-    let (frames, mut outgoing) = mpsc::unbounded_channel::<Frame>();
+    let (frames, mut outgoing) = mpsc::unbounded_channel::<Out>();
     socket.live.lock().unwrap().push(Connection { id, frames });
     socket.changed.notify_waiters();
     loop {
         tokio::select! {
-            frame = outgoing.recv() => match frame {
-                Some(frame) => if sink.send(frame).await.is_err() { break },
-                None => break,
+            out = outgoing.recv() => match out {
+                Some(Out::Frame(frame)) => {
+                    let closing = matches!(frame, Frame::Close(_));
+                    if sink.send(frame).await.is_err() || closing { break }
+                }
+                Some(Out::Drop) | None => break,
             },
             incoming = stream.next() => match incoming {
                 Some(Ok(Frame::Text(text))) => {

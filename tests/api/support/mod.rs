@@ -19,6 +19,8 @@ use release_agent::clock::Clock;
 use release_agent::config::Config;
 use release_agent::domain::{ApprovalStatus, RunId};
 use release_agent::slack::outbound::OutboundSettings;
+use release_agent::slack::socket_mode::SocketSettings;
+use release_agent::slack::socket_mode::reconnect::BackoffSettings;
 use release_agent::startup::{Application, Parts, StartupError};
 use release_agent::store::{ApprovalRecord, RunRecord, Store};
 use release_agent::workflow::pr::PrFlow;
@@ -55,6 +57,21 @@ pub fn engine_settings() -> EngineSettings {
     settings.max_attempts = 5;
     settings.lease = Duration::from_secs(5);
     settings
+}
+
+/// Socket Mode timings short enough for tests; `too_many_websockets` still waits half a second.
+pub fn socket_settings() -> SocketSettings {
+    SocketSettings {
+        backoff: BackoffSettings {
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(500),
+            too_many: Duration::from_millis(500),
+            too_many_cap: Duration::from_secs(2),
+        },
+        drain: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(5),
+        ..SocketSettings::default()
+    }
 }
 
 pub fn outbound_settings() -> OutboundSettings {
@@ -158,6 +175,7 @@ impl TestApp {
             clock: self.clock.clone(),
             engine: engine_settings(),
             outbound: outbound_settings(),
+            socket: socket_settings(),
         };
         let opened = self.slack.connections_opened();
         let app = Application::build_with(self.config(), parts)

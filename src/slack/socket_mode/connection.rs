@@ -1,0 +1,155 @@
+//! One live WebSocket: reads frames, hands envelopes to their own tasks, writes their acks, pings
+//! Slack, and reports its hello and its end to the slot that opened it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::frames::{self, Frame};
+use super::reconnect::Ended;
+use super::{Receivers, SocketSettings, dispatch};
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What a connection tells its slot.
+#[derive(Debug)]
+pub enum Report {
+    Hello,
+    Ended(Ended),
+}
+
+/// A connection being served; closing it (or stopping the listener) sends a Close frame.
+pub struct Live {
+    pub reports: mpsc::UnboundedReceiver<Report>,
+    close: CancellationToken,
+}
+
+impl Live {
+    pub fn spawn(
+        socket: Socket,
+        receivers: Arc<Receivers>,
+        settings: &SocketSettings,
+        slot: usize,
+        stop: &CancellationToken,
+    ) -> Self {
+        let (tx, reports) = mpsc::unbounded_channel();
+        // Closed with the listener, or on its own.
+        let close = stop.child_token();
+        let serve = Serve {
+            receivers,
+            reports: tx,
+            idle: settings.idle,
+            ping: settings.ping,
+            slot,
+        };
+        tokio::spawn(serve.run(socket, close.clone()));
+        Self { reports, close }
+    }
+
+    pub fn close(&self) {
+        self.close.cancel();
+    }
+
+    /// Keeps serving for `grace` (so envelopes Slack still sends here are acked), then closes.
+    pub fn close_after(&self, grace: Duration) {
+        let close = self.close.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            close.cancel();
+        });
+    }
+}
+
+struct Serve {
+    receivers: Arc<Receivers>,
+    reports: mpsc::UnboundedSender<Report>,
+    idle: Duration,
+    ping: Duration,
+    slot: usize,
+}
+
+impl Serve {
+    async fn run(self, socket: Socket, close: CancellationToken) {
+        let (mut sink, mut stream) = socket.split();
+        let (acks, mut outgoing) = mpsc::unbounded_channel::<Value>();
+        let mut ping = tokio::time::interval(self.ping);
+        ping.tick().await;
+        let mut heard = Instant::now();
+        let ended = loop {
+            tokio::select! {
+                () = close.cancelled() => {
+                    // Bounded: Slack sometimes drops TCP without answering the close.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
+                    return;
+                }
+                Some(ack) = outgoing.recv() => {
+                    if sink.send(Message::text(ack.to_string())).await.is_err() {
+                        break Ended::Broken;
+                    }
+                }
+                _ = ping.tick() => {
+                    if heard.elapsed() > self.idle {
+                        warn!(slot = self.slot, "Socket Mode connection silent; connecting again");
+                        break Ended::Broken;
+                    }
+                    if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        break Ended::Broken;
+                    }
+                }
+                frame = stream.next() => {
+                    heard = Instant::now();
+                    match frame {
+                        Some(Ok(Message::Text(text))) => self.text(text.as_str(), &acks),
+                        Some(Ok(Message::Close(_))) | None => break Ended::Broken,
+                        Some(Err(e)) => {
+                            debug!(slot = self.slot, error = %e, "Socket Mode read failed");
+                            break Ended::Broken;
+                        }
+                        // Pings are answered by the WebSocket layer; pongs only prove life.
+                        Some(Ok(_)) => {}
+                    }
+                }
+            }
+        };
+        let _ = self.reports.send(Report::Ended(ended));
+    }
+
+    fn text(&self, text: &str, acks: &mpsc::UnboundedSender<Value>) {
+        match frames::read(text) {
+            Frame::Hello { connections } => {
+                info!(
+                    slot = self.slot,
+                    num_connections = connections,
+                    "Socket Mode connection ready"
+                );
+                self.receivers.link.hello(connections, chrono::Utc::now());
+                let _ = self.reports.send(Report::Hello);
+            }
+            Frame::Disconnect { reason } => {
+                info!(slot = self.slot, reason = %reason, "Slack asks to reconnect");
+                let _ = self.reports.send(Report::Ended(Ended::by(&reason)));
+            }
+            Frame::Envelope { id, event } => {
+                let (receivers, acks) = (self.receivers.clone(), acks.clone());
+                tokio::spawn(async move {
+                    if let Some(ack) = dispatch::handle(&id, event, &receivers).await {
+                        let _ = acks.send(ack);
+                    }
+                });
+            }
+            Frame::Unreadable { id, why } => {
+                warn!(envelope_id = %id, why = %why, "unreadable envelope acked");
+                let _ = acks.send(frames::ack(&id, None));
+            }
+            Frame::Junk(why) => warn!(why = %why, "unreadable Socket Mode frame ignored"),
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! What each envelope does before its ack: a slash command is answered (a run started touches
+//! only the database), a click is saved as an intent, a Home-tab event spawns its publish. Each
+//! envelope runs in its own task, so a slow one holds up nobody else's ack.
+
+use std::time::Instant;
+
+use serde_json::Value;
+use slack_morphism::prelude::*;
+use tracing::{error, warn};
+
+use super::Receivers;
+use super::frames::{Event, ack};
+use crate::metrics;
+use crate::slack::front_door::CommandCall;
+
+/// The ack of envelope `id`, with the answer when the envelope takes one. `None`: no ack, so
+/// Slack shows the user that the click failed.
+pub async fn handle(id: &str, event: Event, receivers: &Receivers) -> Option<Value> {
+    let started = Instant::now();
+    let (kind, answer) = match event {
+        Event::Command(command_event) => {
+            let answer = command(&command_event, receivers).await;
+            let payload = serde_json::to_value(answer).unwrap_or(Value::Null);
+            ("command", Some(ack(id, Some(payload))))
+        }
+        Event::Interaction(interaction) => {
+            let answer = match receivers.door.interaction(&interaction).await {
+                Ok(()) => Some(ack(id, None)),
+                Err(e) => {
+                    error!(error = %e, "click not saved; not acking so the user sees it failed");
+                    None
+                }
+            };
+            ("interaction", answer)
+        }
+        Event::Push(push) => {
+            push_event(*push, receivers);
+            ("event", Some(ack(id, None)))
+        }
+    };
+    metrics::observe_ack(kind, started.elapsed());
+    answer
+}
+
+async fn command(event: &SlackCommandEvent, receivers: &Receivers) -> SlackCommandEventResponse {
+    let call = CommandCall {
+        command: &event.command.0,
+        text: event.text.as_deref().unwrap_or_default(),
+        user: &event.user_id.0,
+        trigger: &event.trigger_id.0,
+        channel: &event.channel_id.0,
+        team_domain: event.team_domain.as_deref(),
+    };
+    receivers.door.command(&call).await
+}
+
+/// Only `app_home_opened` is used: the Home tab is published after the ack, once per event.
+fn push_event(event: SlackPushEventCallback, receivers: &Receivers) {
+    if let SlackEventCallbackBody::AppHomeOpened(opened) = event.event
+        && opened.tab.as_deref().is_none_or(|tab| tab == "home")
+    {
+        let home = receivers.home.clone();
+        let event_id = event.event_id.0;
+        tokio::spawn(async move {
+            if let Err(e) = home.opened(&event_id, &opened.user.0).await {
+                warn!(error = %e, "cannot publish the Home tab");
+            }
+        });
+    }
+}
