@@ -8,7 +8,7 @@
 //! `cargo run --release --example ack_latency` (SQLite), or with `-- --postgres` and
 //! `TEST_DATABASE_URL` set.
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/api/support/mod.rs"]
 mod support;
 

@@ -3,7 +3,7 @@
 //!
 //! This is its own test binary because a process-wide subscriber can be installed only once.
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "api/support/mod.rs"]
 mod support;
 

@@ -1,8 +1,9 @@
 //! Isolated review worktrees (git2). libgit2 only adds a worktree on a branch, so each gets a
 //! throwaway branch that is deleted once the worktree's HEAD is detached at the commit.
 
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use git2::{
     BranchType, Repository, WorktreeAddOptions, WorktreePruneOptions, build::CheckoutBuilder,
@@ -16,8 +17,27 @@ use super::GitError;
 const PREFIX: &str = "ra-";
 const BRANCH_PREFIX: &str = "release-agent/";
 
-/// Held while a worktree is registered (see `add_blocking`).
-static ADDING: Mutex<()> = Mutex::new(());
+/// Held while worktrees are registered or pruned: libgit2 does not expect that bookkeeping to
+/// race in one repository (two adds both create `.git/worktrees` and one fails; a branch delete
+/// or worktree add that lists worktrees while another is half made takes it for one on its
+/// branch). The checkouts and directory removals, the slow parts, run outside it. Replicas that
+/// share the repository directory are kept apart by a file lock as well.
+static BOOKKEEPING: Mutex<()> = Mutex::new(());
+
+/// Waits for the bookkeeping of `repo`'s worktrees to be ours, in this process and across
+/// processes; it is given back when both values are dropped.
+fn bookkeeping(repo: &Repository) -> Result<(MutexGuard<'static, ()>, File), GitError> {
+    let guard = BOOKKEEPING.lock().unwrap_or_else(PoisonError::into_inner);
+    let path = repo.path().join("release-agent-worktrees.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .and_then(|file| file.lock().map(|()| file))
+        .map_err(|e| GitError::local("locking the worktree list", &path, e))?;
+    Ok((guard, file))
+}
 
 /// A checkout of one commit, apart from the repository's own working tree. Remove it when done;
 /// if the process dies first, start-up prunes it.
@@ -93,9 +113,7 @@ fn add_blocking(dir: &Path, parent: &Path, rev: &str) -> Result<Worktree, GitErr
         .map_err(|e| GitError::local("creating the worktree directory", parent, e))?;
     let path = parent.join(&name);
     let checkout = {
-        // libgit2 does not expect two worktree adds to race in one repository (both create
-        // `.git/worktrees`, and one fails); the bookkeeping is quick, the checkout below is not.
-        let _serial = ADDING.lock().unwrap_or_else(PoisonError::into_inner);
+        let _serial = bookkeeping(&repo)?;
         let branch_name = format!("{BRANCH_PREFIX}{name}");
         let branch = repo
             .branch(&branch_name, &commit, true)
@@ -111,10 +129,11 @@ fn add_blocking(dir: &Path, parent: &Path, rev: &str) -> Result<Worktree, GitErr
             .set_head_detached(commit.id())
             .map_err(|e| fail("detaching the worktree", e))?;
         drop(branch);
-        if let Ok(mut branch) = repo.find_branch(&branch_name, BranchType::Local) {
-            branch
-                .delete()
-                .map_err(|e| fail("deleting the throwaway branch", e))?;
+        if let Ok(mut branch) = repo.find_branch(&branch_name, BranchType::Local)
+            && let Err(e) = branch.delete()
+        {
+            // Harmless for the review; start-up prunes leftover throwaway branches.
+            warn!(branch = %branch_name, error = %e.message(), "cannot delete a throwaway branch yet");
         }
         checkout
     };
@@ -136,6 +155,7 @@ fn remove_blocking(dir: &Path, name: &str, path: &Path) -> Result<(), GitError> 
             .map_err(|e| GitError::local("removing the worktree", path, e))?;
     }
     let repo = open(dir)?;
+    let _serial = bookkeeping(&repo)?;
     if let Ok(worktree) = repo.find_worktree(name) {
         worktree
             .prune(Some(

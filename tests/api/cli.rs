@@ -288,7 +288,7 @@ async fn check_reports_azure_devops_jira_the_reviewer_git_and_each_repository() 
     let dir = tempfile::tempdir().unwrap();
     let repos = dir.path().join("repos");
     std::fs::create_dir_all(repos.join("Billo.Api")).unwrap();
-    crate::git::git(
+    crate::support::repo::git(
         &repos.join("Billo.Api"),
         &["init", "--quiet", "--initial-branch=develop"],
     );
@@ -342,20 +342,20 @@ async fn check_reports_azure_devops_jira_the_reviewer_git_and_each_repository() 
 fn review_fixture(answer: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path();
-    crate::git::git(repo, &["init", "--quiet", "--initial-branch=main"]);
-    crate::git::write(repo, "src/lib.rs", "pub fn a() {}\n");
-    crate::git::git(repo, &["add", "-A"]);
-    crate::git::git(repo, &["commit", "--quiet", "-m", "start"]);
-    crate::git::git(repo, &["checkout", "--quiet", "-b", "feature"]);
-    crate::git::write(
+    crate::support::repo::git(repo, &["init", "--quiet", "--initial-branch=main"]);
+    crate::support::repo::write(repo, "src/lib.rs", "pub fn a() {}\n");
+    crate::support::repo::git(repo, &["add", "-A"]);
+    crate::support::repo::git(repo, &["commit", "--quiet", "-m", "start"]);
+    crate::support::repo::git(repo, &["checkout", "--quiet", "-b", "feature"]);
+    crate::support::repo::write(
         repo,
         "src/lib.rs",
         "pub fn a() {}\npub fn login() { unimplemented }\n",
     );
-    crate::git::write(repo, ".fake-claude-answer.json", answer);
-    crate::git::git(repo, &["add", "-A"]);
-    crate::git::git(repo, &["commit", "--quiet", "-m", "login"]);
-    crate::git::git(repo, &["checkout", "--quiet", "main"]);
+    crate::support::repo::write(repo, ".fake-claude-answer.json", answer);
+    crate::support::repo::git(repo, &["add", "-A"]);
+    crate::support::repo::git(repo, &["commit", "--quiet", "-m", "login"]);
+    crate::support::repo::git(repo, &["checkout", "--quiet", "main"]);
     dir
 }
 
@@ -384,12 +384,12 @@ async fn a_local_review_prints_markdown_and_exits_1_when_changes_are_requested()
         "{stdout}"
     );
     assert_eq!(
-        crate::git::git(repo.path(), &["status", "--porcelain"]),
+        crate::support::repo::git(repo.path(), &["status", "--porcelain"]),
         "",
         "the working tree is untouched"
     );
     assert_eq!(
-        crate::git::git(repo.path(), &["worktree", "list", "--porcelain"])
+        crate::support::repo::git(repo.path(), &["worktree", "list", "--porcelain"])
             .matches("worktree ")
             .count(),
         1

@@ -22,12 +22,13 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::process::{Child, Command};
 
 use crate::http::pr_event;
-use crate::pr_flow::{APPROVE_WITH_FINDING, Repo, pr_env, released_on};
+use crate::pr_flow::{APPROVE_WITH_FINDING, released_on};
 use crate::release_flow::{prepare_cd, stage_release};
 use crate::support::fake_azdo::{FakeAzdo, FakePr};
 use crate::support::fake_jira::FakeJira;
 use crate::support::http_fakes::Fault;
-use crate::support::{APP_TOKEN, BOT_TOKEN, FakeSlack, init};
+use crate::support::repo::Repo;
+use crate::support::{APP_TOKEN, BOT_TOKEN, FakeSlack, init, pr_env};
 
 struct Scene {
     dir: tempfile::TempDir,

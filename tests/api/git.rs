@@ -1,38 +1,13 @@
 //! git on real repositories in a temp dir: a bare "origin", a clone made by the bot, review
 //! worktrees, and the merge-base diff checked byte for byte against `git diff A...B`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use release_agent::domain::RepoName;
 use release_agent::git::{GitError, Remote, Repos, diff, resolve};
 
-/// Runs git with no user or system configuration; returns trimmed stdout.
-pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Ada")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-        .env("GIT_COMMITTER_NAME", "Ada")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-pub(crate) fn write(dir: &Path, file: &str, text: &str) {
-    let path = dir.join(file);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
+use crate::support::repo::{git, write};
 
 /// An origin with `develop` and a `feature` branch that edits, adds, deletes, renames and changes
 /// a binary file; `develop` moves on after the branch point, so the merge base matters.

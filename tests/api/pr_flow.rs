@@ -1,129 +1,25 @@
 //! The PR workflow end to end: Socket Mode in, a fake Azure DevOps and Jira, real git repositories
 //! and the stand-in reviewer.
 
-use std::path::PathBuf;
-
 use chrono::{DateTime, Utc};
 use release_agent::domain::{RunId, RunStatus, Version};
 use release_agent::store::{StagedPr, StagingRelease, Store};
 use serde_json::Value;
 
-use crate::git::{git, write};
 use crate::on_both_backends;
 use crate::support::fake_azdo::{BuildPlan, FakeAzdo, FakePr};
 use crate::support::fake_jira::FakeJira;
-use crate::support::{Backend, TestApp, wait_until};
+use crate::support::repo::Repo;
+use crate::support::{Backend, TestApp, pr_env, wait_until};
 
 pub const APPROVE_WITH_FINDING: &str = r#"{"verdict":"approve","summary":"Solid change.","findings":[{"file":"src/login.rs","line":2,"severity":"minor","title":"Name the constant","body":"Use a named constant for the timeout."}]}"#;
 pub const REQUEST_CHANGES: &str = r#"{"verdict":"request_changes","summary":"The login accepts any password.","findings":[{"file":"src/login.rs","line":1,"severity":"critical","title":"No password check","body":"Every password is accepted."},{"file":"README.md","line":1,"severity":"minor","title":"Docs","body":"Mention the login page."}]}"#;
-
-/// A bare origin for Billo.Api with `develop`, and the bot's clone of it under REPOS_BASE_DIR.
-pub struct Repo {
-    _tmp: tempfile::TempDir,
-    pub author: PathBuf,
-    pub repos_dir: PathBuf,
-}
-
-impl Repo {
-    pub fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let bare = tmp.path().join("origin/Billo.Api");
-        std::fs::create_dir_all(&bare).unwrap();
-        git(
-            &bare,
-            &["init", "--quiet", "--bare", "--initial-branch=develop"],
-        );
-        let author = tmp.path().join("author");
-        git(
-            tmp.path(),
-            &["clone", "--quiet", bare.to_str().unwrap(), "author"],
-        );
-        write(&author, "README.md", "# Billo.Api\n");
-        write(&author, "src/lib.rs", "pub mod login;\n");
-        write(&author, "src/login.rs", "// login\n");
-        git(&author, &["add", "-A"]);
-        git(&author, &["commit", "--quiet", "-m", "start"]);
-        git(&author, &["push", "--quiet", "origin", "develop"]);
-        let repos_dir = tmp.path().join("repos");
-        std::fs::create_dir_all(&repos_dir).unwrap();
-        git(
-            &repos_dir,
-            &["clone", "--quiet", bare.to_str().unwrap(), "Billo.Api"],
-        );
-        Self {
-            _tmp: tmp,
-            author,
-            repos_dir,
-        }
-    }
-
-    /// Creates `branch` from develop with a change and the reviewer's answers; returns its commit.
-    pub fn branch(&self, branch: &str, answer: &str, ticket: Option<&str>) -> String {
-        git(&self.author, &["checkout", "--quiet", "develop"]);
-        git(&self.author, &["checkout", "--quiet", "-b", branch]);
-        write(
-            &self.author,
-            "src/login.rs",
-            "pub fn login(password: &str) -> bool {\n    let timeout = 30;\n    !password.is_empty() && timeout > 0\n}\n",
-        );
-        write(&self.author, ".fake-claude-answer.json", answer);
-        if let Some(ticket) = ticket {
-            write(&self.author, ".fake-claude-ticket.json", ticket);
-        }
-        self.commit_and_push(branch, "login page")
-    }
-
-    /// Another commit on `branch` (a push to the PR); returns it.
-    pub fn push(&self, branch: &str, answer: &str) -> String {
-        git(&self.author, &["checkout", "--quiet", branch]);
-        write(
-            &self.author,
-            "src/login.rs",
-            "pub fn login(password: &str) -> bool {\n    password.len() > 8\n}\n",
-        );
-        write(&self.author, ".fake-claude-answer.json", answer);
-        self.commit_and_push(branch, "second try")
-    }
-
-    /// A commit on `branch` that makes the stand-in reviewer take 2 s; returns it.
-    pub fn slow_reviews(&self, branch: &str) -> String {
-        git(&self.author, &["checkout", "--quiet", branch]);
-        write(&self.author, ".fake-claude-mode", "slow");
-        self.commit_and_push(branch, "slow reviewer")
-    }
-
-    fn commit_and_push(&self, branch: &str, message: &str) -> String {
-        git(&self.author, &["add", "-A"]);
-        git(&self.author, &["commit", "--quiet", "-m", message]);
-        git(&self.author, &["push", "--quiet", "origin", branch]);
-        git(&self.author, &["rev-parse", "HEAD"]).trim().to_owned()
-    }
-}
 
 pub struct World {
     pub app: TestApp,
     pub azdo: FakeAzdo,
     pub jira: FakeJira,
     pub repo: Repo,
-}
-
-/// The variables that point the bot at the fakes and the repository.
-pub fn pr_env(azdo: &FakeAzdo, jira: &FakeJira, repo: &Repo) -> Vec<(&'static str, String)> {
-    vec![
-        ("AZDO_BASE_URL", azdo.base_url()),
-        ("AZDO_PROJECT", "Proj".into()),
-        ("AZDO_PAT", "azdo-pat-secret".into()),
-        ("JIRA_BASE_URL", jira.base_url()),
-        ("JIRA_EMAIL", "bot@example.com".into()),
-        ("JIRA_API_TOKEN", "jira-token-secret".into()),
-        (
-            "CLAUDE_CMD",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bin/fake-claude").into(),
-        ),
-        ("REPOS_BASE_DIR", repo.repos_dir.display().to_string()),
-        ("WATCHED_REPOS", "Billo.Api".into()),
-        ("CI_POLL_INTERVAL_SECONDS", "1".into()),
-    ]
 }
 
 pub async fn world(backend: Backend, extra: &[(&str, &str)]) -> Option<World> {

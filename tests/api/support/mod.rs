@@ -10,6 +10,7 @@ pub mod fake_cd;
 pub mod fake_jira;
 pub mod fake_slack;
 pub mod http_fakes;
+pub mod repo;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Once};
@@ -34,6 +35,7 @@ pub use db::{Backend, TestDb};
 pub use demo_flow::{Demo, DemoFlow, Hooks};
 pub use effects::EffectService;
 pub use fake_slack::{APP_TOKEN, BOT_TOKEN, FakeSlack};
+pub use repo::pr_env;
 
 pub const CHANNEL: &str = "C0RELEASES";
 

@@ -1,0 +1,216 @@
+//! The real binary against in-process fakes, for the benchmark programs: a fake Slack, Azure
+//! DevOps and Jira, a database, and Billo.Api with open PRs on one ticketed branch whose review
+//! (the stand-in reviewer) answers at once.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use release_agent::domain::RunStatus;
+use release_agent::store::Store;
+use tokio::process::{Child, Command};
+
+use crate::support::fake_azdo::{FakeAzdo, FakePr};
+use crate::support::fake_jira::FakeJira;
+use crate::support::repo::Repo;
+use crate::support::{APP_TOKEN, BOT_TOKEN, Backend, FakeSlack, TestDb, init, pr_env};
+
+const OPERATOR_TOKEN: &str = "bench-operator-token-0123456789";
+const ANSWER: &str = r#"{"verdict":"approve","summary":"Fine.","findings":[]}"#;
+
+pub struct Scene {
+    pub slack: Arc<FakeSlack>,
+    pub azdo: FakeAzdo,
+    pub jira: FakeJira,
+    pub repo: Repo,
+    pub db: TestDb,
+    pub store: Store,
+    logs: tempfile::TempDir,
+    /// The operator API of the first replica started.
+    operator: std::sync::OnceLock<String>,
+}
+
+impl Scene {
+    /// PRs 1..=`prs` open from `feature/ALLPOST-1_change`; `None` without the database.
+    pub async fn new(backend: Backend, prs: u32) -> Option<Self> {
+        init();
+        let db = TestDb::create(backend).await?;
+        let store = db.store().await;
+        let (azdo, jira, repo) = (
+            FakeAzdo::start().await,
+            FakeJira::start().await,
+            Repo::new(),
+        );
+        let branch = "feature/ALLPOST-1_change";
+        jira.add_issue("ALLPOST-1", "A change", "In Progress");
+        let commit = repo.branch(branch, ANSWER, None);
+        for id in 1..=prs {
+            azdo.add_pr(FakePr {
+                id,
+                repo: "Billo.Api".into(),
+                title: format!("Change {id}"),
+                source_branch: branch.into(),
+                target_branch: "develop".into(),
+                source_commit: commit.clone(),
+                status: "active".into(),
+                merge_commit: None,
+                closed: None,
+                draft: false,
+            });
+        }
+        Some(Self {
+            slack: FakeSlack::start().await,
+            azdo,
+            jira,
+            repo,
+            db,
+            store,
+            logs: tempfile::tempdir().unwrap(),
+            operator: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Starts a replica of the bot (the release binary), with its operator API, and waits until
+    /// it is connected.
+    pub async fn spawn(&self, extra: &[(&str, &str)]) -> Child {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let _ = self.operator.set(format!("http://127.0.0.1:{port}"));
+        let mut env = pr_env(&self.azdo, &self.jira, &self.repo);
+        env.extend([
+            ("DATABASE_URL", self.db.url.clone()),
+            ("SLACK_BOT_TOKEN", BOT_TOKEN.into()),
+            ("SLACK_APP_TOKEN", APP_TOKEN.into()),
+            ("SLACK_CHANNEL_ID", "C0RELEASES".into()),
+            ("SLACK_API_URL", self.slack.api_url()),
+            ("RUST_LOG", "warn".into()),
+            ("HTTP_PORT", port.to_string()),
+            ("HTTP_BIND", "127.0.0.1".into()),
+            ("OPERATOR_TOKEN", OPERATOR_TOKEN.into()),
+        ]);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.path().join("bot.log"))
+            .unwrap();
+        let opened = self.slack.connections_opened();
+        let child = Command::new(env!("CARGO_BIN_EXE_release-agent"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(extra.iter().copied())
+            .current_dir(self.logs.path())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        self.slack.connected_since(opened).await;
+        child
+    }
+
+    /// `/review Billo.Api#N` for each PR, each acked.
+    pub async fn review(&self, prs: impl IntoIterator<Item = u32>) {
+        for pr in prs {
+            self.slack
+                .slash("/review", &format!("Billo.Api#{pr}"), "U0ADA")
+                .await;
+        }
+    }
+
+    /// Runs by status.
+    pub async fn runs(&self, status: RunStatus) -> usize {
+        let runs = self.store.count_runs().await.unwrap();
+        let status = status.to_string();
+        runs.iter()
+            .filter(|(_, s, _)| *s == status)
+            .map(|(_, _, n)| usize::try_from(*n).unwrap())
+            .sum()
+    }
+
+    /// Waits until `count` runs have `status`, deciding `option` on every pending approval
+    /// meanwhile when one is given, through the operator API: clicks would need the cards, and
+    /// Slack lets the bot post one message per second per channel.
+    pub async fn until(&self, status: RunStatus, count: usize, option: Option<&str>) {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut decided = HashSet::new();
+        let http = reqwest::Client::new();
+        while self.runs(status).await < count {
+            let failed = self.runs(RunStatus::Failed).await;
+            assert!(
+                Instant::now() < deadline && failed == 0,
+                "waiting for {count} runs to be {status}; runs by kind and status: {:?}; the log ends:\n{}",
+                self.store.count_runs().await.unwrap(),
+                self.log_tail()
+            );
+            if let (Some(option), Some(api)) = (option, self.operator.get()) {
+                for approval in self.store.pending_approvals(500).await.unwrap() {
+                    if decided.insert(approval.id) {
+                        let answer = http
+                            .post(format!("{api}/approvals/{}", approval.id))
+                            .header("X-Operator-Token", OPERATOR_TOKEN)
+                            .json(&serde_json::json!({ "option": option }))
+                            .send()
+                            .await
+                            .unwrap();
+                        assert!(
+                            answer.status().is_success(),
+                            "{}",
+                            answer.text().await.unwrap()
+                        );
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Scene {
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.logs.path().join("bot.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+/// How many runs a benchmark makes: `BENCH_RUNS`, or `default`.
+pub fn runs_or(default: u32) -> u32 {
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The memory of a process, in KiB, from /proc/<pid>/status.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// Resident now (VmRSS), and its parts: anonymous (heap, stacks) and file-backed (the
+    /// binary's pages, shared libraries).
+    pub rss: u64,
+    pub anon: u64,
+    pub file: u64,
+    /// The peak resident set (VmHWM).
+    pub peak: u64,
+}
+
+pub fn memory(pid: u32) -> Memory {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Memory {
+        rss: field("VmRSS:"),
+        anon: field("RssAnon:"),
+        file: field("RssFile:"),
+        peak: field("VmHWM:"),
+    }
+}
