@@ -435,6 +435,8 @@ async fn a_second_release_of_a_repository_gets_the_one_under_way(backend: Backen
     w.release("Billo.Api").await;
     let run = w.release_run().await;
     w.waits_at(run, "ask_create").await;
+    // The answers link to the card once it is posted.
+    w.app.card_ts(run).await;
     let second = w.release("Billo.Api").await;
     assert!(
         second.starts_with(
