@@ -322,6 +322,16 @@ impl Scene {
         }
     }
 
+    /// (approval id, status) of every CD approval call, in order.
+    fn approval_calls(&self) -> Vec<(i64, String)> {
+        self.azdo.with(|s| {
+            s.cd.decisions
+                .iter()
+                .map(|(id, status, _)| (*id, status.clone()))
+                .collect()
+        })
+    }
+
     async fn run_count(&self) -> i64 {
         let mut db = self.db().await.unwrap();
         sqlx::query_scalar("SELECT COUNT(*) FROM runs")
@@ -532,12 +542,7 @@ impl Workflow for Release {
             release_prs: scene.azdo.with(|s| s.created.len()),
             merges: scene.azdo.with(|s| s.completions.len()),
             builds: scene.azdo.with(|s| s.builds.len()),
-            approvals: scene.azdo.with(|s| {
-                s.cd.decisions
-                    .iter()
-                    .map(|(id, status, _)| (*id, status.clone()))
-                    .collect()
-            }),
+            approvals: scene.approval_calls(),
             stage_starts: scene.azdo.with(|s| s.cd.starts.len()),
             jira: ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"]
                 .map(|key| scene.jira.status(key))
@@ -623,12 +628,7 @@ impl Workflow for Full {
                 .with(|s| s.completions.iter().map(|(pr, _)| *pr).collect()),
             release_prs: scene.azdo.with(|s| s.created.len()),
             builds: scene.azdo.with(|s| s.builds.len()),
-            approvals: scene.azdo.with(|s| {
-                s.cd.decisions
-                    .iter()
-                    .map(|(id, status, _)| (*id, status.clone()))
-                    .collect()
-            }),
+            approvals: scene.approval_calls(),
             stage_starts: scene.azdo.with(|s| s.cd.starts.len()),
             archived: scene.archived_versions().await,
         }
