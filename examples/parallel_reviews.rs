@@ -29,18 +29,7 @@ async fn main() {
         jira.add_issue(&format!("ALLPOST-{pr}"), "A change", "In Progress");
         repo.branch(&branch, ANSWER, None);
         let commit = repo.slow_reviews(&branch);
-        azdo.add_pr(FakePr {
-            id: pr,
-            repo: "Billo.Api".into(),
-            title: format!("Change {pr}"),
-            source_branch: branch,
-            target_branch: "develop".into(),
-            source_commit: commit,
-            status: "active".into(),
-            merge_commit: None,
-            closed: None,
-            draft: false,
-        });
+        azdo.add_pr(FakePr::open(pr, &format!("Change {pr}"), &branch, &commit));
     }
     let env = pr_env(&azdo, &jira, &repo);
     let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

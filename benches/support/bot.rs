@@ -46,18 +46,7 @@ impl Scene {
         jira.add_issue("ALLPOST-1", "A change", "In Progress");
         let commit = repo.branch(branch, ANSWER, None);
         for id in 1..=prs {
-            azdo.add_pr(FakePr {
-                id,
-                repo: "Billo.Api".into(),
-                title: format!("Change {id}"),
-                source_branch: branch.into(),
-                target_branch: "develop".into(),
-                source_commit: commit.clone(),
-                status: "active".into(),
-                merge_commit: None,
-                closed: None,
-                draft: false,
-            });
+            azdo.add_pr(FakePr::open(id, &format!("Change {id}"), branch, &commit));
         }
         Some(Self {
             slack: FakeSlack::start().await,

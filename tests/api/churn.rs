@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use release_agent::domain::RunStatus;
 
 use crate::on_both_backends;
-use crate::pr_flow::{APPROVE_WITH_FINDING, World, world};
+use crate::pr_flow::{World, world};
 use crate::support::{Backend, socket_settings};
 
 /// The ways Slack disturbs a connection, in the order the test uses them.
@@ -68,12 +68,7 @@ async fn churn_loses_no_click_and_backs_off_on_too_many_websockets(backend: Back
     let Some(w) = world(backend, &[]).await else {
         return;
     };
-    w.jira
-        .add_issue("ALLPOST-4028", "Login page", "In Progress");
-    let commit = w
-        .repo
-        .branch("feature/ALLPOST-4028_login", APPROVE_WITH_FINDING, None);
-    w.open_pr(12, "feature/ALLPOST-4028_login", &commit);
+    w.ticketed_pr();
     let (_, run) = w.review("Billo.Api#12").await;
 
     for disturbance in ROUNDS {

@@ -116,18 +116,9 @@ impl Scene {
         let commit = scene
             ._repo
             .branch("chore/login", APPROVE_WITH_FINDING, Some(ticket));
-        scene.azdo.add_pr(FakePr {
-            id: 13,
-            repo: "Billo.Api".into(),
-            title: "Login page".into(),
-            source_branch: "chore/login".into(),
-            target_branch: "develop".into(),
-            source_commit: commit,
-            status: "active".into(),
-            merge_commit: None,
-            closed: None,
-            draft: false,
-        });
+        scene
+            .azdo
+            .add_pr(FakePr::open(13, "Login page", "chore/login", &commit));
         scene
     }
 

@@ -40,18 +40,19 @@ pub async fn world(backend: Backend, extra: &[(&str, &str)]) -> Option<World> {
 
 impl World {
     pub fn open_pr(&self, id: u32, branch: &str, commit: &str) {
-        self.azdo.add_pr(FakePr {
-            id,
-            repo: "Billo.Api".into(),
-            title: "Login page".into(),
-            source_branch: branch.into(),
-            target_branch: "develop".into(),
-            source_commit: commit.into(),
-            status: "active".into(),
-            merge_commit: None,
-            closed: None,
-            draft: false,
-        });
+        self.azdo
+            .add_pr(FakePr::open(id, "Login page", branch, commit));
+    }
+
+    /// PR 12 from `feature/ALLPOST-4028_login`, whose ticket is in progress; returns its commit.
+    pub fn ticketed_pr(&self) -> String {
+        self.jira
+            .add_issue("ALLPOST-4028", "Login page", "In Progress");
+        let commit = self
+            .repo
+            .branch("feature/ALLPOST-4028_login", APPROVE_WITH_FINDING, None);
+        self.open_pr(12, "feature/ALLPOST-4028_login", &commit);
+        commit
     }
 
     /// `/review text` through Socket Mode; returns the ack's text and the run it started.
@@ -168,12 +169,7 @@ async fn a_ticketed_pr_is_reviewed_merged_moved_staged_and_built(backend: Backen
         return;
     };
     released(&w.app, Version::new(1, 4, 2)).await;
-    w.jira
-        .add_issue("ALLPOST-4028", "Login page", "In Progress");
-    let commit = w
-        .repo
-        .branch("feature/ALLPOST-4028_login", APPROVE_WITH_FINDING, None);
-    w.open_pr(12, "feature/ALLPOST-4028_login", &commit);
+    let commit = w.ticketed_pr();
 
     let (ack, run) = w.review("Billo.Api#12").await;
     assert_eq!(

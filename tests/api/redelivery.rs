@@ -8,7 +8,7 @@ use release_agent::domain::{RunId, RunStatus, Version};
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::pr_flow::{APPROVE_WITH_FINDING, World, blocks_text, released, world};
+use crate::pr_flow::{World, blocks_text, released, world};
 use crate::release_flow::prepare_cd;
 use crate::support::{Backend, wait_until};
 
@@ -63,12 +63,7 @@ async fn every_envelope_of_a_review_and_its_release_delivered_twice_counts_once(
     };
     released(&w.app, Version::new(1, 4, 2)).await;
     prepare_cd(&w.azdo);
-    w.jira
-        .add_issue("ALLPOST-4028", "Login page", "In Progress");
-    let commit = w
-        .repo
-        .branch("feature/ALLPOST-4028_login", APPROVE_WITH_FINDING, None);
-    w.open_pr(12, "feature/ALLPOST-4028_login", &commit);
+    w.ticketed_pr();
 
     let slack = &w.app.slack;
     let [first, second] = twice(

@@ -27,6 +27,24 @@ pub struct FakePr {
     pub draft: bool,
 }
 
+impl FakePr {
+    /// An active PR of Billo.Api from `branch` at `commit` into develop.
+    pub fn open(id: u32, title: &str, branch: &str, commit: &str) -> Self {
+        Self {
+            id,
+            repo: "Billo.Api".into(),
+            title: title.into(),
+            source_branch: branch.into(),
+            target_branch: "develop".into(),
+            source_commit: commit.into(),
+            status: "active".into(),
+            merge_commit: None,
+            closed: None,
+            draft: false,
+        }
+    }
+}
+
 /// How a queued build behaves: finishes with `result` after `polls` reads, or never.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildPlan {
