@@ -134,6 +134,9 @@ pub enum DatabaseUrl {
 impl DatabaseUrl {
     pub fn parse(text: &str) -> Result<Self, String> {
         if text.starts_with("sqlite:") {
+            if text.contains(":memory:") || text.contains("mode=memory") {
+                return Err("an in-memory database forgets every run when the bot stops; name a file, e.g. sqlite://release-agent.db".into());
+            }
             Ok(Self::Sqlite(text.to_owned()))
         } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             Url::parse(text).map_err(|e| format!("not a valid PostgreSQL URL ({e})"))?;

@@ -69,6 +69,17 @@ fn every_invalid_value_is_reported_on_its_own_line() {
 }
 
 #[test]
+fn an_in_memory_database_is_refused() {
+    for url in ["sqlite::memory:", "sqlite://file?mode=memory"] {
+        let err = config(&[("DATABASE_URL", url)]).unwrap_err().to_string();
+        assert!(
+            err.contains("DATABASE_URL: an in-memory database forgets every run"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn swapped_tokens_are_explained_without_echoing_them() {
     let err = config(&[("SLACK_BOT_TOKEN", APP), ("SLACK_APP_TOKEN", BOT)]).unwrap_err();
     let text = err.to_string();

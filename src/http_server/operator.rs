@@ -150,7 +150,7 @@ pub async fn manual_pr(
             dedupe: format!("operator:pr:{}", uuid::Uuid::new_v4()),
         },
     };
-    match request_review(&shared.engine, &shared.store, request).await? {
+    match request_review(&shared.engine, request).await? {
         Requested::Started(run) => ok(
             StatusCode::ACCEPTED,
             json!({ "outcome": "started", "run": run.to_string() }),

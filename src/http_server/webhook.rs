@@ -144,7 +144,7 @@ pub async fn azdo(
             commit,
         },
     };
-    match request_review(&shared.engine, &shared.store, request).await? {
+    match request_review(&shared.engine, request).await? {
         Requested::Started(run) => {
             info!(%repo, pr = id, %run, "a webhook started a PR run");
             Ok((

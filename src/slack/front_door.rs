@@ -96,7 +96,7 @@ impl FrontDoor {
                 dedupe: format!("slack:command:{}", call.trigger),
             },
         };
-        match request_review(&self.engine, &self.store, request).await {
+        match request_review(&self.engine, request).await {
             Ok(Requested::Started(_)) => format!(
                 "Reviewing {name}. Follow it on its card in <#{}>.",
                 self.engine.channel_for(repo.as_deref())

@@ -8,7 +8,9 @@ use sqlx::types::Json;
 use super::audit::insert_audit;
 use super::deliveries::claim_delivery;
 use super::outbox::insert_outbox;
-use super::{AuditEntry, BeginWrite, OutboxItem, Store, StoreError, on_db, parse_column};
+use super::{
+    AuditEntry, BeginWrite, OutboxItem, Store, StoreError, on_db, on_db_read, parse_column,
+};
 use crate::domain::{ApprovalId, ApprovalOption, ApprovalStatus, Decision, RunId};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,7 +124,7 @@ const CANCEL_WAITING_RUN: &str = "UPDATE runs SET \
 impl Store {
     pub async fn get_approval(&self, id: ApprovalId) -> Result<Option<ApprovalRecord>, StoreError> {
         let sql = select_approvals!("WHERE id = $1");
-        let row: Option<ApprovalRow> = on_db!(self, pool =>
+        let row: Option<ApprovalRow> = on_db_read!(self, pool =>
             sqlx::query_as(sql).bind(id.to_string()).fetch_optional(pool).await)?;
         row.map(ApprovalRecord::try_from).transpose()
     }
@@ -133,21 +135,22 @@ impl Store {
         run_id: RunId,
     ) -> Result<Vec<ApprovalRecord>, StoreError> {
         let sql = select_approvals!("WHERE run_id = $1 ORDER BY created_at, id");
-        let rows = on_db!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;
+        let rows = on_db_read!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;
         approval_records(rows)
     }
 
     /// Approvals waiting for a decision, oldest first, up to `limit`.
     pub async fn pending_approvals(&self, limit: i64) -> Result<Vec<ApprovalRecord>, StoreError> {
         let sql = select_approvals!("WHERE status = 'pending' ORDER BY created_at, id LIMIT $1");
-        let rows = on_db!(self, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await)?;
+        let rows =
+            on_db_read!(self, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await)?;
         approval_records(rows)
     }
 
     /// How many approvals wait for a decision.
     pub async fn count_pending_approvals(&self) -> Result<i64, StoreError> {
         let sql = "SELECT COUNT(*) FROM approvals WHERE status = 'pending'";
-        Ok(on_db!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
+        Ok(on_db_read!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
     }
 
     /// Pending approvals whose time is up.
@@ -159,8 +162,7 @@ impl Store {
         let sql = select_approvals!(
             "WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2"
         );
-        let rows =
-            on_db!(self, pool => sqlx::query_as(sql).bind(now).bind(limit).fetch_all(pool).await)?;
+        let rows = on_db_read!(self, pool => sqlx::query_as(sql).bind(now).bind(limit).fetch_all(pool).await)?;
         approval_records(rows)
     }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{Store, StoreError, on_db};
+use super::{Store, StoreError, on_db_read};
 use crate::domain::RunId;
 
 /// Who: a Slack user id, `operator`, or `release-agent` for the bot itself.
@@ -64,7 +64,7 @@ impl Store {
     /// The entries of one run, oldest first.
     pub async fn audit_for_run(&self, run_id: RunId) -> Result<Vec<AuditRecord>, StoreError> {
         let sql = "SELECT id, run_id, actor, action, detail, at FROM audit_log WHERE run_id = $1 ORDER BY id";
-        let rows = on_db!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;
+        let rows = on_db_read!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;
         Ok(rows)
     }
 }

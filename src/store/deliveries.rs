@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::FromRow;
 use sqlx::types::Json;
 
-use super::{Store, StoreError, on_db};
+use super::{Store, StoreError, on_db, on_db_read};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDelivery {
@@ -41,7 +41,6 @@ macro_rules! insert_delivery {
         .map(|done| done.rows_affected())
     };
 }
-pub(crate) use insert_delivery;
 
 /// Marks delivery `$key` processed unless it already is; `rows_affected() == 1` means this
 /// caller won and must carry the intent out.
@@ -92,7 +91,8 @@ impl Store {
     pub async fn pending_deliveries(&self, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
         let sql = "SELECT key, source, intent, received_at FROM deliveries \
                    WHERE processed_at IS NULL ORDER BY received_at, key LIMIT $1";
-        let rows = on_db!(self, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await)?;
+        let rows =
+            on_db_read!(self, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await)?;
         Ok(rows)
     }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{Store, StoreError, on_db};
+use super::{Store, StoreError, on_db, on_db_read};
 use crate::domain::RunId;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +34,7 @@ impl Store {
         name: &str,
     ) -> Result<Option<EffectEntry>, StoreError> {
         let sql = "SELECT status, result, attempts FROM effects WHERE run_id = $1 AND name = $2";
-        let row: Option<(String, Option<Json<Value>>, i64)> = on_db!(self, pool =>
+        let row: Option<(String, Option<Json<Value>>, i64)> = on_db_read!(self, pool =>
             sqlx::query_as(sql).bind(run_id.to_string()).bind(name).fetch_optional(pool).await)?;
         Ok(row.map(
             |(status, result, attempts)| match (status.as_str(), result) {

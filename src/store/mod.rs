@@ -17,9 +17,11 @@ mod deliveries;
 mod effects;
 mod outbox;
 mod releases;
+mod run_starts;
 mod runs;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
@@ -52,13 +54,23 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A group commit failed as a whole; this start shared its transaction.
+    #[error("database error: {0}")]
+    Batch(String),
+    /// The caller writing this start's group commit was cancelled before answering; the start
+    /// may or may not be saved.
+    #[error("the write was abandoned before it was confirmed")]
+    Abandoned,
     #[error("cannot migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// SQLite has one writer: its writes go through a single connection, so they queue in order
+/// here rather than in SQLite's busy handler, which sleeps in steps of milliseconds. Reads use
+/// their own connections and, in WAL mode, never wait for the writer.
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
-    Sqlite(SqlitePool),
+    Sqlite { write: SqlitePool, read: SqlitePool },
     Postgres(PgPool),
 }
 
@@ -69,17 +81,29 @@ pub(crate) enum Dialect {
     Postgres,
 }
 
-/// Runs `$body` with `$pool` bound to the native pool of the configured backend. The body is
-/// compiled once per backend, so it may use backend-specific types through type inference.
+/// Runs `$body` with `$pool` bound to the native pool of the configured backend (for SQLite, its
+/// writer). The body is compiled once per backend, so it may use backend-specific types through
+/// type inference.
 macro_rules! on_db {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.db {
-            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Sqlite { write: $pool, .. } => $body,
             $crate::store::Db::Postgres($pool) => $body,
         }
     };
 }
 pub(crate) use on_db;
+
+/// [`on_db!`] for a body that only reads: on SQLite it runs on a reader connection.
+macro_rules! on_db_read {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            $crate::store::Db::Sqlite { read: $pool, .. } => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db_read;
 
 /// Begins a transaction that will write. SQLite takes the write lock up front (`BEGIN
 /// IMMEDIATE`), so two writers queue on the busy timeout instead of failing when one upgrades a
@@ -108,6 +132,7 @@ impl BeginWrite for PgPool {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) db: Db,
+    starts: Arc<run_starts::RunStarts>,
 }
 
 impl Store {
@@ -122,11 +147,15 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10));
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(8)
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options.clone())
+                    .await?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(4)
                     .connect_with(options)
                     .await?;
-                Db::Sqlite(pool)
+                Db::Sqlite { write, read }
             }
             DatabaseUrl::Postgres(url) => {
                 let pool = PgPoolOptions::new()
@@ -137,13 +166,16 @@ impl Store {
                 Db::Postgres(pool)
             }
         };
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            starts: Arc::default(),
+        })
     }
 
     /// Applies the migrations of the configured backend; applied ones are skipped.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.db {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await?,
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
@@ -151,7 +183,7 @@ impl Store {
 
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|d| d.rows_affected()))?;
+        on_db_read!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|d| d.rows_affected()))?;
         Ok(())
     }
 
@@ -164,7 +196,7 @@ impl Store {
 
     pub(crate) fn dialect(&self) -> Dialect {
         match self.db {
-            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Sqlite { .. } => Dialect::Sqlite,
             Db::Postgres(_) => Dialect::Postgres,
         }
     }
@@ -178,6 +210,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Db::Sqlite { read, .. } = &self.db {
+            read.close().await;
+        }
         on_db!(self, pool => pool.close().await);
     }
 }

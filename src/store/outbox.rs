@@ -10,7 +10,7 @@ use sqlx::FromRow;
 use sqlx::types::Json;
 
 use super::runs::{RunRow, records};
-use super::{RunRecord, Store, StoreError, on_db};
+use super::{RunRecord, Store, StoreError, on_db, on_db_read};
 use crate::domain::{Message, RunId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +164,7 @@ impl Store {
     pub async fn outbox_for_run(&self, run_id: RunId) -> Result<Vec<OutboxRecord>, StoreError> {
         let sql = "SELECT id, run_id, kind, channel_id, user_id, message, attempts, sent_at, error FROM outbox \
                    WHERE run_id = $1 ORDER BY id";
-        let rows = on_db!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;
+        let rows = on_db_read!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;
         Ok(rows)
     }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use sqlx::types::Json;
 
-use super::{BeginWrite, Store, StoreError, on_db};
+use super::{BeginWrite, Store, StoreError, on_db, on_db_read};
 use crate::domain::Version;
 
 /// A merged PR counted in a release.
@@ -227,11 +227,11 @@ macro_rules! locked {
 
 impl Store {
     pub async fn staging(&self, repo: &str) -> Result<Option<StagingRelease>, StoreError> {
-        Ok(on_db!(self, pool => staging!(pool, repo)))
+        Ok(on_db_read!(self, pool => staging!(pool, repo)))
     }
 
     pub async fn all_staging(&self) -> Result<Vec<StagingRelease>, StoreError> {
-        let rows: Vec<ReleaseRow> = on_db!(self, pool =>
+        let rows: Vec<ReleaseRow> = on_db_read!(self, pool =>
             sqlx::query_as(SELECT_STAGING).fetch_all(pool).await)?;
         let mut releases: Vec<StagingRelease> = rows
             .into_iter()
@@ -292,11 +292,11 @@ impl Store {
     }
 
     pub async fn shipping(&self, repo: &str) -> Result<Option<ShippingRelease>, StoreError> {
-        Ok(on_db!(self, pool => shipping!(pool, repo)))
+        Ok(on_db_read!(self, pool => shipping!(pool, repo)))
     }
 
     pub async fn all_shipping(&self) -> Result<Vec<ShippingRelease>, StoreError> {
-        let rows: Vec<ShippingRow> = on_db!(self, pool =>
+        let rows: Vec<ShippingRow> = on_db_read!(self, pool =>
             sqlx::query_as(SELECT_SHIPPING).fetch_all(pool).await)?;
         let mut releases: Vec<ShippingRelease> = rows
             .into_iter()
@@ -437,7 +437,7 @@ impl Store {
         let sql = "SELECT repo, version, started_at, tickets, prs, released_at FROM archived_releases \
                    WHERE repo = $1 ORDER BY released_at DESC, version DESC";
         let rows: Vec<ReleaseRow> =
-            on_db!(self, pool => sqlx::query_as(sql).bind(repo).fetch_all(pool).await)?;
+            on_db_read!(self, pool => sqlx::query_as(sql).bind(repo).fetch_all(pool).await)?;
         rows.into_iter().map(ReleaseRow::archived).collect()
     }
 }

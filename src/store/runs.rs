@@ -11,9 +11,8 @@ use sqlx::FromRow;
 use sqlx::types::Json;
 
 use super::audit::insert_audit;
-use super::deliveries::insert_delivery;
 use super::{
-    AuditEntry, BeginWrite, NewApproval, NewDelivery, Store, StoreError, on_db, parse_column,
+    AuditEntry, BeginWrite, NewApproval, Store, StoreError, on_db, on_db_read, parse_column,
 };
 use crate::domain::{Decision, Message, RunId, RunStatus};
 
@@ -30,6 +29,9 @@ pub struct NewRun {
     pub state: Value,
     pub channel_id: String,
     pub started_by: String,
+    /// Start nothing while an unfinished run of this kind about the same PR exists (a person
+    /// asking twice), and answer that run instead.
+    pub one_per_pr: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -154,10 +156,6 @@ pub struct Checkpoint {
     pub had_decision: bool,
 }
 
-const INSERT_RUN: &str = "INSERT INTO runs (id, kind, repo, pr_id, subject, step, state, status, \
-     channel_id, started_by, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9, $10, $10)";
-
 /// Due runs: running ones whose timer (if any) is up, and waiting ones due for a recheck.
 const CLAIM_SQLITE: &str = "UPDATE runs SET lease_owner = $1, lease_until = $2 WHERE id IN (\
      SELECT id FROM runs WHERE ((status = 'running' AND (wake_at IS NULL OR wake_at <= $3)) \
@@ -218,61 +216,25 @@ pub(crate) fn one_at_a_time(error: sqlx::Error) -> StoreError {
     }
 }
 
-/// Whether `start_run` created the run or found its delivery already handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether `create_run` created the run, found its delivery already handled, or found the run
+/// of a one-per-PR start already under way.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Started {
     Created,
     Duplicate,
+    AlreadyRunning(Box<RunRecord>),
 }
 
 impl Store {
-    /// Creates a run, with its "started" audit entry. With a delivery, the delivery's dedupe key
-    /// is recorded in the same transaction; if the key is already known nothing is created.
-    /// `Conflict`: the kind allows one unfinished run per repository, and there is one.
-    pub async fn create_run(
-        &self,
-        run: &NewRun,
-        delivery: Option<&NewDelivery>,
-        now: DateTime<Utc>,
-    ) -> Result<Started, StoreError> {
-        let audit = AuditEntry::new(Some(run.id), &run.started_by, "started", &run.subject);
-        on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            if let Some(delivery) = delivery {
-                let fresh = insert_delivery!(&mut *tx, delivery, now, Some(now))? == 1;
-                if !fresh {
-                    return Ok(Started::Duplicate);
-                }
-            }
-            sqlx::query(INSERT_RUN)
-                .bind(run.id.to_string())
-                .bind(&run.kind)
-                .bind(&run.repo)
-                .bind(run.pr_id)
-                .bind(&run.subject)
-                .bind(&run.step)
-                .bind(Json(&run.state))
-                .bind(&run.channel_id)
-                .bind(&run.started_by)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(one_at_a_time)?;
-            insert_audit!(&mut *tx, audit, now)?;
-            tx.commit().await?;
-        });
-        Ok(Started::Created)
-    }
-
     pub async fn get_run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
-        let row: Option<RunRow> = on_db!(self, pool =>
+        let row: Option<RunRow> = on_db_read!(self, pool =>
             sqlx::query_as("SELECT * FROM runs WHERE id = $1").bind(id.to_string()).fetch_optional(pool).await)?;
         row.map(RunRecord::try_from).transpose()
     }
 
     /// All runs, newest first, up to `limit`.
     pub async fn recent_runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
-        let rows: Vec<RunRow> = on_db!(self, pool =>
+        let rows: Vec<RunRow> = on_db_read!(self, pool =>
             sqlx::query_as("SELECT * FROM runs ORDER BY created_at DESC, id LIMIT $1").bind(limit).fetch_all(pool).await)?;
         records(rows)
     }
@@ -281,7 +243,7 @@ impl Store {
     pub async fn count_runs(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         let sql =
             "SELECT kind, status, COUNT(*) FROM runs GROUP BY kind, status ORDER BY kind, status";
-        Ok(on_db!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?)
+        Ok(on_db_read!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?)
     }
 
     /// The unfinished runs of `kind` about PR `pr_id` (PR ids are unique in a project collection).
@@ -292,7 +254,7 @@ impl Store {
     ) -> Result<Vec<RunRecord>, StoreError> {
         let sql = "SELECT * FROM runs WHERE kind = $1 AND pr_id = $2 AND status IN ('running', 'waiting') \
                    ORDER BY created_at";
-        let rows: Vec<RunRow> = on_db!(self, pool =>
+        let rows: Vec<RunRow> = on_db_read!(self, pool =>
             sqlx::query_as(sql).bind(kind).bind(pr_id).fetch_all(pool).await)?;
         records(rows)
     }
@@ -305,7 +267,7 @@ impl Store {
     ) -> Result<Vec<RunRecord>, StoreError> {
         let sql = "SELECT * FROM runs WHERE kind = $1 AND ($2 IS NULL OR repo = $2) \
                    AND status IN ('running', 'waiting') ORDER BY created_at";
-        let rows: Vec<RunRow> = on_db!(self, pool =>
+        let rows: Vec<RunRow> = on_db_read!(self, pool =>
             sqlx::query_as(sql).bind(kind).bind(repo).fetch_all(pool).await)?;
         records(rows)
     }
@@ -499,7 +461,7 @@ impl Store {
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let sql = "SELECT wake_at FROM runs WHERE status IN ('running', 'waiting') AND wake_at > $1 \
                    ORDER BY wake_at LIMIT 1";
-        let next: Option<Option<DateTime<Utc>>> = on_db!(self, pool =>
+        let next: Option<Option<DateTime<Utc>>> = on_db_read!(self, pool =>
             sqlx::query_scalar(sql).bind(now).fetch_optional(pool).await)?;
         Ok(next.flatten())
     }

@@ -93,6 +93,9 @@ pub struct Subject {
     pub pr_id: Option<i64>,
     /// For people: `Billo.Api#123`.
     pub title: String,
+    /// Start nothing while a run of the flow about the same PR is under way (see
+    /// [`NewRun::one_per_pr`]).
+    pub one_per_pr: bool,
 }
 
 #[derive(Clone)]
@@ -168,6 +171,7 @@ impl Engine {
             state,
             channel_id,
             started_by: started_by.to_owned(),
+            one_per_pr: subject.one_per_pr,
         };
         let started = self
             .inner

@@ -145,6 +145,7 @@ async fn a_run_of_an_unknown_kind_fails_with_a_reason(backend: Backend) {
         state: serde_json::json!({"step": "haunt"}),
         channel_id: "C1".into(),
         started_by: "U1".into(),
+        one_per_pr: false,
     };
     store
         .create_run(&run, None, Clock::system().now())

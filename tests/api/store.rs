@@ -40,6 +40,7 @@ fn new_run() -> NewRun {
         state: json!({"step": "prepare"}),
         channel_id: "C1".into(),
         started_by: "U1".into(),
+        one_per_pr: false,
     }
 }
 
@@ -664,6 +665,110 @@ async fn a_repository_has_one_unfinished_release_at_a_time(backend: Backend) {
     db.drop_database().await;
 }
 
+/// Starts that arrive together are written together (group commit), yet each keeps its own
+/// outcome: a repeated delivery key starts nothing; of many requests by people for one PR, one
+/// starts and the others are answered with it (or with the run already under way before); of
+/// many releases of one repository one starts and the rest conflict without using their keys.
+async fn a_burst_of_starts_keeps_each_outcome(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let key = |name: String| {
+        Some(NewDelivery {
+            key: name,
+            source: "slack".into(),
+            intent: None,
+        })
+    };
+    let asked = |pr: i64| NewRun {
+        pr_id: Some(pr),
+        one_per_pr: true,
+        ..new_run()
+    };
+    let before = asked(901);
+    store.create_run(&before, None, now()).await.unwrap();
+
+    let mut starts = Vec::new();
+    for i in 0..200 {
+        // Watchers' starts 0..150 come twice with the same key; the rest once.
+        let times = if i < 150 { 2 } else { 1 };
+        for _ in 0..times {
+            starts.push((new_run(), key(format!("pr:{i}"))));
+        }
+    }
+    for i in 0..50 {
+        let release = NewRun {
+            kind: "release".into(),
+            pr_id: None,
+            ..new_run()
+        };
+        starts.push((release, key(format!("release:{i}"))));
+        starts.push((asked(900), key(format!("asked:900:{i}"))));
+        starts.push((asked(901), key(format!("asked:901:{i}"))));
+    }
+    let store = Arc::new(store);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (run, delivery) in starts {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let outcome = store.create_run(&run, delivery.as_ref(), now()).await;
+            (run, delivery, outcome)
+        });
+    }
+    let (mut created, mut duplicates) = (0, 0);
+    let (mut conflicts, mut answered_with) = (Vec::new(), Vec::new());
+    while let Some(done) = tasks.join_next().await {
+        let (run, delivery, outcome) = done.unwrap();
+        match outcome {
+            Ok(Started::Created) => created += 1,
+            Ok(Started::Duplicate) => duplicates += 1,
+            Ok(Started::AlreadyRunning(other)) => answered_with.push((run.pr_id, other.id)),
+            Err(StoreError::Conflict(_)) if run.kind == "release" => {
+                conflicts.push(delivery.unwrap())
+            }
+            Err(other) => panic!("unexpected outcome: {other}"),
+        }
+    }
+    assert_eq!(
+        (created, duplicates, conflicts.len(), answered_with.len()),
+        (202, 150, 49, 99)
+    );
+    let runs = store.recent_runs(1000).await.unwrap();
+    assert_eq!(runs.len(), 203, "202 new runs and the one before");
+    let releases = runs.iter().filter(|r| r.kind == "release").count();
+    assert_eq!(releases, 1, "one release of the repository at a time");
+    let for_900: Vec<RunId> = runs
+        .iter()
+        .filter(|r| r.pr_id == Some(900))
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(for_900.len(), 1, "people asking at once start one run");
+    for (pr, run) in answered_with {
+        let expected = if pr == Some(900) {
+            for_900[0]
+        } else {
+            before.id
+        };
+        assert_eq!(run, expected, "PR {pr:?} is answered with its run");
+    }
+    for run in runs.iter().filter(|r| r.id != before.id) {
+        let started = store.audit_for_run(run.id).await.unwrap();
+        assert_eq!(started.len(), 1, "each run has its own started entry");
+        assert_eq!(
+            (started[0].action.as_str(), started[0].detail.as_str()),
+            ("started", run.subject.as_str())
+        );
+    }
+    for delivery in conflicts {
+        assert!(
+            store.insert_delivery(&delivery, now()).await.unwrap(),
+            "a start that conflicted leaves its key unused: {}",
+            delivery.key
+        );
+    }
+    db.drop_database().await;
+}
+
 async fn every_checkpoint_writes_its_audit_entry(backend: Backend) {
     let Some((db, store)) = store(backend).await else {
         return;
@@ -865,6 +970,7 @@ on_both_backends!(
     staging_is_one_per_repo_and_the_archive_is_immutable,
     a_shipping_release_is_frozen_and_prs_merged_meanwhile_open_the_next_version,
     a_repository_has_one_unfinished_release_at_a_time,
+    a_burst_of_starts_keeps_each_outcome,
     every_checkpoint_writes_its_audit_entry,
     migrations_can_run_again,
 );

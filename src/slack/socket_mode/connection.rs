@@ -68,6 +68,20 @@ impl Live {
     }
 }
 
+/// Acks written with one flush, when that many are ready at once.
+const ACKS_PER_WRITE: usize = 64;
+
+/// Writes `acks` and flushes once.
+async fn send_all(
+    sink: &mut futures_util::stream::SplitSink<Socket, Message>,
+    acks: impl Iterator<Item = Value>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    for ack in acks {
+        sink.feed(Message::text(ack.to_string())).await?;
+    }
+    sink.flush().await
+}
+
 struct Serve {
     receivers: Arc<Receivers>,
     reports: mpsc::UnboundedSender<Report>,
@@ -83,15 +97,18 @@ impl Serve {
         let mut ping = tokio::time::interval(self.ping);
         ping.tick().await;
         let mut heard = Instant::now();
+        let mut ready = Vec::new();
         let ended = loop {
+            // Acks go before reading more: a burst is answered as it is handled, not after it.
             tokio::select! {
+                biased;
                 () = close.cancelled() => {
                     // Bounded: Slack sometimes drops TCP without answering the close.
                     let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
                     return;
                 }
-                Some(ack) = outgoing.recv() => {
-                    if sink.send(Message::text(ack.to_string())).await.is_err() {
+                _ = outgoing.recv_many(&mut ready, ACKS_PER_WRITE) => {
+                    if send_all(&mut sink, ready.drain(..)).await.is_err() {
                         break Ended::Broken;
                     }
                 }

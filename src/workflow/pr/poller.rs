@@ -102,14 +102,12 @@ impl Poller {
                 commit,
             },
         };
-        Ok(
-            match request_review(&self.engine, &self.store, request).await? {
-                Requested::Started(run) => {
-                    info!(%repo, pr = pr_id, %run, "poller started a PR run");
-                    1
-                }
-                _ => 0,
-            },
-        )
+        Ok(match request_review(&self.engine, request).await? {
+            Requested::Started(run) => {
+                info!(%repo, pr = pr_id, %run, "poller started a PR run");
+                1
+            }
+            _ => 0,
+        })
     }
 }

@@ -3,7 +3,7 @@
 //! It dedupes on the database alone, so a Slack handler can call it before its ack.
 
 use crate::domain::{RepoName, RunId};
-use crate::store::{NewDelivery, RunRecord, Store, StoreError};
+use crate::store::{NewDelivery, RunRecord, StoreError};
 use crate::workflow::{Engine, Started, Subject};
 
 use super::PrFlow;
@@ -42,23 +42,10 @@ pub enum Requested {
 /// PR; a watcher starts once per source commit (or once per merge).
 pub async fn request_review(
     engine: &Engine,
-    store: &Store,
     request: ReviewRequest,
 ) -> Result<Requested, StoreError> {
     let (started_by, key) = match &request.requester {
-        Requester::Person { user, dedupe } => {
-            if let Some(run) = store
-                .unfinished_runs_for_pr(
-                    <PrFlow as crate::workflow::Flow>::KIND,
-                    i64::from(request.pr_id),
-                )
-                .await?
-                .pop()
-            {
-                return Ok(Requested::AlreadyRunning(Box::new(run)));
-            }
-            (user.clone(), dedupe.clone())
-        }
+        Requester::Person { user, dedupe } => (user.clone(), dedupe.clone()),
         Requester::Watcher { source, commit } => {
             let repo = request
                 .repo
@@ -78,6 +65,7 @@ pub async fn request_review(
             Some(repo) => format!("{repo}#{}", request.pr_id),
             None => format!("PR {}", request.pr_id),
         },
+        one_per_pr: matches!(request.requester, Requester::Person { .. }),
     };
     let delivery = NewDelivery {
         key,
@@ -91,5 +79,6 @@ pub async fn request_review(
     {
         (id, Started::Created) => Ok(Requested::Started(id)),
         (_, Started::Duplicate) => Ok(Requested::Duplicate),
+        (_, Started::AlreadyRunning(run)) => Ok(Requested::AlreadyRunning(run)),
     }
 }

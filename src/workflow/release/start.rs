@@ -52,6 +52,7 @@ pub async fn request_release(
         repo: Some(repo.to_string()),
         pr_id: None,
         title: format!("Release {repo} {version}"),
+        one_per_pr: false,
     };
     let delivery = dedupe.map(|key| NewDelivery {
         key,
@@ -65,6 +66,7 @@ pub async fn request_release(
     {
         Ok((run, Started::Created)) => Ok(ReleaseRequested::Started { run, version }),
         Ok((_, Started::Duplicate)) => Ok(ReleaseRequested::Duplicate),
+        Ok((_, Started::AlreadyRunning(run))) => Ok(ReleaseRequested::AlreadyRunning(run)),
         // Another request won the race for the repository.
         Err(StoreError::Conflict(_)) => Ok(match running(store, repo).await? {
             Some(run) => ReleaseRequested::AlreadyRunning(run),

@@ -237,6 +237,7 @@ impl TestApp {
             repo: Some("Billo.Api".into()),
             pr_id: Some(12),
             title: "Billo.Api#12".into(),
+            one_per_pr: false,
         };
         let (id, _) = self
             .engine()

@@ -1,21 +1,26 @@
-//! Ack latency of slash commands. The running app (Socket Mode listener, engine, outbound queue)
-//! gets `/review Billo.Api#N` commands from a fake Slack over 2 Socket Mode connections; each
-//! command is persisted (its run and its delivery key) before its ack. The figures are the times
-//! from sending an envelope to receiving its ack, as the fake Slack sees them:
+//! Ack latency of slash commands. The real binary (release build) gets `/review Billo.Api#N`
+//! commands from a fake Slack over 2 Socket Mode connections; each command is persisted (its run
+//! and its delivery key) before its ack. The bot runs in its own process, as in production, and
+//! its engine works on the new runs meanwhile (the PRs do not exist in the fake Azure DevOps, so
+//! each run fails at its first step). The figures are the times from sending an envelope to
+//! receiving its ack, as the fake Slack sees them:
 //! - a burst: 1000 commands sent at once, spread over both connections;
 //! - one at a time: 200 commands, each sent after the previous ack.
 //!
-//! `cargo run --release --example ack_latency` (SQLite), or with `-- --postgres` and
-//! `TEST_DATABASE_URL` set.
+//! `cargo bench --bench ack_latency` (SQLite), or with `-- --postgres` and `TEST_DATABASE_URL`
+//! set.
 
 #[allow(dead_code, unused_imports)]
 #[path = "../tests/api/support/mod.rs"]
 mod support;
 
+#[allow(dead_code)]
+#[path = "support/bot.rs"]
+mod bot;
+
 use std::time::{Duration, Instant};
 
-use support::fake_azdo::FakeAzdo;
-use support::{Backend, TestApp};
+use support::Backend;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -24,23 +29,14 @@ async fn main() {
     } else {
         Backend::Sqlite
     };
-    let azdo = FakeAzdo::start().await;
-    let repos = tempfile::tempdir().unwrap();
-    let base_url = azdo.base_url();
-    let repos_dir = repos.path().display().to_string();
-    let vars = [
-        ("AZDO_BASE_URL", base_url.as_str()),
-        ("AZDO_PROJECT", "Proj"),
-        ("AZDO_PAT", "azdo-pat-secret"),
-        ("WATCHED_REPOS", "Billo.Api"),
-        ("REPOS_BASE_DIR", repos_dir.as_str()),
-    ];
-    let app = TestApp::spawn_with(backend, &vars)
+    let scene = bot::Scene::new(backend, 0)
         .await
         .expect("the database is available (TEST_DATABASE_URL for --postgres)");
-    // slack-morphism opens its second connection a few seconds after the first.
+    let _bot = scene.spawn(&[]).await;
+    let slack = &scene.slack;
+    // The second connection opens a moment after the first.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while app.slack.live_connections() < 2 {
+    while slack.live_connections() < 2 {
         assert!(
             Instant::now() < deadline,
             "the second connection never opened"
@@ -57,36 +53,37 @@ async fn main() {
         format!("Billo.Api#{pr}")
     };
 
-    let mut sent = Vec::with_capacity(1000);
-    for i in 0..1000 {
-        let envelope = app.slack.slash_envelope("/review", &next_pr(), "U0ADA");
+    let burst: Vec<_> = (0..1000)
+        .map(|_| slack.slash_envelope("/review", &next_pr(), "U0ADA"))
+        .collect();
+    let mut sent = Vec::with_capacity(burst.len());
+    for (i, envelope) in burst.into_iter().enumerate() {
         let at = Instant::now();
-        sent.push((app.slack.deliver_on(i, envelope), at));
+        sent.push((slack.deliver_on(i, envelope), at));
     }
-    let burst = latencies(&app, &sent).await;
+    let burst = latencies(slack, &sent).await;
     report("burst of 1000", burst);
 
     let mut one_by_one = Vec::with_capacity(200);
     for i in 0..200 {
-        let envelope = app.slack.slash_envelope("/review", &next_pr(), "U0ADA");
+        let envelope = slack.slash_envelope("/review", &next_pr(), "U0ADA");
         let at = Instant::now();
-        let id = app.slack.deliver_on(i, envelope);
-        app.slack.ack(&id).await;
-        one_by_one.push(app.slack.acked_at(&id).unwrap() - at);
+        let id = slack.deliver_on(i, envelope);
+        slack.ack(&id).await;
+        one_by_one.push(slack.acked_at(&id).unwrap() - at);
     }
     report("200 one at a time", one_by_one);
-    let runs = app.store.count_runs().await.unwrap();
+    let runs = scene.store.count_runs().await.unwrap();
     println!("runs by kind and status: {runs:?}");
-    app.finish().await;
 }
 
 /// Waits for every ack; the time from sending to the ack, for each envelope.
-async fn latencies(app: &TestApp, sent: &[(String, Instant)]) -> Vec<Duration> {
+async fn latencies(slack: &support::FakeSlack, sent: &[(String, Instant)]) -> Vec<Duration> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let acked: Option<Vec<Duration>> = sent
             .iter()
-            .map(|(id, at)| app.slack.acked_at(id).map(|acked| acked - *at))
+            .map(|(id, at)| slack.acked_at(id).map(|acked| acked - *at))
             .collect();
         if let Some(acked) = acked {
             return acked;
