@@ -21,11 +21,12 @@ use support::Backend;
 fn describe(m: bot::Memory) -> String {
     let mib = |kib: u64| kib as f64 / 1024.0;
     format!(
-        "RSS {:.1} MiB ({:.1} MiB heap and stacks, {:.1} MiB binary and libraries), peak {:.1} MiB",
+        "RSS {:.1} MiB ({:.1} MiB heap and stacks, {:.1} MiB binary and libraries), peak {:.1} MiB, {} threads",
         mib(m.rss),
         mib(m.anon),
         mib(m.file),
-        mib(m.peak)
+        mib(m.peak),
+        m.threads
     )
 }
 

@@ -185,6 +185,7 @@ pub struct Memory {
     pub file: u64,
     /// The peak resident set (VmHWM).
     pub peak: u64,
+    pub threads: u64,
 }
 
 pub fn memory(pid: u32) -> Memory {
@@ -201,5 +202,6 @@ pub fn memory(pid: u32) -> Memory {
         anon: field("RssAnon:"),
         file: field("RssFile:"),
         peak: field("VmHWM:"),
+        threads: field("Threads:"),
     }
 }

@@ -1,13 +1,14 @@
 //! The store: every durable fact lives here, in SQLite (the default) or PostgreSQL.
 //!
-//! One [`Store`] wraps a native pool of either backend. Each method holds its SQL text once and
-//! runs it on whichever pool is configured ([`on_db!`] expands the body for both), so the two
-//! backends cannot drift apart. The few statements that differ (row locking) are picked with
+//! One [`Store`] wraps native pools of either backend (for SQLite, one writer connection and a
+//! pool of readers). Each method holds its SQL text once and runs it on whichever pool is
+//! configured ([`on_db!`] and [`on_db_read!`] expand the body for both), so the two backends
+//! cannot drift apart. The few statements that differ (row locking) are picked with
 //! [`Store::dialect`]. Times are always passed in by the caller, from the engine's clock; SQL never
 //! reads its own clock, so tests can move time and both backends store identical values.
 //!
 //! Read `runs.rs` first: runs, leases and checkpoints are the heart of durability. Then
-//! `approvals.rs` (decisions by compare-and-set), `deliveries.rs` (dedupe), `effects.rs` (the
+//! `run_starts.rs` (group commit of new runs), `approvals.rs` (decisions by compare-and-set), `deliveries.rs` (dedupe), `effects.rs` (the
 //! effect journal), `outbox.rs` (Slack messages to send), `releases.rs` and `audit.rs`.
 
 mod approvals;
@@ -104,6 +105,11 @@ macro_rules! on_db_read {
     };
 }
 pub(crate) use on_db_read;
+
+/// PostgreSQL: holds a lock named by `$1` until the transaction ends, so writers of the same thing
+/// (a repository's releases, a PR's runs) take turns.
+pub(crate) const ADVISORY_LOCK: &str =
+    "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked";
 
 /// Begins a transaction that will write. SQLite takes the write lock up front (`BEGIN
 /// IMMEDIATE`), so two writers queue on the busy timeout instead of failing when one upgrades a

@@ -168,10 +168,6 @@ const ARCHIVE: &str = "INSERT INTO archived_releases (repo, version, started_at,
      SELECT repo, version, started_at, tickets, prs, $4 FROM shipping_releases \
      WHERE repo = $1 AND version = $2 AND run_id = $3 ON CONFLICT (repo, version) DO NOTHING";
 
-/// PostgreSQL: serialise the writes that move a repository's releases between tables; SQLite's
-/// write lock already does.
-const LOCK_REPO: &str = "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked";
-
 /// The repo's staging release (`staging!`) or shipping release (`shipping!`), read on `$ex`.
 macro_rules! staging {
     ($ex:expr, $repo:expr) => {
@@ -287,8 +283,10 @@ impl Store {
         Ok(staged)
     }
 
+    /// PostgreSQL: serialise the writes that move a repository's releases between tables;
+    /// SQLite's write lock already does.
     fn repo_lock(&self) -> Option<&'static str> {
-        (self.dialect() == super::Dialect::Postgres).then_some(LOCK_REPO)
+        (self.dialect() == super::Dialect::Postgres).then_some(super::ADVISORY_LOCK)
     }
 
     pub async fn shipping(&self, repo: &str) -> Result<Option<ShippingRelease>, StoreError> {
