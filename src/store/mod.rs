@@ -8,8 +8,9 @@
 //! reads its own clock, so tests can move time and both backends store identical values.
 //!
 //! Read `runs.rs` first: runs, leases and checkpoints are the heart of durability. Then
-//! `run_starts.rs` (group commit of new runs), `approvals.rs` (decisions by compare-and-set), `deliveries.rs` (dedupe), `effects.rs` (the
-//! effect journal), `outbox.rs` (Slack messages to send), `releases.rs` and `audit.rs`.
+//! `run_starts.rs` (group commit of new runs), `approvals.rs` (decisions by compare-and-set),
+//! `deliveries.rs` (dedupe), `effects.rs` (the effect journal), `outbox.rs` (Slack messages to
+//! send), `releases.rs` and `audit.rs`.
 
 mod approvals;
 mod audit;
@@ -112,8 +113,8 @@ pub(crate) const ADVISORY_LOCK: &str =
     "SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked";
 
 /// Begins a transaction that will write. SQLite takes the write lock up front (`BEGIN
-/// IMMEDIATE`), so two writers queue on the busy timeout instead of failing when one upgrades a
-/// read lock; PostgreSQL needs nothing special.
+/// IMMEDIATE`), so writers of other processes (replicas, the CLI) queue on the busy timeout
+/// instead of failing when one upgrades a read lock; PostgreSQL needs nothing special.
 pub(crate) trait BeginWrite {
     type Database: sqlx::Database;
     fn begin_write(
