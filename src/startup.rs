@@ -133,6 +133,7 @@ impl Application {
         let intake = Intake::new(
             store.clone(),
             parts.clock.clone(),
+            engine.clone(),
             approvers,
             wakers.clone(),
         );

@@ -17,6 +17,8 @@ pub enum Span {
     },
     /// A Slack user id, shown as a mention.
     User(String),
+    /// A Slack channel id, shown as a link to the channel.
+    Channel(String),
     Date(DateTime<Utc>),
 }
 
@@ -54,6 +56,11 @@ impl Line {
 
     pub fn user(mut self, id: impl Into<String>) -> Self {
         self.0.push(Span::User(id.into()));
+        self
+    }
+
+    pub fn channel(mut self, id: impl Into<String>) -> Self {
+        self.0.push(Span::Channel(id.into()));
         self
     }
 
@@ -102,6 +109,7 @@ impl Message {
                     Span::Plain(t) | Span::Bold(t) | Span::Code(t) => t.clone(),
                     Span::Link { url, label } => format!("{label} ({url})"),
                     Span::User(id) => format!("@{id}"),
+                    Span::Channel(id) => format!("#{id}"),
                     Span::Date(at) => at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 })
                 .collect::<String>()

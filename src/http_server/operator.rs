@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, Body, Shared, State, auth, parse_json};
 use crate::domain::{ApprovalId, OptionName, RepoName};
-use crate::store::{ApprovalRecord, RunRecord};
+use crate::store::{ApprovalRecord, Dedupe, RunRecord};
 use crate::workflow::Flow;
 use crate::workflow::decide::Rejection;
 use crate::workflow::intake::{DecisionOutcome, OPERATOR, Via};
@@ -147,7 +147,7 @@ pub async fn manual_pr(
         repo,
         requester: Requester::Person {
             user: OPERATOR.into(),
-            dedupe: format!("operator:pr:{}", uuid::Uuid::new_v4()),
+            dedupe: Dedupe::New(format!("operator:pr:{}", uuid::Uuid::new_v4())),
         },
     };
     match request_review(&shared.engine, request).await? {

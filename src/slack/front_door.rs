@@ -1,5 +1,6 @@
 //! What the Socket Mode handlers do with an envelope, without the Socket Mode plumbing: answer
-//! slash commands in the ack, and persist button clicks as intents for the intake. Nothing here
+//! slash commands in the ack, and persist review requests and button clicks as intents for the
+//! intake. Nothing here
 //! waits on anything but our own database, so acks leave within milliseconds.
 
 use std::sync::Arc;
@@ -10,12 +11,10 @@ use tracing::{info, warn};
 use super::commands::{self, Command};
 use super::{actions, blocks, mrkdwn};
 use crate::clock::Clock;
-use crate::domain::ApprovalStatus;
-use crate::domain::{PrRef, RepoName};
+use crate::domain::{ApprovalStatus, Line, PrRef, RepoName};
 use crate::store::{NewDelivery, RunRecord, Store, StoreError};
 use crate::workflow::intake::Intent;
 use crate::workflow::pr::PrFlow;
-use crate::workflow::pr::start::{Requested, Requester, ReviewRequest, request_review};
 use crate::workflow::release::ReleaseFlow;
 use crate::workflow::release::report::{self, Active};
 use crate::workflow::release::start::{ReleaseRequested, request_release};
@@ -63,7 +62,7 @@ impl FrontDoor {
         }
     }
 
-    /// The answer to a slash command, sent inside the ack. Starting a run touches only the
+    /// The answer to a slash command, sent inside the ack. Nothing here waits on more than the
     /// database.
     pub async fn command(&self, call: &CommandCall<'_>) -> SlackCommandEventResponse {
         let reply = match commands::parse(call.command, call.text, &self.repos) {
@@ -82,37 +81,64 @@ impl FrontDoor {
             .with_response_type(SlackMessageResponseType::Ephemeral)
     }
 
+    /// Saves the request as an intent for the intake, which starts the run after the ack. A run
+    /// already under way for the PR is answered here; one that another request starts in the
+    /// meantime is told to the user by the intake.
     async fn review(&self, call: &CommandCall<'_>, pr: PrRef) -> String {
-        if !self.engine.runs(<PrFlow as Flow>::KIND) {
+        let kind = <PrFlow as Flow>::KIND;
+        if !self.engine.runs(kind) {
             return "Reviews need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT.".into();
         }
-        let name = mrkdwn::escape(&pr.to_string());
-        let repo = pr.repo.as_ref().map(ToString::to_string);
-        let request = ReviewRequest {
+        let name = pr.to_string();
+        let channel = self
+            .engine
+            .channel_for(pr.repo.as_ref().map(RepoName::as_str))
+            .to_owned();
+        let under_way = self
+            .store
+            .unfinished_runs_for_pr(kind, i64::from(pr.id))
+            .await;
+        let intent = Intent::Review {
             pr_id: pr.id,
             repo: pr.repo,
-            requester: Requester::Person {
-                user: call.user.to_owned(),
-                dedupe: format!("slack:command:{}", call.trigger),
-            },
+            user: call.user.to_owned(),
+            channel: call.channel.to_owned(),
+            team_domain: call.team_domain.map(str::to_owned),
         };
-        match request_review(&self.engine, request).await {
-            Ok(Requested::Started(_)) => format!(
-                "Reviewing {name}. Follow it on its card in <#{}>.",
-                self.engine.channel_for(repo.as_deref())
-            ),
-            Ok(Requested::AlreadyRunning(run)) => {
-                format!(
-                    "A run for {name} is already under way{}",
-                    where_card(&run, call)
-                )
+        let saved = match under_way {
+            Ok(runs) if !runs.is_empty() => {
+                return mrkdwn::lines(&[under_way_line(&name, &runs[0], call.team_domain)]);
             }
-            Ok(Requested::Duplicate) => format!("Already on it: {name}."),
+            Ok(_) => self.save(call, &intent).await,
+            Err(e) => Err(e),
+        };
+        let name = mrkdwn::escape(&name);
+        match saved {
+            Ok(true) => format!("Reviewing {name}. Follow it on its card in <#{channel}>."),
+            Ok(false) => format!("Already on it: {name}."),
             Err(e) => {
-                warn!(error = %e, "cannot start a review");
+                warn!(error = %e, "cannot save a review request");
                 "The review could not be started: the bot cannot reach its database. Try again in a minute.".into()
             }
         }
+    }
+
+    /// Saves a slash command's intent, keyed by its trigger id. `false`: the command was
+    /// delivered before.
+    async fn save(&self, call: &CommandCall<'_>, intent: &Intent) -> Result<bool, StoreError> {
+        let delivery = NewDelivery {
+            key: format!("slack:command:{}", call.trigger),
+            source: "slack".into(),
+            intent: serde_json::to_value(intent).ok(),
+        };
+        let fresh = self
+            .store
+            .insert_delivery(&delivery, self.clock.now())
+            .await?;
+        if fresh {
+            self.wakers.intake.notify_one();
+        }
+        Ok(fresh)
     }
 
     async fn release(&self, call: &CommandCall<'_>, repo: &RepoName) -> String {
@@ -126,10 +152,12 @@ impl FrontDoor {
                 "Releasing {name} {version}. Follow it on its card in <#{}>.",
                 self.engine.channel_for(Some(repo.as_str()))
             ),
-            Ok(ReleaseRequested::AlreadyRunning(run)) => format!(
-                "A release of {name} is already under way; one release at a time per repository{}",
-                where_card(&run, call)
-            ),
+            Ok(ReleaseRequested::AlreadyRunning(run)) => {
+                let line = Line::new().plain(format!(
+                    "A release of {repo} is already under way; one release at a time per repository"
+                ));
+                mrkdwn::lines(&[where_card(line, &run, call.team_domain)])
+            }
             Ok(ReleaseRequested::NothingStaged { last }) => {
                 let since = match last {
                     Some(last) => format!(" since {} was released", last.version),
@@ -174,7 +202,7 @@ impl FrontDoor {
                 .map(|(run, waiting)| Active {
                     run,
                     waiting: waiting.as_ref(),
-                    card: card_url(run, call),
+                    card: card_url(run, call.team_domain),
                 })
                 .collect();
             Ok::<_, StoreError>(mrkdwn::lines(
@@ -252,15 +280,24 @@ impl FrontDoor {
 const UNREACHABLE_DB: &str = "The bot cannot reach its database right now. Try again in a minute.";
 
 /// A link to a run's card in Slack, when the workspace's domain is known.
-fn card_url(run: &RunRecord, call: &CommandCall<'_>) -> Option<String> {
-    let domain = call.team_domain?;
+fn card_url(run: &RunRecord, team_domain: Option<&str>) -> Option<String> {
+    let domain = team_domain?;
     super::home::card_link(&format!("https://{domain}.slack.com"), run)
 }
 
-/// `: <link|see its card>.`, or where the card is when no link can be made.
-fn where_card(run: &RunRecord, call: &CommandCall<'_>) -> String {
-    match card_url(run, call) {
-        Some(url) => format!(": <{url}|see its card>."),
-        None => format!("; its card is in <#{}>.", run.channel_id),
+/// `line` followed by `: see its card.` as a link, or where the card is when no link can be made.
+fn where_card(line: Line, run: &RunRecord, team_domain: Option<&str>) -> Line {
+    match card_url(run, team_domain) {
+        Some(url) => line.plain(": ").link(url, "see its card").plain("."),
+        None => line
+            .plain("; its card is in ")
+            .channel(run.channel_id.clone())
+            .plain("."),
     }
+}
+
+/// The answer to someone asking for a review of `name` while `run` is under way.
+pub(crate) fn under_way_line(name: &str, run: &RunRecord, team_domain: Option<&str>) -> Line {
+    let line = Line::new().plain(format!("A run for {name} is already under way"));
+    where_card(line, run, team_domain)
 }

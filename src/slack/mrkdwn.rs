@@ -40,6 +40,10 @@ pub fn line(line: &Line) -> String {
                 let _ = write!(out, "<@{id}>");
             }
             Span::User(name) => out.push_str(&escape(name)),
+            Span::Channel(id) if is_channel_id(id) => {
+                let _ = write!(out, "<#{id}>");
+            }
+            Span::Channel(name) => out.push_str(&escape(name)),
             Span::Date(at) => {
                 let fallback = at.format("%Y-%m-%d %H:%M UTC");
                 let _ = write!(
@@ -65,6 +69,7 @@ pub fn plain(line: &Line) -> String {
             Span::Plain(t) | Span::Bold(t) | Span::Code(t) => t.clone(),
             Span::Link { label, .. } => label.clone(),
             Span::User(id) => format!("@{id}"),
+            Span::Channel(id) => format!("#{id}"),
             Span::Date(at) => at.format("%Y-%m-%d %H:%M UTC").to_string(),
         })
         .collect()
@@ -96,8 +101,18 @@ fn link(out: &mut String, url: &str, label: &str) {
 }
 
 fn is_user_id(id: &str) -> bool {
+    is_slack_id(id, &['U', 'W'])
+}
+
+/// Public and private channels, and direct messages.
+fn is_channel_id(id: &str) -> bool {
+    is_slack_id(id, &['C', 'G', 'D'])
+}
+
+/// Only a well-formed id is turned into a mention, so text cannot pass as one.
+fn is_slack_id(id: &str, prefixes: &[char]) -> bool {
     id.len() >= 3
-        && id.starts_with(['U', 'W'])
+        && id.starts_with(prefixes)
         && id
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
@@ -132,12 +147,14 @@ mod tests {
                 .plain(" in ")
                 .link("https://dev.azure.com/o/p?a=1&b=2", "PR <5>")
                 .plain(" ")
-                .code("a`b"),
+                .code("a`b")
+                .plain(" in ")
+                .channel("C0RELEASES"),
         );
         assert_eq!(
             out,
             "*Merge* by <@U1ABC> on <!date^1795428000^{date_short_pretty} at {time}|2026-11-23 10:00 UTC> \
-             in <https://dev.azure.com/o/p?a=1&amp;b=2|PR &lt;5&gt;> `ab`"
+             in <https://dev.azure.com/o/p?a=1&amp;b=2|PR &lt;5&gt;> `ab` in <#C0RELEASES>"
         );
     }
 
@@ -151,6 +168,7 @@ mod tests {
         );
         assert_eq!(out, "x y");
         assert_eq!(line(&Line::new().user("operator")), "operator");
+        assert_eq!(line(&Line::new().channel("#general>")), "#general&gt;");
         assert_eq!(line(&Line::new().bold("*")), "");
     }
 

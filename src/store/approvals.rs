@@ -7,10 +7,7 @@ use sqlx::types::Json;
 
 use super::audit::insert_audit;
 use super::deliveries::claim_delivery;
-use super::outbox::insert_outbox;
-use super::{
-    AuditEntry, BeginWrite, OutboxItem, Store, StoreError, on_db, on_db_read, parse_column,
-};
+use super::{AuditEntry, BeginWrite, Store, StoreError, on_db, on_db_read, parse_column};
 use crate::domain::{ApprovalId, ApprovalOption, ApprovalStatus, Decision, RunId};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -206,31 +203,6 @@ impl Store {
             tx.commit().await?;
         });
         Ok(AcceptOutcome::Accepted)
-    }
-
-    /// Records a click that changes nothing: marks its delivery handled, writes the audit entry
-    /// and queues the explanation for the user. `false`: the delivery was already handled.
-    pub async fn reject_decision(
-        &self,
-        delivery_key: Option<&str>,
-        audit: &AuditEntry,
-        note: Option<&OutboxItem>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            if let Some(key) = delivery_key
-                && claim_delivery!(&mut *tx, key, now)? == 0
-            {
-                return Ok(false);
-            }
-            insert_audit!(&mut *tx, audit, now)?;
-            if let Some(note) = note {
-                insert_outbox!(&mut *tx, note, now)?;
-            }
-            tx.commit().await?;
-        });
-        Ok(true)
     }
 
     /// Expires one pending approval and cancels its run with `reason`. `false`: it was no longer

@@ -2,12 +2,34 @@
 //! webhooks, poller finds), and the intent still to be carried out, if any. A key is inserted
 //! before the delivery is acknowledged; a second delivery with the same key changes nothing.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::FromRow;
 use sqlx::types::Json;
+use sqlx::{FromRow, QueryBuilder};
 
-use super::{Store, StoreError, on_db, on_db_read};
+use super::audit::insert_audit;
+use super::group_commit::{self, Batch, GroupCommit, Outcomes};
+use super::outbox::insert_outbox;
+use super::{AuditEntry, BeginWrite, Dialect, OutboxItem, Store, StoreError, on_db, on_db_read};
+
+/// Deliveries recorded before their ack, written together when they arrive together.
+pub(crate) type Arrivals = GroupCommit<Arrival>;
+
+#[derive(Debug)]
+pub(crate) struct Arrival {
+    delivery: NewDelivery,
+    now: DateTime<Utc>,
+}
+
+impl Batch for Arrival {
+    type Outcome = bool;
+
+    fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Outcomes<bool>> + Send {
+        store.insert_arrivals(batch)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDelivery {
@@ -22,24 +44,6 @@ pub struct DeliveryRecord {
     pub source: String,
     pub intent: Option<Json<Value>>,
     pub received_at: DateTime<Utc>,
-}
-
-/// Inserts `$delivery` unless its key is known; `rows_affected() == 1` means it is new.
-macro_rules! insert_delivery {
-    ($exec:expr, $delivery:expr, $now:expr, $processed_at:expr) => {
-        sqlx::query(
-            "INSERT INTO deliveries (key, source, intent, received_at, processed_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(&$delivery.key)
-        .bind(&$delivery.source)
-        .bind($delivery.intent.as_ref().map(sqlx::types::Json))
-        .bind($now)
-        .bind($processed_at)
-        .execute($exec)
-        .await
-        .map(|done| done.rows_affected())
-    };
 }
 
 /// Marks delivery `$key` processed unless it already is; `rows_affected() == 1` means this
@@ -65,9 +69,40 @@ impl Store {
         delivery: &NewDelivery,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done =
-            on_db!(self, pool => insert_delivery!(pool, delivery, now, None::<DateTime<Utc>>))?;
-        Ok(done == 1)
+        let arrival = Arrival {
+            delivery: delivery.clone(),
+            now,
+        };
+        match self.dialect() {
+            Dialect::Postgres => group_commit::alone(self, arrival).await,
+            Dialect::Sqlite => self.arrivals.submit(self, arrival).await,
+        }
+    }
+
+    /// Inserts `batch` in one statement. Of two arrivals with one key, the first counts.
+    async fn insert_arrivals(&self, batch: &[Arrival]) -> Outcomes<bool> {
+        let mut fresh: HashSet<String> = on_db!(self, pool => {
+            let mut query = QueryBuilder::new(
+                "INSERT INTO deliveries (key, source, intent, received_at, processed_at) ",
+            );
+            query.push_values(batch, |mut row, arrival| {
+                let delivery = &arrival.delivery;
+                row.push_bind(&delivery.key)
+                    .push_bind(&delivery.source)
+                    .push_bind(delivery.intent.as_ref().map(Json))
+                    .push_bind(arrival.now)
+                    .push_bind(None::<DateTime<Utc>>);
+            });
+            query.push(" ON CONFLICT (key) DO NOTHING RETURNING key");
+            let mut tx = pool.begin_write().await?;
+            let keys: Vec<String> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            keys.into_iter().collect()
+        });
+        Ok(batch
+            .iter()
+            .map(|arrival| Ok(fresh.remove(&arrival.delivery.key)))
+            .collect())
     }
 
     /// Records a key that needs no further work, so a later delivery with it is a duplicate.
@@ -76,7 +111,16 @@ impl Store {
         delivery: &NewDelivery,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = on_db!(self, pool => insert_delivery!(pool, delivery, now, Some(now)))?;
+        let sql = "INSERT INTO deliveries (key, source, intent, received_at, processed_at) \
+                   VALUES ($1, $2, $3, $4, $4) ON CONFLICT (key) DO NOTHING";
+        let done = on_db!(self, pool => sqlx::query(sql)
+            .bind(&delivery.key)
+            .bind(&delivery.source)
+            .bind(delivery.intent.as_ref().map(Json))
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
         Ok(done == 1)
     }
 
@@ -94,6 +138,32 @@ impl Store {
         let rows =
             on_db_read!(self, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await)?;
         Ok(rows)
+    }
+
+    /// Records a delivery that changes nothing (a click that does not count, a request for a run
+    /// already under way): marks it handled, writes the audit entry and queues the explanation
+    /// for the user. `false`: the delivery was already handled.
+    pub async fn refuse_delivery(
+        &self,
+        delivery_key: Option<&str>,
+        audit: &AuditEntry,
+        note: Option<&OutboxItem>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            if let Some(key) = delivery_key
+                && claim_delivery!(&mut *tx, key, now)? == 0
+            {
+                return Ok(false);
+            }
+            insert_audit!(&mut *tx, audit, now)?;
+            if let Some(note) = note {
+                insert_outbox!(&mut *tx, note, now)?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 
     /// Marks a delivery done without further effect (for intents that turned out void).

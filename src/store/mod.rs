@@ -8,8 +8,9 @@
 //! reads its own clock, so tests can move time and both backends store identical values.
 //!
 //! Read `runs.rs` first: runs, leases and checkpoints are the heart of durability. Then
-//! `run_starts.rs` (group commit of new runs), `approvals.rs` (decisions by compare-and-set),
-//! `deliveries.rs` (dedupe), `effects.rs` (the effect journal), `outbox.rs` (Slack messages to
+//! `run_starts.rs` (new runs), `approvals.rs` (decisions by compare-and-set), `deliveries.rs`
+//! (dedupe, and intents saved before an ack), `group_commit.rs` (how SQLite writes a burst of
+//! those in few transactions), `effects.rs` (the effect journal), `outbox.rs` (Slack messages to
 //! send), `releases.rs` and `audit.rs`.
 
 mod approvals;
@@ -17,6 +18,7 @@ mod audit;
 mod cursors;
 mod deliveries;
 mod effects;
+mod group_commit;
 mod outbox;
 mod releases;
 mod run_starts;
@@ -39,6 +41,7 @@ pub use deliveries::{DeliveryRecord, NewDelivery};
 pub use effects::EffectEntry;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
 pub use releases::{ArchivedRelease, ShippingRelease, StagedPr, StagingRelease};
+pub use run_starts::Dedupe;
 pub use runs::{Checkpoint, NewRun, RunRecord, Started};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -140,6 +143,7 @@ impl BeginWrite for PgPool {
 pub struct Store {
     pub(crate) db: Db,
     starts: Arc<run_starts::RunStarts>,
+    arrivals: Arc<deliveries::Arrivals>,
 }
 
 impl Store {
@@ -176,6 +180,7 @@ impl Store {
         Ok(Self {
             db,
             starts: Arc::default(),
+            arrivals: Arc::default(),
         })
     }
 

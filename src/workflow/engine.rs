@@ -30,7 +30,7 @@ use crate::BOT_ACTOR;
 use crate::clock::Clock;
 use crate::domain::{ApprovalId, RepoName, RunId, RunStatus};
 use crate::store::{
-    AuditEntry, Checkpoint, NewApproval, NewDelivery, NewRun, RunRecord, Store, StoreError,
+    AuditEntry, Checkpoint, Dedupe, NewApproval, NewRun, RunRecord, Store, StoreError,
 };
 
 pub use crate::store::Started;
@@ -157,7 +157,7 @@ impl Engine {
         state: F::State,
         subject: Subject,
         started_by: &str,
-        delivery: Option<&NewDelivery>,
+        dedupe: Option<&Dedupe>,
     ) -> Result<(RunId, Started), StoreError> {
         let state = serde_json::to_value(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let channel_id = self.channel_for(subject.repo.as_deref()).to_owned();
@@ -176,7 +176,7 @@ impl Engine {
         let started = self
             .inner
             .store
-            .create_run(&run, delivery, self.inner.clock.now())
+            .create_run(&run, dedupe, self.inner.clock.now())
             .await?;
         if started == Started::Created {
             info!(run_id = %run.id, kind = %run.kind, subject = %run.subject, "run started");

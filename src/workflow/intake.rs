@@ -1,23 +1,29 @@
-//! The intake carries out what the Slack handlers persisted before they acked: today, clicks on
-//! approval buttons. It runs after the ack, so it may ask Slack about group membership without
-//! delaying Slack's 3-second deadline.
+//! The intake carries out what the Slack handlers persisted before they acked: clicks on
+//! approval buttons and `/review` requests. It runs after the ack, so it may ask Slack about
+//! group membership, and start runs, without delaying Slack's 3-second deadline.
 //!
-//! Each delivery is carried out once, also across replicas: accepting or refusing a decision
-//! marks the delivery processed in the same transaction (see `Store::accept_decision`).
+//! Each delivery is carried out once, also across replicas: accepting or refusing a decision, or
+//! starting a run, marks the delivery processed in the same transaction (see
+//! `Store::accept_decision` and `Store::create_run`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::Wakers;
 use super::decide::{Permission, Rejection, judge};
+use super::pr::start::{Requested, Requester, ReviewRequest, request_review};
+use super::{Engine, Wakers};
 use crate::clock::Clock;
-use crate::domain::{ApprovalId, Decision, OptionName};
+use crate::domain::{ApprovalId, Decision, Message, OptionName, PrRef, RepoName};
 use crate::slack::approvers::Approvers;
-use crate::store::{AcceptOutcome, AuditEntry, DeliveryRecord, OutboxItem, Store, StoreError};
+use crate::slack::front_door::under_way_line;
+use crate::store::{
+    AcceptOutcome, AuditEntry, Dedupe, DeliveryRecord, OutboxItem, Store, StoreError,
+};
 
 /// An intent persisted with a delivery, to be carried out after the ack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +38,18 @@ pub enum Intent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         user_name: Option<String>,
         channel: String,
+    },
+    /// Someone asked for a review with `/review`.
+    Review {
+        pr_id: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repo: Option<RepoName>,
+        user: String,
+        /// Where the command was typed, to tell the user there if a run was under way already.
+        channel: String,
+        /// The workspace's domain, for a link to that run's card.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        team_domain: Option<String>,
     },
 }
 
@@ -75,19 +93,36 @@ impl<'a> Via<'a> {
     }
 }
 
+/// Deliveries read per pass.
+const PENDING_BATCH: i64 = 256;
+
+/// The intent saved with `delivery`, if this version understands it.
+fn intent(delivery: &DeliveryRecord) -> Option<Intent> {
+    let json = delivery.intent.as_ref()?;
+    serde_json::from_value(json.0.clone()).ok()
+}
+
 #[derive(Clone)]
 pub struct Intake {
     store: Store,
     clock: Clock,
+    engine: Engine,
     approvers: Arc<Approvers>,
     wakers: Arc<Wakers>,
 }
 
 impl Intake {
-    pub fn new(store: Store, clock: Clock, approvers: Arc<Approvers>, wakers: Arc<Wakers>) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        engine: Engine,
+        approvers: Arc<Approvers>,
+        wakers: Arc<Wakers>,
+    ) -> Self {
         Self {
             store,
             clock,
+            engine,
             approvers,
             wakers,
         }
@@ -105,9 +140,11 @@ impl Intake {
         }
     }
 
-    /// Carries out every pending delivery; returns how many it looked at.
+    /// Carries out every pending delivery; returns how many it looked at. Review requests are
+    /// started together, so a burst of them shares few transactions; clicks go one by one, in
+    /// the order they came.
     pub async fn process_pending(&self) -> usize {
-        let pending = match self.store.pending_deliveries(100).await {
+        let pending = match self.store.pending_deliveries(PENDING_BATCH).await {
             Ok(pending) => pending,
             Err(e) => {
                 warn!(error = %e, "cannot read pending deliveries");
@@ -115,19 +152,31 @@ impl Intake {
             }
         };
         let count = pending.len();
-        for delivery in pending {
-            if let Err(e) = self.process(&delivery).await {
-                warn!(key = %delivery.key, error = %e, "cannot carry out a delivery; will try again");
-            }
+        let (reviews, others): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .map(|delivery| (intent(&delivery), delivery))
+            .partition(|(intent, _)| matches!(intent, Some(Intent::Review { .. })));
+        let reviews = reviews
+            .into_iter()
+            .map(|(intent, delivery)| self.process(delivery, intent));
+        join_all(reviews).await;
+        for (intent, delivery) in others {
+            self.process(delivery, intent).await;
         }
         count
     }
 
-    async fn process(&self, delivery: &DeliveryRecord) -> Result<(), StoreError> {
-        let intent = delivery
-            .intent
-            .as_ref()
-            .and_then(|json| serde_json::from_value::<Intent>(json.0.clone()).ok());
+    async fn process(&self, delivery: DeliveryRecord, intent: Option<Intent>) {
+        if let Err(e) = self.carry_out(&delivery, intent).await {
+            warn!(key = %delivery.key, error = %e, "cannot carry out a delivery; will try again");
+        }
+    }
+
+    async fn carry_out(
+        &self,
+        delivery: &DeliveryRecord,
+        intent: Option<Intent>,
+    ) -> Result<(), StoreError> {
         match intent {
             Some(Intent::Decide {
                 approval,
@@ -148,6 +197,49 @@ impl Intake {
                     .decide(Some(&delivery.key), approval, &option, via)
                     .await?;
                 info!(key = %delivery.key, %approval, %user, ?outcome, "decision handled");
+            }
+            Some(Intent::Review {
+                pr_id,
+                repo,
+                user,
+                channel,
+                team_domain,
+            }) => {
+                let name = PrRef {
+                    id: pr_id,
+                    repo: repo.clone(),
+                }
+                .to_string();
+                let request = ReviewRequest {
+                    pr_id,
+                    repo,
+                    requester: Requester::Person {
+                        user: user.clone(),
+                        dedupe: Dedupe::Recorded(delivery.key.clone()),
+                    },
+                };
+                match request_review(&self.engine, request).await? {
+                    Requested::Started(run) => {
+                        info!(key = %delivery.key, %run, %user, "review requested");
+                    }
+                    Requested::Duplicate => {}
+                    // Another request started a run after this one was acked.
+                    Requested::AlreadyRunning(run) => {
+                        let detail = format!("{name} asked for again while this run is under way");
+                        let audit = AuditEntry::new(Some(run.id), &user, "request_refused", detail);
+                        let line = under_way_line(&name, &run, team_domain.as_deref());
+                        let mut note = OutboxItem::ephemeral(&channel, &user, Message::new([line]));
+                        note.run_id = Some(run.id);
+                        let now = self.clock.now();
+                        if self
+                            .store
+                            .refuse_delivery(Some(&delivery.key), &audit, Some(&note), now)
+                            .await?
+                        {
+                            self.wakers.outbound.notify_one();
+                        }
+                    }
+                }
             }
             None => {
                 warn!(key = %delivery.key, "delivery has no intent this version understands; dropping it");
@@ -253,7 +345,7 @@ impl Intake {
         };
         if !self
             .store
-            .reject_decision(delivery_key, &audit, note.as_ref(), now)
+            .refuse_delivery(delivery_key, &audit, note.as_ref(), now)
             .await?
         {
             return Ok(DecisionOutcome::AlreadyHandled);

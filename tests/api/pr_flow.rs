@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use release_agent::domain::{RunId, RunStatus, Version};
-use release_agent::store::{StagedPr, StagingRelease, Store};
+use release_agent::store::{RunRecord, StagedPr, StagingRelease, Store};
 use serde_json::Value;
 
 use crate::on_both_backends;
@@ -55,18 +55,21 @@ impl World {
         commit
     }
 
-    /// `/review text` through Socket Mode; returns the ack's text and the run it started.
+    /// `/review text` through Socket Mode; returns the ack's text and the run the intake
+    /// started for it after the ack.
     pub async fn review(&self, text: &str) -> (String, RunId) {
+        let newest = |runs: Vec<RunRecord>| runs.into_iter().next().map(|r| r.id);
+        let before = newest(self.app.store.recent_runs(1).await.unwrap());
         let ack = self.app.slack.slash("/review", text, "U0ADA").await;
         let answer = ack["payload"]["blocks"][0]["text"]["text"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let runs = self.app.store.recent_runs(1).await.unwrap();
-        let run = runs
-            .first()
-            .unwrap_or_else(|| panic!("no run started: {answer}"))
-            .id;
+        let run = wait_until(&format!("a run started by the ack {answer:?}"), || async {
+            let run = newest(self.app.store.recent_runs(1).await.unwrap());
+            run.filter(|id| Some(*id) != before)
+        })
+        .await;
         (answer, run)
     }
 

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use release_agent::domain::{RunId, RunStatus, Version};
+use chrono::Utc;
+use release_agent::domain::{RepoName, RunId, RunStatus, Version};
+use release_agent::store::NewDelivery;
+use release_agent::workflow::intake::Intent;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
@@ -183,7 +186,113 @@ async fn an_event_retried_after_a_late_ack_is_handled_once(backend: Backend) {
     w.app.finish().await;
 }
 
+/// Several people ask for one PR's review at once (separate commands, not copies). One run
+/// starts, and everyone else hears of it: in the ack, or, when their request was acked before
+/// the run existed, in a note from the intake.
+async fn people_asking_for_one_review_at_once_start_one_run(backend: Backend) {
+    let Some(w) = world(backend, &[]).await else {
+        return;
+    };
+    w.ticketed_pr();
+    let slack = &w.app.slack;
+    let users = ["U0AAA", "U0BBB", "U0CCC", "U0DDD", "U0EEE", "U0FFF"];
+    let mut ids = Vec::new();
+    for user in users {
+        ids.push(
+            slack
+                .deliver(slack.slash_envelope("/review", "Billo.Api#12", user))
+                .await,
+        );
+    }
+    let under_way = "A run for Billo.Api#12 is already under way";
+    let mut acked_as_started = Vec::new();
+    for (id, user) in ids.iter().zip(users) {
+        let text = ack_text(&slack.ack(id).await);
+        if text == "Reviewing Billo.Api#12. Follow it on its card in <#C0RELEASES>." {
+            acked_as_started.push(user);
+        } else {
+            assert!(text.starts_with(under_way), "{text}");
+        }
+    }
+    let run = w.run_for(12, None).await;
+    // The intake has carried out every request, and its notes are sent.
+    w.app.settled(run).await;
+    let runs = w.app.store.recent_runs(10).await.unwrap();
+    assert_eq!(runs.len(), 1, "one run for the PR: {runs:#?}");
+    let started_by = runs[0].started_by.clone();
+    assert!(acked_as_started.contains(&started_by.as_str()));
+
+    let mut to_tell: Vec<&str> = acked_as_started
+        .into_iter()
+        .filter(|user| *user != started_by)
+        .collect();
+    let told: Vec<(String, String)> = slack
+        .calls("chat.postEphemeral")
+        .into_iter()
+        .map(|c| {
+            let user = c.body["user"].as_str().unwrap_or_default().to_owned();
+            (user, blocks_text(&c.body))
+        })
+        .collect();
+    for (_, note) in &told {
+        assert!(note.starts_with(under_way), "{note}");
+    }
+    let mut told: Vec<&str> = told.iter().map(|(user, _)| user.as_str()).collect();
+    told.sort_unstable();
+    to_tell.sort_unstable();
+    assert_eq!(told, to_tell, "each crossed request is told once");
+    let audit = w.app.store.audit_for_run(run).await.unwrap();
+    let refused = audit.iter().filter(|a| a.action == "request_refused");
+    assert_eq!(refused.count(), to_tell.len());
+    w.app.finish().await;
+}
+
+/// The bot acked a `/review` and stopped before its intake started the run: the request is saved,
+/// so the run starts after the restart, once, however often the bot restarts.
+async fn a_review_acked_just_before_a_stop_starts_after_the_restart(backend: Backend) {
+    let Some(mut w) = world(backend, &[]).await else {
+        return;
+    };
+    w.ticketed_pr();
+    w.app.stop().await;
+    // What the front door saves before the ack.
+    let intent = Intent::Review {
+        pr_id: 12,
+        repo: Some(RepoName::parse("Billo.Api").unwrap()),
+        user: "U0ADA".into(),
+        channel: "C0RELEASES".into(),
+        team_domain: Some("test".into()),
+    };
+    let delivery = NewDelivery {
+        key: "slack:command:trigger-before-the-stop".into(),
+        source: "slack".into(),
+        intent: Some(serde_json::to_value(&intent).unwrap()),
+    };
+    assert!(
+        w.app
+            .store
+            .insert_delivery(&delivery, Utc::now())
+            .await
+            .unwrap()
+    );
+
+    w.app.start().await;
+    let run = w.run_for(12, None).await;
+    w.app.settled(run).await;
+    w.app.stop().await;
+    w.app.start().await;
+    w.app.settled(run).await;
+    let runs = w.app.store.recent_runs(10).await.unwrap();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0].started_by, "U0ADA");
+    assert!(w.app.store.pending_deliveries(10).await.unwrap().is_empty());
+    assert!(w.app.slack.calls("chat.postEphemeral").is_empty());
+    w.app.finish().await;
+}
+
 on_both_backends!(
+    a_review_acked_just_before_a_stop_starts_after_the_restart,
     every_envelope_of_a_review_and_its_release_delivered_twice_counts_once,
     an_event_retried_after_a_late_ack_is_handled_once,
+    people_asking_for_one_review_at_once_start_one_run,
 );

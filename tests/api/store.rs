@@ -9,7 +9,7 @@ use release_agent::domain::{
     RunId, RunStatus, Version,
 };
 use release_agent::store::{
-    AcceptOutcome, AuditEntry, Checkpoint, EffectEntry, NewApproval, NewDelivery, NewRun,
+    AcceptOutcome, AuditEntry, Checkpoint, Dedupe, EffectEntry, NewApproval, NewDelivery, NewRun,
     OutboxItem, StagedPr, StagingRelease, Started, Store, StoreError,
 };
 use serde_json::json;
@@ -258,17 +258,47 @@ async fn a_delivery_key_starts_one_run(backend: Backend) {
         source: "slack".into(),
         intent: None,
     };
+    let dedupe = Dedupe::New(delivery.key.clone());
     let first = store
-        .create_run(&new_run(), Some(&delivery), now())
+        .create_run(&new_run(), Some(&dedupe), now())
         .await
         .unwrap();
     let second = store
-        .create_run(&new_run(), Some(&delivery), now())
+        .create_run(&new_run(), Some(&dedupe), now())
         .await
         .unwrap();
     assert_eq!((first, second), (Started::Created, Started::Duplicate));
     assert_eq!(store.recent_runs(10).await.unwrap().len(), 1);
     assert!(!store.insert_delivery(&delivery, now()).await.unwrap());
+    db.drop_database().await;
+}
+
+/// A request saved before its ack starts its run once, and the delivery is then carried out.
+async fn a_saved_request_starts_one_run(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let delivery = NewDelivery {
+        key: "slack:command:trigger-2".into(),
+        source: "slack".into(),
+        intent: Some(json!({"type": "review"})),
+    };
+    assert!(store.insert_delivery(&delivery, now()).await.unwrap());
+    assert!(!store.insert_delivery(&delivery, now()).await.unwrap());
+    let pending = || async { store.pending_deliveries(10).await.unwrap().len() };
+    assert_eq!(pending().await, 1);
+    let dedupe = Dedupe::Recorded(delivery.key.clone());
+    let first = store
+        .create_run(&new_run(), Some(&dedupe), now())
+        .await
+        .unwrap();
+    let second = store
+        .create_run(&new_run(), Some(&dedupe), now())
+        .await
+        .unwrap();
+    assert_eq!((first, second), (Started::Created, Started::Duplicate));
+    assert_eq!(store.recent_runs(10).await.unwrap().len(), 1);
+    assert_eq!(pending().await, 0, "the request is carried out");
     db.drop_database().await;
 }
 
@@ -437,7 +467,7 @@ async fn outbox_replies_wait_for_their_card_and_are_claimed_once(backend: Backen
     let audit = AuditEntry::new(None, "U2", "decision_refused", "a refused click");
     assert!(
         store
-            .reject_decision(None, &audit, Some(&note), now)
+            .refuse_delivery(None, &audit, Some(&note), now)
             .await
             .unwrap()
     );
@@ -673,12 +703,16 @@ async fn a_burst_of_starts_keeps_each_outcome(backend: Backend) {
     let Some((db, store)) = store(backend).await else {
         return;
     };
-    let key = |name: String| {
-        Some(NewDelivery {
-            key: name,
+    let key = |name: String| Some(Dedupe::New(name));
+    // Requests saved before their ack, as `/review` does.
+    let saved = async |name: String| {
+        let delivery = NewDelivery {
+            key: name.clone(),
             source: "slack".into(),
-            intent: None,
-        })
+            intent: Some(json!({})),
+        };
+        assert!(store.insert_delivery(&delivery, now()).await.unwrap());
+        Some(Dedupe::Recorded(name))
     };
     let asked = |pr: i64| NewRun {
         pr_id: Some(pr),
@@ -702,8 +736,13 @@ async fn a_burst_of_starts_keeps_each_outcome(backend: Backend) {
             pr_id: None,
             ..new_run()
         };
-        starts.push((release, key(format!("release:{i}"))));
-        starts.push((asked(900), key(format!("asked:900:{i}"))));
+        let release_key = if i % 2 == 0 {
+            key(format!("release:{i}"))
+        } else {
+            saved(format!("release:{i}")).await
+        };
+        starts.push((release, release_key));
+        starts.push((asked(900), saved(format!("asked:900:{i}")).await));
         starts.push((asked(901), key(format!("asked:901:{i}"))));
     }
     let store = Arc::new(store);
@@ -717,12 +756,18 @@ async fn a_burst_of_starts_keeps_each_outcome(backend: Backend) {
     }
     let (mut created, mut duplicates) = (0, 0);
     let (mut conflicts, mut answered_with) = (Vec::new(), Vec::new());
+    let mut unused_saved = Vec::new();
     while let Some(done) = tasks.join_next().await {
         let (run, delivery, outcome) = done.unwrap();
         match outcome {
             Ok(Started::Created) => created += 1,
             Ok(Started::Duplicate) => duplicates += 1,
-            Ok(Started::AlreadyRunning(other)) => answered_with.push((run.pr_id, other.id)),
+            Ok(Started::AlreadyRunning(other)) => {
+                answered_with.push((run.pr_id, other.id));
+                if let Some(Dedupe::Recorded(key)) = delivery {
+                    unused_saved.push(key);
+                }
+            }
             Err(StoreError::Conflict(_)) if run.kind == "release" => {
                 conflicts.push(delivery.unwrap())
             }
@@ -759,7 +804,29 @@ async fn a_burst_of_starts_keeps_each_outcome(backend: Backend) {
             ("started", run.subject.as_str())
         );
     }
-    for delivery in conflicts {
+    // A start that started nothing leaves its key as it was: a new key unknown, a saved request
+    // still to be carried out.
+    let mut still_pending = unused_saved;
+    let mut unknown = Vec::new();
+    for dedupe in conflicts {
+        match dedupe {
+            Dedupe::New(key) => unknown.push(key),
+            Dedupe::Recorded(key) => still_pending.push(key),
+        }
+    }
+    let mut pending: Vec<String> = (store.pending_deliveries(1000).await.unwrap())
+        .into_iter()
+        .map(|d| d.key)
+        .collect();
+    pending.sort();
+    still_pending.sort();
+    assert_eq!(pending, still_pending);
+    for key in unknown {
+        let delivery = NewDelivery {
+            key,
+            source: "slack".into(),
+            intent: None,
+        };
         assert!(
             store.insert_delivery(&delivery, now()).await.unwrap(),
             "a start that conflicted leaves its key unused: {}",
@@ -962,6 +1029,7 @@ on_both_backends!(
     runs_are_claimed_once_and_checkpoints_are_fenced_by_the_lease,
     a_decision_that_arrives_during_a_recheck_is_not_overwritten,
     a_delivery_key_starts_one_run,
+    a_saved_request_starts_one_run,
     fifty_concurrent_decisions_accept_exactly_one,
     expiry_cancels_the_waiting_run,
     superseding_cancels_the_run_and_its_approval,

@@ -1,5 +1,6 @@
-//! What each envelope does before its ack: a slash command is answered (a run started touches
-//! only the database), a click is saved as an intent, a Home-tab event spawns its publish. Each
+//! What each envelope does before its ack: a slash command is answered (a review request is
+//! saved as an intent, a release started; both touch only the database), a click is saved as an
+//! intent, a Home-tab event spawns its publish. Each
 //! envelope runs in its own task, so a slow one holds up nobody else's ack.
 
 use std::time::Instant;

@@ -1,9 +1,10 @@
 //! The one way a PR review starts, whoever asks: a Slack user, the operator API, the poller or a
 //! webhook.
-//! It dedupes on the database alone, so a Slack handler can call it before its ack.
+//! It dedupes on the database alone. (`/review` saves its request before the ack and the intake
+//! calls this after it.)
 
 use crate::domain::{RepoName, RunId};
-use crate::store::{NewDelivery, RunRecord, StoreError};
+use crate::store::{Dedupe, RunRecord, StoreError};
 use crate::workflow::{Engine, Started, Subject};
 
 use super::PrFlow;
@@ -14,7 +15,7 @@ use super::state::PrRun;
 pub enum Requester {
     /// A Slack user or the operator; `dedupe` (made of a command's trigger id, say) makes a
     /// redelivered request start nothing.
-    Person { user: String, dedupe: String },
+    Person { user: String, dedupe: Dedupe },
     /// The poller or a webhook, which know the PR's source commit (`None`: it was merged).
     Watcher {
         source: &'static str,
@@ -44,7 +45,7 @@ pub async fn request_review(
     engine: &Engine,
     request: ReviewRequest,
 ) -> Result<Requested, StoreError> {
-    let (started_by, key) = match &request.requester {
+    let (started_by, dedupe) = match &request.requester {
         Requester::Person { user, dedupe } => (user.clone(), dedupe.clone()),
         Requester::Watcher { source, commit } => {
             let repo = request
@@ -52,10 +53,8 @@ pub async fn request_review(
                 .as_ref()
                 .map_or_else(String::new, ToString::to_string);
             let what = commit.clone().unwrap_or_else(|| "merged".into());
-            (
-                (*source).to_owned(),
-                format!("pr:{repo}:{}:{what}", request.pr_id),
-            )
+            let key = format!("pr:{repo}:{}:{what}", request.pr_id);
+            ((*source).to_owned(), Dedupe::New(key))
         }
     };
     let subject = Subject {
@@ -67,14 +66,9 @@ pub async fn request_review(
         },
         one_per_pr: matches!(request.requester, Requester::Person { .. }),
     };
-    let delivery = NewDelivery {
-        key,
-        source: started_by.clone(),
-        intent: None,
-    };
     let state = PrRun::new(request.pr_id, request.repo.map(String::from));
     match engine
-        .start::<PrFlow>(state, subject, &started_by, Some(&delivery))
+        .start::<PrFlow>(state, subject, &started_by, Some(&dedupe))
         .await?
     {
         (id, Started::Created) => Ok(Requested::Started(id)),

@@ -4,7 +4,7 @@
 use super::ReleaseFlow;
 use super::state::ReleaseRun;
 use crate::domain::{RepoName, RunId, Version};
-use crate::store::{ArchivedRelease, NewDelivery, RunRecord, Store, StoreError};
+use crate::store::{ArchivedRelease, Dedupe, RunRecord, Store, StoreError};
 use crate::workflow::{Engine, Flow, Started, Subject};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -54,14 +54,10 @@ pub async fn request_release(
         title: format!("Release {repo} {version}"),
         one_per_pr: false,
     };
-    let delivery = dedupe.map(|key| NewDelivery {
-        key,
-        source: started_by.to_owned(),
-        intent: None,
-    });
+    let dedupe = dedupe.map(Dedupe::New);
     let state = ReleaseRun::new(repo.to_string(), String::new(), String::new());
     match engine
-        .start::<ReleaseFlow>(state, subject, started_by, delivery.as_ref())
+        .start::<ReleaseFlow>(state, subject, started_by, dedupe.as_ref())
         .await
     {
         Ok((run, Started::Created)) => Ok(ReleaseRequested::Started { run, version }),
