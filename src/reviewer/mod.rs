@@ -3,11 +3,12 @@
 //! The CLI gets only the Read, Grep and Glob tools, in a permission mode that never prompts, no
 //! settings or MCP servers from the machine or the reviewed repository, and an environment with
 //! nothing but what it needs (no Slack, Azure DevOps or Jira secrets). The prompt goes on stdin;
-//! the answer must fit a JSON schema, checked again here. Any failure is a failure with its
+//! the answer must fit a JSON schema, checked again here (`answer.rs`). Any failure is a failure with its
 //! reason, never an approval.
 //!
-//! Read `prompt.rs`, `process.rs`, `output.rs`, then `placement.rs` and `report.rs`.
+//! Read `prompt.rs`, `answer.rs`, `process.rs`, `output.rs`, then `placement.rs` and `report.rs`.
 
+mod answer;
 mod output;
 mod placement;
 mod process;
@@ -19,10 +20,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use answer::Answer;
 pub use output::Usage;
 pub use placement::{Placement, place};
 pub use prompt::{ReviewInput, TicketInput};
@@ -70,7 +71,9 @@ impl Severity {
     }
 }
 
+/// Unknown fields are refused: the reviewer's schema allows none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Finding {
     pub file: String,
     pub line: u32,
@@ -95,6 +98,7 @@ pub struct Review {
 
 /// The model's answer before the usage is attached.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ReviewAnswer {
     verdict: Verdict,
     summary: String,
@@ -102,6 +106,7 @@ struct ReviewAnswer {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TicketDraft {
     pub summary: String,
     pub description: String,
@@ -247,16 +252,15 @@ impl ClaudeReviewer {
         args
     }
 
-    async fn ask<T: DeserializeOwned>(
+    async fn ask<T: Answer>(
         &self,
         cwd: &Path,
         prompt: String,
         rules: &str,
-        schema: &Value,
     ) -> Result<(T, Usage), ReviewError> {
         let ended = process::run(process::Invocation {
             program: &self.settings.command,
-            args: self.args(schema, rules),
+            args: self.args(&T::schema(), rules),
             cwd,
             env: self.env(),
             stdin: prompt,
@@ -268,7 +272,7 @@ impl ClaudeReviewer {
                 status,
                 stdout,
                 stderr,
-            } => output::read(status, &stdout, &stderr, schema),
+            } => output::read(status, &stdout, &stderr),
             process::Ended::TimedOut => Err(ReviewError::Timeout {
                 seconds: self.settings.timeout.as_secs(),
             }),
@@ -280,9 +284,8 @@ impl ClaudeReviewer {
 #[async_trait]
 impl Reviewer for ClaudeReviewer {
     async fn review(&self, worktree: &Path, input: &ReviewInput) -> Result<Review, ReviewError> {
-        let schema = prompt::review_schema();
         let (answer, usage): (ReviewAnswer, Usage) = self
-            .ask(worktree, input.prompt(), prompt::REVIEW_RULES, &schema)
+            .ask(worktree, input.prompt(), prompt::REVIEW_RULES)
             .await?;
         Ok(Review {
             verdict: answer.verdict,
@@ -299,9 +302,8 @@ impl Reviewer for ClaudeReviewer {
         worktree: &Path,
         input: &TicketInput,
     ) -> Result<TicketDraft, ReviewError> {
-        let schema = prompt::ticket_schema();
         let (draft, _): (TicketDraft, Usage) = self
-            .ask(worktree, input.prompt(), prompt::TICKET_RULES, &schema)
+            .ask(worktree, input.prompt(), prompt::TICKET_RULES)
             .await?;
         Ok(draft)
     }

@@ -4,10 +4,10 @@
 
 use std::process::ExitStatus;
 
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::ReviewError;
+use super::answer::Answer;
 
 /// What the CLI reports about the run itself.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -17,12 +17,11 @@ pub struct Usage {
     pub turns: Option<u32>,
 }
 
-/// The structured answer, validated against `schema` and decoded, with the run's usage.
-pub(super) fn read<T: DeserializeOwned>(
+/// The structured answer, decoded and checked against its schema's rules, with the run's usage.
+pub(super) fn read<T: Answer>(
     status: ExitStatus,
     stdout: &[u8],
     stderr: &[u8],
-    schema: &Value,
 ) -> Result<(T, Usage), ReviewError> {
     let text = String::from_utf8_lossy(stdout);
     let parsed = last_json_object(&text);
@@ -53,9 +52,8 @@ pub(super) fn read<T: DeserializeOwned>(
             "the result has no structured_output".into(),
         ));
     };
-    validate(answer, schema)?;
-    let decoded =
-        serde_json::from_value(answer.clone()).map_err(|e| ReviewError::Schema(e.to_string()))?;
+    let decoded = T::deserialize(answer).map_err(|e| ReviewError::Schema(e.to_string()))?;
+    decoded.check().map_err(ReviewError::Schema)?;
     let usage = Usage {
         cost_usd: result["total_cost_usd"].as_f64(),
         duration_ms: result["duration_ms"].as_u64(),
@@ -64,28 +62,6 @@ pub(super) fn read<T: DeserializeOwned>(
             .and_then(|n| u32::try_from(n).ok()),
     };
     Ok((decoded, usage))
-}
-
-pub(super) fn validate(value: &Value, schema: &Value) -> Result<(), ReviewError> {
-    let validator = jsonschema::validator_for(schema)
-        .map_err(|e| ReviewError::Schema(format!("bad schema: {e}")))?;
-    let problems: Vec<String> = validator
-        .iter_errors(value)
-        .take(5)
-        .map(|e| {
-            let at = e.instance_path().to_string();
-            if at.is_empty() {
-                e.to_string()
-            } else {
-                format!("{e} at {at}")
-            }
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ReviewError::Schema(problems.join("; ")))
-    }
 }
 
 /// `--output-format json` prints one object; tolerate stray lines before it.

@@ -1,8 +1,6 @@
-//! What the reviewer is asked, and the shapes its answers must have. PR titles, descriptions,
+//! What the reviewer is asked (the shapes of its answers: `answer.rs`). PR titles, descriptions,
 //! tickets and diffs are written by others: they go into marked blocks that the rules tell the
 //! model to treat as data, and closing markers inside them are defused.
-
-use serde_json::{Value, json};
 
 /// The most diff text put into a prompt; the model can read files for the rest.
 const DIFF_BUDGET: usize = 200_000;
@@ -85,46 +83,6 @@ fn cut(diff: &str) -> String {
         "{}\n[… the diff is longer; read the files for the rest]",
         &diff[..end]
     )
-}
-
-pub(super) fn review_schema() -> Value {
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["verdict", "summary", "findings"],
-        "properties": {
-            "verdict": {"enum": ["approve", "request_changes"]},
-            "summary": {"type": "string", "minLength": 1, "maxLength": 4000},
-            "findings": {
-                "type": "array",
-                "maxItems": 50,
-                "items": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "required": ["file", "line", "severity", "title", "body"],
-                    "properties": {
-                        "file": {"type": "string", "minLength": 1, "maxLength": 400},
-                        "line": {"type": "integer", "minimum": 1},
-                        "severity": {"enum": ["critical", "major", "minor", "nit"]},
-                        "title": {"type": "string", "minLength": 1, "maxLength": 200},
-                        "body": {"type": "string", "maxLength": 4000}
-                    }
-                }
-            }
-        }
-    })
-}
-
-pub(super) fn ticket_schema() -> Value {
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["summary", "description"],
-        "properties": {
-            "summary": {"type": "string", "minLength": 1, "maxLength": 120},
-            "description": {"type": "string", "minLength": 1, "maxLength": 8000}
-        }
-    })
 }
 
 #[cfg(test)]
