@@ -94,9 +94,9 @@ impl Store {
                     .push_bind(None::<DateTime<Utc>>);
             });
             query.push(" ON CONFLICT (key) DO NOTHING RETURNING key");
-            let mut tx = pool.begin_write().await?;
-            let keys: Vec<String> = query.build_query_scalar().fetch_all(&mut *tx).await?;
-            tx.commit().await?;
+            // One statement is its own transaction: no BEGIN and COMMIT round trips to
+            // SQLite's worker thread, which under a burst wait for a CPU each.
+            let keys: Vec<String> = query.build_query_scalar().fetch_all(pool).await?;
             keys.into_iter().collect()
         });
         Ok(batch
