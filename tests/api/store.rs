@@ -249,6 +249,21 @@ async fn a_decision_that_arrives_during_a_recheck_is_not_overwritten(backend: Ba
     db.drop_database().await;
 }
 
+/// Two starts with `dedupe`: the first creates the run, the second nothing.
+async fn starts_once(store: &Store, dedupe: &Dedupe) {
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        outcomes.push(
+            store
+                .create_run(&new_run(), Some(dedupe), now())
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(outcomes, [Started::Created, Started::Duplicate]);
+    assert_eq!(store.recent_runs(10).await.unwrap().len(), 1);
+}
+
 async fn a_delivery_key_starts_one_run(backend: Backend) {
     let Some((db, store)) = store(backend).await else {
         return;
@@ -259,16 +274,7 @@ async fn a_delivery_key_starts_one_run(backend: Backend) {
         intent: None,
     };
     let dedupe = Dedupe::New(delivery.key.clone());
-    let first = store
-        .create_run(&new_run(), Some(&dedupe), now())
-        .await
-        .unwrap();
-    let second = store
-        .create_run(&new_run(), Some(&dedupe), now())
-        .await
-        .unwrap();
-    assert_eq!((first, second), (Started::Created, Started::Duplicate));
-    assert_eq!(store.recent_runs(10).await.unwrap().len(), 1);
+    starts_once(&store, &dedupe).await;
     assert!(!store.insert_delivery(&delivery, now()).await.unwrap());
     db.drop_database().await;
 }
@@ -288,16 +294,7 @@ async fn a_saved_request_starts_one_run(backend: Backend) {
     let pending = || async { store.pending_deliveries(10).await.unwrap().len() };
     assert_eq!(pending().await, 1);
     let dedupe = Dedupe::Recorded(delivery.key.clone());
-    let first = store
-        .create_run(&new_run(), Some(&dedupe), now())
-        .await
-        .unwrap();
-    let second = store
-        .create_run(&new_run(), Some(&dedupe), now())
-        .await
-        .unwrap();
-    assert_eq!((first, second), (Started::Created, Started::Duplicate));
-    assert_eq!(store.recent_runs(10).await.unwrap().len(), 1);
+    starts_once(&store, &dedupe).await;
     assert_eq!(pending().await, 0, "the request is carried out");
     db.drop_database().await;
 }
