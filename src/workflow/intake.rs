@@ -94,7 +94,7 @@ impl<'a> Via<'a> {
 }
 
 /// Deliveries read per pass.
-const PENDING_BATCH: i64 = 256;
+const PENDING_BATCH: usize = 256;
 
 /// The intent saved with `delivery`, if this version understands it.
 fn intent(delivery: &DeliveryRecord) -> Option<Intent> {
@@ -131,7 +131,10 @@ impl Intake {
     /// Carries out pending deliveries until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
-            self.process_pending().await;
+            // A full pass that got somewhere leaves more behind: go on at once.
+            if self.process_pending().await == PENDING_BATCH {
+                continue;
+            }
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.wakers.intake.notified() => {}
@@ -140,18 +143,17 @@ impl Intake {
         }
     }
 
-    /// Carries out every pending delivery; returns how many it looked at. Review requests are
-    /// started together, so a burst of them shares few transactions; clicks go one by one, in
-    /// the order they came.
-    pub async fn process_pending(&self) -> usize {
-        let pending = match self.store.pending_deliveries(PENDING_BATCH).await {
+    /// Carries out up to [`PENDING_BATCH`] pending deliveries; returns how many it carried out.
+    /// Review requests are started together, so a burst of them shares few transactions; clicks
+    /// go one by one, in the order they came.
+    async fn process_pending(&self) -> usize {
+        let pending = match self.store.pending_deliveries(PENDING_BATCH as i64).await {
             Ok(pending) => pending,
             Err(e) => {
                 warn!(error = %e, "cannot read pending deliveries");
                 return 0;
             }
         };
-        let count = pending.len();
         let (reviews, others): (Vec<_>, Vec<_>) = pending
             .into_iter()
             .map(|delivery| (intent(&delivery), delivery))
@@ -159,16 +161,21 @@ impl Intake {
         let reviews = reviews
             .into_iter()
             .map(|(intent, delivery)| self.process(delivery, intent));
-        join_all(reviews).await;
+        let mut done = join_all(reviews).await.into_iter().filter(|ok| *ok).count();
         for (intent, delivery) in others {
-            self.process(delivery, intent).await;
+            done += usize::from(self.process(delivery, intent).await);
         }
-        count
+        done
     }
 
-    async fn process(&self, delivery: DeliveryRecord, intent: Option<Intent>) {
-        if let Err(e) = self.carry_out(&delivery, intent).await {
-            warn!(key = %delivery.key, error = %e, "cannot carry out a delivery; will try again");
+    /// Whether `delivery` was carried out; if not, it stays pending for the next pass.
+    async fn process(&self, delivery: DeliveryRecord, intent: Option<Intent>) -> bool {
+        match self.carry_out(&delivery, intent).await {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(key = %delivery.key, error = %e, "cannot carry out a delivery; will try again");
+                false
+            }
         }
     }
 
