@@ -10,9 +10,9 @@ use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
 
 use super::audit::insert_audit;
-use super::group_commit::{self, Batch, GroupCommit, Outcomes};
+use super::group_commit::{Batch, GroupCommit, Outcomes};
 use super::outbox::insert_outbox;
-use super::{AuditEntry, BeginWrite, Dialect, OutboxItem, Store, StoreError, on_db, on_db_read};
+use super::{AuditEntry, BeginWrite, OutboxItem, Store, StoreError, on_db, on_db_read};
 
 /// Deliveries recorded before their ack, written together when they arrive together.
 pub(crate) type Arrivals = GroupCommit<Arrival>;
@@ -73,10 +73,7 @@ impl Store {
             delivery: delivery.clone(),
             now,
         };
-        match self.dialect() {
-            Dialect::Postgres => group_commit::alone(self, arrival).await,
-            Dialect::Sqlite => self.arrivals.submit(self, arrival).await,
-        }
+        self.arrivals.submit(self, arrival).await
     }
 
     /// Inserts `batch` in one statement. Of two arrivals with one key, the first counts.

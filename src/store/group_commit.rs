@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-use super::{Store, StoreError};
+use super::{Dialect, Store, StoreError};
 
 /// At most this many writes share a transaction, so one commit never holds the writer long and
 /// the statements stay well under the databases' limits on bound parameters.
@@ -65,8 +65,12 @@ pub(crate) struct Job<T: Batch> {
 }
 
 impl<T: Batch> GroupCommit<T> {
-    /// Queues `item` and returns its outcome once a batch holding it is committed.
+    /// Writes `item` and returns its outcome once committed: on SQLite in a batch with the
+    /// items queued meanwhile, on PostgreSQL alone (see [`alone`]).
     pub(crate) async fn submit(&self, store: &Store, item: T) -> Result<T::Outcome, StoreError> {
+        if store.dialect() == Dialect::Postgres {
+            return alone(store, item).await;
+        }
         let (answer, mut answered) = oneshot::channel();
         self.queue().push(Job { item, answer });
         // An item written by another caller is answered without queueing for the lock.
@@ -121,7 +125,7 @@ impl<T: Batch> GroupCommit<T> {
 /// Writes `item` in a transaction of its own. PostgreSQL takes concurrent writers, and writes a
 /// large multi-row statement far more slowly per row than a small one (measured: 256 run starts
 /// 140 ms, one 2 ms), so each write is alone there.
-pub(crate) async fn alone<T: Batch>(store: &Store, item: T) -> Result<T::Outcome, StoreError> {
+async fn alone<T: Batch>(store: &Store, item: T) -> Result<T::Outcome, StoreError> {
     T::write(store, std::slice::from_ref(&item))
         .await?
         .pop()

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::types::Json;
 
-use super::group_commit::{self, Batch, GroupCommit, Job, Outcomes};
+use super::group_commit::{Batch, GroupCommit, Job, Outcomes};
 use super::runs::{RunRow, Started};
 use super::{ADVISORY_LOCK, BeginWrite, Dialect, NewRun, RunRecord, Store, StoreError, on_db};
 
@@ -58,14 +58,11 @@ impl Store {
             dedupe: dedupe.cloned(),
             now,
         };
-        match self.dialect() {
-            Dialect::Postgres => group_commit::alone(self, start).await,
-            Dialect::Sqlite => self.starts.submit(self, start).await,
-        }
+        self.starts.submit(self, start).await
     }
 
     /// The outcome of each start of `batch`, in order. `batch` holds no two starts with the same
-    /// delivery key or the same one-per-PR subject (see [`split`]).
+    /// delivery key or the same one-per-PR subject (see `split` below).
     async fn insert_starts(&self, batch: &[Start]) -> Outcomes<Started> {
         let mut outcomes: Vec<Option<Result<Started, StoreError>>> =
             batch.iter().map(|_| None).collect();

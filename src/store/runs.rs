@@ -130,6 +130,17 @@ pub(crate) fn records(rows: Vec<RunRow>) -> Result<Vec<RunRecord>, StoreError> {
     rows.into_iter().map(RunRecord::try_from).collect()
 }
 
+/// The runs of `rows` of one kind. Reads of runs compare the kind here, not in SQL: SQLite weighs
+/// a bound `kind` against the partial index `runs_one_release_per_repo` (`WHERE kind = 'release'
+/// …`) and then prepares the statement again at every execution, which made `/review`'s read
+/// cost more than the rest of its ack (measured: two thirds of the reader threads' time in
+/// `sqlite3Reprepare`).
+fn of_kind(rows: Vec<RunRow>, kind: &str) -> Result<Vec<RunRecord>, StoreError> {
+    let mut runs = records(rows)?;
+    runs.retain(|run| run.kind == kind);
+    Ok(runs)
+}
+
 /// What a step produced, written in one transaction with its audit entry, its approval (if it
 /// waits) and its thread replies.
 #[derive(Debug, Clone)]
@@ -253,17 +264,11 @@ impl Store {
         kind: &str,
         pr_id: i64,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        // The kind is compared here, not in SQL: SQLite weighs a bound `kind` against the partial
-        // index `runs_one_release_per_repo` (`WHERE kind = 'release' …`) and then prepares the
-        // statement again at every execution, which made this read cost more than the rest of
-        // the ack (measured: two thirds of the reader threads' time in `sqlite3Reprepare`).
         let sql = "SELECT * FROM runs WHERE pr_id = $1 AND status IN ('running', 'waiting') \
                    ORDER BY created_at";
         let rows: Vec<RunRow> = on_db_read!(self, pool =>
             sqlx::query_as(sql).bind(pr_id).fetch_all(pool).await)?;
-        let mut runs = records(rows)?;
-        runs.retain(|run| run.kind == kind);
-        Ok(runs)
+        of_kind(rows, kind)
     }
 
     /// The unfinished runs of `kind` (about repository `repo`, if given), oldest first.
@@ -272,11 +277,11 @@ impl Store {
         kind: &str,
         repo: Option<&str>,
     ) -> Result<Vec<RunRecord>, StoreError> {
-        let sql = "SELECT * FROM runs WHERE kind = $1 AND ($2 IS NULL OR repo = $2) \
+        let sql = "SELECT * FROM runs WHERE ($1 IS NULL OR repo = $1) \
                    AND status IN ('running', 'waiting') ORDER BY created_at";
         let rows: Vec<RunRow> = on_db_read!(self, pool =>
-            sqlx::query_as(sql).bind(kind).bind(repo).fetch_all(pool).await)?;
-        records(rows)
+            sqlx::query_as(sql).bind(repo).fetch_all(pool).await)?;
+        of_kind(rows, kind)
     }
 
     /// Claims up to `limit` runs that are due and not leased, for `owner` until `until`.
