@@ -405,7 +405,12 @@ impl Kills {
         match self {
             Self::Never => false,
             Self::AfterSteps(steps) => {
-                let due = seen.is_some_and(|s| s.steps >= *steps);
+                // A path whose polling took fewer steps this time ends below the mark: the kill
+                // then lands after the end, and the restart must change nothing either.
+                let due = seen.is_some_and(|s| {
+                    s.steps >= *steps
+                        || matches!(s.status.as_str(), "done" | "failed" | "cancelled")
+                });
                 if due {
                     *self = Self::Never;
                 }
