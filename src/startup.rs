@@ -151,9 +151,10 @@ impl Application {
             parts.clock.clone(),
             engine.clone(),
             config.known_repos(),
-            wakers,
+            wakers.clone(),
         ));
         let receivers = Receivers {
+            acks: wakers.acks.clone(),
             door,
             home: Arc::new(HomeTab::new(
                 store.clone(),

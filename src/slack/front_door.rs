@@ -12,7 +12,7 @@ use super::commands::{self, Command};
 use super::{actions, blocks, mrkdwn};
 use crate::clock::Clock;
 use crate::domain::{ApprovalStatus, Line, PrRef, RepoName};
-use crate::store::{NewDelivery, RunRecord, Store, StoreError};
+use crate::store::{Arrived, NewDelivery, RunRecord, Store, StoreError};
 use crate::workflow::intake::Intent;
 use crate::workflow::pr::PrFlow;
 use crate::workflow::release::ReleaseFlow;
@@ -94,10 +94,7 @@ impl FrontDoor {
             .engine
             .channel_for(pr.repo.as_ref().map(RepoName::as_str))
             .to_owned();
-        let under_way = self
-            .store
-            .unfinished_runs_for_pr(kind, i64::from(pr.id))
-            .await;
+        let pr_id = i64::from(pr.id);
         let intent = Intent::Review {
             pr_id: pr.id,
             repo: pr.repo,
@@ -105,40 +102,26 @@ impl FrontDoor {
             channel: call.channel.to_owned(),
             team_domain: call.team_domain.map(str::to_owned),
         };
-        let saved = match under_way {
-            Ok(runs) if !runs.is_empty() => {
-                return mrkdwn::lines(&[under_way_line(&name, &runs[0], call.team_domain)]);
+        let delivery = command_delivery(call, &intent);
+        let arrived = self
+            .store
+            .insert_run_request(&delivery, kind, pr_id, self.clock.now())
+            .await;
+        let escaped = mrkdwn::escape(&name);
+        match arrived {
+            Ok(Arrived::Recorded) => {
+                self.wakers.intake.notify_one();
+                format!("Reviewing {escaped}. Follow it on its card in <#{channel}>.")
             }
-            Ok(_) => self.save(call, &intent).await,
-            Err(e) => Err(e),
-        };
-        let name = mrkdwn::escape(&name);
-        match saved {
-            Ok(true) => format!("Reviewing {name}. Follow it on its card in <#{channel}>."),
-            Ok(false) => format!("Already on it: {name}."),
+            Ok(Arrived::Duplicate) => format!("Already on it: {escaped}."),
+            Ok(Arrived::UnderWay(run)) => {
+                mrkdwn::lines(&[under_way_line(&name, &run, call.team_domain)])
+            }
             Err(e) => {
                 warn!(error = %e, "cannot save a review request");
                 "The review could not be started: the bot cannot reach its database. Try again in a minute.".into()
             }
         }
-    }
-
-    /// Saves a slash command's intent, keyed by its trigger id. `false`: the command was
-    /// delivered before.
-    async fn save(&self, call: &CommandCall<'_>, intent: &Intent) -> Result<bool, StoreError> {
-        let delivery = NewDelivery {
-            key: format!("slack:command:{}", call.trigger),
-            source: "slack".into(),
-            intent: serde_json::to_value(intent).ok(),
-        };
-        let fresh = self
-            .store
-            .insert_delivery(&delivery, self.clock.now())
-            .await?;
-        if fresh {
-            self.wakers.intake.notify_one();
-        }
-        Ok(fresh)
     }
 
     async fn release(&self, call: &CommandCall<'_>, repo: &RepoName) -> String {
@@ -274,6 +257,15 @@ impl FrontDoor {
             }
         }
         Ok(())
+    }
+}
+
+/// A slash command's intent, keyed by its trigger id so a redelivery is known.
+fn command_delivery(call: &CommandCall<'_>, intent: &Intent) -> NewDelivery {
+    NewDelivery {
+        key: format!("slack:command:{}", call.trigger),
+        source: "slack".into(),
+        intent: serde_json::to_value(intent).ok(),
     }
 }
 

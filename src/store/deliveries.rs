@@ -2,7 +2,7 @@
 //! webhooks, poller finds), and the intent still to be carried out, if any. A key is inserted
 //! before the delivery is acknowledged; a second delivery with the same key changes nothing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -12,7 +12,8 @@ use sqlx::{FromRow, QueryBuilder};
 use super::audit::insert_audit;
 use super::group_commit::{Batch, GroupCommit, Outcomes};
 use super::outbox::insert_outbox;
-use super::{AuditEntry, BeginWrite, OutboxItem, Store, StoreError, on_db, on_db_read};
+use super::runs::under_way_by_pr;
+use super::{AuditEntry, BeginWrite, OutboxItem, RunRecord, Store, StoreError, on_db, on_db_read};
 
 /// Deliveries recorded before their ack, written together when they arrive together.
 pub(crate) type Arrivals = GroupCommit<Arrival>;
@@ -21,12 +22,25 @@ pub(crate) type Arrivals = GroupCommit<Arrival>;
 pub(crate) struct Arrival {
     delivery: NewDelivery,
     now: DateTime<Utc>,
+    /// A request for a run about a PR: the kind and the PR. It is not recorded while such a run
+    /// is under way.
+    wants_run: Option<(&'static str, i64)>,
+}
+
+/// What became of a delivery recorded before its ack.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arrived {
+    Recorded,
+    /// Its key was recorded before: a redelivery.
+    Duplicate,
+    /// It asks for a run about a PR while one is under way; nothing was recorded.
+    UnderWay(Box<RunRecord>),
 }
 
 impl Batch for Arrival {
-    type Outcome = bool;
+    type Outcome = Arrived;
 
-    fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Outcomes<bool>> + Send {
+    fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Outcomes<Arrived>> + Send {
         store.insert_arrivals(batch)
     }
 }
@@ -72,34 +86,88 @@ impl Store {
         let arrival = Arrival {
             delivery: delivery.clone(),
             now,
+            wants_run: None,
+        };
+        Ok(self.arrivals.submit(self, arrival).await? == Arrived::Recorded)
+    }
+
+    /// Records a request for a run of `kind` about PR `pr_id`, unless such a run is under way.
+    /// Requests that arrive together are checked with one read and recorded with one write.
+    pub async fn insert_run_request(
+        &self,
+        delivery: &NewDelivery,
+        kind: &'static str,
+        pr_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Arrived, StoreError> {
+        let arrival = Arrival {
+            delivery: delivery.clone(),
+            now,
+            wants_run: Some((kind, pr_id)),
         };
         self.arrivals.submit(self, arrival).await
     }
 
-    /// Inserts `batch` in one statement. Of two arrivals with one key, the first counts.
-    async fn insert_arrivals(&self, batch: &[Arrival]) -> Outcomes<bool> {
-        let mut fresh: HashSet<String> = on_db!(self, pool => {
-            let mut query = QueryBuilder::new(
-                "INSERT INTO deliveries (key, source, intent, received_at, processed_at) ",
-            );
-            query.push_values(batch, |mut row, arrival| {
-                let delivery = &arrival.delivery;
-                row.push_bind(&delivery.key)
-                    .push_bind(&delivery.source)
-                    .push_bind(delivery.intent.as_ref().map(Json))
-                    .push_bind(arrival.now)
-                    .push_bind(None::<DateTime<Utc>>);
-            });
-            query.push(" ON CONFLICT (key) DO NOTHING RETURNING key");
-            // One statement is its own transaction: no BEGIN and COMMIT round trips to
-            // SQLite's worker thread, which under a burst wait for a CPU each.
-            let keys: Vec<String> = query.build_query_scalar().fetch_all(pool).await?;
-            keys.into_iter().collect()
-        });
-        Ok(batch
+    /// Checks the run requests of `batch` against the runs under way, then inserts the rest in
+    /// one statement. Of two arrivals with one key, the first counts. The check and the insert
+    /// are not one transaction: a run started in between is caught when the intake starts it.
+    async fn insert_arrivals(&self, batch: &[Arrival]) -> Outcomes<Arrived> {
+        let prs: Vec<i64> = batch
             .iter()
-            .map(|arrival| Ok(fresh.remove(&arrival.delivery.key)))
-            .collect())
+            .filter_map(|a| a.wants_run)
+            .map(|(_, pr)| pr)
+            .collect();
+        let under_way = if prs.is_empty() {
+            HashMap::new()
+        } else {
+            on_db_read!(self, pool => under_way_by_pr!(pool, &prs))?
+        };
+        let mut outcomes: Vec<Option<Arrived>> = batch
+            .iter()
+            .map(|arrival| {
+                let (kind, pr) = arrival.wants_run?;
+                let run = under_way.get(&(kind.to_owned(), pr))?;
+                Some(Arrived::UnderWay(Box::new(run.clone())))
+            })
+            .collect();
+        let wanted: Vec<&Arrival> = batch
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_none())
+            .map(|(arrival, _)| arrival)
+            .collect();
+        let mut fresh: HashSet<String> = if wanted.is_empty() {
+            HashSet::new()
+        } else {
+            on_db!(self, pool => {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO deliveries (key, source, intent, received_at, processed_at) ",
+                );
+                query.push_values(&wanted, |mut row, arrival| {
+                    let delivery = &arrival.delivery;
+                    row.push_bind(&delivery.key)
+                        .push_bind(&delivery.source)
+                        .push_bind(delivery.intent.as_ref().map(Json))
+                        .push_bind(arrival.now)
+                        .push_bind(None::<DateTime<Utc>>);
+                });
+                query.push(" ON CONFLICT (key) DO NOTHING RETURNING key");
+                // One statement is its own transaction: no BEGIN and COMMIT round trips to
+                // SQLite's worker thread, which under a burst wait for a CPU each.
+                let keys: Vec<String> = query.build_query_scalar().fetch_all(pool).await?;
+                keys.into_iter().collect()
+            })
+        };
+        for (arrival, outcome) in batch.iter().zip(&mut outcomes) {
+            outcome.get_or_insert_with(|| {
+                if fresh.remove(&arrival.delivery.key) {
+                    Arrived::Recorded
+                } else {
+                    Arrived::Duplicate
+                }
+            });
+        }
+        Ok(outcomes.into_iter().flatten().map(Ok).collect())
     }
 
     /// Records a key that needs no further work, so a later delivery with it is a duplicate.

@@ -37,7 +37,7 @@ use secrecy::ExposeSecret;
 
 pub use approvals::{AcceptOutcome, ApprovalRecord, NewApproval};
 pub use audit::{AuditEntry, AuditRecord};
-pub use deliveries::{DeliveryRecord, NewDelivery};
+pub use deliveries::{Arrived, DeliveryRecord, NewDelivery};
 pub use effects::EffectEntry;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
 pub use releases::{ArchivedRelease, ShippingRelease, StagedPr, StagingRelease};

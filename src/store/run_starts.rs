@@ -4,15 +4,15 @@
 //! arrive together go in one transaction ([`super::group_commit`]) without affecting each
 //! other's outcome.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::types::Json;
 
 use super::group_commit::{Batch, GroupCommit, Job, Outcomes};
-use super::runs::{RunRow, Started};
-use super::{ADVISORY_LOCK, BeginWrite, Dialect, NewRun, RunRecord, Store, StoreError, on_db};
+use super::runs::{Started, under_way_by_pr};
+use super::{ADVISORY_LOCK, BeginWrite, Dialect, NewRun, Store, StoreError, on_db};
 
 /// How a start is deduplicated by a delivery key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,21 +83,7 @@ impl Store {
                         sqlx::query(ADVISORY_LOCK).bind(name).execute(&mut *tx).await?;
                     }
                 }
-                let mut query = QueryBuilder::new(
-                    "SELECT * FROM runs WHERE status IN ('running', 'waiting') AND pr_id IN (",
-                );
-                let mut ids = query.separated(", ");
-                for id in &one_per_pr {
-                    ids.push_bind(*id);
-                }
-                query.push(") ORDER BY created_at");
-                let rows: Vec<RunRow> = query.build_query_as().fetch_all(&mut *tx).await?;
-                let mut running: HashMap<(String, i64), RunRecord> = HashMap::new();
-                for run in super::runs::records(rows)? {
-                    if let Some(pr) = run.pr_id {
-                        running.entry((run.kind.clone(), pr)).or_insert(run);
-                    }
-                }
+                let running = under_way_by_pr!(&mut *tx, &one_per_pr)?;
                 for (pending, outcome) in batch.iter().zip(&mut outcomes) {
                     let run = &pending.run;
                     if let Some(pr) = run.pr_id.filter(|_| run.one_per_pr)

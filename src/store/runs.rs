@@ -130,6 +130,38 @@ pub(crate) fn records(rows: Vec<RunRow>) -> Result<Vec<RunRecord>, StoreError> {
     rows.into_iter().map(RunRecord::try_from).collect()
 }
 
+/// The unfinished runs about the PRs `$ids` (`&[i64]`, not empty), read on `$exec`: the oldest
+/// of each kind for each PR, keyed by kind and PR. One read for a whole batch of requests.
+macro_rules! under_way_by_pr {
+    ($exec:expr, $ids:expr) => {{
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT * FROM runs WHERE status IN ('running', 'waiting') AND pr_id IN (",
+        );
+        let mut bound = query.separated(", ");
+        for id in $ids {
+            bound.push_bind(*id);
+        }
+        query.push(") ORDER BY created_at");
+        let rows: Vec<$crate::store::runs::RunRow> =
+            query.build_query_as().fetch_all($exec).await?;
+        $crate::store::runs::by_kind_and_pr(rows)
+    }};
+}
+pub(crate) use under_way_by_pr;
+
+/// The first run of `rows` for each kind and PR.
+pub(crate) fn by_kind_and_pr(
+    rows: Vec<RunRow>,
+) -> Result<std::collections::HashMap<(String, i64), RunRecord>, StoreError> {
+    let mut first = std::collections::HashMap::new();
+    for run in records(rows)? {
+        if let Some(pr) = run.pr_id {
+            first.entry((run.kind.clone(), pr)).or_insert(run);
+        }
+    }
+    Ok(first)
+}
+
 /// The runs of `rows` of one kind. Reads of runs compare the kind here, not in SQL: SQLite weighs
 /// a bound `kind` against the partial index `runs_one_release_per_repo` (`WHERE kind = 'release'
 /// …`) and then prepares the statement again at every execution, which made `/review`'s read

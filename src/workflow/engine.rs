@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use super::acks_first::{self, AcksInFlight};
 use super::flow::{Flow, Flows, Next, StepContext, StepError, Transition, step_name};
 use crate::BOT_ACTOR;
 use crate::clock::Clock;
@@ -84,6 +85,8 @@ pub struct Wakers {
     pub engine: Notify,
     pub intake: Notify,
     pub outbound: Notify,
+    /// Slack envelopes not yet acked; the intake and the engine wait for them.
+    pub acks: Arc<AcksInFlight>,
 }
 
 /// What a run is about, for starting it.
@@ -214,6 +217,11 @@ impl Engine {
             self.expire_approvals().await;
             let free = self.inner.settings.concurrency.saturating_sub(tasks.len());
             let claimed = if free > 0 {
+                self.inner
+                    .wakers
+                    .acks
+                    .settled(acks_first::WAIT_AT_MOST)
+                    .await;
                 self.claim(free).await
             } else {
                 Vec::new()

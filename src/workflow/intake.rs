@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::acks_first;
 use super::decide::{Permission, Rejection, judge};
 use super::pr::start::{Requested, Requester, ReviewRequest, request_review};
 use super::{Engine, Wakers};
@@ -131,6 +132,7 @@ impl Intake {
     /// Carries out pending deliveries until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
+            self.wakers.acks.settled(acks_first::WAIT_AT_MOST).await;
             // A full pass that got somewhere leaves more behind: go on at once.
             if self.process_pending().await == PENDING_BATCH {
                 continue;

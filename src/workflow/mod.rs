@@ -7,6 +7,7 @@
 //!
 //! Read [`flow`] first (how a flow is written), then [`engine`], then [`decide`] and [`intake`].
 
+pub mod acks_first;
 pub mod ci;
 pub mod decide;
 pub mod engine;

@@ -9,8 +9,8 @@ use release_agent::domain::{
     RunId, RunStatus, Version,
 };
 use release_agent::store::{
-    AcceptOutcome, AuditEntry, Checkpoint, Dedupe, EffectEntry, NewApproval, NewDelivery, NewRun,
-    OutboxItem, StagedPr, StagingRelease, Started, Store, StoreError,
+    AcceptOutcome, Arrived, AuditEntry, Checkpoint, Dedupe, EffectEntry, NewApproval, NewDelivery,
+    NewRun, OutboxItem, StagedPr, StagingRelease, Started, Store, StoreError,
 };
 use serde_json::json;
 
@@ -296,6 +296,54 @@ async fn a_saved_request_starts_one_run(backend: Backend) {
     let dedupe = Dedupe::Recorded(delivery.key.clone());
     starts_once(&store, &dedupe).await;
     assert_eq!(pending().await, 0, "the request is carried out");
+    db.drop_database().await;
+}
+
+/// Requests for a run that arrive together are recorded together, except the one whose run is
+/// already under way (answered with that run) and the repeat of a key (a redelivery).
+async fn a_request_for_a_run_under_way_is_answered_with_it(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let (under_way, _) = waiting_run(&store).await;
+    let request = |key: &str| NewDelivery {
+        key: key.into(),
+        source: "slack".into(),
+        intent: Some(json!({"type": "review"})),
+    };
+    let (same_pr, other_pr, other_kind, twice) = (
+        request("same-pr"),
+        request("other-pr"),
+        request("other-kind"),
+        request("twice"),
+    );
+    let arrived = futures_util::future::join_all([
+        store.insert_run_request(&same_pr, "demo", 7, now()),
+        store.insert_run_request(&other_pr, "demo", 8, now()),
+        store.insert_run_request(&other_kind, "release", 7, now()),
+        store.insert_run_request(&twice, "demo", 9, now()),
+        store.insert_run_request(&twice, "demo", 9, now()),
+    ])
+    .await;
+    let arrived: Vec<Arrived> = arrived.into_iter().map(Result::unwrap).collect();
+    match &arrived[0] {
+        Arrived::UnderWay(run) => assert_eq!(run.id, under_way),
+        other => panic!("the run under way answers the request, not {other:?}"),
+    }
+    assert_eq!(arrived[1..3], [Arrived::Recorded, Arrived::Recorded]);
+    let mut repeated = arrived[3..].to_vec();
+    repeated.sort_by_key(|a| matches!(a, Arrived::Duplicate));
+    assert_eq!(repeated, [Arrived::Recorded, Arrived::Duplicate]);
+
+    let mut pending: Vec<String> = store
+        .pending_deliveries(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.key)
+        .collect();
+    pending.sort();
+    assert_eq!(pending, ["other-kind", "other-pr", "twice"]);
     db.drop_database().await;
 }
 
@@ -1020,6 +1068,7 @@ async fn unfinished_runs_of_a_pr_are_found(backend: Backend) {
 }
 
 on_both_backends!(
+    a_request_for_a_run_under_way_is_answered_with_it,
     merged_prs_are_staged_at_the_next_patch_and_none_is_lost,
     cursors_keep_their_first_value,
     unfinished_runs_of_a_pr_are_found,

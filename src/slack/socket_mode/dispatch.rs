@@ -5,28 +5,26 @@
 
 use std::time::Instant;
 
-use serde_json::Value;
 use slack_morphism::prelude::*;
 use tracing::{error, warn};
 
 use super::Receivers;
-use super::frames::{Event, ack};
+use super::frames::{Event, ack, answer};
 use crate::metrics;
 use crate::slack::front_door::CommandCall;
 
 /// The ack of envelope `id`, with the answer when the envelope takes one. `None`: no ack, so
 /// Slack shows the user that the click failed.
-pub async fn handle(id: &str, event: Event, receivers: &Receivers) -> Option<Value> {
+pub async fn handle(id: &str, event: Event, receivers: &Receivers) -> Option<String> {
     let started = Instant::now();
     let (kind, answer) = match event {
         Event::Command(command_event) => {
-            let answer = command(&command_event, receivers).await;
-            let payload = serde_json::to_value(answer).unwrap_or(Value::Null);
-            ("command", Some(ack(id, Some(payload))))
+            let response = command(&command_event, receivers).await;
+            ("command", Some(answer(id, Some(&response))))
         }
         Event::Interaction(interaction) => {
             let answer = match receivers.door.interaction(&interaction).await {
-                Ok(()) => Some(ack(id, None)),
+                Ok(()) => Some(ack(id)),
                 Err(e) => {
                     error!(error = %e, "click not saved; not acking so the user sees it failed");
                     None
@@ -36,7 +34,7 @@ pub async fn handle(id: &str, event: Event, receivers: &Receivers) -> Option<Val
         }
         Event::Push(push) => {
             push_event(*push, receivers);
-            ("event", Some(ack(id, None)))
+            ("event", Some(ack(id)))
         }
     };
     metrics::observe_ack(kind, started.elapsed());

@@ -1,9 +1,10 @@
 //! Reading Socket Mode frames. Pure: a text frame becomes a control message, an envelope with
 //! its payload typed (slack-morphism's event models), or something to ack and forget.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use slack_morphism::prelude::*;
+use tracing::warn;
 
 /// What a text frame says.
 #[derive(Debug)]
@@ -35,13 +36,15 @@ pub enum Event {
     Push(Box<SlackPushEventCallback>),
 }
 
+/// The envelope around a payload. The payload is kept as text and parsed once, straight into its
+/// type, once the envelope's type says which.
 #[derive(Deserialize)]
-struct Raw {
+struct Raw<'a> {
     #[serde(rename = "type")]
     kind: String,
     envelope_id: Option<String>,
-    #[serde(default)]
-    payload: Value,
+    #[serde(borrow)]
+    payload: Option<&'a RawValue>,
     reason: Option<String>,
     num_connections: Option<u32>,
 }
@@ -50,7 +53,7 @@ pub fn read(text: &str) -> Frame {
     let raw: Raw = match serde_json::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            return match serde_json::from_str::<Value>(text)
+            return match serde_json::from_str::<serde_json::Value>(text)
                 .ok()
                 .and_then(|v| v["envelope_id"].as_str().map(str::to_owned))
             {
@@ -85,22 +88,41 @@ pub fn read(text: &str) -> Frame {
     }
 }
 
-fn typed<T: serde::de::DeserializeOwned>(payload: Value) -> Result<Box<T>, String> {
-    serde_json::from_value(payload)
+fn typed<T: serde::de::DeserializeOwned>(payload: Option<&RawValue>) -> Result<Box<T>, String> {
+    serde_json::from_str(payload.map_or("null", RawValue::get))
         .map(Box::new)
         .map_err(|e| e.to_string())
 }
 
-/// The ack of envelope `id`, carrying `payload` when the envelope takes an answer.
-pub fn ack(id: &str, payload: Option<Value>) -> Value {
-    match payload {
-        Some(payload) => json!({"envelope_id": id, "payload": payload}),
-        None => json!({"envelope_id": id}),
-    }
+#[derive(Serialize)]
+struct Ack<'a, P> {
+    envelope_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a P>,
+}
+
+/// The ack of envelope `id`, as sent.
+pub fn ack(id: &str) -> String {
+    answer::<()>(id, None)
+}
+
+/// The ack of envelope `id`, carrying `payload` when the envelope takes an answer. An answer that
+/// cannot be written as JSON is left out: the envelope is acked all the same.
+pub fn answer<P: Serialize>(id: &str, payload: Option<&P>) -> String {
+    let ack = Ack {
+        envelope_id: id,
+        payload,
+    };
+    serde_json::to_string(&ack).unwrap_or_else(|e| {
+        warn!(envelope_id = id, error = %e, "cannot write an answer; acking without it");
+        format!(r#"{{"envelope_id":{}}}"#, serde_json::Value::from(id))
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -148,9 +170,10 @@ mod tests {
 
     #[test]
     fn acks_carry_the_answer_only_when_given() {
-        assert_eq!(ack("e1", None), json!({"envelope_id": "e1"}));
+        let read = |ack: String| serde_json::from_str::<serde_json::Value>(&ack).unwrap();
+        assert_eq!(read(ack("e\"1")), json!({"envelope_id": "e\"1"}));
         assert_eq!(
-            ack("e1", Some(json!({"text": "hi"}))),
+            read(answer("e1", Some(&json!({"text": "hi"})))),
             json!({"envelope_id": "e1", "payload": {"text": "hi"}})
         );
     }

@@ -31,6 +31,7 @@ use super::front_door::FrontDoor;
 use super::home::HomeTab;
 use super::link::SlackLink;
 use super::web::SlackApi;
+use crate::workflow::acks_first::AcksInFlight;
 
 /// What the envelopes are handed to.
 pub struct Receivers {
@@ -38,6 +39,8 @@ pub struct Receivers {
     pub home: Arc<HomeTab>,
     /// Told about hellos and broken connections, for `GET /status`.
     pub link: SlackLink,
+    /// Envelopes not yet acked, counted for the work that waits for them.
+    pub acks: Arc<AcksInFlight>,
 }
 
 #[derive(Debug, Clone)]

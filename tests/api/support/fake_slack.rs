@@ -53,8 +53,9 @@ enum Out {
 #[derive(Default)]
 struct Socket {
     live: Mutex<Vec<Connection>>,
-    /// Acks not yet taken by a test, by envelope id (an envelope delivered twice is acked twice).
-    acks: Mutex<HashMap<String, std::collections::VecDeque<Value>>>,
+    /// Acks not yet taken by a test, as sent, by envelope id (an envelope delivered twice is
+    /// acked twice). Read when taken, so a burst of acks costs the fake little.
+    acks: Mutex<HashMap<String, std::collections::VecDeque<String>>>,
     /// When each ack arrived, by envelope id.
     acked_at: Mutex<HashMap<String, Instant>>,
     changed: Notify,
@@ -383,7 +384,7 @@ impl FakeSlack {
                 .get_mut(envelope_id)
                 .and_then(std::collections::VecDeque::pop_front)
             {
-                return ack;
+                return serde_json::from_str(&ack).expect("an ack is JSON");
             }
             assert!(
                 Instant::now() < deadline,
@@ -518,21 +519,33 @@ async fn serve_connection(
     let (frames, mut outgoing) = mpsc::unbounded_channel::<Out>();
     socket.live.lock().unwrap().push(Connection { id, frames });
     socket.changed.notify_waiters();
+    let mut queued = Vec::new();
     loop {
         tokio::select! {
-            out = outgoing.recv() => match out {
-                Some(Out::Frame(frame)) => {
-                    let closing = matches!(frame, Frame::Close(_));
-                    if sink.send(frame).await.is_err() || closing { break }
+            // Frames queued together are written together, as a server under load does.
+            _ = outgoing.recv_many(&mut queued, 256) => {
+                let mut stop = queued.is_empty();
+                for out in queued.drain(..) {
+                    match out {
+                        Out::Frame(frame) if !stop => {
+                            let closing = matches!(frame, Frame::Close(_));
+                            stop = sink.feed(frame).await.is_err() || closing;
+                        }
+                        _ => stop = true,
+                    }
                 }
-                Some(Out::Drop) | None => break,
+                if sink.flush().await.is_err() || stop { break }
             },
             incoming = stream.next() => match incoming {
                 Some(Ok(Frame::Text(text))) => {
-                    let ack = serde_json::from_str::<Value>(&text).unwrap_or_default();
-                    if let Some(envelope) = ack["envelope_id"].as_str() {
-                        socket.acks.lock().unwrap().entry(envelope.to_owned()).or_default().push_back(ack.clone());
-                        socket.acked_at.lock().unwrap().insert(envelope.to_owned(), Instant::now());
+                    #[derive(serde::Deserialize)]
+                    struct Ack<'a> {
+                        envelope_id: &'a str,
+                    }
+                    if let Ok(Ack { envelope_id }) = serde_json::from_str(&text) {
+                        let at = Instant::now();
+                        socket.acks.lock().unwrap().entry(envelope_id.to_owned()).or_default().push_back(text.as_str().to_owned());
+                        socket.acked_at.lock().unwrap().insert(envelope_id.to_owned(), at);
                         socket.changed.notify_waiters();
                     }
                 }
