@@ -1,41 +1,78 @@
 //! Logging. Messages are lowercase facts with data in fields; `LOG_FORMAT=json` gives one JSON
-//! object per line. `RUST_LOG` filters (default `info`). Secrets never reach a log line: they
-//! are `SecretString`s, and the clients log URLs and status codes, never headers.
+//! object per line. `RUST_LOG` filters by level and target (`info`, `warn,release_agent=debug`;
+//! default `info`). Secrets never reach a log line: they are `SecretString`s, and the clients log
+//! URLs and status codes, never headers.
 
 use std::io;
 
 use tracing::Subscriber;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
 
 use crate::config::LogFormat;
 
 /// The subscriber `serve` uses, writing to `writer`; tests pass a buffer to inspect the output.
 pub fn subscriber<W>(
     format: LogFormat,
-    filter: EnvFilter,
+    filter: Targets,
     writer: W,
 ) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
+    let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Pretty => Box::new(builder.with_target(false).finish()),
-        LogFormat::Json => Box::new(
-            builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .finish(),
-        ),
+        LogFormat::Pretty => Box::new(registry.with(layer.with_target(false))),
+        LogFormat::Json => {
+            Box::new(registry.with(layer.json().flatten_event(true).with_current_span(true)))
+        }
+    }
+}
+
+/// The filter `RUST_LOG` asks for; `info` when it is unset, and when it cannot be read, with a
+/// line on stderr that says why (logging is not up yet).
+pub fn filter(rust_log: Option<&str>) -> Targets {
+    let default = || Targets::new().with_default(tracing::Level::INFO);
+    match rust_log.map(str::trim).filter(|s| !s.is_empty()) {
+        None => default(),
+        Some(text) => text.parse().unwrap_or_else(|e| {
+            eprintln!(
+                "RUST_LOG=`{text}` is not a log filter ({e}); logging at info. \
+                 Use levels and targets such as `debug` or `warn,release_agent=debug`."
+            );
+            default()
+        }),
     }
 }
 
 /// Installs the process-wide subscriber, logging to stderr.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = filter(rust_log.as_deref());
     let _ = tracing::subscriber::set_global_default(subscriber(format, filter, io::stderr));
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::filter;
+
+    #[test]
+    fn rust_log_picks_levels_per_target_and_info_otherwise() {
+        let unset = filter(None);
+        assert!(unset.would_enable("release_agent::engine", &Level::INFO));
+        assert!(!unset.would_enable("release_agent::engine", &Level::DEBUG));
+
+        let mixed = filter(Some("warn,release_agent=debug"));
+        assert!(mixed.would_enable("release_agent::store", &Level::DEBUG));
+        assert!(!mixed.would_enable("sqlx::query", &Level::INFO));
+        assert!(mixed.would_enable("sqlx::query", &Level::WARN));
+
+        let unreadable = filter(Some("release_agent=loud"));
+        assert!(unreadable.would_enable("release_agent", &Level::INFO));
+        assert!(!unreadable.would_enable("release_agent", &Level::DEBUG));
+    }
 }

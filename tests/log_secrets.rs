@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use release_agent::config::LogFormat;
 use release_agent::domain::RunStatus;
 use support::{APP_TOKEN, BOT_TOKEN, Backend, TestApp, TestDb};
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use wiremock::ResponseTemplate;
 
@@ -46,7 +45,7 @@ async fn a_full_flow_at_trace_level_logs_no_secret() {
     let captured = Captured::default();
     let subscriber = release_agent::telemetry::subscriber(
         LogFormat::Json,
-        EnvFilter::new("trace"),
+        release_agent::telemetry::filter(Some("trace")),
         captured.clone(),
     );
     tracing::subscriber::set_global_default(subscriber).unwrap();

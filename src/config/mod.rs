@@ -73,7 +73,7 @@ pub struct PrSettings {
     pub target_branch: String,
     pub auto_create_ticket: bool,
     /// Finds ticket keys in branch names.
-    pub ticket_pattern: regex::Regex,
+    pub ticket_pattern: regex_lite::Regex,
     pub status_in_review: String,
     pub status_merged: String,
     pub status_released: String,
@@ -533,7 +533,7 @@ fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
     let target_branch = vars.parsed("PR_POLL_TARGET_BRANCH", "develop", parse_branch);
     let auto_create_ticket = vars.parsed("AUTO_CREATE_TICKET_ENABLED", "true", parse_bool);
     let ticket_pattern = vars.parsed("TICKET_BRANCH_PATTERN", DEFAULT_TICKET_PATTERN, |p| {
-        regex::Regex::new(p).map_err(|e| format!("`{p}` is not a regular expression: {e}"))
+        regex_lite::Regex::new(p).map_err(|e| format!("`{p}` is not a regular expression: {e}"))
     });
     let status_in_review =
         vars.parsed("JIRA_STATUS_IN_REVIEW", "Code Review", |s| Ok(s.to_owned()));

@@ -391,3 +391,18 @@ fn one_request_timeout_applies_to_azure_devops_and_jira() {
     assert_eq!(err.len(), 1, "{err:?}");
     assert!(err[0].starts_with("HTTP_TIMEOUT_SECONDS: "), "{}", err[0]);
 }
+
+#[test]
+fn a_ticket_pattern_that_cannot_be_used_is_refused_with_the_reason() {
+    for pattern in ["[A-Z", r"\p{Lu}+-\d+"] {
+        let lines = lines(config(&[("TICKET_BRANCH_PATTERN", pattern)]).unwrap_err());
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with(&format!(
+                "TICKET_BRANCH_PATTERN: `{pattern}` is not a regular expression"
+            )),
+            "{}",
+            lines[0]
+        );
+    }
+}

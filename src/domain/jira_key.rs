@@ -33,7 +33,7 @@ impl JiraKey {
 }
 
 /// The ticket keys `pattern` finds in `text` (a branch name), upper-cased, each once.
-pub fn tickets_in(text: &str, pattern: &regex::Regex) -> Vec<JiraKey> {
+pub fn tickets_in(text: &str, pattern: &regex_lite::Regex) -> Vec<JiraKey> {
     let mut keys: Vec<JiraKey> = Vec::new();
     for found in pattern.find_iter(text) {
         if let Some(key) = JiraKey::parse(found.as_str())
@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn tickets_are_found_in_branch_names() {
-        let pattern = regex::Regex::new(crate::config::DEFAULT_TICKET_PATTERN).unwrap();
+        let pattern = regex_lite::Regex::new(crate::config::DEFAULT_TICKET_PATTERN).unwrap();
         let found = |branch: &str| {
             tickets_in(branch, &pattern)
                 .iter()

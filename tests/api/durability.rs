@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use regex::Regex;
+use regex_lite::Regex;
 use release_agent::domain::{RunId, RunStatus};
 use serde_json::Value;
 use wiremock::ResponseTemplate;
