@@ -130,7 +130,17 @@ impl FrontDoor {
         }
         let name = mrkdwn::escape(repo.as_str());
         let dedupe = format!("slack:command:{}", call.trigger);
-        match request_release(&self.engine, &self.store, repo, call.user, Some(dedupe)).await {
+        // Boxed: starting a release is a large future, and held inline it would make every slash
+        // command's task that large (18 KiB instead of about 1.5), which under a burst of
+        // `/review`s was megabytes of fresh memory to fault in.
+        let requested = Box::pin(request_release(
+            &self.engine,
+            &self.store,
+            repo,
+            call.user,
+            Some(dedupe),
+        ));
+        match requested.await {
             Ok(ReleaseRequested::Started { version, .. }) => format!(
                 "Releasing {name} {version}. Follow it on its card in <#{}>.",
                 self.engine.channel_for(Some(repo.as_str()))
