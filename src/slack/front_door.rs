@@ -254,7 +254,7 @@ impl FrontDoor {
             let delivery = NewDelivery {
                 key: format!("slack:action:{}:{}", event.trigger_id, action.action_id),
                 source: "slack".into(),
-                intent: serde_json::to_value(&intent).ok(),
+                intent: serde_json::value::to_raw_value(&intent).ok(),
             };
             if self
                 .store
@@ -275,7 +275,7 @@ fn command_delivery(call: &CommandCall<'_>, intent: &Intent) -> NewDelivery {
     NewDelivery {
         key: format!("slack:command:{}", call.trigger),
         source: "slack".into(),
-        intent: serde_json::to_value(intent).ok(),
+        intent: serde_json::value::to_raw_value(intent).ok(),
     }
 }
 

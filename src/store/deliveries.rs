@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
 
@@ -45,11 +46,13 @@ impl Batch for Arrival {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct NewDelivery {
     pub key: String,
     pub source: String,
-    pub intent: Option<Value>,
+    /// The intent as JSON text: written by the handler that received the delivery, so a batch of
+    /// them is not serialized again while the writer waits.
+    pub intent: Option<Box<RawValue>>,
 }
 
 #[derive(Debug, Clone, PartialEq, FromRow)]
@@ -147,7 +150,7 @@ impl Store {
                     let delivery = &arrival.delivery;
                     row.push_bind(&delivery.key)
                         .push_bind(&delivery.source)
-                        .push_bind(delivery.intent.as_ref().map(Json))
+                        .push_bind(delivery.intent.as_deref().map(Json))
                         .push_bind(arrival.now)
                         .push_bind(None::<DateTime<Utc>>);
                 });
@@ -181,7 +184,7 @@ impl Store {
         let done = on_db!(self, pool => sqlx::query(sql)
             .bind(&delivery.key)
             .bind(&delivery.source)
-            .bind(delivery.intent.as_ref().map(Json))
+            .bind(delivery.intent.as_deref().map(Json))
             .bind(now)
             .execute(pool)
             .await

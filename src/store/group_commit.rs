@@ -69,7 +69,7 @@ impl<T: Batch> GroupCommit<T> {
     /// items queued meanwhile, on PostgreSQL alone (see [`alone`]).
     pub(crate) async fn submit(&self, store: &Store, item: T) -> Result<T::Outcome, StoreError> {
         if store.dialect() == Dialect::Postgres {
-            return alone(store, item).await;
+            return Box::pin(alone(store, item)).await;
         }
         let (answer, mut answered) = oneshot::channel();
         self.queue().push(Job { item, answer });
@@ -97,7 +97,9 @@ impl<T: Batch> GroupCommit<T> {
             self.put_back(later);
             let (items, answers): (Vec<T>, Vec<_>) =
                 batch.into_iter().map(|job| (job.item, job.answer)).unzip();
-            let outcomes = T::write(store, &items).await;
+            // Boxed, as is `alone` above: only a caller that writes needs the write's state, and
+            // held inline it would make every waiting caller's task that much larger.
+            let outcomes = Box::pin(T::write(store, &items)).await;
             answer_all(answers, outcomes);
         }
     }

@@ -266,7 +266,7 @@ async fn a_review_acked_just_before_a_stop_starts_after_the_restart(backend: Bac
     let delivery = NewDelivery {
         key: "slack:command:trigger-before-the-stop".into(),
         source: "slack".into(),
-        intent: Some(serde_json::to_value(&intent).unwrap()),
+        intent: Some(serde_json::value::to_raw_value(&intent).unwrap()),
     };
     assert!(
         w.app

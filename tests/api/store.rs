@@ -13,6 +13,7 @@ use release_agent::store::{
     NewRun, OutboxItem, StagedPr, StagingRelease, Started, Store, StoreError,
 };
 use serde_json::json;
+use serde_json::value::to_raw_value;
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestDb, init};
@@ -287,7 +288,7 @@ async fn a_saved_request_starts_one_run(backend: Backend) {
     let delivery = NewDelivery {
         key: "slack:command:trigger-2".into(),
         source: "slack".into(),
-        intent: Some(json!({"type": "review"})),
+        intent: Some(to_raw_value(&json!({"type": "review"})).unwrap()),
     };
     assert!(store.insert_delivery(&delivery, now()).await.unwrap());
     assert!(!store.insert_delivery(&delivery, now()).await.unwrap());
@@ -309,7 +310,7 @@ async fn a_request_for_a_run_under_way_is_answered_with_it(backend: Backend) {
     let request = |key: &str| NewDelivery {
         key: key.into(),
         source: "slack".into(),
-        intent: Some(json!({"type": "review"})),
+        intent: Some(to_raw_value(&json!({"type": "review"})).unwrap()),
     };
     let (same_pr, other_pr, other_kind, twice) = (
         request("same-pr"),
@@ -361,7 +362,7 @@ async fn fifty_concurrent_decisions_accept_exactly_one(backend: Backend) {
             let delivery = NewDelivery {
                 key: key.clone(),
                 source: "slack".into(),
-                intent: Some(json!({})),
+                intent: Some(to_raw_value(&json!({})).unwrap()),
             };
             store.insert_delivery(&delivery, now()).await.unwrap();
             let decision = Decision {
@@ -754,7 +755,7 @@ async fn a_burst_of_starts_keeps_each_outcome(backend: Backend) {
         let delivery = NewDelivery {
             key: name.clone(),
             source: "slack".into(),
-            intent: Some(json!({})),
+            intent: Some(to_raw_value(&json!({})).unwrap()),
         };
         assert!(store.insert_delivery(&delivery, now()).await.unwrap());
         Some(Dedupe::Recorded(name))
