@@ -313,12 +313,17 @@ impl FakeSlack {
     /// as Slack spreads envelopes over an app's connections.
     pub fn deliver_on(&self, index: usize, envelope: Value) -> String {
         let id = envelope["envelope_id"].as_str().unwrap().to_owned();
+        self.deliver_text_on(index, envelope.to_string());
+        id
+    }
+
+    /// Delivers an envelope already written as JSON on live connection `index`.
+    pub fn deliver_text_on(&self, index: usize, envelope: String) {
         let live = self.socket.live.lock().unwrap();
         live[index % live.len()]
             .frames
-            .send(Out::Frame(Frame::text(envelope.to_string())))
+            .send(Out::Frame(Frame::text(envelope)))
             .unwrap();
-        id
     }
 
     /// Sends a `disconnect` frame with `reason` on live connection `index`, and closes that
