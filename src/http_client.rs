@@ -219,7 +219,12 @@ impl JsonApi {
                 HeaderValue::from_static(value),
             );
         }
+        let tls = crate::tls::http_config().map_err(|e| HttpError::Transport {
+            service,
+            detail: e.to_string(),
+        })?;
         let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             .default_headers(defaults)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(policy.timeout)

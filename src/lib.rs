@@ -34,6 +34,7 @@ pub mod slack;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod workflow;
 
 /// The actor recorded in the audit log for what the bot does by itself.

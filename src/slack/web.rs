@@ -103,7 +103,13 @@ impl SlackApi {
         app_token: &SecretString,
     ) -> std::io::Result<Self> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()?
+            // hyper-rustls sets the ALPN list itself, from the HTTP versions enabled below.
+            .with_tls_config(
+                crate::tls::client_config()
+                    .map_err(std::io::Error::other)?
+                    .as_ref()
+                    .clone(),
+            )
             .https_or_http()
             .enable_http1()
             .enable_http2()

@@ -168,11 +168,16 @@ impl Slot {
             // Nagle's algorithm would hold an ack back while an earlier one is unacknowledged,
             // and the peer delays its TCP ack by up to 40 ms: acks are small and go at once.
             let disable_nagle = true;
-            let (socket, _) =
-                tokio_tungstenite::connect_async_with_config(url.as_str(), None, disable_nagle)
-                    .await
-                    // The error may quote the URL, and its ticket: only say what went wrong.
-                    .map_err(|e| format!("WebSocket handshake failed ({})", handshake_error(&e)))?;
+            let tls = crate::tls::client_config().map_err(|e| e.to_string())?;
+            let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+                url.as_str(),
+                None,
+                disable_nagle,
+                Some(tokio_tungstenite::Connector::Rustls(tls)),
+            )
+            .await
+            // The error may quote the URL, and its ticket: only say what went wrong.
+            .map_err(|e| format!("WebSocket handshake failed ({})", handshake_error(&e)))?;
             Ok(socket)
         };
         tokio::time::timeout(self.settings.connect_timeout, connect)
