@@ -314,7 +314,7 @@ impl JsonApi {
         } else {
             HttpError::Transport {
                 service: self.service,
-                detail: error.without_url().to_string(),
+                detail: with_cause(&error.without_url()),
             }
         }
     }
@@ -430,6 +430,20 @@ pub fn describe(body: &str) -> (String, Option<String>) {
         (json.to_string().chars().take(300).collect(), type_key)
     } else {
         (parts.join("; "), type_key)
+    }
+}
+
+/// reqwest's message names the step that failed ("error sending request"); the innermost cause
+/// says why (a refused connection, a certificate no configured CA signed). Neither holds the URL.
+fn with_cause(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    if std::ptr::addr_eq(cause, error) {
+        error.to_string()
+    } else {
+        format!("{error} ({cause})")
     }
 }
 

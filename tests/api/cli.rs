@@ -532,3 +532,60 @@ async fn the_history_import_is_idempotent_and_refuses_a_malformed_file_whole(bac
 }
 
 crate::on_both_backends!(the_history_import_is_idempotent_and_refuses_a_malformed_file_whole);
+
+/// Every client (Slack's Web API on hyper, Jira on reqwest) trusts the CA certificates it is
+/// given, here by `SSL_CERT_FILE`, and refuses a server whose certificate another CA signed.
+#[tokio::test]
+async fn check_trusts_the_ca_certificates_it_is_given_and_no_other() {
+    use crate::support::https::{self, TestCa};
+    init();
+    // One answer for Slack's auth.test and apps.connections.open, and Jira's myself.
+    const ANSWER: &str = r#"{"ok": true, "user_id": "U0BOT", "team_id": "T0BILLO", "team": "Billo",
+        "url": "https://billo.slack.com/", "displayName": "Release Bot"}"#;
+    let (ours, theirs) = (
+        TestCa::new("release-agent test CA"),
+        TestCa::new("another CA"),
+    );
+    let server = https::serve(&ours, ANSWER).await;
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let check = |ca: &TestCa| {
+        let bundle = dir.path().join(format!("ca-{}.pem", ca.pem.len()));
+        std::fs::write(&bundle, &ca.pem).unwrap();
+        let mut command = binary(dir.path());
+        command
+            .envs(required(&slack))
+            .env("SLACK_API_URL", format!("{server}/api"))
+            .env("JIRA_BASE_URL", &server)
+            .env("JIRA_EMAIL", "bot@example.com")
+            .env("JIRA_API_TOKEN", "jira-token-secret")
+            .env("SSL_CERT_FILE", bundle)
+            .arg("check");
+        command
+    };
+
+    let trusted = run(&mut check(&ours)).await;
+    let stdout = collapsed(&trusted.stdout);
+    for row in [
+        "ok Slack auth.test (SLACK_BOT_TOKEN) bot user U0BOT in team Billo",
+        "ok Slack apps.connections.open (SLACK_APP_TOKEN) Socket Mode URL issued",
+        "ok Jira (JIRA_API_TOKEN) authenticated as Release Bot",
+    ] {
+        assert!(stdout.contains(row), "{row}\n{stdout}");
+    }
+
+    let refused = run(&mut check(&theirs)).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let stdout = collapsed(&refused.stdout);
+    for row in [
+        "FAIL Slack auth.test (SLACK_BOT_TOKEN)",
+        "FAIL Slack apps.connections.open (SLACK_APP_TOKEN)",
+        "FAIL Jira (JIRA_API_TOKEN)",
+    ] {
+        let line = stdout.lines().find(|l| l.starts_with(row));
+        assert!(
+            line.is_some_and(|l| l.to_lowercase().contains("certificate")),
+            "{row}, saying why:\n{stdout}"
+        );
+    }
+}
