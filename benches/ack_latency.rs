@@ -59,13 +59,7 @@ async fn main() {
         format!("Billo.Api#{pr}")
     };
 
-    let burst: Vec<_> = (0..1000)
-        .map(|_| {
-            let envelope = slack.slash_envelope("/review", &next_pr(), "U0ADA");
-            let id = envelope["envelope_id"].as_str().unwrap().to_owned();
-            (id, envelope.to_string())
-        })
-        .collect();
+    let burst: Vec<_> = (0..1000).map(|_| review(slack, &next_pr())).collect();
     let cpu_before = (cpu_by_thread(bot_pid), cpu_by_thread(std::process::id()));
     let mut sent = Vec::with_capacity(burst.len());
     for (i, (id, envelope)) in burst.into_iter().enumerate() {
@@ -98,9 +92,7 @@ async fn main() {
 
     let mut one_by_one = Vec::with_capacity(200);
     for i in 0..200 {
-        let envelope = slack.slash_envelope("/review", &next_pr(), "U0ADA");
-        let id = envelope["envelope_id"].as_str().unwrap().to_owned();
-        let envelope = envelope.to_string();
+        let (id, envelope) = review(slack, &next_pr());
         let at = Instant::now();
         slack.deliver_text_on(i, envelope);
         slack.ack(&id).await;
@@ -111,21 +103,30 @@ async fn main() {
     println!("runs by kind and status: {runs:?}");
 }
 
+/// `/review pr` as Slack sends it: its envelope id, and the envelope written as JSON.
+fn review(slack: &support::FakeSlack, pr: &str) -> (String, String) {
+    let envelope = slack.slash_envelope("/review", pr, "U0ADA");
+    let id = envelope["envelope_id"].as_str().unwrap().to_owned();
+    (id, envelope.to_string())
+}
+
 /// Waits for every ack; the time from sending to the ack, for each envelope. Polls often (so the
-/// CPU times read after it end close to the last ack) but cheaply, for the last one sent.
+/// CPU times read after it end close to the last ack) but cheaply: all acks are looked up only
+/// once the last envelope sent has its ack.
 async fn latencies(slack: &support::FakeSlack, sent: &[(String, Instant)]) -> Vec<Duration> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        while sent.last().and_then(|(id, _)| slack.acked_at(id)).is_none() {
-            assert!(Instant::now() < deadline, "not every envelope was acked");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        let acked: Option<Vec<Duration>> = sent
-            .iter()
-            .map(|(id, at)| slack.acked_at(id).map(|acked| acked - *at))
-            .collect();
-        if let Some(acked) = acked {
-            return acked;
+        if sent
+            .last()
+            .is_some_and(|(id, _)| slack.acked_at(id).is_some())
+        {
+            let acked: Option<Vec<Duration>> = sent
+                .iter()
+                .map(|(id, at)| slack.acked_at(id).map(|acked| acked - *at))
+                .collect();
+            if let Some(acked) = acked {
+                return acked;
+            }
         }
         assert!(Instant::now() < deadline, "not every envelope was acked");
         tokio::time::sleep(Duration::from_millis(1)).await;

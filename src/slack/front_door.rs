@@ -131,7 +131,7 @@ impl FrontDoor {
         let name = mrkdwn::escape(repo.as_str());
         let dedupe = format!("slack:command:{}", call.trigger);
         // Boxed: starting a release is a large future, and held inline it would make every slash
-        // command's task that large (18 KiB instead of about 1.5), which under a burst of
+        // command's task that large (18 KiB instead of about 1.8), which under a burst of
         // `/review`s was megabytes of fresh memory to fault in.
         let requested = Box::pin(request_release(
             &self.engine,
