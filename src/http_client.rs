@@ -22,8 +22,6 @@ use serde_json::Value;
 use tracing::{debug, warn};
 use url::Url;
 
-use crate::workflow::StepError;
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
     #[error(
@@ -106,23 +104,11 @@ impl HttpError {
         }
     }
 
+    /// How long the service asked us to wait (429/503 `Retry-After`), if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
-        }
-    }
-}
-
-impl From<HttpError> for StepError {
-    fn from(error: HttpError) -> Self {
-        if error.is_transient() {
-            StepError::Transient {
-                retry_after: error.retry_after(),
-                reason: error.to_string(),
-            }
-        } else {
-            StepError::permanent(error.to_string())
         }
     }
 }
@@ -521,17 +507,11 @@ mod tests {
             }
             .is_transient()
         );
-        let step: StepError = HttpError::RateLimited {
+        let throttled = HttpError::RateLimited {
             service: s,
             retry_after: Duration::from_secs(9),
-        }
-        .into();
-        assert_eq!(
-            step,
-            StepError::Transient {
-                reason: "Azure DevOps is throttling the bot; try again in 9s".into(),
-                retry_after: Some(Duration::from_secs(9))
-            }
-        );
+        };
+        assert!(throttled.is_transient());
+        assert_eq!(throttled.retry_after(), Some(Duration::from_secs(9)));
     }
 }

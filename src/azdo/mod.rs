@@ -41,6 +41,7 @@ pub enum AzdoError {
 }
 
 impl AzdoError {
+    /// Whether the same call may work later.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Http(e) => e.is_transient(),
@@ -48,14 +49,12 @@ impl AzdoError {
             _ => false,
         }
     }
-}
 
-impl From<AzdoError> for crate::workflow::StepError {
-    fn from(error: AzdoError) -> Self {
-        match error {
-            AzdoError::Http(e) => e.into(),
-            e if e.is_transient() => Self::transient(e.to_string()),
-            e => Self::permanent(e.to_string()),
+    /// How long Azure DevOps asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Http(e) => e.retry_after(),
+            _ => None,
         }
     }
 }

@@ -61,14 +61,11 @@ impl GitError {
             message: error.to_string(),
         }
     }
-}
 
-impl From<GitError> for crate::workflow::StepError {
-    fn from(error: GitError) -> Self {
-        match error {
-            GitError::Command { .. } => Self::transient(error.to_string()),
-            other => Self::permanent(other.to_string()),
-        }
+    /// Whether trying again may work: a git command (a fetch over the network) can fail for a
+    /// moment; a clone that cannot start or a broken repository on disk needs a person.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Command { .. })
     }
 }
 

@@ -43,11 +43,17 @@ fn reachable_text(reachable: &[String]) -> String {
     }
 }
 
-impl From<JiraError> for crate::workflow::StepError {
-    fn from(error: JiraError) -> Self {
-        match error {
-            JiraError::Http(e) => e.into(),
-            e => Self::permanent(e.to_string()),
+impl JiraError {
+    /// Whether the same call may work later: only a failed request can.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Http(e) if e.is_transient())
+    }
+
+    /// How long Jira asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Http(e) => e.retry_after(),
+            _ => None,
         }
     }
 }

@@ -26,7 +26,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::acks_first::{self, AcksInFlight};
-use super::flow::{Flow, Flows, Next, StepContext, StepError, Transition, step_name};
+use super::flow::{Flow, Flows, Next, StepContext, Transition, step_name};
+use super::step_error::StepError;
 use crate::BOT_ACTOR;
 use crate::clock::Clock;
 use crate::domain::{ApprovalId, RepoName, RunId, RunStatus};

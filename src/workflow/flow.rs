@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::step_error::StepError;
 use crate::domain::{ApprovalOption, Decision, Line, Message, OptionStyle, RunId};
 use crate::store::{EffectEntry, RunRecord, Store};
 
@@ -195,39 +196,6 @@ impl<S> Transition<S> {
             replies: self.replies,
             note: self.note,
         })
-    }
-}
-
-/// Why a step failed. Transient failures are retried with capped exponential backoff; permanent
-/// ones fail the run, and the reason is shown on its card.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StepError {
-    #[error("{reason}")]
-    Transient {
-        reason: String,
-        /// The service asked us to wait this long (429/503 Retry-After).
-        retry_after: Option<Duration>,
-    },
-    #[error("{0}")]
-    Permanent(String),
-}
-
-impl StepError {
-    pub fn transient(reason: impl Into<String>) -> Self {
-        Self::Transient {
-            reason: reason.into(),
-            retry_after: None,
-        }
-    }
-
-    pub fn permanent(reason: impl Into<String>) -> Self {
-        Self::Permanent(reason.into())
-    }
-}
-
-impl From<crate::store::StoreError> for StepError {
-    fn from(error: crate::store::StoreError) -> Self {
-        Self::transient(format!("store: {error}"))
     }
 }
 

@@ -16,9 +16,9 @@ pub mod intake;
 pub mod merge;
 pub mod pr;
 pub mod release;
+pub mod step_error;
 pub mod tickets;
 
 pub use engine::{Engine, EngineSettings, Started, Subject, Wakers};
-pub use flow::{
-    ApprovalRequest, Attempt, CardView, Flow, Flows, StepContext, StepError, Transition,
-};
+pub use flow::{ApprovalRequest, Attempt, CardView, Flow, Flows, StepContext, Transition};
+pub use step_error::StepError;
