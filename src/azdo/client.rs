@@ -173,21 +173,6 @@ impl AzdoClient {
         }
         Ok(items)
     }
-
-    /// The link a human opens for a PR.
-    pub(super) fn pr_web_url(&self, repo: &str, id: u32) -> String {
-        let mut url = self.settings.base_url.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend([
-                self.settings.project.as_str(),
-                "_git",
-                repo,
-                "pullrequest",
-                &id.to_string(),
-            ]);
-        }
-        url.to_string()
-    }
 }
 
 #[async_trait]

@@ -87,7 +87,7 @@ pub enum PrStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequest {
     pub id: u32,
-    pub repo: String,
+    pub repo: RepoName,
     pub repo_id: String,
     pub title: String,
     pub description: String,

@@ -141,12 +141,15 @@ impl AzdoClient {
         self.url(&segments, &[])
     }
 
-    fn pull_request_from(&self, dto: PrDto) -> PullRequest {
+    /// The PR as the flows see it. Azure DevOps only gives repositories names that
+    /// [`RepoName`] accepts, so a name it refuses means an answer we do not understand.
+    fn pull_request_from(&self, dto: PrDto) -> Result<PullRequest, AzdoError> {
+        let repo = RepoName::parse(&dto.repository.name).map_err(AzdoError::Invalid)?;
         let web_url = web_link(dto.links)
-            .unwrap_or_else(|| self.pr_web_url(&dto.repository.name, dto.pull_request_id));
-        PullRequest {
+            .unwrap_or_else(|| self.pull_request_link(&repo, i64::from(dto.pull_request_id)));
+        Ok(PullRequest {
             id: dto.pull_request_id,
-            repo: dto.repository.name,
+            repo,
             repo_id: dto.repository.id,
             title: dto.title,
             description: dto.description.unwrap_or_default(),
@@ -167,7 +170,7 @@ impl AzdoClient {
             merge_failure: dto.merge_failure_message,
             web_url,
             closed_at: dto.closed_date,
-        }
+        })
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/core (connectionData, preview only)
@@ -207,7 +210,7 @@ impl AzdoClient {
         let dto: PrDto = self
             .get(self.url(&["git", "pullrequests", &id.to_string()], &[]))
             .await?;
-        Ok(self.pull_request_from(dto))
+        self.pull_request_from(dto)
     }
 
     async fn get_pull_request_in(
@@ -225,7 +228,7 @@ impl AzdoClient {
             ],
             &[],
         );
-        Ok(self.pull_request_from(self.get::<PrDto>(url).await?))
+        self.pull_request_from(self.get::<PrDto>(url).await?)
     }
 
     /// Active PRs matching `criteria`.
@@ -283,11 +286,9 @@ impl AzdoClient {
                 ))
                 .await?;
             let count = list.value.len();
-            found.extend(
-                list.value
-                    .into_iter()
-                    .map(|dto| self.pull_request_from(dto)),
-            );
+            for dto in list.value {
+                found.push(self.pull_request_from(dto)?);
+            }
             if count < PAGE {
                 break;
             }
@@ -509,7 +510,7 @@ impl AzdoClient {
             .json::<PrDto>(Call::with_body(Method::POST, url, body, false))
             .await
         {
-            Ok(dto) => Ok(self.pull_request_from(dto)),
+            Ok(dto) => self.pull_request_from(dto),
             Err(HttpError::Conflict { message, .. }) => {
                 let criteria = [
                     ("searchCriteria.sourceRefName", source.as_str()),

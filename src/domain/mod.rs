@@ -16,5 +16,5 @@ pub use ids::{ApprovalId, OptionName, RepoName, RunId};
 pub use jira_key::{JiraKey, tickets_in};
 pub use message::{Line, Message, Span};
 pub use pr_ref::{PrRef, PrRefError};
-pub use run::{ApprovalOption, ApprovalStatus, Decision, OptionStyle, RunStatus};
+pub use run::{ApprovalOption, ApprovalStatus, Decision, OptionStyle, RunKind, RunStatus};
 pub use version::Version;

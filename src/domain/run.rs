@@ -1,5 +1,6 @@
 //! The vocabulary of runs and approvals shared by the workflow, the store and Slack.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -7,6 +8,59 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ApprovalId, OptionName};
+
+/// Which flow drives a run. Open rather than an enum: a run is stored with its kind as text, and a
+/// run of a kind this version does not know (left by a newer one) is still read, then failed with
+/// a reason instead of being lost.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunKind(Cow<'static, str>);
+
+impl RunKind {
+    /// A PR's review, merge and CI build.
+    pub const PR: Self = Self::named("pr");
+    /// A repository's staging release, shipped to production.
+    pub const RELEASE: Self = Self::named("release");
+
+    /// The kind a flow drives, named by the flow.
+    pub const fn named(name: &'static str) -> Self {
+        Self(Cow::Borrowed(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for RunKind {
+    fn from(name: &str) -> Self {
+        Self(Cow::Owned(name.to_owned()))
+    }
+}
+
+impl From<String> for RunKind {
+    fn from(name: String) -> Self {
+        Self(Cow::Owned(name))
+    }
+}
+
+impl PartialEq<str> for RunKind {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for RunKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Display for RunKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

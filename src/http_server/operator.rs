@@ -9,14 +9,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, Body, Shared, State, auth, parse_json};
-use crate::domain::{ApprovalId, OptionName, RepoName};
+use crate::domain::{ApprovalId, OptionName, RepoName, RunKind};
 use crate::store::{ApprovalRecord, Dedupe, RunRecord};
-use crate::workflow::Flow;
 use crate::workflow::decide::Rejection;
 use crate::workflow::intake::{DecisionOutcome, OPERATOR, Via};
-use crate::workflow::pr::PrFlow;
 use crate::workflow::pr::start::{Requested, Requester, ReviewRequest, request_review};
-use crate::workflow::release::ReleaseFlow;
 use crate::workflow::release::start::{ReleaseRequested, request_release};
 
 type Answer = Result<(StatusCode, Json<Value>), ApiError>;
@@ -139,7 +136,7 @@ pub async fn manual_pr(
         .as_deref()
         .map(|r| known(&shared, r))
         .transpose()?;
-    if !shared.engine.runs(<PrFlow as Flow>::KIND) {
+    if !shared.engine.runs(&RunKind::PR) {
         return Err(needs_azdo("reviews"));
     }
     let request = ReviewRequest {
@@ -178,7 +175,7 @@ pub async fn manual_release(
     auth::operator(&headers, shared.settings.operator_token.as_ref())?;
     let body: ManualRelease = parse_json(body)?;
     let repo = known(&shared, &body.repo)?;
-    if !shared.engine.runs(<ReleaseFlow as Flow>::KIND) {
+    if !shared.engine.runs(&RunKind::RELEASE) {
         return Err(needs_azdo("releases"));
     }
     match request_release(&shared.engine, &shared.store, &repo, OPERATOR, None).await? {

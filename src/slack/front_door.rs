@@ -11,14 +11,12 @@ use tracing::{info, warn};
 use super::commands::{self, Command};
 use super::{actions, blocks, mrkdwn};
 use crate::clock::Clock;
-use crate::domain::{ApprovalStatus, Line, PrRef, RepoName};
+use crate::domain::{ApprovalStatus, Line, PrRef, RepoName, RunKind};
 use crate::store::{Arrived, NewDelivery, RunRecord, Store, StoreError};
 use crate::workflow::intake::Intent;
-use crate::workflow::pr::PrFlow;
-use crate::workflow::release::ReleaseFlow;
 use crate::workflow::release::report::{self, Active};
 use crate::workflow::release::start::{ReleaseRequested, request_release};
-use crate::workflow::{Engine, Flow, Wakers};
+use crate::workflow::{Engine, Wakers};
 
 /// A click could not be saved. The envelope is then not acked, so Slack marks the button as failed
 /// and the user can click again, rather than the click being lost silently.
@@ -85,15 +83,11 @@ impl FrontDoor {
     /// already under way for the PR is answered here; one that another request starts in the
     /// meantime is told to the user by the intake.
     async fn review(&self, call: &CommandCall<'_>, pr: PrRef) -> String {
-        let kind = <PrFlow as Flow>::KIND;
-        if !self.engine.runs(kind) {
+        if !self.engine.runs(&RunKind::PR) {
             return "Reviews need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT.".into();
         }
         let name = pr.to_string();
-        let channel = self
-            .engine
-            .channel_for(pr.repo.as_ref().map(RepoName::as_str))
-            .to_owned();
+        let channel = self.engine.channel_for(pr.repo.as_ref()).to_owned();
         let pr_id = i64::from(pr.id);
         let intent = Intent::Review {
             pr_id: pr.id,
@@ -105,7 +99,7 @@ impl FrontDoor {
         let delivery = command_delivery(call, &intent);
         let arrived = self
             .store
-            .insert_run_request(&delivery, kind, pr_id, self.clock.now())
+            .insert_run_request(&delivery, RunKind::PR, pr_id, self.clock.now())
             .await;
         let escaped = mrkdwn::escape(&name);
         match arrived {
@@ -125,7 +119,7 @@ impl FrontDoor {
     }
 
     async fn release(&self, call: &CommandCall<'_>, repo: &RepoName) -> String {
-        if !self.engine.runs(<ReleaseFlow as Flow>::KIND) {
+        if !self.engine.runs(&RunKind::RELEASE) {
             return "Releases need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT.".into();
         }
         let name = mrkdwn::escape(repo.as_str());
@@ -143,7 +137,7 @@ impl FrontDoor {
         match requested.await {
             Ok(ReleaseRequested::Started { version, .. }) => format!(
                 "Releasing {name} {version}. Follow it on its card in <#{}>.",
-                self.engine.channel_for(Some(repo.as_str()))
+                self.engine.channel_for(Some(repo))
             ),
             Ok(ReleaseRequested::AlreadyRunning(run)) => {
                 let line = Line::new().plain(format!(
@@ -172,14 +166,13 @@ impl FrontDoor {
     /// what they wait for.
     async fn release_status(&self, call: &CommandCall<'_>, repo: Option<&RepoName>) -> String {
         let report = async {
-            let kind = <ReleaseFlow as Flow>::KIND;
             let wanted = |name: &str| repo.is_none_or(|r| r.same_as(name));
             let mut staging = self.store.all_staging().await?;
             staging.retain(|s| wanted(&s.repo));
             let mut shipping = self.store.all_shipping().await?;
             shipping.retain(|s| wanted(&s.release.repo));
-            let mut runs = self.store.unfinished_runs(kind, None).await?;
-            runs.retain(|r| r.repo.as_deref().is_some_and(wanted));
+            let mut runs = self.store.unfinished_runs(RunKind::RELEASE, None).await?;
+            runs.retain(|r| r.repo.as_ref().is_some_and(|r| wanted(r.as_str())));
             let mut pending = Vec::new();
             for run in &runs {
                 let approvals = self.store.approvals_for_run(run.id).await?;

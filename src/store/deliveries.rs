@@ -15,6 +15,7 @@ use super::group_commit::{Batch, GroupCommit, Outcomes};
 use super::outbox::insert_outbox;
 use super::runs::under_way_by_pr;
 use super::{AuditEntry, BeginWrite, OutboxItem, RunRecord, Store, StoreError, on_db, on_db_read};
+use crate::domain::RunKind;
 
 /// Deliveries recorded before their ack, written together when they arrive together.
 pub(crate) type Arrivals = GroupCommit<Arrival>;
@@ -25,7 +26,7 @@ pub(crate) struct Arrival {
     now: DateTime<Utc>,
     /// A request for a run about a PR: the kind and the PR. It is not recorded while such a run
     /// is under way.
-    wants_run: Option<(&'static str, i64)>,
+    wants_run: Option<(RunKind, i64)>,
 }
 
 /// What became of a delivery recorded before its ack.
@@ -99,14 +100,14 @@ impl Store {
     pub async fn insert_run_request(
         &self,
         delivery: &NewDelivery,
-        kind: &'static str,
+        kind: impl Into<RunKind>,
         pr_id: i64,
         now: DateTime<Utc>,
     ) -> Result<Arrived, StoreError> {
         let arrival = Arrival {
             delivery: delivery.clone(),
             now,
-            wants_run: Some((kind, pr_id)),
+            wants_run: Some((kind.into(), pr_id)),
         };
         self.arrivals.submit(self, arrival).await
     }
@@ -117,8 +118,8 @@ impl Store {
     async fn insert_arrivals(&self, batch: &[Arrival]) -> Outcomes<Arrived> {
         let prs: Vec<i64> = batch
             .iter()
-            .filter_map(|a| a.wants_run)
-            .map(|(_, pr)| pr)
+            .filter_map(|a| a.wants_run.as_ref())
+            .map(|(_, pr)| *pr)
             .collect();
         let under_way = if prs.is_empty() {
             HashMap::new()
@@ -128,8 +129,7 @@ impl Store {
         let mut outcomes: Vec<Option<Arrived>> = batch
             .iter()
             .map(|arrival| {
-                let (kind, pr) = arrival.wants_run?;
-                let run = under_way.get(&(kind.to_owned(), pr))?;
+                let run = under_way.get(arrival.wants_run.as_ref()?)?;
                 Some(Arrived::UnderWay(Box::new(run.clone())))
             })
             .collect();

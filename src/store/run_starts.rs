@@ -13,6 +13,7 @@ use sqlx::types::Json;
 use super::group_commit::{Batch, GroupCommit, Job, Outcomes};
 use super::runs::{Started, under_way_by_pr};
 use super::{ADVISORY_LOCK, BeginWrite, Dialect, NewRun, Store, StoreError, on_db};
+use crate::domain::RepoName;
 
 /// How a start is deduplicated by a delivery key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,8 +153,8 @@ impl Store {
                 query.push_values(&starting, |mut row, p| {
                     let run = &p.run;
                     row.push_bind(run.id.to_string())
-                        .push_bind(&run.kind)
-                        .push_bind(&run.repo)
+                        .push_bind(run.kind.as_str())
+                        .push_bind(run.repo.as_ref().map(RepoName::as_str))
                         .push_bind(run.pr_id)
                         .push_bind(&run.subject)
                         .push_bind(&run.step)

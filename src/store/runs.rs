@@ -14,14 +14,14 @@ use super::audit::insert_audit;
 use super::{
     AuditEntry, BeginWrite, NewApproval, Store, StoreError, on_db, on_db_read, parse_column,
 };
-use crate::domain::{Decision, Message, RunId, RunStatus};
+use crate::domain::{Decision, Message, RepoName, RunId, RunKind, RunStatus};
 
 /// A run about to be started.
 #[derive(Debug, Clone)]
 pub struct NewRun {
     pub id: RunId,
-    pub kind: String,
-    pub repo: Option<String>,
+    pub kind: RunKind,
+    pub repo: Option<RepoName>,
     pub pr_id: Option<i64>,
     /// What the run is about, for people: `Billo.Api#123`.
     pub subject: String,
@@ -37,8 +37,8 @@ pub struct NewRun {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
     pub id: RunId,
-    pub kind: String,
-    pub repo: Option<String>,
+    pub kind: RunKind,
+    pub repo: Option<RepoName>,
     pub pr_id: Option<i64>,
     pub subject: String,
     pub step: String,
@@ -100,8 +100,12 @@ impl TryFrom<RunRow> for RunRecord {
         Ok(Self {
             id: RunId::parse(&row.id)
                 .ok_or_else(|| StoreError::Corrupt(format!("run id {:?}", row.id)))?,
-            kind: row.kind,
-            repo: row.repo,
+            kind: row.kind.into(),
+            repo: row
+                .repo
+                .map(|name| RepoName::parse(&name))
+                .transpose()
+                .map_err(StoreError::Corrupt)?,
             pr_id: row.pr_id,
             subject: row.subject,
             step: row.step,
@@ -152,7 +156,7 @@ pub(crate) use under_way_by_pr;
 /// The first run of `rows` for each kind and PR.
 pub(crate) fn by_kind_and_pr(
     rows: Vec<RunRow>,
-) -> Result<std::collections::HashMap<(String, i64), RunRecord>, StoreError> {
+) -> Result<std::collections::HashMap<(RunKind, i64), RunRecord>, StoreError> {
     let mut first = std::collections::HashMap::new();
     for run in records(rows)? {
         if let Some(pr) = run.pr_id {
@@ -167,9 +171,9 @@ pub(crate) fn by_kind_and_pr(
 /// …`) and then prepares the statement again at every execution, which made `/review`'s read
 /// cost more than the rest of its ack (measured: two thirds of the reader threads' time in
 /// `sqlite3Reprepare`).
-fn of_kind(rows: Vec<RunRow>, kind: &str) -> Result<Vec<RunRecord>, StoreError> {
+fn of_kind(rows: Vec<RunRow>, kind: &RunKind) -> Result<Vec<RunRecord>, StoreError> {
     let mut runs = records(rows)?;
-    runs.retain(|run| run.kind == kind);
+    runs.retain(|run| run.kind == *kind);
     Ok(runs)
 }
 
@@ -293,27 +297,27 @@ impl Store {
     /// `/review` asks this before its ack.
     pub async fn unfinished_runs_for_pr(
         &self,
-        kind: &str,
+        kind: impl Into<RunKind>,
         pr_id: i64,
     ) -> Result<Vec<RunRecord>, StoreError> {
         let sql = "SELECT * FROM runs WHERE pr_id = $1 AND status IN ('running', 'waiting') \
                    ORDER BY created_at";
         let rows: Vec<RunRow> = on_db_read!(self, pool =>
             sqlx::query_as(sql).bind(pr_id).fetch_all(pool).await)?;
-        of_kind(rows, kind)
+        of_kind(rows, &kind.into())
     }
 
     /// The unfinished runs of `kind` (about repository `repo`, if given), oldest first.
     pub async fn unfinished_runs(
         &self,
-        kind: &str,
-        repo: Option<&str>,
+        kind: impl Into<RunKind>,
+        repo: Option<&RepoName>,
     ) -> Result<Vec<RunRecord>, StoreError> {
         let sql = "SELECT * FROM runs WHERE ($1 IS NULL OR repo = $1) \
                    AND status IN ('running', 'waiting') ORDER BY created_at";
         let rows: Vec<RunRow> = on_db_read!(self, pool =>
-            sqlx::query_as(sql).bind(repo).fetch_all(pool).await)?;
-        of_kind(rows, kind)
+            sqlx::query_as(sql).bind(repo.map(RepoName::as_str)).fetch_all(pool).await)?;
+        of_kind(rows, &kind.into())
     }
 
     /// Claims up to `limit` runs that are due and not leased, for `owner` until `until`.

@@ -30,7 +30,7 @@ use super::flow::{Flow, Flows, Next, StepContext, Transition, step_name};
 use super::step_error::StepError;
 use crate::BOT_ACTOR;
 use crate::clock::Clock;
-use crate::domain::{ApprovalId, RepoName, RunId, RunStatus};
+use crate::domain::{ApprovalId, RepoName, RunId, RunKind, RunStatus};
 use crate::store::{
     AuditEntry, Checkpoint, Dedupe, NewApproval, NewRun, RunRecord, Store, StoreError,
 };
@@ -93,7 +93,7 @@ pub struct Wakers {
 /// What a run is about, for starting it.
 #[derive(Debug, Clone, Default)]
 pub struct Subject {
-    pub repo: Option<String>,
+    pub repo: Option<RepoName>,
     pub pr_id: Option<i64>,
     /// For people: `Billo.Api#123`.
     pub title: String,
@@ -138,18 +138,18 @@ impl Engine {
     }
 
     /// Whether this engine can drive runs of `kind`.
-    pub fn runs(&self, kind: &str) -> bool {
+    pub fn runs(&self, kind: &RunKind) -> bool {
         self.inner.flows.knows(kind)
     }
 
     /// The channel a new run about `repo` posts its card in.
-    pub fn channel_for(&self, repo: Option<&str>) -> &str {
+    pub fn channel_for(&self, repo: Option<&RepoName>) -> &str {
         let settings = &self.inner.settings;
         repo.and_then(|repo| {
             settings
                 .repo_channels
                 .iter()
-                .find(|(name, _)| name.same_as(repo))
+                .find(|(name, _)| name.same_as(repo.as_str()))
         })
         .map_or(&settings.channel, |(_, channel)| channel)
     }
@@ -164,10 +164,10 @@ impl Engine {
         dedupe: Option<&Dedupe>,
     ) -> Result<(RunId, Started), StoreError> {
         let state = serde_json::to_value(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let channel_id = self.channel_for(subject.repo.as_deref()).to_owned();
+        let channel_id = self.channel_for(subject.repo.as_ref()).to_owned();
         let run = NewRun {
             id: RunId::new(),
-            kind: F::KIND.to_owned(),
+            kind: F::KIND,
             repo: subject.repo,
             pr_id: subject.pr_id,
             subject: subject.title,
@@ -233,7 +233,7 @@ impl Engine {
                     "run",
                     run_id = %run.id,
                     kind = %run.kind,
-                    repo = run.repo.as_deref().unwrap_or("-"),
+                    repo = run.repo.as_ref().map_or("-", RepoName::as_str),
                     pr = run.pr_id,
                     subject = %run.subject
                 );

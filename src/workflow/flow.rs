@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::step_error::StepError;
-use crate::domain::{ApprovalOption, Decision, Line, Message, OptionStyle, RunId};
+use crate::domain::{ApprovalOption, Decision, Line, Message, OptionStyle, RunId, RunKind};
 use crate::store::{EffectEntry, RunRecord, Store};
 
 #[async_trait]
@@ -30,7 +30,7 @@ pub trait Flow: Send + Sync + 'static {
     type State: Serialize + DeserializeOwned + Send + Sync + 'static;
 
     /// The run kind this flow drives, stored with each run.
-    const KIND: &'static str;
+    const KIND: RunKind;
 
     async fn step(
         &self,
@@ -244,7 +244,7 @@ impl StepContext<'_> {
         let mut superseded = 0;
         for other in self
             .store
-            .unfinished_runs_for_pr(&self.run.kind, pr)
+            .unfinished_runs_for_pr(self.run.kind.clone(), pr)
             .await?
         {
             if other.id != self.run.id
@@ -333,7 +333,7 @@ impl<F: Flow> ErasedFlow for Erased<F> {
 /// The flows this process can drive, by run kind.
 #[derive(Clone, Default)]
 pub struct Flows {
-    by_kind: HashMap<&'static str, Arc<dyn ErasedFlow>>,
+    by_kind: HashMap<RunKind, Arc<dyn ErasedFlow>>,
 }
 
 impl Flows {
@@ -346,16 +346,16 @@ impl Flows {
         self
     }
 
-    pub fn knows(&self, kind: &str) -> bool {
+    pub fn knows(&self, kind: &RunKind) -> bool {
         self.by_kind.contains_key(kind)
     }
 
-    pub(crate) fn get(&self, kind: &str) -> Option<&Arc<dyn ErasedFlow>> {
+    pub(crate) fn get(&self, kind: &RunKind) -> Option<&Arc<dyn ErasedFlow>> {
         self.by_kind.get(kind)
     }
 
     /// The card view of a stored state, or `None` when no flow here understands it.
-    pub fn card(&self, kind: &str, state: &Value) -> Option<CardView> {
+    pub fn card(&self, kind: &RunKind, state: &Value) -> Option<CardView> {
         self.get(kind)?.card(state).ok()
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use release_agent::clock::Clock;
-use release_agent::domain::{RunId, RunStatus};
+use release_agent::domain::{RunId, RunKind, RunStatus};
 use release_agent::store::{NewRun, Store};
 use release_agent::workflow::{
     CardView, Engine, EngineSettings, Flow, Flows, StepContext, StepError, Subject, Transition,
@@ -68,7 +68,7 @@ struct EndlessFlow;
 #[async_trait]
 impl Flow for EndlessFlow {
     type State = Endless;
-    const KIND: &'static str = "endless";
+    const KIND: RunKind = RunKind::named("endless");
 
     async fn step(
         &self,
@@ -189,7 +189,7 @@ struct RelayFlow {
 #[async_trait]
 impl Flow for RelayFlow {
     type State = Relay;
-    const KIND: &'static str = "relay";
+    const KIND: RunKind = RunKind::named("relay");
 
     async fn step(
         &self,

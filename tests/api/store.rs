@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use release_agent::clock::Clock;
 use release_agent::domain::{
     ApprovalId, ApprovalOption, ApprovalStatus, Decision, Line, Message, OptionName, OptionStyle,
-    RunId, RunStatus, Version,
+    RepoName, RunId, RunStatus, Version,
 };
 use release_agent::store::{
     AcceptOutcome, Arrived, AuditEntry, Checkpoint, Dedupe, EffectEntry, NewApproval, NewDelivery,
@@ -34,7 +34,7 @@ fn new_run() -> NewRun {
     NewRun {
         id: RunId::new(),
         kind: "demo".into(),
-        repo: Some("Billo.Api".into()),
+        repo: RepoName::parse("Billo.Api").ok(),
         pr_id: Some(7),
         subject: "Billo.Api#7".into(),
         step: "prepare".into(),
@@ -703,7 +703,7 @@ async fn a_repository_has_one_unfinished_release_at_a_time(backend: Backend) {
     let now = now();
     let release = |repo: &str| NewRun {
         kind: "release".into(),
-        repo: Some(repo.into()),
+        repo: RepoName::parse(repo).ok(),
         pr_id: None,
         ..new_run()
     };

@@ -2,14 +2,14 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::domain::{ApprovalId, ApprovalOption, OptionName, RunId};
+use crate::domain::{ApprovalId, ApprovalOption, OptionName, RepoName, RunId};
 
 fn run(status: RunStatus, outcome: Option<&str>) -> RunRecord {
     let at = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
     RunRecord {
         id: RunId::parse("0b5d6c1e-1111-4222-8333-444455556666").unwrap(),
         kind: "pr".into(),
-        repo: Some("Billo.Api".into()),
+        repo: RepoName::parse("Billo.Api").ok(),
         pr_id: Some(12),
         subject: "Billo.Api#12".into(),
         step: "ask".into(),

@@ -48,7 +48,6 @@ impl PrFlow {
     /// whether to review it again.
     pub(super) async fn merge(&self, ctx: &StepContext<'_>, mut run: PrRun) -> Step {
         let pr = pr_of(&run)?;
-        let repo = RepoName::parse(&pr.repo).map_err(StepError::permanent)?;
         // Claimed before the merge, so the poller never mistakes it for a merge outside the bot.
         remember(ctx, &merged_key(&pr.repo, pr.id)).await?;
         let options = CompletionOptions {
@@ -56,8 +55,15 @@ impl PrFlow {
             delete_source_branch: self.settings.delete_source_branch,
             merge_commit_message: Some(format!("Merged PR {}: {}", pr.id, pr.title)),
         };
-        let merged =
-            merge_once(ctx, self.azdo.as_ref(), &repo, pr.id, &pr.commit, &options).await?;
+        let merged = merge_once(
+            ctx,
+            self.azdo.as_ref(),
+            &pr.repo,
+            pr.id,
+            &pr.commit,
+            &options,
+        )
+        .await?;
         match merged {
             Merged::Done { commit } => {
                 let reply = Message::new([Line::new()
@@ -129,7 +135,7 @@ impl PrFlow {
         let staged = ctx
             .store()
             .stage_pr(
-                &pr.repo,
+                pr.repo.as_str(),
                 StagedPr {
                     id: i64::from(pr.id),
                     title: pr.title.clone(),
@@ -183,11 +189,10 @@ impl PrFlow {
     /// Queues the CI build of the merge commit, or adopts one already queued for it.
     pub(super) async fn queue_build(&self, ctx: &StepContext<'_>, mut run: PrRun) -> Step {
         let pr = pr_of(&run)?;
-        let repo = RepoName::parse(&pr.repo).map_err(StepError::permanent)?;
         let commit = run.merge_commit.clone().unwrap_or_default();
-        let configured = self.repos_config.for_repo(&repo).ci_definition;
+        let configured = self.repos_config.for_repo(&pr.repo).ci_definition;
         let order = ci::BuildOrder {
-            repo: &repo,
+            repo: &pr.repo,
             definition: configured.as_deref(),
             branch: &pr.target_branch,
             commit: &commit,
@@ -240,7 +245,7 @@ impl PrFlow {
 }
 
 /// The dedupe key of a PR's merge, shared with the poller.
-pub(super) fn merged_key(repo: &str, pr: u32) -> String {
+pub(super) fn merged_key(repo: &RepoName, pr: u32) -> String {
     format!("pr:{repo}:{pr}:merged")
 }
 

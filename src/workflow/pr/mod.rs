@@ -31,7 +31,7 @@ use async_trait::async_trait;
 
 use crate::azdo::{Anchor, AzdoError, AzureDevOps, NewThread, PrStatus, PullRequest, ThreadStatus};
 use crate::config::{Config, PrSettings, ReposConfig};
-use crate::domain::{RepoName, tickets_in};
+use crate::domain::{RepoName, RunKind, tickets_in};
 use crate::git::{self, Repos};
 use crate::http_client::HttpError;
 use crate::jira::NewIssue;
@@ -74,8 +74,12 @@ impl PrFlow {
         }))
     }
 
-    fn known(&self, repo: &str) -> Option<RepoName> {
-        self.known_repos.iter().find(|r| r.same_as(repo)).cloned()
+    /// `repo` as this bot spells it, if it works with that repository.
+    fn known(&self, repo: &RepoName) -> Option<RepoName> {
+        self.known_repos
+            .iter()
+            .find(|r| r.same_as(repo.as_str()))
+            .cloned()
     }
 
     async fn fetch(&self, ctx: &StepContext<'_>, mut run: PrRun) -> Step {
@@ -91,7 +95,7 @@ impl PrFlow {
                 e => e.into(),
             })?;
         if let Some(asked) = &run.repo
-            && !asked.eq_ignore_ascii_case(&pr.repo)
+            && !asked.same_as(pr.repo.as_str())
         {
             return Err(StepError::permanent(format!(
                 "PR {} is in {}, not in {asked}",
@@ -124,7 +128,7 @@ impl PrFlow {
         run.review = None;
         run.pr = Some(info(&pr, &repo, commit));
         if pr.status == PrStatus::Completed {
-            remember(ctx, &after_review::merged_key(repo.as_str(), pr.id)).await?;
+            remember(ctx, &after_review::merged_key(&repo, pr.id)).await?;
             run.merge_commit = pr.merge_commit.clone();
             return Ok(Transition::go(run.at(PrStep::MergedJira)).note("merged outside the bot"));
         }
@@ -161,10 +165,9 @@ impl PrFlow {
         pr: &PrInfo,
     ) -> Result<Ticket, StepError> {
         let label = pr_label(pr);
-        let repo = RepoName::parse(&pr.repo).map_err(StepError::permanent)?;
         let project = self
             .repos_config
-            .for_repo(&repo)
+            .for_repo(&pr.repo)
             .jira_project
             .unwrap_or_else(|| jira.project.clone());
         let jql = format!("project = \"{project}\" AND labels = \"{label}\" ORDER BY created ASC");
@@ -207,10 +210,14 @@ impl PrFlow {
         Ok(issue)
     }
 
+    /// Where the review worktrees of `repo` are made.
+    fn worktrees(&self, repo: &RepoName) -> std::path::PathBuf {
+        self.repos.worktrees_dir().join(repo.as_str())
+    }
+
     async fn draft_ticket(&self, pr: &PrInfo) -> Result<crate::reviewer::TicketDraft, StepError> {
         let (dir, diff) = self.diff(pr).await?;
-        let worktree =
-            git::add_worktree(&dir, &self.repos.worktrees_dir().join(&pr.repo), &pr.commit).await?;
+        let worktree = git::add_worktree(&dir, &self.worktrees(&pr.repo), &pr.commit).await?;
         let input = TicketInput {
             title: pr.title.clone(),
             description: pr.description.clone(),
@@ -222,8 +229,7 @@ impl PrFlow {
     }
 
     async fn diff(&self, pr: &PrInfo) -> Result<(std::path::PathBuf, git::PrDiff), StepError> {
-        let repo = RepoName::parse(&pr.repo).map_err(StepError::permanent)?;
-        let dir = self.repos.fetch(&repo).await?;
+        let dir = self.repos.fetch(&pr.repo).await?;
         let diff = git::diff(&dir, &format!("origin/{}", pr.target_branch), &pr.commit).await?;
         Ok((dir, diff))
     }
@@ -267,8 +273,7 @@ impl PrFlow {
         if diff.files == 0 {
             return Ok(None);
         }
-        let worktree =
-            git::add_worktree(&dir, &self.repos.worktrees_dir().join(&pr.repo), &pr.commit).await?;
+        let worktree = git::add_worktree(&dir, &self.worktrees(&pr.repo), &pr.commit).await?;
         let ticket_text: Vec<String> = tickets
             .iter()
             .map(|t| format!("{}: {}", t.key, t.summary))
@@ -303,7 +308,7 @@ impl PrFlow {
     /// verdict decides.
     async fn publish(&self, ctx: &StepContext<'_>, run: PrRun, result: ReviewResult) -> Step {
         let pr = pr_of(&run)?;
-        let repo = RepoName::parse(&pr.repo).map_err(StepError::permanent)?;
+        let repo = &pr.repo;
         let approve = result.review.verdict == crate::reviewer::Verdict::Approve;
         let summary = NewThread {
             content: report::summary(&result.review, &result.general),
@@ -315,7 +320,7 @@ impl PrFlow {
             },
             key: Some(format!("{}:summary", pr.commit)),
         };
-        self.post_once(ctx, &repo, pr.id, summary).await?;
+        self.post_once(ctx, repo, pr.id, summary).await?;
         for (i, inline) in result.inline.iter().enumerate() {
             let thread = NewThread {
                 content: report::inline(&inline.finding),
@@ -327,7 +332,7 @@ impl PrFlow {
                 status: ThreadStatus::Active,
                 key: Some(format!("{}:{i}", pr.commit)),
             };
-            self.post_once(ctx, &repo, pr.id, thread).await?;
+            self.post_once(ctx, repo, pr.id, thread).await?;
         }
         let me: String = ctx
             .once("whoami", |_| async {
@@ -339,7 +344,7 @@ impl PrFlow {
             (true, false) => crate::azdo::Vote::ApproveWithSuggestions,
             (false, _) => crate::azdo::Vote::WaitForAuthor,
         };
-        self.azdo.vote(&repo, pr.id, &me, vote).await?;
+        self.azdo.vote(repo, pr.id, &me, vote).await?;
         let message = view::review_message(&run, &result);
         let next = if approve {
             Transition::go(run.at(PrStep::AskMerge))
@@ -377,7 +382,7 @@ impl PrFlow {
 #[async_trait]
 impl Flow for PrFlow {
     type State = PrRun;
-    const KIND: &'static str = "pr";
+    const KIND: RunKind = RunKind::PR;
 
     async fn step(&self, ctx: &StepContext<'_>, run: PrRun) -> Step {
         match run.step.clone() {
@@ -405,7 +410,7 @@ impl Flow for PrFlow {
 fn info(pr: &PullRequest, repo: &RepoName, commit: String) -> PrInfo {
     PrInfo {
         id: pr.id,
-        repo: repo.to_string(),
+        repo: repo.clone(),
         title: pr.title.clone(),
         description: pr.description.clone(),
         author: pr.author.clone(),
@@ -426,6 +431,7 @@ fn pr_of(run: &PrRun) -> Result<PrInfo, StepError> {
 fn pr_label(pr: &PrInfo) -> String {
     let repo: String = pr
         .repo
+        .as_str()
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {

@@ -58,7 +58,7 @@ pub async fn request_review(
         }
     };
     let subject = Subject {
-        repo: request.repo.as_ref().map(ToString::to_string),
+        repo: request.repo.clone(),
         pr_id: Some(i64::from(request.pr_id)),
         title: match &request.repo {
             Some(repo) => format!("{repo}#{}", request.pr_id),
@@ -66,7 +66,7 @@ pub async fn request_review(
         },
         one_per_pr: matches!(request.requester, Requester::Person { .. }),
     };
-    let state = PrRun::new(request.pr_id, request.repo.map(String::from));
+    let state = PrRun::new(request.pr_id, request.repo);
     match engine
         .start::<PrFlow>(state, subject, &started_by, Some(&dedupe))
         .await?

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::RepoName;
 use crate::reviewer::{Finding, Review, Verdict};
 pub use crate::workflow::ci::BuildRef;
 pub use crate::workflow::tickets::Ticket;
@@ -12,7 +13,7 @@ pub use crate::workflow::tickets::Ticket;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrInfo {
     pub id: u32,
-    pub repo: String,
+    pub repo: RepoName,
     pub title: String,
     pub description: String,
     pub author: String,
@@ -81,7 +82,7 @@ pub struct PrRun {
     pub pr_id: u32,
     /// The repository the requester named, if any; the fetched PR must be in it.
     #[serde(default)]
-    pub repo: Option<String>,
+    pub repo: Option<RepoName>,
     #[serde(default)]
     pub pr: Option<PrInfo>,
     #[serde(default)]
@@ -103,7 +104,7 @@ pub struct PrRun {
 }
 
 impl PrRun {
-    pub fn new(pr_id: u32, repo: Option<String>) -> Self {
+    pub fn new(pr_id: u32, repo: Option<RepoName>) -> Self {
         Self {
             pr_id,
             repo,
@@ -131,7 +132,7 @@ mod tests {
 
     #[test]
     fn the_stored_state_names_its_step_and_round_trips() {
-        let run = PrRun::new(12, Some("Billo.Api".into())).at(PrStep::Stale {
+        let run = PrRun::new(12, RepoName::parse("Billo.Api").ok()).at(PrStep::Stale {
             reason: "moved".into(),
         });
         let json = serde_json::to_value(&run).unwrap();

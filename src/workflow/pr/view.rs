@@ -171,6 +171,7 @@ fn cut(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::RepoName;
     use crate::reviewer::{Finding, Review};
     use crate::workflow::pr::state::{InlineFinding, PrInfo};
 
@@ -178,7 +179,7 @@ mod tests {
         let mut run = PrRun::new(12, None);
         run.pr = Some(PrInfo {
             id: 12,
-            repo: "Billo.Api".into(),
+            repo: RepoName::parse("Billo.Api").unwrap(),
             title: "Login page".into(),
             description: String::new(),
             author: "Ada".into(),
@@ -240,7 +241,7 @@ mod tests {
     fn the_card_names_the_pr_before_and_after_it_is_fetched() {
         assert_eq!(card(&PrRun::new(5, None)).title, "PR 5");
         assert_eq!(
-            card(&PrRun::new(5, Some("Billo.Web".into()))).title,
+            card(&PrRun::new(5, RepoName::parse("Billo.Web").ok())).title,
             "Billo.Web#5"
         );
         let fetched = card(&run());

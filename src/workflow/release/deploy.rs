@@ -470,7 +470,7 @@ impl ReleaseFlow {
         let released_at = run.released_at.unwrap_or_else(|| ctx.now());
         let run_id = ctx.run_id().to_string();
         ctx.store()
-            .archive_shipping(&run.repo, version, &run_id, released_at)
+            .archive_shipping(run.repo.as_str(), version, &run_id, released_at)
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::NotFound(what) => StepError::permanent(what),

@@ -34,7 +34,7 @@ use async_trait::async_trait;
 
 use crate::azdo::{AzureDevOps, CompletionOptions, MergeStrategy, NewPullRequest, PrStatus};
 use crate::config::{Config, PrSettings, ReleaseSettings, ReposConfig};
-use crate::domain::{Decision, Line, Message, OptionStyle, RepoName};
+use crate::domain::{Decision, Line, Message, OptionStyle, RepoName, RunKind};
 use crate::http_client::HttpError;
 use crate::store::{StagingRelease, StoreError};
 use crate::workflow::flow::option;
@@ -80,7 +80,7 @@ impl ReleaseFlow {
     fn repo(&self, run: &ReleaseRun) -> Result<RepoName, StepError> {
         self.known_repos
             .iter()
-            .find(|r| r.same_as(&run.repo))
+            .find(|r| r.same_as(run.repo.as_str()))
             .cloned()
             .ok_or_else(|| {
                 StepError::permanent(format!(
@@ -98,8 +98,8 @@ impl ReleaseFlow {
         run: &mut ReleaseRun,
     ) -> Result<Option<StagingRelease>, StepError> {
         let store = ctx.store();
-        let staged = store.staging(&run.repo).await?;
-        let Some(left) = store.shipping(&run.repo).await? else {
+        let staged = store.staging(run.repo.as_str()).await?;
+        let Some(left) = store.shipping(run.repo.as_str()).await? else {
             return Ok(staged);
         };
         let note = format!(
@@ -141,7 +141,7 @@ impl ReleaseFlow {
     async fn load(&self, ctx: &StepContext<'_>, mut run: ReleaseRun) -> Step {
         let repo = self.repo(&run)?;
         let settings = self.repos_config.for_repo(&repo);
-        run.repo = repo.to_string();
+        run.repo = repo.clone();
         run.from_branch = settings
             .target_branch
             .unwrap_or_else(|| self.pr.target_branch.clone());
@@ -368,7 +368,7 @@ impl ReleaseFlow {
 #[async_trait]
 impl Flow for ReleaseFlow {
     type State = ReleaseRun;
-    const KIND: &'static str = "release";
+    const KIND: RunKind = RunKind::RELEASE;
 
     async fn step(&self, ctx: &StepContext<'_>, run: ReleaseRun) -> Step {
         match run.step.clone() {
@@ -406,11 +406,7 @@ impl Flow for ReleaseFlow {
     }
 
     fn card(&self, run: &ReleaseRun) -> CardView {
-        let repo = RepoName::parse(&run.repo).ok();
-        let link = |id: i64| match &repo {
-            Some(repo) => self.azdo.pull_request_link(repo, id),
-            None => String::new(),
-        };
+        let link = |id: i64| self.azdo.pull_request_link(&run.repo, id);
         view::card(run, &link)
     }
 }

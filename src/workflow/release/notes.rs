@@ -118,12 +118,17 @@ fn escape(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::domain::JiraKey;
+    use crate::domain::RepoName;
     use crate::store::StagedPr;
     use crate::workflow::release::state::{ReleasePr, Signoff, Ticket};
     use chrono::{TimeZone, Utc};
 
     fn run() -> ReleaseRun {
-        let mut run = ReleaseRun::new("Billo.Api".into(), "develop".into(), "main".into());
+        let mut run = ReleaseRun::new(
+            RepoName::parse("Billo.Api").unwrap(),
+            "develop".into(),
+            "main".into(),
+        );
         run.version = Some("1.4.3".into());
         run.tickets = vec![
             Ticket {

@@ -1,7 +1,7 @@
 //! `/release status` and `/release history`: what is staged, shipping and waiting, and what was
 //! released. Pure: the front door reads the store and these render it.
 
-use crate::domain::{Line, Message};
+use crate::domain::{Line, Message, RepoName};
 use crate::store::{ApprovalRecord, ArchivedRelease, RunRecord, ShippingRelease, StagingRelease};
 
 /// How many released versions `/release history` lists.
@@ -24,7 +24,11 @@ pub fn status(
         .iter()
         .map(|s| s.repo.as_str())
         .chain(shipping.iter().map(|s| s.release.repo.as_str()))
-        .chain(active.iter().filter_map(|a| a.run.repo.as_deref()))
+        .chain(
+            active
+                .iter()
+                .filter_map(|a| a.run.repo.as_ref().map(RepoName::as_str)),
+        )
         .collect();
     repos.sort_unstable_by_key(|r| r.to_ascii_lowercase());
     repos.dedup_by_key(|r| r.to_ascii_lowercase());
@@ -67,7 +71,7 @@ pub fn status(
         }
         for run in active
             .iter()
-            .filter(|a| a.run.repo.as_deref().is_some_and(|r| same(r, repo)))
+            .filter(|a| a.run.repo.as_ref().is_some_and(|r| same(r.as_str(), repo)))
         {
             let mut line = Line::new().plain("• release under way");
             if let Some(card) = &run.card {

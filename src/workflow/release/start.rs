@@ -3,9 +3,9 @@
 
 use super::ReleaseFlow;
 use super::state::ReleaseRun;
-use crate::domain::{RepoName, RunId, Version};
+use crate::domain::{RepoName, RunId, RunKind, Version};
 use crate::store::{ArchivedRelease, Dedupe, RunRecord, Store, StoreError};
-use crate::workflow::{Engine, Flow, Started, Subject};
+use crate::workflow::{Engine, Started, Subject};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReleaseRequested {
@@ -49,13 +49,13 @@ pub async fn request_release(
         }
     };
     let subject = Subject {
-        repo: Some(repo.to_string()),
+        repo: Some(repo.clone()),
         pr_id: None,
         title: format!("Release {repo} {version}"),
         one_per_pr: false,
     };
     let dedupe = dedupe.map(Dedupe::New);
-    let state = ReleaseRun::new(repo.to_string(), String::new(), String::new());
+    let state = ReleaseRun::new(repo.clone(), String::new(), String::new());
     match engine
         .start::<ReleaseFlow>(state, subject, started_by, dedupe.as_ref())
         .await
@@ -74,7 +74,7 @@ pub async fn request_release(
 
 async fn running(store: &Store, repo: &RepoName) -> Result<Option<Box<RunRecord>>, StoreError> {
     Ok(store
-        .unfinished_runs(<ReleaseFlow as Flow>::KIND, Some(repo.as_str()))
+        .unfinished_runs(RunKind::RELEASE, Some(repo))
         .await?
         .pop()
         .map(Box::new))

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::RepoName;
 use crate::store::{StagedPr, StagingRelease};
 pub use crate::workflow::ci::BuildRef;
 pub use crate::workflow::tickets::Ticket;
@@ -95,7 +96,7 @@ pub enum ReleaseStep {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseRun {
-    pub repo: String,
+    pub repo: RepoName,
     /// The release PR's source branch (develop) and target branch (main).
     pub from_branch: String,
     pub to_branch: String,
@@ -143,7 +144,7 @@ pub struct ReleaseRun {
 }
 
 impl ReleaseRun {
-    pub fn new(repo: String, from_branch: String, to_branch: String) -> Self {
+    pub fn new(repo: RepoName, from_branch: String, to_branch: String) -> Self {
         Self {
             repo,
             from_branch,
@@ -197,7 +198,7 @@ impl ReleaseRun {
     pub fn name(&self) -> String {
         match &self.version {
             Some(version) => format!("{} {version}", self.repo),
-            None => self.repo.clone(),
+            None => self.repo.to_string(),
         }
     }
 }
@@ -210,13 +211,16 @@ mod tests {
 
     #[test]
     fn the_stored_state_names_its_step_and_round_trips() {
-        let run = ReleaseRun::new("Billo.Api".into(), "develop".into(), "main".into()).at(
-            ReleaseStep::AskStage {
-                stage: "Production".into(),
-                approvals: vec![7],
-                post_deploy: false,
-            },
-        );
+        let run = ReleaseRun::new(
+            RepoName::parse("Billo.Api").unwrap(),
+            "develop".into(),
+            "main".into(),
+        )
+        .at(ReleaseStep::AskStage {
+            stage: "Production".into(),
+            approvals: vec![7],
+            post_deploy: false,
+        });
         let json = serde_json::to_value(&run).unwrap();
         assert_eq!(step_name(&json), "ask_stage");
         assert_eq!(serde_json::from_value::<ReleaseRun>(json).unwrap(), run);
@@ -224,7 +228,11 @@ mod tests {
 
     #[test]
     fn taking_a_release_keeps_what_is_known_of_its_tickets() {
-        let mut run = ReleaseRun::new("Billo.Api".into(), "develop".into(), "main".into());
+        let mut run = ReleaseRun::new(
+            RepoName::parse("Billo.Api").unwrap(),
+            "develop".into(),
+            "main".into(),
+        );
         run.tickets = vec![Ticket {
             summary: "Login".into(),
             url: "https://jira/browse/AB-1".into(),

@@ -94,12 +94,17 @@ fn capitalized(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::RepoName;
     use crate::store::StagedPr;
     use crate::workflow::release::state::{CdRelease, StageSeen};
 
     #[test]
     fn the_card_names_the_release_and_shows_its_progress() {
-        let mut run = ReleaseRun::new("Billo.Api".into(), "develop".into(), "main".into());
+        let mut run = ReleaseRun::new(
+            RepoName::parse("Billo.Api").unwrap(),
+            "develop".into(),
+            "main".into(),
+        );
         assert_eq!(card(&run, &|_| String::new()).title, "Release Billo.Api");
         run.version = Some("1.4.3".into());
         run.prs = vec![StagedPr {

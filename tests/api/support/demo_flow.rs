@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use release_agent::domain::{ApprovalOption, Line, Message, OptionName, OptionStyle};
+use release_agent::domain::{ApprovalOption, Line, Message, OptionName, OptionStyle, RunKind};
 use release_agent::workflow::{
     ApprovalRequest, Attempt, CardView, Flow, StepContext, StepError, Transition,
 };
@@ -155,7 +155,7 @@ pub fn request() -> ApprovalRequest {
 #[async_trait]
 impl Flow for DemoFlow {
     type State = Demo;
-    const KIND: &'static str = "demo";
+    const KIND: RunKind = RunKind::named("demo");
 
     async fn step(
         &self,

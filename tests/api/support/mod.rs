@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use release_agent::clock::Clock;
 use release_agent::config::Config;
-use release_agent::domain::{ApprovalStatus, RunId};
+use release_agent::domain::{ApprovalStatus, RepoName, RunId};
 use release_agent::slack::outbound::OutboundSettings;
 use release_agent::slack::socket_mode::SocketSettings;
 use release_agent::slack::socket_mode::reconnect::BackoffSettings;
@@ -235,7 +235,7 @@ impl TestApp {
 
     pub async fn start_demo(&self) -> RunId {
         let subject = Subject {
-            repo: Some("Billo.Api".into()),
+            repo: RepoName::parse("Billo.Api").ok(),
             pr_id: Some(12),
             title: "Billo.Api#12".into(),
             one_per_pr: false,
