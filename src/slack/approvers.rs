@@ -1,16 +1,20 @@
 //! Who may decide: `SLACK_APPROVERS` resolved against Slack. User-group members come from
 //! `usergroups.users.list` (Tier 2, so cached). If Slack cannot be reached, the last known
 //! membership is used; with none, the answer is "unknown" and the click is refused with a reason,
-//! never silently allowed.
+//! never silently allowed. This is the intake's [`Chat`]: it also links to a run's card.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use tracing::warn;
 
+use super::home::team_card_link;
 use super::web::SlackApi;
 use crate::domain::ApproverPolicy;
+use crate::store::RunRecord;
+use crate::workflow::chat::Chat;
 use crate::workflow::decide::Permission;
 
 /// Members of each user group, with when they were fetched.
@@ -30,25 +34,6 @@ impl Approvers {
             api,
             ttl: Duration::from_secs(300),
             cache: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Whether `user` may decide approvals.
-    pub async fn check(&self, user: &str) -> Permission {
-        if self.policy.is_open() || self.policy.names_user(user) {
-            return Permission::Allowed;
-        }
-        let mut failure = None;
-        for group in self.policy.groups() {
-            match self.members(group).await {
-                Ok(members) if members.contains(user) => return Permission::Allowed,
-                Ok(_) => {}
-                Err(reason) => failure = Some(reason),
-            }
-        }
-        match failure {
-            Some(reason) => Permission::Unknown(reason),
-            None => Permission::Denied(self.policy.approvers().to_vec()),
         }
     }
 
@@ -86,5 +71,30 @@ impl Approvers {
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl Chat for Approvers {
+    async fn permission(&self, user: &str) -> Permission {
+        if self.policy.is_open() || self.policy.names_user(user) {
+            return Permission::Allowed;
+        }
+        let mut failure = None;
+        for group in self.policy.groups() {
+            match self.members(group).await {
+                Ok(members) if members.contains(user) => return Permission::Allowed,
+                Ok(_) => {}
+                Err(reason) => failure = Some(reason),
+            }
+        }
+        match failure {
+            Some(reason) => Permission::Unknown(reason),
+            None => Permission::Denied(self.policy.approvers().to_vec()),
+        }
+    }
+
+    fn card_link(&self, team_domain: &str, run: &RunRecord) -> Option<String> {
+        team_card_link(team_domain, run)
     }
 }

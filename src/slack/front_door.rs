@@ -11,9 +11,10 @@ use tracing::{info, warn};
 use super::commands::{self, Command};
 use super::{actions, blocks, mrkdwn};
 use crate::clock::Clock;
-use crate::domain::{ApprovalStatus, Line, PrRef, RepoName, RunKind};
+use crate::domain::{ApprovalStatus, PrRef, RepoName, RunKind};
 use crate::store::{Arrived, NewDelivery, RunRecord, Store, StoreError};
 use crate::workflow::intake::Intent;
+use crate::workflow::pr::view::under_way_line;
 use crate::workflow::release::report::{self, Active};
 use crate::workflow::release::start::{ReleaseRequested, request_release};
 use crate::workflow::{Engine, Wakers};
@@ -109,7 +110,8 @@ impl FrontDoor {
             }
             Ok(Arrived::Duplicate) => format!("Already on it: {escaped}."),
             Ok(Arrived::UnderWay(run)) => {
-                mrkdwn::lines(&[under_way_line(&name, &run, call.team_domain)])
+                let card = card_url(&run, call.team_domain);
+                mrkdwn::lines(&[under_way_line(&name, &run, card)])
             }
             Err(e) => {
                 warn!(error = %e, "cannot save a review request");
@@ -140,10 +142,8 @@ impl FrontDoor {
                 self.engine.channel_for(Some(repo))
             ),
             Ok(ReleaseRequested::AlreadyRunning(run)) => {
-                let line = Line::new().plain(format!(
-                    "A release of {repo} is already under way; one release at a time per repository"
-                ));
-                mrkdwn::lines(&[where_card(line, &run, call.team_domain)])
+                let card = card_url(&run, call.team_domain);
+                mrkdwn::lines(&[report::already_under_way(repo, &run, card)])
             }
             Ok(ReleaseRequested::NothingStaged { last }) => {
                 let since = match last {
@@ -276,23 +276,5 @@ const UNREACHABLE_DB: &str = "The bot cannot reach its database right now. Try a
 
 /// A link to a run's card in Slack, when the workspace's domain is known.
 fn card_url(run: &RunRecord, team_domain: Option<&str>) -> Option<String> {
-    let domain = team_domain?;
-    super::home::card_link(&format!("https://{domain}.slack.com"), run)
-}
-
-/// `line` followed by `: see its card.` as a link, or where the card is when no link can be made.
-fn where_card(line: Line, run: &RunRecord, team_domain: Option<&str>) -> Line {
-    match card_url(run, team_domain) {
-        Some(url) => line.plain(": ").link(url, "see its card").plain("."),
-        None => line
-            .plain("; its card is in ")
-            .channel(run.channel_id.clone())
-            .plain("."),
-    }
-}
-
-/// The answer to someone asking for a review of `name` while `run` is under way.
-pub(crate) fn under_way_line(name: &str, run: &RunRecord, team_domain: Option<&str>) -> Line {
-    let line = Line::new().plain(format!("A run for {name} is already under way"));
-    where_card(line, run, team_domain)
+    super::home::team_card_link(team_domain?, run)
 }

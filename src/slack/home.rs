@@ -93,6 +93,11 @@ impl HomeTab {
     }
 }
 
+/// The link to `run`'s card in the workspace at `https://{team_domain}.slack.com`.
+pub fn team_card_link(team_domain: &str, run: &RunRecord) -> Option<String> {
+    card_link(&format!("https://{team_domain}.slack.com"), run)
+}
+
 /// `https://{domain}.slack.com/archives/{channel}/p{ts without the dot}`.
 pub fn card_link(workspace: &str, run: &RunRecord) -> Option<String> {
     let ts = run.card_ts.as_ref()?;

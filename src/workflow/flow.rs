@@ -19,8 +19,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::card::CardView;
 use super::step_error::StepError;
-use crate::domain::{ApprovalOption, Decision, Line, Message, OptionStyle, RunId, RunKind};
+use crate::domain::{ApprovalOption, Decision, Message, OptionStyle, RunId, RunKind};
 use crate::store::{EffectEntry, RunRecord, Store};
 
 #[async_trait]
@@ -40,13 +41,6 @@ pub trait Flow: Send + Sync + 'static {
 
     /// What the run's card shows about this state. Pure.
     fn card(&self, state: &Self::State) -> CardView;
-}
-
-/// The flow's part of a card; the engine adds status, decisions and buttons.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CardView {
-    pub title: String,
-    pub lines: Vec<Line>,
 }
 
 /// An option a flow offers. Flows name options with literals, which a test of each flow checks.

@@ -8,6 +8,8 @@
 //! Read [`flow`] first (how a flow is written), then [`engine`], then [`decide`] and [`intake`].
 
 pub mod acks_first;
+pub mod card;
+pub mod chat;
 pub mod ci;
 pub mod decide;
 pub mod engine;
@@ -19,6 +21,7 @@ pub mod release;
 pub mod step_error;
 pub mod tickets;
 
+pub use card::CardView;
 pub use engine::{Engine, EngineSettings, Started, Subject, Wakers};
-pub use flow::{ApprovalRequest, Attempt, CardView, Flow, Flows, StepContext, Transition};
+pub use flow::{ApprovalRequest, Attempt, Flow, Flows, StepContext, Transition};
 pub use step_error::StepError;

@@ -3,7 +3,9 @@
 use super::state::{Outcome, PrRun, PrStep, ReviewResult};
 use crate::domain::{Line, Message};
 use crate::reviewer::{Severity, Verdict};
+use crate::store::RunRecord;
 use crate::workflow::CardView;
+use crate::workflow::card::where_card;
 
 /// Long model text is cut on Slack; the full review is on the PR.
 const BODY_MAX: usize = 400;
@@ -166,6 +168,13 @@ fn cut(text: &str, max: usize) -> String {
     } else {
         format!("{}…", text.chars().take(max).collect::<String>())
     }
+}
+
+/// The answer to someone asking for a review of `name` while `run` is under way, pointing at its
+/// `card`.
+pub fn under_way_line(name: &str, run: &RunRecord, card: Option<String>) -> Line {
+    let line = Line::new().plain(format!("A run for {name} is already under way"));
+    where_card(line, run, card)
 }
 
 #[cfg(test)]

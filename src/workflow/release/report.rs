@@ -3,6 +3,7 @@
 
 use crate::domain::{Line, Message, RepoName};
 use crate::store::{ApprovalRecord, ArchivedRelease, RunRecord, ShippingRelease, StagingRelease};
+use crate::workflow::card::where_card;
 
 /// How many released versions `/release history` lists.
 const HISTORY_MAX: usize = 20;
@@ -89,6 +90,14 @@ pub fn status(
         }
     }
     Message::new(lines)
+}
+
+/// The answer to someone asking to release `repo` while `run` releases it, pointing at its `card`.
+pub fn already_under_way(repo: &RepoName, run: &RunRecord, card: Option<String>) -> Line {
+    let line = Line::new().plain(format!(
+        "A release of {repo} is already under way; one release at a time per repository"
+    ));
+    where_card(line, run, card)
 }
 
 pub fn history(repo: &str, archived: &[ArchivedRelease]) -> Message {

@@ -1,0 +1,214 @@
+//! One decision attempt, from a button or the operator API: judged (see [`judge`]), then
+//! accepted by the store's compare-and-set, or refused with an audit entry and, for a Slack user,
+//! an explanation in the channel.
+
+use super::Intake;
+use crate::domain::{ApprovalId, Decision, OptionName};
+use crate::store::{AcceptOutcome, ApprovalRecord, AuditEntry, OutboxItem, StoreError};
+use crate::workflow::decide::{Permission, Rejection, judge};
+
+/// What became of a decision attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecisionOutcome {
+    Accepted,
+    Refused(Rejection),
+    /// Another replica handled this delivery.
+    AlreadyHandled,
+}
+
+/// Who decides: a Slack user id and, if known, their name.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+}
+
+/// The name decisions made through the operator REST API are recorded under.
+pub const OPERATOR: &str = "operator";
+
+/// Where a decision comes from, which says how it is authorised and how a refusal is told.
+#[derive(Debug, Clone, Copy)]
+pub enum Via<'a> {
+    /// A button in `channel`: the approver policy applies, a refusal is an ephemeral message.
+    Slack { who: Who<'a>, channel: &'a str },
+    /// The operator REST API: its token is the authorisation, the HTTP answer tells a refusal.
+    Operator,
+}
+
+impl<'a> Via<'a> {
+    fn who(&self) -> Who<'a> {
+        match self {
+            Self::Slack { who, .. } => *who,
+            Self::Operator => Who {
+                id: OPERATOR,
+                name: Some(OPERATOR),
+            },
+        }
+    }
+}
+
+/// One attempt: which approval, which option, from where, under which delivery (if any).
+struct Attempt<'a> {
+    delivery_key: Option<&'a str>,
+    approval_id: ApprovalId,
+    option: &'a OptionName,
+    via: Via<'a>,
+}
+
+/// How trying to record the decision ended, when it did not end the attempt.
+enum NotAccepted {
+    /// The click does not count as the approval stands now.
+    Refused,
+    /// The run may not go on while another run of its kind holds its repository.
+    Blocked,
+}
+
+impl Intake {
+    /// Judges and records one decision attempt. A refusal is audited, and explained to a Slack
+    /// user in the channel.
+    pub async fn decide(
+        &self,
+        delivery_key: Option<&str>,
+        approval_id: ApprovalId,
+        option: &OptionName,
+        via: Via<'_>,
+    ) -> Result<DecisionOutcome, StoreError> {
+        let attempt = Attempt {
+            delivery_key,
+            approval_id,
+            option,
+            via,
+        };
+        let mut approval = self.store.get_approval(approval_id).await?;
+        let permission = self.permission(&attempt, approval.as_ref()).await;
+        let blocked = match self.accept(&attempt, &permission, &mut approval).await? {
+            Ok(outcome) => return Ok(outcome),
+            Err(NotAccepted::Blocked) => true,
+            Err(NotAccepted::Refused) => false,
+        };
+        // A click that still looks acceptable here lost to a run that moved on without it.
+        let rejection = if blocked {
+            Rejection::Blocked
+        } else {
+            judge(approval.as_ref(), option, &permission, self.clock.now())
+                .err()
+                .unwrap_or(Rejection::Superseded)
+        };
+        self.refuse(&attempt, approval.as_ref(), rejection).await
+    }
+
+    /// Whether the person may decide. Membership is only worth asking Slack about when the click
+    /// could count; the operator API's token is its authorisation.
+    async fn permission(
+        &self,
+        attempt: &Attempt<'_>,
+        approval: Option<&ApprovalRecord>,
+    ) -> Permission {
+        let now = self.clock.now();
+        let could_count = judge(approval, attempt.option, &Permission::Allowed, now).is_ok();
+        match attempt.via {
+            Via::Slack { who, .. } if could_count => self.chat.permission(who.id).await,
+            _ => Permission::Allowed,
+        }
+    }
+
+    /// Records the decision if it counts. Two passes at most: if the compare-and-set loses a
+    /// race, the approval is read again (into `approval`) so the refusal can explain.
+    async fn accept(
+        &self,
+        attempt: &Attempt<'_>,
+        permission: &Permission,
+        approval: &mut Option<ApprovalRecord>,
+    ) -> Result<Result<DecisionOutcome, NotAccepted>, StoreError> {
+        for _ in 0..2 {
+            let now = self.clock.now();
+            let Some(record) = approval.as_ref() else {
+                break;
+            };
+            if judge(Some(record), attempt.option, permission, now).is_err() {
+                break;
+            }
+            let who = attempt.via.who();
+            let decision = Decision {
+                approval: attempt.approval_id,
+                point: record.point.clone(),
+                option: attempt.option.clone(),
+                by: who.id.to_owned(),
+                by_name: who.name.map(str::to_owned),
+                at: now,
+            };
+            let outcome = self
+                .store
+                .accept_decision(record.run_id, &decision, attempt.delivery_key, now)
+                .await?;
+            match outcome {
+                AcceptOutcome::Accepted => {
+                    self.wakers.engine.notify_one();
+                    self.wakers.outbound.notify_one();
+                    return Ok(Ok(DecisionOutcome::Accepted));
+                }
+                AcceptOutcome::AlreadyHandled => return Ok(Ok(DecisionOutcome::AlreadyHandled)),
+                AcceptOutcome::Blocked => return Ok(Err(NotAccepted::Blocked)),
+                AcceptOutcome::NoLongerPending => {
+                    *approval = self.store.get_approval(attempt.approval_id).await?;
+                }
+            }
+        }
+        Ok(Err(NotAccepted::Refused))
+    }
+
+    /// Audits the refusal and, for a Slack user, explains it in the channel, once per delivery.
+    async fn refuse(
+        &self,
+        attempt: &Attempt<'_>,
+        approval: Option<&ApprovalRecord>,
+        rejection: Rejection,
+    ) -> Result<DecisionOutcome, StoreError> {
+        let user = attempt.via.who().id;
+        let run_id = approval.map(|a| a.run_id);
+        let detail = format!(
+            "{} on approval {} refused: {}",
+            attempt.option,
+            attempt.approval_id,
+            rejection.code()
+        );
+        let audit = AuditEntry::new(run_id, user, "decision_refused", detail);
+        let note = match attempt.via {
+            Via::Slack { channel, .. } => {
+                let channel = self.refusal_channel(channel, approval).await?;
+                let mut note = OutboxItem::ephemeral(&channel, user, rejection.explain());
+                note.run_id = run_id;
+                Some(note)
+            }
+            Via::Operator => None,
+        };
+        let now = self.clock.now();
+        if !self
+            .store
+            .refuse_delivery(attempt.delivery_key, &audit, note.as_ref(), now)
+            .await?
+        {
+            return Ok(DecisionOutcome::AlreadyHandled);
+        }
+        self.wakers.outbound.notify_one();
+        Ok(DecisionOutcome::Refused(rejection))
+    }
+
+    /// Where a refusal is told: the click's channel, or for a click in the App Home tab (which
+    /// has none) the run's channel.
+    async fn refusal_channel(
+        &self,
+        channel: &str,
+        approval: Option<&ApprovalRecord>,
+    ) -> Result<String, StoreError> {
+        let run_channel = match (channel, approval) {
+            ("", Some(approval)) => self
+                .store
+                .get_run(approval.run_id)
+                .await?
+                .map(|r| r.channel_id),
+            _ => None,
+        };
+        Ok(run_channel.unwrap_or_else(|| channel.to_owned()))
+    }
+}

@@ -1,0 +1,252 @@
+//! The intake carries out what the Slack handlers persisted before they acked: clicks on
+//! approval buttons (`decision.rs`) and `/review` requests. It runs after the ack, so it may ask
+//! the chat about group membership (through [`Chat`], which Slack implements), and start runs,
+//! without delaying Slack's 3-second deadline.
+//!
+//! Each delivery is carried out once, also across replicas: accepting or refusing a decision, or
+//! starting a run, marks the delivery processed in the same transaction (see
+//! `Store::accept_decision` and `Store::create_run`).
+
+mod decision;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::acks_first;
+use super::chat::Chat;
+use super::pr::start::{Requested, Requester, ReviewRequest, request_review};
+use super::pr::view::under_way_line;
+use super::{Engine, Wakers};
+use crate::clock::Clock;
+use crate::domain::{ApprovalId, Message, OptionName, PrRef, RepoName};
+use crate::store::{AuditEntry, Dedupe, DeliveryRecord, OutboxItem, RunRecord, Store, StoreError};
+
+pub use decision::{DecisionOutcome, OPERATOR, Via, Who};
+
+/// An intent persisted with a delivery, to be carried out after the ack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Intent {
+    /// Someone clicked an approval button.
+    Decide {
+        approval: ApprovalId,
+        option: OptionName,
+        user: String,
+        /// The user's Slack name, if the payload had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_name: Option<String>,
+        channel: String,
+    },
+    /// Someone asked for a review with `/review`.
+    Review {
+        pr_id: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repo: Option<RepoName>,
+        user: String,
+        /// Where the command was typed, to tell the user there if a run was under way already.
+        channel: String,
+        /// The workspace's domain, for a link to that run's card.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        team_domain: Option<String>,
+    },
+}
+
+/// Deliveries read per pass.
+const PENDING_BATCH: usize = 256;
+
+/// The intent saved with `delivery`, if this version understands it.
+fn intent(delivery: &DeliveryRecord) -> Option<Intent> {
+    let json = delivery.intent.as_ref()?;
+    serde_json::from_value(json.0.clone()).ok()
+}
+
+#[derive(Clone)]
+pub struct Intake {
+    store: Store,
+    clock: Clock,
+    engine: Engine,
+    chat: Arc<dyn Chat>,
+    wakers: Arc<Wakers>,
+}
+
+impl Intake {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        engine: Engine,
+        chat: Arc<dyn Chat>,
+        wakers: Arc<Wakers>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            engine,
+            chat,
+            wakers,
+        }
+    }
+
+    /// Carries out pending deliveries until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            self.wakers.acks.settled(acks_first::WAIT_AT_MOST).await;
+            // A full pass that got somewhere leaves more behind: go on at once.
+            if self.process_pending().await == PENDING_BATCH {
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.wakers.intake.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Carries out up to [`PENDING_BATCH`] pending deliveries; returns how many it carried out.
+    /// Review requests are started together, so a burst of them shares few transactions; clicks
+    /// go one by one, in the order they came.
+    async fn process_pending(&self) -> usize {
+        let pending = match self.store.pending_deliveries(PENDING_BATCH as i64).await {
+            Ok(pending) => pending,
+            Err(e) => {
+                warn!(error = %e, "cannot read pending deliveries");
+                return 0;
+            }
+        };
+        let (reviews, others): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .map(|delivery| (intent(&delivery), delivery))
+            .partition(|(intent, _)| matches!(intent, Some(Intent::Review { .. })));
+        let reviews = reviews
+            .into_iter()
+            .map(|(intent, delivery)| self.process(delivery, intent));
+        let mut done = join_all(reviews).await.into_iter().filter(|ok| *ok).count();
+        for (intent, delivery) in others {
+            done += usize::from(self.process(delivery, intent).await);
+        }
+        done
+    }
+
+    /// Whether `delivery` was carried out; if not, it stays pending for the next pass.
+    async fn process(&self, delivery: DeliveryRecord, intent: Option<Intent>) -> bool {
+        match self.carry_out(&delivery, intent).await {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(key = %delivery.key, error = %e, "cannot carry out a delivery; will try again");
+                false
+            }
+        }
+    }
+
+    async fn carry_out(
+        &self,
+        delivery: &DeliveryRecord,
+        intent: Option<Intent>,
+    ) -> Result<(), StoreError> {
+        match intent {
+            Some(Intent::Decide {
+                approval,
+                option,
+                user,
+                user_name,
+                channel,
+            }) => {
+                let who = Who {
+                    id: &user,
+                    name: user_name.as_deref(),
+                };
+                let via = Via::Slack {
+                    who,
+                    channel: &channel,
+                };
+                let outcome = self
+                    .decide(Some(&delivery.key), approval, &option, via)
+                    .await?;
+                info!(key = %delivery.key, %approval, %user, ?outcome, "decision handled");
+            }
+            Some(Intent::Review {
+                pr_id,
+                repo,
+                user,
+                channel,
+                team_domain,
+            }) => {
+                let asker = Asker {
+                    user: &user,
+                    channel: &channel,
+                    team_domain: team_domain.as_deref(),
+                };
+                let pr = PrRef { id: pr_id, repo };
+                self.start_review(&delivery.key, pr, asker).await?;
+            }
+            None => {
+                warn!(key = %delivery.key, "delivery has no intent this version understands; dropping it");
+                self.store
+                    .finish_delivery(&delivery.key, self.clock.now())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the review a `/review` saved under `key`. A run that another request started after
+    /// this one was acked is told to the asker.
+    async fn start_review(&self, key: &str, pr: PrRef, asker: Asker<'_>) -> Result<(), StoreError> {
+        let name = pr.to_string();
+        let request = ReviewRequest {
+            pr_id: pr.id,
+            repo: pr.repo,
+            requester: Requester::Person {
+                user: asker.user.to_owned(),
+                dedupe: Dedupe::Recorded(key.to_owned()),
+            },
+        };
+        match request_review(&self.engine, request).await? {
+            Requested::Started(run) => info!(key, %run, user = asker.user, "review requested"),
+            Requested::Duplicate => {}
+            Requested::AlreadyRunning(run) => self.tell_under_way(key, &name, &run, asker).await?,
+        }
+        Ok(())
+    }
+
+    /// Refuses the request saved under `key`: audited, and the asker is pointed at `run`.
+    async fn tell_under_way(
+        &self,
+        key: &str,
+        name: &str,
+        run: &RunRecord,
+        asker: Asker<'_>,
+    ) -> Result<(), StoreError> {
+        let detail = format!("{name} asked for again while this run is under way");
+        let audit = AuditEntry::new(Some(run.id), asker.user, "request_refused", detail);
+        let card = asker
+            .team_domain
+            .and_then(|domain| self.chat.card_link(domain, run));
+        let line = under_way_line(name, run, card);
+        let mut note = OutboxItem::ephemeral(asker.channel, asker.user, Message::new([line]));
+        note.run_id = Some(run.id);
+        let now = self.clock.now();
+        if self
+            .store
+            .refuse_delivery(Some(key), &audit, Some(&note), now)
+            .await?
+        {
+            self.wakers.outbound.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// Who asked for a review, and where to answer them.
+#[derive(Clone, Copy)]
+struct Asker<'a> {
+    user: &'a str,
+    channel: &'a str,
+    /// The workspace's domain, for a link to a run's card.
+    team_domain: Option<&'a str>,
+}
