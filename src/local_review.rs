@@ -3,11 +3,14 @@
 //! Azure DevOps or database. The repository's own working tree is left as it is.
 
 use std::path::Path;
+use std::process::ExitCode;
 
+use crate::config::{Config, env_lookup};
 use crate::git::{self, GitError, PrDiff};
 use crate::reviewer::{
-    ClaudeReviewer, Review, ReviewError, ReviewInput, Reviewer, ReviewerSettings, report,
+    ClaudeReviewer, Review, ReviewError, ReviewInput, Reviewer, ReviewerSettings, Verdict, report,
 };
+use crate::telemetry::{self, LogFormat};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalReviewError {
@@ -15,6 +18,36 @@ pub enum LocalReviewError {
     Git(#[from] GitError),
     #[error(transparent)]
     Review(#[from] ReviewError),
+}
+
+/// The command: its own small config (no Slack needed) and exit codes a CI step can use: 0 when
+/// the reviewer approves, 1 when it asks for changes, 2 when the review could not run.
+pub fn command(repo: &Path, source: &str, target: &str) -> ExitCode {
+    let settings = match env_lookup().and_then(Config::reviewer_from_lookup) {
+        Ok(settings) => settings,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(LogFormat::Pretty);
+    let Ok(runtime) = tokio::runtime::Runtime::new() else {
+        eprintln!("cannot start the async runtime");
+        return ExitCode::from(2);
+    };
+    match runtime.block_on(run(settings, repo, source, target)) {
+        Ok(found) => {
+            print!("{}", render(&found, source, target));
+            match found.review.map(|r| r.verdict) {
+                Some(Verdict::RequestChanges) => ExitCode::from(1),
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            eprintln!("release-agent: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// What a local review found; `review` is `None` when the branch changes nothing.

@@ -10,7 +10,12 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::config::LogFormat;
+/// How log lines are written: for people, or one JSON object per line for a log collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
 
 /// The subscriber `serve` uses, writing to `writer`; tests pass a buffer to inspect the output.
 pub fn subscriber<W>(

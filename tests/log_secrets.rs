@@ -10,8 +10,8 @@ mod support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use release_agent::config::LogFormat;
 use release_agent::domain::RunStatus;
+use release_agent::telemetry::LogFormat;
 use support::{APP_TOKEN, BOT_TOKEN, Backend, TestApp, TestDb};
 use tracing_subscriber::fmt::MakeWriter;
 use wiremock::ResponseTemplate;

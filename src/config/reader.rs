@@ -157,3 +157,20 @@ pub(super) fn parse_word(what: &'static str) -> impl Fn(&str) -> Result<String, 
         }
     }
 }
+
+pub(super) fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("`{text}` must be true or false")),
+    }
+}
+
+pub(super) fn parse_branch(text: &str) -> Result<String, String> {
+    let branch = text.strip_prefix("refs/heads/").unwrap_or(text);
+    if branch.is_empty() || branch.contains(char::is_whitespace) {
+        Err(format!("`{text}` is not a branch name"))
+    } else {
+        Ok(branch.to_owned())
+    }
+}

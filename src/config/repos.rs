@@ -1,5 +1,6 @@
-//! REPOS_CONFIG: a TOML file with per-repository settings. Every key is optional; a repository
-//! that is not listed uses the defaults. `repos.example.toml` documents each key.
+//! REPOS_CONFIG: a TOML file with per-repository settings ([`RepoSettings`]). Every key is
+//! optional; a repository that is not listed uses the defaults. `repos.example.toml` documents
+//! each key.
 //!
 //! ```toml
 //! [repos."Billo.Api"]
@@ -15,25 +16,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use super::reader::parse_channel;
-use crate::domain::RepoName;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RepoSettings {
-    #[serde(default, deserialize_with = "id_or_name")]
-    pub ci_definition: Option<String>,
-    #[serde(default, deserialize_with = "id_or_name")]
-    pub release_definition: Option<String>,
-    #[serde(default)]
-    pub stages: Vec<String>,
-    pub target_branch: Option<String>,
-    pub release_branch: Option<String>,
-    pub slack_channel: Option<String>,
-    pub jira_project: Option<String>,
-}
+use crate::domain::{RepoName, RepoSettings, ReposConfig};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,50 +28,23 @@ struct File {
     repos: BTreeMap<String, RepoSettings>,
 }
 
-/// The settings of every repository the file names.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReposConfig {
-    repos: Vec<(RepoName, RepoSettings)>,
+/// Reads and checks the file at `path`; a problem names the file.
+pub fn load(path: &Path) -> Result<ReposConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-impl ReposConfig {
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+/// Parses the file's text; a problem names the key.
+pub fn parse(text: &str) -> Result<ReposConfig, String> {
+    let file: File = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+    let mut repos = Vec::new();
+    for (name, settings) in file.repos {
+        let repo = RepoName::parse(&name)?;
+        check(&repo, &settings)?;
+        repos.push((repo, settings));
     }
-
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let file: File = toml::from_str(text).map_err(|e| e.message().to_owned())?;
-        let mut repos = Vec::new();
-        for (name, settings) in file.repos {
-            let repo = RepoName::parse(&name)?;
-            check(&repo, &settings)?;
-            repos.push((repo, settings));
-        }
-        Ok(Self { repos })
-    }
-
-    /// The settings for `repo` (matched as Azure DevOps does, ignoring case), or the defaults.
-    pub fn for_repo(&self, repo: &RepoName) -> RepoSettings {
-        self.repos
-            .iter()
-            .find(|(name, _)| name.same_as(repo.as_str()))
-            .map(|(_, settings)| settings.clone())
-            .unwrap_or_default()
-    }
-
-    /// The repositories whose cards go to their own channel, with that channel.
-    pub fn channels(&self) -> Vec<(RepoName, String)> {
-        self.repos
-            .iter()
-            .filter_map(|(name, s)| Some((name.clone(), s.slack_channel.clone()?)))
-            .collect()
-    }
-
-    pub fn repos(&self) -> impl Iterator<Item = &RepoName> {
-        self.repos.iter().map(|(name, _)| name)
-    }
+    Ok(ReposConfig::new(repos))
 }
 
 fn check(repo: &RepoName, settings: &RepoSettings) -> Result<(), String> {
@@ -110,22 +69,6 @@ fn check(repo: &RepoName, settings: &RepoSettings) -> Result<(), String> {
     Ok(())
 }
 
-/// A definition is named by its id (a TOML integer) or its name (a string).
-fn id_or_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum IdOrName {
-        Id(i64),
-        Name(String),
-    }
-    Ok(
-        Option::<IdOrName>::deserialize(deserializer)?.map(|v| match v {
-            IdOrName::Id(id) => id.to_string(),
-            IdOrName::Name(name) => name,
-        }),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,7 +83,7 @@ mod tests {
             .take_while(|l| !l.starts_with("```"))
             .collect::<Vec<_>>()
             .join("\n");
-        let config = ReposConfig::parse(&example).unwrap();
+        let config = parse(&example).unwrap();
         let api = config.for_repo(&RepoName::parse("billo.api").unwrap());
         assert_eq!(api.ci_definition.as_deref(), Some("Billo.Api-CI"));
         assert_eq!(api.release_definition.as_deref(), Some("5"));
@@ -153,7 +96,7 @@ mod tests {
 
     #[test]
     fn the_example_file_parses() {
-        let config = ReposConfig::parse(include_str!("../../repos.example.toml")).unwrap();
+        let config = parse(include_str!("../../repos.example.toml")).unwrap();
         let web = config.for_repo(&RepoName::parse("Billo.Web").unwrap());
         assert_eq!(web.ci_definition.as_deref(), Some("42"));
         assert_eq!(web.release_branch.as_deref(), Some("production"));
@@ -162,14 +105,14 @@ mod tests {
 
     #[test]
     fn mistakes_are_named() {
-        let typo = ReposConfig::parse("[repos.\"A\"]\nci_defintion = 3\n").unwrap_err();
+        let typo = parse("[repos.\"A\"]\nci_defintion = 3\n").unwrap_err();
         assert!(typo.contains("unknown field `ci_defintion`"), "{typo}");
-        let channel = ReposConfig::parse("[repos.\"A\"]\nslack_channel = \"#rel\"\n").unwrap_err();
+        let channel = parse("[repos.\"A\"]\nslack_channel = \"#rel\"\n").unwrap_err();
         assert!(
             channel.starts_with("repos.\"A\".slack_channel: `#rel` is not a channel id"),
             "{channel}"
         );
-        let repo = ReposConfig::parse("[repos.\"a/b\"]\n").unwrap_err();
+        let repo = parse("[repos.\"a/b\"]\n").unwrap_err();
         assert!(repo.contains("contains '/'"), "{repo}");
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::DEFAULT_TICKET_PATTERN;
 
 const BOT: &str = "xoxb-1-secret-bot";
 const APP: &str = "xapp-1-secret-app";
@@ -25,7 +26,7 @@ fn lines(err: ConfigErrors) -> Vec<String> {
 #[test]
 fn defaults_apply_when_only_required_variables_are_set() {
     let config = config(&[]).unwrap();
-    assert!(matches!(config.database, DatabaseUrl::Sqlite(ref u) if u == DEFAULT_DATABASE_URL));
+    assert!(matches!(config.database, DatabaseUrl::Sqlite(ref u) if u == DatabaseUrl::DEFAULT));
     assert_eq!(config.slack.api_url, DEFAULT_SLACK_API_URL);
     assert!(config.slack.approvers.is_open());
     assert_eq!(config.approval_timeout, TimeDelta::hours(168));

@@ -10,6 +10,15 @@ pub enum Approver {
     Group(String),
 }
 
+impl Approver {
+    /// The Slack id, of a user or of a user group.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::User(id) | Self::Group(id) => id,
+        }
+    }
+}
+
 /// An empty policy lets anyone in the channel decide.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApproverPolicy {

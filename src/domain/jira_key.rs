@@ -32,6 +32,10 @@ impl JiraKey {
     }
 }
 
+/// A Jira key anywhere in a branch name, in any case: `feature/ALLPOST-4028_login`
+/// (TICKET_BRANCH_PATTERN's default).
+pub const DEFAULT_TICKET_PATTERN: &str = "[A-Za-z]{2}[A-Za-z0-9_]*-[0-9]+";
+
 /// The ticket keys `pattern` finds in `text` (a branch name), upper-cased, each once.
 pub fn tickets_in(text: &str, pattern: &regex_lite::Regex) -> Vec<JiraKey> {
     let mut keys: Vec<JiraKey> = Vec::new();
@@ -72,7 +76,7 @@ mod tests {
 
     #[test]
     fn tickets_are_found_in_branch_names() {
-        let pattern = regex_lite::Regex::new(crate::config::DEFAULT_TICKET_PATTERN).unwrap();
+        let pattern = regex_lite::Regex::new(DEFAULT_TICKET_PATTERN).unwrap();
         let found = |branch: &str| {
             tickets_in(branch, &pattern)
                 .iter()

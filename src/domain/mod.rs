@@ -8,13 +8,15 @@ mod ids;
 mod jira_key;
 mod message;
 mod pr_ref;
+mod repo_settings;
 mod run;
 mod version;
 
 pub use approvers::{Approver, ApproverPolicy};
 pub use ids::{ApprovalId, OptionName, RepoName, RunId};
-pub use jira_key::{JiraKey, tickets_in};
+pub use jira_key::{DEFAULT_TICKET_PATTERN, JiraKey, tickets_in};
 pub use message::{Line, Message, Span};
 pub use pr_ref::{PrRef, PrRefError};
+pub use repo_settings::{RepoSettings, ReposConfig};
 pub use run::{ApprovalOption, ApprovalStatus, Decision, OptionStyle, RunKind, RunStatus};
 pub use version::Version;

@@ -20,13 +20,13 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::{Config, HttpSettings};
 use crate::domain::RepoName;
 use crate::slack::link::SlackLink;
 use crate::store::Store;
@@ -35,6 +35,17 @@ use crate::workflow::intake::Intake;
 
 /// The largest body any endpoint accepts.
 pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Where the receiver listens and the secrets it checks (HTTP_PORT and around).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// HTTP_BIND:HTTP_PORT; port 0 lets the system choose (tests).
+    pub addr: SocketAddr,
+    /// Shared with the Azure DevOps service hook; unset, every webhook is refused.
+    pub webhook_secret: Option<SecretString>,
+    /// For the operator and read-only REST endpoints; unset, they are refused.
+    pub operator_token: Option<SecretString>,
+}
 
 /// What the handlers share.
 pub struct Shared {
@@ -48,17 +59,6 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn repos_from(config: &Config) -> Vec<(RepoName, String)> {
-        config
-            .known_repos()
-            .into_iter()
-            .map(|repo| {
-                let target = config.target_branch(&repo);
-                (repo, target)
-            })
-            .collect()
-    }
-
     /// `name` as the bot spells it, if the bot works with that repository.
     fn known_repo(&self, name: &str) -> Option<&(RepoName, String)> {
         self.repos.iter().find(|(repo, _)| repo.same_as(name))

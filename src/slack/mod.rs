@@ -13,5 +13,7 @@ pub mod home;
 pub mod link;
 pub mod mrkdwn;
 pub mod outbound;
+#[cfg(test)]
+mod rendered;
 pub mod socket_mode;
 pub mod web;

@@ -16,6 +16,7 @@
 mod approvals;
 mod audit;
 mod cursors;
+mod database_url;
 mod deliveries;
 mod effects;
 mod group_commit;
@@ -32,11 +33,11 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool, Transaction};
 
-use crate::config::DatabaseUrl;
 use secrecy::ExposeSecret;
 
 pub use approvals::{AcceptOutcome, ApprovalRecord, NewApproval};
 pub use audit::{AuditEntry, AuditRecord};
+pub use database_url::DatabaseUrl;
 pub use deliveries::{Arrived, DeliveryRecord, NewDelivery};
 pub use effects::EffectEntry;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
 use crate::domain::JiraKey;
 use crate::http_client::HttpError;
 use crate::jira::{Jira, JiraError};
@@ -35,7 +34,8 @@ impl Ticket {
     }
 }
 
-/// Jira and where tickets are created.
+/// Jira and where tickets are created. One client serves both flows.
+#[derive(Clone)]
 pub struct JiraSide {
     pub client: Arc<dyn Jira>,
     pub project: String,
@@ -43,18 +43,6 @@ pub struct JiraSide {
 }
 
 impl JiraSide {
-    /// The real client for `config`, or `None` when Jira is not set up.
-    pub fn from_config(config: &Config) -> Result<Option<Self>, HttpError> {
-        let Some(jira) = &config.jira else {
-            return Ok(None);
-        };
-        Ok(Some(Self {
-            client: Arc::new(crate::jira::JiraClient::new(jira.settings.clone())?),
-            project: jira.project.clone(),
-            issue_type: jira.issue_type.clone(),
-        }))
-    }
-
     /// Moves a ticket to `status`. A move Jira cannot make is noted for the card, not fatal;
     /// only a transient failure is an error (the step is tried again).
     pub async fn move_ticket(

@@ -21,6 +21,7 @@
 
 mod after_review;
 pub mod poller;
+mod settings;
 pub mod start;
 pub mod state;
 pub mod view;
@@ -30,8 +31,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::azdo::{Anchor, AzdoError, AzureDevOps, NewThread, PrStatus, PullRequest, ThreadStatus};
-use crate::config::{Config, PrSettings, ReposConfig};
-use crate::domain::{RepoName, RunKind, tickets_in};
+use crate::domain::{RepoName, ReposConfig, RunKind, tickets_in};
 use crate::git::{self, Repos};
 use crate::http_client::HttpError;
 use crate::jira::NewIssue;
@@ -41,6 +41,8 @@ use crate::store::NewDelivery;
 use crate::workflow::tickets::JiraSide;
 use crate::workflow::{CardView, Flow, StepContext, StepError, Transition};
 use state::{InlineFinding, Outcome, PrInfo, PrRun, PrStep, ReviewBrief, ReviewResult, Ticket};
+
+pub use settings::PrSettings;
 
 /// What the PR workflow talks to.
 pub struct PrFlow {
@@ -56,24 +58,6 @@ pub struct PrFlow {
 type Step = Result<Transition<PrRun>, StepError>;
 
 impl PrFlow {
-    /// The flow with the real clients for `config`, or `None` when Azure DevOps is not set up.
-    pub fn from_config(config: &Config) -> Result<Option<Self>, HttpError> {
-        let Some(azdo) = &config.azdo else {
-            return Ok(None);
-        };
-        Ok(Some(Self {
-            azdo: Arc::new(crate::azdo::AzdoClient::new(azdo.clone())?),
-            jira: JiraSide::from_config(config)?,
-            repos: Arc::new(crate::startup::repos_on_disk(config)),
-            reviewer: Arc::new(crate::reviewer::ClaudeReviewer::new(
-                config.reviewer.clone(),
-            )),
-            settings: config.pr.clone(),
-            repos_config: config.repos_config.clone(),
-            known_repos: config.known_repos(),
-        }))
-    }
-
     /// `repo` as this bot spells it, if it works with that repository.
     fn known(&self, repo: &RepoName) -> Option<RepoName> {
         self.known_repos

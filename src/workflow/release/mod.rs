@@ -24,6 +24,7 @@ mod deploy;
 pub mod gates;
 pub mod notes;
 pub mod report;
+mod settings;
 pub mod start;
 pub mod state;
 pub mod view;
@@ -33,15 +34,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::azdo::{AzureDevOps, CompletionOptions, MergeStrategy, NewPullRequest, PrStatus};
-use crate::config::{Config, PrSettings, ReleaseSettings, ReposConfig};
-use crate::domain::{Decision, Line, Message, OptionStyle, RepoName, RunKind};
-use crate::http_client::HttpError;
+use crate::domain::{Decision, Line, Message, OptionStyle, RepoName, ReposConfig, RunKind};
 use crate::store::{StagingRelease, StoreError};
 use crate::workflow::flow::option;
 use crate::workflow::merge::{Merged, merge_once};
+use crate::workflow::pr::PrSettings;
 use crate::workflow::tickets::JiraSide;
 use crate::workflow::{ApprovalRequest, CardView, Flow, StepContext, StepError, Transition};
 use state::{ReleasePr, ReleaseRun, ReleaseStep, Signoff};
+
+pub use settings::ReleaseSettings;
 
 pub const CREATE_POINT: &str = "create-release-pr";
 pub const MERGE_POINT: &str = "merge-release-pr";
@@ -62,21 +64,6 @@ pub struct ReleaseFlow {
 type Step = Result<Transition<ReleaseRun>, StepError>;
 
 impl ReleaseFlow {
-    /// The flow with the real clients for `config`, or `None` when Azure DevOps is not set up.
-    pub fn from_config(config: &Config) -> Result<Option<Self>, HttpError> {
-        let Some(azdo) = &config.azdo else {
-            return Ok(None);
-        };
-        Ok(Some(Self {
-            azdo: Arc::new(crate::azdo::AzdoClient::new(azdo.clone())?),
-            jira: JiraSide::from_config(config)?,
-            pr: config.pr.clone(),
-            settings: config.release.clone(),
-            repos_config: config.repos_config.clone(),
-            known_repos: config.known_repos(),
-        }))
-    }
-
     fn repo(&self, run: &ReleaseRun) -> Result<RepoName, StepError> {
         self.known_repos
             .iter()

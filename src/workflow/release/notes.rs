@@ -115,7 +115,7 @@ fn escape(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::JiraKey;
     use crate::domain::RepoName;
@@ -123,7 +123,8 @@ mod tests {
     use crate::workflow::release::state::{ReleasePr, Signoff, Ticket};
     use chrono::{TimeZone, Utc};
 
-    fn run() -> ReleaseRun {
+    /// A released run with tickets, PRs and a sign-off; Slack's rendering tests use it too.
+    pub(crate) fn run() -> ReleaseRun {
         let mut run = ReleaseRun::new(
             RepoName::parse("Billo.Api").unwrap(),
             "develop".into(),
@@ -154,28 +155,6 @@ mod tests {
             at: Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap(),
         }];
         run
-    }
-
-    #[test]
-    fn the_slack_notes_list_tickets_prs_and_who_decided() {
-        let notes = slack(&run(), &|id| format!("https://pr/{id}"));
-        assert!(notes.broadcast, "release notes show in the channel");
-        let text = crate::slack::mrkdwn::lines(&notes.lines);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], ":rocket: *Released Billo.Api 1.4.3*");
-        assert_eq!(lines[1], "*Tickets (2)*");
-        assert_eq!(
-            lines[2],
-            "• <https://jira.example/browse/ALLPOST-1|ALLPOST-1> Login page"
-        );
-        assert_eq!(lines[3], "• `ALLPOST-2`");
-        assert_eq!(lines[5], "• <https://pr/12|PR 12> Login *page* [draft]");
-        assert!(lines[6].starts_with("Release PR: <https://dev.azure.com/"));
-        assert!(
-            lines[8].starts_with("• approved Production by <@U0ANN> on "),
-            "{}",
-            lines[8]
-        );
     }
 
     #[test]

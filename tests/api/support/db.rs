@@ -1,7 +1,7 @@
 //! A fresh database per test: a SQLite file in a temp dir, or a new database on the PostgreSQL
 //! server named by `TEST_DATABASE_URL`.
 
-use release_agent::config::DatabaseUrl;
+use release_agent::store::DatabaseUrl;
 use release_agent::store::Store;
 use sqlx::{Connection, PgConnection};
 

@@ -25,9 +25,8 @@ use release_agent::slack::socket_mode::SocketSettings;
 use release_agent::slack::socket_mode::reconnect::BackoffSettings;
 use release_agent::startup::{Application, Parts, StartupError};
 use release_agent::store::{ApprovalRecord, RunRecord, Store};
-use release_agent::workflow::pr::PrFlow;
-use release_agent::workflow::release::ReleaseFlow;
-use release_agent::workflow::{Engine, EngineSettings, Flows, Subject};
+use release_agent::telemetry::LogFormat;
+use release_agent::workflow::{Engine, EngineSettings, Subject};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -46,7 +45,7 @@ pub fn init() {
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
         if std::env::var_os("TEST_LOG").is_some() {
-            release_agent::telemetry::init(release_agent::config::LogFormat::Pretty);
+            release_agent::telemetry::init(LogFormat::Pretty);
         }
     });
 }
@@ -156,29 +155,20 @@ impl TestApp {
         Config::from_lookup(|name| self.vars.get(name).cloned()).expect("test config is valid")
     }
 
-    pub fn flows(&self) -> Flows {
-        Flows::new().with(DemoFlow::new(self.effects.url(), self.hooks.clone()))
-    }
-
-    /// Builds and runs a new application process on the same database and fakes.
+    /// Builds and runs a new application process on the same database and fakes: the
+    /// production parts, with the demo flow added and test timings.
     pub async fn start(&mut self) {
         assert!(self.running.is_none(), "already running");
-        let mut flows = self.flows();
         let config = self.config();
-        if let Some(pr) = PrFlow::from_config(&config).expect("the PR flow's clients") {
-            flows = flows.with(pr);
-        }
-        if let Some(release) =
-            ReleaseFlow::from_config(&config).expect("the release flow's clients")
-        {
-            flows = flows.with(release);
-        }
+        let production = Parts::for_config(&config).expect("the app's clients");
+        let demo = DemoFlow::new(self.effects.url(), self.hooks.clone());
         let parts = Parts {
-            flows,
+            flows: production.flows.with(demo),
             clock: self.clock.clone(),
             engine: engine_settings(),
             outbound: outbound_settings(),
             socket: socket_settings(),
+            ..production
         };
         let opened = self.slack.connections_opened();
         let app = Application::build_with(self.config(), parts)

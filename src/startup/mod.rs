@@ -5,6 +5,8 @@
 //! `run_until_stopped` runs the Socket Mode listener, the engine, the intake and the outbound
 //! queue until the shutdown token fires or one of them ends, then stops them in order.
 
+mod parts;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,24 +14,22 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::azdo::AzdoClient;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::git::{Remote, Repos};
 use crate::http_server::{HttpServer, Shared};
 use crate::slack::approvers::Approvers;
 use crate::slack::front_door::FrontDoor;
 use crate::slack::home::HomeTab;
 use crate::slack::link::SlackLink;
-use crate::slack::outbound::{Outbound, OutboundSettings};
+use crate::slack::outbound::Outbound;
 use crate::slack::socket_mode::{Receivers, SocketMode, SocketSettings};
 use crate::slack::web::{SlackApi, SlackError};
 use crate::store::{Store, StoreError};
 use crate::workflow::intake::Intake;
-use crate::workflow::pr::PrFlow;
 use crate::workflow::pr::poller::Poller;
-use crate::workflow::release::ReleaseFlow;
-use crate::workflow::{Engine, EngineSettings, Flows, Wakers};
+use crate::workflow::{Engine, Wakers};
+
+pub use parts::{Parts, repos_on_disk};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -53,38 +53,6 @@ pub enum StartupError {
     },
 }
 
-/// What a test (or a later issue) may swap: the flows, the clock and the timings.
-pub struct Parts {
-    pub flows: Flows,
-    pub clock: Clock,
-    pub engine: EngineSettings,
-    pub outbound: OutboundSettings,
-    pub socket: SocketSettings,
-}
-
-impl Parts {
-    /// The production parts for `config`: the PR and release workflows when Azure DevOps is set
-    /// up.
-    pub fn for_config(config: &Config) -> Result<Self, StartupError> {
-        let mut engine = EngineSettings::new(&config.slack.channel, config.approval_timeout);
-        engine.lease = config.run_lease;
-        let mut flows = Flows::new();
-        if let Some(pr) = PrFlow::from_config(config).map_err(StartupError::Client)? {
-            flows = flows.with(pr);
-        }
-        if let Some(release) = ReleaseFlow::from_config(config).map_err(StartupError::Client)? {
-            flows = flows.with(release);
-        }
-        Ok(Self {
-            flows,
-            clock: Clock::system(),
-            engine,
-            outbound: OutboundSettings::default(),
-            socket: SocketSettings::default(),
-        })
-    }
-}
-
 pub struct Application {
     store: Store,
     api: SlackApi,
@@ -95,6 +63,14 @@ pub struct Application {
     receivers: Receivers,
     socket: SocketSettings,
     http: Option<HttpServer>,
+}
+
+/// What the parts built from the store and the engine share.
+struct Core {
+    store: Store,
+    engine: Engine,
+    clock: Clock,
+    wakers: Arc<Wakers>,
 }
 
 impl Application {
@@ -113,14 +89,7 @@ impl Application {
         )
         .map_err(StartupError::SlackClient)?;
         verify_tokens(&api).await?;
-        match repos_on_disk(&config).prune_stale().await {
-            Ok(0) => {}
-            Ok(pruned) => info!(
-                pruned,
-                "removed review worktrees left by an earlier process"
-            ),
-            Err(e) => warn!(error = %e, "cannot prune stale review worktrees"),
-        }
+        prune_worktrees(&config).await;
         let wakers = Arc::new(Wakers::default());
         let engine = Engine::new(
             store.clone(),
@@ -129,65 +98,35 @@ impl Application {
             parts.engine,
             wakers.clone(),
         );
+        let core = Core {
+            store,
+            engine,
+            clock: parts.clock,
+            wakers,
+        };
         let approvers = Arc::new(Approvers::new(config.slack.approvers.clone(), api.clone()));
         let intake = Intake::new(
-            store.clone(),
-            parts.clock.clone(),
-            engine.clone(),
+            core.store.clone(),
+            core.clock.clone(),
+            core.engine.clone(),
             approvers,
-            wakers.clone(),
+            core.wakers.clone(),
         );
         let outbound = Outbound::new(
-            store.clone(),
+            core.store.clone(),
             api.clone(),
             parts.flows,
-            parts.clock.clone(),
-            wakers.clone(),
+            core.clock.clone(),
+            core.wakers.clone(),
             parts.outbound,
         );
-        let poller = poller(&config, &engine, &store, &parts.clock)?;
-        let door = Arc::new(FrontDoor::new(
-            store.clone(),
-            parts.clock.clone(),
-            engine.clone(),
-            config.known_repos(),
-            wakers.clone(),
-        ));
-        let receivers = Receivers {
-            acks: wakers.acks.clone(),
-            door,
-            home: Arc::new(HomeTab::new(
-                store.clone(),
-                api.clone(),
-                parts.clock.clone(),
-            )),
-            link: SlackLink::default(),
-        };
-        let http = match &config.http {
-            Some(settings) => {
-                let shared = Shared {
-                    store: store.clone(),
-                    engine: engine.clone(),
-                    intake: intake.clone(),
-                    slack: receivers.link.clone(),
-                    settings: settings.clone(),
-                    repos: Shared::repos_from(&config),
-                };
-                let server =
-                    HttpServer::bind(shared)
-                        .await
-                        .map_err(|source| StartupError::Listen {
-                            addr: settings.addr,
-                            source,
-                        })?;
-                Some(server)
-            }
-            None => None,
-        };
+        let poller = parts::poller(&config, parts.azdo, &core.engine, &core.store, &core.clock);
+        let receivers = receivers(&config, &core, &api);
+        let http = http_receiver(&config, &core, &intake, &receivers.link).await?;
         Ok(Self {
-            store,
+            store: core.store,
             api,
-            engine,
+            engine: core.engine,
             intake,
             outbound,
             poller,
@@ -274,43 +213,64 @@ impl Application {
     }
 }
 
-/// The repositories under REPOS_BASE_DIR, cloned from Azure DevOps when configured.
-pub fn repos_on_disk(config: &Config) -> Repos {
-    let remote = config.azdo.as_ref().map(|azdo| {
-        let mut prefix = azdo.base_url.clone();
-        if let Ok(mut path) = prefix.path_segments_mut() {
-            path.pop_if_empty().extend([azdo.project.as_str(), "_git"]);
-        }
-        Remote {
-            prefix: prefix.to_string(),
-            pat: Some(azdo.pat.clone()),
-        }
-    });
-    Repos::new(config.repos_dir.clone(), remote)
+/// What the Socket Mode listener hands envelopes to.
+fn receivers(config: &Config, core: &Core, api: &SlackApi) -> Receivers {
+    let door = FrontDoor::new(
+        core.store.clone(),
+        core.clock.clone(),
+        core.engine.clone(),
+        config.known_repos(),
+        core.wakers.clone(),
+    );
+    Receivers {
+        acks: core.wakers.acks.clone(),
+        door: Arc::new(door),
+        home: Arc::new(HomeTab::new(
+            core.store.clone(),
+            api.clone(),
+            core.clock.clone(),
+        )),
+        link: SlackLink::default(),
+    }
 }
 
-/// The PR poller, when PR_POLL_ENABLED and Azure DevOps are set up.
-fn poller(
+/// The HTTP receiver, bound, when HTTP_PORT is set.
+async fn http_receiver(
     config: &Config,
-    engine: &Engine,
-    store: &Store,
-    clock: &Clock,
-) -> Result<Option<Poller>, StartupError> {
-    let (true, Some(azdo)) = (config.pr.poll_enabled, &config.azdo) else {
+    core: &Core,
+    intake: &Intake,
+    slack: &SlackLink,
+) -> Result<Option<HttpServer>, StartupError> {
+    let Some(settings) = &config.http else {
         return Ok(None);
     };
-    Ok(Some(Poller {
-        azdo: Arc::new(AzdoClient::new(azdo.clone()).map_err(StartupError::Client)?),
-        engine: engine.clone(),
-        store: store.clone(),
-        clock: clock.clone(),
-        repos: config
-            .watched_repos
-            .iter()
-            .map(|repo| (repo.clone(), config.target_branch(repo)))
-            .collect(),
-        interval: config.pr.poll_interval,
-    }))
+    let shared = Shared {
+        store: core.store.clone(),
+        engine: core.engine.clone(),
+        intake: intake.clone(),
+        slack: slack.clone(),
+        settings: settings.clone(),
+        repos: parts::repos_with_targets(config, config.known_repos()),
+    };
+    let server = HttpServer::bind(shared)
+        .await
+        .map_err(|source| StartupError::Listen {
+            addr: settings.addr,
+            source,
+        })?;
+    Ok(Some(server))
+}
+
+/// Review worktrees an earlier process left (it was killed mid-review) are removed.
+async fn prune_worktrees(config: &Config) {
+    match repos_on_disk(config).prune_stale().await {
+        Ok(0) => {}
+        Ok(pruned) => info!(
+            pruned,
+            "removed review worktrees left by an earlier process"
+        ),
+        Err(e) => warn!(error = %e, "cannot prune stale review worktrees"),
+    }
 }
 
 pub async fn open_store(config: &Config) -> Result<Store, StartupError> {

@@ -1,20 +1,5 @@
-//! `release-agent import-json --source DIR [--dry-run]`: brings the old agent's per-repository
-//! JSON release files into the store, the staging release and the archive alike.
-//!
-//! The old files had no schema, so these shapes are accepted, in any `*.json` under DIR:
-//! - a repository file: `{"repo": …, "staging": {release} | null, "archived": [{release}, …]}`
-//!   (`released`, `history` or `releases` for the list; `current` for staging);
-//! - one release: `{"repo": …, "version": …, "released_at": …}` (archived) or without
-//!   `released_at` (staging);
-//! - a list of releases.
-//!
-//! A release has `version` ("1.4.2" or "v1.4.2"), `tickets` (keys, or objects with `key`), and
-//! optionally `started_at`, `released_at` (RFC 3339 or YYYY-MM-DD), `prs` (numbers, or objects with
-//! `id` and `title`) and `repo`. Without `repo`, the file's name (`Billo.Api.json`) or, for
-//! `staging.json` and `1.4.2.json`, its directory's name is the repository.
-//!
-//! A file that does not parse is refused whole, with its name and the reason. What is already in
-//! the store is left alone, so a second run imports nothing.
+//! Reading the old agent's release files: every `*.json` under a directory, each parsed into
+//! releases or refused whole with the reason (the shapes are in the module above).
 
 use std::path::{Path, PathBuf};
 
@@ -22,7 +7,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::domain::{RepoName, Version};
-use crate::store::{ArchivedRelease, StagedPr, StagingRelease, Store, StoreError};
+use crate::store::{ArchivedRelease, StagedPr, StagingRelease};
 
 /// The releases one file holds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -255,67 +240,6 @@ fn date(value: &Value, field: &str) -> Result<DateTime<Utc>, String> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
         .map_err(|_| format!("`{field}` {text:?} is not a date (RFC 3339 or YYYY-MM-DD)"))
-}
-
-/// What became of one release.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fate {
-    Imported,
-    AlreadyThere,
-}
-
-/// Imports (or, dry, only looks at) the releases of one file; one line per release.
-pub async fn apply(
-    store: &Store,
-    releases: &FileReleases,
-    dry_run: bool,
-    now: DateTime<Utc>,
-) -> Result<Vec<(Fate, String)>, StoreError> {
-    let mut lines = Vec::new();
-    for release in &releases.archived {
-        let what = format!(
-            "released {} {} ({})",
-            release.repo,
-            release.version,
-            release.released_at.date_naive()
-        );
-        let there = store
-            .archived(&release.repo)
-            .await?
-            .iter()
-            .any(|r| r.version == release.version);
-        let fate = if there || (!dry_run && !store.import_archived(release).await?) {
-            Fate::AlreadyThere
-        } else {
-            Fate::Imported
-        };
-        lines.push((fate, what));
-    }
-    for release in &releases.staging {
-        let what = format!("staging {} {}", release.repo, release.version);
-        let current = store.staging(&release.repo).await?;
-        let fate = if current.is_some() || (!dry_run && !store.import_staging(release, now).await?)
-        {
-            Fate::AlreadyThere
-        } else {
-            Fate::Imported
-        };
-        let what = match current.filter(|c| c.version != release.version) {
-            Some(c) => format!("{what} (the repository already stages {}; kept)", c.version),
-            None => what,
-        };
-        lines.push((fate, what));
-    }
-    Ok(lines)
-}
-
-/// The line printed for one release.
-pub fn describe(fate: Fate, what: &str, dry_run: bool) -> String {
-    match (fate, dry_run) {
-        (Fate::Imported, true) => format!("would import {what}"),
-        (Fate::Imported, false) => format!("imported {what}"),
-        (Fate::AlreadyThere, _) => format!("already there: {what}"),
-    }
 }
 
 #[cfg(test)]

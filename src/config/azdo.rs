@@ -1,0 +1,87 @@
+//! The Azure DevOps section: an organization (or a Server collection URL), a project and a PAT.
+//! Optional: set none of its variables and the bot runs without reviews and releases.
+
+use url::Url;
+
+use super::reader::{Reader, parse_base_url, parse_word};
+use crate::azdo::AzdoSettings;
+use crate::http_client::RetryPolicy;
+
+pub(super) const VARS: [&str; 5] = [
+    "AZDO_ORGANIZATION",
+    "AZDO_BASE_URL",
+    "AZDO_PROJECT",
+    "AZDO_PAT",
+    "AZDO_RELEASE_BASE_URL",
+];
+
+/// `Some(None)`: Azure DevOps is off; `None`: something is wrong (already reported).
+pub(super) fn read(vars: &mut Reader<'_>, retry: RetryPolicy) -> Option<Option<AzdoSettings>> {
+    if !vars.any_set(&VARS) {
+        return Some(None);
+    }
+    let base = base_url(vars);
+    let release = vars.optional("AZDO_RELEASE_BASE_URL", parse_base_url);
+    let project = vars.required(
+        "AZDO_PROJECT",
+        "the Azure DevOps project of the repositories",
+    );
+    let pat = vars.secret(
+        "AZDO_PAT",
+        "a personal access token with Code, Build and Release scopes",
+    );
+    let api_version = vars.parsed("AZDO_API_VERSION", "7.1", parse_api_version);
+    let base = base?;
+    let release = release?.unwrap_or_else(|| default_release_base(&base));
+    let mut settings = AzdoSettings::new(base, release, &project?, pat?);
+    settings.api_version = api_version?;
+    settings.retry = retry;
+    Some(Some(settings))
+}
+
+/// AZDO_BASE_URL as given, or the cloud URL of AZDO_ORGANIZATION.
+fn base_url(vars: &mut Reader<'_>) -> Option<Url> {
+    let organization = vars.value("AZDO_ORGANIZATION");
+    match (vars.value("AZDO_BASE_URL"), &organization) {
+        (Some(url), _) => vars.check("AZDO_BASE_URL", url, parse_base_url),
+        (None, Some(org)) => vars.check("AZDO_ORGANIZATION", org.clone(), |org| {
+            parse_word("organization name")(org)
+                .and_then(|org| parse_base_url(&format!("https://dev.azure.com/{org}")))
+        }),
+        (None, None) => {
+            vars.fail(
+                "AZDO_ORGANIZATION",
+                "is required: the organization name (or set AZDO_BASE_URL to a collection URL)"
+                    .into(),
+            );
+            None
+        }
+    }
+}
+
+fn parse_api_version(text: &str) -> Result<String, String> {
+    if text
+        .split('.')
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("`{text}` is not an api-version like 7.1"))
+    }
+}
+
+/// Classic release management has its own host in the cloud; a Server collection serves it at
+/// the collection URL.
+pub(super) fn default_release_base(base: &Url) -> Url {
+    let host = base.host_str().unwrap_or_default();
+    let rewritten = if host.eq_ignore_ascii_case("dev.azure.com") {
+        Some(format!("https://vsrm.dev.azure.com{}", base.path()))
+    } else {
+        host.strip_suffix(".visualstudio.com")
+            .filter(|org| !org.contains('.'))
+            .map(|org| format!("https://{org}.vsrm.visualstudio.com{}", base.path()))
+    };
+    rewritten
+        .and_then(|u| Url::parse(&u).ok())
+        .unwrap_or_else(|| base.clone())
+}

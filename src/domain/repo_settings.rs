@@ -1,0 +1,71 @@
+//! Per-repository settings (REPOS_CONFIG): which CI and release definitions a repository uses,
+//! the order of its CD stages, its branches, its channel and its Jira project. Every key is
+//! optional; a repository that is not listed uses the defaults. `config` reads the file.
+
+use serde::{Deserialize, Deserializer};
+
+use super::RepoName;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoSettings {
+    #[serde(default, deserialize_with = "id_or_name")]
+    pub ci_definition: Option<String>,
+    #[serde(default, deserialize_with = "id_or_name")]
+    pub release_definition: Option<String>,
+    #[serde(default)]
+    pub stages: Vec<String>,
+    pub target_branch: Option<String>,
+    pub release_branch: Option<String>,
+    pub slack_channel: Option<String>,
+    pub jira_project: Option<String>,
+}
+
+/// The settings of every repository REPOS_CONFIG names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReposConfig {
+    repos: Vec<(RepoName, RepoSettings)>,
+}
+
+impl ReposConfig {
+    pub fn new(repos: Vec<(RepoName, RepoSettings)>) -> Self {
+        Self { repos }
+    }
+
+    /// The settings for `repo` (matched as Azure DevOps does, ignoring case), or the defaults.
+    pub fn for_repo(&self, repo: &RepoName) -> RepoSettings {
+        self.repos
+            .iter()
+            .find(|(name, _)| name.same_as(repo.as_str()))
+            .map(|(_, settings)| settings.clone())
+            .unwrap_or_default()
+    }
+
+    /// The repositories whose cards go to their own channel, with that channel.
+    pub fn channels(&self) -> Vec<(RepoName, String)> {
+        self.repos
+            .iter()
+            .filter_map(|(name, s)| Some((name.clone(), s.slack_channel.clone()?)))
+            .collect()
+    }
+
+    pub fn repos(&self) -> impl Iterator<Item = &RepoName> {
+        self.repos.iter().map(|(name, _)| name)
+    }
+}
+
+/// A definition is named by its id (a TOML integer) or its name (a string).
+fn id_or_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IdOrName {
+        Id(i64),
+        Name(String),
+    }
+    Ok(
+        Option::<IdOrName>::deserialize(deserializer)?.map(|v| match v {
+            IdOrName::Id(id) => id.to_string(),
+            IdOrName::Name(name) => name,
+        }),
+    )
+}
