@@ -1,5 +1,6 @@
 //! Builds: finding a repository's CI definition, queueing a build, reading its state.
 
+use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
@@ -7,6 +8,26 @@ use serde_json::json;
 use super::client::{AzdoClient, Links, List, web_link};
 use super::*;
 use crate::http_client::Call;
+
+/// CI builds: which definition builds a repository, queueing a build and following it.
+#[async_trait]
+pub trait Builds: Send + Sync {
+    /// The CI definition of `repo`: the REPOS_CONFIG override, or the one that builds it.
+    async fn ci_definition(
+        &self,
+        repo: &RepoName,
+        configured: Option<&str>,
+    ) -> Result<BuildDefinition, AzdoError>;
+    async fn queue_build(
+        &self,
+        definition: i64,
+        branch: &str,
+        commit: Option<&str>,
+    ) -> Result<Build, AzdoError>;
+    async fn build(&self, id: i64) -> Result<Build, AzdoError>;
+    /// Recent builds of a definition on a branch, newest first (to find one already queued).
+    async fn recent_builds(&self, definition: i64, branch: &str) -> Result<Vec<Build>, AzdoError>;
+}
 
 #[derive(Deserialize)]
 struct DefinitionDto {
@@ -68,10 +89,13 @@ impl AzdoClient {
             web_url: web_link(dto.links).unwrap_or_default(),
         }
     }
+}
 
+#[async_trait]
+impl Builds for AzdoClient {
     /// https://learn.microsoft.com/rest/api/azure/devops/build/definitions/list — the configured
     /// definition (id or name), else the one definition that builds this repository.
-    pub(super) async fn find_ci_definition(
+    async fn ci_definition(
         &self,
         repo: &RepoName,
         configured: Option<&str>,
@@ -88,7 +112,7 @@ impl AzdoClient {
                     .await?
             }
             None => {
-                let repository = self.get_repository(repo).await?;
+                let repository = self.repository(repo).await?;
                 let query = [
                     ("repositoryId", repository.id.as_str()),
                     ("repositoryType", "TfsGit"),
@@ -101,7 +125,7 @@ impl AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/build/builds/queue
-    pub(super) async fn post_build(
+    async fn queue_build(
         &self,
         definition: i64,
         branch: &str,
@@ -124,7 +148,7 @@ impl AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/build/builds/get
-    pub(super) async fn get_build(&self, id: i64) -> Result<Build, AzdoError> {
+    async fn build(&self, id: i64) -> Result<Build, AzdoError> {
         let dto: BuildDto = self
             .get(self.url(&["build", "builds", &id.to_string()], &[]))
             .await?;
@@ -132,11 +156,7 @@ impl AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/build/builds/list
-    pub(super) async fn list_builds(
-        &self,
-        definition: i64,
-        branch: &str,
-    ) -> Result<Vec<Build>, AzdoError> {
+    async fn recent_builds(&self, definition: i64, branch: &str) -> Result<Vec<Build>, AzdoError> {
         let definition = definition.to_string();
         let branch = full_branch(branch);
         let query = [

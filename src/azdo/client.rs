@@ -1,6 +1,6 @@
 //! The client itself: settings, URL building (names are percent-encoded, so repositories and
-//! projects with spaces work), paging through continuation tokens, and the trait impl that hands
-//! each call to its file.
+//! projects with spaces work), paging through continuation tokens, and who the PAT is. Each
+//! other file implements its own part of [`AzureDevOps`] on the client.
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use super::pulls::IdentityDto;
 use super::*;
 use crate::http_client::{Call, JsonApi, RetryPolicy};
 
@@ -92,7 +93,7 @@ impl AzdoClient {
     /// `{base}/{project}/_apis/{segments…}?api-version=…&{query}`
     pub(super) fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
         let project = self.settings.project.clone();
-        self.build(
+        self.compose(
             &self.settings.base_url,
             &[&project, "_apis"],
             segments,
@@ -103,7 +104,7 @@ impl AzdoClient {
     /// `{release base}/{project}/_apis/{segments…}?…`
     pub(super) fn release_url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
         let project = self.settings.project.clone();
-        self.build(
+        self.compose(
             &self.settings.release_base_url,
             &[&project, "_apis"],
             segments,
@@ -124,7 +125,13 @@ impl AzdoClient {
         url
     }
 
-    fn build(&self, base: &Url, prefix: &[&str], segments: &[&str], query: &[(&str, &str)]) -> Url {
+    fn compose(
+        &self,
+        base: &Url,
+        prefix: &[&str],
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Url {
         let mut url = base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(prefix).extend(segments);
@@ -175,6 +182,12 @@ impl AzdoClient {
     }
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnectionData {
+    authenticated_user: IdentityDto,
+}
+
 #[async_trait]
 impl AzureDevOps for AzdoClient {
     fn pull_request_link(&self, repo: &RepoName, pr: i64) -> String {
@@ -191,145 +204,20 @@ impl AzureDevOps for AzdoClient {
         url.to_string()
     }
 
+    /// https://learn.microsoft.com/rest/api/azure/devops/core (connectionData, preview only)
     async fn whoami(&self) -> Result<Identity, AzdoError> {
-        self.connection_data().await
-    }
-
-    async fn repository(&self, repo: &RepoName) -> Result<Repository, AzdoError> {
-        self.get_repository(repo).await
-    }
-
-    async fn pull_request(&self, id: u32) -> Result<PullRequest, AzdoError> {
-        self.get_pull_request(id).await
-    }
-
-    async fn active_pull_requests(
-        &self,
-        repo: &RepoName,
-        target_branch: &str,
-    ) -> Result<Vec<PullRequest>, AzdoError> {
-        self.list_active(
-            repo,
-            &[("searchCriteria.targetRefName", &full_branch(target_branch))],
-        )
-        .await
-    }
-
-    async fn completed_pull_requests(
-        &self,
-        repo: &RepoName,
-        target_branch: &str,
-        since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<PullRequest>, AzdoError> {
-        self.list_completed(repo, target_branch, since).await
-    }
-
-    async fn iterations(&self, repo: &RepoName, pr: u32) -> Result<Vec<Iteration>, AzdoError> {
-        self.get_iterations(repo, pr).await
-    }
-
-    async fn changes(
-        &self,
-        repo: &RepoName,
-        pr: u32,
-        iteration: u32,
-    ) -> Result<Vec<FileChange>, AzdoError> {
-        self.get_changes(repo, pr, iteration).await
-    }
-
-    async fn post_thread(
-        &self,
-        repo: &RepoName,
-        pr: u32,
-        thread: &NewThread,
-    ) -> Result<i64, AzdoError> {
-        self.create_thread(repo, pr, thread).await
-    }
-
-    async fn find_thread(
-        &self,
-        repo: &RepoName,
-        pr: u32,
-        key: &str,
-    ) -> Result<Option<i64>, AzdoError> {
-        self.thread_by_key(repo, pr, key).await
-    }
-
-    async fn vote(
-        &self,
-        repo: &RepoName,
-        pr: u32,
-        reviewer_id: &str,
-        vote: Vote,
-    ) -> Result<(), AzdoError> {
-        self.put_vote(repo, pr, reviewer_id, vote).await
-    }
-
-    async fn complete(
-        &self,
-        repo: &RepoName,
-        pr: u32,
-        reviewed_commit: &str,
-        options: &CompletionOptions,
-    ) -> Result<PullRequest, AzdoError> {
-        self.complete_pr(repo, pr, reviewed_commit, options).await
-    }
-
-    async fn create_pull_request(
-        &self,
-        repo: &RepoName,
-        new: &NewPullRequest,
-    ) -> Result<PullRequest, AzdoError> {
-        self.create_pr(repo, new).await
-    }
-
-    async fn ci_definition(
-        &self,
-        repo: &RepoName,
-        configured: Option<&str>,
-    ) -> Result<BuildDefinition, AzdoError> {
-        self.find_ci_definition(repo, configured).await
-    }
-
-    async fn queue_build(
-        &self,
-        definition: i64,
-        branch: &str,
-        commit: Option<&str>,
-    ) -> Result<Build, AzdoError> {
-        self.post_build(definition, branch, commit).await
-    }
-
-    async fn build(&self, id: i64) -> Result<Build, AzdoError> {
-        self.get_build(id).await
-    }
-
-    async fn recent_builds(&self, definition: i64, branch: &str) -> Result<Vec<Build>, AzdoError> {
-        self.list_builds(definition, branch).await
-    }
-
-    async fn release_for_build(
-        &self,
-        build: &Build,
-        definition: Option<&str>,
-    ) -> Result<Option<Release>, AzdoError> {
-        self.find_release(build, definition).await
-    }
-
-    async fn release(&self, id: i64) -> Result<Release, AzdoError> {
-        self.get_release(id).await
-    }
-
-    async fn decide_approval(
-        &self,
-        approval: i64,
-        approve: bool,
-        comment: &str,
-    ) -> Result<(), AzdoError> {
-        self.patch_approval(approval, approve, comment).await
-    }
-
-    async fn start_stage(&self, release: i64, stage: i64, comment: &str) -> Result<(), AzdoError> {
-        AzdoClient::start_stage(self, release, stage, comment).await
+        let mut url = self.settings.base_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(["_apis", "connectionData"]);
+        }
+        url.query_pairs_mut().append_pair(
+            "api-version",
+            &format!("{}-preview.1", self.settings.api_version),
+        );
+        let data: ConnectionData = self.get(url).await?;
+        Ok(Identity {
+            id: data.authenticated_user.id,
+            name: data.authenticated_user.display_name,
+        })
     }
 }

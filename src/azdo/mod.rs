@@ -1,22 +1,28 @@
 //! The Azure DevOps client: pull requests, threads, votes, safe merges, builds and classic
 //! releases, over REST api-version 7.1 (one constant, so an Azure DevOps Server install can lower
-//! it). Flows use the [`AzureDevOps`] trait; [`AzdoClient`] implements it. DTOs are private to
-//! the files below and become the types here at the edge.
+//! it). Flows use the [`AzureDevOps`] trait; [`AzdoClient`] implements it, one area a file, each
+//! operation under one name. DTOs are private to the files below and become the types here at
+//! the edge.
 //!
-//! Read `client.rs` (URLs, paging, auth), then `pulls.rs`, `builds.rs` and `releases.rs`.
+//! Read `client.rs` (URLs, paging, auth), then `pulls.rs`, `reviews.rs`, `builds.rs` and
+//! `releases.rs`.
 
 mod builds;
 mod client;
 mod pulls;
 mod releases;
+mod reviews;
 
 use async_trait::async_trait;
 
 use crate::domain::RepoName;
 use crate::http_client::HttpError;
 
+pub use builds::Builds;
 pub use client::{AzdoClient, AzdoSettings};
-pub use releases::{PendingApproval, Stage, StageStatus, Wait};
+pub use pulls::PullRequests;
+pub use releases::{ClassicReleases, PendingApproval, Stage, StageStatus, Wait};
+pub use reviews::PrReviews;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AzdoError {
@@ -235,106 +241,14 @@ pub struct Release {
     pub stages: Vec<Stage>,
 }
 
-/// What the flows need from Azure DevOps.
+/// What the flows need from Azure DevOps: a trait per area, each implemented in its own file,
+/// and what is left here (who the PAT is, a PR's link).
 #[async_trait]
-pub trait AzureDevOps: Send + Sync {
+pub trait AzureDevOps: PullRequests + PrReviews + Builds + ClassicReleases {
     /// The page of PR `pr` in `repo` that a human opens (no request is made).
     fn pull_request_link(&self, repo: &RepoName, pr: i64) -> String;
     /// The identity behind the PAT (its id is the bot's reviewer id).
     async fn whoami(&self) -> Result<Identity, AzdoError>;
-    async fn repository(&self, repo: &RepoName) -> Result<Repository, AzdoError>;
-    /// A PR by id, at project level: no repository needed.
-    async fn pull_request(&self, id: u32) -> Result<PullRequest, AzdoError>;
-    /// The active PRs of `repo` that target `target_branch`.
-    async fn active_pull_requests(
-        &self,
-        repo: &RepoName,
-        target_branch: &str,
-    ) -> Result<Vec<PullRequest>, AzdoError>;
-    /// The PRs of `repo` into `target_branch` completed at or after `since`.
-    async fn completed_pull_requests(
-        &self,
-        repo: &RepoName,
-        target_branch: &str,
-        since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<PullRequest>, AzdoError>;
-    async fn iterations(&self, repo: &RepoName, pr: u32) -> Result<Vec<Iteration>, AzdoError>;
-    /// The files an iteration changed compared with the merge base (the whole PR).
-    async fn changes(
-        &self,
-        repo: &RepoName,
-        pr: u32,
-        iteration: u32,
-    ) -> Result<Vec<FileChange>, AzdoError>;
-    /// Posts a thread; returns its id.
-    async fn post_thread(
-        &self,
-        repo: &RepoName,
-        pr: u32,
-        thread: &NewThread,
-    ) -> Result<i64, AzdoError>;
-    /// The thread the bot posted under `key`, if any.
-    async fn find_thread(
-        &self,
-        repo: &RepoName,
-        pr: u32,
-        key: &str,
-    ) -> Result<Option<i64>, AzdoError>;
-    async fn vote(
-        &self,
-        repo: &RepoName,
-        pr: u32,
-        reviewer_id: &str,
-        vote: Vote,
-    ) -> Result<(), AzdoError>;
-    /// Completes a PR only if its source is still at `reviewed_commit`, and waits until the merge
-    /// is really done.
-    async fn complete(
-        &self,
-        repo: &RepoName,
-        pr: u32,
-        reviewed_commit: &str,
-        options: &CompletionOptions,
-    ) -> Result<PullRequest, AzdoError>;
-    /// Creates a PR, or returns the active one that already exists for the same branches.
-    async fn create_pull_request(
-        &self,
-        repo: &RepoName,
-        new: &NewPullRequest,
-    ) -> Result<PullRequest, AzdoError>;
-    /// The CI definition of `repo`: the REPOS_CONFIG override, or the one that builds it.
-    async fn ci_definition(
-        &self,
-        repo: &RepoName,
-        configured: Option<&str>,
-    ) -> Result<BuildDefinition, AzdoError>;
-    async fn queue_build(
-        &self,
-        definition: i64,
-        branch: &str,
-        commit: Option<&str>,
-    ) -> Result<Build, AzdoError>;
-    async fn build(&self, id: i64) -> Result<Build, AzdoError>;
-    /// Recent builds of a definition on a branch, newest first (to find one already queued).
-    async fn recent_builds(&self, definition: i64, branch: &str) -> Result<Vec<Build>, AzdoError>;
-    /// The classic release created from `build`, if there is one yet; of release definition
-    /// `definition` (an id or a name) when one is given.
-    async fn release_for_build(
-        &self,
-        build: &Build,
-        definition: Option<&str>,
-    ) -> Result<Option<Release>, AzdoError>;
-    /// A release with its stages and who each waiting stage waits for.
-    async fn release(&self, id: i64) -> Result<Release, AzdoError>;
-    /// Approves or rejects a pending release approval, with a comment.
-    async fn decide_approval(
-        &self,
-        approval: i64,
-        approve: bool,
-        comment: &str,
-    ) -> Result<(), AzdoError>;
-    /// Starts the deployment of a release stage that nothing else starts.
-    async fn start_stage(&self, release: i64, stage: i64, comment: &str) -> Result<(), AzdoError>;
 }
 
 /// `refs/heads/x` → `x`.

@@ -1,6 +1,7 @@
 //! Classic releases: finding the release a build created, reading its stages, and detecting which
 //! stage waits for whom. Approving or rejecting goes through the release approvals API.
 
+use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
@@ -8,6 +9,29 @@ use serde_json::json;
 use super::client::{AzdoClient, Links, List, web_link};
 use super::*;
 use crate::http_client::Call;
+
+/// Classic release management: the CD release of a build, its stages, and their approvals.
+#[async_trait]
+pub trait ClassicReleases: Send + Sync {
+    /// The classic release created from `build`, if there is one yet; of release definition
+    /// `definition` (an id or a name) when one is given.
+    async fn release_for_build(
+        &self,
+        build: &Build,
+        definition: Option<&str>,
+    ) -> Result<Option<Release>, AzdoError>;
+    /// A release with its stages and who each waiting stage waits for.
+    async fn release(&self, id: i64) -> Result<Release, AzdoError>;
+    /// Approves or rejects a pending release approval, with a comment.
+    async fn decide_approval(
+        &self,
+        approval: i64,
+        approve: bool,
+        comment: &str,
+    ) -> Result<(), AzdoError>;
+    /// Starts the deployment of a release stage that nothing else starts.
+    async fn start_stage(&self, release: i64, stage: i64, comment: &str) -> Result<(), AzdoError>;
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StageStatus {
@@ -147,11 +171,12 @@ struct EnvironmentRef {
     id: i64,
 }
 
-impl AzdoClient {
+#[async_trait]
+impl ClassicReleases for AzdoClient {
     /// https://learn.microsoft.com/rest/api/azure/devops/release/releases/list — filtered by the
     /// build artifact (`sourceId` = project:definition, `artifactVersionId` = build id) and, when
     /// `definition` names one (by id or name), by release definition.
-    pub(super) async fn find_release(
+    async fn release_for_build(
         &self,
         build: &Build,
         definition: Option<&str>,
@@ -176,7 +201,7 @@ impl AzdoClient {
             (Some(_), None) => false,
         };
         match list.value.iter().find(|dto| wanted(dto)) {
-            Some(found) => Ok(Some(self.get_release(found.id).await?)),
+            Some(found) => Ok(Some(self.release(found.id).await?)),
             None => Ok(None),
         }
     }
@@ -184,12 +209,7 @@ impl AzdoClient {
     /// https://learn.microsoft.com/rest/api/azure/devops/release/releases/update-release-environment
     /// (preview only) — starts a stage's deployment, for a stage nothing else will start (the one
     /// after a skipped stage).
-    pub(super) async fn start_stage(
-        &self,
-        release: i64,
-        stage: i64,
-        comment: &str,
-    ) -> Result<(), AzdoError> {
+    async fn start_stage(&self, release: i64, stage: i64, comment: &str) -> Result<(), AzdoError> {
         let url = self.release_url(
             &[
                 "release",
@@ -215,7 +235,7 @@ impl AzdoClient {
     /// https://learn.microsoft.com/rest/api/azure/devops/release/releases/get-release plus
     /// https://learn.microsoft.com/rest/api/azure/devops/release/approvals/list for the ids of
     /// the approvals that are still pending.
-    pub(super) async fn get_release(&self, id: i64) -> Result<Release, AzdoError> {
+    async fn release(&self, id: i64) -> Result<Release, AzdoError> {
         let id_text = id.to_string();
         let release: ReleaseDto = self
             .get(self.release_url(&["release", "releases", &id_text], &[]))
@@ -237,7 +257,7 @@ impl AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/release/approvals/update
-    pub(super) async fn patch_approval(
+    async fn decide_approval(
         &self,
         approval: i64,
         approve: bool,

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use release_agent::azdo::{
-    Anchor, AzdoClient, AzdoError, AzdoSettings, AzureDevOps, BuildState, CompletionOptions,
-    MergeStrategy, NewPullRequest, NewThread, PendingApproval, PrStatus, StageStatus, ThreadStatus,
-    Vote, Wait,
+    Anchor, AzdoClient, AzdoError, AzdoSettings, AzureDevOps, BuildState, Builds, ClassicReleases,
+    CompletionOptions, MergeStrategy, NewPullRequest, NewThread, PendingApproval, PrReviews,
+    PrStatus, PullRequests, StageStatus, ThreadStatus, Vote, Wait,
 };
 use release_agent::domain::RepoName;
 use release_agent::http_client::HttpError;

@@ -1,0 +1,297 @@
+//! What a review leaves on a PR, and what it reads of it: comment threads (general and
+//! inline, each findable again by the bot's key), the bot's vote, and the PR's iterations with
+//! their changes.
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::client::{AzdoClient, List, MAX_PAGES};
+use super::pulls::{CommitRef, truncate_chars};
+use super::*;
+use crate::http_client::Call;
+
+/// A PR's review: iterations and changes to read, threads and a vote to leave.
+#[async_trait]
+pub trait PrReviews: Send + Sync {
+    async fn iterations(&self, repo: &RepoName, pr: u32) -> Result<Vec<Iteration>, AzdoError>;
+    /// The files an iteration changed compared with the merge base (the whole PR).
+    async fn changes(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        iteration: u32,
+    ) -> Result<Vec<FileChange>, AzdoError>;
+    /// Posts a thread; returns its id.
+    async fn post_thread(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        thread: &NewThread,
+    ) -> Result<i64, AzdoError>;
+    /// The thread the bot posted under `key`, if any.
+    async fn find_thread(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        key: &str,
+    ) -> Result<Option<i64>, AzdoError>;
+    async fn vote(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        reviewer_id: &str,
+        vote: Vote,
+    ) -> Result<(), AzdoError>;
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IterationDto {
+    id: u32,
+    source_ref_commit: Option<CommitRef>,
+    target_ref_commit: Option<CommitRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangesDto {
+    #[serde(default)]
+    change_entries: Vec<ChangeDto>,
+    #[serde(default)]
+    next_skip: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeDto {
+    item: Option<ItemDto>,
+    change_type: Value,
+    original_path: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ItemDto {
+    path: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: i64,
+}
+
+#[derive(Deserialize)]
+struct ThreadDto {
+    id: i64,
+    #[serde(default)]
+    properties: Value,
+}
+
+/// The thread property that carries the bot's key.
+const THREAD_KEY: &str = "release-agent.key";
+
+/// A property value, written plainly or wrapped as `{"$type", "$value"}` as Azure DevOps returns it.
+fn property<'a>(properties: &'a Value, name: &str) -> Option<&'a str> {
+    let value = properties.get(name)?;
+    value
+        .as_str()
+        .or_else(|| value.get("$value").and_then(Value::as_str))
+}
+
+#[async_trait]
+impl PrReviews for AzdoClient {
+    /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-iterations/list
+    async fn iterations(&self, repo: &RepoName, pr: u32) -> Result<Vec<Iteration>, AzdoError> {
+        let url = self.pr_url(repo, pr, &["iterations"]);
+        let list: List<IterationDto> = self.get(url).await?;
+        Ok(list
+            .value
+            .into_iter()
+            .map(|i| Iteration {
+                id: i.id,
+                source_commit: i.source_ref_commit.map(|c| c.commit_id),
+                target_commit: i.target_ref_commit.map(|c| c.commit_id),
+            })
+            .collect())
+    }
+
+    /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-iteration-changes/get
+    /// (`$compareTo=0`: against the merge base; pages with `nextSkip`).
+    async fn changes(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        iteration: u32,
+    ) -> Result<Vec<FileChange>, AzdoError> {
+        let mut changes = Vec::new();
+        let mut skip = 0u32;
+        for _ in 0..MAX_PAGES {
+            let skip_text = skip.to_string();
+            let query = [
+                ("$compareTo", "0"),
+                ("$top", "2000"),
+                ("$skip", skip_text.as_str()),
+            ];
+            let mut url = self.pr_url(repo, pr, &["iterations", &iteration.to_string(), "changes"]);
+            url.query_pairs_mut().extend_pairs(query);
+            let page: ChangesDto = self.get(url).await?;
+            changes.extend(page.change_entries.into_iter().filter_map(|c| {
+                let path = c.item?.path?;
+                let change = match c.change_type {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                Some(FileChange {
+                    path,
+                    change,
+                    original_path: c.original_path,
+                })
+            }));
+            if page.next_skip == 0 || page.next_skip <= skip {
+                break;
+            }
+            skip = page.next_skip;
+        }
+        Ok(changes)
+    }
+
+    /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-threads/create
+    async fn post_thread(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        thread: &NewThread,
+    ) -> Result<i64, AzdoError> {
+        let body = thread_body(thread)?;
+        let url = self.pr_url(repo, pr, &["threads"]);
+        let created: Created = self
+            .api
+            .json(Call::with_body(Method::POST, url, body, false))
+            .await?;
+        Ok(created.id)
+    }
+
+    /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-threads/list — the
+    /// thread whose `release-agent.key` property is `key`.
+    async fn find_thread(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        key: &str,
+    ) -> Result<Option<i64>, AzdoError> {
+        let url = self.pr_url(repo, pr, &["threads"]);
+        let threads: List<ThreadDto> = self.get(url).await?;
+        Ok(threads
+            .value
+            .into_iter()
+            .find(|t| property(&t.properties, THREAD_KEY) == Some(key))
+            .map(|t| t.id))
+    }
+
+    /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-reviewers/create-pull-request-reviewer
+    async fn vote(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        reviewer_id: &str,
+        vote: Vote,
+    ) -> Result<(), AzdoError> {
+        let url = self.pr_url(repo, pr, &["reviewers", reviewer_id]);
+        let body = json!({"vote": vote.value(), "id": reviewer_id});
+        self.api
+            .send(Call::with_body(Method::PUT, url, body, true))
+            .await?;
+        Ok(())
+    }
+}
+
+/// The thread body, refusing anchors that would land nowhere: paths get their leading `/`,
+/// lines and offsets start at 1, and the end never comes before the start.
+fn thread_body(thread: &NewThread) -> Result<Value, AzdoError> {
+    let status = match thread.status {
+        ThreadStatus::Active => "active",
+        ThreadStatus::Closed => "closed",
+    };
+    let mut body = json!({
+        "comments": [{"parentCommentId": 0, "content": truncate_chars(&thread.content, 150_000), "commentType": 1}],
+        "status": status,
+    });
+    if let Some(key) = &thread.key {
+        body["properties"] = json!({THREAD_KEY: {"$type": "System.String", "$value": key}});
+    }
+    if let Some(anchor) = &thread.anchor {
+        let path = anchor.path.trim();
+        if path.is_empty() || path.split('/').any(|part| part == "..") {
+            return Err(AzdoError::Invalid(format!(
+                "cannot anchor a comment on path {path:?}"
+            )));
+        }
+        if anchor.start_line == 0 || anchor.end_line < anchor.start_line {
+            return Err(AzdoError::Invalid(format!(
+                "cannot anchor a comment on lines {}..{} of {path}",
+                anchor.start_line, anchor.end_line
+            )));
+        }
+        let path = if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("/{path}")
+        };
+        body["threadContext"] = json!({
+            "filePath": path,
+            "rightFileStart": {"line": anchor.start_line, "offset": 1},
+            "rightFileEnd": {"line": anchor.end_line, "offset": 1},
+        });
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_anchors_get_a_leading_slash_and_one_based_offsets() {
+        let thread = NewThread {
+            content: "x".into(),
+            anchor: Some(Anchor {
+                path: "src/lib.rs".into(),
+                start_line: 4,
+                end_line: 6,
+            }),
+            status: ThreadStatus::Active,
+            key: None,
+        };
+        let body = thread_body(&thread).unwrap();
+        assert_eq!(
+            body["threadContext"],
+            json!({"filePath": "/src/lib.rs", "rightFileStart": {"line": 4, "offset": 1}, "rightFileEnd": {"line": 6, "offset": 1}})
+        );
+    }
+
+    #[test]
+    fn anchors_that_would_land_nowhere_are_refused() {
+        for (path, start, end) in [
+            ("", 1, 1),
+            ("src/x.rs", 0, 1),
+            ("src/x.rs", 5, 4),
+            ("../etc/passwd", 1, 1),
+        ] {
+            let thread = NewThread {
+                content: "x".into(),
+                anchor: Some(Anchor {
+                    path: path.into(),
+                    start_line: start,
+                    end_line: end,
+                }),
+                status: ThreadStatus::Active,
+                key: None,
+            };
+            assert!(
+                matches!(thread_body(&thread), Err(AzdoError::Invalid(_))),
+                "{path} {start} {end}"
+            );
+        }
+    }
+}
