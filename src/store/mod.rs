@@ -7,14 +7,15 @@
 //! [`Store::dialect`]. Times are always passed in by the caller, from the engine's clock; SQL never
 //! reads its own clock, so tests can move time and both backends store identical values.
 //!
-//! Read `runs.rs` first: runs, leases and checkpoints are the heart of durability. Then
-//! `run_starts.rs` (new runs), `approvals.rs` (decisions by compare-and-set), `deliveries.rs`
+//! Read `runs.rs` and `checkpoints.rs` first: runs, leases and checkpoints are the heart of
+//! durability. Then `run_starts.rs` (new runs), `approvals.rs` (decisions by compare-and-set), `deliveries.rs`
 //! (dedupe, and intents saved before an ack), `group_commit.rs` (how SQLite writes a burst of
 //! those in few transactions), `effects.rs` (the effect journal), `outbox.rs` (Slack messages to
 //! send), `releases.rs` and `audit.rs`.
 
 mod approvals;
 mod audit;
+mod checkpoints;
 mod cursors;
 mod database_url;
 mod deliveries;
@@ -24,6 +25,7 @@ mod outbox;
 mod releases;
 mod run_starts;
 mod runs;
+mod shipping;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -37,13 +39,14 @@ use secrecy::ExposeSecret;
 
 pub use approvals::{AcceptOutcome, ApprovalRecord, NewApproval};
 pub use audit::{AuditEntry, AuditRecord};
+pub use checkpoints::Checkpoint;
 pub use database_url::DatabaseUrl;
 pub use deliveries::{Arrived, DeliveryRecord, NewDelivery};
 pub use effects::EffectEntry;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
 pub use releases::{ArchivedRelease, ShippingRelease, StagedPr, StagingRelease};
 pub use run_starts::Dedupe;
-pub use runs::{Checkpoint, NewRun, RunRecord, Started};
+pub use runs::{NewRun, RunRecord, Started};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

@@ -1,4 +1,5 @@
-//! Runs: creation, claiming under a lease, checkpoints and retries.
+//! Runs: their records, the reads of them, and claiming them under a lease. Starting a run is in
+//! `run_starts.rs`; what a step writes (checkpoints, retries) in `checkpoints.rs`.
 //!
 //! A run is executed only by the engine that holds its lease (`lease_owner` until `lease_until`).
 //! Every write made on behalf of a step is a compare-and-set on `(seq, lease_owner, status)`, so
@@ -10,11 +11,8 @@ use serde_json::Value;
 use sqlx::FromRow;
 use sqlx::types::Json;
 
-use super::audit::insert_audit;
-use super::{
-    AuditEntry, BeginWrite, NewApproval, Store, StoreError, on_db, on_db_read, parse_column,
-};
-use crate::domain::{Decision, Message, RepoName, RunId, RunKind, RunStatus};
+use super::{Store, StoreError, on_db, on_db_read, parse_column};
+use crate::domain::{Decision, RepoName, RunId, RunKind, RunStatus};
 
 /// A run about to be started.
 #[derive(Debug, Clone)]
@@ -177,32 +175,6 @@ fn of_kind(rows: Vec<RunRow>, kind: &RunKind) -> Result<Vec<RunRecord>, StoreErr
     Ok(runs)
 }
 
-/// What a step produced, written in one transaction with its audit entry, its approval (if it
-/// waits) and its thread replies.
-#[derive(Debug, Clone)]
-pub struct Checkpoint {
-    pub run_id: RunId,
-    /// The engine that holds the lease.
-    pub owner: String,
-    /// The `seq` the step ran at; the checkpoint stores `seq + 1`.
-    pub seq: i64,
-    pub step: String,
-    pub state: Value,
-    pub status: RunStatus,
-    pub wake_at: Option<DateTime<Utc>>,
-    pub attempts: i64,
-    pub polls: i64,
-    pub outcome: Option<String>,
-    /// Keep the lease until this time, to run the next step at once; `None` releases it.
-    pub lease_until: Option<DateTime<Utc>>,
-    pub approval: Option<NewApproval>,
-    pub replies: Vec<Message>,
-    pub audit: AuditEntry,
-    /// The step ran with a decision. A step that ran without one must not overwrite a decision
-    /// that arrived meanwhile.
-    pub had_decision: bool,
-}
-
 /// Due runs: running ones whose timer (if any) is up, and waiting ones due for a recheck.
 const CLAIM_SQLITE: &str = "UPDATE runs SET lease_owner = $1, lease_until = $2 WHERE id IN (\
      SELECT id FROM runs WHERE ((status = 'running' AND (wake_at IS NULL OR wake_at <= $3)) \
@@ -217,40 +189,6 @@ const CLAIM_POSTGRES: &str = "UPDATE runs SET lease_owner = $1, lease_until = $2
      OR (status = 'waiting' AND wake_at <= $3)) \
      AND (lease_until IS NULL OR lease_until < $3) ORDER BY COALESCE(wake_at, created_at) LIMIT $4 \
      FOR UPDATE SKIP LOCKED) RETURNING *";
-
-const CHECKPOINT: &str = "UPDATE runs SET step = $4, state = $5, status = $6, seq = seq + 1, \
-     wake_at = $7, attempts = $8, polls = $9, outcome = $10, decision = NULL, \
-     lease_owner = CASE WHEN $11 IS NULL THEN NULL ELSE lease_owner END, lease_until = $11, \
-     card_version = card_version + 1, updated_at = $12 \
-     WHERE id = $1 AND seq = $2 AND lease_owner = $3 AND status IN ('running', 'waiting') \
-     AND (decision IS NULL OR $13)";
-
-/// A recheck that found nothing new sleeps again without a new checkpoint.
-const REARM: &str = "UPDATE runs SET wake_at = $4, lease_owner = NULL, lease_until = NULL \
-     WHERE id = $1 AND seq = $2 AND lease_owner = $3 AND status = 'waiting' AND decision IS NULL";
-
-/// Approvals a checkpoint replaces: pending ones that differ from the wait it records (all of
-/// them when it records none). A recheck that asks the same keeps its buttons.
-const SUPERSEDE_OTHER_APPROVALS: &str = "UPDATE approvals SET status = 'superseded' \
-     WHERE run_id = $1 AND status = 'pending' \
-     AND ($2 IS NULL OR point <> $2 OR prompt <> $3 OR options <> $4)";
-
-const INSERT_APPROVAL: &str = "INSERT INTO approvals (id, run_id, point, prompt, options, status, \
-     expires_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)";
-
-const INSERT_REPLY: &str = "INSERT INTO outbox (run_id, kind, channel_id, message, not_before, created_at) \
-     SELECT id, 'thread_reply', channel_id, $2, $3, $3 FROM runs WHERE id = $1";
-
-const RETRY: &str = "UPDATE runs SET attempts = $4, wake_at = $5, outcome = $6, \
-     lease_owner = NULL, lease_until = NULL, card_version = card_version + 1, updated_at = $7 \
-     WHERE id = $1 AND seq = $2 AND lease_owner = $3 AND status = 'running'";
-
-const SUPERSEDE_RUN: &str = "UPDATE runs SET status = 'cancelled', outcome = $2, wake_at = NULL, \
-     lease_owner = NULL, lease_until = NULL, decision = NULL, card_version = card_version + 1, \
-     updated_at = $3 WHERE id = $1 AND status IN ('running', 'waiting')";
-
-const SUPERSEDE_APPROVALS: &str =
-    "UPDATE approvals SET status = 'superseded' WHERE run_id = $1 AND status = 'pending'";
 
 /// A unique-index violation on `runs` means the run would be a second unfinished release of its
 /// repository (`runs_one_release_per_repo`).
@@ -351,155 +289,6 @@ impl Store {
         let sql = "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
         on_db!(self, pool => sqlx::query(sql).bind(id.to_string()).bind(owner).execute(pool).await.map(|d| d.rows_affected()))?;
         Ok(())
-    }
-
-    /// Records a step's result. Fails with `Conflict` when the lease was lost or the run moved.
-    pub async fn checkpoint(&self, cp: &Checkpoint, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let run_id = cp.run_id.to_string();
-        on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let done = sqlx::query(CHECKPOINT)
-                .bind(&run_id)
-                .bind(cp.seq)
-                .bind(&cp.owner)
-                .bind(&cp.step)
-                .bind(Json(&cp.state))
-                .bind(cp.status.as_str())
-                .bind(cp.wake_at)
-                .bind(cp.attempts)
-                .bind(cp.polls)
-                .bind(&cp.outcome)
-                .bind(cp.lease_until)
-                .bind(now)
-                .bind(cp.had_decision)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Conflict(format!("run {run_id} moved on or its lease was lost")));
-            }
-            let (point, prompt, options) = match &cp.approval {
-                Some(a) => (Some(&a.point), Some(&a.prompt), Some(Json(&a.options))),
-                None => (None, None, None),
-            };
-            sqlx::query(SUPERSEDE_OTHER_APPROVALS)
-                .bind(&run_id)
-                .bind(point)
-                .bind(prompt)
-                .bind(options)
-                .execute(&mut *tx)
-                .await?;
-            let kept: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM approvals WHERE run_id = $1 AND status = 'pending'",
-            )
-            .bind(&run_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(approval) = cp.approval.as_ref().filter(|_| kept.is_none()) {
-                sqlx::query(INSERT_APPROVAL)
-                    .bind(approval.id.to_string())
-                    .bind(&run_id)
-                    .bind(&approval.point)
-                    .bind(&approval.prompt)
-                    .bind(Json(&approval.options))
-                    .bind(approval.expires_at)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for reply in &cp.replies {
-                sqlx::query(INSERT_REPLY).bind(&run_id).bind(Json(reply)).bind(now).execute(&mut *tx).await?;
-            }
-            insert_audit!(&mut *tx, cp.audit, now)?;
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// Puts a waiting run whose recheck found nothing new back to sleep until `wake_at`.
-    pub async fn rearm(
-        &self,
-        id: RunId,
-        owner: &str,
-        seq: i64,
-        wake_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let done = on_db!(self, pool => sqlx::query(REARM)
-            .bind(id.to_string())
-            .bind(seq)
-            .bind(owner)
-            .bind(wake_at)
-            .execute(pool)
-            .await
-            .map(|d| d.rows_affected()))?;
-        if done != 1 {
-            return Err(StoreError::Conflict(format!(
-                "run {id} moved on or its lease was lost"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Puts a step that failed transiently back to sleep until `wake_at`, releasing the lease.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn schedule_retry(
-        &self,
-        id: RunId,
-        owner: &str,
-        seq: i64,
-        attempts: i64,
-        wake_at: DateTime<Utc>,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let audit = AuditEntry::new(
-            Some(id),
-            crate::BOT_ACTOR,
-            "retry",
-            format!("attempt {attempts}: {reason}"),
-        );
-        on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let done = sqlx::query(RETRY)
-                .bind(id.to_string())
-                .bind(seq)
-                .bind(owner)
-                .bind(attempts)
-                .bind(wake_at)
-                .bind(reason)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Conflict(format!("run {id} moved on or its lease was lost")));
-            }
-            insert_audit!(&mut *tx, audit, now)?;
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// Cancels an unfinished run because something newer replaces it; its pending approval
-    /// becomes `superseded`, so late clicks on it are explained. Returns `false` if the run had
-    /// already finished.
-    pub async fn supersede_run(
-        &self,
-        id: RunId,
-        reason: &str,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let audit = AuditEntry::new(Some(id), actor, "superseded", reason);
-        on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let done = sqlx::query(SUPERSEDE_RUN).bind(id.to_string()).bind(reason).bind(now).execute(&mut *tx).await?;
-            if done.rows_affected() == 0 {
-                return Ok(false);
-            }
-            sqlx::query(SUPERSEDE_APPROVALS).bind(id.to_string()).execute(&mut *tx).await?;
-            insert_audit!(&mut *tx, audit, now)?;
-            tx.commit().await?;
-        });
-        Ok(true)
     }
 
     /// The earliest timer among running runs, so an idle engine knows when to look again.

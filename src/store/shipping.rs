@@ -1,0 +1,188 @@
+//! Shipping: the release frozen out of staging just before its release PR merges, put back if
+//! the merge does not happen, and archived once deployed. Moves between the tables hold the
+//! repository's lock (PostgreSQL), so two runs never move one repository's releases at once.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use sqlx::types::Json;
+
+use super::releases::{
+    ArchivedRelease, ReleaseRow, STAGING_OF, ShippingRelease, StagedPr, StagingRelease,
+    UPSERT_STAGING, locked, put_staging, staging,
+};
+use super::{BeginWrite, Store, StoreError, on_db, on_db_read};
+use crate::domain::Version;
+
+#[derive(FromRow)]
+struct ShippingRow {
+    repo: String,
+    version: String,
+    started_at: DateTime<Utc>,
+    tickets: Json<Vec<String>>,
+    prs: Json<Vec<StagedPr>>,
+    run_id: String,
+    frozen_at: DateTime<Utc>,
+}
+
+impl ShippingRow {
+    fn shipping(self) -> Result<ShippingRelease, StoreError> {
+        Ok(ShippingRelease {
+            release: StagingRelease {
+                version: self.version.parse().map_err(StoreError::Corrupt)?,
+                repo: self.repo,
+                started_at: self.started_at,
+                tickets: self.tickets.0,
+                prs: self.prs.0,
+            },
+            run_id: self.run_id,
+            frozen_at: self.frozen_at,
+        })
+    }
+}
+
+const SELECT_SHIPPING: &str = "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at \
+     FROM shipping_releases";
+
+const SHIPPING_OF: &str = "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at \
+     FROM shipping_releases WHERE repo = $1";
+
+const UPSERT_SHIPPING: &str = "INSERT INTO shipping_releases (repo, version, started_at, tickets, prs, run_id, frozen_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (repo) DO UPDATE SET version = $2, started_at = $3, \
+     tickets = $4, prs = $5, run_id = $6, frozen_at = $7";
+
+const ARCHIVE: &str = "INSERT INTO archived_releases (repo, version, started_at, tickets, prs, released_at) \
+     SELECT repo, version, started_at, tickets, prs, $4 FROM shipping_releases \
+     WHERE repo = $1 AND version = $2 AND run_id = $3 ON CONFLICT (repo, version) DO NOTHING";
+
+/// The repo's shipping release, read on `$ex`.
+macro_rules! shipping {
+    ($ex:expr, $repo:expr) => {
+        sqlx::query_as::<_, ShippingRow>(SHIPPING_OF)
+            .bind($repo)
+            .fetch_optional($ex)
+            .await?
+            .map(ShippingRow::shipping)
+            .transpose()?
+    };
+}
+
+impl Store {
+    pub async fn shipping(&self, repo: &str) -> Result<Option<ShippingRelease>, StoreError> {
+        Ok(on_db_read!(self, pool => shipping!(pool, repo)))
+    }
+
+    pub async fn all_shipping(&self) -> Result<Vec<ShippingRelease>, StoreError> {
+        let rows: Vec<ShippingRow> = on_db_read!(self, pool =>
+            sqlx::query_as(SELECT_SHIPPING).fetch_all(pool).await)?;
+        let mut releases: Vec<ShippingRelease> = rows
+            .into_iter()
+            .map(ShippingRow::shipping)
+            .collect::<Result<_, _>>()?;
+        releases.sort_by(|a, b| a.release.repo.cmp(&b.release.repo));
+        Ok(releases)
+    }
+
+    /// Freezes the repo's release for the release run `run_id`, just before its release PR is
+    /// merged: the staging release moves to shipping, so PRs merged from now on open the next
+    /// version. A release an earlier run left shipping (it stopped after its merge) is taken over,
+    /// with whatever was staged since counted in. Safe to repeat: once this run holds the shipping
+    /// release, it is returned unchanged.
+    pub async fn ship(
+        &self,
+        repo: &str,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ShippingRelease, StoreError> {
+        let lock = self.repo_lock();
+        let shipping = on_db!(self, pool => {
+            let mut tx = locked!(pool, lock, repo);
+            let held = shipping!(&mut *tx, repo);
+            if let Some(held) = &held && held.run_id == run_id {
+                return Ok(held.clone());
+            }
+            let release = match (held, staging!(&mut *tx, repo)) {
+                (Some(held), Some(staged)) => held.release.absorb(staged),
+                (Some(held), None) => held.release,
+                (None, Some(staged)) => staged,
+                (None, None) => {
+                    return Err(StoreError::NotFound(format!("nothing is staged for {repo}")));
+                }
+            };
+            sqlx::query(UPSERT_SHIPPING)
+                .bind(&release.repo)
+                .bind(release.version.to_string())
+                .bind(release.started_at)
+                .bind(Json(&release.tickets))
+                .bind(Json(&release.prs))
+                .bind(run_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM staging_releases WHERE repo = $1").bind(repo).execute(&mut *tx).await?;
+            tx.commit().await?;
+            ShippingRelease { release, run_id: run_id.to_owned(), frozen_at: now }
+        });
+        Ok(shipping)
+    }
+
+    /// Puts the release `run_id` froze back into staging, because its merge did not happen. What
+    /// was staged meanwhile (under the next version) is counted in, under the frozen version.
+    /// Nothing to do when this run holds no shipping release.
+    pub async fn unship(
+        &self,
+        repo: &str,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let lock = self.repo_lock();
+        on_db!(self, pool => {
+            let mut tx = locked!(pool, lock, repo);
+            let Some(held) = shipping!(&mut *tx, repo).filter(|held| held.run_id == run_id) else {
+                return Ok(());
+            };
+            let release = match staging!(&mut *tx, repo) {
+                Some(staged) => held.release.absorb(staged),
+                None => held.release,
+            };
+            put_staging!(&mut *tx, release, now);
+            sqlx::query("DELETE FROM shipping_releases WHERE repo = $1").bind(repo).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Moves the release `version` that run `run_id` shipped into the archive, stamped
+    /// `released_at`. Safe to repeat: once archived, the same call returns the archived row.
+    pub async fn archive_shipping(
+        &self,
+        repo: &str,
+        version: Version,
+        run_id: &str,
+        released_at: DateTime<Utc>,
+    ) -> Result<ArchivedRelease, StoreError> {
+        let version_text = version.to_string();
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(ARCHIVE).bind(repo).bind(&version_text).bind(run_id).bind(released_at).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM shipping_releases WHERE repo = $1 AND version = $2 AND run_id = $3")
+                .bind(repo).bind(&version_text).bind(run_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        self.archived(repo)
+            .await?
+            .into_iter()
+            .find(|r| r.version == version)
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("no shipping or archived release {repo} {version}"))
+            })
+    }
+
+    /// The archived releases of a repo, newest first.
+    pub async fn archived(&self, repo: &str) -> Result<Vec<ArchivedRelease>, StoreError> {
+        let sql = "SELECT repo, version, started_at, tickets, prs, released_at FROM archived_releases \
+                   WHERE repo = $1 ORDER BY released_at DESC, version DESC";
+        let rows: Vec<ReleaseRow> =
+            on_db_read!(self, pool => sqlx::query_as(sql).bind(repo).fetch_all(pool).await)?;
+        rows.into_iter().map(ReleaseRow::archived).collect()
+    }
+}
