@@ -1,0 +1,58 @@
+//! The release once every stage is deployed: its tickets move to the released status, the
+//! notes go to the thread and the channel, and the release is archived.
+
+use super::state::{ReleaseRun, ReleaseStep};
+use super::{ReleaseFlow, Step, notes};
+use crate::store::StoreError;
+use crate::workflow::{StepContext, StepError, Transition};
+
+impl ReleaseFlow {
+    /// Moves every ticket of the release to the released status.
+    pub(super) async fn released_jira(&self, mut run: ReleaseRun) -> Step {
+        if let Some(jira) = &self.jira {
+            self.describe(&mut run).await?;
+            let status = &self.pr.status_released;
+            for ticket in run.tickets.clone() {
+                jira.move_ticket(&ticket.key, status, &mut run.notes)
+                    .await?;
+            }
+        }
+        Ok(Transition::go(run.at(ReleaseStep::Notes)))
+    }
+
+    /// Posts the release notes in the card's thread and the channel; the release counts as
+    /// released from now (the engine's clock).
+    pub(super) fn notes(
+        &self,
+        ctx: &StepContext<'_>,
+        mut run: ReleaseRun,
+    ) -> Transition<ReleaseRun> {
+        run.released_at = Some(ctx.now());
+        let repo = self.repo(&run).ok();
+        let link = |id: i64| match &repo {
+            Some(repo) => self.azdo.pull_request_link(repo, id),
+            None => String::new(),
+        };
+        let message = notes::slack(&run, &link);
+        Transition::go(run.at(ReleaseStep::Archive)).reply(message)
+    }
+
+    pub(super) async fn archive(&self, ctx: &StepContext<'_>, run: ReleaseRun) -> Step {
+        let version = run
+            .version
+            .as_deref()
+            .ok_or_else(|| StepError::permanent("the run lost track of its version"))?
+            .parse()
+            .map_err(StepError::permanent)?;
+        let released_at = run.released_at.unwrap_or_else(|| ctx.now());
+        let run_id = ctx.run_id().to_string();
+        ctx.store()
+            .archive_shipping(run.repo.as_str(), version, &run_id, released_at)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(what) => StepError::permanent(what),
+                other => other.into(),
+            })?;
+        Ok(Transition::done(run.at(ReleaseStep::Finished)))
+    }
+}
