@@ -9,6 +9,7 @@
 
 mod builds;
 mod client;
+mod completion;
 mod pulls;
 mod releases;
 mod reviews;

@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::client::{AzdoClient, Links, List, MAX_PAGES, web_link};
+use super::completion::{completion_body, is_stale};
 use super::*;
 use crate::http_client::Call;
 
@@ -298,7 +299,7 @@ impl AzdoClient {
         })
     }
 
-    async fn get_pull_request_in(
+    pub(super) async fn get_pull_request_in(
         &self,
         repo: &RepoName,
         id: u32,
@@ -357,88 +358,8 @@ impl AzdoClient {
         }
         Ok(found)
     }
-
-    async fn wait_for_merge(&self, repo: &RepoName, pr: u32) -> Result<PullRequest, AzdoError> {
-        let started = tokio::time::Instant::now();
-        loop {
-            let current = self.get_pull_request_in(repo, pr).await?;
-            match (current.status, current.merge_status.as_str()) {
-                (PrStatus::Completed, _) => return Ok(current),
-                (PrStatus::Abandoned, _) => {
-                    return Err(AzdoError::MergeFailed {
-                        pr,
-                        reason: "the PR was abandoned".into(),
-                    });
-                }
-                (_, status @ ("conflicts" | "rejectedByPolicy" | "failure")) => {
-                    let detail = current.merge_failure.unwrap_or_default();
-                    return Err(AzdoError::MergeFailed {
-                        pr,
-                        reason: format!("merge status {status} {detail}")
-                            .trim_end()
-                            .to_owned(),
-                    });
-                }
-                _ if started.elapsed() >= self.settings.merge_wait => {
-                    return Err(AzdoError::MergePending {
-                        pr,
-                        waited_s: started.elapsed().as_secs(),
-                    });
-                }
-                _ => tokio::time::sleep(self.settings.merge_poll).await,
-            }
-        }
-    }
-}
-
-/// Azure DevOps says "the source moved" with this type key (and TF401192 in the message).
-fn is_stale(type_key: Option<&str>, message: &str) -> bool {
-    type_key == Some("GitPullRequestStaleException") || message.contains("TF401192")
-}
-
-fn completion_body(reviewed: &str, options: &CompletionOptions) -> Value {
-    let strategy = match options.strategy {
-        MergeStrategy::NoFastForward => "noFastForward",
-        MergeStrategy::Squash => "squash",
-        MergeStrategy::Rebase => "rebase",
-        MergeStrategy::RebaseMerge => "rebaseMerge",
-    };
-    let mut completion = json!({
-        "mergeStrategy": strategy,
-        "deleteSourceBranch": options.delete_source_branch,
-        "transitionWorkItems": false,
-        "bypassPolicy": false,
-    });
-    if let Some(message) = &options.merge_commit_message {
-        completion["mergeCommitMessage"] = json!(message);
-    }
-    json!({
-        "status": "completed",
-        "lastMergeSourceCommit": {"commitId": reviewed},
-        "completionOptions": completion,
-    })
 }
 
 pub(super) fn truncate_chars(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn completion_always_names_the_reviewed_commit_and_the_strategy() {
-        let body = completion_body(
-            "abc123",
-            &CompletionOptions {
-                strategy: MergeStrategy::Squash,
-                delete_source_branch: true,
-                merge_commit_message: None,
-            },
-        );
-        assert_eq!(body["lastMergeSourceCommit"]["commitId"], "abc123");
-        assert_eq!(body["completionOptions"]["mergeStrategy"], "squash");
-        assert_eq!(body["completionOptions"]["deleteSourceBranch"], true);
-    }
 }
