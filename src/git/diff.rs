@@ -28,6 +28,9 @@ fn git_similarity(repo: &Repository, delta: &DiffDelta<'_>, header: &[u8]) -> St
         .collect()
 }
 
+/// New-side line numbers added, by repository-relative path.
+type AddedLines = BTreeMap<String, BTreeSet<u32>>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrDiff {
     /// The unified diff.
@@ -36,7 +39,7 @@ pub struct PrDiff {
     pub insertions: usize,
     pub deletions: usize,
     /// New-side line numbers added by the PR, by repository-relative path.
-    pub added_lines: BTreeMap<String, BTreeSet<u32>>,
+    pub added_lines: AddedLines,
 }
 
 impl PrDiff {
@@ -60,6 +63,26 @@ pub async fn diff(repo_dir: &Path, target: &str, source: &str) -> Result<PrDiff,
 fn diff_blocking(dir: &Path, target: &str, source: &str) -> Result<PrDiff, GitError> {
     let fail = |what: &str, e: git2::Error| GitError::local(what, dir, e.message());
     let repo = Repository::open(dir).map_err(|e| fail("opening the repository", e))?;
+    let diff = merge_base_diff(&repo, target, source, &fail)?;
+    let (patch, added_lines) = print(&repo, &diff).map_err(|e| fail("printing the diff", e))?;
+    let stats = diff.stats().map_err(|e| fail("counting the diff", e))?;
+    Ok(PrDiff {
+        patch: String::from_utf8_lossy(&patch).into_owned(),
+        files: stats.files_changed(),
+        insertions: stats.insertions(),
+        deletions: stats.deletions(),
+        added_lines,
+    })
+}
+
+/// From the merge base of `target` and `source` to `source`, with renames found as git finds
+/// them.
+fn merge_base_diff<'r>(
+    repo: &'r Repository,
+    target: &str,
+    source: &str,
+    fail: &dyn Fn(&str, git2::Error) -> GitError,
+) -> Result<git2::Diff<'r>, GitError> {
     let commit = |rev: &str| {
         repo.revparse_single(rev)
             .and_then(|o| o.peel_to_commit())
@@ -88,9 +111,13 @@ fn diff_blocking(dir: &Path, target: &str, source: &str) -> Result<PrDiff, GitEr
         DiffFindOptions::new().renames(true).rename_limit(1000),
     ))
     .map_err(|e| fail("detecting renames", e))?;
+    Ok(diff)
+}
 
+/// The patch as `git diff` prints it, and the lines each file adds (numbered in the new file).
+fn print(repo: &Repository, diff: &git2::Diff<'_>) -> Result<(Vec<u8>, AddedLines), git2::Error> {
     let mut patch = Vec::new();
-    let mut added_lines: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+    let mut added_lines = AddedLines::new();
     diff.print(DiffFormat::Patch, |delta, _hunk, line| {
         let origin = line.origin();
         if matches!(origin, '+' | '-' | ' ') {
@@ -98,7 +125,7 @@ fn diff_blocking(dir: &Path, target: &str, source: &str) -> Result<PrDiff, GitEr
         }
         match (origin, delta.status()) {
             ('F', Delta::Renamed) => {
-                patch.extend_from_slice(git_similarity(&repo, &delta, line.content()).as_bytes())
+                patch.extend_from_slice(git_similarity(repo, &delta, line.content()).as_bytes())
             }
             _ => patch.extend_from_slice(line.content()),
         }
@@ -111,14 +138,6 @@ fn diff_blocking(dir: &Path, target: &str, source: &str) -> Result<PrDiff, GitEr
                 .insert(number);
         }
         true
-    })
-    .map_err(|e| fail("printing the diff", e))?;
-    let stats = diff.stats().map_err(|e| fail("counting the diff", e))?;
-    Ok(PrDiff {
-        patch: String::from_utf8_lossy(&patch).into_owned(),
-        files: stats.files_changed(),
-        insertions: stats.insertions(),
-        deletions: stats.deletions(),
-        added_lines,
-    })
+    })?;
+    Ok((patch, added_lines))
 }

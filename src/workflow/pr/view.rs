@@ -1,6 +1,6 @@
 //! What Slack shows of a PR run: the card's lines and the review summary for its thread. Pure.
 
-use super::state::{Outcome, PrRun, PrStep, ReviewResult};
+use super::state::{BuildRef, Outcome, PrInfo, PrRun, PrStep, ReviewBrief, ReviewResult, Ticket};
 use crate::domain::{Line, Message};
 use crate::reviewer::{Severity, Verdict};
 use crate::store::RunRecord;
@@ -11,51 +11,10 @@ use crate::workflow::card::where_card;
 const BODY_MAX: usize = 400;
 
 pub fn card(run: &PrRun) -> CardView {
-    let title = match &run.pr {
-        Some(pr) => format!("{}#{}: {}", pr.repo, pr.id, pr.title),
-        None => match &run.repo {
-            Some(repo) => format!("{repo}#{}", run.pr_id),
-            None => format!("PR {}", run.pr_id),
-        },
-    };
     let mut lines = Vec::new();
-    if let Some(pr) = &run.pr {
-        lines.push(
-            Line::new()
-                .code(pr.source_branch.clone())
-                .plain(" → ")
-                .code(pr.target_branch.clone())
-                .plain(format!(" · by {} · ", pr.author))
-                .link(pr.web_url.clone(), "open in Azure DevOps"),
-        );
-    }
-    for ticket in &run.tickets {
-        let mut line = Line::new()
-            .plain("Ticket: ")
-            .link(ticket.url.clone(), ticket.key.to_string());
-        if !ticket.summary.is_empty() {
-            line = line.plain(format!(" {}", ticket.summary));
-        }
-        if ticket.created {
-            line = line.plain(" (created by the bot: the branch named no ticket)");
-        }
-        lines.push(line);
-    }
-    if let Some(review) = &run.review {
-        let verdict = match review.verdict {
-            Verdict::Approve => ":white_check_mark: approve",
-            Verdict::RequestChanges => ":warning: changes requested",
-        };
-        lines.push(
-            Line::new()
-                .plain("AI review of ")
-                .code(short(&review.commit))
-                .plain(format!(
-                    ": {verdict}, {} finding(s); details in the thread",
-                    review.findings
-                )),
-        );
-    }
+    lines.extend(run.pr.as_ref().map(pr_line));
+    lines.extend(run.tickets.iter().map(ticket_line));
+    lines.extend(run.review.as_ref().map(review_line));
     if let Some(commit) = &run.merge_commit {
         lines.push(Line::new().plain("Merged as ").code(short(commit)));
     }
@@ -67,18 +26,64 @@ pub fn card(run: &PrRun) -> CardView {
                 .bold(format!("{repo} {version}")),
         );
     }
-    if let Some(build) = &run.build {
-        lines.push(build.card_line());
-    }
-    if let Some(line) = step_line(&run.step) {
-        lines.push(line);
-    }
+    lines.extend(run.build.as_ref().map(BuildRef::card_line));
+    lines.extend(step_line(&run.step));
     lines.extend(
         run.notes
             .iter()
             .map(|n| Line::new().plain(format!("Note: {n}"))),
     );
-    CardView { title, lines }
+    CardView {
+        title: title(run),
+        lines,
+    }
+}
+
+/// `Billo.Api#12: Login page`, or what the run knows before the PR is fetched.
+fn title(run: &PrRun) -> String {
+    match &run.pr {
+        Some(pr) => format!("{}#{}: {}", pr.repo, pr.id, pr.title),
+        None => match &run.repo {
+            Some(repo) => format!("{repo}#{}", run.pr_id),
+            None => format!("PR {}", run.pr_id),
+        },
+    }
+}
+
+fn pr_line(pr: &PrInfo) -> Line {
+    Line::new()
+        .code(pr.source_branch.clone())
+        .plain(" → ")
+        .code(pr.target_branch.clone())
+        .plain(format!(" · by {} · ", pr.author))
+        .link(pr.web_url.clone(), "open in Azure DevOps")
+}
+
+fn ticket_line(ticket: &Ticket) -> Line {
+    let mut line = Line::new()
+        .plain("Ticket: ")
+        .link(ticket.url.clone(), ticket.key.to_string());
+    if !ticket.summary.is_empty() {
+        line = line.plain(format!(" {}", ticket.summary));
+    }
+    if ticket.created {
+        line = line.plain(" (created by the bot: the branch named no ticket)");
+    }
+    line
+}
+
+fn review_line(review: &ReviewBrief) -> Line {
+    let verdict = match review.verdict {
+        Verdict::Approve => ":white_check_mark: approve",
+        Verdict::RequestChanges => ":warning: changes requested",
+    };
+    Line::new()
+        .plain("AI review of ")
+        .code(short(&review.commit))
+        .plain(format!(
+            ": {verdict}, {} finding(s); details in the thread",
+            review.findings
+        ))
 }
 
 fn step_line(step: &PrStep) -> Option<Line> {

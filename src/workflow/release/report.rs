@@ -42,54 +42,60 @@ pub fn status(
     let mut lines = Vec::new();
     for repo in repos {
         lines.push(Line::new().bold(repo));
-        if let Some(left) = shipping.iter().find(|s| same(&s.release.repo, repo)) {
-            lines.push(
-                Line::new()
-                    .plain(format!(
-                        "• shipping {}: merged for release since ",
-                        left.release.version
-                    ))
-                    .date(left.frozen_at)
-                    .plain(format!(
-                        ", not yet deployed everywhere ({} PRs, {} tickets)",
-                        left.release.prs.len(),
-                        left.release.tickets.len()
-                    )),
-            );
-        }
-        if let Some(staged) = staging.iter().find(|s| same(&s.repo, repo)) {
-            lines.push(
-                Line::new()
-                    .plain(format!(
-                        "• staging {}: {} PRs, {} tickets ({}), open since ",
-                        staged.version,
-                        staged.prs.len(),
-                        staged.tickets.len(),
-                        listed(&staged.tickets)
-                    ))
-                    .date(staged.started_at),
-            );
-        }
-        for run in active
-            .iter()
-            .filter(|a| a.run.repo.as_ref().is_some_and(|r| same(r.as_str(), repo)))
-        {
-            let mut line = Line::new().plain("• release under way");
-            if let Some(card) = &run.card {
-                line = line.plain(" (").link(card.clone(), "card").plain(")");
-            }
-            line = match run.waiting {
-                Some(approval) => line
-                    .plain(": waiting for ")
-                    .bold(approval.prompt.clone())
-                    .plain(" open until ")
-                    .date(approval.expires_at),
-                None => line.plain(format!(": at {}", run.run.step)),
-            };
-            lines.push(line);
-        }
+        let left = shipping.iter().find(|s| same(&s.release.repo, repo));
+        lines.extend(left.map(shipping_line));
+        let staged = staging.iter().find(|s| same(&s.repo, repo));
+        lines.extend(staged.map(staging_line));
+        lines.extend(
+            active
+                .iter()
+                .filter(|a| a.run.repo.as_ref().is_some_and(|r| same(r.as_str(), repo)))
+                .map(active_line),
+        );
     }
     Message::new(lines)
+}
+
+fn shipping_line(left: &ShippingRelease) -> Line {
+    Line::new()
+        .plain(format!(
+            "• shipping {}: merged for release since ",
+            left.release.version
+        ))
+        .date(left.frozen_at)
+        .plain(format!(
+            ", not yet deployed everywhere ({} PRs, {} tickets)",
+            left.release.prs.len(),
+            left.release.tickets.len()
+        ))
+}
+
+fn staging_line(staged: &StagingRelease) -> Line {
+    Line::new()
+        .plain(format!(
+            "• staging {}: {} PRs, {} tickets ({}), open since ",
+            staged.version,
+            staged.prs.len(),
+            staged.tickets.len(),
+            listed(&staged.tickets)
+        ))
+        .date(staged.started_at)
+}
+
+/// A release under way, linked to its card, with what it waits for.
+fn active_line(run: &Active<'_>) -> Line {
+    let mut line = Line::new().plain("• release under way");
+    if let Some(card) = &run.card {
+        line = line.plain(" (").link(card.clone(), "card").plain(")");
+    }
+    match run.waiting {
+        Some(approval) => line
+            .plain(": waiting for ")
+            .bold(approval.prompt.clone())
+            .plain(" open until ")
+            .date(approval.expires_at),
+        None => line.plain(format!(": at {}", run.run.step)),
+    }
 }
 
 /// The answer to someone asking to release `repo` while `run` releases it, pointing at its `card`.

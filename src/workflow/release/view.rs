@@ -1,8 +1,9 @@
 //! What Slack shows of a release run: its card. Pure.
 
-use super::state::{ReleaseRun, ReleaseStep};
+use super::state::{CdRelease, ReleasePr, ReleaseRun, ReleaseStep, Signoff, StageSeen};
 use crate::domain::Line;
 use crate::workflow::CardView;
+use crate::workflow::ci::BuildRef;
 
 pub fn card(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> CardView {
     let mut lines = Vec::new();
@@ -17,15 +18,7 @@ pub fn card(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> CardView {
     if run.version.is_some() {
         lines.extend(super::notes::contents(run, pr_link));
     }
-    if let Some(pr) = &run.release_pr {
-        let mut line = Line::new()
-            .plain("Release PR: ")
-            .link(pr.url.clone(), format!("PR {}", pr.id));
-        if pr.reused {
-            line = line.plain(" (it was already open, so the bot reused it)");
-        }
-        lines.push(line);
-    }
+    lines.extend(run.release_pr.as_ref().map(release_pr_line));
     if let Some(commit) = &run.merge_commit {
         lines.push(
             Line::new()
@@ -33,45 +26,10 @@ pub fn card(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> CardView {
                 .code(crate::workflow::pr::view::short(commit)),
         );
     }
-    if let Some(build) = &run.build {
-        lines.push(build.card_line());
-    }
-    if let Some(cd) = &run.cd {
-        let mut line = Line::new()
-            .plain("CD: ")
-            .link(cd.url.clone(), cd.name.clone());
-        if !run.stages.is_empty() {
-            let stages: Vec<String> = run
-                .stages
-                .iter()
-                .map(|s| format!("{} {}", s.name, s.state))
-                .collect();
-            line = line.plain(format!(" · {}", stages.join(" · ")));
-        }
-        lines.push(line);
-    }
-    for signoff in &run.signoffs {
-        lines.push(
-            Line::new()
-                .plain(format!("{} by ", capitalized(&signoff.what)))
-                .user(signoff.by.clone())
-                .plain(" on ")
-                .date(signoff.at),
-        );
-    }
-    match (&run.step, run.released_at) {
-        (ReleaseStep::Stale { reason }, _) => lines.push(Line::from(
-            format!("The release PR moved after it was shown, so nothing was merged: {reason}")
-                .as_str(),
-        )),
-        (_, Some(at)) => lines.push(
-            Line::new()
-                .plain(":rocket: Released on ")
-                .date(at)
-                .plain("; the notes are in the thread and the channel."),
-        ),
-        _ => {}
-    }
+    lines.extend(run.build.as_ref().map(BuildRef::card_line));
+    lines.extend(run.cd.as_ref().map(|cd| cd_line(cd, &run.stages)));
+    lines.extend(run.signoffs.iter().map(signoff_line));
+    lines.extend(outcome_line(run));
     lines.extend(
         run.notes
             .iter()
@@ -80,6 +38,57 @@ pub fn card(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> CardView {
     CardView {
         title: format!("Release {}", run.name()),
         lines,
+    }
+}
+
+fn release_pr_line(pr: &ReleasePr) -> Line {
+    let line = Line::new()
+        .plain("Release PR: ")
+        .link(pr.url.clone(), format!("PR {}", pr.id));
+    if pr.reused {
+        line.plain(" (it was already open, so the bot reused it)")
+    } else {
+        line
+    }
+}
+
+/// The CD release, with the state of each of its stages once they are known.
+fn cd_line(cd: &CdRelease, stages: &[StageSeen]) -> Line {
+    let line = Line::new()
+        .plain("CD: ")
+        .link(cd.url.clone(), cd.name.clone());
+    if stages.is_empty() {
+        return line;
+    }
+    let stages: Vec<String> = stages
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.state))
+        .collect();
+    line.plain(format!(" · {}", stages.join(" · ")))
+}
+
+fn signoff_line(signoff: &Signoff) -> Line {
+    Line::new()
+        .plain(format!("{} by ", capitalized(&signoff.what)))
+        .user(signoff.by.clone())
+        .plain(" on ")
+        .date(signoff.at)
+}
+
+/// Why nothing was merged, or when the release was released.
+fn outcome_line(run: &ReleaseRun) -> Option<Line> {
+    match (&run.step, run.released_at) {
+        (ReleaseStep::Stale { reason }, _) => Some(Line::from(
+            format!("The release PR moved after it was shown, so nothing was merged: {reason}")
+                .as_str(),
+        )),
+        (_, Some(at)) => Some(
+            Line::new()
+                .plain(":rocket: Released on ")
+                .date(at)
+                .plain("; the notes are in the thread and the channel."),
+        ),
+        _ => None,
     }
 }
 
