@@ -2,12 +2,18 @@
 //! object per line. `RUST_LOG` filters by level and target (`info`, `warn,release_agent=debug`;
 //! default `info`). Secrets never reach a log line: they are `SecretString`s, and the clients log
 //! URLs and status codes, never headers.
+//!
+//! Where time goes: each run's steps are a `run` span (info), and every store call and every call
+//! to Azure DevOps, Jira, git, the reviewer or Slack's Web API is a span of its own (debug),
+//! named for the call and carrying its ids. When a span closes, a `close` line says how long it
+//! was busy and idle, so `RUST_LOG=release_agent=debug` shows what a slow run waited on.
 
 use std::io;
 
 use tracing::Subscriber;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// How log lines are written: for people, or one JSON object per line for a log collector.
@@ -26,7 +32,9 @@ pub fn subscriber<W>(
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_span_events(FmtSpan::CLOSE);
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Pretty => Box::new(registry.with(layer.with_target(false))),

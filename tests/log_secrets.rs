@@ -8,37 +8,14 @@
 mod support;
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use release_agent::domain::RunStatus;
 use release_agent::telemetry::LogFormat;
+use support::logs::Captured;
 use support::{APP_TOKEN, BOT_TOKEN, Backend, TestApp, TestDb};
-use tracing_subscriber::fmt::MakeWriter;
 use wiremock::ResponseTemplate;
 
 const DB_PASSWORD: &str = "hunter2-db-secret";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_flow_at_trace_level_logs_no_secret() {
@@ -80,7 +57,7 @@ async fn a_full_flow_at_trace_level_logs_no_secret() {
     app.settled(run).await;
     app.finish().await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     for expected in [
         "checkpoint",
         "decision handled",

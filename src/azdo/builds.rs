@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
+use tracing::instrument;
 
 use super::client::{AzdoClient, Links, List, web_link};
 use super::*;
@@ -95,6 +96,7 @@ impl AzdoClient {
 impl Builds for AzdoClient {
     /// https://learn.microsoft.com/rest/api/azure/devops/build/definitions/list — the configured
     /// definition (id or name), else the one definition that builds this repository.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo))]
     async fn ci_definition(
         &self,
         repo: &RepoName,
@@ -125,6 +127,7 @@ impl Builds for AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/build/builds/queue
+    #[instrument(level = "debug", skip_all, fields(definition, branch, commit))]
     async fn queue_build(
         &self,
         definition: i64,
@@ -148,6 +151,7 @@ impl Builds for AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/build/builds/get
+    #[instrument(level = "debug", skip_all, fields(id))]
     async fn build(&self, id: i64) -> Result<Build, AzdoError> {
         let dto: BuildDto = self
             .get(self.url(&["build", "builds", &id.to_string()], &[]))
@@ -156,6 +160,7 @@ impl Builds for AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/build/builds/list
+    #[instrument(level = "debug", skip_all, fields(definition, branch))]
     async fn recent_builds(&self, definition: i64, branch: &str) -> Result<Vec<Build>, AzdoError> {
         let definition = definition.to_string();
         let branch = full_branch(branch);

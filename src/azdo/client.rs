@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use tracing::instrument;
 use url::Url;
 
 use super::pulls::IdentityDto;
@@ -205,6 +206,7 @@ impl AzureDevOps for AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/core (connectionData, preview only)
+    #[instrument(level = "debug", skip_all)]
     async fn whoami(&self) -> Result<Identity, AzdoError> {
         let mut url = self.settings.base_url.clone();
         if let Ok(mut path) = url.path_segments_mut() {

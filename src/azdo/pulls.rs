@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
+use tracing::instrument;
 
 use super::client::{AzdoClient, Links, List, MAX_PAGES, web_link};
 use super::completion::{completion_body, is_stale};
@@ -107,6 +108,7 @@ struct PrDto {
 #[async_trait]
 impl PullRequests for AzdoClient {
     /// https://learn.microsoft.com/rest/api/azure/devops/git/repositories/get-repository
+    #[instrument(level = "debug", skip_all, fields(repo = %repo))]
     async fn repository(&self, repo: &RepoName) -> Result<Repository, AzdoError> {
         let dto: RepoDto = self
             .get(self.url(&["git", "repositories", repo.as_str()], &[]))
@@ -122,6 +124,7 @@ impl PullRequests for AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-requests/get-pull-request-by-id
+    #[instrument(level = "debug", skip_all, fields(pr = id))]
     async fn pull_request(&self, id: u32) -> Result<PullRequest, AzdoError> {
         let dto: PrDto = self
             .get(self.url(&["git", "pullrequests", &id.to_string()], &[]))
@@ -129,6 +132,7 @@ impl PullRequests for AzdoClient {
         self.pull_request_from(dto)
     }
 
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, branch = target_branch))]
     async fn active_pull_requests(
         &self,
         repo: &RepoName,
@@ -141,6 +145,7 @@ impl PullRequests for AzdoClient {
 
     /// PRs into `target` closed at or after `since` (also filtered here, in case an older server
     /// ignores the time range).
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, branch = target_branch))]
     async fn completed_pull_requests(
         &self,
         repo: &RepoName,
@@ -164,6 +169,7 @@ impl PullRequests for AzdoClient {
 
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-requests/update — completes with
     /// `lastMergeSourceCommit`, then waits until Azure DevOps reports the merge done or failed.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, pr, commit = reviewed_commit))]
     async fn complete(
         &self,
         repo: &RepoName,
@@ -214,6 +220,7 @@ impl PullRequests for AzdoClient {
 
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-requests/create — when an active
     /// PR for the same branches exists (409), that one is returned.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, source = %new.source_branch, target = %new.target_branch))]
     async fn create_pull_request(
         &self,
         repo: &RepoName,

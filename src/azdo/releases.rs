@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
+use tracing::instrument;
 
 use super::client::{AzdoClient, Links, List, web_link};
 use super::*;
@@ -176,6 +177,7 @@ impl ClassicReleases for AzdoClient {
     /// https://learn.microsoft.com/rest/api/azure/devops/release/releases/list — filtered by the
     /// build artifact (`sourceId` = project:definition, `artifactVersionId` = build id) and, when
     /// `definition` names one (by id or name), by release definition.
+    #[instrument(level = "debug", skip_all, fields(build = build.id))]
     async fn release_for_build(
         &self,
         build: &Build,
@@ -209,6 +211,7 @@ impl ClassicReleases for AzdoClient {
     /// https://learn.microsoft.com/rest/api/azure/devops/release/releases/update-release-environment
     /// (preview only) — starts a stage's deployment, for a stage nothing else will start (the one
     /// after a skipped stage).
+    #[instrument(level = "debug", skip_all, fields(release, stage))]
     async fn start_stage(&self, release: i64, stage: i64, comment: &str) -> Result<(), AzdoError> {
         let url = self.release_url(
             &[
@@ -235,6 +238,7 @@ impl ClassicReleases for AzdoClient {
     /// https://learn.microsoft.com/rest/api/azure/devops/release/releases/get-release plus
     /// https://learn.microsoft.com/rest/api/azure/devops/release/approvals/list for the ids of
     /// the approvals that are still pending.
+    #[instrument(level = "debug", skip_all, fields(id))]
     async fn release(&self, id: i64) -> Result<Release, AzdoError> {
         let id_text = id.to_string();
         let release: ReleaseDto = self
@@ -257,6 +261,7 @@ impl ClassicReleases for AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/release/approvals/update
+    #[instrument(level = "debug", skip_all, fields(approval, approve))]
     async fn decide_approval(
         &self,
         approval: i64,

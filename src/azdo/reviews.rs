@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::instrument;
 
 use super::client::{AzdoClient, List, MAX_PAGES};
 use super::pulls::{CommitRef, truncate_chars};
@@ -102,6 +103,7 @@ fn property<'a>(properties: &'a Value, name: &str) -> Option<&'a str> {
 #[async_trait]
 impl PrReviews for AzdoClient {
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-iterations/list
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, pr))]
     async fn iterations(&self, repo: &RepoName, pr: u32) -> Result<Vec<Iteration>, AzdoError> {
         let url = self.pr_url(repo, pr, &["iterations"]);
         let list: List<IterationDto> = self.get(url).await?;
@@ -118,6 +120,7 @@ impl PrReviews for AzdoClient {
 
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-iteration-changes/get
     /// (`$compareTo=0`: against the merge base; pages with `nextSkip`).
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, pr, iteration))]
     async fn changes(
         &self,
         repo: &RepoName,
@@ -157,6 +160,7 @@ impl PrReviews for AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-threads/create
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, pr))]
     async fn post_thread(
         &self,
         repo: &RepoName,
@@ -174,6 +178,7 @@ impl PrReviews for AzdoClient {
 
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-threads/list — the
     /// thread whose `release-agent.key` property is `key`.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, pr, key))]
     async fn find_thread(
         &self,
         repo: &RepoName,
@@ -190,6 +195,7 @@ impl PrReviews for AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-reviewers/create-pull-request-reviewer
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, pr, vote = ?vote))]
     async fn vote(
         &self,
         repo: &RepoName,

@@ -1,9 +1,7 @@
 //! The workflows' sections: how PRs are found, reviewed, merged and built, and how releases are
 //! shipped. Every variable has a default.
 
-use std::time::Duration;
-
-use super::reader::{Reader, parse_bool, parse_branch, parse_count};
+use super::reader::{Reader, parse_bool, parse_branch};
 use crate::azdo::MergeStrategy;
 use crate::domain::{DEFAULT_TICKET_PATTERN, Version};
 use crate::workflow::pr::PrSettings;
@@ -11,11 +9,7 @@ use crate::workflow::release::ReleaseSettings;
 
 pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
     let poll_enabled = vars.parsed("PR_POLL_ENABLED", "false", parse_bool);
-    let poll_interval = vars.parsed(
-        "PR_POLL_INTERVAL_SECONDS",
-        "300",
-        parse_count(1, 86_400, "seconds"),
-    );
+    let poll_interval = vars.seconds("PR_POLL_INTERVAL_SECONDS", "300", 1, 86_400);
     let target_branch = vars.parsed("PR_POLL_TARGET_BRANCH", "develop", parse_branch);
     let auto_create_ticket = vars.parsed("AUTO_CREATE_TICKET_ENABLED", "true", parse_bool);
     let ticket_pattern = vars.parsed("TICKET_BRANCH_PATTERN", DEFAULT_TICKET_PATTERN, |p| {
@@ -26,22 +20,14 @@ pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
     let status_merged = vars.parsed("JIRA_STATUS_MERGED", "Ready for QA", |s| Ok(s.to_owned()));
     let status_released = vars.parsed("JIRA_STATUS_RELEASED", "Done", |s| Ok(s.to_owned()));
     let ci_auto = vars.parsed("CI_AUTO_TRIGGER", "false", parse_bool);
-    let ci_poll_interval = vars.parsed(
-        "CI_POLL_INTERVAL_SECONDS",
-        "30",
-        parse_count(1, 3600, "seconds"),
-    );
-    let ci_max_wait = vars.parsed(
-        "CI_POLL_MAX_WAIT_SECONDS",
-        "1800",
-        parse_count(1, 86_400, "seconds"),
-    );
+    let ci_poll_interval = vars.seconds("CI_POLL_INTERVAL_SECONDS", "30", 1, 3600);
+    let ci_max_wait = vars.seconds("CI_POLL_MAX_WAIT_SECONDS", "1800", 1, 86_400);
     let merge_strategy = vars.parsed("MERGE_STRATEGY", "squash", parse_merge_strategy);
     let delete_source_branch = vars.parsed("DELETE_SOURCE_BRANCH", "false", parse_bool);
     let first_version = vars.parsed("FIRST_VERSION", "0.1.0", |v| v.parse::<Version>());
     Some(PrSettings {
         poll_enabled: poll_enabled?,
-        poll_interval: Duration::from_secs(poll_interval?),
+        poll_interval: poll_interval?,
         target_branch: target_branch?,
         auto_create_ticket: auto_create_ticket?,
         ticket_pattern: ticket_pattern?,
@@ -49,8 +35,8 @@ pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
         status_merged: status_merged?,
         status_released: status_released?,
         ci_auto: ci_auto?,
-        ci_poll_interval: Duration::from_secs(ci_poll_interval?),
-        ci_max_wait: Duration::from_secs(ci_max_wait?),
+        ci_poll_interval: ci_poll_interval?,
+        ci_max_wait: ci_max_wait?,
         merge_strategy: merge_strategy?,
         delete_source_branch: delete_source_branch?,
         first_version: first_version?,
@@ -59,20 +45,12 @@ pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
 
 pub(super) fn release(vars: &mut Reader<'_>) -> Option<ReleaseSettings> {
     let branch = vars.parsed("RELEASE_BRANCH", "main", parse_branch);
-    let poll_interval = vars.parsed(
-        "RELEASE_POLL_INTERVAL_SECONDS",
-        "30",
-        parse_count(1, 3600, "seconds"),
-    );
-    let wait_max = vars.parsed(
-        "RELEASE_WAIT_MAX_SECONDS",
-        "3600",
-        parse_count(1, 604_800, "seconds"),
-    );
+    let poll_interval = vars.seconds("RELEASE_POLL_INTERVAL_SECONDS", "30", 1, 3600);
+    let wait_max = vars.seconds("RELEASE_WAIT_MAX_SECONDS", "3600", 1, 604_800);
     Some(ReleaseSettings {
         branch: branch?,
-        poll_interval: Duration::from_secs(poll_interval?),
-        wait_max: Duration::from_secs(wait_max?),
+        poll_interval: poll_interval?,
+        wait_max: wait_max?,
     })
 }
 

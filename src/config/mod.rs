@@ -120,7 +120,7 @@ impl Config {
         let reviewer = reviewer::read(&mut vars);
         let pr = flows::pr(&mut vars);
         let release = flows::release(&mut vars);
-        let run_lease = vars.parsed("RUN_LEASE_SECONDS", "30", parse_count(2, 600, "seconds"));
+        let run_lease = vars.seconds("RUN_LEASE_SECONDS", "30", 2, 600);
         let http = http::read(&mut vars);
         let config = (|| {
             Some(Config {
@@ -136,7 +136,7 @@ impl Config {
                 reviewer: reviewer?,
                 pr: pr?,
                 release: release?,
-                run_lease: Duration::from_secs(run_lease?),
+                run_lease: run_lease?,
                 http: http?,
             })
         })();
@@ -175,9 +175,9 @@ impl Config {
 
 /// How the Azure DevOps and Jira clients retry, with HTTP_TIMEOUT_SECONDS per request.
 fn retry_policy(vars: &mut Reader<'_>) -> RetryPolicy {
-    let timeout = vars.parsed("HTTP_TIMEOUT_SECONDS", "30", parse_count(1, 300, "seconds"));
+    let timeout = vars.seconds("HTTP_TIMEOUT_SECONDS", "30", 1, 300);
     RetryPolicy {
-        timeout: Duration::from_secs(timeout.unwrap_or(30)),
+        timeout: timeout.unwrap_or(Duration::from_secs(30)),
         ..RetryPolicy::default()
     }
 }

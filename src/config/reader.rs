@@ -1,5 +1,7 @@
 //! Reading variables: every problem is collected, so one start-up reports them all.
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 use url::Url;
 
@@ -45,6 +47,18 @@ impl<'a> Reader<'a> {
     ) -> Option<T> {
         let value = self.value(var).unwrap_or_else(|| default.to_owned());
         self.check(var, value, parse)
+    }
+
+    /// A whole number of seconds from `min` to `max`.
+    pub(super) fn seconds(
+        &mut self,
+        var: &'static str,
+        default: &str,
+        min: u64,
+        max: u64,
+    ) -> Option<Duration> {
+        self.parsed(var, default, parse_count(min, max, "seconds"))
+            .map(Duration::from_secs)
     }
 
     /// Like [`parsed`](Self::parsed), for a variable without a default.

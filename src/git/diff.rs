@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use git2::{Delta, DiffDelta, DiffFindOptions, DiffFormat, DiffOptions, Repository};
+use tracing::instrument;
 
 use super::GitError;
 use super::similarity::similarity_index;
@@ -52,6 +53,7 @@ impl PrDiff {
 }
 
 /// The diff of `target...source` in the repository at `repo_dir` (revisions as git reads them).
+#[instrument(level = "debug", skip_all, fields(dir = %repo_dir.display(), target, source))]
 pub async fn diff(repo_dir: &Path, target: &str, source: &str) -> Result<PrDiff, GitError> {
     let (dir, target, source) = (repo_dir.to_owned(), target.to_owned(), source.to_owned());
     let span = tracing::Span::current();

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use secrecy::SecretString;
 use tracing::info;
+use tracing::instrument;
 
 use crate::domain::RepoName;
 
@@ -133,6 +134,7 @@ impl Repos {
     }
 
     /// The repository's directory, cloned first if it is missing.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo))]
     pub async fn ensure(&self, repo: &RepoName) -> Result<PathBuf, GitError> {
         let dir = self.dir(repo);
         if dir.exists() {
@@ -174,6 +176,7 @@ impl Repos {
     }
 
     /// Fetches `origin` (pruning deleted branches), cloning first if needed.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo))]
     pub async fn fetch(&self, repo: &RepoName) -> Result<PathBuf, GitError> {
         let dir = self.ensure(repo).await?;
         let lock = self.lock(repo);
@@ -191,6 +194,7 @@ impl Repos {
     }
 
     /// A detached worktree of `repo` at `commit`.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo))]
     pub async fn worktree(&self, repo: &RepoName, commit: &str) -> Result<Worktree, GitError> {
         let dir = self.ensure(repo).await?;
         add_worktree(&dir, &self.worktrees_dir().join(repo.as_str()), commit).await
@@ -229,6 +233,7 @@ impl Repos {
     }
 
     /// Removes the worktrees a crash left behind, in every repository here. Returns how many.
+    #[instrument(level = "debug", skip_all)]
     pub async fn prune_stale(&self) -> Result<usize, GitError> {
         let mut pruned = 0;
         let entries = match std::fs::read_dir(&self.base_dir) {

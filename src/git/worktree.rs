@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use git2::{
     BranchType, Repository, WorktreeAddOptions, WorktreePruneOptions, build::CheckoutBuilder,
 };
+use tracing::instrument;
 use tracing::{debug, warn};
 
 use super::GitError;
@@ -75,6 +76,7 @@ fn open(dir: &Path) -> Result<Repository, GitError> {
 }
 
 /// The full id of the commit `rev` names (a branch, `origin/x`, a tag or an id).
+#[instrument(level = "debug", skip_all, fields(dir = %repo_dir.display(), rev))]
 pub async fn resolve(repo_dir: &Path, rev: &str) -> Result<String, GitError> {
     let (dir, rev) = (repo_dir.to_owned(), rev.to_owned());
     blocking(move || {
@@ -89,6 +91,7 @@ pub async fn resolve(repo_dir: &Path, rev: &str) -> Result<String, GitError> {
 }
 
 /// Adds a worktree of the repository at `repo_dir`, detached at `commit`, under `parent`.
+#[instrument(level = "debug", skip_all, fields(dir = %repo_dir.display(), commit))]
 pub async fn add_worktree(
     repo_dir: &Path,
     parent: &Path,
@@ -167,6 +170,7 @@ fn remove_blocking(dir: &Path, name: &str, path: &Path) -> Result<(), GitError> 
 }
 
 /// Removes every worktree (and throwaway branch) this bot made in the repository at `repo_dir`.
+#[instrument(level = "debug", skip_all, fields(dir = %repo_dir.display()))]
 pub async fn prune_worktrees(repo_dir: &Path) -> Result<usize, GitError> {
     let dir = repo_dir.to_owned();
     blocking(move || {

@@ -21,7 +21,7 @@ use reqwest::{Method, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tracing::{debug, warn};
+use tracing::{debug, instrument, warn};
 use url::Url;
 
 use error::describe;
@@ -156,6 +156,7 @@ impl JsonApi {
     }
 
     /// Sends `call` under the retry policy; returns any 2xx JSON response.
+    #[instrument(level = "debug", skip_all, fields(service = self.service, method = %call.method, path = call.url.path()))]
     pub async fn send(&self, call: Call) -> Result<Response, HttpError> {
         let mut attempt = 0;
         loop {

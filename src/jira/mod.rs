@@ -14,6 +14,7 @@ use url::Url;
 use crate::domain::JiraKey;
 use crate::http_client::{Call, HttpError, JsonApi, RetryPolicy};
 use adf::Document;
+use tracing::instrument;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JiraError {
@@ -225,6 +226,7 @@ impl JiraClient {
 #[async_trait]
 impl Jira for JiraClient {
     /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-myself/
+    #[instrument(level = "debug", skip_all)]
     async fn myself(&self) -> Result<String, JiraError> {
         let me: Value = self.api.json(Call::get(self.url(&["myself"], &[]))).await?;
         Ok(me["displayName"]
@@ -235,6 +237,7 @@ impl Jira for JiraClient {
     }
 
     /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-get
+    #[instrument(level = "debug", skip_all, fields(key = %key))]
     async fn issue(&self, key: &JiraKey) -> Result<Issue, JiraError> {
         let dto: IssueDto = self
             .api
@@ -248,6 +251,7 @@ impl Jira for JiraClient {
     /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-transitions-post
     /// Transitions are found by the status they lead to (or their own name), since their ids
     /// differ from workflow to workflow.
+    #[instrument(level = "debug", skip_all, fields(key = %key, status))]
     async fn move_to(&self, key: &JiraKey, status: &str) -> Result<Moved, JiraError> {
         let current = self.issue(key).await?.status;
         if current.eq_ignore_ascii_case(status) {
@@ -297,6 +301,7 @@ impl Jira for JiraClient {
     }
 
     /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-post
+    #[instrument(level = "debug", skip_all, fields(project = %new.project))]
     async fn create_issue(&self, new: &NewIssue) -> Result<Issue, JiraError> {
         let summary: String = new
             .summary
@@ -326,6 +331,7 @@ impl Jira for JiraClient {
     }
 
     /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/#api-rest-api-3-issue-issueidorkey-comment-post
+    #[instrument(level = "debug", skip_all, fields(key = %key))]
     async fn comment(&self, key: &JiraKey, body: &Document) -> Result<String, JiraError> {
         let url = self.url(&["issue", key.as_str(), "comment"], &[]);
         let created: CommentDto = self
@@ -341,6 +347,7 @@ impl Jira for JiraClient {
     }
 
     /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-post
+    #[instrument(level = "debug", skip_all, fields(limit))]
     async fn search(&self, jql: &str, limit: usize) -> Result<Vec<Issue>, JiraError> {
         let mut found = Vec::new();
         let mut token: Option<String> = None;

@@ -27,6 +27,7 @@ use answer::Answer;
 pub use output::Usage;
 pub use placement::{Placement, place};
 pub use prompt::{ReviewInput, TicketInput};
+use tracing::instrument;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ReviewError {
@@ -162,6 +163,7 @@ impl ClaudeReviewer {
     }
 
     /// What `claude --version` says, for `check`.
+    #[instrument(level = "debug", skip_all)]
     pub async fn version(&self) -> Result<String, ReviewError> {
         let cwd = std::env::temp_dir();
         let ended = process::run(process::Invocation {
@@ -283,6 +285,7 @@ impl ClaudeReviewer {
 
 #[async_trait]
 impl Reviewer for ClaudeReviewer {
+    #[instrument(level = "debug", skip_all, fields(worktree = %worktree.display()))]
     async fn review(&self, worktree: &Path, input: &ReviewInput) -> Result<Review, ReviewError> {
         let (answer, usage): (ReviewAnswer, Usage) = self
             .ask(worktree, input.prompt(), prompt::REVIEW_RULES)
@@ -297,6 +300,7 @@ impl Reviewer for ClaudeReviewer {
         })
     }
 
+    #[instrument(level = "debug", skip_all, fields(worktree = %worktree.display()))]
     async fn draft_ticket(
         &self,
         worktree: &Path,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
+use tracing::instrument;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SlackError {
@@ -146,6 +147,7 @@ impl SlackApi {
     }
 
     /// https://api.slack.com/methods/auth.test
+    #[instrument(level = "debug", skip_all)]
     pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
         let session = self.client.open_session(&self.bot);
         let reply = self.bounded(session.auth_test()).await?;
@@ -158,6 +160,7 @@ impl SlackApi {
 
     /// https://api.slack.com/methods/apps.connections.open: a fresh WebSocket URL, good for one
     /// connection. Start-up calls it once to prove the app token works.
+    #[instrument(level = "debug", skip_all)]
     pub async fn connections_open(&self) -> Result<String, SlackError> {
         let session = self.client.open_session(&self.app);
         self.bounded(session.apps_connections_open(&SlackApiAppsConnectionOpenRequest::new()))
@@ -167,6 +170,7 @@ impl SlackApi {
 
     /// https://api.slack.com/methods/chat.postMessage; returns the message's `ts`. A thread
     /// reply with `broadcast` also shows in the channel.
+    #[instrument(level = "debug", skip_all, fields(channel))]
     pub async fn post_message(
         &self,
         channel: &str,
@@ -185,6 +189,7 @@ impl SlackApi {
     }
 
     /// https://api.slack.com/methods/chat.update
+    #[instrument(level = "debug", skip_all, fields(channel, ts))]
     pub async fn update_message(
         &self,
         channel: &str,
@@ -198,6 +203,7 @@ impl SlackApi {
     }
 
     /// https://api.slack.com/methods/chat.postEphemeral
+    #[instrument(level = "debug", skip_all, fields(channel, user))]
     pub async fn post_ephemeral(
         &self,
         channel: &str,
@@ -212,6 +218,7 @@ impl SlackApi {
     }
 
     /// https://api.slack.com/methods/views.publish: shows `view` as `user`'s App Home.
+    #[instrument(level = "debug", skip_all, fields(user))]
     pub async fn publish_home(&self, user: &str, view: SlackView) -> Result<(), SlackError> {
         let request = SlackApiViewsPublishRequest::new(user.into(), view);
         let session = self.client.open_session(&self.bot);
@@ -221,6 +228,7 @@ impl SlackApi {
     }
 
     /// https://api.slack.com/methods/usergroups.users.list
+    #[instrument(level = "debug", skip_all, fields(group))]
     pub async fn group_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
         let request = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId(group.to_owned()));
         let session = self.client.open_session(&self.bot);

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use sqlx::types::Json;
+use tracing::instrument;
 
 use super::audit::insert_audit;
 use super::deliveries::claim_delivery;
@@ -119,6 +120,7 @@ const CANCEL_WAITING_RUN: &str = "UPDATE runs SET \
      card_version = card_version + 1, updated_at = $3 WHERE id = $1 AND status IN ('waiting', 'failed')";
 
 impl Store {
+    #[instrument(level = "debug", skip_all, fields(approval = %id))]
     pub async fn get_approval(&self, id: ApprovalId) -> Result<Option<ApprovalRecord>, StoreError> {
         let sql = select_approvals!("WHERE id = $1");
         let row: Option<ApprovalRow> = on_db_read!(self, pool =>
@@ -127,6 +129,7 @@ impl Store {
     }
 
     /// The approvals of one run, oldest first.
+    #[instrument(level = "debug", skip_all, fields(run_id = %run_id))]
     pub async fn approvals_for_run(
         &self,
         run_id: RunId,
@@ -137,6 +140,7 @@ impl Store {
     }
 
     /// Approvals waiting for a decision, oldest first, up to `limit`.
+    #[instrument(level = "debug", skip_all, fields(limit))]
     pub async fn pending_approvals(&self, limit: i64) -> Result<Vec<ApprovalRecord>, StoreError> {
         let sql = select_approvals!("WHERE status = 'pending' ORDER BY created_at, id LIMIT $1");
         let rows =
@@ -145,12 +149,14 @@ impl Store {
     }
 
     /// How many approvals wait for a decision.
+    #[instrument(level = "debug", skip_all)]
     pub async fn count_pending_approvals(&self) -> Result<i64, StoreError> {
         let sql = "SELECT COUNT(*) FROM approvals WHERE status = 'pending'";
         Ok(on_db_read!(self, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
     }
 
     /// Pending approvals whose time is up.
+    #[instrument(level = "debug", skip_all, fields(limit))]
     pub async fn due_expiries(
         &self,
         now: DateTime<Utc>,
@@ -166,6 +172,7 @@ impl Store {
     /// Accepts `decision` for the run that waits on it: marks the delivery handled, sets the
     /// approval to decided (only if still pending and unexpired), wakes the run with the decision
     /// and writes the audit entry, all or nothing.
+    #[instrument(level = "debug", skip_all, fields(run_id = %run_id, option = %decision.option, by = %decision.by, key = delivery_key))]
     pub async fn accept_decision(
         &self,
         run_id: RunId,
@@ -207,6 +214,7 @@ impl Store {
 
     /// Expires one pending approval and cancels its run with `reason`. `false`: it was no longer
     /// pending.
+    #[instrument(level = "debug", skip_all, fields(approval = %approval.id, run_id = %approval.run_id))]
     pub async fn expire_approval(
         &self,
         approval: &ApprovalRecord,

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
+use tracing::instrument;
 
 use super::{Store, StoreError, on_db_read};
 use crate::domain::RunId;
@@ -62,6 +63,7 @@ pub(crate) use insert_audit;
 
 impl Store {
     /// The entries of one run, oldest first.
+    #[instrument(level = "debug", skip_all, fields(run_id = %run_id))]
     pub async fn audit_for_run(&self, run_id: RunId) -> Result<Vec<AuditRecord>, StoreError> {
         let sql = "SELECT id, run_id, actor, action, detail, at FROM audit_log WHERE run_id = $1 ORDER BY id";
         let rows = on_db_read!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
+use tracing::instrument;
 
 use super::audit::insert_audit;
 use super::{AuditEntry, BeginWrite, NewApproval, Store, StoreError, on_db};
@@ -73,6 +74,7 @@ const SUPERSEDE_APPROVALS: &str =
 
 impl Store {
     /// Records a step's result. Fails with `Conflict` when the lease was lost or the run moved.
+    #[instrument(level = "debug", skip_all, fields(run_id = %cp.run_id, step = %cp.step, status = %cp.status))]
     pub async fn checkpoint(&self, cp: &Checkpoint, now: DateTime<Utc>) -> Result<(), StoreError> {
         let run_id = cp.run_id.to_string();
         on_db!(self, pool => {
@@ -135,6 +137,7 @@ impl Store {
     }
 
     /// Puts a waiting run whose recheck found nothing new back to sleep until `wake_at`.
+    #[instrument(level = "debug", skip_all, fields(run_id = %id, seq))]
     pub async fn rearm(
         &self,
         id: RunId,
@@ -160,6 +163,7 @@ impl Store {
 
     /// Puts a step that failed transiently back to sleep until `wake_at`, releasing the lease.
     #[allow(clippy::too_many_arguments)]
+    #[instrument(level = "debug", skip_all, fields(run_id = %id, seq, attempts))]
     pub async fn schedule_retry(
         &self,
         id: RunId,
@@ -200,6 +204,7 @@ impl Store {
     /// Cancels an unfinished run because something newer replaces it; its pending approval
     /// becomes `superseded`, so late clicks on it are explained. Returns `false` if the run had
     /// already finished.
+    #[instrument(level = "debug", skip_all, fields(run_id = %id))]
     pub async fn supersede_run(
         &self,
         id: RunId,

@@ -1,11 +1,13 @@
 //! Cursors: small named values kept between runs (how far the PR poller has looked).
 
 use chrono::{DateTime, Utc};
+use tracing::instrument;
 
 use super::{Store, StoreError, on_db};
 
 impl Store {
     /// The value of cursor `name`; the first caller sets it to `initial`.
+    #[instrument(level = "debug", skip_all, fields(cursor = name))]
     pub async fn cursor_or_init(
         &self,
         name: &str,

@@ -9,6 +9,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
+use tracing::instrument;
 
 use super::audit::insert_audit;
 use super::group_commit::{Batch, GroupCommit, Outcomes};
@@ -82,6 +83,7 @@ pub(crate) use claim_delivery;
 
 impl Store {
     /// Records a delivery whose intent is carried out later. `false`: a duplicate, ignore it.
+    #[instrument(level = "debug", skip_all, fields(key = %delivery.key))]
     pub async fn insert_delivery(
         &self,
         delivery: &NewDelivery,
@@ -97,6 +99,7 @@ impl Store {
 
     /// Records a request for a run of `kind` about PR `pr_id`, unless such a run is under way.
     /// Requests that arrive together are checked with one read and recorded with one write.
+    #[instrument(level = "debug", skip_all, fields(key = %delivery.key, pr = pr_id))]
     pub async fn insert_run_request(
         &self,
         delivery: &NewDelivery,
@@ -174,6 +177,7 @@ impl Store {
     }
 
     /// Records a key that needs no further work, so a later delivery with it is a duplicate.
+    #[instrument(level = "debug", skip_all, fields(key = %delivery.key))]
     pub async fn remember_delivery(
         &self,
         delivery: &NewDelivery,
@@ -194,12 +198,14 @@ impl Store {
 
     /// Forgets a key recorded with [`remember_delivery`](Self::remember_delivery), so a later
     /// delivery with it counts again.
+    #[instrument(level = "debug", skip_all, fields(key))]
     pub async fn forget_delivery(&self, key: &str) -> Result<(), StoreError> {
         on_db!(self, pool => sqlx::query("DELETE FROM deliveries WHERE key = $1").bind(key).execute(pool).await.map(|d| d.rows_affected()))?;
         Ok(())
     }
 
     /// Deliveries whose intent is not carried out yet, oldest first.
+    #[instrument(level = "debug", skip_all, fields(limit))]
     pub async fn pending_deliveries(&self, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
         let sql = "SELECT key, source, intent, received_at FROM deliveries \
                    WHERE processed_at IS NULL ORDER BY received_at, key LIMIT $1";
@@ -211,6 +217,7 @@ impl Store {
     /// Records a delivery that changes nothing (a click that does not count, a request for a run
     /// already under way): marks it handled, writes the audit entry and queues the explanation
     /// for the user. `false`: the delivery was already handled.
+    #[instrument(level = "debug", skip_all, fields(key = delivery_key, action = %audit.action))]
     pub async fn refuse_delivery(
         &self,
         delivery_key: Option<&str>,
@@ -235,6 +242,7 @@ impl Store {
     }
 
     /// Marks a delivery done without further effect (for intents that turned out void).
+    #[instrument(level = "debug", skip_all, fields(key))]
     pub async fn finish_delivery(&self, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let done = on_db!(self, pool => claim_delivery!(pool, key, now))?;
         Ok(done == 1)

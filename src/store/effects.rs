@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
+use tracing::instrument;
 
 use super::{Store, StoreError, on_db, on_db_read};
 use crate::domain::RunId;
@@ -28,6 +29,7 @@ const FINISH: &str = "UPDATE effects SET status = 'done', result = $3, finished_
      WHERE run_id = $1 AND name = $2 AND status = 'started'";
 
 impl Store {
+    #[instrument(level = "debug", skip_all, fields(run_id = %run_id, effect = name))]
     pub async fn effect(
         &self,
         run_id: RunId,
@@ -45,6 +47,7 @@ impl Store {
     }
 
     /// Records that an effect is about to be caused; returns which attempt this is (1 = first).
+    #[instrument(level = "debug", skip_all, fields(run_id = %run_id, effect = name))]
     pub async fn start_effect(
         &self,
         run_id: RunId,
@@ -58,6 +61,7 @@ impl Store {
         })
     }
 
+    #[instrument(level = "debug", skip_all, fields(run_id = %run_id, effect = name))]
     pub async fn finish_effect(
         &self,
         run_id: RunId,

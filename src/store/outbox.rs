@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use sqlx::types::Json;
+use tracing::instrument;
 
 use super::runs::{RunRow, records};
 use super::{RunRecord, Store, StoreError, on_db, on_db_read};
@@ -125,6 +126,7 @@ const CARD_SYNCED: &str = "UPDATE runs SET \
 
 impl Store {
     /// Claims messages that are due, oldest first.
+    #[instrument(level = "debug", skip_all, fields(limit))]
     pub async fn claim_outbox(
         &self,
         owner: &str,
@@ -138,6 +140,7 @@ impl Store {
         Ok(rows)
     }
 
+    #[instrument(level = "debug", skip_all, fields(outbox_id = id))]
     pub async fn outbox_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let sql =
             "UPDATE outbox SET sent_at = $2, claim_by = NULL, claim_until = NULL WHERE id = $1";
@@ -146,6 +149,7 @@ impl Store {
     }
 
     /// Puts a message back until `not_before`, counting the failed attempt.
+    #[instrument(level = "debug", skip_all, fields(outbox_id = id))]
     pub async fn outbox_retry(&self, id: i64, not_before: DateTime<Utc>) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET not_before = $2, attempts = attempts + 1, claim_by = NULL, \
                    claim_until = NULL WHERE id = $1";
@@ -154,6 +158,7 @@ impl Store {
     }
 
     /// Gives up on a message that Slack refuses for good; the error stays for operators.
+    #[instrument(level = "debug", skip_all, fields(outbox_id = id))]
     pub async fn outbox_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET error = $2, claim_by = NULL, claim_until = NULL WHERE id = $1";
         on_db!(self, pool => sqlx::query(sql).bind(id).bind(error).execute(pool).await.map(|d| d.rows_affected()))?;
@@ -161,6 +166,7 @@ impl Store {
     }
 
     /// All messages of a run, oldest first (for status pages and tests).
+    #[instrument(level = "debug", skip_all, fields(run_id = %run_id))]
     pub async fn outbox_for_run(&self, run_id: RunId) -> Result<Vec<OutboxRecord>, StoreError> {
         let sql = "SELECT id, run_id, kind, channel_id, user_id, message, attempts, sent_at, error FROM outbox \
                    WHERE run_id = $1 ORDER BY id";
@@ -169,6 +175,7 @@ impl Store {
     }
 
     /// Claims runs whose card is behind their state.
+    #[instrument(level = "debug", skip_all, fields(limit))]
     pub async fn claim_cards(
         &self,
         owner: &str,
@@ -184,6 +191,7 @@ impl Store {
 
     /// Records that `version` of a run's card was sent (posted as `ts` the first time), or was
     /// given up on (`ts` = `None`).
+    #[instrument(level = "debug", skip_all, fields(run_id = %id, card_version = version))]
     pub async fn card_synced(
         &self,
         id: RunId,
@@ -197,6 +205,7 @@ impl Store {
     }
 
     /// Leaves a card claimed by nobody until `retry_at`, after a failed send.
+    #[instrument(level = "debug", skip_all, fields(run_id = %id))]
     pub async fn card_retry_at(
         &self,
         id: RunId,

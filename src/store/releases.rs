@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 use sqlx::types::Json;
+use tracing::instrument;
 
 use super::{BeginWrite, Store, StoreError, on_db, on_db_read};
 use crate::domain::Version;
@@ -172,10 +173,12 @@ macro_rules! locked {
 pub(super) use {locked, put_staging, staging};
 
 impl Store {
+    #[instrument(level = "debug", skip_all, fields(repo))]
     pub async fn staging(&self, repo: &str) -> Result<Option<StagingRelease>, StoreError> {
         Ok(on_db_read!(self, pool => staging!(pool, repo)))
     }
 
+    #[instrument(level = "debug", skip_all)]
     pub async fn all_staging(&self) -> Result<Vec<StagingRelease>, StoreError> {
         let rows: Vec<ReleaseRow> = on_db_read!(self, pool =>
             sqlx::query_as(SELECT_STAGING).fetch_all(pool).await)?;
@@ -188,6 +191,7 @@ impl Store {
     }
 
     /// Creates or replaces the repo's staging release.
+    #[instrument(level = "debug", skip_all, fields(repo = %release.repo, version = %release.version))]
     pub async fn put_staging(
         &self,
         release: &StagingRelease,
@@ -200,6 +204,7 @@ impl Store {
     /// Counts a merged PR into the repo's staging release, in one transaction so that PRs merged
     /// at the same moment are all counted. Without a staging release, a new one opens at the last
     /// released (or shipping) version plus one patch (`first` when nothing was released yet).
+    #[instrument(level = "debug", skip_all, fields(repo, pr = pr.id))]
     pub async fn stage_pr(
         &self,
         repo: &str,
@@ -241,6 +246,7 @@ impl Store {
 
     /// Adds a release from elsewhere (the old agent's files) to the archive. `false`: that
     /// version of the repository is archived already, and was left as it is.
+    #[instrument(level = "debug", skip_all, fields(repo = %release.repo, version = %release.version))]
     pub async fn import_archived(&self, release: &ArchivedRelease) -> Result<bool, StoreError> {
         let sql = "INSERT INTO archived_releases (repo, version, started_at, tickets, prs, released_at) \
                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo, version) DO NOTHING";
@@ -259,6 +265,7 @@ impl Store {
 
     /// Opens `release` as its repository's staging release unless the repository has one.
     /// `false`: it had one, which was left as it is.
+    #[instrument(level = "debug", skip_all, fields(repo = %release.repo, version = %release.version))]
     pub async fn import_staging(
         &self,
         release: &StagingRelease,

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 use sqlx::types::Json;
+use tracing::instrument;
 
 use super::group_commit::{Batch, GroupCommit, Job, Outcomes};
 use super::runs::{Started, under_way_by_pr};
@@ -222,6 +223,7 @@ impl Store {
     /// run marked `one_per_pr` is not created while an unfinished run of its kind about the same
     /// PR exists; that run is returned instead. `Conflict`: the kind allows one unfinished run
     /// per repository, and there is one.
+    #[instrument(level = "debug", skip_all, fields(run_id = %run.id, kind = %run.kind))]
     pub async fn create_run(
         &self,
         run: &NewRun,

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::FromRow;
 use sqlx::types::Json;
+use tracing::instrument;
 
 use super::{Store, StoreError, on_db, on_db_read, parse_column};
 use crate::domain::{Decision, RepoName, RunId, RunKind, RunStatus};
@@ -211,6 +212,7 @@ pub enum Started {
 }
 
 impl Store {
+    #[instrument(level = "debug", skip_all, fields(run_id = %id))]
     pub async fn get_run(&self, id: RunId) -> Result<Option<RunRecord>, StoreError> {
         let row: Option<RunRow> = on_db_read!(self, pool =>
             sqlx::query_as("SELECT * FROM runs WHERE id = $1").bind(id.to_string()).fetch_optional(pool).await)?;
@@ -218,6 +220,7 @@ impl Store {
     }
 
     /// All runs, newest first, up to `limit`.
+    #[instrument(level = "debug", skip_all, fields(limit))]
     pub async fn recent_runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
         let rows: Vec<RunRow> = on_db_read!(self, pool =>
             sqlx::query_as("SELECT * FROM runs ORDER BY created_at DESC, id LIMIT $1").bind(limit).fetch_all(pool).await)?;
@@ -225,6 +228,7 @@ impl Store {
     }
 
     /// How many runs there are of each kind in each status.
+    #[instrument(level = "debug", skip_all)]
     pub async fn count_runs(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         let sql =
             "SELECT kind, status, COUNT(*) FROM runs GROUP BY kind, status ORDER BY kind, status";
@@ -233,6 +237,7 @@ impl Store {
 
     /// The unfinished runs of `kind` about PR `pr_id` (PR ids are unique in a project collection).
     /// `/review` asks this before its ack.
+    #[instrument(level = "debug", skip_all, fields(pr = pr_id))]
     pub async fn unfinished_runs_for_pr(
         &self,
         kind: impl Into<RunKind>,
@@ -246,6 +251,7 @@ impl Store {
     }
 
     /// The unfinished runs of `kind` (about repository `repo`, if given), oldest first.
+    #[instrument(level = "debug", skip_all, fields(repo = repo.map(RepoName::as_str)))]
     pub async fn unfinished_runs(
         &self,
         kind: impl Into<RunKind>,
@@ -259,6 +265,7 @@ impl Store {
     }
 
     /// Claims up to `limit` runs that are due and not leased, for `owner` until `until`.
+    #[instrument(level = "debug", skip_all, fields(limit))]
     pub async fn claim_due_runs(
         &self,
         owner: &str,
@@ -271,6 +278,7 @@ impl Store {
     }
 
     /// Extends a lease that `owner` still holds. `false` means the lease is gone.
+    #[instrument(level = "debug", skip_all, fields(run_id = %id))]
     pub async fn renew_lease(
         &self,
         id: RunId,
@@ -285,6 +293,7 @@ impl Store {
     }
 
     /// Gives a lease back, so another engine may take the run at once.
+    #[instrument(level = "debug", skip_all, fields(run_id = %id))]
     pub async fn release_lease(&self, id: RunId, owner: &str) -> Result<(), StoreError> {
         let sql = "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2";
         on_db!(self, pool => sqlx::query(sql).bind(id.to_string()).bind(owner).execute(pool).await.map(|d| d.rows_affected()))?;
@@ -292,6 +301,7 @@ impl Store {
     }
 
     /// The earliest timer among running runs, so an idle engine knows when to look again.
+    #[instrument(level = "debug", skip_all)]
     pub async fn next_wake_at(
         &self,
         now: DateTime<Utc>,

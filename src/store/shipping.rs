@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use sqlx::types::Json;
+use tracing::instrument;
 
 use super::releases::{
     ArchivedRelease, ReleaseRow, STAGING_OF, ShippingRelease, StagedPr, StagingRelease,
@@ -67,10 +68,12 @@ macro_rules! shipping {
 }
 
 impl Store {
+    #[instrument(level = "debug", skip_all, fields(repo))]
     pub async fn shipping(&self, repo: &str) -> Result<Option<ShippingRelease>, StoreError> {
         Ok(on_db_read!(self, pool => shipping!(pool, repo)))
     }
 
+    #[instrument(level = "debug", skip_all)]
     pub async fn all_shipping(&self) -> Result<Vec<ShippingRelease>, StoreError> {
         let rows: Vec<ShippingRow> = on_db_read!(self, pool =>
             sqlx::query_as(SELECT_SHIPPING).fetch_all(pool).await)?;
@@ -87,6 +90,7 @@ impl Store {
     /// version. A release an earlier run left shipping (it stopped after its merge) is taken over,
     /// with whatever was staged since counted in. Safe to repeat: once this run holds the shipping
     /// release, it is returned unchanged.
+    #[instrument(level = "debug", skip_all, fields(repo, run_id))]
     pub async fn ship(
         &self,
         repo: &str,
@@ -128,6 +132,7 @@ impl Store {
     /// Puts the release `run_id` froze back into staging, because its merge did not happen. What
     /// was staged meanwhile (under the next version) is counted in, under the frozen version.
     /// Nothing to do when this run holds no shipping release.
+    #[instrument(level = "debug", skip_all, fields(repo, run_id))]
     pub async fn unship(
         &self,
         repo: &str,
@@ -153,6 +158,7 @@ impl Store {
 
     /// Moves the release `version` that run `run_id` shipped into the archive, stamped
     /// `released_at`. Safe to repeat: once archived, the same call returns the archived row.
+    #[instrument(level = "debug", skip_all, fields(repo, version = %version, run_id))]
     pub async fn archive_shipping(
         &self,
         repo: &str,
@@ -178,6 +184,7 @@ impl Store {
     }
 
     /// The archived releases of a repo, newest first.
+    #[instrument(level = "debug", skip_all, fields(repo))]
     pub async fn archived(&self, repo: &str) -> Result<Vec<ArchivedRelease>, StoreError> {
         let sql = "SELECT repo, version, started_at, tickets, prs, released_at FROM archived_releases \
                    WHERE repo = $1 ORDER BY released_at DESC, version DESC";

@@ -7,7 +7,7 @@ use std::process::Command;
 use release_agent::domain::RepoName;
 use release_agent::git::{GitError, Remote, Repos, diff, resolve};
 
-use crate::support::repo::{git, write};
+use crate::support::repo::{git, origin_with_author, write};
 
 /// An origin with `develop` and a `feature` branch that edits, adds, deletes, renames and changes
 /// a binary file; `develop` moves on after the branch point, so the merge base matters.
@@ -34,17 +34,7 @@ fn fixture() -> Fixture {
     crate::support::init();
     let tmp = tempfile::tempdir().unwrap();
     let origins = tmp.path().join("origins");
-    let bare = origins.join("Billo.Api");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(
-        &bare,
-        &["init", "--quiet", "--bare", "--initial-branch=develop"],
-    );
-    let author = tmp.path().join("author");
-    git(
-        tmp.path(),
-        &["clone", "--quiet", bare.to_str().unwrap(), "author"],
-    );
+    let author = origin_with_author(tmp.path(), &origins.join("Billo.Api"));
 
     write(&author, "src/lib.rs", &numbered(30, &[]));
     write(&author, "README.md", "# Billo.Api\n");

@@ -35,6 +35,16 @@ pub struct Answer {
     pub text: String,
 }
 
+impl Answer {
+    /// The message of an error answer (`{"error": "…"}`), once its status is checked.
+    pub fn error(&self, status: StatusCode) -> &str {
+        assert_eq!(self.status, status, "{}", self.text);
+        self.body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message in {}", self.text))
+    }
+}
+
 pub async fn call(
     w: &World,
     method: Method,
@@ -75,6 +85,11 @@ pub async fn call(
 
 fn json_body(value: Value) -> Option<String> {
     Some(value.to_string())
+}
+
+/// POSTs `body` as JSON.
+async fn post(w: &World, path: &str, auth: Auth, body: Value) -> Answer {
+    call(w, Method::POST, path, auth, json_body(body)).await
 }
 
 /// Just over the 1 MiB limit.
@@ -184,41 +199,33 @@ async fn a_webhook_starts_one_review_per_commit_and_ignores_the_rest(backend: Ba
         Some("{\"eventType\":".into()),
     )
     .await;
-    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
     assert!(
-        malformed.body["error"]
-            .as_str()
-            .unwrap()
+        malformed
+            .error(StatusCode::BAD_REQUEST)
             .starts_with("the body is not valid JSON for this endpoint: EOF while parsing"),
         "{}",
         malformed.text
     );
-    let no_pr = call(
+    let no_pr = post(
         &w,
-        Method::POST,
         path,
         Auth::Webhook(WEBHOOK_SECRET),
-        json_body(
-            json!({"eventType": "git.pullrequest.created", "resource": {"status": "active"}}),
-        ),
+        json!({"eventType": "git.pullrequest.created", "resource": {"status": "active"}}),
     )
     .await;
-    assert_eq!(no_pr.status, StatusCode::BAD_REQUEST);
     assert!(
-        no_pr.body["error"]
-            .as_str()
-            .unwrap()
+        no_pr
+            .error(StatusCode::BAD_REQUEST)
             .contains("missing field `pullRequestId`"),
         "{}",
         no_pr.text
     );
 
-    let build = call(
+    let build = post(
         &w,
-        Method::POST,
         path,
         Auth::Webhook(WEBHOOK_SECRET),
-        json_body(json!({"eventType": "build.complete", "resource": {}})),
+        json!({"eventType": "build.complete", "resource": {}}),
     )
     .await;
     assert_eq!(
@@ -227,14 +234,7 @@ async fn a_webhook_starts_one_review_per_commit_and_ignores_the_rest(backend: Ba
     );
     let mut elsewhere = pr_event("git.pullrequest.created", 14, "active", "abc");
     elsewhere["resource"]["targetRefName"] = json!("refs/heads/main");
-    let elsewhere = call(
-        &w,
-        Method::POST,
-        path,
-        Auth::Webhook(WEBHOOK_SECRET),
-        json_body(elsewhere),
-    )
-    .await;
+    let elsewhere = post(&w, path, Auth::Webhook(WEBHOOK_SECRET), elsewhere).await;
     assert_eq!(
         elsewhere.body["reason"],
         "the PR targets main; the bot reviews PRs into develop"
@@ -245,27 +245,13 @@ async fn a_webhook_starts_one_review_per_commit_and_ignores_the_rest(backend: Ba
         .branch("feature/ALLPOST-7", APPROVE_WITH_FINDING, None);
     w.open_pr(14, "feature/ALLPOST-7", &commit);
     let created = pr_event("git.pullrequest.created", 14, "active", &commit);
-    let started = call(
-        &w,
-        Method::POST,
-        path,
-        Auth::Webhook(WEBHOOK_SECRET),
-        json_body(created.clone()),
-    )
-    .await;
+    let started = post(&w, path, Auth::Webhook(WEBHOOK_SECRET), created.clone()).await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
     let run = w.run_for(14, None).await;
     assert_eq!(started.body["run"], run.to_string());
     // The same commit again, by Basic auth this time, and as an update: nothing new.
     let updated = pr_event("git.pullrequest.updated", 14, "active", &commit);
-    let again = call(
-        &w,
-        Method::POST,
-        path,
-        Auth::Basic(WEBHOOK_SECRET),
-        json_body(updated),
-    )
-    .await;
+    let again = post(&w, path, Auth::Basic(WEBHOOK_SECRET), updated).await;
     assert_eq!(
         (again.status, again.body["outcome"].as_str()),
         (StatusCode::OK, Some("duplicate"))
@@ -305,70 +291,36 @@ async fn the_operator_decides_approvals_like_a_button(backend: Backend) {
     let path = format!("/approvals/{}", approvals[0]["id"].as_str().unwrap());
 
     refuses_strangers_and_huge_bodies(&w, Method::POST, &path, token).await;
-    let bad = call(
-        &w,
-        Method::POST,
-        &path,
-        token,
-        json_body(json!({"choice": "merge"})),
-    )
-    .await;
-    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let bad = post(&w, &path, token, json!({"choice": "merge"})).await;
     assert!(
-        bad.body["error"]
-            .as_str()
-            .unwrap()
+        bad.error(StatusCode::BAD_REQUEST)
             .contains("unknown field `choice`"),
         "{}",
         bad.text
     );
     let empty = call(&w, Method::POST, &path, token, None).await;
     assert_eq!(empty.body["error"], "the body is empty; send a JSON object");
-    let not_offered = call(
-        &w,
-        Method::POST,
-        &path,
-        token,
-        json_body(json!({"option": "approve"})),
-    )
-    .await;
-    assert_eq!(not_offered.status, StatusCode::BAD_REQUEST);
+    let not_offered = post(&w, &path, token, json!({"option": "approve"})).await;
     assert!(
-        not_offered.body["error"]
-            .as_str()
-            .unwrap()
+        not_offered
+            .error(StatusCode::BAD_REQUEST)
             .starts_with("The option approve is not offered here (offered: merge, cancel)"),
         "{}",
         not_offered.text
     );
-    let unknown = call(
+    let unknown = post(
         &w,
-        Method::POST,
         "/approvals/00000000-0000-4000-8000-000000000000",
         token,
-        json_body(json!({"option": "merge"})),
+        json!({"option": "merge"}),
     )
     .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text);
-    let not_an_id = call(
-        &w,
-        Method::POST,
-        "/approvals/42",
-        token,
-        json_body(json!({"option": "merge"})),
-    )
-    .await;
+    let not_an_id = post(&w, "/approvals/42", token, json!({"option": "merge"})).await;
     assert_eq!(not_an_id.status, StatusCode::BAD_REQUEST);
 
     let before = w.app.run(run).await.seq;
-    let merged = call(
-        &w,
-        Method::POST,
-        &path,
-        token,
-        json_body(json!({"option": "merge"})),
-    )
-    .await;
+    let merged = post(&w, &path, token, json!({"option": "merge"})).await;
     assert_eq!(merged.status, StatusCode::OK, "{}", merged.text);
     assert_eq!(merged.body["outcome"], "accepted");
     // Past the merge step, not merely at it.
@@ -377,19 +329,10 @@ async fn the_operator_decides_approvals_like_a_button(backend: Backend) {
             r.seq > before && !["ask_merge", "merge"].contains(&r.step.as_str())
         })
         .await;
-    let again = call(
-        &w,
-        Method::POST,
-        &path,
-        token,
-        json_body(json!({"option": "cancel"})),
-    )
-    .await;
-    assert_eq!(again.status, StatusCode::CONFLICT);
+    let again = post(&w, &path, token, json!({"option": "cancel"})).await;
     assert!(
-        again.body["error"]
-            .as_str()
-            .unwrap()
+        again
+            .error(StatusCode::CONFLICT)
             .starts_with("Already decided: @operator chose merge"),
         "{}",
         again.text
@@ -420,14 +363,7 @@ async fn the_operator_starts_reviews_and_releases_by_hand(backend: Backend) {
         .repo
         .branch("feature/ALLPOST-9", APPROVE_WITH_FINDING, None);
     w.open_pr(16, "feature/ALLPOST-9", &commit);
-    let started = call(
-        &w,
-        Method::POST,
-        "/manual/pr/16",
-        token,
-        json_body(json!({"repo": "Billo.Api"})),
-    )
-    .await;
+    let started = post(&w, "/manual/pr/16", token, json!({"repo": "Billo.Api"})).await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
     let run = w.run_for(16, None).await;
     assert_eq!(w.app.run(run).await.started_by, "operator");
@@ -437,50 +373,19 @@ async fn the_operator_starts_reviews_and_releases_by_hand(backend: Backend) {
 
     let path = "/manual/release";
     refuses_strangers_and_huge_bodies(&w, Method::POST, path, token).await;
-    let typo = call(
-        &w,
-        Method::POST,
-        path,
-        token,
-        json_body(json!({"repository": "Billo.Api"})),
-    )
-    .await;
-    assert_eq!(typo.status, StatusCode::BAD_REQUEST);
+    let typo = post(&w, path, token, json!({"repository": "Billo.Api"})).await;
     assert!(
-        typo.body["error"]
-            .as_str()
-            .unwrap()
+        typo.error(StatusCode::BAD_REQUEST)
             .contains("unknown field `repository`, expected `repo`"),
         "{}",
         typo.text
     );
-    let stranger = call(
-        &w,
-        Method::POST,
-        path,
-        token,
-        json_body(json!({"repo": "Other.Repo"})),
-    )
-    .await;
+    let stranger = post(&w, path, token, json!({"repo": "Other.Repo"})).await;
     assert_eq!(stranger.status, StatusCode::NOT_FOUND);
-    let release = call(
-        &w,
-        Method::POST,
-        path,
-        token,
-        json_body(json!({"repo": "billo.api"})),
-    )
-    .await;
+    let release = post(&w, path, token, json!({"repo": "billo.api"})).await;
     assert_eq!(release.status, StatusCode::ACCEPTED, "{}", release.text);
     assert_eq!(release.body["version"], "1.4.3");
-    let second = call(
-        &w,
-        Method::POST,
-        path,
-        token,
-        json_body(json!({"repo": "Billo.Api"})),
-    )
-    .await;
+    let second = post(&w, path, token, json!({"repo": "Billo.Api"})).await;
     assert_eq!(second.status, StatusCode::CONFLICT);
     assert_eq!(second.body["run"]["id"], release.body["run"]);
     let release_run = w.release_run().await;
@@ -526,14 +431,7 @@ async fn without_secrets_the_guarded_endpoints_refuse_everyone(backend: Backend)
     let Some(w) = world(backend, &[("HTTP_PORT", "0"), ("HTTP_BIND", "127.0.0.1")]).await else {
         return;
     };
-    let hook = call(
-        &w,
-        Method::POST,
-        "/webhooks/azdo",
-        Auth::Webhook(""),
-        json_body(json!({})),
-    )
-    .await;
+    let hook = post(&w, "/webhooks/azdo", Auth::Webhook(""), json!({})).await;
     assert_eq!(hook.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         hook.body["error"],

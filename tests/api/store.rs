@@ -216,14 +216,7 @@ async fn a_decision_that_arrives_during_a_recheck_is_not_overwritten(backend: Ba
         .claim_due_runs("A", now, now + TimeDelta::seconds(30), 10)
         .await
         .unwrap();
-    let decision = Decision {
-        approval,
-        point: "p".into(),
-        option: OptionName::parse("go").unwrap(),
-        by: "U1".into(),
-        by_name: None,
-        at: now,
-    };
+    let decision = go(approval, now);
     assert_eq!(
         store
             .accept_decision(run.id, &decision, None, now)
@@ -429,14 +422,7 @@ async fn expiry_cancels_the_waiting_run(backend: Backend) {
         (record.status, record.outcome.as_deref()),
         (RunStatus::Cancelled, Some("timed out"))
     );
-    let decision = Decision {
-        approval,
-        point: "p".into(),
-        option: OptionName::parse("go").unwrap(),
-        by: "U1".into(),
-        by_name: None,
-        at: later,
-    };
+    let decision = go(approval, later);
     let late = store
         .accept_decision(run, &decision, None, later)
         .await
@@ -564,6 +550,33 @@ fn staged_pr(id: i64) -> StagedPr {
     }
 }
 
+/// Stages PR `id` of Billo.Api with `tickets`; the first version would be 0.1.0.
+async fn stage(store: &Store, id: i64, tickets: &[&str], now: DateTime<Utc>) -> StagingRelease {
+    let tickets: Vec<String> = tickets.iter().map(|t| (*t).to_owned()).collect();
+    store
+        .stage_pr(
+            "Billo.Api",
+            staged_pr(id),
+            &tickets,
+            Version::new(0, 1, 0),
+            now,
+        )
+        .await
+        .unwrap()
+}
+
+/// A choice of `go` on `approval` by U1, at `at`.
+fn go(approval: ApprovalId, at: DateTime<Utc>) -> Decision {
+    Decision {
+        approval,
+        point: "p".into(),
+        option: OptionName::parse("go").unwrap(),
+        by: "U1".into(),
+        by_name: None,
+        at,
+    }
+}
+
 async fn staging_is_one_per_repo_and_the_archive_is_immutable(backend: Backend) {
     let Some((db, store)) = store(backend).await else {
         return;
@@ -634,17 +647,7 @@ async fn a_shipping_release_is_frozen_and_prs_merged_meanwhile_open_the_next_ver
     };
     let now = now();
     let first = Version::new(0, 1, 0);
-    let stage = |id: i64, ticket: &str| {
-        let store = &store;
-        let tickets = vec![ticket.to_owned()];
-        async move {
-            store
-                .stage_pr("Billo.Api", staged_pr(id), &tickets, first, now)
-                .await
-                .unwrap()
-        }
-    };
-    stage(1, "AB-1").await;
+    stage(&store, 1, &["AB-1"], now).await;
     let run = RunId::new().to_string();
     let frozen = store.ship("Billo.Api", &run, now).await.unwrap();
     assert_eq!(frozen.release.version, first);
@@ -653,7 +656,7 @@ async fn a_shipping_release_is_frozen_and_prs_merged_meanwhile_open_the_next_ver
         frozen,
         "freezing again for the same run changes nothing"
     );
-    let next = stage(2, "AB-2").await;
+    let next = stage(&store, 2, &["AB-2"], now).await;
     assert_eq!(
         next.version,
         Version::new(0, 1, 1),
@@ -677,7 +680,7 @@ async fn a_shipping_release_is_frozen_and_prs_merged_meanwhile_open_the_next_ver
 
     // A release left shipping by a run that stopped is taken over by the next one.
     store.ship("Billo.Api", &run, now).await.unwrap();
-    stage(3, "AB-3").await;
+    stage(&store, 3, &["AB-3"], now).await;
     let later = RunId::new().to_string();
     let taken = store.ship("Billo.Api", &later, now).await.unwrap();
     assert_eq!(
@@ -937,19 +940,7 @@ async fn merged_prs_are_staged_at_the_next_patch_and_none_is_lost(backend: Backe
         return;
     };
     let now = now();
-    let first = store
-        .stage_pr(
-            "Billo.Api",
-            StagedPr {
-                id: 1,
-                title: "first".into(),
-            },
-            &["A-1".into()],
-            Version::new(0, 1, 0),
-            now,
-        )
-        .await
-        .unwrap();
+    let first = stage(&store, 1, &["A-1"], now).await;
     assert_eq!(
         first.version,
         Version::new(0, 1, 0),
@@ -966,20 +957,8 @@ async fn merged_prs_are_staged_at_the_next_patch_and_none_is_lost(backend: Backe
     for i in 2..12 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            let pr = StagedPr {
-                id: i,
-                title: format!("pr {i}"),
-            };
-            store
-                .stage_pr(
-                    "Billo.Api",
-                    pr,
-                    &[format!("A-{}", i % 3)],
-                    Version::new(0, 1, 0),
-                    now,
-                )
-                .await
-                .unwrap()
+            let ticket = format!("A-{}", i % 3);
+            stage(&store, i, &[ticket.as_str()], now).await
         }));
     }
     for task in tasks {
@@ -997,19 +976,7 @@ async fn merged_prs_are_staged_at_the_next_patch_and_none_is_lost(backend: Backe
         "every concurrently merged PR is counted"
     );
     assert_eq!(staged.tickets.len(), 3, "each ticket once");
-    let again = store
-        .stage_pr(
-            "Billo.Api",
-            StagedPr {
-                id: 5,
-                title: "pr 5".into(),
-            },
-            &["A-2".into()],
-            Version::new(0, 1, 0),
-            now,
-        )
-        .await
-        .unwrap();
+    let again = stage(&store, 5, &["A-2"], now).await;
     assert_eq!(again.prs.len(), 10, "staging a PR twice counts it once");
     db.drop_database().await;
 }

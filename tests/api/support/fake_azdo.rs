@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond, ResponseTemplate};
 
-use super::http_fakes::{Faults, WithFaults};
+use super::http_fakes::Fake;
 
 use super::fake_cd::{self, CdState};
 
@@ -93,34 +93,18 @@ pub struct AzdoState {
     pub cd: CdState,
 }
 
-pub struct FakeAzdo {
-    server: MockServer,
-    pub state: Arc<Mutex<AzdoState>>,
-    /// Off until a test enables them.
-    pub faults: Arc<Faults>,
-}
+pub type FakeAzdo = Fake<AzdoState>;
 
 struct Router(Arc<Mutex<AzdoState>>);
 
 impl FakeAzdo {
     pub async fn start() -> Self {
-        let server = MockServer::start().await;
-        let state = Arc::new(Mutex::new(AzdoState::default()));
-        let faults = Faults::off();
-        Mock::given(wiremock::matchers::any())
-            .respond_with(WithFaults(Router(state.clone()), faults.clone()))
-            .mount(&server)
-            .await;
-        Self {
-            server,
-            state,
-            faults,
-        }
+        Fake::serve(Router).await
     }
 
     /// The value for AZDO_BASE_URL.
     pub fn base_url(&self) -> String {
-        format!("{}/org", self.server.uri())
+        format!("{}/org", self.uri())
     }
 
     pub fn add_pr(&self, pr: FakePr) {

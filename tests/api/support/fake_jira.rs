@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond, ResponseTemplate};
 
-use super::http_fakes::{Faults, WithFaults};
+use super::http_fakes::Fake;
 
 /// The statuses every status can move to, with the transition's id and name.
 const TARGETS: [(&str, &str, &str); 4] = [
@@ -32,33 +32,17 @@ pub struct JiraState {
     pub moves: Vec<(String, String)>,
 }
 
-pub struct FakeJira {
-    server: MockServer,
-    pub state: Arc<Mutex<JiraState>>,
-    /// Off until a test enables them.
-    pub faults: Arc<Faults>,
-}
+pub type FakeJira = Fake<JiraState>;
 
 struct Router(Arc<Mutex<JiraState>>);
 
 impl FakeJira {
     pub async fn start() -> Self {
-        let server = MockServer::start().await;
-        let state = Arc::new(Mutex::new(JiraState::default()));
-        let faults = Faults::off();
-        Mock::given(wiremock::matchers::any())
-            .respond_with(WithFaults(Router(state.clone()), faults.clone()))
-            .mount(&server)
-            .await;
-        Self {
-            server,
-            state,
-            faults,
-        }
+        Fake::serve(Router).await
     }
 
     pub fn base_url(&self) -> String {
-        self.server.uri()
+        self.uri()
     }
 
     pub fn add_issue(&self, key: &str, summary: &str, status: &str) {

@@ -1,10 +1,11 @@
-//! Building blocks for fake HTTP services: answers in sequence, and a fast retry policy.
+//! Building blocks for fake HTTP services: answers in sequence, a fast retry policy, faults, and
+//! the server a stateful fake answers on.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use release_agent::http_client::RetryPolicy;
-use wiremock::{Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// Answers with each template in turn, then keeps answering with the last one.
 pub struct Sequence(Mutex<Vec<ResponseTemplate>>);
@@ -123,6 +124,36 @@ impl Faults {
             Fault::ServerError => json(500, serde_json::json!({"message": "Internal error"})),
             Fault::LostAnswer => inner.respond(request).set_delay(late_by),
         }
+    }
+}
+
+/// A stateful fake service: a local server whose every request a router answers from `state`,
+/// through faults that are off until a test enables them.
+pub struct Fake<S> {
+    server: MockServer,
+    pub state: Arc<Mutex<S>>,
+    pub faults: Arc<Faults>,
+}
+
+impl<S: Default> Fake<S> {
+    /// Starts the server with fresh state, answered by the router `route` makes over it.
+    pub async fn serve<R: Respond + 'static>(route: impl FnOnce(Arc<Mutex<S>>) -> R) -> Self {
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(S::default()));
+        let faults = Faults::off();
+        Mock::given(wiremock::matchers::any())
+            .respond_with(WithFaults(route(state.clone()), faults.clone()))
+            .mount(&server)
+            .await;
+        Self {
+            server,
+            state,
+            faults,
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
     }
 }
 

@@ -11,6 +11,7 @@ pub mod fake_jira;
 pub mod fake_slack;
 pub mod http_fakes;
 pub mod https;
+pub mod logs;
 pub mod repo;
 
 use std::collections::HashMap;

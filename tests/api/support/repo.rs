@@ -34,6 +34,21 @@ pub fn write(dir: &Path, file: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// A bare repository at `bare` whose first branch is `develop`, and an author's clone of it at
+/// `{root}/author`; returns the clone.
+pub fn origin_with_author(root: &Path, bare: &Path) -> PathBuf {
+    std::fs::create_dir_all(bare).unwrap();
+    git(
+        bare,
+        &["init", "--quiet", "--bare", "--initial-branch=develop"],
+    );
+    git(
+        root,
+        &["clone", "--quiet", bare.to_str().unwrap(), "author"],
+    );
+    root.join("author")
+}
+
 /// A bare origin for Billo.Api with `develop`, and the bot's clone of it under REPOS_BASE_DIR.
 pub struct Repo {
     _tmp: tempfile::TempDir,
@@ -45,16 +60,7 @@ impl Repo {
     pub fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let bare = tmp.path().join("origin/Billo.Api");
-        std::fs::create_dir_all(&bare).unwrap();
-        git(
-            &bare,
-            &["init", "--quiet", "--bare", "--initial-branch=develop"],
-        );
-        let author = tmp.path().join("author");
-        git(
-            tmp.path(),
-            &["clone", "--quiet", bare.to_str().unwrap(), "author"],
-        );
+        let author = origin_with_author(tmp.path(), &bare);
         write(&author, "README.md", "# Billo.Api\n");
         write(&author, "src/lib.rs", "pub mod login;\n");
         write(&author, "src/login.rs", "// login\n");
