@@ -7,11 +7,14 @@
 #[path = "api/support/mod.rs"]
 mod support;
 
+#[path = "api/support/logs.rs"]
+mod logs;
+
 use std::io::Write;
 
+use logs::Captured;
 use release_agent::domain::RunStatus;
 use release_agent::telemetry::LogFormat;
-use support::logs::Captured;
 use support::{APP_TOKEN, BOT_TOKEN, Backend, TestApp, TestDb};
 use wiremock::ResponseTemplate;
 

@@ -8,6 +8,9 @@
 #[path = "api/support/mod.rs"]
 mod support;
 
+#[path = "api/support/logs.rs"]
+mod logs;
+
 use std::time::Duration;
 
 use release_agent::domain::{JiraKey, RunId, RunKind};
@@ -20,8 +23,8 @@ use url::Url;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use logs::Captured;
 use support::http_fakes::fast_retry;
-use support::logs::Captured;
 use support::{Backend, TestDb};
 
 /// The `close` lines of spans named `name`, as JSON.

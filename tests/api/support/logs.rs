@@ -1,4 +1,5 @@
-//! Log lines captured in memory, for tests that read what the bot logs.
+//! Log lines captured in memory, for the test binaries that read what the bot logs
+//! (`log_secrets.rs`, `traces.rs`; each installs a process-wide subscriber).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

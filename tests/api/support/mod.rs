@@ -11,7 +11,6 @@ pub mod fake_jira;
 pub mod fake_slack;
 pub mod http_fakes;
 pub mod https;
-pub mod logs;
 pub mod repo;
 
 use std::collections::HashMap;
