@@ -10,7 +10,10 @@
 //! - [`store`]: SQLite or PostgreSQL behind one `Store`; runs, approvals, audit, outbox, releases.
 //! - [`slack`]: Socket Mode front door, command and action parsers, Block Kit renderers, the
 //!   outbound queue.
-//! - [`config`], [`telemetry`], [`startup`], [`check`], [`cli`]: running the binary.
+//! - [`azdo`], [`jira`], [`git`], [`reviewer`], [`http_client`]: the outside world. They say what
+//!   happened and import nothing from the workflow.
+//! - [`config`], [`telemetry`], [`startup`], [`check`], [`cli`], [`import`], [`local_review`]:
+//!   running the binary. Startup wires the parts; nothing below it reads the config.
 //!
 //! Reading order for a newcomer: `domain` → `workflow::flow` → `workflow::engine` → `store` →
 //! `slack` → `startup`.

@@ -1,6 +1,6 @@
 //! Configuration: read once from the environment and from a `.env` file in the working directory,
 //! typed, and validated all at once so that a bad start-up names every problem in one go, one line
-//! each. Secrets are [`SecretString`]s: `Debug` shows them as `[REDACTED]`, and no error message
+//! each. Secrets are `SecretString`s: `Debug` shows them as `[REDACTED]`, and no error message
 //! repeats a value that might be one.
 //!
 //! Slack is required. Azure DevOps and Jira are optional sections: set none of their variables and

@@ -2,9 +2,9 @@
 //!
 //! One [`Store`] wraps native pools of either backend (for SQLite, one writer connection and a
 //! pool of readers). Each method holds its SQL text once and runs it on whichever pool is
-//! configured ([`on_db!`] and [`on_db_read!`] expand the body for both), so the two backends
+//! configured (`on_db!` and `on_db_read!` expand the body for both), so the two backends
 //! cannot drift apart. The few statements that differ (row locking) are picked with
-//! [`Store::dialect`]. Times are always passed in by the caller, from the engine's clock; SQL never
+//! `Store::dialect`. Times are always passed in by the caller, from the engine's clock; SQL never
 //! reads its own clock, so tests can move time and both backends store identical values.
 //!
 //! Read `runs.rs` and `checkpoints.rs` first: runs, leases and checkpoints are the heart of

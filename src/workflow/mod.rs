@@ -6,6 +6,10 @@
 //! decision that counts and wakes the run again.
 //!
 //! Read [`flow`] first (how a flow is written), then [`engine`], then [`decide`] and [`intake`].
+//!
+//! Nothing here imports `slack`, `startup` or `config`: startup hands each flow its clients and
+//! settings, the intake reaches Slack through [`chat::Chat`], and [`step_error`] alone decides
+//! what a client's failure means for a run.
 
 pub mod acks_first;
 pub mod card;

@@ -18,6 +18,10 @@
 //! and look before they act: the merge goes through `complete`, which returns a PR already
 //! completed; the build adopts one already queued for the merge commit; a ticket is searched by
 //! its label before one is created.
+//!
+//! A file per stage: this one fetches the PR; `ticket.rs` finds or creates its tickets;
+//! `review.rs` reviews it and publishes the review; `after_review.rs` merges, stages and builds.
+//! The flow gets its clients and `PrSettings` from startup; it never reads the config.
 
 mod after_review;
 pub mod poller;

@@ -19,6 +19,10 @@
 //! ships, and PRs merged from then on open the next version. Effects are journaled: the release
 //! PR (`release-pr`), the merge (`merge:{commit}`), the build, each Azure DevOps approval
 //! (`approve:{id}`); the archive is an idempotent move.
+//!
+//! A file per stage: this one loads what ships; `release_pr.rs` opens and merges the release PR;
+//! `build.rs` follows CI and finds the CD release; `deploy.rs` is the approval loop;
+//! `finish.rs` moves the tickets, posts the notes and archives.
 
 mod build;
 mod deploy;
