@@ -11,7 +11,6 @@ use serde::de::DeserializeOwned;
 use tracing::instrument;
 use url::Url;
 
-use super::pulls::IdentityDto;
 use super::*;
 use crate::http_client::{Call, JsonApi, RetryPolicy};
 
@@ -62,6 +61,16 @@ pub(super) struct List<T> {
 #[derive(Deserialize)]
 pub(super) struct Href {
     href: String,
+}
+
+/// A person or service account, as every API names one.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct IdentityDto {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub display_name: String,
 }
 
 /// `_links` of an object; only the page a human opens is used.

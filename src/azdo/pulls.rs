@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tracing::instrument;
 
-use super::client::{AzdoClient, Links, List, MAX_PAGES, web_link};
+use super::client::{AzdoClient, IdentityDto, Links, List, MAX_PAGES, web_link};
 use super::completion::{completion_body, is_stale};
 use super::*;
 use crate::http_client::Call;
@@ -51,15 +51,6 @@ pub trait PullRequests: Send + Sync {
 #[serde(rename_all = "camelCase")]
 pub(super) struct CommitRef {
     pub(super) commit_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct IdentityDto {
-    #[serde(default)]
-    pub(super) id: String,
-    #[serde(default)]
-    pub(super) display_name: String,
 }
 
 #[derive(Deserialize)]

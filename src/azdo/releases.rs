@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tracing::instrument;
 
-use super::client::{AzdoClient, Links, List, web_link};
+use super::client::{AzdoClient, IdentityDto, Links, List, web_link};
 use super::*;
 use crate::http_client::Call;
 
@@ -91,13 +91,6 @@ pub struct Stage {
     /// What the latest deployment attempt says (`rejected`, `phaseFailed`, `gateFailed`…), to
     /// tell a rejection from a failed deployment.
     pub last_operation: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IdentityDto {
-    #[serde(default)]
-    display_name: String,
 }
 
 #[derive(Deserialize)]
