@@ -5,8 +5,9 @@
 //!
 //! Where time goes: each run's steps are a `run` span (info), and every store call and every call
 //! to Azure DevOps, Jira, git, the reviewer or Slack's Web API is a span of its own (debug),
-//! named for the call and carrying its ids. When a span closes, a `close` line says how long it
-//! was busy and idle, so `RUST_LOG=release_agent=debug` shows what a slow run waited on.
+//! named for the call and carrying its ids. With debug on for the bot (`RUST_LOG=release_agent=debug`)
+//! a `close` line says how long each span was busy and idle, so the log shows what a slow run
+//! waited on; at info there are no such lines, and no timing cost.
 
 use std::io;
 
@@ -34,13 +35,24 @@ where
 {
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(writer)
-        .with_span_events(FmtSpan::CLOSE);
+        .with_span_events(span_events(&filter));
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Pretty => Box::new(registry.with(layer.with_target(false))),
         LogFormat::Json => {
             Box::new(registry.with(layer.json().flatten_event(true).with_current_span(true)))
         }
+    }
+}
+
+/// Span durations only when someone asks for a trace (debug for the bot): timing each poll of
+/// every run's span, and a `close` line per run, cost a busy bot a measurable share of its CPU
+/// (docs/performance.md).
+fn span_events(filter: &Targets) -> FmtSpan {
+    if filter.would_enable(env!("CARGO_CRATE_NAME"), &tracing::Level::DEBUG) {
+        FmtSpan::CLOSE
+    } else {
+        FmtSpan::NONE
     }
 }
 
@@ -71,7 +83,9 @@ pub fn init(format: LogFormat) {
 mod tests {
     use tracing::Level;
 
-    use super::filter;
+    use tracing_subscriber::fmt::format::FmtSpan;
+
+    use super::{filter, span_events};
 
     #[test]
     fn rust_log_picks_levels_per_target_and_info_otherwise() {
@@ -87,5 +101,16 @@ mod tests {
         let unreadable = filter(Some("release_agent=loud"));
         assert!(unreadable.would_enable("release_agent", &Level::INFO));
         assert!(!unreadable.would_enable("release_agent", &Level::DEBUG));
+    }
+
+    #[test]
+    fn span_durations_are_logged_only_when_the_bot_is_traced() {
+        assert_eq!(span_events(&filter(None)), FmtSpan::NONE);
+        assert_eq!(span_events(&filter(Some("warn,sqlx=debug"))), FmtSpan::NONE);
+        assert_eq!(
+            span_events(&filter(Some("release_agent=debug"))),
+            FmtSpan::CLOSE
+        );
+        assert_eq!(span_events(&filter(Some("trace"))), FmtSpan::CLOSE);
     }
 }
