@@ -126,19 +126,58 @@ async fn slack(config: &Config) -> Vec<CheckRow> {
             socket.map_err(|e| e.to_string()),
         ),
     ];
-    for group in config.slack.approvers.groups() {
+    rows.extend(approvers(config, &api).await);
+    rows
+}
+
+/// Who may decide what, per repository, and whether Slack can resolve it: the user groups'
+/// members, and PR authors by email (for the four-eyes rule).
+async fn approvers(config: &Config, api: &SlackApi) -> Vec<CheckRow> {
+    let policy = config.approval_policy();
+    let configured = match &config.slack.approvers {
+        Some(deciders) => Ok(deciders.describe()),
+        None => Err(
+            "empty: nobody may approve anything, and `serve` refuses to start; set it \
+                     to user ids, user-group ids or `anyone`"
+                .to_owned(),
+        ),
+    };
+    let mut rows = vec![CheckRow::new(
+        "approvers (SLACK_APPROVERS)",
+        true,
+        configured,
+    )];
+    for repo in config.known_repos() {
+        rows.push(CheckRow::new(
+            format!("approvers of {repo}"),
+            true,
+            Ok(policy.describe(&repo)),
+        ));
+    }
+    for group in policy.groups() {
         let members = api
-            .group_members(group)
+            .group_members(&group)
             .await
             .map(|m| format!("{} members", m.len()));
         rows.push(CheckRow::new(
-            format!("Slack user group {group} (SLACK_APPROVERS)"),
+            format!("Slack user group {group}"),
             true,
             members.map_err(|e| e.to_string()),
         ));
     }
+    let lookup = match api.user_by_email(LOOKUP_PROBE).await {
+        Ok(_) => Ok("works: PR authors are recognised by their email".to_owned()),
+        Err(e) => Err(format!(
+            "{e}; PR authors cannot be recognised, so the four-eyes rule only stops who asked \
+             for a run (add the scope users:read.email and reinstall the app)"
+        )),
+    };
+    rows.push(CheckRow::new("Slack users.lookupByEmail", false, lookup));
     rows
 }
+
+/// An address no workspace has: the lookup answers `users_not_found` when the scope is there.
+const LOOKUP_PROBE: &str = "release-agent-check@example.invalid";
 
 async fn git_version() -> Result<String, String> {
     let output = tokio::process::Command::new("git")

@@ -71,6 +71,19 @@ pub(super) struct IdentityDto {
     pub id: String,
     #[serde(default)]
     pub display_name: String,
+    /// The sign-in name: an email address in Azure DevOps Services, `DOMAIN\\user` on
+    /// premises.
+    #[serde(default)]
+    pub unique_name: String,
+}
+
+impl IdentityDto {
+    /// The sign-in name when it is an email address, which is how Slack can find the person.
+    pub fn email(&self) -> Option<String> {
+        self.unique_name
+            .contains('@')
+            .then(|| self.unique_name.clone())
+    }
 }
 
 /// `_links` of an object; only the page a human opens is used.

@@ -104,6 +104,8 @@ pub struct PullRequest {
     pub status: PrStatus,
     pub is_draft: bool,
     pub author: String,
+    /// The author's email (`createdBy.uniqueName`), when Azure DevOps gives one.
+    pub author_email: Option<String>,
     /// The source commit of the last merge attempt: the head the review is about.
     pub source_commit: Option<String>,
     pub target_commit: Option<String>,

@@ -286,6 +286,7 @@ impl AzdoClient {
                 _ => PrStatus::Other,
             },
             is_draft: dto.is_draft,
+            author_email: dto.created_by.as_ref().and_then(IdentityDto::email),
             author: dto.created_by.map(|c| c.display_name).unwrap_or_default(),
             source_commit: dto.last_merge_source_commit.map(|c| c.commit_id),
             target_commit: dto.last_merge_target_commit.map(|c| c.commit_id),

@@ -28,7 +28,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 
 use crate::azdo::AzdoSettings;
-use crate::domain::{RepoName, ReposConfig};
+use crate::domain::{ApprovalPolicy, RepoName, ReposConfig};
 use crate::http_client::RetryPolicy;
 use crate::http_server::HttpSettings;
 use crate::reviewer::ReviewerSettings;
@@ -161,6 +161,15 @@ impl Config {
             }
         }
         known
+    }
+
+    /// Who may decide what: SLACK_APPROVERS, ALLOW_SELF_APPROVAL and REPOS_CONFIG's approvers.
+    pub fn approval_policy(&self) -> ApprovalPolicy {
+        ApprovalPolicy {
+            default: self.slack.approvers.clone(),
+            allow_self_approval: self.slack.allow_self_approval,
+            repos: self.repos_config.clone(),
+        }
     }
 
     /// The branch `repo`'s PRs merge into: REPOS_CONFIG `target_branch`, else

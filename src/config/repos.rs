@@ -11,6 +11,16 @@
 //! release_branch = "main"             # where release PRs merge
 //! slack_channel = "C0123ABCD"         # cards for this repository
 //! jira_project = "ALLPOST"            # auto-created tickets
+//! allow_self_approval = false         # overrides ALLOW_SELF_APPROVAL
+//!
+//! [repos."Billo.Api".approvers]       # each falls back to SLACK_APPROVERS
+//! merge = ["S0DEVS0001"]              # Merge and Re-review of PRs
+//! ci = ["anyone"]                     # Trigger and Skip of CI builds
+//! release = ["U0LEAD0001"]            # the release PR, Retry and Refresh
+//!
+//! [repos."Billo.Api".approvers.stages.Production]
+//! users = ["S0PRODOPS1"]              # Approve and Skip of this stage
+//! required = 2                        # distinct people
 //! ```
 
 use std::collections::BTreeMap;
@@ -19,7 +29,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::reader::parse_channel;
-use crate::domain::{RepoName, RepoSettings, ReposConfig};
+use crate::domain::{Approver, Deciders, RepoName, RepoSettings, ReposConfig, StagePolicy};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +76,34 @@ fn check(repo: &RepoName, settings: &RepoSettings) -> Result<(), String> {
     if let Some(channel) = &settings.slack_channel {
         parse_channel(channel).map_err(|e| format!("repos.\"{repo}\".slack_channel: {e}"))?;
     }
+    for (stage, policy) in &settings.approvers.stages {
+        check_stage(stage, policy)
+            .map_err(|e| format!("repos.\"{repo}\".approvers.stages: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A stage needs a name, and no more required approvals than its listed people can give.
+fn check_stage(stage: &str, policy: &StagePolicy) -> Result<(), String> {
+    if stage.trim().is_empty() {
+        return Err("a stage has an empty name".into());
+    }
+    let required = policy.required.unwrap_or(1);
+    if required == 0 {
+        return Err(format!("{stage}.required is 0; it must be at least 1"));
+    }
+    let people = match &policy.users {
+        Some(Deciders::Only(list)) if list.iter().all(|a| matches!(a, Approver::User(_))) => {
+            list.len()
+        }
+        _ => usize::MAX,
+    };
+    if usize::try_from(required).unwrap_or(usize::MAX) > people {
+        return Err(format!(
+            "{stage}.required is {required}, but its users name only {people}: add people or a \
+             user group, or lower `required`"
+        ));
+    }
     Ok(())
 }
 
@@ -88,6 +126,9 @@ mod tests {
         assert_eq!(api.ci_definition.as_deref(), Some("Billo.Api-CI"));
         assert_eq!(api.release_definition.as_deref(), Some("5"));
         assert_eq!(api.stages, ["Sandbox", "Production"]);
+        let prod = &api.approvers.stages["Production"];
+        assert_eq!(prod.required, Some(2));
+        assert_eq!(api.approvers.ci, Some(Deciders::Anyone));
         assert_eq!(
             config.for_repo(&RepoName::parse("Other").unwrap()),
             RepoSettings::default()
@@ -101,6 +142,14 @@ mod tests {
         assert_eq!(web.ci_definition.as_deref(), Some("42"));
         assert_eq!(web.release_branch.as_deref(), Some("production"));
         assert_eq!(config.channels().len(), 1);
+        let api = config.for_repo(&RepoName::parse("Billo.Api").unwrap());
+        assert_eq!(api.allow_self_approval, Some(false));
+        let production = &api.approvers.stages["Production"];
+        assert_eq!(production.required, Some(2));
+        assert_eq!(
+            api.approvers.release.map(|d| d.describe()).as_deref(),
+            Some("U0LEAD0001, S0RELEASE1")
+        );
     }
 
     #[test]
@@ -111,6 +160,18 @@ mod tests {
         assert!(
             channel.starts_with("repos.\"A\".slack_channel: `#rel` is not a channel id"),
             "{channel}"
+        );
+        let approvers = parse("[repos.\"A\".approvers]\nmerj = [\"U1AB\"]\n").unwrap_err();
+        assert!(approvers.contains("unknown field `merj`"), "{approvers}");
+        let id = parse("[repos.\"A\".approvers]\nmerge = [\"bob\"]\n").unwrap_err();
+        assert!(id.contains("`bob` is neither"), "{id}");
+        let two = "[repos.\"A\".approvers.stages.Production]\nusers = [\"U1AB\"]\nrequired = 2\n";
+        let two = parse(two).unwrap_err();
+        assert!(
+            two.starts_with(
+                "repos.\"A\".approvers.stages: Production.required is 2, but its users name only 1"
+            ),
+            "{two}"
         );
         let repo = parse("[repos.\"a/b\"]\n").unwrap_err();
         assert!(repo.contains("contains '/'"), "{repo}");

@@ -1,10 +1,10 @@
 //! The Slack section: both tokens, the channel for run cards, the Web API's address and who may
-//! approve. Required.
+//! approve (`SLACK_APPROVERS`, `ALLOW_SELF_APPROVAL`). Required.
 
 use secrecy::SecretString;
 
-use super::reader::{Reader, parse_base_url, parse_channel};
-use crate::domain::ApproverPolicy;
+use super::reader::{Reader, parse_base_url, parse_bool, parse_channel};
+use crate::domain::Deciders;
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
@@ -15,7 +15,10 @@ pub struct SlackSettings {
     pub channel: String,
     /// Web API base without a trailing slash.
     pub api_url: String,
-    pub approvers: ApproverPolicy,
+    /// Who may decide what REPOS_CONFIG leaves open; `None`: nobody is configured.
+    pub approvers: Option<Deciders>,
+    /// Whether whoever asked for a run, or wrote its PR, may decide it.
+    pub allow_self_approval: bool,
 }
 
 pub(super) fn read(vars: &mut Reader<'_>) -> Option<SlackSettings> {
@@ -38,12 +41,14 @@ pub(super) fn read(vars: &mut Reader<'_>) -> Option<SlackSettings> {
     let api_url = vars.parsed("SLACK_API_URL", DEFAULT_SLACK_API_URL, |u| {
         parse_base_url(u).map(|url| url.as_str().trim_end_matches('/').to_owned())
     });
-    let approvers = vars.parsed("SLACK_APPROVERS", "", ApproverPolicy::parse);
+    let approvers = vars.parsed("SLACK_APPROVERS", "", Deciders::parse);
+    let allow_self_approval = vars.parsed("ALLOW_SELF_APPROVAL", "false", parse_bool);
     Some(SlackSettings {
         bot_token: bot_token?,
         app_token: app_token?,
         channel: channel?,
         api_url: api_url?,
         approvers: approvers?,
+        allow_self_approval: allow_self_approval?,
     })
 }

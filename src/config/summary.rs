@@ -3,6 +3,7 @@
 //! optional section appears either as its variables or as one `…_*` row that says it is off.
 
 use super::Config;
+use crate::domain::Deciders;
 
 /// How a row shows its value from the config; `None` leaves the row out.
 type Show = fn(&Config) -> Option<String>;
@@ -17,13 +18,11 @@ const ROWS: &[(&str, Show)] = &[
     ("SLACK_CHANNEL_ID", |c| Some(c.slack.channel.clone())),
     ("SLACK_API_URL", |c| Some(c.slack.api_url.clone())),
     ("SLACK_APPROVERS", |c| {
-        let ids = c
-            .slack
-            .approvers
-            .approvers()
-            .iter()
-            .map(|a| a.id().to_owned());
-        Some(listed(ids, "(empty: anyone in the channel)"))
+        let who = c.slack.approvers.as_ref().map(Deciders::describe);
+        Some(who.unwrap_or_else(|| "(empty: nobody; serve refuses to start)".into()))
+    }),
+    ("ALLOW_SELF_APPROVAL", |c| {
+        Some(c.slack.allow_self_approval.to_string())
     }),
     ("APPROVAL_TIMEOUT_HOURS", |c| {
         Some(c.approval_timeout.num_hours().to_string())

@@ -1,4 +1,4 @@
-//! Who may press approval buttons: `SLACK_APPROVERS`, a list of Slack user ids and user-group ids.
+//! Who may press approval buttons: Slack user ids and user-group ids, or explicitly anyone.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,42 +19,87 @@ impl Approver {
     }
 }
 
-/// An empty policy lets anyone in the channel decide.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApproverPolicy {
-    approvers: Vec<Approver>,
+/// Who may decide one kind of approval: anyone in the workspace, or the listed users and the
+/// members of the listed user groups. "Anyone" is only ever the result of saying so.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<String>")]
+pub enum Deciders {
+    Anyone,
+    Only(Vec<Approver>),
 }
 
-impl ApproverPolicy {
-    /// Parses ids separated by commas or whitespace. Slack's own mention syntax (`<@U…>`,
-    /// `<!subteam^S…|@name>`) is accepted too, since that is what people copy out of Slack.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let mut approvers = Vec::new();
-        for token in text.split([',', ' ', '\t', '\n']).filter(|t| !t.is_empty()) {
-            approvers.push(parse_one(token)?);
-        }
-        Ok(Self { approvers })
-    }
+/// The word that opens a decision to everybody.
+pub const ANYONE: &str = "anyone";
 
-    pub fn is_open(&self) -> bool {
-        self.approvers.is_empty()
+impl Deciders {
+    /// Parses ids separated by commas or whitespace, or the word `anyone`; blank text is `None`
+    /// (nobody configured). Slack's own mention syntax (`<@U…>`, `<!subteam^S…|@name>`) is
+    /// accepted too, since that is what people copy out of Slack.
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        let tokens: Vec<String> = text
+            .split([',', ' ', '\t', '\n'])
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if tokens.is_empty() {
+            return Ok(None);
+        }
+        Self::try_from(tokens).map(Some)
     }
 
     pub fn names_user(&self, user: &str) -> bool {
-        self.approvers
-            .iter()
-            .any(|a| matches!(a, Approver::User(id) if id == user))
+        match self {
+            Self::Anyone => true,
+            Self::Only(list) => list
+                .iter()
+                .any(|a| matches!(a, Approver::User(id) if id == user)),
+        }
     }
 
     pub fn groups(&self) -> impl Iterator<Item = &str> {
-        self.approvers.iter().filter_map(|a| match a {
+        self.approvers().iter().filter_map(|a| match a {
             Approver::Group(id) => Some(id.as_str()),
             Approver::User(_) => None,
         })
     }
 
+    /// The listed users and groups; none for `anyone`.
     pub fn approvers(&self) -> &[Approver] {
-        &self.approvers
+        match self {
+            Self::Anyone => &[],
+            Self::Only(list) => list,
+        }
+    }
+
+    /// `anyone`, or the ids separated by commas.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Anyone => ANYONE.to_owned(),
+            Self::Only(list) => list.iter().map(Approver::id).collect::<Vec<_>>().join(", "),
+        }
+    }
+}
+
+impl TryFrom<Vec<String>> for Deciders {
+    type Error = String;
+
+    fn try_from(tokens: Vec<String>) -> Result<Self, String> {
+        let anyone = tokens.iter().any(|t| t.eq_ignore_ascii_case(ANYONE));
+        match (anyone, tokens.len()) {
+            (true, 1) => Ok(Self::Anyone),
+            (true, _) => Err(format!(
+                "`{ANYONE}` stands alone: it already includes {}",
+                tokens.join(", ")
+            )),
+            (false, 0) => Err(format!(
+                "the list is empty: name user ids (U…), user-group ids (S…) or `{ANYONE}`"
+            )),
+            (false, _) => tokens
+                .iter()
+                .map(|t| parse_one(t))
+                .collect::<Result<_, _>>()
+                .map(Self::Only),
+        }
     }
 }
 
@@ -81,12 +126,15 @@ fn parse_one(token: &str) -> Result<Approver, String> {
 mod tests {
     use super::*;
 
+    fn only(text: &str) -> Deciders {
+        Deciders::parse(text).unwrap().unwrap()
+    }
+
     #[test]
     fn users_and_groups_parse_from_ids_and_mentions() {
-        let policy =
-            ApproverPolicy::parse("U123ABC, S0GROUP <@W999> <!subteam^S777|@leads>").unwrap();
+        let deciders = only("U123ABC, S0GROUP <@W999> <!subteam^S777|@leads>");
         assert_eq!(
-            policy.approvers(),
+            deciders.approvers(),
             [
                 Approver::User("U123ABC".into()),
                 Approver::Group("S0GROUP".into()),
@@ -94,21 +142,28 @@ mod tests {
                 Approver::Group("S777".into()),
             ]
         );
-        assert!(policy.names_user("W999"));
-        assert!(!policy.names_user("U999"));
-        assert_eq!(policy.groups().collect::<Vec<_>>(), ["S0GROUP", "S777"]);
+        assert!(deciders.names_user("W999"));
+        assert!(!deciders.names_user("U999"));
+        assert_eq!(deciders.groups().collect::<Vec<_>>(), ["S0GROUP", "S777"]);
     }
 
     #[test]
-    fn empty_policy_is_open() {
-        assert!(ApproverPolicy::parse(" , ").unwrap().is_open());
+    fn blank_is_nobody_and_anyone_must_be_said() {
+        assert_eq!(Deciders::parse(" , ").unwrap(), None);
+        let anyone = only("Anyone");
+        assert_eq!(anyone, Deciders::Anyone);
+        assert!(anyone.names_user("U999"));
+        let mixed = Deciders::parse("anyone U1AB").unwrap_err();
+        assert!(mixed.contains("stands alone"), "{mixed}");
+        let empty = Deciders::try_from(Vec::new()).unwrap_err();
+        assert!(empty.contains("the list is empty"), "{empty}");
     }
 
     #[test]
     fn bad_entries_are_named() {
-        let err = ApproverPolicy::parse("U1AB,alice").unwrap_err();
+        let err = Deciders::parse("U1AB,alice").unwrap_err();
         assert!(err.contains("`alice`"), "{err}");
-        assert!(ApproverPolicy::parse("u123").is_err());
-        assert!(ApproverPolicy::parse("C0123").is_err());
+        assert!(Deciders::parse("u123").is_err());
+        assert!(Deciders::parse("C0123").is_err());
     }
 }

@@ -1,5 +1,5 @@
 //! Plain value types that every other module speaks: identifiers parsed from untrusted text, the
-//! approver policy, semantic versions, the vocabulary of runs and approvals, and the rich text
+//! approval policy, semantic versions, the vocabulary of runs and approvals, and the rich text
 //! that flows hand to Slack. Nothing here does I/O; identifiers are built by parsing, so a value
 //! of these types is known to be well formed.
 
@@ -7,16 +7,18 @@ mod approvers;
 mod ids;
 mod jira_key;
 mod message;
+mod policy;
 mod pr_ref;
 mod repo_settings;
 mod run;
 mod version;
 
-pub use approvers::{Approver, ApproverPolicy};
+pub use approvers::{ANYONE, Approver, Deciders};
 pub use ids::{ApprovalId, OptionName, RepoName, RunId};
 pub use jira_key::{DEFAULT_TICKET_PATTERN, JiraKey, tickets_in};
 pub use message::{Line, Message, Span};
+pub use policy::{APPROVE, ApprovalPolicy, Decides, RepoApprovers, Rule, StagePolicy};
 pub use pr_ref::{PrRef, PrRefError};
 pub use repo_settings::{RepoSettings, ReposConfig};
-pub use run::{ApprovalOption, ApprovalStatus, Decision, OptionStyle, RunKind, RunStatus};
+pub use run::{ApprovalOption, ApprovalStatus, Decision, OptionStyle, RunKind, RunStatus, Voter};
 pub use version::Version;

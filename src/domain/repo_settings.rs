@@ -1,10 +1,11 @@
 //! Per-repository settings (REPOS_CONFIG): which CI and release definitions a repository uses,
-//! the order of its CD stages, its branches, its channel and its Jira project. Every key is
-//! optional; a repository that is not listed uses the defaults. `config` reads the file.
+//! the order of its CD stages, its branches, its channel, its Jira project and who approves.
+//! Every key is optional; a repository that is not listed uses the defaults. `config` reads the
+//! file.
 
 use serde::{Deserialize, Deserializer};
 
-use super::RepoName;
+use super::{RepoApprovers, RepoName};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +20,11 @@ pub struct RepoSettings {
     pub release_branch: Option<String>,
     pub slack_channel: Option<String>,
     pub jira_project: Option<String>,
+    /// Who may decide what in this repository; see [`ApprovalPolicy`](super::ApprovalPolicy).
+    #[serde(default)]
+    pub approvers: RepoApprovers,
+    /// Overrides `ALLOW_SELF_APPROVAL` for this repository.
+    pub allow_self_approval: Option<bool>,
 }
 
 /// The settings of every repository REPOS_CONFIG names.

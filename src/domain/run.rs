@@ -188,14 +188,39 @@ pub struct Decision {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by_name: Option<String>,
     pub at: DateTime<Utc>,
+    /// When several people had to choose this option (`required = N`), the others who did,
+    /// in the order they clicked; `by` completed it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<Voter>,
 }
 
-impl Decision {
-    /// Who decided, for people outside Slack: `@ann (U123)` or `U123`.
+/// One person who chose an option that needed several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voter {
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_name: Option<String>,
+}
+
+impl Voter {
+    /// For people outside Slack: `@ann (U123)` or `U123`.
     pub fn who(&self) -> String {
         match &self.by_name {
             Some(name) if !name.is_empty() => format!("@{name} ({})", self.by),
             _ => self.by.clone(),
         }
+    }
+}
+
+impl Decision {
+    /// Everyone who decided, for people outside Slack: `@ann (U123)`, or `@ann (U1) and @bob
+    /// (U2)` when it took several.
+    pub fn who(&self) -> String {
+        let last = Voter {
+            by: self.by.clone(),
+            by_name: self.by_name.clone(),
+        };
+        let all: Vec<String> = self.earlier.iter().chain([&last]).map(Voter::who).collect();
+        all.join(" and ")
     }
 }

@@ -92,6 +92,11 @@ pub async fn decide(
             StatusCode::OK,
             json!({ "outcome": "accepted", "option": option.as_str(), "by": OPERATOR }),
         ),
+        DecisionOutcome::Counted { so_far, required } => ok(
+            StatusCode::OK,
+            json!({ "outcome": "counted", "option": option.as_str(), "by": OPERATOR,
+                    "so_far": so_far, "required": required }),
+        ),
         DecisionOutcome::AlreadyHandled => ok(StatusCode::OK, json!({ "outcome": "duplicate" })),
         DecisionOutcome::Refused(rejection) => {
             let status = match rejection {

@@ -1,4 +1,4 @@
-//! Who may decide: `SLACK_APPROVERS` resolved against Slack. User-group members come from
+//! Who may decide: an approval's deciders resolved against Slack. User-group members come from
 //! `usergroups.users.list` (Tier 2, so cached). If Slack cannot be reached, the last known
 //! membership is used; with none, the answer is "unknown" and the click is refused with a reason,
 //! never silently allowed. This is the intake's [`Chat`]: it also links to a run's card.
@@ -12,25 +12,22 @@ use tracing::warn;
 
 use super::home::team_card_link;
 use super::web::SlackApi;
-use crate::domain::ApproverPolicy;
+use crate::domain::Deciders;
 use crate::store::RunRecord;
 use crate::workflow::chat::Chat;
-use crate::workflow::decide::Permission;
 
 /// Members of each user group, with when they were fetched.
 type GroupCache = HashMap<String, (Instant, Arc<HashSet<String>>)>;
 
 pub struct Approvers {
-    policy: ApproverPolicy,
     api: SlackApi,
     ttl: Duration,
     cache: Mutex<GroupCache>,
 }
 
 impl Approvers {
-    pub fn new(policy: ApproverPolicy, api: SlackApi) -> Self {
+    pub fn new(api: SlackApi) -> Self {
         Self {
-            policy,
             api,
             ttl: Duration::from_secs(300),
             cache: Mutex::new(HashMap::new()),
@@ -76,22 +73,26 @@ impl Approvers {
 
 #[async_trait]
 impl Chat for Approvers {
-    async fn permission(&self, user: &str) -> Permission {
-        if self.policy.is_open() || self.policy.names_user(user) {
-            return Permission::Allowed;
+    async fn is_decider(&self, user: &str, deciders: &Deciders) -> Result<bool, String> {
+        if deciders.names_user(user) {
+            return Ok(true);
         }
         let mut failure = None;
-        for group in self.policy.groups() {
+        for group in deciders.groups() {
             match self.members(group).await {
-                Ok(members) if members.contains(user) => return Permission::Allowed,
+                Ok(members) if members.contains(user) => return Ok(true),
                 Ok(_) => {}
                 Err(reason) => failure = Some(reason),
             }
         }
-        match failure {
-            Some(reason) => Permission::Unknown(reason),
-            None => Permission::Denied(self.policy.approvers().to_vec()),
-        }
+        failure.map_or(Ok(false), Err)
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<String>, String> {
+        self.api
+            .user_by_email(email)
+            .await
+            .map_err(|e| format!("cannot look up a Slack user by email: {e}"))
     }
 
     fn card_link(&self, team_domain: &str, run: &RunRecord) -> Option<String> {

@@ -20,6 +20,7 @@ use tracing::{error, info, warn};
 use super::blocks::{self, CardModel};
 use super::web::{SlackApi, SlackError};
 use crate::clock::Clock;
+use crate::domain::{APPROVE, ApprovalStatus};
 use crate::store::{OutboxRecord, RunRecord, Store, StoreError};
 use crate::workflow::{Flows, Wakers};
 
@@ -147,10 +148,23 @@ impl Outbound {
                 return warn!(run_id = %run.id, error = %e, "cannot read approvals for the card");
             }
         };
+        let voting = approvals
+            .iter()
+            .find(|a| a.status == ApprovalStatus::Pending && a.required > 1);
+        let voters = match voting {
+            Some(a) => match self.store.voters(a.id, APPROVE).await {
+                Ok(voters) => voters,
+                Err(e) => {
+                    return warn!(run_id = %run.id, error = %e, "cannot read the votes for the card");
+                }
+            },
+            None => Vec::new(),
+        };
         let content = blocks::card(&CardModel {
             run,
             view: self.flows.card(&run.kind, &run.state),
             approvals: &approvals,
+            voters: &voters,
         });
         self.pace(&run.channel_id).await;
         let sent = match &run.card_ts {

@@ -16,6 +16,7 @@ mod pr_view {
             title: "Login page".into(),
             description: String::new(),
             author: "Ada".into(),
+            author_email: None,
             source_branch: "feature/ALLPOST-4028".into(),
             target_branch: "develop".into(),
             commit: "0123456789abcdef".into(),

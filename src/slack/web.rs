@@ -237,4 +237,17 @@ impl SlackApi {
             .await?;
         Ok(reply.users.into_iter().map(|u| u.0).collect())
     }
+
+    /// https://api.slack.com/methods/users.lookupByEmail (scope `users:read.email`): the user
+    /// id of the member with this email, `None` when no member has it.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<String>, SlackError> {
+        let request = SlackApiUsersLookupByEmailRequest::new(EmailAddress(email.to_owned()));
+        let session = self.client.open_session(&self.bot);
+        match self.bounded(session.users_lookup_by_email(&request)).await {
+            Ok(reply) => Ok(Some(reply.user.id.0)),
+            Err(SlackError::Api { code, .. }) if code == "users_not_found" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }

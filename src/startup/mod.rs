@@ -44,6 +44,13 @@ pub enum StartupError {
         var: &'static str,
         source: SlackError,
     },
+    #[error(
+        "nobody may approve anything: SLACK_APPROVERS is empty. Set it to the Slack user ids and \
+         user-group ids (U…, S…) of the people who may merge and approve releases, or to `anyone` \
+         to let every member of the workspace decide; REPOS_CONFIG's `approvers` tables can then \
+         narrow it per repository and decision"
+    )]
+    NoApprovers,
     #[error("cannot set up a client: {0}")]
     Client(crate::http_client::HttpError),
     #[error("cannot listen on {addr} (HTTP_BIND, HTTP_PORT): {source}")]
@@ -80,6 +87,9 @@ impl Application {
     }
 
     pub async fn build_with(config: Config, mut parts: Parts) -> Result<Self, StartupError> {
+        if config.slack.approvers.is_none() {
+            return Err(StartupError::NoApprovers);
+        }
         parts.engine.repo_channels = config.repos_config.channels();
         let store = open_store(&config).await?;
         let api = SlackApi::new(
@@ -104,12 +114,13 @@ impl Application {
             clock: parts.clock,
             wakers,
         };
-        let approvers = Arc::new(Approvers::new(config.slack.approvers.clone(), api.clone()));
+        let approvers = Arc::new(Approvers::new(api.clone()));
         let intake = Intake::new(
             core.store.clone(),
             core.clock.clone(),
             core.engine.clone(),
             approvers,
+            config.approval_policy(),
             core.wakers.clone(),
         );
         let outbound = Outbound::new(

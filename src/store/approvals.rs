@@ -9,12 +9,14 @@ use tracing::instrument;
 use super::audit::insert_audit;
 use super::deliveries::claim_delivery;
 use super::{AuditEntry, BeginWrite, Store, StoreError, on_db, on_db_read, parse_column};
-use crate::domain::{ApprovalId, ApprovalOption, ApprovalStatus, Decision, RunId};
+use crate::domain::{ApprovalId, ApprovalOption, ApprovalStatus, Decides, Decision, RunId, Voter};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewApproval {
     pub id: ApprovalId,
     pub point: String,
+    pub decides: Decides,
+    pub author: Option<String>,
     pub prompt: String,
     pub options: Vec<ApprovalOption>,
     pub expires_at: DateTime<Utc>,
@@ -25,9 +27,14 @@ pub struct ApprovalRecord {
     pub id: ApprovalId,
     pub run_id: RunId,
     pub point: String,
+    pub decides: Decides,
+    /// Whose work this decides (a PR author's email), if anyone's.
+    pub author: Option<String>,
     pub prompt: String,
     pub options: Vec<ApprovalOption>,
     pub status: ApprovalStatus,
+    /// How many distinct people must approve, once someone has (see [`Vote`]).
+    pub required: u32,
     pub decided_option: Option<String>,
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
@@ -40,9 +47,12 @@ struct ApprovalRow {
     id: String,
     run_id: String,
     point: String,
+    decides: String,
+    author: Option<String>,
     prompt: String,
     options: Json<Vec<ApprovalOption>>,
     status: String,
+    required: i64,
     decided_option: Option<String>,
     decided_by: Option<String>,
     decided_at: Option<DateTime<Utc>>,
@@ -59,9 +69,13 @@ impl TryFrom<ApprovalRow> for ApprovalRecord {
             id: ApprovalId::parse(&row.id).ok_or_else(|| corrupt("approval id", &row.id))?,
             run_id: RunId::parse(&row.run_id).ok_or_else(|| corrupt("run id", &row.run_id))?,
             point: row.point,
+            decides: Decides::parse(&row.decides)
+                .ok_or_else(|| corrupt("decision kind", &row.decides))?,
+            author: row.author,
             prompt: row.prompt,
             options: row.options.0,
             status: parse_column(&row.status)?,
+            required: u32::try_from(row.required).unwrap_or(1),
             decided_option: row.decided_option,
             decided_by: row.decided_by,
             decided_at: row.decided_at,
@@ -86,14 +100,21 @@ pub enum AcceptOutcome {
     Blocked,
     /// The approval stopped being pending meanwhile; read it again to explain why.
     NoLongerPending,
+    /// One more person chose the option, which needs `required` in all; `so_far` have.
+    /// `again`: this person had already, so nothing changed.
+    Counted {
+        so_far: u32,
+        required: u32,
+        again: bool,
+    },
 }
 
 /// `SELECT … FROM approvals` followed by the given clauses.
 macro_rules! select_approvals {
     ($rest:literal) => {
         concat!(
-            "SELECT id, run_id, point, prompt, options, status, decided_option, decided_by, ",
-            "decided_at, expires_at, created_at FROM approvals ",
+            "SELECT id, run_id, point, decides, author, prompt, options, status, required, decided_option, ",
+            "decided_by, decided_at, expires_at, created_at FROM approvals ",
             $rest
         )
     };
@@ -110,6 +131,21 @@ const WAKE_RUN: &str = "UPDATE runs SET status = 'running', wake_at = NULL, deci
      outcome = NULL, attempts = 0, polls = 0, lease_owner = NULL, lease_until = NULL, \
      card_version = card_version + 1, updated_at = $3 \
      WHERE id = $1 AND status IN ('waiting', 'failed')";
+
+/// Before a vote: the approval is still open. On PostgreSQL this locks its row, so two voters
+/// take turns and the second counts the first's vote.
+const OPEN_VOTE: &str = "UPDATE approvals SET required = $2 WHERE id = $1 AND status = 'pending' \
+     AND expires_at > $3";
+
+const INSERT_VOTE: &str = "INSERT INTO approval_votes (approval_id, voter, voter_name, option, \
+     voted_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (approval_id, voter) DO NOTHING";
+
+const VOTERS: &str = "SELECT voter, voter_name FROM approval_votes WHERE approval_id = $1 \
+     AND option = $2 ORDER BY voted_at, voter";
+
+/// A vote that does not complete the question still changes the card (its progress line).
+const TOUCH_CARD: &str =
+    "UPDATE runs SET card_version = card_version + 1, updated_at = $2 WHERE id = $1";
 
 const EXPIRE: &str = "UPDATE approvals SET status = 'expired' WHERE id = $1 AND status = 'pending'";
 
@@ -137,6 +173,17 @@ impl Store {
         let sql = select_approvals!("WHERE run_id = $1 ORDER BY created_at, id");
         let rows = on_db_read!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;
         approval_records(rows)
+    }
+
+    /// Who chose `option` on an approval that needs several people, in the order they did.
+    #[instrument(level = "debug", skip_all, fields(approval = %id))]
+    pub async fn voters(&self, id: ApprovalId, option: &str) -> Result<Vec<Voter>, StoreError> {
+        let rows: Vec<(String, Option<String>)> = on_db_read!(self, pool =>
+            sqlx::query_as(VOTERS).bind(id.to_string()).bind(option).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(by, by_name)| Voter { by, by_name })
+            .collect())
     }
 
     /// Approvals waiting for a decision, oldest first, up to `limit`.
@@ -171,17 +218,19 @@ impl Store {
 
     /// Accepts `decision` for the run that waits on it: marks the delivery handled, sets the
     /// approval to decided (only if still pending and unexpired), wakes the run with the decision
-    /// and writes the audit entry, all or nothing.
+    /// and writes the audit entry, all or nothing. When `required` people must choose the option,
+    /// the click is a vote (one per person) until the last one decides, with the others named
+    /// in the decision.
     #[instrument(level = "debug", skip_all, fields(run_id = %run_id, option = %decision.option, by = %decision.by, key = delivery_key))]
     pub async fn accept_decision(
         &self,
         run_id: RunId,
         decision: &Decision,
+        required: u32,
         delivery_key: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<AcceptOutcome, StoreError> {
-        let detail = format!("chose {} at {}", decision.option, decision.point);
-        let audit = AuditEntry::new(Some(run_id), &decision.by, "decision", detail);
+        let mut decision = decision.clone();
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             if let Some(key) = delivery_key
@@ -189,6 +238,50 @@ impl Store {
             {
                 return Ok(AcceptOutcome::AlreadyHandled);
             }
+            if required > 1 {
+                let id = decision.approval.to_string();
+                let open = sqlx::query(OPEN_VOTE).bind(&id).bind(i64::from(required)).bind(now).execute(&mut *tx).await?;
+                if open.rows_affected() == 0 {
+                    return Ok(AcceptOutcome::NoLongerPending);
+                }
+                let cast = sqlx::query(INSERT_VOTE)
+                    .bind(&id)
+                    .bind(&decision.by)
+                    .bind(&decision.by_name)
+                    .bind(decision.option.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let again = cast.rows_affected() == 0;
+                let voters: Vec<(String, Option<String>)> = sqlx::query_as(VOTERS).bind(&id).bind(decision.option.as_str()).fetch_all(&mut *tx).await?;
+                let so_far = u32::try_from(voters.len()).unwrap_or(u32::MAX);
+                if so_far < required {
+                    let detail = format!(
+                        "chose {} at {}: {so_far} of {required}{}",
+                        decision.option,
+                        decision.point,
+                        if again { " (counted already)" } else { "" }
+                    );
+                    let audit = AuditEntry::new(Some(run_id), &decision.by, "vote", detail);
+                    insert_audit!(&mut *tx, audit, now)?;
+                    if !again {
+                        sqlx::query(TOUCH_CARD).bind(run_id.to_string()).bind(now).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    return Ok(AcceptOutcome::Counted { so_far, required, again });
+                }
+                decision.earlier = voters
+                    .into_iter()
+                    .filter(|(by, _)| *by != decision.by)
+                    .map(|(by, by_name)| Voter { by, by_name })
+                    .collect();
+            }
+            let detail = match decision.earlier.len() {
+                0 => format!("chose {} at {}", decision.option, decision.point),
+                n => format!("chose {} at {}: {} of {}, with {}", decision.option, decision.point, n + 1, n + 1,
+                    decision.earlier.iter().map(|v| v.by.as_str()).collect::<Vec<_>>().join(", ")),
+            };
+            let audit = AuditEntry::new(Some(run_id), &decision.by, "decision", detail);
             let decided = sqlx::query(DECIDE)
                 .bind(decision.approval.to_string())
                 .bind(decision.option.as_str())
@@ -199,7 +292,7 @@ impl Store {
             if decided.rows_affected() == 0 {
                 return Ok(AcceptOutcome::NoLongerPending);
             }
-            let woken = match sqlx::query(WAKE_RUN).bind(run_id.to_string()).bind(Json(decision)).bind(now).execute(&mut *tx).await.map_err(super::runs::one_at_a_time) {
+            let woken = match sqlx::query(WAKE_RUN).bind(run_id.to_string()).bind(Json(&decision)).bind(now).execute(&mut *tx).await.map_err(super::runs::one_at_a_time) {
                 Err(StoreError::Conflict(_)) => return Ok(AcceptOutcome::Blocked),
                 other => other?,
             };

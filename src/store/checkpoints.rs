@@ -55,8 +55,8 @@ const SUPERSEDE_OTHER_APPROVALS: &str = "UPDATE approvals SET status = 'supersed
      WHERE run_id = $1 AND status = 'pending' \
      AND ($2 IS NULL OR point <> $2 OR prompt <> $3 OR options <> $4)";
 
-const INSERT_APPROVAL: &str = "INSERT INTO approvals (id, run_id, point, prompt, options, status, \
-     expires_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)";
+const INSERT_APPROVAL: &str = "INSERT INTO approvals (id, run_id, point, decides, author, prompt, \
+     options, status, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)";
 
 const INSERT_REPLY: &str = "INSERT INTO outbox (run_id, kind, channel_id, message, not_before, created_at) \
      SELECT id, 'thread_reply', channel_id, $2, $3, $3 FROM runs WHERE id = $1";
@@ -120,6 +120,8 @@ impl Store {
                     .bind(approval.id.to_string())
                     .bind(&run_id)
                     .bind(&approval.point)
+                    .bind(approval.decides.to_string())
+                    .bind(&approval.author)
                     .bind(&approval.prompt)
                     .bind(Json(&approval.options))
                     .bind(approval.expires_at)

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ApprovalStatus, Approver, Line, Message, OptionName};
+use crate::domain::{ApprovalStatus, Approver, Deciders, Line, Message, OptionName};
 use crate::store::ApprovalRecord;
 
 /// Why a click changes nothing.
@@ -23,8 +23,15 @@ pub enum Rejection {
         option: String,
         offered: Vec<String>,
     },
+    /// Not one of the people who may decide `what` (`None`: nobody is configured to).
     NotAllowed {
-        approvers: Vec<Approver>,
+        what: String,
+        deciders: Option<Deciders>,
+    },
+    /// The four-eyes rule: the person's own run or PR; `deciders` may decide it instead.
+    OwnWork {
+        own: Own,
+        deciders: Option<Deciders>,
     },
     /// Group membership could not be checked (Slack unreachable, nothing cached).
     Unverifiable {
@@ -34,13 +41,17 @@ pub enum Rejection {
     Blocked,
 }
 
-/// Who asks, and what the approver check said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Permission {
-    Allowed,
-    Denied(Vec<Approver>),
-    Unknown(String),
+/// Why a click is someone's own work under the four-eyes rule (`ALLOW_SELF_APPROVAL=false`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Own {
+    /// They asked for the run (its slash command, or the operator API).
+    Requested,
+    /// They wrote the PR.
+    Authored,
 }
+
+/// Whether the person who clicked may decide, or why not.
+pub type Permission = Result<(), Rejection>;
 
 /// Judges a click on `approval` (if it exists) choosing `option`. The state of the approval is
 /// checked before the permission, so a late click learns what happened rather than who may act.
@@ -82,15 +93,7 @@ pub fn judge(
                 .collect(),
         });
     }
-    match permission {
-        Permission::Allowed => Ok(()),
-        Permission::Denied(approvers) => Err(Rejection::NotAllowed {
-            approvers: approvers.clone(),
-        }),
-        Permission::Unknown(reason) => Err(Rejection::Unverifiable {
-            reason: reason.clone(),
-        }),
-    }
+    permission.clone()
 }
 
 impl Rejection {
@@ -103,6 +106,13 @@ impl Rejection {
             Self::Superseded => "superseded",
             Self::NotOffered { .. } => "option_not_offered",
             Self::NotAllowed { .. } => "not_allowed",
+            Self::OwnWork {
+                own: Own::Requested,
+                ..
+            } => "own_request",
+            Self::OwnWork {
+                own: Own::Authored, ..
+            } => "own_pr",
             Self::Unverifiable { .. } => "unverifiable",
             Self::Blocked => "blocked",
         }
@@ -135,7 +145,35 @@ impl Rejection {
                 .plain(" is not offered here (offered: ")
                 .plain(offered.join(", "))
                 .plain("). Nothing changed."),
-            Self::NotAllowed { approvers } => approvers_line(approvers),
+            Self::NotAllowed {
+                what,
+                deciders: None,
+            } => Line::new().plain(format!(
+                "Nobody may decide {what} here: no approvers are configured for it (SLACK_APPROVERS, \
+                 or `approvers` in REPOS_CONFIG). Nothing changed."
+            )),
+            Self::NotAllowed {
+                what,
+                deciders: Some(deciders),
+            } => who_may(
+                Line::new().plain(format!("You are not one of the approvers for {what} (")),
+                deciders,
+            )
+            .plain("), so nothing changed. Ask one of them."),
+            Self::OwnWork { own, deciders } => {
+                let yours = match own {
+                    Own::Requested => "You asked for this run",
+                    Own::Authored => "You wrote this PR",
+                };
+                let line = Line::new().plain(format!(
+                    "{yours}, so someone else decides it (four eyes: ALLOW_SELF_APPROVAL is off). \
+                     Nothing changed. Who can: "
+                ));
+                match deciders {
+                    Some(deciders) => who_may(line, deciders).plain("."),
+                    None => line.plain("nobody is configured (SLACK_APPROVERS)."),
+                }
+            }
             Self::Blocked => Line::from(
                 "This run cannot go on while another one is under way for the same repository \
                  (one release at a time). Finish or cancel that one first; nothing changed.",
@@ -149,9 +187,12 @@ impl Rejection {
     }
 }
 
-fn approvers_line(approvers: &[Approver]) -> Line {
-    let mut line = Line::new().plain("You are not one of the approvers for this (");
-    for (i, approver) in approvers.iter().enumerate() {
+/// The deciders named in `line`: mentions of users, group ids, or "anyone else".
+fn who_may(mut line: Line, deciders: &Deciders) -> Line {
+    if *deciders == Deciders::Anyone {
+        return line.plain("anyone else in the workspace");
+    }
+    for (i, approver) in deciders.approvers().iter().enumerate() {
         if i > 0 {
             line = line.plain(", ");
         }
@@ -160,7 +201,7 @@ fn approvers_line(approvers: &[Approver]) -> Line {
             Approver::Group(id) => line.code(id.clone()),
         };
     }
-    line.plain("), so nothing changed. Ask one of them.")
+    line
 }
 
 #[cfg(test)]
@@ -178,6 +219,9 @@ mod tests {
             id: ApprovalId::new(),
             run_id: RunId::new(),
             point: "merge".into(),
+            decides: crate::domain::Decides::Merge,
+            author: None,
+            required: 1,
             prompt: "Merge?".into(),
             options: ["merge", "cancel"]
                 .map(|n| ApprovalOption {
@@ -200,7 +244,7 @@ mod tests {
         let now = Utc::now();
         let pending = approval(ApprovalStatus::Pending, now);
         assert_eq!(
-            judge(Some(&pending), &option("merge"), &Permission::Allowed, now),
+            judge(Some(&pending), &option("merge"), &Ok(()), now),
             Ok(())
         );
     }
@@ -208,7 +252,10 @@ mod tests {
     #[test]
     fn the_state_of_the_approval_is_explained_before_permissions() {
         let now = Utc::now();
-        let denied = Permission::Denied(vec![Approver::User("U9".into())]);
+        let denied = Err(Rejection::NotAllowed {
+            what: "merging PRs".into(),
+            deciders: Some(Deciders::Only(vec![Approver::User("U9".into())])),
+        });
         let decided = approval(ApprovalStatus::Decided, now);
         assert!(matches!(
             judge(Some(&decided), &option("cancel"), &denied, now),
@@ -231,12 +278,7 @@ mod tests {
         let pending = approval(ApprovalStatus::Pending, now);
         let later = now + TimeDelta::hours(2);
         assert!(matches!(
-            judge(
-                Some(&pending),
-                &option("merge"),
-                &Permission::Allowed,
-                later
-            ),
+            judge(Some(&pending), &option("merge"), &Ok(()), later),
             Err(Rejection::Expired { .. })
         ));
     }
@@ -245,10 +287,12 @@ mod tests {
     fn options_that_were_not_offered_and_strangers_are_refused() {
         let now = Utc::now();
         let pending = approval(ApprovalStatus::Pending, now);
-        let refused =
-            judge(Some(&pending), &option("deploy"), &Permission::Allowed, now).unwrap_err();
+        let refused = judge(Some(&pending), &option("deploy"), &Ok(()), now).unwrap_err();
         assert_eq!(refused.code(), "option_not_offered");
-        let denied = Permission::Denied(vec![Approver::Group("S1".into())]);
+        let denied = Err(Rejection::NotAllowed {
+            what: "merging PRs".into(),
+            deciders: Some(Deciders::Only(vec![Approver::Group("S1".into())])),
+        });
         let refused = judge(Some(&pending), &option("merge"), &denied, now).unwrap_err();
         assert_eq!(refused.code(), "not_allowed");
         assert!(format!("{:?}", refused.explain()).contains("S1"));

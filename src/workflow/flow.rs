@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::card::CardView;
 use super::step_error::StepError;
-use crate::domain::{ApprovalOption, Decision, Message, OptionStyle, RunId, RunKind};
+use crate::domain::{ApprovalOption, Decides, Decision, Message, OptionStyle, RunId, RunKind};
 use crate::store::{EffectEntry, RunRecord, Store};
 
 #[async_trait]
@@ -57,6 +57,11 @@ pub fn option(name: &'static str, label: impl Into<String>, style: OptionStyle) 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalRequest {
     pub point: String,
+    /// The decision asked for, which picks who may answer (REPOS_CONFIG's `approvers`).
+    pub decides: Decides,
+    /// Whose work this decides (a PR author's email): under the four-eyes rule, not theirs to
+    /// decide.
+    pub author: Option<String>,
     pub prompt: String,
     pub options: Vec<ApprovalOption>,
 }

@@ -27,6 +27,7 @@ fn required(slack: &FakeSlack) -> Vec<(&'static str, String)> {
         ("SLACK_CHANNEL_ID", "C0RELEASES".into()),
         ("SLACK_API_URL", slack.api_url()),
         ("CLAUDE_CMD", stand_in_claude()),
+        ("SLACK_APPROVERS", "anyone".into()),
     ]
 }
 
@@ -150,7 +151,9 @@ async fn check_reports_each_service_and_shows_no_secret() {
         "ok database sqlite://release-agent.db (sqlite)",
         "ok Slack auth.test (SLACK_BOT_TOKEN) bot user U0BOT in team Test team",
         "ok Slack apps.connections.open (SLACK_APP_TOKEN) Socket Mode URL issued",
-        "ok Slack user group S0LEADS (SLACK_APPROVERS) 2 members",
+        "ok approvers (SLACK_APPROVERS) S0LEADS",
+        "ok Slack user group S0LEADS 2 members",
+        "ok Slack users.lookupByEmail works: PR authors are recognised by their email",
     ] {
         assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
     }
@@ -203,6 +206,81 @@ async fn check_fails_when_slack_refuses_a_token() {
     assert!(
         stdout.contains("ok database"),
         "the other checks still ran: {stdout}"
+    );
+}
+
+#[tokio::test]
+async fn check_shows_who_may_decide_what_in_each_repository() {
+    init();
+    let slack = FakeSlack::start().await;
+    slack.set_group("S0PRODOPS1", &["U1", "U2", "U3"]);
+    slack.script(
+        "users.lookupByEmail",
+        wiremock::ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"ok": false, "error": "missing_scope"})),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos.toml");
+    std::fs::write(
+        &repos,
+        "[repos.\"Billo.Api\"]\nallow_self_approval = true\n\
+         [repos.\"Billo.Api\".approvers]\nmerge = [\"S0DEVS0001\"]\n\
+         [repos.\"Billo.Api\".approvers.stages.Production]\nusers = [\"S0PRODOPS1\"]\nrequired = 2\n",
+    )
+    .unwrap();
+    let output = run(binary(dir.path())
+        .envs(
+            required(&slack)
+                .into_iter()
+                .filter(|(k, _)| *k != "SLACK_APPROVERS"),
+        )
+        .env("REPOS_CONFIG", &repos)
+        .env("WATCHED_REPOS", "Billo.Api,Billo.Web")
+        .arg("check"))
+    .await;
+    let stdout = collapsed(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    for row in [
+        "FAIL approvers (SLACK_APPROVERS) empty: nobody may approve anything, and `serve` refuses to start",
+        "ok approvers of Billo.Api merge: S0DEVS0001; ci: nobody (not configured); release: nobody \
+         (not configured); Production: S0PRODOPS1 (2 people); self-approval allowed",
+        "ok approvers of Billo.Web merge: nobody (not configured); ci: nobody (not configured); \
+         release: nobody (not configured); four eyes",
+        "ok Slack user group S0PRODOPS1 3 members",
+        "FAIL Slack user group S0DEVS0001 Slack refused the call: no_such_subteam",
+        "warn Slack users.lookupByEmail Slack refused the call: missing_scope; PR authors cannot be recognised",
+    ] {
+        assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
+    }
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_when_nobody_is_named_to_approve() {
+    init();
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for approvers in [None, Some(" ")] {
+        let mut command = binary(dir.path());
+        command.envs(
+            required(&slack)
+                .into_iter()
+                .filter(|(k, _)| *k != "SLACK_APPROVERS"),
+        );
+        if let Some(value) = approvers {
+            command.env("SLACK_APPROVERS", value);
+        }
+        let output = run(command.arg("serve")).await;
+        assert_eq!(output.status.code(), Some(1), "{approvers:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("nobody may approve anything: SLACK_APPROVERS is empty")
+                && stderr.contains("or to `anyone`"),
+            "{stderr}"
+        );
+    }
+    assert!(
+        slack.calls("auth.test").is_empty(),
+        "it stops before calling Slack"
     );
 }
 

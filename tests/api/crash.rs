@@ -46,6 +46,10 @@ struct Seen {
     status: String,
     step: String,
     approval: Option<String>,
+    /// What the pending approval decides (`merge`, `stage:Production`, …).
+    decides: Option<String>,
+    /// Approve votes on the pending approval so far.
+    votes: i64,
     card_ts: Option<String>,
 }
 
@@ -76,6 +80,22 @@ const RELEASE_SCRIPT: Script = Script {
     ],
 };
 
+/// Who asks for every run; under the four-eyes rule they decide nothing of it.
+const ASKER: &str = "U0ADA";
+
+/// The policy of every scene: four eyes, and Production approved by two of its operators.
+const POLICY: &str = "[repos.\"Billo.Api\".approvers.stages.Production]\n\
+                      users = [\"U0OPS1\", \"U0OPS2\"]\nrequired = 2\n";
+
+/// Who clicks the question about `decides`, in order: first the asker (refused, changing
+/// nothing), then who decides it; Production takes both of its operators.
+fn clickers(decides: &str) -> &'static [&'static str] {
+    match decides {
+        "stage:Production" => &[ASKER, "U0OPS1", "U0OPS2"],
+        _ => &[ASKER, "U0BOB"],
+    }
+}
+
 impl Scene {
     async fn new() -> Self {
         init();
@@ -85,7 +105,10 @@ impl Scene {
         let jira = FakeJira::start().await;
         let repo = Repo::new();
         let mut env = pr_env(&azdo, &jira, &repo);
+        let policy = dir.path().join("repos.toml");
+        std::fs::write(&policy, POLICY).unwrap();
         env.extend([
+            ("REPOS_CONFIG", policy.display().to_string()),
             (
                 "DATABASE_URL",
                 format!("sqlite://{}", dir.path().join("agent.db").display()),
@@ -95,6 +118,8 @@ impl Scene {
             ("SLACK_CHANNEL_ID", "C0RELEASES".into()),
             ("SLACK_API_URL", slack.api_url()),
             ("CI_AUTO_TRIGGER", "true".into()),
+            ("SLACK_APPROVERS", "anyone".into()),
+            ("ALLOW_SELF_APPROVAL", "false".into()),
             ("RELEASE_POLL_INTERVAL_SECONDS", "1".into()),
             ("RUN_LEASE_SECONDS", "2".into()),
             ("RUST_LOG", "info".into()),
@@ -211,17 +236,29 @@ impl Scene {
         .fetch_one(&mut db)
         .await
         .ok()?;
-        let approval: Option<String> =
-            sqlx::query_scalar("SELECT id FROM approvals WHERE run_id = $1 AND status = 'pending'")
-                .bind(&id)
-                .fetch_optional(&mut db)
-                .await
-                .ok()?;
+        let pending: Option<(String, String)> = sqlx::query_as(
+            "SELECT id, decides FROM approvals WHERE run_id = $1 AND status = 'pending'",
+        )
+        .bind(&id)
+        .fetch_optional(&mut db)
+        .await
+        .ok()?;
+        let votes: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_votes v JOIN approvals a ON a.id = v.approval_id \
+             WHERE a.run_id = $1 AND a.status = 'pending'",
+        )
+        .bind(&id)
+        .fetch_one(&mut db)
+        .await
+        .ok()?;
+        let (approval, decides) = pending.unzip();
         Some(Seen {
             steps,
             status,
             step,
             approval,
+            decides,
+            votes,
             card_ts,
         })
     }
@@ -252,8 +289,9 @@ impl Scene {
     async fn follow(&self, mut bot: Child, script: &Script, kills: &mut Kills) -> String {
         // The command's envelope and when it was sent.
         let mut command: Option<(String, Instant)> = None;
-        // Each approval is clicked once, and again if the click was lost with a killed bot.
-        let mut clicked: BTreeMap<String, Instant> = BTreeMap::new();
+        // Each approval is clicked once by each of its clickers, in order, and again if the
+        // click was lost with a killed bot.
+        let mut clicked: BTreeMap<(String, &str), Instant> = BTreeMap::new();
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             assert!(
@@ -280,7 +318,7 @@ impl Scene {
                 if lost {
                     let envelope = self
                         .slack
-                        .slash_envelope(script.command, script.text, "U0ADA");
+                        .slash_envelope(script.command, script.text, ASKER);
                     command = Some((self.slack.deliver(envelope).await, Instant::now()));
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -288,21 +326,19 @@ impl Scene {
             };
             let answer = script.answers.iter().find(|(step, _)| *step == seen.step);
             if seen.status == "waiting"
-                && let (Some((_, option)), Some(approval), Some(ts)) =
-                    (answer, &seen.approval, &seen.card_ts)
-                && clicked
-                    .get(approval)
-                    .is_none_or(|at| at.elapsed() > Duration::from_secs(3))
+                && let (Some((_, option)), Some(approval), Some(decides), Some(ts)) =
+                    (answer, &seen.approval, &seen.decides, &seen.card_ts)
+                && let Some(user) = next_clicker(&clicked, approval, decides, seen.votes)
             {
                 let click = self.slack.click_envelope(
                     &format!("decide:{option}"),
                     &format!("{approval}:{option}"),
-                    "U0ADA",
+                    user,
                     ts,
                 );
                 // Not waiting for the ack: the bot may be killed before it sends one.
                 self.slack.deliver(click).await;
-                clicked.insert(approval.clone(), Instant::now());
+                clicked.insert((approval.clone(), user), Instant::now());
             }
             if matches!(seen.status.as_str(), "done" | "failed" | "cancelled") {
                 bot.start_kill().unwrap();
@@ -361,11 +397,41 @@ impl Scene {
     }
 }
 
+/// Who clicks `approval` next: the first of its clickers not clicked yet, once the one before
+/// had time to count (a voter's vote is in the database), or one whose click was lost with a
+/// killed bot (3 s without effect).
+fn next_clicker(
+    clicked: &BTreeMap<(String, &'static str), Instant>,
+    approval: &str,
+    decides: &str,
+    votes: i64,
+) -> Option<&'static str> {
+    let mut voters_before = 0;
+    for (i, &user) in clickers(decides).iter().enumerate() {
+        match clicked.get(&(approval.to_owned(), user)) {
+            None => {
+                let settled = i == 0 || votes >= voters_before;
+                return settled.then_some(user);
+            }
+            Some(at) if at.elapsed() > Duration::from_secs(3) && user != ASKER => {
+                return Some(user);
+            }
+            Some(_) => {}
+        }
+        if user != ASKER {
+            voters_before += 1;
+        }
+    }
+    None
+}
+
 /// When [`Scene::follow`] kills the bot (SIGKILL) and starts it again.
 enum Kills {
     Never,
     /// Once, when the run has checkpointed this many steps.
     AfterSteps(i64),
+    /// Once, when a question that needs several people has its first vote.
+    AfterFirstVote,
     /// At random instants, until none are left.
     Random(RandomKills),
 }
@@ -411,6 +477,13 @@ impl Kills {
                     s.steps >= *steps
                         || matches!(s.status.as_str(), "done" | "failed" | "cancelled")
                 });
+                if due {
+                    *self = Self::Never;
+                }
+                due
+            }
+            Self::AfterFirstVote => {
+                let due = seen.is_some_and(|s| s.votes >= 1);
                 if due {
                     *self = Self::Never;
                 }
@@ -564,7 +637,13 @@ async fn killing_the_bot_at_every_step_of_a_pr_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_bot_at_every_step_of_a_release_changes_nothing() {
-    let expected = ReleaseOutcome {
+    kill_at_every_step::<Release>(release_expected(), 14).await;
+}
+
+/// What the release gives when nothing goes wrong: one release PR, merged and built, each stage
+/// approved once (Production after its second operator), the tickets Done, 1.4.3 archived.
+fn release_expected() -> ReleaseOutcome {
+    ReleaseOutcome {
         status: "done".into(),
         release_prs: 1,
         merges: 1,
@@ -573,8 +652,20 @@ async fn killing_the_bot_at_every_step_of_a_release_changes_nothing() {
         stage_starts: 0,
         jira: vec!["Done".into(), "Done".into(), "Done".into()],
         archived: vec!["1.4.2".into(), "1.4.3".into()],
-    };
-    kill_at_every_step::<Release>(expected, 14).await;
+    }
+}
+
+/// Production needs two people: the bot is killed after the first one's vote, before the
+/// second clicks. The vote survives, the second completes it, and Production is approved in
+/// Azure DevOps exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_bot_between_two_approvals_of_a_stage_changes_nothing() {
+    let scene = Release::scene().await;
+    let mut kills = Kills::AfterFirstVote;
+    let got = Release::outcome(&scene, &mut kills).await;
+    assert!(matches!(kills, Kills::Never), "the kill landed");
+    assert_eq!(scene.starts(), 2, "started again after the kill");
+    assert_eq!(got, release_expected());
 }
 
 /// The PR of [`Scene::full`] reviewed, merged and built, then released through Sandbox and

@@ -8,7 +8,7 @@ use crate::on_both_backends;
 use crate::support::{Backend, TestApp, wait_until};
 
 /// The ephemeral notes sent to `user`, as plain text.
-async fn notes_to(app: &TestApp, user: &str, count: usize) -> Vec<String> {
+pub async fn notes_to(app: &TestApp, user: &str, count: usize) -> Vec<String> {
     wait_until("ephemeral notes", || async {
         let notes: Vec<String> = app
             .slack
@@ -27,7 +27,7 @@ async fn notes_to(app: &TestApp, user: &str, count: usize) -> Vec<String> {
     .await
 }
 
-async fn refusals(app: &TestApp, run: RunId) -> Vec<String> {
+pub async fn refusals(app: &TestApp, run: RunId) -> Vec<String> {
     let audit = app.store.audit_for_run(run).await.unwrap();
     audit
         .into_iter()
@@ -93,7 +93,7 @@ async fn an_unauthorized_click_changes_nothing(backend: Backend) {
     assert_eq!(
         notes,
         [
-            "You are not one of the approvers for this (<@U0BOSS>, `S0LEADS`), so nothing changed. Ask one of them."
+            "You are not one of the approvers for the release (<@U0BOSS>, `S0LEADS`), so nothing changed. Ask one of them."
         ]
     );
     assert_eq!(refusals(&app, run).await.len(), 1);

@@ -2,6 +2,7 @@
 //! Slack (HTTP + Socket Mode), a fake effect service and a fresh database per test. Tests that
 //! need PostgreSQL run when `TEST_DATABASE_URL` is set and say they were skipped otherwise.
 
+mod approvals;
 mod azdo;
 mod bad_input;
 mod churn;

@@ -58,9 +58,14 @@ impl World {
     /// `/review text` through Socket Mode; returns the ack's text and the run the intake
     /// started for it after the ack.
     pub async fn review(&self, text: &str) -> (String, RunId) {
+        self.review_as(text, "U0ADA").await
+    }
+
+    /// [`Self::review`] asked by `user`.
+    pub async fn review_as(&self, text: &str, user: &str) -> (String, RunId) {
         let newest = |runs: Vec<RunRecord>| runs.into_iter().next().map(|r| r.id);
         let before = newest(self.app.store.recent_runs(1).await.unwrap());
-        let ack = self.app.slack.slash("/review", text, "U0ADA").await;
+        let ack = self.app.slack.slash("/review", text, user).await;
         let answer = ack["payload"]["blocks"][0]["text"]["text"]
             .as_str()
             .unwrap_or_default()
@@ -86,8 +91,13 @@ impl World {
 
     /// Presses `option` on the run's pending approval and waits until the decision counts.
     pub async fn press(&self, run: RunId, option: &str) {
+        self.press_as(run, option, "U0ADA").await;
+    }
+
+    /// [`Self::press`] by `user`.
+    pub async fn press_as(&self, run: RunId, option: &str, user: &str) {
         let before = self.app.run(run).await.seq;
-        let id = self.app.press(run, option, "U0ADA").await;
+        let id = self.app.press(run, option, user).await;
         self.app.slack.ack(&id).await;
         self.app
             .wait_for_run(run, "the decision to count", |r| r.seq > before)

@@ -68,7 +68,12 @@ pub fn prepare_cd(azdo: &FakeAzdo) {
 impl World {
     /// `/release text` through Socket Mode; the ack's text.
     pub async fn release(&self, text: &str) -> String {
-        let ack = self.app.slack.slash("/release", text, "U0ADA").await;
+        self.release_as(text, "U0ADA").await
+    }
+
+    /// [`Self::release`] asked by `user`.
+    pub async fn release_as(&self, text: &str, user: &str) -> String {
+        let ack = self.app.slack.slash("/release", text, user).await;
         ack["payload"]["blocks"][0]["text"]["text"]
             .as_str()
             .unwrap_or_default()

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use release_agent::clock::Clock;
 use release_agent::domain::{
-    ApprovalId, ApprovalOption, ApprovalStatus, Decision, Line, Message, OptionName, OptionStyle,
-    RepoName, RunId, RunStatus, Version,
+    ApprovalId, ApprovalOption, ApprovalStatus, Decides, Decision, Line, Message, OptionName,
+    OptionStyle, RepoName, RunId, RunStatus, Version,
 };
 use release_agent::store::{
     AcceptOutcome, Arrived, AuditEntry, Checkpoint, Dedupe, EffectEntry, NewApproval, NewDelivery,
@@ -95,6 +95,8 @@ async fn waiting_run(store: &Store) -> (RunId, ApprovalId) {
     cp.approval = Some(NewApproval {
         id: approval,
         point: "p".into(),
+        decides: Decides::Merge,
+        author: None,
         prompt: "Go?".into(),
         options: options(),
         expires_at: now + TimeDelta::hours(1),
@@ -187,6 +189,8 @@ async fn a_decision_that_arrives_during_a_recheck_is_not_overwritten(backend: Ba
         cp.approval = Some(NewApproval {
             id: ApprovalId::new(),
             point: "p".into(),
+            decides: Decides::Merge,
+            author: None,
             prompt: "Go?".into(),
             options: options(),
             expires_at: now + TimeDelta::hours(1),
@@ -219,7 +223,7 @@ async fn a_decision_that_arrives_during_a_recheck_is_not_overwritten(backend: Ba
     let decision = go(approval, now);
     assert_eq!(
         store
-            .accept_decision(run.id, &decision, None, now)
+            .accept_decision(run.id, &decision, 1, None, now)
             .await
             .unwrap(),
         AcceptOutcome::Accepted
@@ -365,9 +369,10 @@ async fn fifty_concurrent_decisions_accept_exactly_one(backend: Backend) {
                 by: format!("U{i:03}"),
                 by_name: None,
                 at: now(),
+                earlier: Vec::new(),
             };
             store
-                .accept_decision(run, &decision, Some(&key), now())
+                .accept_decision(run, &decision, 1, Some(&key), now())
                 .await
                 .unwrap()
         }));
@@ -424,7 +429,7 @@ async fn expiry_cancels_the_waiting_run(backend: Backend) {
     );
     let decision = go(approval, later);
     let late = store
-        .accept_decision(run, &decision, None, later)
+        .accept_decision(run, &decision, 1, None, later)
         .await
         .unwrap();
     assert_eq!(late, AcceptOutcome::NoLongerPending);
@@ -574,6 +579,7 @@ fn go(approval: ApprovalId, at: DateTime<Utc>) -> Decision {
         by: "U1".into(),
         by_name: None,
         at,
+        earlier: Vec::new(),
     }
 }
 

@@ -28,7 +28,8 @@ fn defaults_apply_when_only_required_variables_are_set() {
     let config = config(&[]).unwrap();
     assert!(matches!(config.database, DatabaseUrl::Sqlite(ref u) if u == DatabaseUrl::DEFAULT));
     assert_eq!(config.slack.api_url, DEFAULT_SLACK_API_URL);
-    assert!(config.slack.approvers.is_open());
+    assert_eq!(config.slack.approvers, None);
+    assert!(!config.slack.allow_self_approval);
     assert_eq!(config.approval_timeout, TimeDelta::hours(168));
     assert_eq!(config.log_format, LogFormat::Pretty);
     assert!(config.watched_repos.is_empty());

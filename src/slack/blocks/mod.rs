@@ -10,7 +10,7 @@ pub use home::{HomeModel, home};
 
 use super::actions;
 use super::mrkdwn;
-use crate::domain::{ApprovalStatus, Line, Message, OptionStyle, RunStatus};
+use crate::domain::{ApprovalStatus, Decides, Line, Message, OptionStyle, RunStatus, Voter};
 use crate::store::{ApprovalRecord, RunRecord};
 use crate::workflow::CardView;
 
@@ -30,6 +30,8 @@ pub struct CardModel<'a> {
     pub run: &'a RunRecord,
     pub view: Option<CardView>,
     pub approvals: &'a [ApprovalRecord],
+    /// Who approved the pending approval so far, when it needs several people.
+    pub voters: &'a [Voter],
 }
 
 pub fn card(model: &CardModel<'_>) -> SlackMessageContent {
@@ -53,6 +55,9 @@ pub fn card(model: &CardModel<'_>) -> SlackMessageContent {
     });
     if let Some(approval) = pending {
         blocks.extend(sections(&[prompt_line(approval)]));
+        if let Some(progress) = progress_line(approval, model.voters) {
+            blocks.extend(sections(&[progress]));
+        }
         blocks.push(buttons(approval));
     }
     blocks.push(context(run));
@@ -178,6 +183,29 @@ fn prompt_line(approval: &ApprovalRecord) -> Line {
         .plain(" (open until ")
         .date(approval.expires_at)
         .plain(")")
+}
+
+/// "Production: 1 of 2, approved by @ann", while an approval waits for more people.
+fn progress_line(approval: &ApprovalRecord, voters: &[Voter]) -> Option<Line> {
+    if approval.required <= 1 || voters.is_empty() {
+        return None;
+    }
+    let what = match &approval.decides {
+        Decides::Stage(stage) => stage.clone(),
+        other => other.describe(),
+    };
+    let mut line = Line::new().plain(format!(
+        ":busts_in_silhouette: {what}: {} of {}, approved by ",
+        voters.len(),
+        approval.required
+    ));
+    for (i, voter) in voters.iter().enumerate() {
+        if i > 0 {
+            line = line.plain(", ");
+        }
+        line = line.user(voter.by.clone());
+    }
+    Some(line)
 }
 
 fn buttons(approval: &ApprovalRecord) -> SlackBlock {

@@ -39,6 +39,9 @@ fn approval(status: ApprovalStatus) -> ApprovalRecord {
         id: ApprovalId::parse("aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee").unwrap(),
         run_id: RunId::new(),
         point: "merge".into(),
+        decides: crate::domain::Decides::Merge,
+        author: None,
+        required: 1,
         prompt: "Merge Billo.Api#12 into develop?".into(),
         options: vec![
             ApprovalOption {
@@ -82,6 +85,7 @@ fn a_waiting_card_shows_the_prompt_and_both_buttons() {
         run: &run,
         view: Some(view()),
         approvals: &approvals,
+        voters: &[],
     });
     let expected = json!({
         "text": "Review of Billo.Api#12 <script>: waiting for a decision",
@@ -118,6 +122,7 @@ fn after_a_decision_the_card_names_who_chose_and_has_no_buttons() {
         run: &run,
         view: Some(view()),
         approvals: &approvals,
+        voters: &[],
     }));
     let text = content.to_string();
     assert!(
@@ -134,6 +139,7 @@ fn failed_and_cancelled_cards_carry_the_reason_escaped() {
         run: &failed,
         view: None,
         approvals: &[],
+        voters: &[],
     }))
     .to_string();
     assert!(text.contains(":x: Billo.Api#12"), "{text}");
@@ -148,6 +154,7 @@ fn failed_and_cancelled_cards_carry_the_reason_escaped() {
         run: &cancelled,
         view: None,
         approvals: &approvals,
+        voters: &[],
     }))
     .to_string();
     assert!(text.contains("*Cancelled:* approval expired"), "{text}");
@@ -168,6 +175,7 @@ fn huge_inputs_stay_within_block_kit_limits() {
             lines: lines.clone(),
         }),
         approvals: &[],
+        voters: &[],
     }));
     check_limits(&content);
 

@@ -141,6 +141,8 @@ fn new_approval(
     NewApproval {
         id: ApprovalId::new(),
         point: request.point,
+        decides: request.decides,
+        author: request.author,
         prompt: request.prompt,
         options: request.options,
         expires_at: now + settings.approval_timeout,
@@ -268,6 +270,8 @@ mod tests {
         let now = Utc::now();
         let request = ApprovalRequest {
             point: "merge".into(),
+            decides: crate::domain::Decides::Merge,
+            author: None,
             prompt: "Merge?".into(),
             options: vec![ApprovalOption {
                 name: OptionName::parse("merge").unwrap(),

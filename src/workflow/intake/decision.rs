@@ -2,15 +2,22 @@
 //! accepted by the store's compare-and-set, or refused with an audit entry and, for a Slack user,
 //! an explanation in the channel.
 
+use tracing::warn;
+
 use super::Intake;
 use crate::domain::{ApprovalId, Decision, OptionName};
-use crate::store::{AcceptOutcome, ApprovalRecord, AuditEntry, OutboxItem, StoreError};
-use crate::workflow::decide::{Permission, Rejection, judge};
+use crate::store::{AcceptOutcome, ApprovalRecord, AuditEntry, OutboxItem, RunRecord, StoreError};
+use crate::workflow::decide::{Own, Permission, Rejection, judge};
 
 /// What became of a decision attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecisionOutcome {
     Accepted,
+    /// A vote towards an option that needs several people; `so_far` of `required` have.
+    Counted {
+        so_far: u32,
+        required: u32,
+    },
     Refused(Rejection),
     /// Another replica handled this delivery.
     AlreadyHandled,
@@ -31,7 +38,8 @@ pub const OPERATOR: &str = "operator";
 pub enum Via<'a> {
     /// A button in `channel`: the approver policy applies, a refusal is an ephemeral message.
     Slack { who: Who<'a>, channel: &'a str },
-    /// The operator REST API: its token is the authorisation, the HTTP answer tells a refusal.
+    /// The operator REST API: its token is the authorisation (the four-eyes rule still applies),
+    /// the HTTP answer tells a refusal.
     Operator,
 }
 
@@ -80,8 +88,24 @@ impl Intake {
             via,
         };
         let mut approval = self.store.get_approval(approval_id).await?;
-        let permission = self.permission(&attempt, approval.as_ref()).await;
-        let blocked = match self.accept(&attempt, &permission, &mut approval).await? {
+        let run = match &approval {
+            Some(a) => self.store.get_run(a.run_id).await?,
+            None => None,
+        };
+        let permission = self
+            .permission(&attempt, approval.as_ref(), run.as_ref())
+            .await;
+        let required = match (&approval, &run) {
+            (Some(a), Some(r)) => self
+                .policy
+                .rule(r.repo.as_ref(), &a.decides)
+                .needed(option.as_str()),
+            _ => 1,
+        };
+        let accepted = self
+            .accept(&attempt, &permission, required, &mut approval)
+            .await?;
+        let blocked = match accepted {
             Ok(outcome) => return Ok(outcome),
             Err(NotAccepted::Blocked) => true,
             Err(NotAccepted::Refused) => false,
@@ -94,21 +118,68 @@ impl Intake {
                 .err()
                 .unwrap_or(Rejection::Superseded)
         };
-        self.refuse(&attempt, approval.as_ref(), rejection).await
+        self.refuse(&attempt, approval.as_ref(), run.as_ref(), rejection)
+            .await
     }
 
-    /// Whether the person may decide. Membership is only worth asking Slack about when the click
-    /// could count; the operator API's token is its authorisation.
+    /// Whether the person may decide, under the policy for what the approval decides. Only
+    /// worth asking Slack about when the click could count; the operator API's token is its
+    /// authorisation, but the operator is held to the four-eyes rule like anyone.
     async fn permission(
         &self,
         attempt: &Attempt<'_>,
         approval: Option<&ApprovalRecord>,
+        run: Option<&RunRecord>,
     ) -> Permission {
-        let now = self.clock.now();
-        let could_count = judge(approval, attempt.option, &Permission::Allowed, now).is_ok();
-        match attempt.via {
-            Via::Slack { who, .. } if could_count => self.chat.permission(who.id).await,
-            _ => Permission::Allowed,
+        let (Some(approval), Some(run)) = (approval, run) else {
+            return Ok(());
+        };
+        if judge(Some(approval), attempt.option, &Ok(()), self.clock.now()).is_err() {
+            return Ok(());
+        }
+        let user = attempt.via.who().id;
+        let rule = self.policy.rule(run.repo.as_ref(), &approval.decides);
+        if !self.policy.self_approval(run.repo.as_ref())
+            && let Some(own) = self.own_work(user, approval, run).await
+        {
+            let deciders = rule.deciders;
+            return Err(Rejection::OwnWork { own, deciders });
+        }
+        if matches!(attempt.via, Via::Operator) {
+            return Ok(());
+        }
+        let not_allowed = |deciders| Rejection::NotAllowed {
+            what: approval.decides.describe(),
+            deciders,
+        };
+        let Some(deciders) = &rule.deciders else {
+            return Err(not_allowed(None));
+        };
+        match self.chat.is_decider(user, deciders).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(not_allowed(rule.deciders.clone())),
+            Err(reason) => Err(Rejection::Unverifiable { reason }),
+        }
+    }
+
+    /// Whether deciding `approval` would be `user`'s own work: they asked for the run, or they
+    /// wrote its PR (found by the author's email). A lookup that fails blocks nobody.
+    async fn own_work(
+        &self,
+        user: &str,
+        approval: &ApprovalRecord,
+        run: &RunRecord,
+    ) -> Option<Own> {
+        if run.started_by == user {
+            return Some(Own::Requested);
+        }
+        let email = approval.author.as_deref()?;
+        match self.chat.user_by_email(email).await {
+            Ok(author) => (author.as_deref() == Some(user)).then_some(Own::Authored),
+            Err(reason) => {
+                warn!(run_id = %run.id, %reason, "cannot tell whether the PR's author clicked; not blocking");
+                None
+            }
         }
     }
 
@@ -118,6 +189,7 @@ impl Intake {
         &self,
         attempt: &Attempt<'_>,
         permission: &Permission,
+        required: u32,
         approval: &mut Option<ApprovalRecord>,
     ) -> Result<Result<DecisionOutcome, NotAccepted>, StoreError> {
         for _ in 0..2 {
@@ -136,16 +208,29 @@ impl Intake {
                 by: who.id.to_owned(),
                 by_name: who.name.map(str::to_owned),
                 at: now,
+                earlier: Vec::new(),
             };
             let outcome = self
                 .store
-                .accept_decision(record.run_id, &decision, attempt.delivery_key, now)
+                .accept_decision(
+                    record.run_id,
+                    &decision,
+                    required,
+                    attempt.delivery_key,
+                    now,
+                )
                 .await?;
             match outcome {
                 AcceptOutcome::Accepted => {
                     self.wakers.engine.notify_one();
                     self.wakers.outbound.notify_one();
                     return Ok(Ok(DecisionOutcome::Accepted));
+                }
+                AcceptOutcome::Counted {
+                    so_far, required, ..
+                } => {
+                    self.wakers.outbound.notify_one();
+                    return Ok(Ok(DecisionOutcome::Counted { so_far, required }));
                 }
                 AcceptOutcome::AlreadyHandled => return Ok(Ok(DecisionOutcome::AlreadyHandled)),
                 AcceptOutcome::Blocked => return Ok(Err(NotAccepted::Blocked)),
@@ -162,6 +247,7 @@ impl Intake {
         &self,
         attempt: &Attempt<'_>,
         approval: Option<&ApprovalRecord>,
+        run: Option<&RunRecord>,
         rejection: Rejection,
     ) -> Result<DecisionOutcome, StoreError> {
         let user = attempt.via.who().id;
@@ -175,7 +261,11 @@ impl Intake {
         let audit = AuditEntry::new(run_id, user, "decision_refused", detail);
         let note = match attempt.via {
             Via::Slack { channel, .. } => {
-                let channel = self.refusal_channel(channel, approval).await?;
+                // A click in the App Home tab has no channel: the run's is used.
+                let channel = match (channel, run) {
+                    ("", Some(run)) => run.channel_id.clone(),
+                    _ => channel.to_owned(),
+                };
                 let mut note = OutboxItem::ephemeral(&channel, user, rejection.explain());
                 note.run_id = run_id;
                 Some(note)
@@ -192,23 +282,5 @@ impl Intake {
         }
         self.wakers.outbound.notify_one();
         Ok(DecisionOutcome::Refused(rejection))
-    }
-
-    /// Where a refusal is told: the click's channel, or for a click in the App Home tab (which
-    /// has none) the run's channel.
-    async fn refusal_channel(
-        &self,
-        channel: &str,
-        approval: Option<&ApprovalRecord>,
-    ) -> Result<String, StoreError> {
-        let run_channel = match (channel, approval) {
-            ("", Some(approval)) => self
-                .store
-                .get_run(approval.run_id)
-                .await?
-                .map(|r| r.channel_id),
-            _ => None,
-        };
-        Ok(run_channel.unwrap_or_else(|| channel.to_owned()))
     }
 }

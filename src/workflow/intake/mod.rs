@@ -23,7 +23,7 @@ use super::pr::start::{Requested, Requester, ReviewRequest, request_review};
 use super::pr::view::under_way_line;
 use super::{Engine, Wakers};
 use crate::clock::Clock;
-use crate::domain::{ApprovalId, Message, OptionName, PrRef, RepoName};
+use crate::domain::{ApprovalId, ApprovalPolicy, Message, OptionName, PrRef, RepoName};
 use crate::store::{AuditEntry, Dedupe, DeliveryRecord, OutboxItem, RunRecord, Store, StoreError};
 
 pub use decision::{DecisionOutcome, OPERATOR, Via, Who};
@@ -71,6 +71,8 @@ pub struct Intake {
     clock: Clock,
     engine: Engine,
     chat: Arc<dyn Chat>,
+    /// Who may decide what (SLACK_APPROVERS, REPOS_CONFIG's `approvers`, ALLOW_SELF_APPROVAL).
+    policy: Arc<ApprovalPolicy>,
     wakers: Arc<Wakers>,
 }
 
@@ -80,6 +82,7 @@ impl Intake {
         clock: Clock,
         engine: Engine,
         chat: Arc<dyn Chat>,
+        policy: ApprovalPolicy,
         wakers: Arc<Wakers>,
     ) -> Self {
         Self {
@@ -87,6 +90,7 @@ impl Intake {
             clock,
             engine,
             chat,
+            policy: Arc::new(policy),
             wakers,
         }
     }

@@ -4,7 +4,7 @@ use super::state::{Outcome, PrRun, PrStep};
 use super::view::short;
 use super::{PrFlow, Step, pr_of, remember};
 use crate::azdo::CompletionOptions;
-use crate::domain::{Line, Message, OptionStyle, RepoName};
+use crate::domain::{Decides, Line, Message, OptionStyle, RepoName};
 use crate::store::StagedPr;
 use crate::workflow::ci;
 use crate::workflow::flow::option;
@@ -31,6 +31,8 @@ impl PrFlow {
                 );
                 let request = ApprovalRequest {
                     point: MERGE_POINT.into(),
+                    decides: Decides::Merge,
+                    author: pr.author_email.clone(),
                     prompt: format!("Merge {}#{} into {}?", pr.repo, pr.id, pr.target_branch),
                     options: vec![
                         option("merge", "Merge", OptionStyle::Confirmed { confirm }),
@@ -95,6 +97,8 @@ impl PrFlow {
             None => {
                 let request = ApprovalRequest {
                     point: REREVIEW_POINT.into(),
+                    decides: Decides::Merge,
+                    author: run.pr.as_ref().and_then(|pr| pr.author_email.clone()),
                     prompt: "The PR changed after the review and nothing was merged. Review the new version?".into(),
                     options: vec![option("re-review", "Re-review", OptionStyle::Primary), option("cancel", "Cancel", OptionStyle::Plain)],
                 };
@@ -171,6 +175,8 @@ impl PrFlow {
                     .map_or("the target branch".to_owned(), |p| p.target_branch.clone());
                 let request = ApprovalRequest {
                     point: CI_POINT.into(),
+                    decides: Decides::Ci,
+                    author: None,
                     prompt: format!("Queue the CI build of {target}?"),
                     options: vec![
                         option("trigger", "Trigger", OptionStyle::Primary),

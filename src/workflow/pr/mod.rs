@@ -159,6 +159,7 @@ fn info(pr: &PullRequest, repo: &RepoName, commit: String) -> PrInfo {
         title: pr.title.clone(),
         description: pr.description.clone(),
         author: pr.author.clone(),
+        author_email: pr.author_email.clone(),
         source_branch: pr.source_branch.clone(),
         target_branch: pr.target_branch.clone(),
         commit,

@@ -17,6 +17,9 @@ pub struct PrInfo {
     pub title: String,
     pub description: String,
     pub author: String,
+    /// The author's email in Azure DevOps, to recognise them in Slack (four-eyes rule).
+    #[serde(default)]
+    pub author_email: Option<String>,
     pub source_branch: String,
     pub target_branch: String,
     /// The source commit this run reviews and may merge.

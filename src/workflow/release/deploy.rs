@@ -8,7 +8,7 @@ use super::gates::{self, Gate};
 use super::state::{CdRelease, ReleaseRun, ReleaseStep};
 use super::{ReleaseFlow, STAGE_POINT, Step, retry, signoff};
 use crate::azdo::Wait;
-use crate::domain::{Line, Message, OptionStyle};
+use crate::domain::{Decides, Line, Message, OptionStyle};
 use crate::workflow::ci;
 use crate::workflow::flow::option;
 use crate::workflow::{ApprovalRequest, StepContext, StepError, Transition};
@@ -316,6 +316,8 @@ fn stage_request(run: &ReleaseRun, stage: &str, post_deploy: bool) -> ApprovalRe
     );
     ApprovalRequest {
         point: STAGE_POINT.into(),
+        decides: Decides::Stage(stage.to_owned()),
+        author: None,
         prompt: format!("Approve {stage}{when} for {}?", run.name()),
         options: vec![
             option(

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::azdo::AzureDevOps;
-use crate::domain::{Decision, OptionStyle, RepoName, ReposConfig, RunKind};
+use crate::domain::{Decides, Decision, OptionStyle, RepoName, ReposConfig, RunKind};
 use crate::store::StagingRelease;
 use crate::workflow::flow::option;
 use crate::workflow::pr::PrSettings;
@@ -214,6 +214,8 @@ fn signoff(decision: &Decision, what: impl Into<String>) -> Signoff {
 fn retry(prompt: &str) -> ApprovalRequest {
     ApprovalRequest {
         point: RETRY_POINT.into(),
+        decides: Decides::Release,
+        author: None,
         prompt: prompt.into(),
         options: vec![option("retry", "Retry", OptionStyle::Primary)],
     }

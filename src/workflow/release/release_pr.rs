@@ -8,7 +8,7 @@ use super::{
     signoff,
 };
 use crate::azdo::{CompletionOptions, MergeStrategy, NewPullRequest, PrStatus};
-use crate::domain::{Line, Message, OptionStyle};
+use crate::domain::{Decides, Line, Message, OptionStyle};
 use crate::store::StoreError;
 use crate::workflow::flow::option;
 use crate::workflow::merge::{Merged, merge_once};
@@ -24,6 +24,8 @@ impl ReleaseFlow {
             None => {
                 let request = ApprovalRequest {
                     point: CREATE_POINT.into(),
+                    decides: Decides::Release,
+                    author: None,
                     prompt: format!(
                         "Create the release PR {} → {} for {}?",
                         run.from_branch,
@@ -120,6 +122,8 @@ impl ReleaseFlow {
                 );
                 let request = ApprovalRequest {
                     point: MERGE_POINT.into(),
+                    decides: Decides::Release,
+                    author: None,
                     prompt: format!("Merge the release PR of {}?", run.name()),
                     options: vec![
                         option(
@@ -209,6 +213,8 @@ impl ReleaseFlow {
             None => {
                 let request = ApprovalRequest {
                     point: REFRESH_POINT.into(),
+                    decides: Decides::Release,
+                    author: None,
                     prompt: "The release PR changed after it was shown, and nothing was merged. Show it again?".into(),
                     options: vec![
                         option("refresh", "Refresh", OptionStyle::Primary),

@@ -138,6 +138,8 @@ pub fn request() -> ApprovalRequest {
     };
     ApprovalRequest {
         point: POINT.into(),
+        decides: release_agent::domain::Decides::Release,
+        author: None,
         prompt: "Go on with the demo?".into(),
         options: vec![
             option("go", "Go", OptionStyle::Primary),

@@ -151,7 +151,7 @@ fn pr_json(pr: &FakePr) -> Value {
         "description": format!("{} (description)", pr.title),
         "sourceRefName": format!("refs/heads/{}", pr.source_branch),
         "targetRefName": format!("refs/heads/{}", pr.target_branch),
-        "createdBy": {"id": "u-ada", "displayName": "Ada"},
+        "createdBy": {"id": "u-ada", "displayName": "Ada", "uniqueName": "ada@billo.example"},
         "lastMergeSourceCommit": {"commitId": pr.source_commit},
         "lastMergeCommit": commit(&pr.merge_commit),
         "mergeStatus": "succeeded",

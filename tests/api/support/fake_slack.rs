@@ -35,6 +35,8 @@ struct State {
     /// Answers queued per method, used before the default answer.
     scripted: HashMap<String, Vec<ResponseTemplate>>,
     groups: HashMap<String, Vec<String>>,
+    /// Members' emails, for users.lookupByEmail.
+    emails: HashMap<String, String>,
     auth_error: Option<String>,
 }
 
@@ -139,6 +141,14 @@ impl Respond for WebApi {
                     None => json!({"ok": false, "error": "no_such_subteam"}),
                 }
             }
+            "users.lookupByEmail" => {
+                let email = body["email"].as_str().unwrap_or_default().to_lowercase();
+                match state.emails.get(&email) {
+                    Some(user) => json!({"ok": true, "user": {"id": user, "team_id": "T0TEAM",
+                        "name": user.to_lowercase(), "profile": {"email": email}}}),
+                    None => json!({"ok": false, "error": "users_not_found"}),
+                }
+            }
             _ => json!({"ok": false, "error": "unknown_method"}),
         };
         ResponseTemplate::new(200).set_body_json(reply)
@@ -203,6 +213,12 @@ impl FakeSlack {
             .unwrap()
             .groups
             .insert(group.to_owned(), users);
+    }
+
+    /// Gives `user` the email `email`, for users.lookupByEmail.
+    pub fn set_email(&self, user: &str, email: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.emails.insert(email.to_lowercase(), user.to_owned());
     }
 
     /// Makes auth.test and apps.connections.open answer `error` (e.g. `invalid_auth`).

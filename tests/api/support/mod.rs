@@ -129,6 +129,10 @@ impl TestApp {
             ("SLACK_CHANNEL_ID", CHANNEL.into()),
             ("SLACK_API_URL", slack.api_url()),
             ("WATCHED_REPOS", "Billo.Api,Billo.Web".into()),
+            // Most stories are about something else than who may click: one person may do
+            // everything. The approval stories set these themselves.
+            ("SLACK_APPROVERS", "anyone".into()),
+            ("ALLOW_SELF_APPROVAL", "true".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -285,6 +289,15 @@ impl TestApp {
         let approval = self.pending_approval(id).await;
         let envelope = self.click_envelope(&approval, option, user).await;
         self.slack.deliver(envelope).await
+    }
+
+    /// [`Self::press`] with the envelope delivered twice, as Slack may.
+    pub async fn press_twice(&self, id: RunId, option: &str, user: &str) -> String {
+        let approval = self.pending_approval(id).await;
+        let envelope = self.click_envelope(&approval, option, user).await;
+        let first = self.slack.deliver(envelope.clone()).await;
+        self.slack.redeliver(&envelope).await;
+        first
     }
 
     pub async fn click_envelope(

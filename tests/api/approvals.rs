@@ -1,0 +1,214 @@
+//! Who may decide what, as users meet it through Socket Mode: the four-eyes rule (the requester
+//! of a run and the author of a PR decide nothing of theirs), a policy per decision from
+//! REPOS_CONFIG, and stages that need several people.
+
+use release_agent::domain::{RunId, RunStatus};
+
+use crate::decisions::{notes_to, refusals};
+use crate::on_both_backends;
+use crate::pr_flow::{World, world};
+use crate::release_flow::release_world;
+use crate::support::Backend;
+
+/// Four eyes on, anyone may decide otherwise.
+const FOUR_EYES: [(&str, &str); 2] = [
+    ("SLACK_APPROVERS", "anyone"),
+    ("ALLOW_SELF_APPROVAL", "false"),
+];
+
+/// A REPOS_CONFIG file in a directory that lives as long as the returned guard.
+fn repos_config(toml: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("repos.toml");
+    std::fs::write(&file, toml).unwrap();
+    let path = file.display().to_string();
+    (dir, path)
+}
+
+impl World {
+    /// `/release Billo.Api` asked by U0ADA; U0BOB creates and merges its release PR, up to
+    /// the question about Sandbox.
+    async fn release_asked_by_ada(&self) -> RunId {
+        self.release_as("Billo.Api", "U0ADA").await;
+        let run = self.release_run().await;
+        self.waits_at(run, "ask_create").await;
+        self.press_as(run, "create", "U0BOB").await;
+        self.waits_at(run, "ask_merge").await;
+        self.press_as(run, "merge", "U0BOB").await;
+        self.waits_at(run, "ask_stage").await;
+        run
+    }
+
+    /// The approval PATCHes Azure DevOps received, as (status, comment).
+    fn stage_decisions(&self) -> Vec<(String, String)> {
+        self.azdo.with(|s| {
+            s.cd.decisions
+                .iter()
+                .map(|(_, status, comment)| (status.clone(), comment.clone()))
+                .collect()
+        })
+    }
+}
+
+async fn the_requester_of_a_release_cannot_approve_its_stages(backend: Backend) {
+    let Some(w) = release_world(backend, &FOUR_EYES).await else {
+        return;
+    };
+    let run = w.release_asked_by_ada().await;
+    let id = w.app.press_twice(run, "approve", "U0ADA").await;
+    w.app.slack.ack(&id).await;
+    let notes = notes_to(&w.app, "U0ADA", 1).await;
+    assert_eq!(
+        notes,
+        [
+            "You asked for this run, so someone else decides it (four eyes: ALLOW_SELF_APPROVAL is \
+          off). Nothing changed. Who can: anyone else in the workspace."
+        ]
+    );
+    let refused = refusals(&w.app, run).await;
+    assert_eq!(
+        refused.len(),
+        1,
+        "delivered twice, refused once: {refused:?}"
+    );
+    assert!(refused[0].ends_with("refused: own_request"), "{refused:?}");
+    w.app.settled(run).await;
+    assert!(
+        w.stage_decisions().is_empty(),
+        "nothing was sent to Azure DevOps"
+    );
+    assert_eq!(w.app.run(run).await.status, RunStatus::Waiting);
+
+    w.press_as(run, "approve", "U0BOB").await;
+    let decisions = w.stage_decisions();
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert!(decisions[0].1.contains("U0BOB"), "{decisions:?}");
+    w.app.finish().await;
+}
+
+async fn a_stage_that_needs_two_people_counts_each_once(backend: Backend) {
+    let (_dir, path) = repos_config(
+        "[repos.\"Billo.Api\".approvers.stages.Production]\n\
+         users = [\"U0OPS1\", \"U0OPS2\", \"U0OPS3\"]\n\
+         required = 2\n",
+    );
+    let vars = [("REPOS_CONFIG", path.as_str())];
+    let Some(w) = release_world(backend, &vars).await else {
+        return;
+    };
+    let run = w.to_first_stage().await;
+    w.press(run, "approve").await;
+    w.waits_at(run, "ask_stage").await;
+    let card = w.card(run).await;
+    assert!(card.contains("Approve Production"), "{card}");
+    assert_eq!(
+        w.stage_decisions().len(),
+        1,
+        "Sandbox, approved by one person"
+    );
+
+    // Delivered twice by Slack, then clicked again: one vote.
+    let id = w.app.press_twice(run, "approve", "U0OPS1").await;
+    w.app.slack.ack(&id).await;
+    w.app.settled(run).await;
+    let id = w.app.press(run, "approve", "U0OPS1").await;
+    w.app.slack.ack(&id).await;
+    w.app.settled(run).await;
+    let card = w.card(run).await;
+    assert!(
+        card.contains("Production: 1 of 2, approved by <@U0OPS1>"),
+        "the same person twice counts once: {card}"
+    );
+    assert_eq!(
+        w.stage_decisions().len(),
+        1,
+        "Production is not approved yet"
+    );
+
+    let id = w.app.press(run, "approve", "U0ADA").await;
+    w.app.slack.ack(&id).await;
+    let notes = notes_to(&w.app, "U0ADA", 1).await;
+    assert_eq!(
+        notes,
+        [
+            "You are not one of the approvers for the Production stage (<@U0OPS1>, <@U0OPS2>, \
+          <@U0OPS3>), so nothing changed. Ask one of them."
+        ]
+    );
+
+    w.press_as(run, "approve", "U0OPS2").await;
+    let done = w.app.finished(run).await;
+    assert_eq!(done.status, RunStatus::Done, "{:?}", done.outcome);
+    let decisions = w.stage_decisions();
+    assert_eq!(
+        decisions.len(),
+        2,
+        "exactly one PATCH for Production: {decisions:?}"
+    );
+    assert!(
+        decisions[1].1.contains("U0OPS1") && decisions[1].1.contains("U0OPS2"),
+        "the comment names both: {decisions:?}"
+    );
+    let votes: Vec<String> = w
+        .app
+        .store
+        .audit_for_run(run)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "vote")
+        .map(|a| format!("{} {}", a.actor, a.detail))
+        .collect();
+    assert_eq!(
+        votes,
+        [
+            "U0OPS1 chose approve at stage: 1 of 2",
+            "U0OPS1 chose approve at stage: 1 of 2 (counted already)"
+        ]
+    );
+    w.app.finish().await;
+}
+
+async fn the_author_of_a_pr_cannot_merge_it_and_a_teammate_can(backend: Backend) {
+    let Some(w) = world(backend, &FOUR_EYES).await else {
+        return;
+    };
+    w.app.slack.set_email("U0ADA", "ada@billo.example");
+    w.ticketed_pr();
+    let (_, run) = w.review_as("Billo.Api#12", "U0BOB").await;
+    w.waits_at(run, "ask_merge").await;
+
+    let id = w.app.press(run, "merge", "U0ADA").await;
+    w.app.slack.ack(&id).await;
+    let notes = notes_to(&w.app, "U0ADA", 1).await;
+    assert!(
+        notes[0].starts_with("You wrote this PR, so someone else decides it"),
+        "{notes:?}"
+    );
+    let refused = refusals(&w.app, run).await;
+    assert!(refused[0].ends_with("refused: own_pr"), "{refused:?}");
+    let id = w.app.press(run, "merge", "U0BOB").await;
+    w.app.slack.ack(&id).await;
+    let notes = notes_to(&w.app, "U0BOB", 1).await;
+    assert!(notes[0].starts_with("You asked for this run"), "{notes:?}");
+    w.app.settled(run).await;
+    assert_eq!(w.app.run(run).await.step, "ask_merge", "nothing merged");
+
+    w.press_as(run, "merge", "U0CAROL").await;
+    w.waits_at(run, "ask_ci").await;
+    let lookups = w.app.slack.calls("users.lookupByEmail");
+    assert!(
+        lookups
+            .iter()
+            .all(|c| c.body["email"] == "ada@billo.example"),
+        "{:?}",
+        lookups.iter().map(|c| &c.body).collect::<Vec<_>>()
+    );
+    w.app.finish().await;
+}
+
+on_both_backends!(
+    the_requester_of_a_release_cannot_approve_its_stages,
+    a_stage_that_needs_two_people_counts_each_once,
+    the_author_of_a_pr_cannot_merge_it_and_a_teammate_can,
+);
