@@ -4,7 +4,7 @@
 use super::reader::{Reader, parse_bool, parse_branch};
 use crate::azdo::MergeStrategy;
 use crate::domain::{DEFAULT_TICKET_PATTERN, Version};
-use crate::workflow::pr::PrSettings;
+use crate::workflow::pr::{PrSettings, ReviewVote};
 use crate::workflow::release::ReleaseSettings;
 
 pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
@@ -25,6 +25,7 @@ pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
     let merge_strategy = vars.parsed("MERGE_STRATEGY", "squash", parse_merge_strategy);
     let delete_source_branch = vars.parsed("DELETE_SOURCE_BRANCH", "false", parse_bool);
     let first_version = vars.parsed("FIRST_VERSION", "0.1.0", |v| v.parse::<Version>());
+    let review_vote = vars.parsed("REVIEW_VOTE", "none", ReviewVote::parse);
     Some(PrSettings {
         poll_enabled: poll_enabled?,
         poll_interval: poll_interval?,
@@ -40,6 +41,7 @@ pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
         merge_strategy: merge_strategy?,
         delete_source_branch: delete_source_branch?,
         first_version: first_version?,
+        review_vote: review_vote?,
     })
 }
 

@@ -90,6 +90,7 @@ const ROWS: &[(&str, Show)] = &[
     ("REVIEW_TIMEOUT_SECONDS", |c| {
         Some(c.reviewer.timeout.as_secs().to_string())
     }),
+    ("REVIEW_VOTE", |c| Some(c.pr.review_vote.name().to_owned())),
 ];
 
 impl Config {

@@ -283,6 +283,25 @@ impl ClaudeReviewer {
     }
 }
 
+/// The verdict the bot acts on: the model's, except that a critical or major finding always
+/// asks for changes. This is code, not only the prompt, because a PR's own text reaches the
+/// model and could talk it into approving over its own finding. The summary then says so.
+fn settle(said: Verdict, summary: String, findings: &[Finding]) -> (Verdict, String) {
+    let blocking = findings
+        .iter()
+        .filter(|f| f.severity <= Severity::Major)
+        .count();
+    if said == Verdict::Approve && blocking > 0 {
+        let note = format!(
+            "The model answered approve, but it reported {blocking} critical or major \
+             finding(s), so the verdict is request changes. "
+        );
+        (Verdict::RequestChanges, note + &summary)
+    } else {
+        (said, summary)
+    }
+}
+
 #[async_trait]
 impl Reviewer for ClaudeReviewer {
     #[instrument(level = "debug", skip_all, fields(worktree = %worktree.display()))]
@@ -290,9 +309,10 @@ impl Reviewer for ClaudeReviewer {
         let (answer, usage): (ReviewAnswer, Usage) = self
             .ask(worktree, input.prompt(), prompt::REVIEW_RULES)
             .await?;
+        let (verdict, summary) = settle(answer.verdict, answer.summary, &answer.findings);
         Ok(Review {
-            verdict: answer.verdict,
-            summary: answer.summary,
+            verdict,
+            summary,
             findings: answer.findings,
             cost_usd: usage.cost_usd,
             duration_ms: usage.duration_ms,
@@ -310,5 +330,39 @@ impl Reviewer for ClaudeReviewer {
             .ask(worktree, input.prompt(), prompt::TICKET_RULES)
             .await?;
         Ok(draft)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(severity: Severity) -> Finding {
+        Finding {
+            file: "src/a.rs".into(),
+            line: 1,
+            severity,
+            title: "t".into(),
+            body: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_critical_or_major_finding_overrules_an_approval() {
+        for severity in [Severity::Critical, Severity::Major] {
+            let (verdict, summary) = settle(Verdict::Approve, "Fine.".into(), &[finding(severity)]);
+            assert_eq!(verdict, Verdict::RequestChanges);
+            assert!(summary.starts_with(
+                "The model answered approve, but it reported 1 critical or major finding(s)"
+            ));
+            assert!(summary.ends_with("Fine."));
+        }
+        let minor = [finding(Severity::Minor), finding(Severity::Nit)];
+        assert_eq!(
+            settle(Verdict::Approve, "Fine.".into(), &minor),
+            (Verdict::Approve, "Fine.".into())
+        );
+        let asked = settle(Verdict::RequestChanges, "No.".into(), &[]);
+        assert_eq!(asked, (Verdict::RequestChanges, "No.".into()));
     }
 }

@@ -207,7 +207,41 @@ async fn the_author_of_a_pr_cannot_merge_it_and_a_teammate_can(backend: Backend)
     w.app.finish().await;
 }
 
+/// The model approves, yet reports a major finding (as a PR's own text might have talked it into).
+const APPROVE_OVER_MAJOR: &str = r#"{"verdict":"approve","summary":"Looks fine.","findings":[{"file":"src/login.rs","line":1,"severity":"major","title":"Password not checked","body":"Any password logs in."}]}"#;
+
+async fn the_ai_does_not_vote_unless_asked_and_a_major_finding_requests_changes(backend: Backend) {
+    let Some(w) = world(backend, &[("REVIEW_VOTE", "approve")]).await else {
+        return;
+    };
+    w.jira.add_issue("ALLPOST-9", "Login", "In Progress");
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-9-login", APPROVE_OVER_MAJOR, None);
+    w.open_pr(15, "feature/ALLPOST-9-login", &commit);
+    let (_, run) = w.review("15").await;
+    let done = w.app.finished(run).await;
+    assert_eq!(done.status, RunStatus::Done);
+    assert_eq!(
+        w.azdo.with(|s| s.votes.clone()),
+        [(15, -5)],
+        "request changes, whatever the model answered"
+    );
+    assert!(
+        w.app.store.approvals_for_run(run).await.unwrap().is_empty(),
+        "no merge was offered"
+    );
+    let replies = w.replies(run).await.join("\n");
+    assert!(
+        replies.contains("request changes")
+            && replies.contains("The model answered approve, but it reported 1 critical or major"),
+        "{replies}"
+    );
+    w.app.finish().await;
+}
+
 on_both_backends!(
+    the_ai_does_not_vote_unless_asked_and_a_major_finding_requests_changes,
     the_requester_of_a_release_cannot_approve_its_stages,
     a_stage_that_needs_two_people_counts_each_once,
     the_author_of_a_pr_cannot_merge_it_and_a_teammate_can,

@@ -46,7 +46,7 @@ use crate::workflow::tickets::JiraSide;
 use crate::workflow::{CardView, Flow, StepContext, StepError, Transition};
 use state::{PrInfo, PrRun, PrStep, Ticket};
 
-pub use settings::PrSettings;
+pub use settings::{PrSettings, ReviewVote};
 
 /// What the PR workflow talks to.
 pub struct PrFlow {

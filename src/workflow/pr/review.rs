@@ -5,7 +5,7 @@ use super::state::{
     InlineFinding, Outcome, PrInfo, PrRun, PrStep, ReviewBrief, ReviewResult, Ticket,
 };
 use super::{PrFlow, Step, pr_of, view};
-use crate::azdo::{Anchor, NewThread, ThreadStatus, Vote};
+use crate::azdo::{Anchor, NewThread, ThreadStatus};
 use crate::domain::RepoName;
 use crate::git;
 use crate::reviewer::{ReviewError, ReviewInput, Verdict, place, report};
@@ -117,17 +117,14 @@ impl PrFlow {
             };
             self.post_once(ctx, repo, pr.id, thread).await?;
         }
-        let me: String = ctx
-            .once("whoami", |_| async {
-                Ok::<_, StepError>(self.azdo.whoami().await?.id)
-            })
-            .await?;
-        let vote = match (approve, result.review.findings.is_empty()) {
-            (true, true) => Vote::Approve,
-            (true, false) => Vote::ApproveWithSuggestions,
-            (false, _) => Vote::WaitForAuthor,
-        };
-        self.azdo.vote(repo, pr.id, &me, vote).await?;
+        if let Some(vote) = self.settings.review_vote.vote(approve) {
+            let me: String = ctx
+                .once("whoami", |_| async {
+                    Ok::<_, StepError>(self.azdo.whoami().await?.id)
+                })
+                .await?;
+            self.azdo.vote(repo, pr.id, &me, vote).await?;
+        }
         let message = view::review_message(&run, &result);
         let next = if approve {
             Transition::go(run.at(PrStep::AskMerge))

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::azdo::MergeStrategy;
+use crate::azdo::{MergeStrategy, Vote};
 use crate::domain::Version;
 
 #[derive(Debug, Clone)]
@@ -26,4 +26,47 @@ pub struct PrSettings {
     pub delete_source_branch: bool,
     /// The version of a repository's first staging release, when nothing was released yet.
     pub first_version: Version,
+    /// Whether the bot votes on the PR after its review (`REVIEW_VOTE`).
+    pub review_vote: ReviewVote,
+}
+
+/// How the bot votes on a PR after the AI's review. The AI advises: by default it never votes,
+/// so its vote cannot satisfy a "minimum reviewers" branch policy without a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewVote {
+    /// No vote: the review is threads and a card, nothing more.
+    None,
+    /// Approved with suggestions (+5), or waiting for the author (-5).
+    Suggestions,
+    /// Approved (+10), or waiting for the author (-5).
+    Approve,
+}
+
+impl ReviewVote {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "none" => Ok(Self::None),
+            "suggestions" => Ok(Self::Suggestions),
+            "approve" => Ok(Self::Approve),
+            _ => Err(format!("`{text}` must be none, suggestions or approve")),
+        }
+    }
+
+    /// The vote for a review that approved (or not); `None` when the bot does not vote.
+    pub fn vote(self, approved: bool) -> Option<Vote> {
+        match (self, approved) {
+            (Self::None, _) => None,
+            (_, false) => Some(Vote::WaitForAuthor),
+            (Self::Suggestions, true) => Some(Vote::ApproveWithSuggestions),
+            (Self::Approve, true) => Some(Vote::Approve),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Suggestions => "suggestions",
+            Self::Approve => "approve",
+        }
+    }
 }
