@@ -9,11 +9,12 @@ use slack_morphism::prelude::*;
 use tracing::{info, warn};
 
 use super::commands::{self, Command};
+use super::workspace::Origin;
 use super::{actions, blocks, mrkdwn};
 use crate::clock::Clock;
-use crate::domain::{ApprovalStatus, PrRef, RepoName, RunKind};
+use crate::domain::{ApprovalId, ApprovalStatus, PrRef, RepoName, RunKind};
 use crate::store::{Arrived, NewDelivery, RunRecord, Store, StoreError};
-use crate::workflow::intake::Intent;
+use crate::workflow::intake::{Intent, Place};
 use crate::workflow::pr::view::under_way_line;
 use crate::workflow::release::report::{self, Active};
 use crate::workflow::release::start::{ReleaseRequested, request_release};
@@ -243,6 +244,7 @@ impl FrontDoor {
                 user: user.id.to_string(),
                 user_name: user.username.clone().or_else(|| user.name.clone()),
                 channel: channel.clone(),
+                place: place(event),
             };
             let delivery = NewDelivery {
                 key: format!("slack:action:{}:{}", event.trigger_id, action.action_id),
@@ -258,6 +260,54 @@ impl FrontDoor {
             } else {
                 warn!(key = %delivery.key, "duplicate click delivery ignored");
             }
+        }
+        Ok(())
+    }
+}
+
+/// Where the clicked button was: a message, or the clicker's Home tab.
+fn place(event: &SlackInteractionBlockActionsEvent) -> Place {
+    match (&event.container, &event.view) {
+        (SlackInteractionActionContainer::Message(message), _) => Place::Message {
+            ts: message.message_ts.to_string(),
+        },
+        (SlackInteractionActionContainer::View(_), Some(SlackView::Home(_))) => Place::Home,
+        _ => Place::Unknown,
+    }
+}
+
+/// An envelope that is not the bot's: from another workspace, organisation or app.
+pub struct Stranger<'a> {
+    pub envelope_id: &'a str,
+    /// What it is, for the audit: "a click", "the command /release".
+    pub what: String,
+    /// The approval a click was on, which files the audit entry under its run.
+    pub approval: Option<ApprovalId>,
+    pub origin: &'a Origin,
+    /// Why it is not ours.
+    pub why: String,
+}
+
+impl FrontDoor {
+    /// Records an envelope that is not ours, for the intake to audit; nothing else comes of it.
+    pub async fn stranger(&self, stranger: Stranger<'_>) -> Result<(), Unsaved> {
+        warn!(envelope_id = stranger.envelope_id, why = %stranger.why, "envelope from elsewhere ignored");
+        let intent = Intent::Foreign {
+            user: stranger.origin.user.clone(),
+            detail: format!("{} ignored: {}", stranger.what, stranger.why),
+            approval: stranger.approval,
+        };
+        let delivery = NewDelivery {
+            key: format!("slack:foreign:{}", stranger.envelope_id),
+            source: "slack".into(),
+            intent: serde_json::value::to_raw_value(&intent).ok(),
+        };
+        if self
+            .store
+            .insert_delivery(&delivery, self.clock.now())
+            .await?
+        {
+            self.wakers.intake.notify_one();
         }
         Ok(())
     }

@@ -17,3 +17,4 @@ pub mod outbound;
 mod rendered;
 pub mod socket_mode;
 pub mod web;
+pub mod workspace;

@@ -20,8 +20,8 @@ use tracing::{error, info, warn};
 use super::blocks::{self, CardModel};
 use super::web::{SlackApi, SlackError};
 use crate::clock::Clock;
-use crate::domain::{APPROVE, ApprovalStatus};
-use crate::store::{OutboxRecord, RunRecord, Store, StoreError};
+use crate::domain::{APPROVE, ApprovalStatus, Voter};
+use crate::store::{ApprovalRecord, OutboxRecord, RunRecord, Store, StoreError};
 use crate::workflow::{Flows, Wakers};
 
 #[derive(Debug, Clone)]
@@ -148,17 +148,11 @@ impl Outbound {
                 return warn!(run_id = %run.id, error = %e, "cannot read approvals for the card");
             }
         };
-        let voting = approvals
-            .iter()
-            .find(|a| a.status == ApprovalStatus::Pending && a.required > 1);
-        let voters = match voting {
-            Some(a) => match self.store.voters(a.id, APPROVE).await {
-                Ok(voters) => voters,
-                Err(e) => {
-                    return warn!(run_id = %run.id, error = %e, "cannot read the votes for the card");
-                }
-            },
-            None => Vec::new(),
+        let voters = match self.voters(&approvals).await {
+            Ok(voters) => voters,
+            Err(e) => {
+                return warn!(run_id = %run.id, error = %e, "cannot read the votes for the card");
+            }
         };
         let content = blocks::card(&CardModel {
             run,
@@ -201,6 +195,17 @@ impl Outbound {
         };
         if let Err(e) = recorded {
             warn!(run_id = %run.id, error = %e, "cannot record the card's state; it will be sent again");
+        }
+    }
+
+    /// Who approved the pending approval so far, when it needs several people.
+    async fn voters(&self, approvals: &[ApprovalRecord]) -> Result<Vec<Voter>, StoreError> {
+        let voting = approvals
+            .iter()
+            .find(|a| a.status == ApprovalStatus::Pending && a.required > 1);
+        match voting {
+            Some(a) => self.store.voters(a.id, APPROVE).await,
+            None => Ok(Vec::new()),
         }
     }
 

@@ -10,6 +10,8 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tracing::instrument;
 
+use super::workspace::Workspace;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SlackError {
     #[error("rate limited by Slack; retry in {}s", retry_after.as_secs())]
@@ -83,6 +85,9 @@ impl From<SlackClientError> for SlackError {
 pub struct BotIdentity {
     pub user_id: String,
     pub team: String,
+    /// The workspace, and its Enterprise Grid organisation if any: envelopes from elsewhere are
+    /// not the bot's to act on.
+    pub workspace: Workspace,
     /// The workspace's URL, `https://{domain}.slack.com/`, the base of message links.
     pub url: String,
 }
@@ -149,12 +154,33 @@ impl SlackApi {
     /// https://api.slack.com/methods/auth.test
     #[instrument(level = "debug", skip_all)]
     pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
+        // Read by hand: slack-morphism's reply type leaves out `enterprise_id`.
+        #[derive(serde::Deserialize)]
+        struct Reply {
+            user_id: String,
+            team_id: String,
+            team: String,
+            enterprise_id: Option<String>,
+            url: String,
+        }
         let session = self.client.open_session(&self.bot);
-        let reply = self.bounded(session.auth_test()).await?;
+        let no_params: [(&str, Option<&str>); 0] = [];
+        let reply: Reply = self
+            .bounded(
+                session
+                    .http_session_api
+                    .http_get("auth.test", &no_params, None),
+            )
+            .await?;
         Ok(BotIdentity {
-            user_id: reply.user_id.to_string(),
+            user_id: reply.user_id,
             team: reply.team,
-            url: reply.url.0.to_string(),
+            workspace: Workspace {
+                team: reply.team_id,
+                // An empty id names no organisation.
+                enterprise: reply.enterprise_id.filter(|id| !id.is_empty()),
+            },
+            url: reply.url,
         })
     }
 

@@ -10,6 +10,7 @@ mod parts;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -24,6 +25,7 @@ use crate::slack::link::SlackLink;
 use crate::slack::outbound::Outbound;
 use crate::slack::socket_mode::{Receivers, SocketMode, SocketSettings};
 use crate::slack::web::{SlackApi, SlackError};
+use crate::slack::workspace::Workspace;
 use crate::store::{Store, StoreError};
 use crate::workflow::intake::Intake;
 use crate::workflow::pr::poller::Poller;
@@ -98,7 +100,7 @@ impl Application {
             &config.slack.app_token,
         )
         .map_err(StartupError::SlackClient)?;
-        verify_tokens(&api).await?;
+        let workspace = verify_tokens(&api).await?;
         prune_worktrees(&config).await;
         let wakers = Arc::new(Wakers::default());
         let engine = Engine::new(
@@ -132,7 +134,7 @@ impl Application {
             parts.outbound,
         );
         let poller = parts::poller(&config, parts.azdo, &core.engine, &core.store, &core.clock);
-        let receivers = receivers(&config, &core, &api);
+        let receivers = receivers(&config, &core, &api, workspace);
         let http = http_receiver(&config, &core, &intake, &receivers.link).await?;
         Ok(Self {
             store: core.store,
@@ -225,7 +227,12 @@ impl Application {
 }
 
 /// What the Socket Mode listener hands envelopes to.
-fn receivers(config: &Config, core: &Core, api: &SlackApi) -> Receivers {
+fn receivers(
+    config: &Config,
+    core: &Core,
+    api: &SlackApi,
+    workspace: Option<Workspace>,
+) -> Receivers {
     let door = FrontDoor::new(
         core.store.clone(),
         core.clock.clone(),
@@ -242,6 +249,7 @@ fn receivers(config: &Config, core: &Core, api: &SlackApi) -> Receivers {
             core.clock.clone(),
         )),
         link: SlackLink::default(),
+        workspace: OnceCell::new_with(workspace),
     }
 }
 
@@ -297,11 +305,14 @@ pub async fn open_store(config: &Config) -> Result<Store, StartupError> {
 }
 
 /// Fails start-up when Slack rejects a token; a Slack outage only warns, since Socket Mode keeps
-/// trying to connect on its own.
-async fn verify_tokens(api: &SlackApi) -> Result<(), StartupError> {
+/// trying to connect on its own. The bot's workspace, when Slack answered.
+async fn verify_tokens(api: &SlackApi) -> Result<Option<Workspace>, StartupError> {
+    let me = api.auth_test().await;
+    let socket = api.connections_open().await.map(drop);
+    let workspace = me.as_ref().ok().map(|me| me.workspace.clone());
     let checks = [
-        ("SLACK_BOT_TOKEN", api.auth_test().await.map(drop)),
-        ("SLACK_APP_TOKEN", api.connections_open().await.map(drop)),
+        ("SLACK_BOT_TOKEN", me.map(drop)),
+        ("SLACK_APP_TOKEN", socket),
     ];
     for (var, result) in checks {
         match result {
@@ -312,5 +323,5 @@ async fn verify_tokens(api: &SlackApi) -> Result<(), StartupError> {
             Err(e) => warn!(var, error = %e, "cannot verify a Slack token now; going on"),
         }
     }
-    Ok(())
+    Ok(workspace)
 }

@@ -143,6 +143,73 @@ const INSERT_VOTE: &str = "INSERT INTO approval_votes (approval_id, voter, voter
 const VOTERS: &str = "SELECT voter, voter_name FROM approval_votes WHERE approval_id = $1 \
      AND option = $2 ORDER BY voted_at, voter";
 
+/// Records `decision` as a vote, once per person: `None` when the approval is no longer open,
+/// else whether this person had voted already and everyone who chose the option so far.
+macro_rules! cast_vote {
+    ($exec:expr, $decision:expr, $required:expr, $now:expr) => {
+        async {
+            let decision: &Decision = $decision;
+            let id = decision.approval.to_string();
+            let option = decision.option.as_str();
+            let open = sqlx::query(OPEN_VOTE)
+                .bind(&id)
+                .bind(i64::from($required))
+                .bind($now)
+                .execute(&mut *$exec)
+                .await?;
+            if open.rows_affected() == 0 {
+                return Ok::<_, sqlx::Error>(None);
+            }
+            let cast = sqlx::query(INSERT_VOTE)
+                .bind(&id)
+                .bind(&decision.by)
+                .bind(&decision.by_name)
+                .bind(option)
+                .bind($now)
+                .execute(&mut *$exec)
+                .await?;
+            let voters: Vec<(String, Option<String>)> = sqlx::query_as(VOTERS)
+                .bind(&id)
+                .bind(option)
+                .fetch_all(&mut *$exec)
+                .await?;
+            let voters = voters
+                .into_iter()
+                .map(|(by, by_name)| Voter { by, by_name })
+                .collect::<Vec<_>>();
+            Ok(Some((cast.rows_affected() == 0, voters)))
+        }
+        .await
+    };
+}
+
+/// The audit entry of a vote that does not complete its question yet.
+fn vote_audit(
+    run_id: RunId,
+    decision: &Decision,
+    so_far: u32,
+    required: u32,
+    again: bool,
+) -> AuditEntry {
+    let again = if again { " (counted already)" } else { "" };
+    let detail = format!(
+        "chose {} at {}: {so_far} of {required}{again}",
+        decision.option, decision.point
+    );
+    AuditEntry::new(Some(run_id), &decision.by, "vote", detail)
+}
+
+/// The audit entry of a decision, naming the earlier voters when it took several people.
+fn decision_audit(run_id: RunId, decision: &Decision) -> AuditEntry {
+    let mut detail = format!("chose {} at {}", decision.option, decision.point);
+    if !decision.earlier.is_empty() {
+        let all = decision.earlier.len() + 1;
+        let earlier: Vec<&str> = decision.earlier.iter().map(|v| v.by.as_str()).collect();
+        detail.push_str(&format!(": {all} of {all}, with {}", earlier.join(", ")));
+    }
+    AuditEntry::new(Some(run_id), &decision.by, "decision", detail)
+}
+
 /// A vote that does not complete the question still changes the card (its progress line).
 const TOUCH_CARD: &str =
     "UPDATE runs SET card_version = card_version + 1, updated_at = $2 WHERE id = $1";
@@ -239,49 +306,21 @@ impl Store {
                 return Ok(AcceptOutcome::AlreadyHandled);
             }
             if required > 1 {
-                let id = decision.approval.to_string();
-                let open = sqlx::query(OPEN_VOTE).bind(&id).bind(i64::from(required)).bind(now).execute(&mut *tx).await?;
-                if open.rows_affected() == 0 {
+                let Some((again, voters)) = cast_vote!(&mut *tx, &decision, required, now)? else {
                     return Ok(AcceptOutcome::NoLongerPending);
-                }
-                let cast = sqlx::query(INSERT_VOTE)
-                    .bind(&id)
-                    .bind(&decision.by)
-                    .bind(&decision.by_name)
-                    .bind(decision.option.as_str())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                let again = cast.rows_affected() == 0;
-                let voters: Vec<(String, Option<String>)> = sqlx::query_as(VOTERS).bind(&id).bind(decision.option.as_str()).fetch_all(&mut *tx).await?;
+                };
                 let so_far = u32::try_from(voters.len()).unwrap_or(u32::MAX);
                 if so_far < required {
-                    let detail = format!(
-                        "chose {} at {}: {so_far} of {required}{}",
-                        decision.option,
-                        decision.point,
-                        if again { " (counted already)" } else { "" }
-                    );
-                    let audit = AuditEntry::new(Some(run_id), &decision.by, "vote", detail);
-                    insert_audit!(&mut *tx, audit, now)?;
+                    insert_audit!(&mut *tx, vote_audit(run_id, &decision, so_far, required, again), now)?;
                     if !again {
                         sqlx::query(TOUCH_CARD).bind(run_id.to_string()).bind(now).execute(&mut *tx).await?;
                     }
                     tx.commit().await?;
                     return Ok(AcceptOutcome::Counted { so_far, required, again });
                 }
-                decision.earlier = voters
-                    .into_iter()
-                    .filter(|(by, _)| *by != decision.by)
-                    .map(|(by, by_name)| Voter { by, by_name })
-                    .collect();
+                decision.earlier = voters.into_iter().filter(|v| v.by != decision.by).collect();
             }
-            let detail = match decision.earlier.len() {
-                0 => format!("chose {} at {}", decision.option, decision.point),
-                n => format!("chose {} at {}: {} of {}, with {}", decision.option, decision.point, n + 1, n + 1,
-                    decision.earlier.iter().map(|v| v.by.as_str()).collect::<Vec<_>>().join(", ")),
-            };
-            let audit = AuditEntry::new(Some(run_id), &decision.by, "decision", detail);
+            let audit = decision_audit(run_id, &decision);
             let decided = sqlx::query(DECIDE)
                 .bind(decision.approval.to_string())
                 .bind(decision.option.as_str())

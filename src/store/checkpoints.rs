@@ -98,15 +98,12 @@ impl Store {
             if done.rows_affected() != 1 {
                 return Err(StoreError::Conflict(format!("run {run_id} moved on or its lease was lost")));
             }
-            let (point, prompt, options) = match &cp.approval {
-                Some(a) => (Some(&a.point), Some(&a.prompt), Some(Json(&a.options))),
-                None => (None, None, None),
-            };
+            let wait = cp.approval.as_ref();
             sqlx::query(SUPERSEDE_OTHER_APPROVALS)
                 .bind(&run_id)
-                .bind(point)
-                .bind(prompt)
-                .bind(options)
+                .bind(wait.map(|a| &a.point))
+                .bind(wait.map(|a| &a.prompt))
+                .bind(wait.map(|a| Json(&a.options)))
                 .execute(&mut *tx)
                 .await?;
             let kept: Option<String> = sqlx::query_scalar(

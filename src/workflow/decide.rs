@@ -39,6 +39,10 @@ pub enum Rejection {
     },
     /// The run may not go on while another run of its kind holds its repository.
     Blocked,
+    /// The button was not on the run's card in `channel` nor in the bot's Home tab.
+    NotOnCard {
+        channel: String,
+    },
 }
 
 /// Why a click is someone's own work under the four-eyes rule (`ALLOW_SELF_APPROVAL=false`).
@@ -115,6 +119,7 @@ impl Rejection {
             } => "own_pr",
             Self::Unverifiable { .. } => "unverifiable",
             Self::Blocked => "blocked",
+            Self::NotOnCard { .. } => "not_on_card",
         }
     }
 
@@ -160,30 +165,36 @@ impl Rejection {
                 deciders,
             )
             .plain("), so nothing changed. Ask one of them."),
-            Self::OwnWork { own, deciders } => {
-                let yours = match own {
-                    Own::Requested => "You asked for this run",
-                    Own::Authored => "You wrote this PR",
-                };
-                let line = Line::new().plain(format!(
-                    "{yours}, so someone else decides it (four eyes: ALLOW_SELF_APPROVAL is off). \
-                     Nothing changed. Who can: "
-                ));
-                match deciders {
-                    Some(deciders) => who_may(line, deciders).plain("."),
-                    None => line.plain("nobody is configured (SLACK_APPROVERS)."),
-                }
-            }
+            Self::OwnWork { own, deciders } => own_work_line(*own, deciders.as_ref()),
             Self::Blocked => Line::from(
                 "This run cannot go on while another one is under way for the same repository \
                  (one release at a time). Finish or cancel that one first; nothing changed.",
             ),
+            Self::NotOnCard { channel } => Line::new()
+                .plain("That button is not on the run's card, so it does not count. Nothing changed. Use the buttons on its card in ")
+                .channel(channel.clone())
+                .plain(", or in my Home tab."),
             Self::Unverifiable { reason } => Line::new()
                 .plain("I could not check whether you may decide this (")
                 .plain(reason.clone())
                 .plain("). Nothing changed; please try again in a minute."),
         };
         Message::new([line])
+    }
+}
+
+fn own_work_line(own: Own, deciders: Option<&Deciders>) -> Line {
+    let yours = match own {
+        Own::Requested => "You asked for this run",
+        Own::Authored => "You wrote this PR",
+    };
+    let line = Line::new().plain(format!(
+        "{yours}, so someone else decides it (four eyes: ALLOW_SELF_APPROVAL is off). \
+         Nothing changed. Who can: "
+    ));
+    match deciders {
+        Some(deciders) => who_may(line, deciders).plain("."),
+        None => line.plain("nobody is configured (SLACK_APPROVERS)."),
     }
 }
 

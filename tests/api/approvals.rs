@@ -3,12 +3,13 @@
 //! REPOS_CONFIG, and stages that need several people.
 
 use release_agent::domain::{RunId, RunStatus};
+use serde_json::json;
 
 use crate::decisions::{notes_to, refusals};
 use crate::on_both_backends;
 use crate::pr_flow::{World, world};
 use crate::release_flow::release_world;
-use crate::support::Backend;
+use crate::support::{Backend, TestApp, wait_until};
 
 /// Four eyes on, anyone may decide otherwise.
 const FOUR_EYES: [(&str, &str); 2] = [
@@ -80,7 +81,10 @@ async fn the_requester_of_a_release_cannot_approve_its_stages(backend: Backend) 
     assert_eq!(w.app.run(run).await.status, RunStatus::Waiting);
 
     w.press_as(run, "approve", "U0BOB").await;
-    let decisions = w.stage_decisions();
+    let decisions = wait_until("Sandbox's approval in Azure DevOps", || async {
+        Some(w.stage_decisions()).filter(|d| !d.is_empty())
+    })
+    .await;
     assert_eq!(decisions.len(), 1, "{decisions:?}");
     assert!(decisions[0].1.contains("U0BOB"), "{decisions:?}");
     w.app.finish().await;
@@ -240,7 +244,81 @@ async fn the_ai_does_not_vote_unless_asked_and_a_major_finding_requests_changes(
     w.app.finish().await;
 }
 
+/// Only clicks from the bot's own workspace, on the run's own card, count.
+async fn an_envelope_from_another_workspace_or_message_changes_nothing(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let run = app.start_demo().await;
+    let approval = app.pending_approval(run).await;
+    let mut click = app.click_envelope(&approval, "go", "U0MALLORY").await;
+    click["payload"]["team"]["id"] = json!("T0OTHER");
+    click["payload"]["user"]["team_id"] = json!("T0OTHER");
+    let id = app.slack.deliver(click.clone()).await;
+    assert_eq!(app.slack.ack(&id).await, json!({"envelope_id": id}));
+    app.slack.redeliver(&click).await;
+    app.slack.ack(&id).await;
+    let ignored = wait_until("the audit entry", || async {
+        let audit = app.store.audit_for_run(run).await.unwrap();
+        let ignored: Vec<_> = audit
+            .into_iter()
+            .filter(|a| a.action == "envelope_ignored")
+            .map(|a| (a.actor, a.detail))
+            .collect();
+        (!ignored.is_empty()).then_some(ignored)
+    })
+    .await;
+    assert_eq!(
+        ignored,
+        [(
+            "U0MALLORY".to_owned(),
+            "a click ignored: workspace T0OTHER is not the bot's (T0TEAM)".to_owned()
+        )],
+        "delivered twice, audited once"
+    );
+
+    let mut command = app.slack.slash_envelope("/release", "status", "U0MALLORY");
+    command["payload"]["team_id"] = json!("T0OTHER");
+    let id = app.slack.deliver(command).await;
+    assert_eq!(
+        app.slack.ack(&id).await,
+        json!({"envelope_id": id}),
+        "no answer to another workspace"
+    );
+
+    // The same approval's button, but on another message than the run's card.
+    let elsewhere = app.slack.click_envelope(
+        "decide:go",
+        &format!("{}:go", approval.id),
+        "U0CLICKER",
+        "1700000000.000009",
+    );
+    app.slack.deliver(elsewhere).await;
+    let notes = notes_to(&app, "U0CLICKER", 1).await;
+    assert_eq!(
+        notes,
+        [
+            "That button is not on the run's card, so it does not count. Nothing changed. Use the \
+             buttons on its card in <#C0RELEASES>, or in my Home tab."
+        ]
+    );
+    let refused = refusals(&app, run).await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].ends_with("refused: not_on_card"), "{refused:?}");
+    app.settled(run).await;
+    assert!(
+        notes_to(&app, "U0MALLORY", 0).await.is_empty(),
+        "no note to another workspace"
+    );
+    assert_eq!(app.run(run).await.status, RunStatus::Waiting);
+
+    app.press(run, "go", "U0CLICKER").await;
+    assert_eq!(app.finished(run).await.status, RunStatus::Done);
+    app.finish().await;
+}
+
 on_both_backends!(
+    an_envelope_from_another_workspace_or_message_changes_nothing,
     the_ai_does_not_vote_unless_asked_and_a_major_finding_requests_changes,
     the_requester_of_a_release_cannot_approve_its_stages,
     a_stage_that_needs_two_people_counts_each_once,

@@ -202,7 +202,8 @@ async fn a_staged_release_goes_to_production_with_its_notes_and_archive(backend:
     assert!(decisions.iter().all(|(_, status, _)| status == "approved"));
     assert!(
         decisions[0].2.starts_with(
-            "Approved in Slack by @someone (U0ADA) via release-agent (Billo.Api 1.4.3"
+            "Approved in Slack by @someone (U0ADA) via release-agent, with the bot's account \
+             (Billo.Api 1.4.3"
         ),
         "{}",
         decisions[0].2
@@ -330,26 +331,47 @@ async fn a_rejection_in_azure_devops_stops_the_release(backend: Backend) {
     w.app.finish().await;
 }
 
-async fn skipping_sandbox_goes_straight_to_production(backend: Backend) {
+async fn skipping_sandbox_rejects_it_and_deploys_nothing_until_production_is_started(
+    backend: Backend,
+) {
     let Some(w) = release_world(backend, &[]).await else {
         return;
     };
     let run = w.to_first_stage().await;
     w.press(run, "skip").await;
-    w.waits_at(run, "ask_stage").await;
-    let card = w.card(run).await;
-    assert!(card.ends_with("[Approve Production] [Skip]"), "{card}");
-    assert!(card.contains("Sandbox skipped"), "{card}");
+    w.waits_at(run, "ask_start").await;
+    let decisions = w.azdo.with(|s| s.cd.decisions.clone());
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(
+        decisions[0].1, "rejected",
+        "the skip rejects Sandbox's approval"
+    );
+    assert!(
+        decisions[0]
+            .2
+            .starts_with("Skipped, so rejected, in Slack by @someone (U0ADA) via"),
+        "{decisions:?}"
+    );
     assert_eq!(
         w.azdo.with(|s| s.cd.starts.len()),
-        1,
-        "the bot started Production, which waited for Sandbox"
+        0,
+        "nothing started Production: it waits for its own decision"
     );
+    let card = w.card(run).await;
+    assert!(card.ends_with("[Start Production] [Skip]"), "{card}");
+    assert!(card.contains("Sandbox skipped"), "{card}");
+
+    w.press(run, "approve").await;
+    w.waits_at(run, "ask_stage").await;
+    assert_eq!(w.azdo.with(|s| s.cd.starts.len()), 1, "started once");
+    let card = w.card(run).await;
+    assert!(card.ends_with("[Approve Production] [Skip]"), "{card}");
     w.press(run, "approve").await;
     let done = w.app.finished(run).await;
     assert_eq!(done.status, RunStatus::Done, "{:?}", done.outcome);
     let decisions = w.azdo.with(|s| s.cd.decisions.clone());
-    assert_eq!(decisions.len(), 1, "only Production was approved");
+    assert_eq!(decisions.len(), 2, "Sandbox rejected, Production approved");
+    assert_eq!(decisions[1].1, "approved");
     let notes = w.replies(run).await.join("\n");
     assert!(notes.contains("• Sandbox skipped by <@U0ADA>"), "{notes}");
     assert_eq!(w.jira_statuses(), ["Done", "Done", "Done"]);
@@ -544,7 +566,7 @@ on_both_backends!(
     a_staged_release_goes_to_production_with_its_notes_and_archive,
     a_failed_ci_build_ends_the_release_with_a_retry,
     a_rejection_in_azure_devops_stops_the_release,
-    skipping_sandbox_goes_straight_to_production,
+    skipping_sandbox_rejects_it_and_deploys_nothing_until_production_is_started,
     an_open_release_pr_is_reused,
     a_release_pr_that_moved_is_not_merged_blind,
     a_second_release_of_a_repository_gets_the_one_under_way,

@@ -49,6 +49,7 @@ impl Live {
             idle: settings.idle,
             ping: settings.ping,
             slot,
+            app: None,
         };
         tokio::spawn(serve.run(socket, close.clone()));
         Self { reports, close }
@@ -94,10 +95,12 @@ struct Serve {
     idle: Duration,
     ping: Duration,
     slot: usize,
+    /// The app this connection serves, from its hello.
+    app: Option<String>,
 }
 
 impl Serve {
-    async fn run(self, socket: Socket, close: CancellationToken) {
+    async fn run(mut self, socket: Socket, close: CancellationToken) {
         let (mut sink, mut stream) = socket.split();
         let (acks, mut outgoing) = mpsc::unbounded_channel::<Outgoing>();
         let mut ping = tokio::time::interval(self.ping);
@@ -154,9 +157,10 @@ impl Serve {
         let _ = self.reports.send(Report::Ended(ended));
     }
 
-    fn text(&self, text: &str, acks: &mpsc::UnboundedSender<Outgoing>) {
+    fn text(&mut self, text: &str, acks: &mpsc::UnboundedSender<Outgoing>) {
         match frames::read(text) {
-            Frame::Hello { connections } => {
+            Frame::Hello { connections, app } => {
+                self.app = app;
                 info!(
                     slot = self.slot,
                     num_connections = connections,
@@ -169,11 +173,21 @@ impl Serve {
                 info!(slot = self.slot, reason = %reason, "Slack asks to reconnect");
                 let _ = self.reports.send(Report::Ended(Ended::by(&reason)));
             }
-            Frame::Envelope { id, event } => {
+            Frame::Envelope { id, event, origin } => {
                 let in_flight = self.receivers.acks.enter();
+                let stranger = match self.receivers.workspace.get() {
+                    Some(ours) => ours.stranger(self.app.as_deref(), &origin),
+                    None => Some("the bot's workspace is not known yet".to_owned()),
+                };
                 let (receivers, acks) = (self.receivers.clone(), acks.clone());
                 tokio::spawn(async move {
-                    if let Some(text) = dispatch::handle(&id, event, &receivers).await {
+                    let handled = match stranger {
+                        Some(why) => {
+                            dispatch::stranger(&id, &event, &origin, why, &receivers).await
+                        }
+                        None => dispatch::handle(&id, event, &receivers).await,
+                    };
+                    if let Some(text) = handled {
                         let _ = acks.send(Outgoing {
                             text,
                             _in_flight: in_flight,

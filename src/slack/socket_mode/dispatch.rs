@@ -11,7 +11,9 @@ use tracing::{error, warn};
 use super::Receivers;
 use super::frames::{Event, ack, answer};
 use crate::metrics;
-use crate::slack::front_door::CommandCall;
+use crate::slack::actions;
+use crate::slack::front_door::{CommandCall, Stranger};
+use crate::slack::workspace::Origin;
 
 /// The ack of envelope `id`, with the answer when the envelope takes one. `None`: no ack, so
 /// Slack shows the user that the click failed.
@@ -39,6 +41,52 @@ pub async fn handle(id: &str, event: Event, receivers: &Receivers) -> Option<Str
     };
     metrics::observe_ack(kind, started.elapsed());
     answer
+}
+
+/// The ack of an envelope from another workspace, organisation or app: it is recorded for the
+/// audit and otherwise ignored. `None` when it could not be recorded: Slack then sends it again.
+pub async fn stranger(
+    id: &str,
+    event: &Event,
+    origin: &Origin,
+    why: String,
+    receivers: &Receivers,
+) -> Option<String> {
+    let started = Instant::now();
+    let (what, approval) = match event {
+        Event::Command(command) => (format!("the command {}", command.command.0), None),
+        Event::Interaction(interaction) => ("a click".to_owned(), clicked(interaction)),
+        Event::Push(_) => ("an event".to_owned(), None),
+    };
+    let stranger = Stranger {
+        envelope_id: id,
+        what,
+        approval,
+        origin,
+        why,
+    };
+    let answer = match receivers.door.stranger(stranger).await {
+        Ok(()) => Some(ack(id)),
+        Err(e) => {
+            error!(error = %e, "envelope from elsewhere not recorded; not acking");
+            None
+        }
+    };
+    metrics::observe_ack("stranger", started.elapsed());
+    answer
+}
+
+/// The approval a click is on, if it is on one of ours.
+fn clicked(event: &SlackInteractionEvent) -> Option<crate::domain::ApprovalId> {
+    let SlackInteractionEvent::BlockActions(event) = event else {
+        return None;
+    };
+    event
+        .actions
+        .iter()
+        .flatten()
+        .find_map(|action| actions::parse(&action.action_id.0, action.value.as_deref()))
+        .map(|(approval, _)| approval)
 }
 
 async fn command(event: &SlackCommandEvent, receivers: &Receivers) -> SlackCommandEventResponse {

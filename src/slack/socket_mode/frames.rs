@@ -6,11 +6,15 @@ use serde_json::value::RawValue;
 use slack_morphism::prelude::*;
 use tracing::warn;
 
+use crate::slack::workspace::Origin;
+
 /// What a text frame says.
 #[derive(Debug)]
 pub enum Frame {
     Hello {
         connections: u32,
+        /// The app this connection serves.
+        app: Option<String>,
     },
     Disconnect {
         reason: String,
@@ -18,6 +22,7 @@ pub enum Frame {
     Envelope {
         id: String,
         event: Event,
+        origin: Origin,
     },
     /// An envelope we cannot read or do not handle: acked all the same, or Slack would send
     /// again what will never be read.
@@ -47,6 +52,12 @@ struct Raw<'a> {
     payload: Option<&'a RawValue>,
     reason: Option<String>,
     num_connections: Option<u32>,
+    connection_info: Option<ConnectionInfo>,
+}
+
+#[derive(Deserialize)]
+struct ConnectionInfo {
+    app_id: Option<String>,
 }
 
 pub fn read(text: &str) -> Frame {
@@ -68,6 +79,7 @@ pub fn read(text: &str) -> Frame {
     match (raw.kind.as_str(), raw.envelope_id) {
         ("hello", _) => Frame::Hello {
             connections: raw.num_connections.unwrap_or(0),
+            app: raw.connection_info.and_then(|info| info.app_id),
         },
         ("disconnect", _) => Frame::Disconnect {
             reason: raw.reason.unwrap_or_default(),
@@ -80,7 +92,11 @@ pub fn read(text: &str) -> Frame {
                 other => Err(format!("envelope type `{other}` is not handled")),
             };
             match event {
-                Ok(event) => Frame::Envelope { id, event },
+                Ok(event) => Frame::Envelope {
+                    id,
+                    event,
+                    origin: Origin::of(raw.payload),
+                },
                 Err(why) => Frame::Unreadable { id, why },
             }
         }
@@ -128,7 +144,9 @@ mod tests {
     #[test]
     fn control_frames_are_read() {
         let hello = r#"{"type":"hello","num_connections":2,"debug_info":{"host":"h"},"connection_info":{"app_id":"A1"}}"#;
-        assert!(matches!(read(hello), Frame::Hello { connections: 2 }));
+        assert!(
+            matches!(read(hello), Frame::Hello { connections: 2, app } if app.as_deref() == Some("A1"))
+        );
         let bye = r#"{"type":"disconnect","reason":"refresh_requested","debug_info":{"host":"h"}}"#;
         assert!(matches!(read(bye), Frame::Disconnect { reason } if reason == "refresh_requested"));
     }
@@ -142,8 +160,11 @@ mod tests {
             Frame::Envelope {
                 id,
                 event: Event::Command(command),
+                origin,
             } => {
                 assert_eq!(id, "e1");
+                assert_eq!(origin.team.as_deref(), Some("T1"));
+                assert_eq!(origin.user.as_deref(), Some("U1"));
                 assert_eq!(command.text.as_deref(), Some("12"));
             }
             other => panic!("{other:?}"),

@@ -21,6 +21,7 @@ pub mod reconnect;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -31,6 +32,7 @@ use super::front_door::FrontDoor;
 use super::home::HomeTab;
 use super::link::SlackLink;
 use super::web::SlackApi;
+use super::workspace::Workspace;
 use crate::workflow::acks_first::AcksInFlight;
 
 /// What the envelopes are handed to.
@@ -41,6 +43,9 @@ pub struct Receivers {
     pub link: SlackLink,
     /// Envelopes not yet acked, counted for the work that waits for them.
     pub acks: Arc<AcksInFlight>,
+    /// The bot's workspace, learnt before the first connection: envelopes from any other are
+    /// acked and ignored.
+    pub workspace: OnceCell<Workspace>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,9 +162,14 @@ impl Slot {
         }
     }
 
-    /// A fresh URL, then the WebSocket handshake.
+    /// The bot's workspace if not known yet, a fresh URL, then the WebSocket handshake.
     async fn open(&self) -> Result<Socket, String> {
         let connect = async {
+            self.receivers
+                .workspace
+                .get_or_try_init(|| async { self.api.auth_test().await.map(|me| me.workspace) })
+                .await
+                .map_err(|e| format!("cannot learn the bot's workspace from auth.test: {e}"))?;
             let url = self
                 .api
                 .connections_open()

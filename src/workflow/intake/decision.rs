@@ -4,7 +4,7 @@
 
 use tracing::warn;
 
-use super::Intake;
+use super::{Intake, Place};
 use crate::domain::{ApprovalId, Decision, OptionName};
 use crate::store::{AcceptOutcome, ApprovalRecord, AuditEntry, OutboxItem, RunRecord, StoreError};
 use crate::workflow::decide::{Own, Permission, Rejection, judge};
@@ -36,8 +36,13 @@ pub const OPERATOR: &str = "operator";
 /// Where a decision comes from, which says how it is authorised and how a refusal is told.
 #[derive(Debug, Clone, Copy)]
 pub enum Via<'a> {
-    /// A button in `channel`: the approver policy applies, a refusal is an ephemeral message.
-    Slack { who: Who<'a>, channel: &'a str },
+    /// A button at `place` in `channel`: the approver policy applies, a refusal is an ephemeral
+    /// message.
+    Slack {
+        who: Who<'a>,
+        channel: &'a str,
+        place: &'a Place,
+    },
     /// The operator REST API: its token is the authorisation (the four-eyes rule still applies),
     /// the HTTP answer tells a refusal.
     Operator,
@@ -61,6 +66,18 @@ struct Attempt<'a> {
     approval_id: ApprovalId,
     option: &'a OptionName,
     via: Via<'a>,
+}
+
+/// Whether a button at `place` in `channel` is one of the run's: on its card, or in the clicker's
+/// Home tab (which shows the approvals they may decide).
+fn on_card(place: &Place, channel: &str, run: &RunRecord) -> bool {
+    match place {
+        Place::Message { ts } => {
+            run.card_ts.as_deref() == Some(ts.as_str()) && channel == run.channel_id
+        }
+        Place::Home => true,
+        Place::Unknown => false,
+    }
 }
 
 /// How trying to record the decision ended, when it did not end the attempt.
@@ -136,6 +153,12 @@ impl Intake {
         };
         if judge(Some(approval), attempt.option, &Ok(()), self.clock.now()).is_err() {
             return Ok(());
+        }
+        if let Via::Slack { channel, place, .. } = attempt.via
+            && !on_card(place, channel, run)
+        {
+            let channel = run.channel_id.clone();
+            return Err(Rejection::NotOnCard { channel });
         }
         let user = attempt.via.who().id;
         let rule = self.policy.rule(run.repo.as_ref(), &approval.decides);

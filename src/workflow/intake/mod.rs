@@ -41,6 +41,9 @@ pub enum Intent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         user_name: Option<String>,
         channel: String,
+        /// Where the button was; a click saved by an older version has none, and does not count.
+        #[serde(default)]
+        place: Place,
     },
     /// Someone asked for a review with `/review`.
     Review {
@@ -54,6 +57,26 @@ pub enum Intent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         team_domain: Option<String>,
     },
+    /// An envelope from another workspace, organisation or app: only audited.
+    Foreign {
+        /// The Slack user the payload named, if any.
+        user: Option<String>,
+        detail: String,
+        /// The approval a click was on: its run is where the entry is filed.
+        approval: Option<ApprovalId>,
+    },
+}
+
+/// Where a clicked button was.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Place {
+    /// A message, by its `ts`; only the run's card counts.
+    Message { ts: String },
+    /// The clicker's own Home tab.
+    Home,
+    #[default]
+    Unknown,
 }
 
 /// Deliveries read per pass.
@@ -159,6 +182,7 @@ impl Intake {
                 user,
                 user_name,
                 channel,
+                place,
             }) => {
                 let who = Who {
                     id: &user,
@@ -167,6 +191,7 @@ impl Intake {
                 let via = Via::Slack {
                     who,
                     channel: &channel,
+                    place: &place,
                 };
                 let outcome = self
                     .decide(Some(&delivery.key), approval, &option, via)
@@ -187,6 +212,22 @@ impl Intake {
                 };
                 let pr = PrRef { id: pr_id, repo };
                 self.start_review(&delivery.key, pr, asker).await?;
+            }
+            Some(Intent::Foreign {
+                user,
+                detail,
+                approval,
+            }) => {
+                let run_id = match approval {
+                    Some(id) => self.store.get_approval(id).await?.map(|a| a.run_id),
+                    None => None,
+                };
+                let actor = user.as_deref().unwrap_or("slack");
+                let audit = AuditEntry::new(run_id, actor, "envelope_ignored", detail);
+                let now = self.clock.now();
+                self.store
+                    .refuse_delivery(Some(&delivery.key), &audit, None, now)
+                    .await?;
             }
             None => {
                 warn!(key = %delivery.key, "delivery has no intent this version understands; dropping it");

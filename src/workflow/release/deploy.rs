@@ -1,17 +1,18 @@
 //! The CD release's approval loop: look at the stages, ask Slack about the next one that waits
-//! for people, approve it in Azure DevOps (each approval once), start the stage after a skipped
-//! one, and go on until every stage is deployed.
+//! for people, approve it in Azure DevOps (each approval once) or reject it when it is skipped,
+//! ask before starting a stage that waited for a skipped one, and go on until every stage is
+//! deployed. A Skip deploys nothing.
 
 use chrono::{DateTime, Utc};
 
 use super::gates::{self, Gate};
+use super::questions::{stage_request, start_request};
 use super::state::{CdRelease, ReleaseRun, ReleaseStep};
-use super::{ReleaseFlow, STAGE_POINT, Step, retry, signoff};
-use crate::azdo::Wait;
-use crate::domain::{Decides, Line, Message, OptionStyle};
+use super::{ReleaseFlow, STAGE_POINT, START_POINT, Step, retry, signoff};
+use crate::azdo::{StageStatus, Wait};
+use crate::domain::{APPROVE, Line, Message};
 use crate::workflow::ci;
-use crate::workflow::flow::option;
-use crate::workflow::{ApprovalRequest, StepContext, StepError, Transition};
+use crate::workflow::{StepContext, StepError, Transition};
 
 impl ReleaseFlow {
     /// One look at the CD release: ask about the next stage that waits for people, start one
@@ -62,7 +63,7 @@ impl ReleaseFlow {
             }
             Gate::Start { stage, stage_id } => {
                 run.watching = None;
-                Transition::go(run.at(ReleaseStep::StartStage { stage, stage_id }))
+                Transition::go(run.at(ReleaseStep::AskStart { stage, stage_id }))
             }
             Gate::Wait { what } => self.wait_for_stage(ctx, run, what, since, ordered.len()),
         })
@@ -129,6 +130,51 @@ impl ReleaseFlow {
             }
             Some(d) => {
                 run.signoffs.push(signoff(d, format!("{stage} skipped")));
+                run.skipped.push(stage.clone());
+                let by = d.who();
+                Transition::go(run.at(ReleaseStep::RejectStage {
+                    stage,
+                    approvals,
+                    by,
+                }))
+            }
+        })
+    }
+
+    /// Asks whether to start `stage`, which waited for a skipped stage; keeps looking meanwhile,
+    /// so a start in Azure DevOps ends the question.
+    pub(super) async fn ask_start(
+        &self,
+        ctx: &StepContext<'_>,
+        mut run: ReleaseRun,
+        stage: String,
+        stage_id: i64,
+    ) -> Step {
+        Ok(match ctx.decision(START_POINT) {
+            None => {
+                let cd = cd_of(&run)?;
+                let release = self.azdo.release(cd.id).await?;
+                let waiting = release.stages.iter().any(|s| {
+                    s.id == stage_id && s.waiting.is_none() && s.status == StageStatus::NotStarted
+                });
+                if !waiting {
+                    let reply = Message::new([Line::new().plain(format!(
+                        "{stage} was started in Azure DevOps; the question here is closed."
+                    ))]);
+                    return Ok(
+                        Transition::go(run.at(ReleaseStep::Stages { since: None })).reply(reply)
+                    );
+                }
+                let request = start_request(&run, &stage);
+                let step = ReleaseStep::AskStart { stage, stage_id };
+                Transition::wait_rechecking(run.at(step), request, self.settings.poll_interval)
+            }
+            Some(d) if d.option.as_str() == APPROVE => {
+                run.signoffs.push(signoff(d, format!("{stage} started")));
+                Transition::go(run.at(ReleaseStep::StartStage { stage, stage_id }))
+            }
+            Some(d) => {
+                run.signoffs.push(signoff(d, format!("{stage} skipped")));
                 run.skipped.push(stage);
                 Transition::go(run.at(ReleaseStep::Stages { since: None }))
             }
@@ -164,31 +210,39 @@ impl ReleaseFlow {
         ))
     }
 
-    /// Approves the stage's pending approvals in Azure DevOps, each once, with a comment naming
-    /// who approved in Slack. An approval someone already decided in Azure DevOps counts as done.
-    pub(super) async fn approve_stage(
+    /// Approves (or, for a Skip, rejects) the stage's pending approvals in Azure DevOps, each
+    /// once, with a comment naming who decided in Slack. An approval someone already decided in
+    /// Azure DevOps counts as done.
+    pub(super) async fn decide_stage(
         &self,
         ctx: &StepContext<'_>,
         run: ReleaseRun,
         stage: &str,
         approvals: &[i64],
         by: &str,
+        verdict: StageVerdict,
     ) -> Step {
         let cd = cd_of(&run)?;
         let run_id = ctx.run_id().to_string();
+        let approve = verdict == StageVerdict::Approve;
+        let (done, key) = if approve {
+            ("Approved", "approve")
+        } else {
+            ("Skipped, so rejected,", "reject")
+        };
         let comment = format!(
-            "Approved in Slack by {by} via release-agent ({}, run {})",
+            "{done} in Slack by {by} via release-agent, with the bot's account ({}, run {})",
             run.name(),
             run_id.get(..8).unwrap_or(&run_id)
         );
         let comment = comment.as_str();
         for &approval in approvals {
             let approved = ctx
-                .once(&format!("approve:{approval}"), |attempt| async move {
+                .once(&format!("{key}:{approval}"), |attempt| async move {
                     if attempt.is_retry() && !self.pending(cd.id, approval).await? {
                         return Ok(());
                     }
-                    match self.azdo.decide_approval(approval, true, comment).await {
+                    match self.azdo.decide_approval(approval, approve, comment).await {
                         Ok(()) => Ok(()),
                         Err(e) if e.is_transient() => Err(e.into()),
                         Err(_) if !self.pending(cd.id, approval).await? => Ok(()),
@@ -200,7 +254,7 @@ impl ReleaseFlow {
                 Ok(()) => {}
                 Err(StepError::Permanent(reason)) => {
                     let reason = format!(
-                        "Azure DevOps refused the approval of {stage}: {reason}. The identity of \
+                        "Azure DevOps refused the {key} of {stage}: {reason}. The identity of \
                          AZDO_PAT must be allowed to approve {stage}."
                     );
                     return Ok(Transition::fail_with_retry(
@@ -212,9 +266,7 @@ impl ReleaseFlow {
                 Err(e) => return Err(e),
             }
         }
-        let reply = Message::new([Line::new().plain(format!(
-            "{stage} approved in Azure DevOps for {by}; watching its deployment."
-        ))]);
+        let reply = Message::new([Line::new().plain(decided_text(stage, by, verdict))]);
         Ok(Transition::go(run.at(ReleaseStep::Stages { since: None })).reply(reply))
     }
 
@@ -259,10 +311,29 @@ impl ReleaseFlow {
         })
         .await?;
         let reply = Message::new([Line::new().plain(format!(
-            "Started the deployment to {stage}, since the stage before it was skipped."
+            "Started the deployment to {stage}, as asked in Slack (the stage before it was skipped)."
         ))]);
         Ok(Transition::go(run.at(ReleaseStep::Stages { since: None })).reply(reply))
     }
+}
+
+fn decided_text(stage: &str, by: &str, verdict: StageVerdict) -> String {
+    match verdict {
+        StageVerdict::Approve => {
+            format!("{stage} approved in Azure DevOps for {by}; watching its deployment.")
+        }
+        StageVerdict::Reject => format!(
+            "{stage} skipped by {by}: its approval was rejected in Azure DevOps, so nothing \
+             deploys it."
+        ),
+    }
+}
+
+/// Whether a stage's decision in Slack approves or rejects it in Azure DevOps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StageVerdict {
+    Approve,
+    Reject,
 }
 
 fn cd_of(run: &ReleaseRun) -> Result<CdRelease, StepError> {
@@ -285,47 +356,4 @@ fn count_round(run: &mut ReleaseRun, next: &Gate, stages: usize) -> Result<(), S
         )));
     }
     Ok(())
-}
-
-/// Approve `stage` (in Azure DevOps, after a confirm) or skip it; skipping the last stage ends
-/// the release before it.
-fn stage_request(run: &ReleaseRun, stage: &str, post_deploy: bool) -> ApprovalRequest {
-    let last = run
-        .stages
-        .last()
-        .is_some_and(|s| s.name.eq_ignore_ascii_case(stage));
-    let when = if post_deploy {
-        " (after deployment)"
-    } else {
-        ""
-    };
-    let skip = if last {
-        format!(
-            "Skip {stage}? The release then stops without reaching {stage}, and its \
-             tickets stay as they are."
-        )
-    } else {
-        format!(
-            "Skip {stage}? The bot will not approve it, and starts the next stage \
-             itself if nothing else does."
-        )
-    };
-    let confirm = format!(
-        "Approve {stage}{when} for {} in Azure DevOps, in your name?",
-        run.name()
-    );
-    ApprovalRequest {
-        point: STAGE_POINT.into(),
-        decides: Decides::Stage(stage.to_owned()),
-        author: None,
-        prompt: format!("Approve {stage}{when} for {}?", run.name()),
-        options: vec![
-            option(
-                "approve",
-                format!("Approve {stage}"),
-                OptionStyle::Confirmed { confirm },
-            ),
-            option("skip", "Skip", OptionStyle::Destructive { confirm: skip }),
-        ],
-    }
 }

@@ -26,9 +26,11 @@
 
 mod build;
 mod deploy;
+use deploy::StageVerdict;
 mod finish;
 pub mod gates;
 pub mod notes;
+mod questions;
 mod release_pr;
 pub mod report;
 mod settings;
@@ -55,6 +57,7 @@ pub const CREATE_POINT: &str = "create-release-pr";
 pub const MERGE_POINT: &str = "merge-release-pr";
 pub const REFRESH_POINT: &str = "refresh";
 pub const STAGE_POINT: &str = "stage";
+pub const START_POINT: &str = "start-stage";
 pub const RETRY_POINT: &str = "retry";
 
 /// What the release workflow talks to.
@@ -179,7 +182,23 @@ impl Flow for ReleaseFlow {
                 stage,
                 approvals,
                 by,
-            } => self.approve_stage(ctx, run, &stage, &approvals, &by).await,
+            } => {
+                let verdict = StageVerdict::Approve;
+                self.decide_stage(ctx, run, &stage, &approvals, &by, verdict)
+                    .await
+            }
+            ReleaseStep::RejectStage {
+                stage,
+                approvals,
+                by,
+            } => {
+                let verdict = StageVerdict::Reject;
+                self.decide_stage(ctx, run, &stage, &approvals, &by, verdict)
+                    .await
+            }
+            ReleaseStep::AskStart { stage, stage_id } => {
+                self.ask_start(ctx, run, stage, stage_id).await
+            }
             ReleaseStep::StartStage { stage, stage_id } => {
                 self.start_stage(ctx, run, &stage, stage_id).await
             }

@@ -84,6 +84,18 @@ pub enum ReleaseStep {
         /// Who approved in Slack, for the comment in Azure DevOps.
         by: String,
     },
+    /// A skipped stage's pending approvals, rejected in Azure DevOps so nothing deploys it.
+    RejectStage {
+        stage: String,
+        approvals: Vec<i64>,
+        /// Who skipped in Slack, for the comment in Azure DevOps.
+        by: String,
+    },
+    /// A stage after a skipped one waits for its trigger: ask before starting it.
+    AskStart {
+        stage: String,
+        stage_id: i64,
+    },
     StartStage {
         stage: String,
         stage_id: i64,
