@@ -16,6 +16,7 @@ use crate::support::fake_jira::FakeJira;
 use crate::support::repo::Repo;
 use crate::support::{APP_TOKEN, BOT_TOKEN, Backend, FakeSlack, TestDb, init, pr_env};
 
+/// U0BENCHOPS's personal token: decisions need a person.
 const OPERATOR_TOKEN: &str = "bench-operator-token-0123456789";
 const ANSWER: &str = r#"{"verdict":"approve","summary":"Fine.","findings":[]}"#;
 
@@ -79,7 +80,8 @@ impl Scene {
             ("RUST_LOG", "warn".into()),
             ("HTTP_PORT", port.to_string()),
             ("HTTP_BIND", "127.0.0.1".into()),
-            ("OPERATOR_TOKEN", OPERATOR_TOKEN.into()),
+            ("OPERATOR_TOKENS", format!("U0BENCHOPS:{OPERATOR_TOKEN}")),
+            ("SLACK_APPROVERS", "anyone".into()),
         ]);
         let log = std::fs::OpenOptions::new()
             .create(true)

@@ -84,6 +84,16 @@ const ROWS: &[(&str, Show)] = &[
             .as_ref()
             .map(|h| refused_unless_set(h.operator_token.is_some()))
     }),
+    ("OPERATOR_TOKENS", |c| {
+        c.http.as_ref().map(|h| {
+            let people: Vec<&str> = h.operator_tokens.iter().map(|t| t.user.as_str()).collect();
+            if people.is_empty() {
+                "(unset: no decisions through the API)".to_owned()
+            } else {
+                format!("(set for {})", people.join(", "))
+            }
+        })
+    }),
     ("CLAUDE_CMD", |c| {
         Some(c.reviewer.command.display().to_string())
     }),

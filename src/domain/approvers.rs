@@ -103,6 +103,16 @@ impl TryFrom<Vec<String>> for Deciders {
     }
 }
 
+/// A Slack user id (`U…`, `W…`, or a mention of one), or why `text` is not one.
+pub fn parse_user(text: &str) -> Result<String, String> {
+    match parse_one(text)? {
+        Approver::User(id) => Ok(id),
+        Approver::Group(id) => Err(format!(
+            "{id} is a user group; name one person's user id (U…)"
+        )),
+    }
+}
+
 fn parse_one(token: &str) -> Result<Approver, String> {
     let id = token
         .strip_prefix("<@")

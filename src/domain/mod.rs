@@ -13,12 +13,14 @@ mod repo_settings;
 mod run;
 mod version;
 
-pub use approvers::{ANYONE, Approver, Deciders};
+pub use approvers::{ANYONE, Approver, Deciders, parse_user};
 pub use ids::{ApprovalId, OptionName, RepoName, RunId};
 pub use jira_key::{DEFAULT_TICKET_PATTERN, JiraKey, tickets_in};
 pub use message::{Line, Message, Span};
 pub use policy::{APPROVE, ApprovalPolicy, Decides, RepoApprovers, Rule, StagePolicy};
 pub use pr_ref::{PrRef, PrRefError};
 pub use repo_settings::{RepoSettings, ReposConfig};
-pub use run::{ApprovalOption, ApprovalStatus, Decision, OptionStyle, RunKind, RunStatus, Voter};
+pub use run::{
+    ApprovalOption, ApprovalStatus, Decision, OptionStyle, RunKind, RunStatus, Through, Voter,
+};
 pub use version::Version;

@@ -192,6 +192,34 @@ pub struct Decision {
     /// in the order they clicked; `by` completed it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier: Vec<Voter>,
+    /// What the decision came through, for the audit trail.
+    #[serde(default, skip_serializing_if = "Through::is_button")]
+    pub through: Through,
+}
+
+/// What a decision came through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Through {
+    /// A button in Slack, on a card or in the Home tab.
+    #[default]
+    Button,
+    /// The operator REST API, with the person's own token.
+    OperatorApi,
+}
+
+impl Through {
+    fn is_button(&self) -> bool {
+        *self == Self::Button
+    }
+
+    /// How the audit trail says it: empty for a button, the usual way.
+    pub fn audit_suffix(self) -> &'static str {
+        match self {
+            Self::Button => "",
+            Self::OperatorApi => " via the operator API",
+        }
+    }
 }
 
 /// One person who chose an option that needed several.

@@ -7,7 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::ApiError;
+use super::{ApiError, HttpSettings};
+use crate::workflow::intake::OPERATOR;
 
 pub const WEBHOOK_HEADER: &str = "x-webhook-secret";
 pub const OPERATOR_HEADER: &str = "x-operator-token";
@@ -54,18 +55,49 @@ pub fn webhook(headers: &HeaderMap, secret: Option<&SecretString>) -> Result<(),
     }
 }
 
-/// The operator API wants OPERATOR_TOKEN in `X-Operator-Token`.
-pub fn operator(headers: &HeaderMap, token: Option<&SecretString>) -> Result<(), ApiError> {
-    let Some(token) = token else {
-        return Err(unauthorized(
-            "the operator API is off: OPERATOR_TOKEN is not set on the bot",
-        ));
-    };
-    match headers.get(OPERATOR_HEADER) {
-        None => Err(unauthorized("missing X-Operator-Token header")),
-        Some(given) if same(given.as_bytes(), token) => Ok(()),
-        Some(_) => Err(unauthorized("wrong operator token")),
+/// Who an operator request acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A token of OPERATOR_TOKENS: that Slack user.
+    Person(String),
+    /// OPERATOR_TOKEN, which names nobody.
+    Nameless,
+}
+
+impl Caller {
+    /// Whom runs started with this token are recorded as started by.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Person(user) => user,
+            Self::Nameless => OPERATOR,
+        }
     }
+}
+
+/// The operator API wants a token of OPERATOR_TOKENS, or OPERATOR_TOKEN, in `X-Operator-Token`.
+pub fn operator(headers: &HeaderMap, settings: &HttpSettings) -> Result<Caller, ApiError> {
+    if settings.operator_token.is_none() && settings.operator_tokens.is_empty() {
+        return Err(unauthorized(
+            "the operator API is off: neither OPERATOR_TOKEN nor OPERATOR_TOKENS is set on the bot",
+        ));
+    }
+    let Some(given) = headers.get(OPERATOR_HEADER).map(|v| v.as_bytes()) else {
+        return Err(unauthorized("missing X-Operator-Token header"));
+    };
+    // Every token is compared, so the time taken does not tell which one matched.
+    let mut caller = None;
+    for person in &settings.operator_tokens {
+        if same(given, &person.token) && caller.is_none() {
+            caller = Some(Caller::Person(person.user.clone()));
+        }
+    }
+    if let Some(token) = &settings.operator_token
+        && same(given, token)
+        && caller.is_none()
+    {
+        caller = Some(Caller::Nameless);
+    }
+    caller.ok_or_else(|| unauthorized("wrong operator token"))
 }
 
 #[cfg(test)]

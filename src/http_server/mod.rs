@@ -43,8 +43,17 @@ pub struct HttpSettings {
     pub addr: SocketAddr,
     /// Shared with the Azure DevOps service hook; unset, every webhook is refused.
     pub webhook_secret: Option<SecretString>,
-    /// For the operator and read-only REST endpoints; unset, they are refused.
+    /// OPERATOR_TOKEN: names nobody, so it reads and starts runs but decides nothing.
     pub operator_token: Option<SecretString>,
+    /// OPERATOR_TOKENS: each acts as its Slack user, under the same policy as their clicks.
+    pub operator_tokens: Vec<OperatorToken>,
+}
+
+/// A token of OPERATOR_TOKENS: whoever sends it acts as `user`.
+#[derive(Debug, Clone)]
+pub struct OperatorToken {
+    pub user: String,
+    pub token: SecretString,
 }
 
 /// What the handlers share.

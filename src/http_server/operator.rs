@@ -1,6 +1,8 @@
 //! The operator REST API (`X-Operator-Token`): decide approvals, start reviews and releases by
-//! hand, and read the releases. Decisions go through the intake's checks like a button click,
-//! under the name "operator"; runs start through the same entry points as the slash commands.
+//! hand, and read the releases. A token of OPERATOR_TOKENS acts as its Slack user: decisions go
+//! through the intake's checks like that person's click. The nameless OPERATOR_TOKEN reads and
+//! starts runs (as "operator") but decides nothing. Runs start through the same entry points as
+//! the slash commands.
 
 use axum::Json;
 use axum::extract::{Path, Query};
@@ -8,15 +10,21 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::Caller;
 use super::{ApiError, Body, Shared, State, auth, parse_json};
 use crate::domain::{ApprovalId, OptionName, RepoName, RunKind};
 use crate::store::{ApprovalRecord, Dedupe, RunRecord};
 use crate::workflow::decide::Rejection;
-use crate::workflow::intake::{DecisionOutcome, OPERATOR, Via};
+use crate::workflow::intake::{DecisionOutcome, Via};
 use crate::workflow::pr::start::{Requested, Requester, ReviewRequest, request_review};
 use crate::workflow::release::start::{ReleaseRequested, request_release};
 
 type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+
+const NAMELESS_DECIDES: &str = "OPERATOR_TOKEN names nobody, so it may read and start runs but not \
+     decide: a decision is signed by a person. Give each operator their own token in \
+     OPERATOR_TOKENS (U0123ABCD:<token>) and decide with it; the policy and the four-eyes rule apply \
+     to them as to their clicks.";
 
 fn ok(status: StatusCode, body: Value) -> Answer {
     Ok((status, Json(body)))
@@ -48,7 +56,7 @@ fn approval_json(approval: &ApprovalRecord, run: Option<&RunRecord>) -> Value {
 
 /// `GET /approvals/pending`: what waits for a decision, oldest first.
 pub async fn pending(axum::extract::State(shared): State, headers: HeaderMap) -> Answer {
-    auth::operator(&headers, shared.settings.operator_token.as_ref())?;
+    auth::operator(&headers, &shared.settings)?;
     let mut out = Vec::new();
     for approval in shared.store.pending_approvals(500).await? {
         let run = shared.store.get_run(approval.run_id).await?;
@@ -70,7 +78,9 @@ pub async fn decide(
     Path(id): Path<String>,
     body: Body,
 ) -> Answer {
-    auth::operator(&headers, shared.settings.operator_token.as_ref())?;
+    let Caller::Person(user) = auth::operator(&headers, &shared.settings)? else {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, NAMELESS_DECIDES));
+    };
     let body: DecideBody = parse_json(body)?;
     let approval = ApprovalId::parse(&id).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -85,16 +95,16 @@ pub async fn decide(
     })?;
     match shared
         .intake
-        .decide(None, approval, &option, Via::Operator)
+        .decide(None, approval, &option, Via::Operator { user: &user })
         .await?
     {
         DecisionOutcome::Accepted => ok(
             StatusCode::OK,
-            json!({ "outcome": "accepted", "option": option.as_str(), "by": OPERATOR }),
+            json!({ "outcome": "accepted", "option": option.as_str(), "by": user }),
         ),
         DecisionOutcome::Counted { so_far, required } => ok(
             StatusCode::OK,
-            json!({ "outcome": "counted", "option": option.as_str(), "by": OPERATOR,
+            json!({ "outcome": "counted", "option": option.as_str(), "by": user,
                     "so_far": so_far, "required": required }),
         ),
         DecisionOutcome::AlreadyHandled => ok(StatusCode::OK, json!({ "outcome": "duplicate" })),
@@ -102,6 +112,8 @@ pub async fn decide(
             let status = match rejection {
                 Rejection::Unknown => StatusCode::NOT_FOUND,
                 Rejection::NotOffered { .. } => StatusCode::BAD_REQUEST,
+                Rejection::NotAllowed { .. } | Rejection::OwnWork { .. } => StatusCode::FORBIDDEN,
+                Rejection::Unverifiable { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::CONFLICT,
             };
             Err(ApiError::new(status, rejection.explain().plain_text()))
@@ -122,7 +134,7 @@ pub async fn manual_pr(
     Path(id): Path<String>,
     body: Body,
 ) -> Answer {
-    auth::operator(&headers, shared.settings.operator_token.as_ref())?;
+    let caller = auth::operator(&headers, &shared.settings)?;
     let pr_id = id
         .parse::<u32>()
         .ok()
@@ -148,7 +160,7 @@ pub async fn manual_pr(
         pr_id,
         repo,
         requester: Requester::Person {
-            user: OPERATOR.into(),
+            user: caller.name().to_owned(),
             dedupe: Dedupe::New(format!("operator:pr:{}", uuid::Uuid::new_v4())),
         },
     };
@@ -177,13 +189,13 @@ pub async fn manual_release(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    auth::operator(&headers, shared.settings.operator_token.as_ref())?;
+    let caller = auth::operator(&headers, &shared.settings)?;
     let body: ManualRelease = parse_json(body)?;
     let repo = known(&shared, &body.repo)?;
     if !shared.engine.runs(&RunKind::RELEASE) {
         return Err(needs_azdo("releases"));
     }
-    match request_release(&shared.engine, &shared.store, &repo, OPERATOR, None).await? {
+    match request_release(&shared.engine, &shared.store, &repo, caller.name(), None).await? {
         ReleaseRequested::Started { run, version } => ok(
             StatusCode::ACCEPTED,
             json!({ "outcome": "started", "run": run.to_string(), "version": version }),
@@ -211,7 +223,7 @@ pub async fn releases(
     headers: HeaderMap,
     Path(repo): Path<String>,
 ) -> Answer {
-    auth::operator(&headers, shared.settings.operator_token.as_ref())?;
+    auth::operator(&headers, &shared.settings)?;
     let repo = known(&shared, &repo)?;
     let name = repo.as_str();
     ok(
@@ -236,7 +248,7 @@ pub async fn staging(
     headers: HeaderMap,
     query: Result<Query<StagingQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
-    auth::operator(&headers, shared.settings.operator_token.as_ref())?;
+    auth::operator(&headers, &shared.settings)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     match query.repo {
         Some(repo) => {

@@ -193,15 +193,22 @@ fn vote_audit(
 ) -> AuditEntry {
     let again = if again { " (counted already)" } else { "" };
     let detail = format!(
-        "chose {} at {}: {so_far} of {required}{again}",
-        decision.option, decision.point
+        "chose {} at {}{}: {so_far} of {required}{again}",
+        decision.option,
+        decision.point,
+        decision.through.audit_suffix()
     );
     AuditEntry::new(Some(run_id), &decision.by, "vote", detail)
 }
 
 /// The audit entry of a decision, naming the earlier voters when it took several people.
 fn decision_audit(run_id: RunId, decision: &Decision) -> AuditEntry {
-    let mut detail = format!("chose {} at {}", decision.option, decision.point);
+    let mut detail = format!(
+        "chose {} at {}{}",
+        decision.option,
+        decision.point,
+        decision.through.audit_suffix()
+    );
     if !decision.earlier.is_empty() {
         let all = decision.earlier.len() + 1;
         let earlier: Vec<&str> = decision.earlier.iter().map(|v| v.by.as_str()).collect();

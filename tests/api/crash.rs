@@ -836,6 +836,7 @@ async fn the_full_path_finishes_with_a_fifth_of_azure_devops_and_jira_calls_fail
 async fn the_full_path_at_trace_level_logs_no_secret() {
     const WEBHOOK: &str = "webhook-secret-0123456789";
     const OPERATOR: &str = "operator-token-9876543210";
+    const PERSONAL: &str = "personal-token-0123456789";
     const ANTHROPIC: &str = "sk-ant-test-key-4f0c2b";
     let mut scene = Full::scene().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -849,6 +850,7 @@ async fn the_full_path_at_trace_level_logs_no_secret() {
         ("HTTP_BIND", "127.0.0.1".into()),
         ("WEBHOOK_SECRET", WEBHOOK.into()),
         ("OPERATOR_TOKEN", OPERATOR.into()),
+        ("OPERATOR_TOKENS", format!("U0OPS:{PERSONAL}")),
         ("ANTHROPIC_API_KEY", ANTHROPIC.into()),
     ]);
     let bot = scene.start().await;
@@ -863,13 +865,15 @@ async fn the_full_path_at_trace_level_logs_no_secret() {
         .await
         .unwrap();
     assert!(hook.status().is_success(), "{}", hook.text().await.unwrap());
-    let pending = http
-        .get(format!("{base}/approvals/pending"))
-        .header("X-Operator-Token", OPERATOR)
-        .send()
-        .await
-        .unwrap();
-    assert!(pending.status().is_success());
+    for token in [OPERATOR, PERSONAL] {
+        let pending = http
+            .get(format!("{base}/approvals/pending"))
+            .header("X-Operator-Token", token)
+            .send()
+            .await
+            .unwrap();
+        assert!(pending.status().is_success());
+    }
     assert_eq!(
         scene.follow(bot, &PR_SCRIPT, &mut Kills::Never).await,
         "done"
@@ -897,6 +901,7 @@ async fn the_full_path_at_trace_level_logs_no_secret() {
         basic("bot@example.com", "jira-token-secret"),
         WEBHOOK.to_owned(),
         OPERATOR.to_owned(),
+        PERSONAL.to_owned(),
         ANTHROPIC.to_owned(),
     ];
     for secret in &secrets {

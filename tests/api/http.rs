@@ -3,6 +3,7 @@
 //! body (or path, or query) and an oversized body; no answer may echo a secret.
 
 use base64::Engine as _;
+use release_agent::domain::RunStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -12,12 +13,22 @@ use crate::release_flow::release_world;
 use crate::support::Backend;
 
 pub const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
+/// The nameless token: reads and starts runs, decides nothing.
 const OPERATOR_TOKEN: &str = "operator-token-9876543210";
-pub const HTTP_VARS: [(&str, &str); 4] = [
+/// The personal tokens of U0OPS, U0ADA and U0EVE.
+const OPS_TOKEN: &str = "ops-token-0123456789abcdef";
+const ADA_TOKEN: &str = "ada-token-0123456789abcdef";
+const EVE_TOKEN: &str = "eve-token-0123456789abcdef";
+pub const HTTP_VARS: [(&str, &str); 5] = [
     ("HTTP_PORT", "0"),
     ("HTTP_BIND", "127.0.0.1"),
     ("WEBHOOK_SECRET", WEBHOOK_SECRET),
     ("OPERATOR_TOKEN", OPERATOR_TOKEN),
+    (
+        "OPERATOR_TOKENS",
+        "U0OPS:ops-token-0123456789abcdef, U0ADA:ada-token-0123456789abcdef,\
+         U0EVE:eve-token-0123456789abcdef",
+    ),
 ];
 
 /// What a caller sends, besides the method and path.
@@ -74,6 +85,9 @@ pub async fn call(
     for secret in [
         WEBHOOK_SECRET,
         OPERATOR_TOKEN,
+        OPS_TOKEN,
+        ADA_TOKEN,
+        EVE_TOKEN,
         "azdo-pat-secret",
         "jira-token-secret",
     ] {
@@ -267,8 +281,9 @@ async fn the_operator_decides_approvals_like_a_button(backend: Backend) {
     let Some(w) = world(backend, &HTTP_VARS).await else {
         return;
     };
-    let token = Auth::Operator(OPERATOR_TOKEN);
-    refuses_strangers_and_huge_bodies(&w, Method::GET, "/approvals/pending", token).await;
+    let token = Auth::Operator(OPS_TOKEN);
+    let nameless = Auth::Operator(OPERATOR_TOKEN);
+    refuses_strangers_and_huge_bodies(&w, Method::GET, "/approvals/pending", nameless).await;
     let commit = w
         .repo
         .branch("feature/ALLPOST-8", APPROVE_WITH_FINDING, None);
@@ -276,7 +291,7 @@ async fn the_operator_decides_approvals_like_a_button(backend: Backend) {
     let (_, run) = w.review("Billo.Api#15").await;
     w.waits_at(run, "ask_merge").await;
 
-    let pending = call(&w, Method::GET, "/approvals/pending", token, None).await;
+    let pending = call(&w, Method::GET, "/approvals/pending", nameless, None).await;
     assert_eq!(pending.status, StatusCode::OK);
     let approvals = pending.body["approvals"].as_array().unwrap();
     assert_eq!(approvals.len(), 1, "{}", pending.text);
@@ -319,10 +334,20 @@ async fn the_operator_decides_approvals_like_a_button(backend: Backend) {
     let not_an_id = post(&w, "/approvals/42", token, json!({"option": "merge"})).await;
     assert_eq!(not_an_id.status, StatusCode::BAD_REQUEST);
 
+    let unsigned = post(&w, &path, nameless, json!({"option": "merge"})).await;
+    assert!(
+        unsigned.error(StatusCode::FORBIDDEN).starts_with(
+            "OPERATOR_TOKEN names nobody, so it may read and start runs but not decide"
+        ),
+        "{}",
+        unsigned.text
+    );
+
     let before = w.app.run(run).await.seq;
     let merged = post(&w, &path, token, json!({"option": "merge"})).await;
     assert_eq!(merged.status, StatusCode::OK, "{}", merged.text);
     assert_eq!(merged.body["outcome"], "accepted");
+    assert_eq!(merged.body["by"], "U0OPS");
     // Past the merge step, not merely at it.
     w.app
         .wait_for_run(run, "the merge to go on", |r| {
@@ -333,12 +358,90 @@ async fn the_operator_decides_approvals_like_a_button(backend: Backend) {
     assert!(
         again
             .error(StatusCode::CONFLICT)
-            .starts_with("Already decided: @operator chose merge"),
+            .starts_with("Already decided: @U0OPS chose merge"),
         "{}",
         again.text
     );
     let card = w.card(run).await;
-    assert!(card.contains("*Merge* chosen by operator on"), "{card}");
+    assert!(card.contains("*Merge* chosen by <@U0OPS> on"), "{card}");
+    let audit = w.app.store.audit_for_run(run).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.action == "decision"
+            && a.actor == "U0OPS"
+            && a.detail == "chose merge at merge via the operator API"),
+        "{audit:?}"
+    );
+    assert_eq!(w.azdo.with(|s| s.completions.len()), 1, "merged once");
+    w.app.finish().await;
+}
+
+/// A personal operator token is its person, under the same policy and four-eyes rule as their
+/// clicks; the nameless token decides nothing.
+async fn operators_are_people_under_the_same_policy(backend: Backend) {
+    let mut vars = HTTP_VARS.to_vec();
+    vars.extend([
+        ("SLACK_APPROVERS", "U0ADA U0OPS"),
+        ("ALLOW_SELF_APPROVAL", "false"),
+    ]);
+    let Some(w) = world(backend, &vars).await else {
+        return;
+    };
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-8", APPROVE_WITH_FINDING, None);
+    w.open_pr(15, "feature/ALLPOST-8", &commit);
+    let (_, run) = w.review("Billo.Api#15").await;
+    w.waits_at(run, "ask_merge").await;
+    let approval = w.app.pending_approval(run).await;
+    let path = format!("/approvals/{}", approval.id);
+    let merge = json!({"option": "merge"});
+
+    let own = post(&w, &path, Auth::Operator(ADA_TOKEN), merge.clone()).await;
+    assert!(
+        own.error(StatusCode::FORBIDDEN)
+            .starts_with("You asked for this run, so someone else decides it"),
+        "{}",
+        own.text
+    );
+    let outsider = post(&w, &path, Auth::Operator(EVE_TOKEN), merge.clone()).await;
+    assert!(
+        outsider
+            .error(StatusCode::FORBIDDEN)
+            .starts_with("You are not one of the approvers for merging PRs"),
+        "{}",
+        outsider.text
+    );
+    let refused: Vec<(String, String)> = w
+        .app
+        .store
+        .audit_for_run(run)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "decision_refused")
+        .map(|a| (a.actor, a.detail))
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[0].0, "U0ADA");
+    assert!(
+        refused[0]
+            .1
+            .ends_with("via the operator API refused: own_request"),
+        "{refused:?}"
+    );
+    assert_eq!(refused[1].0, "U0EVE");
+    assert!(
+        refused[1].1.ends_with("refused: not_allowed"),
+        "{refused:?}"
+    );
+    assert_eq!(w.app.run(run).await.status, RunStatus::Waiting);
+
+    let merged = post(&w, &path, Auth::Operator(OPS_TOKEN), merge).await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.text);
+    assert_eq!(merged.body["by"], "U0OPS");
+    w.app
+        .wait_for_run(run, "the merge", |r| r.step != "ask_merge")
+        .await;
     assert_eq!(w.azdo.with(|s| s.completions.len()), 1, "merged once");
     w.app.finish().await;
 }
@@ -382,7 +485,13 @@ async fn the_operator_starts_reviews_and_releases_by_hand(backend: Backend) {
     );
     let stranger = post(&w, path, token, json!({"repo": "Other.Repo"})).await;
     assert_eq!(stranger.status, StatusCode::NOT_FOUND);
-    let release = post(&w, path, token, json!({"repo": "billo.api"})).await;
+    let release = post(
+        &w,
+        path,
+        Auth::Operator(OPS_TOKEN),
+        json!({"repo": "billo.api"}),
+    )
+    .await;
     assert_eq!(release.status, StatusCode::ACCEPTED, "{}", release.text);
     assert_eq!(release.body["version"], "1.4.3");
     let second = post(&w, path, token, json!({"repo": "Billo.Api"})).await;
@@ -390,7 +499,11 @@ async fn the_operator_starts_reviews_and_releases_by_hand(backend: Backend) {
     assert_eq!(second.body["run"]["id"], release.body["run"]);
     let release_run = w.release_run().await;
     w.waits_at(release_run, "ask_create").await;
-    assert_eq!(w.app.run(release_run).await.started_by, "operator");
+    assert_eq!(
+        w.app.run(release_run).await.started_by,
+        "U0OPS",
+        "a personal token starts runs in its person's name"
+    );
     w.app.finish().await;
 }
 
@@ -448,7 +561,7 @@ async fn without_secrets_the_guarded_endpoints_refuse_everyone(backend: Backend)
     assert_eq!(operator.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         operator.body["error"],
-        "the operator API is off: OPERATOR_TOKEN is not set on the bot"
+        "the operator API is off: neither OPERATOR_TOKEN nor OPERATOR_TOKENS is set on the bot"
     );
     assert!(
         w.app.store.recent_runs(5).await.unwrap().is_empty(),
@@ -458,6 +571,7 @@ async fn without_secrets_the_guarded_endpoints_refuse_everyone(backend: Backend)
 }
 
 on_both_backends!(
+    operators_are_people_under_the_same_policy,
     status_and_metrics_are_open_and_count_what_happens,
     a_webhook_starts_one_review_per_commit_and_ignores_the_rest,
     the_operator_decides_approvals_like_a_button,

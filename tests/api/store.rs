@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use release_agent::clock::Clock;
 use release_agent::domain::{
     ApprovalId, ApprovalOption, ApprovalStatus, Decides, Decision, Line, Message, OptionName,
-    OptionStyle, RepoName, RunId, RunStatus, Version,
+    OptionStyle, RepoName, RunId, RunStatus, Through, Version,
 };
 use release_agent::store::{
     AcceptOutcome, Arrived, AuditEntry, Checkpoint, Dedupe, EffectEntry, NewApproval, NewDelivery,
@@ -370,6 +370,7 @@ async fn fifty_concurrent_decisions_accept_exactly_one(backend: Backend) {
                 by_name: None,
                 at: now(),
                 earlier: Vec::new(),
+                through: Through::Button,
             };
             store
                 .accept_decision(run, &decision, 1, Some(&key), now())
@@ -580,6 +581,7 @@ fn go(approval: ApprovalId, at: DateTime<Utc>) -> Decision {
         by_name: None,
         at,
         earlier: Vec::new(),
+        through: Through::Button,
     }
 }
 

@@ -156,6 +156,62 @@ fn the_http_receiver_is_off_until_a_port_is_set_and_refuses_short_secrets() {
 }
 
 #[test]
+fn operator_tokens_name_one_person_each_and_errors_never_quote_a_token() {
+    const A: &str = "a-token-0123456789abcdef";
+    const B: &str = "b-token-0123456789abcdef";
+    let with = |tokens: &str| {
+        config(&[
+            ("HTTP_PORT", "8080"),
+            ("OPERATOR_TOKEN", "nameless-token-0123456789"),
+            ("OPERATOR_TOKENS", tokens),
+        ])
+    };
+    let http = with(&format!("U0ANN:{A}, <@W0BOB>:{B}"))
+        .unwrap()
+        .http
+        .unwrap();
+    let people: Vec<&str> = http
+        .operator_tokens
+        .iter()
+        .map(|t| t.user.as_str())
+        .collect();
+    assert_eq!(people, ["U0ANN", "W0BOB"]);
+    assert!(!format!("{http:?}").contains(A), "Debug shows no token");
+    let refused = |tokens: String| {
+        let err = lines(with(&tokens).unwrap_err());
+        assert!(
+            !err.iter().any(|e| e.contains(A) || e.contains(B)),
+            "{err:?}"
+        );
+        err.join("\n")
+    };
+    assert_eq!(
+        refused(format!("U0ANN={A}")),
+        "OPERATOR_TOKENS: entry 1 is not USER_ID:TOKEN (for example U0123ABCD:<token>)"
+    );
+    assert_eq!(
+        refused(format!("U0ANN:{A},S0TEAM:{B}")),
+        "OPERATOR_TOKENS: entry 2: S0TEAM is a user group; name one person's user id (U…)"
+    );
+    assert_eq!(
+        refused(format!("U0ANN:{A},U0ANN:{B}")),
+        "OPERATOR_TOKENS: entries 1 and 2 both name U0ANN: one token per person"
+    );
+    assert_eq!(
+        refused(format!("U0ANN:{A},U0BOB:{A}")),
+        "OPERATOR_TOKENS: entries 1 and 2 have the same token: each person needs their own"
+    );
+    assert_eq!(
+        refused("U0ANN:short".into()),
+        "OPERATOR_TOKENS: the token of entry 1 is too short to be a token: use at least 16 random characters"
+    );
+    assert_eq!(
+        refused("U0ANN:nameless-token-0123456789".into()),
+        "OPERATOR_TOKENS: one of its tokens is also OPERATOR_TOKEN: a token names one person, or nobody"
+    );
+}
+
+#[test]
 fn one_request_timeout_applies_to_azure_devops_and_jira() {
     let vars = [
         ("AZDO_ORGANIZATION", "billo"),

@@ -5,7 +5,7 @@
 use tracing::warn;
 
 use super::{Intake, Place};
-use crate::domain::{ApprovalId, Decision, OptionName};
+use crate::domain::{ApprovalId, Decision, OptionName, Through};
 use crate::store::{AcceptOutcome, ApprovalRecord, AuditEntry, OutboxItem, RunRecord, StoreError};
 use crate::workflow::decide::{Own, Permission, Rejection, judge};
 
@@ -30,7 +30,7 @@ pub struct Who<'a> {
     pub name: Option<&'a str>,
 }
 
-/// The name decisions made through the operator REST API are recorded under.
+/// Who runs started with the nameless OPERATOR_TOKEN are recorded as started by.
 pub const OPERATOR: &str = "operator";
 
 /// Where a decision comes from, which says how it is authorised and how a refusal is told.
@@ -43,19 +43,26 @@ pub enum Via<'a> {
         channel: &'a str,
         place: &'a Place,
     },
-    /// The operator REST API: its token is the authorisation (the four-eyes rule still applies),
-    /// the HTTP answer tells a refusal.
-    Operator,
+    /// The operator REST API, with `user`'s own token (OPERATOR_TOKENS): the same policy as
+    /// their clicks; the HTTP answer tells a refusal.
+    Operator { user: &'a str },
 }
 
 impl<'a> Via<'a> {
     fn who(&self) -> Who<'a> {
         match self {
             Self::Slack { who, .. } => *who,
-            Self::Operator => Who {
-                id: OPERATOR,
-                name: Some(OPERATOR),
+            Self::Operator { user } => Who {
+                id: user,
+                name: None,
             },
+        }
+    }
+
+    fn through(&self) -> Through {
+        match self {
+            Self::Slack { .. } => Through::Button,
+            Self::Operator { .. } => Through::OperatorApi,
         }
     }
 }
@@ -139,9 +146,9 @@ impl Intake {
             .await
     }
 
-    /// Whether the person may decide, under the policy for what the approval decides. Only
-    /// worth asking Slack about when the click could count; the operator API's token is its
-    /// authorisation, but the operator is held to the four-eyes rule like anyone.
+    /// Whether the person may decide, under the policy for what the approval decides, whether
+    /// they clicked or used their operator token. Only worth asking Slack about when the click
+    /// could count.
     async fn permission(
         &self,
         attempt: &Attempt<'_>,
@@ -167,9 +174,6 @@ impl Intake {
         {
             let deciders = rule.deciders;
             return Err(Rejection::OwnWork { own, deciders });
-        }
-        if matches!(attempt.via, Via::Operator) {
-            return Ok(());
         }
         let not_allowed = |deciders| Rejection::NotAllowed {
             what: approval.decides.describe(),
@@ -232,6 +236,7 @@ impl Intake {
                 by_name: who.name.map(str::to_owned),
                 at: now,
                 earlier: Vec::new(),
+                through: attempt.via.through(),
             };
             let outcome = self
                 .store
@@ -276,9 +281,10 @@ impl Intake {
         let user = attempt.via.who().id;
         let run_id = approval.map(|a| a.run_id);
         let detail = format!(
-            "{} on approval {} refused: {}",
+            "{} on approval {}{} refused: {}",
             attempt.option,
             attempt.approval_id,
+            attempt.via.through().audit_suffix(),
             rejection.code()
         );
         let audit = AuditEntry::new(run_id, user, "decision_refused", detail);
@@ -293,7 +299,7 @@ impl Intake {
                 note.run_id = run_id;
                 Some(note)
             }
-            Via::Operator => None,
+            Via::Operator { .. } => None,
         };
         let now = self.clock.now();
         if !self
