@@ -213,11 +213,11 @@ impl Through {
         *self == Self::Button
     }
 
-    /// How the audit trail says it: empty for a button, the usual way.
-    pub fn audit_suffix(self) -> &'static str {
+    /// How the audit trail says it.
+    pub fn label(self) -> &'static str {
         match self {
-            Self::Button => "",
-            Self::OperatorApi => " via the operator API",
+            Self::Button => "button",
+            Self::OperatorApi => "operator API",
         }
     }
 }

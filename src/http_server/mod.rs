@@ -5,6 +5,7 @@
 //! no answer repeats a secret. Bodies over 1 MiB get 413 before any handler runs. Handlers only
 //! touch the database: the runs they start are carried out by the engine afterwards.
 
+mod audit;
 mod auth;
 mod health;
 mod operator;
@@ -119,6 +120,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/manual/release", post(operator::manual_release))
         .route("/releases/{repo}", get(operator::releases))
         .route("/staging", get(operator::staging))
+        .route("/audit", get(audit::trail))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn(refuse_large_bodies))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -267,7 +267,7 @@ pub async fn staging(
 }
 
 /// The repository named `name`, if the bot works with it.
-fn known(shared: &Shared, name: &str) -> Result<RepoName, ApiError> {
+pub(super) fn known(shared: &Shared, name: &str) -> Result<RepoName, ApiError> {
     let repo = RepoName::parse(name).map_err(ApiError::bad_request)?;
     shared
         .known_repo(repo.as_str())

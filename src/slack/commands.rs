@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::domain::{PrRef, PrRefError, RepoName};
+use crate::domain::{PrRef, PrRefError, RepoName, Version};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -13,6 +13,8 @@ pub enum Command {
     Release(RepoName),
     ReleaseStatus(Option<RepoName>),
     ReleaseHistory(RepoName),
+    /// Who did what in a release: the version given, or the latest.
+    ReleaseAudit(RepoName, Option<Version>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +37,7 @@ pub enum CommandError {
         command: &'static str,
         extra: String,
     },
+    BadVersion(String),
 }
 
 pub fn parse(command: &str, text: &str, repos: &[RepoName]) -> Result<Command, CommandError> {
@@ -84,6 +87,21 @@ fn parse_release(text: &str, repos: &[RepoName]) -> Result<Command, CommandError
             [repo] => Ok(Command::ReleaseHistory(known_repo(repo, repos)?)),
             _ => Err(extra(2)),
         },
+        [audit, rest @ ..] if audit.eq_ignore_ascii_case("audit") => match rest {
+            [] => Err(CommandError::MissingRepo("/release audit")),
+            [repo] => Ok(Command::ReleaseAudit(known_repo(repo, repos)?, None)),
+            [repo, version] => {
+                let version = version
+                    .trim_start_matches(['v', 'V'])
+                    .parse()
+                    .map_err(|_| CommandError::BadVersion((*version).to_owned()))?;
+                Ok(Command::ReleaseAudit(
+                    known_repo(repo, repos)?,
+                    Some(version),
+                ))
+            }
+            _ => Err(extra(3)),
+        },
         [word, rest @ ..] => {
             let repo = repo_or_subcommand(word, repos)?;
             if rest.is_empty() {
@@ -121,8 +139,8 @@ fn known_repo(name: &str, repos: &[RepoName]) -> Result<RepoName, CommandError> 
 }
 
 pub const REVIEW_USAGE: &str = "`/review <PR link | Repo#123 | 123>` · `/review help`";
-pub const RELEASE_USAGE: &str =
-    "`/release <repo>` · `/release status [repo]` · `/release history <repo>` · `/release help`";
+pub const RELEASE_USAGE: &str = "`/release <repo>` · `/release status [repo]` · \
+     `/release history <repo>` · `/release audit <repo> [version]` · `/release help`";
 
 impl fmt::Display for CommandError {
     /// Slack mrkdwn; user text is escaped.
@@ -145,7 +163,7 @@ impl fmt::Display for CommandError {
             ),
             Self::UnknownSubcommand { word, known } => write!(
                 f,
-                "`{}` is neither a subcommand (status, history, help) nor a known repository ({}). Usage: {RELEASE_USAGE}",
+                "`{}` is neither a subcommand (status, history, audit, help) nor a known repository ({}). Usage: {RELEASE_USAGE}",
                 escape(word),
                 escape(&known.join(", "))
             ),
@@ -155,6 +173,11 @@ impl fmt::Display for CommandError {
                 "`{command}` did not expect `{}`. Usage: {}",
                 escape(extra),
                 if *command == "/review" { REVIEW_USAGE } else { RELEASE_USAGE }
+            ),
+            Self::BadVersion(word) => write!(
+                f,
+                "`{}` is not a version: write it as 1.4.3. Usage: {RELEASE_USAGE}",
+                escape(word)
             ),
         }
     }
@@ -189,6 +212,7 @@ pub fn release_help(repos: &[RepoName]) -> String {
         "• `/release <repo>` — release the repo's staging version: release PR, CI, Sandbox, Production".into(),
         "• `/release status [repo]` — staging releases and waiting approvals".into(),
         "• `/release history <repo>` — versions released so far".into(),
+        "• `/release audit <repo> [version]` — who asked, approved, refused or skipped what, and how (the latest release without a version)".into(),
         format!("Known repositories: {known}"),
     ]
     .join("\n")
@@ -267,6 +291,17 @@ mod tests {
             release("history Billo.Api"),
             Ok(Command::ReleaseHistory(repos()[0].clone()))
         );
+        assert_eq!(
+            release("audit billo.api"),
+            Ok(Command::ReleaseAudit(repos()[0].clone(), None))
+        );
+        assert_eq!(
+            release("AUDIT Billo.Api v1.4.3"),
+            Ok(Command::ReleaseAudit(
+                repos()[0].clone(),
+                Some(Version::new(1, 4, 3))
+            ))
+        );
     }
 
     #[test]
@@ -280,6 +315,15 @@ mod tests {
         assert!(
             unknown.contains("`statsu` is neither a subcommand"),
             "{unknown}"
+        );
+        assert_eq!(
+            release("audit"),
+            Err(CommandError::MissingRepo("/release audit"))
+        );
+        let version = release("audit Billo.Api 1.4").unwrap_err().to_string();
+        assert!(
+            version.starts_with("`1.4` is not a version: write it as 1.4.3."),
+            "{version}"
         );
         let extra = release("Billo.Api now please").unwrap_err().to_string();
         assert!(extra.contains("did not expect `now please`"), "{extra}");

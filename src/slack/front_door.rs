@@ -12,10 +12,11 @@ use super::commands::{self, Command};
 use super::workspace::Origin;
 use super::{actions, blocks, mrkdwn};
 use crate::clock::Clock;
-use crate::domain::{ApprovalId, ApprovalStatus, PrRef, RepoName, RunKind};
+use crate::domain::{ApprovalId, ApprovalStatus, PrRef, RepoName, RunKind, Version};
 use crate::store::{Arrived, NewDelivery, RunRecord, Store, StoreError};
 use crate::workflow::intake::{Intent, Place};
 use crate::workflow::pr::view::under_way_line;
+use crate::workflow::release::audit::{self, NoTrail};
 use crate::workflow::release::report::{self, Active};
 use crate::workflow::release::start::{ReleaseRequested, request_release};
 use crate::workflow::{Engine, Wakers};
@@ -72,6 +73,7 @@ impl FrontDoor {
             Ok(Command::Release(repo)) => self.release(call, &repo).await,
             Ok(Command::ReleaseStatus(repo)) => self.release_status(call, repo.as_ref()).await,
             Ok(Command::ReleaseHistory(repo)) => self.release_history(&repo).await,
+            Ok(Command::ReleaseAudit(repo, version)) => self.release_audit(&repo, version).await,
             Err(error) => {
                 info!(user = call.user, command = call.command, %error, "slash command refused");
                 error.to_string()
@@ -209,6 +211,18 @@ impl FrontDoor {
                 warn!(error = %e, "cannot read the release history");
                 UNREACHABLE_DB.into()
             }
+        }
+    }
+
+    /// `/release audit`: who did what in a release. Read from the database only.
+    async fn release_audit(&self, repo: &RepoName, version: Option<Version>) -> String {
+        match audit::load(&self.store, repo, version).await {
+            Ok(trail) => mrkdwn::lines(&audit::message(&trail).lines),
+            Err(NoTrail::Store(e)) => {
+                warn!(error = %e, "cannot read the audit trail");
+                UNREACHABLE_DB.into()
+            }
+            Err(other) => mrkdwn::escape(&format!("{other}.")),
         }
     }
 

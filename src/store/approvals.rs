@@ -183,38 +183,48 @@ macro_rules! cast_vote {
     };
 }
 
+/// What was chosen where: `chose merge at merge`, `chose approve at stage (Production)`.
+fn chose(decision: &Decision, decides: &Decides) -> String {
+    let stage = match decides {
+        Decides::Stage(name) => format!(" ({name})"),
+        _ => String::new(),
+    };
+    format!("chose {} at {}{stage}", decision.option, decision.point)
+}
+
+/// How many people an option takes, and what the approval decides (for the audit entry).
+#[derive(Debug, Clone, Copy)]
+pub struct Ballot<'a> {
+    pub required: u32,
+    pub decides: &'a Decides,
+}
+
 /// The audit entry of a vote that does not complete its question yet.
 fn vote_audit(
     run_id: RunId,
     decision: &Decision,
+    decides: &Decides,
     so_far: u32,
     required: u32,
     again: bool,
 ) -> AuditEntry {
     let again = if again { " (counted already)" } else { "" };
     let detail = format!(
-        "chose {} at {}{}: {so_far} of {required}{again}",
-        decision.option,
-        decision.point,
-        decision.through.audit_suffix()
+        "{}: {so_far} of {required}{again}",
+        chose(decision, decides)
     );
-    AuditEntry::new(Some(run_id), &decision.by, "vote", detail)
+    AuditEntry::new(Some(run_id), &decision.by, "vote", detail).via(decision.through.label())
 }
 
 /// The audit entry of a decision, naming the earlier voters when it took several people.
-fn decision_audit(run_id: RunId, decision: &Decision) -> AuditEntry {
-    let mut detail = format!(
-        "chose {} at {}{}",
-        decision.option,
-        decision.point,
-        decision.through.audit_suffix()
-    );
+fn decision_audit(run_id: RunId, decision: &Decision, decides: &Decides) -> AuditEntry {
+    let mut detail = chose(decision, decides);
     if !decision.earlier.is_empty() {
         let all = decision.earlier.len() + 1;
         let earlier: Vec<&str> = decision.earlier.iter().map(|v| v.by.as_str()).collect();
         detail.push_str(&format!(": {all} of {all}, with {}", earlier.join(", ")));
     }
-    AuditEntry::new(Some(run_id), &decision.by, "decision", detail)
+    AuditEntry::new(Some(run_id), &decision.by, "decision", detail).via(decision.through.label())
 }
 
 /// A vote that does not complete the question still changes the card (its progress line).
@@ -300,10 +310,11 @@ impl Store {
         &self,
         run_id: RunId,
         decision: &Decision,
-        required: u32,
+        ballot: Ballot<'_>,
         delivery_key: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<AcceptOutcome, StoreError> {
+        let Ballot { required, decides } = ballot;
         let mut decision = decision.clone();
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -318,7 +329,7 @@ impl Store {
                 };
                 let so_far = u32::try_from(voters.len()).unwrap_or(u32::MAX);
                 if so_far < required {
-                    insert_audit!(&mut *tx, vote_audit(run_id, &decision, so_far, required, again), now)?;
+                    insert_audit!(&mut *tx, vote_audit(run_id, &decision, decides, so_far, required, again), now)?;
                     if !again {
                         sqlx::query(TOUCH_CARD).bind(run_id.to_string()).bind(now).execute(&mut *tx).await?;
                     }
@@ -327,7 +338,7 @@ impl Store {
                 }
                 decision.earlier = voters.into_iter().filter(|v| v.by != decision.by).collect();
             }
-            let audit = decision_audit(run_id, &decision);
+            let audit = decision_audit(run_id, &decision, decides);
             let decided = sqlx::query(DECIDE)
                 .bind(decision.approval.to_string())
                 .bind(decision.option.as_str())

@@ -2,7 +2,7 @@
 //! as the change they describe.
 
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder};
 use tracing::instrument;
 
 use super::{Store, StoreError, on_db_read};
@@ -15,6 +15,8 @@ pub struct AuditEntry {
     pub actor: String,
     pub action: String,
     pub detail: String,
+    /// What a person's action came through: `button`, `operator API`, `Azure DevOps` …
+    pub via: Option<String>,
 }
 
 impl AuditEntry {
@@ -29,7 +31,14 @@ impl AuditEntry {
             actor: actor.into(),
             action: action.into(),
             detail: detail.into(),
+            via: None,
         }
+    }
+
+    #[must_use]
+    pub fn via(mut self, via: impl Into<String>) -> Self {
+        self.via = Some(via.into());
+        self
     }
 }
 
@@ -40,6 +49,7 @@ pub struct AuditRecord {
     pub actor: String,
     pub action: String,
     pub detail: String,
+    pub via: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -47,12 +57,13 @@ pub struct AuditRecord {
 macro_rules! insert_audit {
     ($exec:expr, $entry:expr, $now:expr) => {
         sqlx::query(
-            "INSERT INTO audit_log (run_id, actor, action, detail, at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO audit_log (run_id, actor, action, detail, via, at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind($entry.run_id.map(|id| id.to_string()))
         .bind(&$entry.actor)
         .bind(&$entry.action)
         .bind(&$entry.detail)
+        .bind(&$entry.via)
         .bind($now)
         .execute($exec)
         .await
@@ -65,8 +76,29 @@ impl Store {
     /// The entries of one run, oldest first.
     #[instrument(level = "debug", skip_all, fields(run_id = %run_id))]
     pub async fn audit_for_run(&self, run_id: RunId) -> Result<Vec<AuditRecord>, StoreError> {
-        let sql = "SELECT id, run_id, actor, action, detail, at FROM audit_log WHERE run_id = $1 ORDER BY id";
+        let sql = "SELECT id, run_id, actor, action, detail, via, at FROM audit_log WHERE run_id = $1 ORDER BY id";
         let rows = on_db_read!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+
+    /// The entries of `runs`, oldest first.
+    #[instrument(level = "debug", skip_all, fields(runs = runs.len()))]
+    pub async fn audit_for_runs(&self, runs: &[RunId]) -> Result<Vec<AuditRecord>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = runs.iter().map(ToString::to_string).collect();
+        let rows = on_db_read!(self, pool => {
+            let mut query = QueryBuilder::new(
+                "SELECT id, run_id, actor, action, detail, via, at FROM audit_log WHERE run_id IN (",
+            );
+            let mut list = query.separated(", ");
+            for id in &ids {
+                list.push_bind(id);
+            }
+            query.push(") ORDER BY at, id");
+            query.build_query_as().fetch_all(pool).await
+        })?;
         Ok(rows)
     }
 }

@@ -37,7 +37,7 @@ use sqlx::{PgPool, SqlitePool, Transaction};
 
 use secrecy::ExposeSecret;
 
-pub use approvals::{AcceptOutcome, ApprovalRecord, NewApproval};
+pub use approvals::{AcceptOutcome, ApprovalRecord, Ballot, NewApproval};
 pub use audit::{AuditEntry, AuditRecord};
 pub use checkpoints::Checkpoint;
 pub use database_url::DatabaseUrl;

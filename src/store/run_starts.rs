@@ -202,19 +202,37 @@ macro_rules! give_back_keys {
 macro_rules! audit_started {
     ($tx:expr, $batch:expr, $created:expr) => {{
         if !$created.is_empty() {
-            let mut query =
-                QueryBuilder::new("INSERT INTO audit_log (run_id, actor, action, detail, at) ");
+            let mut query = QueryBuilder::new(
+                "INSERT INTO audit_log (run_id, actor, action, detail, via, at) ",
+            );
             query.push_values($created, |mut row, &i| {
                 let p = &$batch[i];
                 row.push_bind(p.run.id.to_string())
                     .push_bind(&p.run.started_by)
                     .push_bind("started")
                     .push_bind(&p.run.subject)
+                    .push_bind(started_via(p))
                     .push_bind(p.now);
             });
             query.build().execute(&mut **$tx).await?;
         }
     }};
+}
+
+/// What a start came through, for the audit trail: from its delivery key, or its starter.
+fn started_via(start: &Start) -> Option<&'static str> {
+    let key = start.dedupe.as_ref().map(Dedupe::key).unwrap_or_default();
+    if key.starts_with("slack:") {
+        Some("slash command")
+    } else if key.starts_with("operator:") {
+        Some("operator API")
+    } else {
+        match start.run.started_by.as_str() {
+            "webhook" => Some("Azure DevOps webhook"),
+            "poller" => Some("poller"),
+            _ => None,
+        }
+    }
 }
 
 impl Store {

@@ -227,6 +227,20 @@ impl Store {
         records(rows)
     }
 
+    /// The PR and release runs of `repo` (as the bot spells it), newest first, up to `limit`.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, limit))]
+    pub async fn runs_of_repo(
+        &self,
+        repo: &RepoName,
+        limit: i64,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = "SELECT * FROM runs WHERE kind IN ('pr', 'release') AND repo = $1 \
+                   ORDER BY created_at DESC, id LIMIT $2";
+        let rows: Vec<RunRow> = on_db_read!(self, pool =>
+            sqlx::query_as(sql).bind(repo.as_str()).bind(limit).fetch_all(pool).await)?;
+        records(rows)
+    }
+
     /// How many runs there are of each kind in each status.
     #[instrument(level = "debug", skip_all)]
     pub async fn count_runs(&self) -> Result<Vec<(String, String, i64)>, StoreError> {

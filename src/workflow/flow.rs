@@ -97,6 +97,8 @@ pub struct Transition<S> {
     pub(crate) next: Next,
     pub(crate) replies: Vec<Message>,
     pub(crate) note: Option<String>,
+    /// What the step's audit entry came through, when not the bot's own work.
+    pub(crate) via: Option<&'static str>,
 }
 
 impl<S> Transition<S> {
@@ -106,6 +108,7 @@ impl<S> Transition<S> {
             next,
             replies: Vec::new(),
             note: None,
+            via: None,
         }
     }
 
@@ -188,12 +191,21 @@ impl<S> Transition<S> {
         self
     }
 
+    /// Adds `note` to the step's audit entry for what someone settled in Azure DevOps itself (an
+    /// approval given there, a PR merged there): the audit trail says it came through there.
+    pub fn settled_in_azure_devops(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self.via = Some("Azure DevOps");
+        self
+    }
+
     fn map_state<T, E>(self, f: impl FnOnce(S) -> Result<T, E>) -> Result<Transition<T>, E> {
         Ok(Transition {
             state: f(self.state)?,
             next: self.next,
             replies: self.replies,
             note: self.note,
+            via: self.via,
         })
     }
 }

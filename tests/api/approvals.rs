@@ -5,7 +5,10 @@
 use release_agent::domain::{RunId, RunStatus};
 use serde_json::json;
 
+use reqwest::{Method, StatusCode};
+
 use crate::decisions::{notes_to, refusals};
+use crate::http::{Auth, HTTP_VARS, OPERATOR_TOKEN, OPS_TOKEN, call, post};
 use crate::on_both_backends;
 use crate::pr_flow::{World, world};
 use crate::release_flow::release_world;
@@ -166,8 +169,8 @@ async fn a_stage_that_needs_two_people_counts_each_once(backend: Backend) {
     assert_eq!(
         votes,
         [
-            "U0OPS1 chose approve at stage: 1 of 2",
-            "U0OPS1 chose approve at stage: 1 of 2 (counted already)"
+            "U0OPS1 chose approve at stage (Production): 1 of 2",
+            "U0OPS1 chose approve at stage (Production): 1 of 2 (counted already)"
         ]
     );
     w.app.finish().await;
@@ -317,7 +320,136 @@ async fn an_envelope_from_another_workspace_or_message_changes_nothing(backend: 
     app.finish().await;
 }
 
+/// `/release audit` and `GET /audit`: who asked, who decided or was refused what, when, and
+/// through what.
+async fn the_audit_trail_says_who_did_what_and_through_what(backend: Backend) {
+    let mut vars = HTTP_VARS.to_vec();
+    vars.extend(FOUR_EYES);
+    let Some(w) = release_world(backend, &vars).await else {
+        return;
+    };
+    let run = w.release_asked_by_ada().await;
+    w.app.press(run, "approve", "U0ADA").await;
+    notes_to(&w.app, "U0ADA", 1).await;
+    let approval = w.app.pending_approval(run).await;
+    let path = format!("/approvals/{}", approval.id);
+    let approved = post(
+        &w,
+        &path,
+        Auth::Operator(OPS_TOKEN),
+        json!({"option": "approve"}),
+    )
+    .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.text);
+    w.waits_at(run, "ask_stage").await;
+
+    let answer = w
+        .app
+        .slack
+        .slash("/release", "audit Billo.Api", "U0EVE")
+        .await;
+    let text = answer["payload"]["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for line in [
+        "*Billo.Api 1.4.3: who did what, oldest first*",
+        "· Release Billo.Api 1.4.3 · <@U0ADA> asked for: Release Billo.Api 1.4.3 (via slash command)",
+        "· <@U0BOB> decided: chose create at create-release-pr (via button)",
+        "· <@U0BOB> decided: chose merge at merge-release-pr (via button)",
+        "· <@U0ADA> was refused: approve, refused: own_request (via button)",
+        "· <@U0OPS> decided: chose approve at stage (Sandbox) (via operator API)",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+
+    let nameless = Auth::Operator(OPERATOR_TOKEN);
+    let trail = call(
+        &w,
+        Method::GET,
+        "/audit?repo=billo.api&version=1.4.3",
+        nameless,
+        None,
+    )
+    .await;
+    assert_eq!(trail.status, StatusCode::OK, "{}", trail.text);
+    assert_eq!(
+        (&trail.body["repo"], &trail.body["version"]),
+        (&json!("Billo.Api"), &json!("1.4.3"))
+    );
+    let entries: Vec<(String, String, String)> = trail.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let field = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (field("who"), field("action"), field("via"))
+        })
+        .collect();
+    let expected = [
+        ("U0ADA", "started", "slash command"),
+        ("U0BOB", "decision", "button"),
+        ("U0BOB", "decision", "button"),
+        ("U0ADA", "decision_refused", "button"),
+        ("U0OPS", "decision", "operator API"),
+    ]
+    .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+    assert_eq!(entries, expected, "{}", trail.text);
+
+    let csv = reqwest::Client::new()
+        .get(format!("{}/audit?repo=Billo.Api", w.app.http_url()))
+        .header("X-Operator-Token", OPERATOR_TOKEN)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "at,repo,version,run,subject,who,action,detail,via");
+    assert_eq!(rows.len(), 1 + expected.len(), "{csv}");
+    assert!(
+        rows[5].ends_with(",U0OPS,decision,chose approve at stage (Sandbox),operator API"),
+        "{csv}"
+    );
+
+    let unknown = call(
+        &w,
+        Method::GET,
+        "/audit?repo=Billo.Api&version=9.9.9",
+        nameless,
+        None,
+    )
+    .await;
+    assert_eq!(
+        unknown.error(StatusCode::NOT_FOUND),
+        "Billo.Api has no release 9.9.9: no run, staging or archive knows it (known: 1.4.3, 1.4.2)"
+    );
+    let no_repo = call(&w, Method::GET, "/audit", nameless, None).await;
+    assert!(
+        no_repo
+            .error(StatusCode::BAD_REQUEST)
+            .starts_with("which repository?")
+    );
+    let typo = call(
+        &w,
+        Method::GET,
+        "/audit?repository=Billo.Api",
+        nameless,
+        None,
+    )
+    .await;
+    assert!(
+        typo.error(StatusCode::BAD_REQUEST)
+            .contains("unknown field `repository`"),
+        "{}",
+        typo.text
+    );
+    w.app.finish().await;
+}
+
 on_both_backends!(
+    the_audit_trail_says_who_did_what_and_through_what,
     an_envelope_from_another_workspace_or_message_changes_nothing,
     the_ai_does_not_vote_unless_asked_and_a_major_finding_requests_changes,
     the_requester_of_a_release_cannot_approve_its_stages,

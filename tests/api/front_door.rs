@@ -82,12 +82,22 @@ async fn other_bad_input_is_explained(backend: Backend) {
         (
             "/release",
             "deploy Billo.Api",
-            "`deploy` is neither a subcommand (status, history, help) nor a known repository",
+            "`deploy` is neither a subcommand (status, history, audit, help) nor a known repository",
         ),
         (
             "/release",
             "history",
             "`/release history` needs a repository.",
+        ),
+        (
+            "/release",
+            "audit Billo.Api 1.4",
+            "`1.4` is not a version: write it as 1.4.3.",
+        ),
+        (
+            "/release",
+            "audit Billo.Api 1.4.3",
+            "Billo.Api has no release 1.4.3: no run, staging or archive knows it (none yet).",
         ),
     ];
     for (command, text, expected) in cases {

@@ -14,9 +14,9 @@ use crate::support::Backend;
 
 pub const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
 /// The nameless token: reads and starts runs, decides nothing.
-const OPERATOR_TOKEN: &str = "operator-token-9876543210";
+pub const OPERATOR_TOKEN: &str = "operator-token-9876543210";
 /// The personal tokens of U0OPS, U0ADA and U0EVE.
-const OPS_TOKEN: &str = "ops-token-0123456789abcdef";
+pub const OPS_TOKEN: &str = "ops-token-0123456789abcdef";
 const ADA_TOKEN: &str = "ada-token-0123456789abcdef";
 const EVE_TOKEN: &str = "eve-token-0123456789abcdef";
 pub const HTTP_VARS: [(&str, &str); 5] = [
@@ -102,7 +102,7 @@ fn json_body(value: Value) -> Option<String> {
 }
 
 /// POSTs `body` as JSON.
-async fn post(w: &World, path: &str, auth: Auth, body: Value) -> Answer {
+pub async fn post(w: &World, path: &str, auth: Auth, body: Value) -> Answer {
     call(w, Method::POST, path, auth, json_body(body)).await
 }
 
@@ -368,7 +368,8 @@ async fn the_operator_decides_approvals_like_a_button(backend: Backend) {
     assert!(
         audit.iter().any(|a| a.action == "decision"
             && a.actor == "U0OPS"
-            && a.detail == "chose merge at merge via the operator API"),
+            && a.detail == "chose merge at merge"
+            && a.via.as_deref() == Some("operator API")),
         "{audit:?}"
     );
     assert_eq!(w.azdo.with(|s| s.completions.len()), 1, "merged once");
@@ -419,19 +420,26 @@ async fn operators_are_people_under_the_same_policy(backend: Backend) {
         .unwrap()
         .into_iter()
         .filter(|a| a.action == "decision_refused")
-        .map(|a| (a.actor, a.detail))
+        .map(|a| {
+            (
+                a.actor,
+                format!("{} via {}", a.detail, a.via.unwrap_or_default()),
+            )
+        })
         .collect();
     assert_eq!(refused.len(), 2, "{refused:?}");
     assert_eq!(refused[0].0, "U0ADA");
     assert!(
         refused[0]
             .1
-            .ends_with("via the operator API refused: own_request"),
+            .ends_with("refused: own_request via operator API"),
         "{refused:?}"
     );
     assert_eq!(refused[1].0, "U0EVE");
     assert!(
-        refused[1].1.ends_with("refused: not_allowed"),
+        refused[1]
+            .1
+            .ends_with("refused: not_allowed via operator API"),
         "{refused:?}"
     );
     assert_eq!(w.app.run(run).await.status, RunStatus::Waiting);

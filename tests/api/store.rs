@@ -9,13 +9,19 @@ use release_agent::domain::{
     OptionStyle, RepoName, RunId, RunStatus, Through, Version,
 };
 use release_agent::store::{
-    AcceptOutcome, Arrived, AuditEntry, Checkpoint, Dedupe, EffectEntry, NewApproval, NewDelivery,
-    NewRun, OutboxItem, StagedPr, StagingRelease, Started, Store, StoreError,
+    AcceptOutcome, Arrived, AuditEntry, Ballot, Checkpoint, Dedupe, EffectEntry, NewApproval,
+    NewDelivery, NewRun, OutboxItem, StagedPr, StagingRelease, Started, Store, StoreError,
 };
 use serde_json::json;
 use serde_json::value::to_raw_value;
 
 use crate::on_both_backends;
+
+/// One person decides, about a release.
+const ONE_RELEASE: Ballot<'static> = Ballot {
+    required: 1,
+    decides: &Decides::Release,
+};
 use crate::support::{Backend, TestDb, init};
 
 async fn store(backend: Backend) -> Option<(TestDb, Store)> {
@@ -223,7 +229,7 @@ async fn a_decision_that_arrives_during_a_recheck_is_not_overwritten(backend: Ba
     let decision = go(approval, now);
     assert_eq!(
         store
-            .accept_decision(run.id, &decision, 1, None, now)
+            .accept_decision(run.id, &decision, ONE_RELEASE, None, now)
             .await
             .unwrap(),
         AcceptOutcome::Accepted
@@ -373,7 +379,7 @@ async fn fifty_concurrent_decisions_accept_exactly_one(backend: Backend) {
                 through: Through::Button,
             };
             store
-                .accept_decision(run, &decision, 1, Some(&key), now())
+                .accept_decision(run, &decision, ONE_RELEASE, Some(&key), now())
                 .await
                 .unwrap()
         }));
@@ -430,7 +436,7 @@ async fn expiry_cancels_the_waiting_run(backend: Backend) {
     );
     let decision = go(approval, later);
     let late = store
-        .accept_decision(run, &decision, 1, None, later)
+        .accept_decision(run, &decision, ONE_RELEASE, None, later)
         .await
         .unwrap();
     assert_eq!(late, AcceptOutcome::NoLongerPending);

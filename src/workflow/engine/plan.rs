@@ -45,6 +45,8 @@ pub(super) fn checkpoint(
         Some(note) => format!("{} → {step}: {note}", run.step),
         None => format!("{} → {step}", run.step),
     };
+    let mut audit = AuditEntry::new(Some(run.id), BOT_ACTOR, "step", detail);
+    audit.via = transition.via.map(str::to_owned);
     Checkpoint {
         run_id: run.id,
         owner: owner.to_owned(),
@@ -60,7 +62,7 @@ pub(super) fn checkpoint(
             .then(|| now + to_delta(settings.lease)),
         approval: after.approval,
         replies: transition.replies,
-        audit: AuditEntry::new(Some(run.id), BOT_ACTOR, "step", detail),
+        audit,
         had_decision: run.decision.is_some(),
     }
 }

@@ -6,7 +6,9 @@ use tracing::warn;
 
 use super::{Intake, Place};
 use crate::domain::{ApprovalId, Decision, OptionName, Through};
-use crate::store::{AcceptOutcome, ApprovalRecord, AuditEntry, OutboxItem, RunRecord, StoreError};
+use crate::store::{
+    AcceptOutcome, ApprovalRecord, AuditEntry, Ballot, OutboxItem, RunRecord, StoreError,
+};
 use crate::workflow::decide::{Own, Permission, Rejection, judge};
 
 /// What became of a decision attempt.
@@ -238,15 +240,13 @@ impl Intake {
                 earlier: Vec::new(),
                 through: attempt.via.through(),
             };
+            let ballot = Ballot {
+                required,
+                decides: &record.decides,
+            };
             let outcome = self
                 .store
-                .accept_decision(
-                    record.run_id,
-                    &decision,
-                    required,
-                    attempt.delivery_key,
-                    now,
-                )
+                .accept_decision(record.run_id, &decision, ballot, attempt.delivery_key, now)
                 .await?;
             match outcome {
                 AcceptOutcome::Accepted => {
@@ -281,13 +281,13 @@ impl Intake {
         let user = attempt.via.who().id;
         let run_id = approval.map(|a| a.run_id);
         let detail = format!(
-            "{} on approval {}{} refused: {}",
+            "{} on approval {} refused: {}",
             attempt.option,
             attempt.approval_id,
-            attempt.via.through().audit_suffix(),
             rejection.code()
         );
-        let audit = AuditEntry::new(run_id, user, "decision_refused", detail);
+        let audit = AuditEntry::new(run_id, user, "decision_refused", detail)
+            .via(attempt.via.through().label());
         let note = match attempt.via {
             Via::Slack { channel, .. } => {
                 // A click in the App Home tab has no channel: the run's is used.

@@ -223,7 +223,7 @@ impl Intake {
                     None => None,
                 };
                 let actor = user.as_deref().unwrap_or("slack");
-                let audit = AuditEntry::new(run_id, actor, "envelope_ignored", detail);
+                let audit = AuditEntry::new(run_id, actor, "envelope_ignored", detail).via("Slack");
                 let now = self.clock.now();
                 self.store
                     .refuse_delivery(Some(&delivery.key), &audit, None, now)
@@ -268,7 +268,8 @@ impl Intake {
         asker: Asker<'_>,
     ) -> Result<(), StoreError> {
         let detail = format!("{name} asked for again while this run is under way");
-        let audit = AuditEntry::new(Some(run.id), asker.user, "request_refused", detail);
+        let audit = AuditEntry::new(Some(run.id), asker.user, "request_refused", detail)
+            .via("slash command");
         let card = asker
             .team_domain
             .and_then(|domain| self.chat.card_link(domain, run));

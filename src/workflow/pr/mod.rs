@@ -118,7 +118,8 @@ impl PrFlow {
         if pr.status == PrStatus::Completed {
             remember(ctx, &after_review::merged_key(&repo, pr.id)).await?;
             run.merge_commit = pr.merge_commit.clone();
-            return Ok(Transition::go(run.at(PrStep::MergedJira)).note("merged outside the bot"));
+            return Ok(Transition::go(run.at(PrStep::MergedJira))
+                .settled_in_azure_devops("merged outside the bot"));
         }
         Ok(Transition::go(run.at(PrStep::Ticket)))
     }

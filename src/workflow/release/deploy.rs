@@ -158,12 +158,13 @@ impl ReleaseFlow {
                     s.id == stage_id && s.waiting.is_none() && s.status == StageStatus::NotStarted
                 });
                 if !waiting {
-                    let reply = Message::new([Line::new().plain(format!(
-                        "{stage} was started in Azure DevOps; the question here is closed."
-                    ))]);
-                    return Ok(
-                        Transition::go(run.at(ReleaseStep::Stages { since: None })).reply(reply)
-                    );
+                    let said = format!("{stage} was started in Azure DevOps");
+                    let reply = Message::new([
+                        Line::new().plain(format!("{said}; the question here is closed."))
+                    ]);
+                    return Ok(Transition::go(run.at(ReleaseStep::Stages { since: None }))
+                        .reply(reply)
+                        .settled_in_azure_devops(said));
                 }
                 let request = start_request(&run, &stage);
                 let step = ReleaseStep::AskStart { stage, stage_id };
@@ -192,10 +193,12 @@ impl ReleaseFlow {
         let cd = cd_of(&run)?;
         let still_pending = self.pending_of(cd.id, &stage).await?;
         if !approvals.iter().all(|id| still_pending.contains(id)) {
-            let reply = Message::new([Line::new().plain(format!(
-                "{stage} was approved or rejected in Azure DevOps; the question here is closed."
-            ))]);
-            return Ok(Transition::go(run.at(ReleaseStep::Stages { since: None })).reply(reply));
+            let said = format!("{stage} was approved or rejected in Azure DevOps");
+            let reply =
+                Message::new([Line::new().plain(format!("{said}; the question here is closed."))]);
+            return Ok(Transition::go(run.at(ReleaseStep::Stages { since: None }))
+                .reply(reply)
+                .settled_in_azure_devops(said));
         }
         let request = stage_request(&run, &stage, post_deploy);
         let step = ReleaseStep::AskStage {

@@ -24,6 +24,7 @@
 //! `build.rs` follows CI and finds the CD release; `deploy.rs` is the approval loop;
 //! `finish.rs` moves the tickets, posts the notes and archives.
 
+pub mod audit;
 mod build;
 mod deploy;
 use deploy::StageVerdict;

@@ -104,9 +104,10 @@ impl ReleaseFlow {
                         ));
                     }
                     PrStatus::Completed => {
-                        run.notes
-                            .push("the release PR was completed in Azure DevOps by hand".into());
-                        return Ok(Transition::go(run.at(ReleaseStep::Merge)));
+                        let said = "the release PR was completed in Azure DevOps by hand";
+                        run.notes.push(said.into());
+                        return Ok(Transition::go(run.at(ReleaseStep::Merge))
+                            .settled_in_azure_devops(said));
                     }
                     _ => {}
                 }
