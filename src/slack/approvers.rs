@@ -1,7 +1,7 @@
 //! Who may decide: an approval's deciders resolved against Slack. User-group members come from
-//! `usergroups.users.list` (Tier 2, so cached). If Slack cannot be reached, the last known
-//! membership is used; with none, the answer is "unknown" and the click is refused with a reason,
-//! never silently allowed. This is the intake's [`Chat`]: it also links to a run's card.
+//! `usergroups.users.list` (Tier 2) and PR authors from `users.lookupByEmail`, both cached for
+//! five minutes. If Slack cannot be reached, the last answer is used; with none, a group's
+//! membership is "unknown" and the click is refused with a reason, never silently allowed. This is the intake's [`Chat`]: it also links to a run's card.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -16,58 +16,83 @@ use crate::domain::Deciders;
 use crate::store::RunRecord;
 use crate::workflow::chat::Chat;
 
-/// Members of each user group, with when they were fetched.
-type GroupCache = HashMap<String, (Instant, Arc<HashSet<String>>)>;
-
-pub struct Approvers {
-    api: SlackApi,
+/// Answers fetched from Slack, with when: reused for `ttl`, and past it when Slack cannot be
+/// reached.
+struct Cache<V> {
     ttl: Duration,
-    cache: Mutex<GroupCache>,
+    entries: Mutex<HashMap<String, (Instant, V)>>,
 }
 
-impl Approvers {
-    pub fn new(api: SlackApi) -> Self {
+impl<V: Clone> Cache<V> {
+    fn new(ttl: Duration) -> Self {
         Self {
-            api,
-            ttl: Duration::from_secs(300),
-            cache: Mutex::new(HashMap::new()),
+            ttl,
+            entries: Mutex::new(HashMap::new()),
         }
     }
 
-    async fn members(&self, group: &str) -> Result<Arc<HashSet<String>>, String> {
-        let cached = self.cached(group);
-        if let Some((fetched, members)) = &cached
+    async fn get<F, E>(&self, key: &str, fetch: F) -> Result<V, E>
+    where
+        F: Future<Output = Result<V, E>>,
+        E: std::fmt::Display,
+    {
+        let cached = self.lock().get(key).cloned();
+        if let Some((fetched, value)) = &cached
             && fetched.elapsed() < self.ttl
         {
-            return Ok(members.clone());
+            return Ok(value.clone());
         }
-        match self.api.group_members(group).await {
-            Ok(users) => {
-                let members = Arc::new(users.into_iter().collect::<HashSet<_>>());
+        match fetch.await {
+            Ok(value) => {
                 self.lock()
-                    .insert(group.to_owned(), (Instant::now(), members.clone()));
-                Ok(members)
+                    .insert(key.to_owned(), (Instant::now(), value.clone()));
+                Ok(value)
             }
             Err(e) => match cached {
-                Some((_, members)) => {
-                    warn!(group, error = %e, "cannot refresh user-group members; using the last known list");
-                    Ok(members)
+                Some((_, value)) => {
+                    warn!(key, error = %e, "cannot ask Slack again; using the last answer");
+                    Ok(value)
                 }
-                None => Err(format!(
-                    "cannot list the members of user group {group}: {e}"
-                )),
+                None => Err(e),
             },
         }
     }
 
-    fn cached(&self, group: &str) -> Option<(Instant, Arc<HashSet<String>>)> {
-        self.lock().get(group).cloned()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, GroupCache> {
-        self.cache
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, V)>> {
+        self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+pub struct Approvers {
+    api: SlackApi,
+    /// Members of each user group.
+    groups: Cache<Arc<HashSet<String>>>,
+    /// The Slack user of each email (a PR author's), `None` for nobody.
+    emails: Cache<Option<String>>,
+}
+
+impl Approvers {
+    pub fn new(api: SlackApi) -> Self {
+        let ttl = Duration::from_secs(300);
+        Self {
+            api,
+            groups: Cache::new(ttl),
+            emails: Cache::new(ttl),
+        }
+    }
+
+    async fn members(&self, group: &str) -> Result<Arc<HashSet<String>>, String> {
+        let fetch = async {
+            let users = self
+                .api
+                .group_members(group)
+                .await
+                .map_err(|e| format!("cannot list the members of user group {group}: {e}"))?;
+            Ok(Arc::new(users.into_iter().collect::<HashSet<_>>()))
+        };
+        self.groups.get(group, fetch).await
     }
 }
 
@@ -89,10 +114,13 @@ impl Chat for Approvers {
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<String>, String> {
-        self.api
-            .user_by_email(email)
-            .await
-            .map_err(|e| format!("cannot look up a Slack user by email: {e}"))
+        let fetch = async {
+            self.api
+                .user_by_email(email)
+                .await
+                .map_err(|e| format!("cannot look up a Slack user by email: {e}"))
+        };
+        self.emails.get(email, fetch).await
     }
 
     fn card_link(&self, team_domain: &str, run: &RunRecord) -> Option<String> {

@@ -4,15 +4,18 @@
 use tokio::sync::OnceCell;
 use tracing::warn;
 
-use super::blocks::{self, HomeModel};
+use super::blocks::{self, HomeModel, Waiting};
 use super::web::{SlackApi, SlackError};
 use crate::clock::Clock;
 use crate::store::{NewDelivery, RunRecord, Store, StoreError};
+use crate::workflow::intake::Intake;
 
 pub struct HomeTab {
     store: Store,
     api: SlackApi,
     clock: Clock,
+    /// Judges who may decide what, so buttons go only to who may press them.
+    intake: Intake,
     /// The workspace URL, learnt once from auth.test.
     workspace: OnceCell<String>,
 }
@@ -26,11 +29,12 @@ pub enum HomeError {
 }
 
 impl HomeTab {
-    pub fn new(store: Store, api: SlackApi, clock: Clock) -> Self {
+    pub fn new(store: Store, api: SlackApi, clock: Clock, intake: Intake) -> Self {
         Self {
             store,
             api,
             clock,
+            intake,
             workspace: OnceCell::new(),
         }
     }
@@ -55,7 +59,8 @@ impl HomeTab {
         }
     }
 
-    /// Shows `user` the pending approvals, the staging releases and the last 10 runs.
+    /// Shows `user` the pending approvals (with buttons only where they may decide), the staging
+    /// releases and the last 10 runs.
     pub async fn publish(&self, user: &str) -> Result<(), HomeError> {
         let workspace = match self
             .workspace
@@ -74,12 +79,17 @@ impl HomeTab {
         for approval in &pending {
             runs.push(self.store.get_run(approval.run_id).await?);
         }
-        let waiting = pending
-            .iter()
-            .zip(&runs)
-            .filter_map(|(approval, run)| Some((approval, run.as_ref()?)))
-            .map(|(approval, run)| (approval, run, link(run)))
-            .collect();
+        let mut waiting = Vec::new();
+        for (approval, run) in pending.iter().zip(&runs) {
+            let Some(run) = run else { continue };
+            let read_only = self.intake.may_decide(user, approval, run).await.err();
+            waiting.push(Waiting {
+                approval,
+                run,
+                link: link(run),
+                read_only: read_only.map(|why| why.read_only()),
+            });
+        }
         let staging = self.store.all_staging().await?;
         let recent_runs = self.store.recent_runs(10).await?;
         let recent = recent_runs.iter().map(|run| (run, link(run))).collect();

@@ -134,7 +134,7 @@ impl Application {
             parts.outbound,
         );
         let poller = parts::poller(&config, parts.azdo, &core.engine, &core.store, &core.clock);
-        let receivers = receivers(&config, &core, &api, workspace);
+        let receivers = receivers(&config, &core, &api, &intake, workspace);
         let http = http_receiver(&config, &core, &intake, &receivers.link).await?;
         Ok(Self {
             store: core.store,
@@ -231,6 +231,7 @@ fn receivers(
     config: &Config,
     core: &Core,
     api: &SlackApi,
+    intake: &Intake,
     workspace: Option<Workspace>,
 ) -> Receivers {
     let door = FrontDoor::new(
@@ -247,6 +248,7 @@ fn receivers(
             core.store.clone(),
             api.clone(),
             core.clock.clone(),
+            intake.clone(),
         )),
         link: SlackLink::default(),
         workspace: OnceCell::new_with(workspace),

@@ -183,15 +183,56 @@ impl Rejection {
     }
 }
 
+impl Rejection {
+    /// Why a viewer of the Home tab gets no buttons for an approval, and who decides it.
+    pub fn read_only(&self) -> Line {
+        let line = Line::new().plain("Read-only for you: ");
+        match self {
+            Self::NotAllowed {
+                what,
+                deciders: Some(deciders),
+            } => who_may(line.plain(format!("{what} is decided by ")), deciders).plain("."),
+            Self::NotAllowed {
+                what,
+                deciders: None,
+            } => line.plain(format!(
+                "nobody is configured to decide {what} (SLACK_APPROVERS, or `approvers` in REPOS_CONFIG)."
+            )),
+            Self::OwnWork { own, deciders } => who_can(
+                line.plain(format!(
+                    "{}, so someone else decides it (four eyes). Who can: ",
+                    own.yours()
+                )),
+                deciders.as_ref(),
+            ),
+            Self::Unverifiable { reason } => line.plain(format!(
+                "I could not check whether you may decide this ({reason})."
+            )),
+            other => other.explain().lines.into_iter().next().unwrap_or_default(),
+        }
+    }
+}
+
+impl Own {
+    fn yours(self) -> &'static str {
+        match self {
+            Self::Requested => "You asked for this run",
+            Self::Authored => "You wrote this PR",
+        }
+    }
+}
+
 fn own_work_line(own: Own, deciders: Option<&Deciders>) -> Line {
-    let yours = match own {
-        Own::Requested => "You asked for this run",
-        Own::Authored => "You wrote this PR",
-    };
     let line = Line::new().plain(format!(
-        "{yours}, so someone else decides it (four eyes: ALLOW_SELF_APPROVAL is off). \
-         Nothing changed. Who can: "
+        "{}, so someone else decides it (four eyes: ALLOW_SELF_APPROVAL is off). \
+         Nothing changed. Who can: ",
+        own.yours()
     ));
+    who_can(line, deciders)
+}
+
+/// `line` followed by who may decide instead, or that nobody is configured.
+fn who_can(line: Line, deciders: Option<&Deciders>) -> Line {
     match deciders {
         Some(deciders) => who_may(line, deciders).plain("."),
         None => line.plain("nobody is configured (SLACK_APPROVERS)."),

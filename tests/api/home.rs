@@ -1,5 +1,5 @@
-//! The App Home tab: opening it publishes the pending approvals with working buttons, the staging
-//! releases and the last runs with links to their cards.
+//! The App Home tab: opening it publishes the pending approvals (with working buttons for who may
+//! decide them), the staging releases and the last runs with links to their cards.
 
 use serde_json::{Value, json};
 
@@ -92,4 +92,54 @@ async fn the_home_tab_shows_what_waits_and_its_buttons_work(backend: Backend) {
     w.app.finish().await;
 }
 
-on_both_backends!(the_home_tab_shows_what_waits_and_its_buttons_work);
+/// Buttons go only to who may press them; the others read who may.
+async fn the_home_tab_gives_buttons_only_to_who_may_decide(backend: Backend) {
+    let vars = [
+        ("SLACK_APPROVERS", "U0ADA U0BOB"),
+        ("ALLOW_SELF_APPROVAL", "false"),
+    ];
+    let Some(w) = release_world(backend, &vars).await else {
+        return;
+    };
+    w.release("Billo.Api").await;
+    let run = w.release_run().await;
+    w.waits_at(run, "ask_create").await;
+    let slack = &w.app.slack;
+    let home_of = |user: &'static str| async move {
+        let before = slack.calls("views.publish").len();
+        let id = slack.deliver(slack.home_opened_envelope(user)).await;
+        slack.ack(&id).await;
+        let publish = wait_until("the Home tab to be published", || async {
+            let calls = slack.calls("views.publish");
+            (calls.len() > before).then(|| calls[before].clone())
+        })
+        .await;
+        assert_eq!(publish.body["user_id"], user);
+        texts(&publish.body["view"])
+    };
+
+    let (text, buttons) = home_of("U0ADA").await;
+    assert!(buttons.is_empty(), "{buttons:?}");
+    assert!(
+        text.contains(
+            "_Read-only for you: You asked for this run, so someone else decides it (four eyes). \
+             Who can: <@U0ADA>, <@U0BOB>._"
+        ),
+        "{text}"
+    );
+    let (text, buttons) = home_of("U0EVE").await;
+    assert!(buttons.is_empty(), "{buttons:?}");
+    assert!(
+        text.contains("_Read-only for you: the release is decided by <@U0ADA>, <@U0BOB>._"),
+        "{text}"
+    );
+    let (_, buttons) = home_of("U0BOB").await;
+    let labels: Vec<&str> = buttons.iter().map(|b| b.0.as_str()).collect();
+    assert_eq!(labels, ["Create release PR", "Cancel"]);
+    w.app.finish().await;
+}
+
+on_both_backends!(
+    the_home_tab_shows_what_waits_and_its_buttons_work,
+    the_home_tab_gives_buttons_only_to_who_may_decide,
+);

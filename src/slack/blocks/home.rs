@@ -1,5 +1,6 @@
-//! The App Home tab: what waits for a decision (with the same buttons as the cards), the staging
-//! release of each repository, and the last runs with links to their cards.
+//! The App Home tab: what waits for a decision (with the same buttons as the cards, for who may
+//! press them; others read who may), the staging release of each repository, and the last runs
+//! with links to their cards.
 
 use slack_morphism::prelude::*;
 
@@ -11,9 +12,19 @@ use crate::store::{ApprovalRecord, RunRecord, StagingRelease};
 /// Slack allows 100 blocks in a Home view; each waiting approval takes three.
 const WAITING_MAX: usize = 20;
 
+/// A pending approval as the viewer sees it.
+pub struct Waiting<'a> {
+    pub approval: &'a ApprovalRecord,
+    pub run: &'a RunRecord,
+    /// A link to the run's card.
+    pub link: Option<String>,
+    /// Why the viewer may not decide it, shown instead of its buttons; `None`: they may.
+    pub read_only: Option<Line>,
+}
+
 pub struct HomeModel<'a> {
-    /// Pending approvals, each with its run and a link to the run's card.
-    pub waiting: Vec<(&'a ApprovalRecord, &'a RunRecord, Option<String>)>,
+    /// Pending approvals, oldest first.
+    pub waiting: Vec<Waiting<'a>>,
     pub staging: &'a [StagingRelease],
     /// The last runs, newest first, with links to their cards.
     pub recent: Vec<(&'a RunRecord, Option<String>)>,
@@ -24,10 +35,14 @@ pub fn home(model: &HomeModel<'_>) -> SlackView {
     if model.waiting.is_empty() {
         blocks.push(section("_Nothing waits for a decision._"));
     }
-    for (approval, run, link) in model.waiting.iter().take(WAITING_MAX) {
-        blocks.push(section(&mrkdwn::line(&run_line(run, link.as_deref()))));
-        blocks.push(section(&mrkdwn::line(&prompt_line(approval))));
-        blocks.push(buttons(approval));
+    for waiting in model.waiting.iter().take(WAITING_MAX) {
+        let link = waiting.link.as_deref();
+        blocks.push(section(&mrkdwn::line(&run_line(waiting.run, link))));
+        blocks.push(section(&mrkdwn::line(&prompt_line(waiting.approval))));
+        blocks.push(match &waiting.read_only {
+            None => buttons(waiting.approval),
+            Some(why) => section(&format!("_{}_", mrkdwn::line(why))),
+        });
     }
     if model.waiting.len() > WAITING_MAX {
         blocks.push(section(&format!(

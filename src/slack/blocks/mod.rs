@@ -6,7 +6,7 @@ use slack_morphism::prelude::*;
 
 mod home;
 
-pub use home::{HomeModel, home};
+pub use home::{HomeModel, Waiting, home};
 
 use super::actions;
 use super::mrkdwn;

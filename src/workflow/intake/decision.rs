@@ -169,7 +169,17 @@ impl Intake {
             let channel = run.channel_id.clone();
             return Err(Rejection::NotOnCard { channel });
         }
-        let user = attempt.via.who().id;
+        self.may_decide(attempt.via.who().id, approval, run).await
+    }
+
+    /// Whether `user` may decide `approval` of `run`: the policy for what it decides, and the
+    /// four-eyes rule. The Home tab asks it to show buttons only to who may press them.
+    pub async fn may_decide(
+        &self,
+        user: &str,
+        approval: &ApprovalRecord,
+        run: &RunRecord,
+    ) -> Permission {
         let rule = self.policy.rule(run.repo.as_ref(), &approval.decides);
         if !self.policy.self_approval(run.repo.as_ref())
             && let Some(own) = self.own_work(user, approval, run).await
