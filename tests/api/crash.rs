@@ -62,6 +62,17 @@ struct Script {
     answers: &'static [(&'static str, &'static str)],
 }
 
+impl Script {
+    /// The answer to what `seen` waits for: by what it decides (`stage:Sandbox`), else by step.
+    fn answer(&self, seen: &Seen) -> Option<&(&'static str, &'static str)> {
+        let by = |key: &str| self.answers.iter().find(|(when, _)| *when == key);
+        seen.decides
+            .as_deref()
+            .and_then(by)
+            .or_else(|| by(&seen.step))
+    }
+}
+
 const PR_SCRIPT: Script = Script {
     kind: "pr",
     command: "/review",
@@ -76,6 +87,21 @@ const RELEASE_SCRIPT: Script = Script {
     answers: &[
         ("ask_create", "create"),
         ("ask_merge", "merge"),
+        ("ask_stage", "approve"),
+    ],
+};
+
+/// Sandbox skipped: its approval is rejected in Azure DevOps, and Production is started only
+/// after its own Start question, then approved.
+const SKIP_SCRIPT: Script = Script {
+    kind: "release",
+    command: "/release",
+    text: "Billo.Api",
+    answers: &[
+        ("ask_create", "create"),
+        ("ask_merge", "merge"),
+        ("stage:Sandbox", "skip"),
+        ("ask_start", "approve"),
         ("ask_stage", "approve"),
     ],
 };
@@ -324,7 +350,7 @@ impl Scene {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             };
-            let answer = script.answers.iter().find(|(step, _)| *step == seen.step);
+            let answer = script.answer(&seen);
             if seen.status == "waiting"
                 && let (Some((_, option)), Some(approval), Some(decides), Some(ts)) =
                     (answer, &seen.approval, &seen.decides, &seen.card_ts)
@@ -606,18 +632,40 @@ impl Workflow for Release {
 
     async fn outcome(scene: &Scene, kills: &mut Kills) -> ReleaseOutcome {
         let status = scene.drive(&RELEASE_SCRIPT, kills).await;
-        ReleaseOutcome {
-            status,
-            release_prs: scene.azdo.with(|s| s.created.len()),
-            merges: scene.azdo.with(|s| s.completions.len()),
-            builds: scene.azdo.with(|s| s.builds.len()),
-            approvals: scene.approval_calls(),
-            stage_starts: scene.azdo.with(|s| s.cd.starts.len()),
-            jira: ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"]
-                .map(|key| scene.jira.status(key))
-                .to_vec(),
-            archived: scene.archived_versions().await,
-        }
+        release_outcome(scene, status).await
+    }
+}
+
+/// A release whose Sandbox stage is skipped ([`SKIP_SCRIPT`]).
+struct SkippedRelease;
+
+impl Workflow for SkippedRelease {
+    const KIND: &'static str = "release";
+    type Outcome = ReleaseOutcome;
+
+    async fn scene() -> Scene {
+        Scene::release().await
+    }
+
+    async fn outcome(scene: &Scene, kills: &mut Kills) -> ReleaseOutcome {
+        let status = scene.drive(&SKIP_SCRIPT, kills).await;
+        release_outcome(scene, status).await
+    }
+}
+
+/// What Azure DevOps, Jira and the archive saw of a release that ended in `status`.
+async fn release_outcome(scene: &Scene, status: String) -> ReleaseOutcome {
+    ReleaseOutcome {
+        status,
+        release_prs: scene.azdo.with(|s| s.created.len()),
+        merges: scene.azdo.with(|s| s.completions.len()),
+        builds: scene.azdo.with(|s| s.builds.len()),
+        approvals: scene.approval_calls(),
+        stage_starts: scene.azdo.with(|s| s.cd.starts.len()),
+        jira: ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"]
+            .map(|key| scene.jira.status(key))
+            .to_vec(),
+        archived: scene.archived_versions().await,
     }
 }
 
@@ -653,6 +701,18 @@ fn release_expected() -> ReleaseOutcome {
         jira: vec!["Done".into(), "Done".into(), "Done".into()],
         archived: vec!["1.4.2".into(), "1.4.3".into()],
     }
+}
+
+/// Skipping Sandbox, killed at every step: Sandbox's approval is rejected once, Production is
+/// started once (after both its operators pressed Start) and approved once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_bot_at_every_step_of_a_skipped_stage_changes_nothing() {
+    let expected = ReleaseOutcome {
+        approvals: vec![(500, "rejected".into()), (501, "approved".into())],
+        stage_starts: 1,
+        ..release_expected()
+    };
+    kill_at_every_step::<SkippedRelease>(expected, 16).await;
 }
 
 /// Production needs two people: the bot is killed after the first one's vote, before the
