@@ -23,6 +23,9 @@ pub struct AzdoSettings {
     /// Classic release management: `https://vsrm.dev.azure.com/{org}`; on a Server install the
     /// same as `base_url`.
     pub release_base_url: Url,
+    /// Identities (a group's members): `https://vssps.dev.azure.com/{org}`; on a Server install
+    /// the same as `base_url`.
+    pub identity_base_url: Url,
     pub project: String,
     pub pat: SecretString,
     pub api_version: String,
@@ -35,6 +38,7 @@ pub struct AzdoSettings {
 impl AzdoSettings {
     pub fn new(base_url: Url, release_base_url: Url, project: &str, pat: SecretString) -> Self {
         Self {
+            identity_base_url: base_url.clone(),
             base_url,
             release_base_url,
             project: project.to_owned(),
@@ -75,6 +79,9 @@ pub(super) struct IdentityDto {
     /// premises.
     #[serde(default)]
     pub unique_name: String,
+    /// A group rather than a person.
+    #[serde(default)]
+    pub is_container: bool,
 }
 
 impl IdentityDto {
@@ -133,6 +140,11 @@ impl AzdoClient {
             segments,
             query,
         )
+    }
+
+    /// `{identity base}/_apis/{segments…}?…`, outside any project.
+    pub(super) fn identity_url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        self.compose(&self.settings.identity_base_url, &["_apis"], segments, query)
     }
 
     /// `url` with the preview of its api-version, for calls Azure DevOps only offers in preview.

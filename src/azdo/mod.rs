@@ -4,12 +4,13 @@
 //! operation under one name. DTOs are private to the files below and become the types here at
 //! the edge.
 //!
-//! Read `client.rs` (URLs, paging, auth), then `pulls.rs`, `reviews.rs`, `builds.rs` and
-//! `releases.rs`.
+//! Read `client.rs` (URLs, paging, auth), then `pulls.rs`, `reviews.rs`, `builds.rs`,
+//! `releases.rs` and `identities.rs`.
 
 mod builds;
 mod client;
 mod completion;
+mod identities;
 mod pulls;
 mod releases;
 mod reviews;
@@ -21,6 +22,7 @@ use crate::http_client::HttpError;
 
 pub use builds::Builds;
 pub use client::{AzdoClient, AzdoSettings};
+pub use identities::{ApproverRef, Identities, Person};
 pub use pulls::PullRequests;
 pub use releases::{ClassicReleases, PendingApproval, Stage, StageStatus, Wait};
 pub use reviews::PrReviews;
@@ -247,7 +249,7 @@ pub struct Release {
 /// What the flows need from Azure DevOps: a trait per area, each implemented in its own file,
 /// and what is left here (who the PAT is, a PR's link).
 #[async_trait]
-pub trait AzureDevOps: PullRequests + PrReviews + Builds + ClassicReleases {
+pub trait AzureDevOps: PullRequests + PrReviews + Builds + ClassicReleases + Identities {
     /// The page of PR `pr` in `repo` that a human opens (no request is made).
     fn pull_request_link(&self, repo: &RepoName, pr: i64) -> String;
     /// The identity behind the PAT (its id is the bot's reviewer id).

@@ -65,8 +65,8 @@ impl StageStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingApproval {
     pub id: i64,
-    /// Who may approve: a person or a group, as Azure DevOps names them.
-    pub approver: String,
+    /// Who may approve: a person or a group.
+    pub approver: ApproverRef,
     /// After deployment rather than before.
     pub post_deploy: bool,
 }
@@ -325,7 +325,12 @@ impl PendingApproval {
     fn new(id: i64, approver: Option<&IdentityDto>, post_deploy: bool) -> Self {
         Self {
             id,
-            approver: approver.map(|p| p.display_name.clone()).unwrap_or_default(),
+            approver: ApproverRef {
+                id: approver.map(|p| p.id.clone()).unwrap_or_default(),
+                name: approver.map(|p| p.display_name.clone()).unwrap_or_default(),
+                email: approver.and_then(IdentityDto::email),
+                is_group: approver.is_some_and(|p| p.is_container),
+            },
             post_deploy,
         }
     }
@@ -371,7 +376,12 @@ mod tests {
             found[1].waiting,
             Some(Wait::Approval(vec![PendingApproval {
                 id: 77,
-                approver: "Release Managers".into(),
+                approver: ApproverRef {
+                    id: String::new(),
+                    name: "Release Managers".into(),
+                    email: None,
+                    is_group: false,
+                },
                 post_deploy: false
             }]))
         );
@@ -393,7 +403,12 @@ mod tests {
             stages(vec![stage], vec![listed])[0].waiting,
             Some(Wait::Approval(vec![PendingApproval {
                 id: 9,
-                approver: "Bo".into(),
+                approver: ApproverRef {
+                    id: String::new(),
+                    name: "Bo".into(),
+                    email: None,
+                    is_group: false,
+                },
                 post_deploy: true
             }]))
         );

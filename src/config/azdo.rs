@@ -7,12 +7,13 @@ use super::reader::{Reader, parse_base_url, parse_word};
 use crate::azdo::AzdoSettings;
 use crate::http_client::RetryPolicy;
 
-pub(super) const VARS: [&str; 5] = [
+pub(super) const VARS: [&str; 6] = [
     "AZDO_ORGANIZATION",
     "AZDO_BASE_URL",
     "AZDO_PROJECT",
     "AZDO_PAT",
     "AZDO_RELEASE_BASE_URL",
+    "AZDO_IDENTITY_BASE_URL",
 ];
 
 /// `Some(None)`: Azure DevOps is off; `None`: something is wrong (already reported).
@@ -22,6 +23,7 @@ pub(super) fn read(vars: &mut Reader<'_>, retry: RetryPolicy) -> Option<Option<A
     }
     let base = base_url(vars);
     let release = vars.optional("AZDO_RELEASE_BASE_URL", parse_base_url);
+    let identity = vars.optional("AZDO_IDENTITY_BASE_URL", parse_base_url);
     let project = vars.required(
         "AZDO_PROJECT",
         "the Azure DevOps project of the repositories",
@@ -32,8 +34,10 @@ pub(super) fn read(vars: &mut Reader<'_>, retry: RetryPolicy) -> Option<Option<A
     );
     let api_version = vars.parsed("AZDO_API_VERSION", "7.1", parse_api_version);
     let base = base?;
-    let release = release?.unwrap_or_else(|| default_release_base(&base));
+    let release = release?.unwrap_or_else(|| cloud_host(&base, "vsrm"));
+    let identity = identity?.unwrap_or_else(|| cloud_host(&base, "vssps"));
     let mut settings = AzdoSettings::new(base, release, &project?, pat?);
+    settings.identity_base_url = identity;
     settings.api_version = api_version?;
     settings.retry = retry;
     Some(Some(settings))
@@ -70,16 +74,16 @@ fn parse_api_version(text: &str) -> Result<String, String> {
     }
 }
 
-/// Classic release management has its own host in the cloud; a Server collection serves it at
-/// the collection URL.
-pub(super) fn default_release_base(base: &Url) -> Url {
+/// Classic release management (`vsrm`) and identities (`vssps`) have their own hosts in the
+/// cloud; a Server collection serves them at the collection URL.
+pub(super) fn cloud_host(base: &Url, service: &str) -> Url {
     let host = base.host_str().unwrap_or_default();
     let rewritten = if host.eq_ignore_ascii_case("dev.azure.com") {
-        Some(format!("https://vsrm.dev.azure.com{}", base.path()))
+        Some(format!("https://{service}.dev.azure.com{}", base.path()))
     } else {
         host.strip_suffix(".visualstudio.com")
             .filter(|org| !org.contains('.'))
-            .map(|org| format!("https://{org}.vsrm.visualstudio.com{}", base.path()))
+            .map(|org| format!("https://{org}.{service}.visualstudio.com{}", base.path()))
     };
     rewritten
         .and_then(|u| Url::parse(&u).ok())

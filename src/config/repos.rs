@@ -83,7 +83,8 @@ fn check(repo: &RepoName, settings: &RepoSettings) -> Result<(), String> {
     Ok(())
 }
 
-/// A stage needs a name, and no more required approvals than its listed people can give.
+/// A stage needs a name, its approvers from one place, and no more required approvals than its
+/// listed people can give.
 fn check_stage(stage: &str, policy: &StagePolicy) -> Result<(), String> {
     if stage.trim().is_empty() {
         return Err("a stage has an empty name".into());
@@ -91,6 +92,12 @@ fn check_stage(stage: &str, policy: &StagePolicy) -> Result<(), String> {
     let required = policy.required.unwrap_or(1);
     if required == 0 {
         return Err(format!("{stage}.required is 0; it must be at least 1"));
+    }
+    if policy.from_azure_devops && policy.users.is_some() {
+        return Err(format!(
+            "{stage} has both `users` and `from_azure_devops = true`: the approvers come from one \
+             place; drop one of them"
+        ));
     }
     let people = match &policy.users {
         Some(Deciders::Only(list)) if list.iter().all(|a| matches!(a, Approver::User(_))) => {

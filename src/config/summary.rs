@@ -44,6 +44,9 @@ const ROWS: &[(&str, Show)] = &[
     ("AZDO_RELEASE_BASE_URL", |c| {
         c.azdo.as_ref().map(|a| a.release_base_url.to_string())
     }),
+    ("AZDO_IDENTITY_BASE_URL", |c| {
+        c.azdo.as_ref().map(|a| a.identity_base_url.to_string())
+    }),
     ("AZDO_PROJECT", |c| {
         c.azdo.as_ref().map(|a| a.project.clone())
     }),

@@ -1,4 +1,5 @@
-//! Who may press approval buttons: Slack user ids and user-group ids, or explicitly anyone.
+//! Who may press approval buttons: Slack user ids and user-group ids, or explicitly anyone; for
+//! a stage whose approvers come from Azure DevOps, the people it lists, by email.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,13 +9,17 @@ pub enum Approver {
     User(String),
     /// A user-group id (`S…`); its members are resolved through `usergroups.users.list`.
     Group(String),
+    /// A person Azure DevOps lists as an approver: matched by the email of the Slack user who
+    /// clicks. Never read from configuration.
+    Email { email: String, name: String },
 }
 
 impl Approver {
-    /// The Slack id, of a user or of a user group.
+    /// The Slack id of a user or a user group; for a person from Azure DevOps, their name.
     pub fn id(&self) -> &str {
         match self {
             Self::User(id) | Self::Group(id) => id,
+            Self::Email { name, .. } => name,
         }
     }
 }
@@ -59,8 +64,22 @@ impl Deciders {
     pub fn groups(&self) -> impl Iterator<Item = &str> {
         self.approvers().iter().filter_map(|a| match a {
             Approver::Group(id) => Some(id.as_str()),
-            Approver::User(_) => None,
+            _ => None,
         })
+    }
+
+    /// Whether `email` is one of the people from Azure DevOps, ignoring case.
+    pub fn names_email(&self, email: &str) -> bool {
+        self.approvers()
+            .iter()
+            .any(|a| matches!(a, Approver::Email { email: listed, .. } if listed.eq_ignore_ascii_case(email)))
+    }
+
+    /// Whether anyone is named by email, so the clicker's email must be known.
+    pub fn has_emails(&self) -> bool {
+        self.approvers()
+            .iter()
+            .any(|a| matches!(a, Approver::Email { .. }))
     }
 
     /// The listed users and groups; none for `anyone`.
@@ -107,8 +126,9 @@ impl TryFrom<Vec<String>> for Deciders {
 pub fn parse_user(text: &str) -> Result<String, String> {
     match parse_one(text)? {
         Approver::User(id) => Ok(id),
-        Approver::Group(id) => Err(format!(
-            "{id} is a user group; name one person's user id (U…)"
+        other => Err(format!(
+            "{} is a user group; name one person's user id (U…)",
+            other.id()
         )),
     }
 }

@@ -76,6 +76,20 @@ pub struct RepoApprovers {
 pub struct StagePolicy {
     pub users: Option<Deciders>,
     pub required: Option<u32>,
+    /// The people Azure DevOps lists as the stage's approvers decide it (users by email, groups
+    /// through their members), instead of `users`.
+    #[serde(default)]
+    pub from_azure_devops: bool,
+}
+
+impl StagePolicy {
+    /// A policy that names its deciders and nothing else.
+    fn of(users: Option<Deciders>) -> Self {
+        Self {
+            users,
+            ..Self::default()
+        }
+    }
 }
 
 /// The policy for one decision.
@@ -85,6 +99,9 @@ pub struct Rule {
     pub deciders: Option<Deciders>,
     /// Distinct people who must approve.
     pub required: u32,
+    /// The deciders are whom Azure DevOps lists as the stage's approvers, found when it is
+    /// asked about (see [`ApprovalRecord`](crate::store::ApprovalRecord)'s `deciders`).
+    pub from_azure_devops: bool,
 }
 
 /// The option that may need several people; any other (Skip, Reject) ends the question at once.
@@ -98,10 +115,11 @@ impl Rule {
 
     /// `anyone`, `U1, S2`, with "(2 people)" when more than one must approve.
     pub fn describe(&self) -> String {
-        let who = self
-            .deciders
-            .as_ref()
-            .map_or_else(|| "nobody (not configured)".to_owned(), Deciders::describe);
+        let who = match &self.deciders {
+            _ if self.from_azure_devops => "the approvers Azure DevOps lists".to_owned(),
+            Some(deciders) => deciders.describe(),
+            None => "nobody (not configured)".to_owned(),
+        };
         match self.required {
             0 | 1 => who,
             n => format!("{who} ({n} people)"),
@@ -125,20 +143,29 @@ impl ApprovalPolicy {
         let approvers = repo
             .map(|r| self.repos.for_repo(r).approvers)
             .unwrap_or_default();
-        let (own, required) = match decides {
-            Decides::Merge => (approvers.merge, None),
-            Decides::Ci => (approvers.ci, None),
-            Decides::Release => (approvers.release, None),
-            Decides::Stage(name) => approvers
+        let stage = |name: &str| {
+            approvers
                 .stages
-                .into_iter()
+                .iter()
                 .find(|(stage, _)| stage.eq_ignore_ascii_case(name))
-                .map(|(_, s)| (s.users, s.required))
-                .unwrap_or_default(),
+                .map(|(_, s)| s.clone())
+                .unwrap_or_default()
+        };
+        let policy = match decides {
+            Decides::Merge => StagePolicy::of(approvers.merge.clone()),
+            Decides::Ci => StagePolicy::of(approvers.ci.clone()),
+            Decides::Release => StagePolicy::of(approvers.release.clone()),
+            Decides::Stage(name) => stage(name),
+        };
+        let deciders = if policy.from_azure_devops {
+            None
+        } else {
+            policy.users.or_else(|| self.default.clone())
         };
         Rule {
-            deciders: own.or_else(|| self.default.clone()),
-            required: required.unwrap_or(1).max(1),
+            deciders,
+            required: policy.required.unwrap_or(1).max(1),
+            from_azure_devops: policy.from_azure_devops,
         }
     }
 

@@ -71,6 +71,8 @@ pub struct Approvers {
     groups: Cache<Arc<HashSet<String>>>,
     /// The Slack user of each email (a PR author's), `None` for nobody.
     emails: Cache<Option<String>>,
+    /// The email of each Slack user who clicked a stage whose approvers come from Azure DevOps.
+    users: Cache<Option<String>>,
 }
 
 impl Approvers {
@@ -80,7 +82,18 @@ impl Approvers {
             api,
             groups: Cache::new(ttl),
             emails: Cache::new(ttl),
+            users: Cache::new(ttl),
         }
+    }
+
+    async fn email_of(&self, user: &str) -> Result<Option<String>, String> {
+        let fetch = async {
+            self.api
+                .user_email(user)
+                .await
+                .map_err(|e| format!("cannot read your email from Slack: {e}"))
+        };
+        self.users.get(user, fetch).await
     }
 
     async fn members(&self, group: &str) -> Result<Arc<HashSet<String>>, String> {
@@ -106,6 +119,13 @@ impl Chat for Approvers {
         for group in deciders.groups() {
             match self.members(group).await {
                 Ok(members) if members.contains(user) => return Ok(true),
+                Ok(_) => {}
+                Err(reason) => failure = Some(reason),
+            }
+        }
+        if deciders.has_emails() {
+            match self.email_of(user).await {
+                Ok(Some(email)) if deciders.names_email(&email) => return Ok(true),
                 Ok(_) => {}
                 Err(reason) => failure = Some(reason),
             }

@@ -264,6 +264,21 @@ impl SlackApi {
         Ok(reply.users.into_iter().map(|u| u.0).collect())
     }
 
+    /// https://api.slack.com/methods/users.info (scope `users:read.email` for the email): the
+    /// email of `user`'s profile, `None` when Slack shows none (a bot, a hidden email).
+    #[instrument(level = "debug", skip_all)]
+    pub async fn user_email(&self, user: &str) -> Result<Option<String>, SlackError> {
+        let request = SlackApiUsersInfoRequest::new(SlackUserId(user.to_owned()));
+        let session = self.client.open_session(&self.bot);
+        let reply = self.bounded(session.users_info(&request)).await?;
+        Ok(reply
+            .user
+            .profile
+            .and_then(|p| p.email)
+            .map(|e| e.0)
+            .filter(|e| !e.is_empty()))
+    }
+
     /// https://api.slack.com/methods/users.lookupByEmail (scope `users:read.email`): the user
     /// id of the member with this email, `None` when no member has it.
     #[instrument(level = "debug", skip_all)]

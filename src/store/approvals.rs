@@ -9,7 +9,9 @@ use tracing::instrument;
 use super::audit::insert_audit;
 use super::deliveries::claim_delivery;
 use super::{AuditEntry, BeginWrite, Store, StoreError, on_db, on_db_read, parse_column};
-use crate::domain::{ApprovalId, ApprovalOption, ApprovalStatus, Decides, Decision, RunId, Voter};
+use crate::domain::{
+    ApprovalId, ApprovalOption, ApprovalStatus, Approver, Deciders, Decides, Decision, RunId, Voter,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewApproval {
@@ -17,6 +19,7 @@ pub struct NewApproval {
     pub point: String,
     pub decides: Decides,
     pub author: Option<String>,
+    pub deciders: Option<Deciders>,
     pub prompt: String,
     pub options: Vec<ApprovalOption>,
     pub expires_at: DateTime<Utc>,
@@ -30,6 +33,8 @@ pub struct ApprovalRecord {
     pub decides: Decides,
     /// Whose work this decides (a PR author's email), if anyone's.
     pub author: Option<String>,
+    /// Who decides it instead of the policy's list (a stage's approvers in Azure DevOps).
+    pub deciders: Option<Deciders>,
     pub prompt: String,
     pub options: Vec<ApprovalOption>,
     pub status: ApprovalStatus,
@@ -49,6 +54,7 @@ struct ApprovalRow {
     point: String,
     decides: String,
     author: Option<String>,
+    deciders: Option<Json<Vec<Approver>>>,
     prompt: String,
     options: Json<Vec<ApprovalOption>>,
     status: String,
@@ -72,6 +78,7 @@ impl TryFrom<ApprovalRow> for ApprovalRecord {
             decides: Decides::parse(&row.decides)
                 .ok_or_else(|| corrupt("decision kind", &row.decides))?,
             author: row.author,
+            deciders: row.deciders.map(|list| Deciders::Only(list.0)),
             prompt: row.prompt,
             options: row.options.0,
             status: parse_column(&row.status)?,
@@ -113,7 +120,7 @@ pub enum AcceptOutcome {
 macro_rules! select_approvals {
     ($rest:literal) => {
         concat!(
-            "SELECT id, run_id, point, decides, author, prompt, options, status, required, decided_option, ",
+            "SELECT id, run_id, point, decides, author, deciders, prompt, options, status, required, decided_option, ",
             "decided_by, decided_at, expires_at, created_at FROM approvals ",
             $rest
         )

@@ -55,8 +55,9 @@ const SUPERSEDE_OTHER_APPROVALS: &str = "UPDATE approvals SET status = 'supersed
      WHERE run_id = $1 AND status = 'pending' \
      AND ($2 IS NULL OR point <> $2 OR prompt <> $3 OR options <> $4)";
 
-const INSERT_APPROVAL: &str = "INSERT INTO approvals (id, run_id, point, decides, author, prompt, \
-     options, status, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9)";
+const INSERT_APPROVAL: &str = "INSERT INTO approvals (id, run_id, point, decides, author, deciders, \
+     prompt, options, status, expires_at, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)";
 
 const INSERT_REPLY: &str = "INSERT INTO outbox (run_id, kind, channel_id, message, not_before, created_at) \
      SELECT id, 'thread_reply', channel_id, $2, $3, $3 FROM runs WHERE id = $1";
@@ -119,6 +120,7 @@ impl Store {
                     .bind(&approval.point)
                     .bind(approval.decides.to_string())
                     .bind(&approval.author)
+                    .bind(approval.deciders.as_ref().map(|d| Json(d.approvers())))
                     .bind(&approval.prompt)
                     .bind(Json(&approval.options))
                     .bind(approval.expires_at)

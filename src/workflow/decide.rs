@@ -244,17 +244,28 @@ fn who_may(mut line: Line, deciders: &Deciders) -> Line {
     if *deciders == Deciders::Anyone {
         return line.plain("anyone else in the workspace");
     }
-    for (i, approver) in deciders.approvers().iter().enumerate() {
+    let approvers = deciders.approvers();
+    if approvers.is_empty() {
+        return line.plain("nobody Slack can recognise (Azure DevOps lists no approver with an email)");
+    }
+    for (i, approver) in approvers.iter().take(NAMED_MAX).enumerate() {
         if i > 0 {
             line = line.plain(", ");
         }
         line = match approver {
             Approver::User(id) => line.user(id.clone()),
             Approver::Group(id) => line.code(id.clone()),
+            Approver::Email { name, .. } => line.plain(name.clone()),
         };
     }
-    line
+    match approvers.len().checked_sub(NAMED_MAX) {
+        Some(more) if more > 0 => line.plain(format!(" and {more} more")),
+        _ => line,
+    }
 }
+
+/// Deciders named in one message at most.
+const NAMED_MAX: usize = 12;
 
 #[cfg(test)]
 mod tests {
@@ -273,6 +284,7 @@ mod tests {
             point: "merge".into(),
             decides: crate::domain::Decides::Merge,
             author: None,
+            deciders: None,
             required: 1,
             prompt: "Merge?".into(),
             options: ["merge", "cancel"]

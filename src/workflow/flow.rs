@@ -21,7 +21,9 @@ use serde_json::Value;
 
 use super::card::CardView;
 use super::step_error::StepError;
-use crate::domain::{ApprovalOption, Decides, Decision, Message, OptionStyle, RunId, RunKind};
+use crate::domain::{
+    ApprovalOption, Deciders, Decides, Decision, Message, OptionStyle, RunId, RunKind,
+};
 use crate::store::{EffectEntry, RunRecord, Store};
 
 #[async_trait]
@@ -62,6 +64,9 @@ pub struct ApprovalRequest {
     /// Whose work this decides (a PR author's email): under the four-eyes rule, not theirs to
     /// decide.
     pub author: Option<String>,
+    /// Who decides this one question, instead of the policy's list: the people Azure DevOps
+    /// lists as a stage's approvers (`from_azure_devops`).
+    pub deciders: Option<Deciders>,
     pub prompt: String,
     pub options: Vec<ApprovalOption>,
 }

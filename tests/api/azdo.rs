@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use release_agent::azdo::{
-    Anchor, AzdoClient, AzdoError, AzdoSettings, AzureDevOps, BuildState, Builds, ClassicReleases,
+    Anchor, ApproverRef, AzdoClient, AzdoError, AzdoSettings, AzureDevOps, BuildState, Builds, ClassicReleases,
     CompletionOptions, MergeStrategy, NewPullRequest, NewThread, PendingApproval, PrReviews,
-    PrStatus, PullRequests, StageStatus, ThreadStatus, Vote, Wait,
+    Identities, Person, PrStatus, PullRequests, StageStatus, ThreadStatus, Vote, Wait,
 };
 use release_agent::domain::RepoName;
 use release_agent::http_client::HttpError;
@@ -555,7 +555,8 @@ async fn the_release_of_a_build_reports_which_stage_waits_for_whom_and_approvals
         .and(query_param("releaseIdsFilter", "18"))
         .and(query_param("statusFilter", "pending"))
         .respond_with(json(200, json!({"count": 1, "value": [{"id": 301, "status": "pending", "approvalType": "preDeploy",
-            "approver": {"displayName": "Release Managers"}, "releaseEnvironment": {"id": 55, "name": "Production"}, "release": {"id": 18}}]})))
+            "approver": {"displayName": "[Proj]\\Release Managers", "id": "g-release", "uniqueName": "vstfs:///Classification/TeamProject/proj-guid\\Release Managers", "isContainer": true},
+            "releaseEnvironment": {"id": 55, "name": "Production"}, "release": {"id": 18}}]})))
         .mount(&server)
         .await;
     Mock::given(method("PATCH"))
@@ -613,7 +614,12 @@ async fn the_release_of_a_build_reports_which_stage_waits_for_whom_and_approvals
                 StageStatus::NotStarted,
                 Some(Wait::Approval(vec![PendingApproval {
                     id: 301,
-                    approver: "Release Managers".into(),
+                    approver: ApproverRef {
+                        id: "g-release".into(),
+                        name: "[Proj]\\Release Managers".into(),
+                        email: None,
+                        is_group: true,
+                    },
                     post_deploy: false
                 }]))
             ),
@@ -825,4 +831,70 @@ async fn lists_page_through_continuation_tokens() {
         .await
         .unwrap();
     assert_eq!(found.id, 2, "the definition on the second page was found");
+}
+
+/// An identity as `GET _apis/identities` answers it: a user with its mail, or a group with the
+/// ids of its direct members.
+fn identity(id: &str, name: &str, mail: Option<&str>, members: &[&str]) -> Value {
+    let class = if mail.is_some() { "User" } else { "Group" };
+    json!({"id": id, "providerDisplayName": name, "isContainer": mail.is_none(), "isActive": true,
+        "memberIds": members, "members": [], "memberOf": [],
+        "properties": {"SchemaClassName": {"$type": "System.String", "$value": class},
+                       "Mail": {"$type": "System.String", "$value": mail.unwrap_or_default()}}})
+}
+
+#[tokio::test]
+async fn a_group_of_approvers_is_read_down_to_its_people() {
+    let (server, client) = fake().await;
+    let answer = |ids: &str, value: Vec<Value>| {
+        Mock::given(method("GET"))
+            .and(path(format!("{ORG}/_apis/identities")))
+            .and(query_param("identityIds", ids))
+            .and(query_param("queryMembership", "Direct"))
+            .respond_with(json(200, json!({"count": value.len(), "value": value})))
+    };
+    answer("g-release", vec![identity("g-release", "Release Managers", None, &["u-ann", "g-ops", "u-nomail"])])
+        .mount(&server)
+        .await;
+    answer(
+        "u-ann,g-ops,u-nomail",
+        vec![
+            identity("u-ann", "Ann Lee", Some("ann@billo.example"), &[]),
+            identity("g-ops", "Ops", None, &["u-bo", "g-release"]),
+            identity("u-nomail", "Build Service", Some(""), &[]),
+        ],
+    )
+    .mount(&server)
+    .await;
+    answer("u-bo", vec![identity("u-bo", "Bo Berg", Some("BO@billo.example"), &[])])
+        .mount(&server)
+        .await;
+    let approvers = [
+        ApproverRef {
+            id: "g-release".into(),
+            name: "[Proj]\\Release Managers".into(),
+            email: None,
+            is_group: true,
+        },
+        ApproverRef {
+            id: "u-bo".into(),
+            name: "Bo Berg".into(),
+            email: Some("bo@billo.example".into()),
+            is_group: false,
+        },
+    ];
+    let people = client.people(&approvers).await.unwrap();
+    let person = |email: &str, name: &str| Person {
+        email: email.into(),
+        name: name.into(),
+    };
+    assert_eq!(
+        people,
+        [
+            person("bo@billo.example", "Bo Berg"),
+            person("ann@billo.example", "Ann Lee"),
+        ],
+        "users as listed, groups by their members, nested groups too, each person once, the \
+         cycle back to the first group not followed, nobody without an email"
+    );
 }

@@ -41,6 +41,7 @@ fn approval(status: ApprovalStatus) -> ApprovalRecord {
         point: "merge".into(),
         decides: crate::domain::Decides::Merge,
         author: None,
+        deciders: None,
         required: 1,
         prompt: "Merge Billo.Api#12 into develop?".into(),
         options: vec![

@@ -145,6 +145,7 @@ fn new_approval(
         point: request.point,
         decides: request.decides,
         author: request.author,
+        deciders: request.deciders,
         prompt: request.prompt,
         options: request.options,
         expires_at: now + settings.approval_timeout,
@@ -274,6 +275,7 @@ mod tests {
             point: "merge".into(),
             decides: crate::domain::Decides::Merge,
             author: None,
+            deciders: None,
             prompt: "Merge?".into(),
             options: vec![ApprovalOption {
                 name: OptionName::parse("merge").unwrap(),

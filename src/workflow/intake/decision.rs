@@ -181,22 +181,27 @@ impl Intake {
         run: &RunRecord,
     ) -> Permission {
         let rule = self.policy.rule(run.repo.as_ref(), &approval.decides);
+        // A stage whose approvers come from Azure DevOps has them on its question.
+        let deciders = if rule.from_azure_devops {
+            approval.deciders.clone()
+        } else {
+            rule.deciders
+        };
         if !self.policy.self_approval(run.repo.as_ref())
             && let Some(own) = self.own_work(user, approval, run).await
         {
-            let deciders = rule.deciders;
             return Err(Rejection::OwnWork { own, deciders });
         }
         let not_allowed = |deciders| Rejection::NotAllowed {
             what: approval.decides.describe(),
             deciders,
         };
-        let Some(deciders) = &rule.deciders else {
+        let Some(listed) = &deciders else {
             return Err(not_allowed(None));
         };
-        match self.chat.is_decider(user, deciders).await {
+        match self.chat.is_decider(user, listed).await {
             Ok(true) => Ok(()),
-            Ok(false) => Err(not_allowed(rule.deciders.clone())),
+            Ok(false) => Err(not_allowed(deciders.clone())),
             Err(reason) => Err(Rejection::Unverifiable { reason }),
         }
     }

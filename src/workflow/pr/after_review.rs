@@ -33,6 +33,7 @@ impl PrFlow {
                     point: MERGE_POINT.into(),
                     decides: Decides::Merge,
                     author: pr.author_email.clone(),
+                    deciders: None,
                     prompt: format!("Merge {}#{} into {}?", pr.repo, pr.id, pr.target_branch),
                     options: vec![
                         option("merge", "Merge", OptionStyle::Confirmed { confirm }),
@@ -99,6 +100,7 @@ impl PrFlow {
                     point: REREVIEW_POINT.into(),
                     decides: Decides::Merge,
                     author: run.pr.as_ref().and_then(|pr| pr.author_email.clone()),
+                    deciders: None,
                     prompt: "The PR changed after the review and nothing was merged. Review the new version?".into(),
                     options: vec![option("re-review", "Re-review", OptionStyle::Primary), option("cancel", "Cancel", OptionStyle::Plain)],
                 };
@@ -177,6 +179,7 @@ impl PrFlow {
                     point: CI_POINT.into(),
                     decides: Decides::Ci,
                     author: None,
+                    deciders: None,
                     prompt: format!("Queue the CI build of {target}?"),
                     options: vec![
                         option("trigger", "Trigger", OptionStyle::Primary),

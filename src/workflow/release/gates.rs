@@ -176,7 +176,12 @@ mod tests {
     fn approval(id: i64) -> Wait {
         Wait::Approval(vec![PendingApproval {
             id,
-            approver: "Release Managers".into(),
+            approver: crate::azdo::ApproverRef {
+                id: String::new(),
+                name: "Release Managers".into(),
+                email: None,
+                is_group: true,
+            },
             post_deploy: false,
         }])
     }

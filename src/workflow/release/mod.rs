@@ -236,6 +236,7 @@ fn retry(prompt: &str) -> ApprovalRequest {
         point: RETRY_POINT.into(),
         decides: Decides::Release,
         author: None,
+        deciders: None,
         prompt: prompt.into(),
         options: vec![option("retry", "Retry", OptionStyle::Primary)],
     }

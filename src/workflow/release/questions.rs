@@ -39,6 +39,7 @@ pub(super) fn stage_request(run: &ReleaseRun, stage: &str, post_deploy: bool) ->
         point: STAGE_POINT.into(),
         decides: Decides::Stage(stage.to_owned()),
         author: None,
+        deciders: None,
         prompt: format!("Approve {stage}{when} for {}?", run.name()),
         options: vec![
             option(
@@ -62,6 +63,7 @@ pub(super) fn start_request(run: &ReleaseRun, stage: &str) -> ApprovalRequest {
         point: START_POINT.into(),
         decides: Decides::Stage(stage.to_owned()),
         author: None,
+        deciders: None,
         prompt: format!(
             "The stage before {stage} was skipped, so {stage} waits. Start it for {}?",
             run.name()

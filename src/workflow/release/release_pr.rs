@@ -26,6 +26,7 @@ impl ReleaseFlow {
                     point: CREATE_POINT.into(),
                     decides: Decides::Release,
                     author: None,
+                    deciders: None,
                     prompt: format!(
                         "Create the release PR {} → {} for {}?",
                         run.from_branch,
@@ -125,6 +126,7 @@ impl ReleaseFlow {
                     point: MERGE_POINT.into(),
                     decides: Decides::Release,
                     author: None,
+                    deciders: None,
                     prompt: format!("Merge the release PR of {}?", run.name()),
                     options: vec![
                         option(
@@ -216,6 +218,7 @@ impl ReleaseFlow {
                     point: REFRESH_POINT.into(),
                     decides: Decides::Release,
                     author: None,
+                    deciders: None,
                     prompt: "The release PR changed after it was shown, and nothing was merged. Show it again?".into(),
                     options: vec![
                         option("refresh", "Refresh", OptionStyle::Primary),

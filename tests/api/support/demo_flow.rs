@@ -140,6 +140,7 @@ pub fn request() -> ApprovalRequest {
         point: POINT.into(),
         decides: release_agent::domain::Decides::Release,
         author: None,
+        deciders: None,
         prompt: "Go on with the demo?".into(),
         options: vec![
             option("go", "Go", OptionStyle::Primary),
