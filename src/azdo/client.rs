@@ -144,7 +144,12 @@ impl AzdoClient {
 
     /// `{identity base}/_apis/{segments…}?…`, outside any project.
     pub(super) fn identity_url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
-        self.compose(&self.settings.identity_base_url, &["_apis"], segments, query)
+        self.compose(
+            &self.settings.identity_base_url,
+            &["_apis"],
+            segments,
+            query,
+        )
     }
 
     /// `url` with the preview of its api-version, for calls Azure DevOps only offers in preview.

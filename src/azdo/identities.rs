@@ -81,7 +81,10 @@ impl AzdoClient {
     /// `GET {identity base}/_apis/identities?identityIds=…&queryMembership=Direct`.
     async fn identities(&self, ids: &[String]) -> Result<Vec<IdentityDto>, AzdoError> {
         let joined = ids.join(",");
-        let query = [("identityIds", joined.as_str()), ("queryMembership", "Direct")];
+        let query = [
+            ("identityIds", joined.as_str()),
+            ("queryMembership", "Direct"),
+        ];
         let url = self.identity_url(&["identities"], &query);
         let list: List<IdentityDto> = self.get(url).await?;
         Ok(list.value)
@@ -106,9 +109,7 @@ impl Identities for AzdoClient {
             }
         }
         while !unread.is_empty() && seen.len() < MOST_IDENTITIES {
-            let batch: Vec<String> = unread
-                .drain(..unread.len().min(PER_REQUEST))
-                .collect();
+            let batch: Vec<String> = unread.drain(..unread.len().min(PER_REQUEST)).collect();
             for identity in self.identities(&batch).await? {
                 if identity.is_container {
                     for member in &identity.member_ids {

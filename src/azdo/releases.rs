@@ -91,6 +91,9 @@ pub struct Stage {
     /// What the latest deployment attempt says (`rejected`, `phaseFailed`, `gateFailed`…), to
     /// tell a rejection from a failed deployment.
     pub last_operation: Option<String>,
+    /// Who approves its deployment, as the release definition said when the release was
+    /// created (`preApprovalsSnapshot`), automated approvals left out.
+    pub approvers: Vec<ApproverRef>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +131,21 @@ struct EnvironmentDto {
     post_deploy_approvals: Vec<StageApprovalDto>,
     #[serde(default)]
     deploy_steps: Vec<DeployStepDto>,
+    pre_approvals_snapshot: Option<SnapshotDto>,
+}
+
+#[derive(Deserialize)]
+struct SnapshotDto {
+    #[serde(default)]
+    approvals: Vec<SnapshotStepDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SnapshotStepDto {
+    #[serde(default)]
+    is_automated: bool,
+    approver: Option<IdentityDto>,
 }
 
 #[derive(Deserialize)]
@@ -305,10 +323,12 @@ fn stages(environments: Vec<EnvironmentDto>, pending: Vec<ApprovalDto>) -> Vec<S
                     _ => None,
                 }
             };
+            let approvers = snapshot_approvers(&env);
             Stage {
                 id: env.id,
                 name: env.name,
                 rank: env.rank,
+                approvers,
                 status: StageStatus::parse(&env.status),
                 waiting,
                 last_operation: latest
@@ -325,15 +345,29 @@ impl PendingApproval {
     fn new(id: i64, approver: Option<&IdentityDto>, post_deploy: bool) -> Self {
         Self {
             id,
-            approver: ApproverRef {
-                id: approver.map(|p| p.id.clone()).unwrap_or_default(),
-                name: approver.map(|p| p.display_name.clone()).unwrap_or_default(),
-                email: approver.and_then(IdentityDto::email),
-                is_group: approver.is_some_and(|p| p.is_container),
-            },
+            approver: approver_ref(approver),
             post_deploy,
         }
     }
+}
+
+fn approver_ref(identity: Option<&IdentityDto>) -> ApproverRef {
+    ApproverRef {
+        id: identity.map(|p| p.id.clone()).unwrap_or_default(),
+        name: identity.map(|p| p.display_name.clone()).unwrap_or_default(),
+        email: identity.and_then(IdentityDto::email),
+        is_group: identity.is_some_and(|p| p.is_container),
+    }
+}
+
+/// The approvers the stage's pre-deployment snapshot names.
+fn snapshot_approvers(env: &EnvironmentDto) -> Vec<ApproverRef> {
+    env.pre_approvals_snapshot
+        .iter()
+        .flat_map(|s| &s.approvals)
+        .filter(|step| !step.is_automated && step.approver.is_some())
+        .map(|step| approver_ref(step.approver.as_ref()))
+        .collect()
 }
 
 fn stage_approvals(env: &EnvironmentDto) -> Vec<PendingApproval> {

@@ -180,6 +180,13 @@ mod tests {
             ),
             "{two}"
         );
+        let both = "[repos.\"A\".approvers.stages.Production]\nusers = [\"U1AB\"]\n\
+                    from_azure_devops = true\n";
+        let both = parse(both).unwrap_err();
+        assert!(
+            both.contains("Production has both `users` and `from_azure_devops = true`"),
+            "{both}"
+        );
         let repo = parse("[repos.\"a/b\"]\n").unwrap_err();
         assert!(repo.contains("contains '/'"), "{repo}");
     }

@@ -260,6 +260,8 @@ mod tests {
             required = 2
             [approvers.stages.Sandbox]
             required = 2
+            [approvers.stages.Staging]
+            from_azure_devops = true
             "#,
         )
         .unwrap();
@@ -288,6 +290,12 @@ mod tests {
         assert_eq!((sandbox.deciders, sandbox.required), (lead.clone(), 2));
         let other = policy.rule(Some(&repo("api")), &Decides::Stage("Production".into()));
         assert_eq!((other.deciders, other.required), (lead, 1));
+        let staging = policy.rule(web.as_ref(), &Decides::Stage("Staging".into()));
+        assert!(
+            staging.from_azure_devops && staging.deciders.is_none(),
+            "{staging:?}"
+        );
+        assert_eq!(staging.describe(), "the approvers Azure DevOps lists");
     }
 
     #[test]
@@ -327,7 +335,8 @@ mod tests {
                 "ci",
                 "release",
                 "stage:Production",
-                "stage:Sandbox"
+                "stage:Sandbox",
+                "stage:Staging"
             ]
         );
     }

@@ -246,7 +246,8 @@ fn who_may(mut line: Line, deciders: &Deciders) -> Line {
     }
     let approvers = deciders.approvers();
     if approvers.is_empty() {
-        return line.plain("nobody Slack can recognise (Azure DevOps lists no approver with an email)");
+        return line
+            .plain("nobody Slack can recognise (Azure DevOps lists no approver with an email)");
     }
     for (i, approver) in approvers.iter().take(NAMED_MAX).enumerate() {
         if i > 0 {

@@ -448,7 +448,65 @@ async fn the_audit_trail_says_who_did_what_and_through_what(backend: Backend) {
     w.app.finish().await;
 }
 
+/// `from_azure_devops = true`: whom Azure DevOps lists as Production's approvers decide it in
+/// Slack, matched by email; a group counts by its members, nested groups too.
+async fn a_stage_can_take_its_approvers_from_azure_devops(backend: Backend) {
+    let (_dir, path) = repos_config(
+        "[repos.\"Billo.Api\".approvers.stages.Production]\nfrom_azure_devops = true\n",
+    );
+    let vars = [("REPOS_CONFIG", path.as_str())];
+    let Some(w) = release_world(backend, &vars).await else {
+        return;
+    };
+    w.azdo
+        .add_identity("u-ann", "Ann Lee", Some("ann@billo.example"), &[]);
+    w.azdo
+        .add_identity("u-bo", "Bo Berg", Some("bo@billo.example"), &[]);
+    w.azdo.add_identity("g-ops", "[Proj]\\Ops", None, &["u-bo"]);
+    let managers = w.azdo.add_identity(
+        "g-release",
+        "[Proj]\\Release Managers",
+        None,
+        &["u-ann", "g-ops"],
+    );
+    w.azdo.state.lock().unwrap().cd.plan[1].approver = managers;
+    for (user, email) in [
+        ("U0ANN", "ann@billo.example"),
+        ("U0BOB", "Bo@Billo.example"),
+        ("U0EVE", "eve@billo.example"),
+    ] {
+        w.app.slack.set_email(user, email);
+    }
+    let run = w.to_first_stage().await;
+    w.press(run, "approve").await;
+    wait_until("the question about Production", || async {
+        let card = w.card(run).await;
+        card.contains("[Approve Production]").then_some(())
+    })
+    .await;
+
+    w.app.press(run, "approve", "U0EVE").await;
+    let notes = notes_to(&w.app, "U0EVE", 1).await;
+    assert_eq!(
+        notes,
+        [
+            "You are not one of the approvers for the Production stage (Ann Lee, Bo Berg), so \
+             nothing changed. Ask one of them."
+        ]
+    );
+    assert_eq!(w.stage_decisions().len(), 1, "only Sandbox was decided");
+
+    w.press_as(run, "approve", "U0BOB").await;
+    let done = w.app.finished(run).await;
+    assert_eq!(done.status, RunStatus::Done, "{:?}", done.outcome);
+    let decisions = w.stage_decisions();
+    assert_eq!(decisions.len(), 2, "{decisions:?}");
+    assert!(decisions[1].1.contains("U0BOB"), "{decisions:?}");
+    w.app.finish().await;
+}
+
 on_both_backends!(
+    a_stage_can_take_its_approvers_from_azure_devops,
     the_audit_trail_says_who_did_what_and_through_what,
     an_envelope_from_another_workspace_or_message_changes_nothing,
     the_ai_does_not_vote_unless_asked_and_a_major_finding_requests_changes,

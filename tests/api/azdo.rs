@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use release_agent::azdo::{
-    Anchor, ApproverRef, AzdoClient, AzdoError, AzdoSettings, AzureDevOps, BuildState, Builds, ClassicReleases,
-    CompletionOptions, MergeStrategy, NewPullRequest, NewThread, PendingApproval, PrReviews,
-    Identities, Person, PrStatus, PullRequests, StageStatus, ThreadStatus, Vote, Wait,
+    Anchor, ApproverRef, AzdoClient, AzdoError, AzdoSettings, AzureDevOps, BuildState, Builds,
+    ClassicReleases, CompletionOptions, Identities, MergeStrategy, NewPullRequest, NewThread,
+    PendingApproval, Person, PrReviews, PrStatus, PullRequests, StageStatus, ThreadStatus, Vote,
+    Wait,
 };
 use release_agent::domain::RepoName;
 use release_agent::http_client::HttpError;
@@ -18,6 +19,7 @@ use url::Url;
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::support::fake_azdo::identity_json;
 use crate::support::http_fakes::{Sequence, fast_retry, json};
 use crate::support::init;
 
@@ -833,16 +835,6 @@ async fn lists_page_through_continuation_tokens() {
     assert_eq!(found.id, 2, "the definition on the second page was found");
 }
 
-/// An identity as `GET _apis/identities` answers it: a user with its mail, or a group with the
-/// ids of its direct members.
-fn identity(id: &str, name: &str, mail: Option<&str>, members: &[&str]) -> Value {
-    let class = if mail.is_some() { "User" } else { "Group" };
-    json!({"id": id, "providerDisplayName": name, "isContainer": mail.is_none(), "isActive": true,
-        "memberIds": members, "members": [], "memberOf": [],
-        "properties": {"SchemaClassName": {"$type": "System.String", "$value": class},
-                       "Mail": {"$type": "System.String", "$value": mail.unwrap_or_default()}}})
-}
-
 #[tokio::test]
 async fn a_group_of_approvers_is_read_down_to_its_people() {
     let (server, client) = fake().await;
@@ -853,22 +845,38 @@ async fn a_group_of_approvers_is_read_down_to_its_people() {
             .and(query_param("queryMembership", "Direct"))
             .respond_with(json(200, json!({"count": value.len(), "value": value})))
     };
-    answer("g-release", vec![identity("g-release", "Release Managers", None, &["u-ann", "g-ops", "u-nomail"])])
-        .mount(&server)
-        .await;
+    answer(
+        "g-release",
+        vec![identity_json(
+            "g-release",
+            "Release Managers",
+            None,
+            &["u-ann", "g-ops", "u-nomail"],
+        )],
+    )
+    .mount(&server)
+    .await;
     answer(
         "u-ann,g-ops,u-nomail",
         vec![
-            identity("u-ann", "Ann Lee", Some("ann@billo.example"), &[]),
-            identity("g-ops", "Ops", None, &["u-bo", "g-release"]),
-            identity("u-nomail", "Build Service", Some(""), &[]),
+            identity_json("u-ann", "Ann Lee", Some("ann@billo.example"), &[]),
+            identity_json("g-ops", "Ops", None, &["u-bo", "g-release"]),
+            identity_json("u-nomail", "Build Service", Some(""), &[]),
         ],
     )
     .mount(&server)
     .await;
-    answer("u-bo", vec![identity("u-bo", "Bo Berg", Some("BO@billo.example"), &[])])
-        .mount(&server)
-        .await;
+    answer(
+        "u-bo",
+        vec![identity_json(
+            "u-bo",
+            "Bo Berg",
+            Some("BO@billo.example"),
+            &[],
+        )],
+    )
+    .mount(&server)
+    .await;
     let approvers = [
         ApproverRef {
             id: "g-release".into(),

@@ -9,8 +9,8 @@ use super::gates::{self, Gate};
 use super::questions::{stage_request, start_request};
 use super::state::{CdRelease, ReleaseRun, ReleaseStep};
 use super::{ReleaseFlow, STAGE_POINT, START_POINT, Step, retry, signoff};
-use crate::azdo::{StageStatus, Wait};
-use crate::domain::{APPROVE, Line, Message};
+use crate::azdo::{ApproverRef, StageStatus, Wait};
+use crate::domain::{APPROVE, Approver, Line, Message, RepoName};
 use crate::workflow::ci;
 use crate::workflow::{StepContext, StepError, Transition};
 
@@ -54,6 +54,9 @@ impl ReleaseFlow {
                 post_deploy,
             } => {
                 run.watching = None;
+                let listed: Vec<ApproverRef> =
+                    approvals.iter().map(|a| a.approver.clone()).collect();
+                run.asked_deciders = self.azdo_deciders(&repo, &stage, &listed).await?;
                 let approvals = approvals.into_iter().map(|a| a.id).collect();
                 Transition::go(run.at(ReleaseStep::AskStage {
                     stage,
@@ -63,10 +66,45 @@ impl ReleaseFlow {
             }
             Gate::Start { stage, stage_id } => {
                 run.watching = None;
+                let listed = ordered
+                    .iter()
+                    .find(|s| s.id == stage_id)
+                    .map(|s| s.approvers.clone())
+                    .unwrap_or_default();
+                run.asked_deciders = self.azdo_deciders(&repo, &stage, &listed).await?;
                 Transition::go(run.at(ReleaseStep::AskStart { stage, stage_id }))
             }
             Gate::Wait { what } => self.wait_for_stage(ctx, run, what, since, ordered.len()),
         })
+    }
+
+    /// For a stage whose approvers come from Azure DevOps (`from_azure_devops`), the people
+    /// behind `listed`, its approvers there; `None` for any other stage.
+    async fn azdo_deciders(
+        &self,
+        repo: &RepoName,
+        stage: &str,
+        listed: &[ApproverRef],
+    ) -> Result<Option<Vec<Approver>>, StepError> {
+        let settings = self.repos_config.for_repo(repo);
+        let from_azdo = settings
+            .approvers
+            .stages
+            .iter()
+            .any(|(name, policy)| name.eq_ignore_ascii_case(stage) && policy.from_azure_devops);
+        if !from_azdo {
+            return Ok(None);
+        }
+        let people = self.azdo.people(listed).await?;
+        Ok(Some(
+            people
+                .into_iter()
+                .map(|p| Approver::Email {
+                    email: p.email,
+                    name: p.name,
+                })
+                .collect(),
+        ))
     }
 
     /// Something deploys, or waits for what nobody here decides: look again later, as long as

@@ -170,6 +170,7 @@ mod tests {
             status,
             waiting: None,
             last_operation: None,
+            approvers: Vec::new(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::state::ReleaseRun;
 use super::{STAGE_POINT, START_POINT};
-use crate::domain::{APPROVE, Decides, OptionStyle};
+use crate::domain::{APPROVE, Deciders, Decides, OptionStyle};
 use crate::workflow::ApprovalRequest;
 use crate::workflow::flow::option;
 
@@ -39,7 +39,7 @@ pub(super) fn stage_request(run: &ReleaseRun, stage: &str, post_deploy: bool) ->
         point: STAGE_POINT.into(),
         decides: Decides::Stage(stage.to_owned()),
         author: None,
-        deciders: None,
+        deciders: run.asked_deciders.clone().map(Deciders::Only),
         prompt: format!("Approve {stage}{when} for {}?", run.name()),
         options: vec![
             option(
@@ -63,7 +63,7 @@ pub(super) fn start_request(run: &ReleaseRun, stage: &str) -> ApprovalRequest {
         point: START_POINT.into(),
         decides: Decides::Stage(stage.to_owned()),
         author: None,
-        deciders: None,
+        deciders: run.asked_deciders.clone().map(Deciders::Only),
         prompt: format!(
             "The stage before {stage} was skipped, so {stage} waits. Start it for {}?",
             run.name()

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::RepoName;
+use crate::domain::{Approver, RepoName};
 use crate::store::{StagedPr, StagingRelease};
 pub use crate::workflow::ci::BuildRef;
 pub use crate::workflow::tickets::Ticket;
@@ -144,6 +144,10 @@ pub struct ReleaseRun {
     /// Rounds of the approval loop so far (ask → approve or skip → look again).
     #[serde(default)]
     pub rounds: u32,
+    /// Who decides the stage question being asked, when they are whom Azure DevOps lists as
+    /// its approvers (`from_azure_devops`); `None`: the policy's list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asked_deciders: Option<Vec<Approver>>,
     #[serde(default)]
     pub signoffs: Vec<Signoff>,
     #[serde(default)]
@@ -175,6 +179,7 @@ impl ReleaseRun {
             skipped: Vec::new(),
             watching: None,
             rounds: 0,
+            asked_deciders: None,
             signoffs: Vec::new(),
             released_at: None,
             notes: Vec::new(),

@@ -91,6 +91,8 @@ pub struct AzdoState {
     /// Titles and descriptions of PRs created through the API.
     pub created: Vec<(String, String)>,
     pub cd: CdState,
+    /// Users and groups by id, as `_apis/identities` answers them.
+    pub identities: BTreeMap<String, Value>,
 }
 
 pub type FakeAzdo = Fake<AzdoState>;
@@ -100,6 +102,21 @@ struct Router(Arc<Mutex<AzdoState>>);
 impl FakeAzdo {
     pub async fn start() -> Self {
         Fake::serve(Router).await
+    }
+
+    /// Adds a user (with `mail`) or a group (with `members`, ids of users or groups) to what
+    /// `_apis/identities` knows; returns its IdentityRef, as release approvals name it.
+    pub fn add_identity(
+        &self,
+        id: &str,
+        name: &str,
+        mail: Option<&str>,
+        members: &[&str],
+    ) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let identity = identity_json(id, name, mail, members);
+        state.identities.insert(id.to_owned(), identity);
+        json!({"id": id, "displayName": name, "uniqueName": mail.unwrap_or(name), "isContainer": mail.is_none()})
     }
 
     /// The value for AZDO_BASE_URL.
@@ -142,6 +159,16 @@ impl FakeAzdo {
     pub fn with<T>(&self, read: impl FnOnce(&AzdoState) -> T) -> T {
         read(&self.state.lock().unwrap())
     }
+}
+
+/// An identity as `GET _apis/identities?queryMembership=Direct` answers it: a user with its
+/// mail, or (without one) a group with the ids of its direct members.
+pub fn identity_json(id: &str, name: &str, mail: Option<&str>, members: &[&str]) -> Value {
+    let class = if mail.is_some() { "User" } else { "Group" };
+    json!({"id": id, "providerDisplayName": name, "isContainer": mail.is_none(), "isActive": true,
+        "memberIds": members, "members": [], "memberOf": [],
+        "properties": {"SchemaClassName": {"$type": "System.String", "$value": class},
+                       "Mail": {"$type": "System.String", "$value": mail.unwrap_or_default()}}})
 }
 
 fn pr_json(pr: &FakePr) -> Value {
@@ -203,6 +230,21 @@ impl Respond for Router {
             return answer;
         }
         match (request.method.as_str(), parts.as_slice()) {
+            ("GET", ["org", "_apis", "identities"]) => {
+                assert_eq!(
+                    query.get("queryMembership").map(String::as_str),
+                    Some("Direct"),
+                    "the bot reads a group's direct members"
+                );
+                let found: Vec<Value> = query
+                    .get("identityIds")
+                    .map(String::as_str)
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|id| state.identities.get(id).cloned())
+                    .collect();
+                list(found)
+            }
             ("GET", ["org", "_apis", "connectionData"]) => {
                 ok(json!({"authenticatedUser": {"id": "bot-guid", "displayName": "Release Bot"}}))
             }

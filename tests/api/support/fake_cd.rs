@@ -20,6 +20,8 @@ pub struct StagePlan {
     pub deploy_reads: u32,
     /// `succeeded`, or the operation status a failed deployment ends with (`phaseFailed`).
     pub outcome: &'static str,
+    /// Who approves it, as an IdentityRef: a group without an id unless a test gives one.
+    pub approver: Value,
 }
 
 impl StagePlan {
@@ -29,6 +31,7 @@ impl StagePlan {
             approval: true,
             deploy_reads: 1,
             outcome: "succeeded",
+            approver: json!({"displayName": "Release Managers"}),
         }
     }
 }
@@ -151,10 +154,12 @@ fn release_json(release: &FakeRelease) -> Value {
             let approvals: Vec<Value> = s
                 .approval
                 .iter()
-                .map(|(id, status)| json!({"id": id, "status": status, "isAutomated": false, "approver": {"displayName": "Release Managers"}}))
+                .map(|(id, status)| json!({"id": id, "status": status, "isAutomated": false, "approver": s.plan.approver}))
                 .collect();
+            let snapshot = json!({"approvals": [{"rank": 1, "isAutomated": !s.plan.approval,
+                "isNotificationOn": false, "approver": s.plan.approver}]});
             json!({"id": s.id, "name": s.plan.name, "rank": rank + 1, "status": s.status,
-                "preDeployApprovals": approvals,
+                "preDeployApprovals": approvals, "preApprovalsSnapshot": snapshot,
                 "deploySteps": s.operation.iter().map(|op| json!({"attempt": 1, "operationStatus": op})).collect::<Vec<_>>()})
         })
         .collect();
@@ -228,7 +233,7 @@ pub fn route(
                 .flat_map(|r| &r.stages)
                 .filter_map(|s| match &s.approval {
                     Some((id, status)) if status == "pending" => Some(json!({"id": id, "status": "pending", "approvalType": "preDeploy",
-                        "approver": {"displayName": "Release Managers"}, "releaseEnvironment": {"id": s.id, "name": s.plan.name}, "release": {"id": release}})),
+                        "approver": s.plan.approver, "releaseEnvironment": {"id": s.id, "name": s.plan.name}, "release": {"id": release}})),
                     _ => None,
                 })
                 .collect();

@@ -149,6 +149,16 @@ impl Respond for WebApi {
                     None => json!({"ok": false, "error": "users_not_found"}),
                 }
             }
+            "users.info" => {
+                let user = body["user"].as_str().unwrap_or_default();
+                let email = state
+                    .emails
+                    .iter()
+                    .find(|(_, id)| id.as_str() == user)
+                    .map(|(email, _)| email.clone());
+                json!({"ok": true, "user": {"id": user, "team_id": "T0TEAM",
+                    "name": user.to_lowercase(), "profile": {"email": email}}})
+            }
             _ => json!({"ok": false, "error": "unknown_method"}),
         };
         ResponseTemplate::new(200).set_body_json(reply)
