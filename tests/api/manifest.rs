@@ -61,13 +61,15 @@ fn the_manifest_sets_up_socket_mode_interactivity_and_both_commands() {
 #[test]
 fn the_manifest_asks_for_exactly_the_scopes_the_code_uses() {
     let source = include_str!("../../src/slack/web.rs");
-    let scope_of: [(&str, &[&str]); 8] = [
+    let scope_of: [(&str, &[&str]); 9] = [
         ("chat_post_message", &["chat:write"]),
         ("chat_update", &["chat:write"]),
         ("chat_post_ephemeral", &["chat:write"]),
         ("usergroups_users_list", &["usergroups:read"]),
         // Slack grants users:read.email only together with users:read.
         ("users_lookup_by_email", &["users:read", "users:read.email"]),
+        // The clicker's email, for stages whose approvers come from Azure DevOps.
+        ("users_info", &["users:read", "users:read.email"]),
         ("auth_test", &[]),
         // views.publish needs no scope, only the Home tab and its event (checked below).
         ("views_publish", &[]),

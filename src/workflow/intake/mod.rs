@@ -218,15 +218,7 @@ impl Intake {
                 detail,
                 approval,
             }) => {
-                let run_id = match approval {
-                    Some(id) => self.store.get_approval(id).await?.map(|a| a.run_id),
-                    None => None,
-                };
-                let actor = user.as_deref().unwrap_or("slack");
-                let audit = AuditEntry::new(run_id, actor, "envelope_ignored", detail).via("Slack");
-                let now = self.clock.now();
-                self.store
-                    .refuse_delivery(Some(&delivery.key), &audit, None, now)
+                self.audit_foreign(&delivery.key, user.as_deref(), detail, approval)
                     .await?;
             }
             None => {
@@ -236,6 +228,28 @@ impl Intake {
                     .await?;
             }
         }
+        Ok(())
+    }
+
+    /// Audits an envelope from another workspace, organisation or app, under the run of the
+    /// approval it clicked, if any.
+    async fn audit_foreign(
+        &self,
+        key: &str,
+        user: Option<&str>,
+        detail: String,
+        approval: Option<ApprovalId>,
+    ) -> Result<(), StoreError> {
+        let run_id = match approval {
+            Some(id) => self.store.get_approval(id).await?.map(|a| a.run_id),
+            None => None,
+        };
+        let actor = user.unwrap_or("slack");
+        let audit = AuditEntry::new(run_id, actor, "envelope_ignored", detail).via("Slack");
+        let now = self.clock.now();
+        self.store
+            .refuse_delivery(Some(key), &audit, None, now)
+            .await?;
         Ok(())
     }
 
