@@ -31,6 +31,7 @@ WORKDIR /var/lib/release-agent
 ENV DATABASE_URL=sqlite:///var/lib/release-agent/release-agent.db \
     REPOS_BASE_DIR=/var/lib/release-agent/repos \
     HTTP_PORT=8080 \
+    HTTP_BIND=0.0.0.0 \
     LOG_FORMAT=json
 EXPOSE 8080
 VOLUME ["/var/lib/release-agent"]

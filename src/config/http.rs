@@ -18,7 +18,9 @@ pub(super) fn read(vars: &mut Reader<'_>) -> Option<Option<HttpSettings>> {
         p.parse::<u16>()
             .map_err(|_| format!("`{p}` must be a port number from 0 to 65535"))
     });
-    let bind = vars.parsed("HTTP_BIND", "0.0.0.0", |b| {
+    // Loopback unless said otherwise: the receiver takes webhooks and operator tokens, and a
+    // reverse proxy or the container's port mapping is what should expose it.
+    let bind = vars.parsed("HTTP_BIND", "127.0.0.1", |b| {
         b.parse::<IpAddr>()
             .map_err(|_| format!("`{b}` is not an IP address (0.0.0.0 listens on every interface)"))
     });

@@ -13,6 +13,8 @@ pub struct JiraConfig {
     /// Where tickets are created for PRs that have none.
     pub project: String,
     pub issue_type: String,
+    /// JIRA_PROJECTS: more projects whose keys in branch names count.
+    pub projects: Vec<String>,
 }
 
 /// `Some(None)`: Jira is off; `None`: something is wrong (already reported).
@@ -34,6 +36,13 @@ pub(super) fn read(vars: &mut Reader<'_>, retry: RetryPolicy) -> Option<Option<J
         parse_word("Jira project key"),
     );
     let issue_type = vars.parsed("JIRA_ISSUE_TYPE", "Story", |t| Ok(t.to_owned()));
+    let projects = vars.parsed("JIRA_PROJECTS", "", |list| {
+        list.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| parse_word("Jira project key")(p).map(|p| p.to_ascii_uppercase()))
+            .collect::<Result<Vec<_>, _>>()
+    });
     Some(Some(JiraConfig {
         settings: JiraSettings {
             base_url: base_url?,
@@ -43,5 +52,6 @@ pub(super) fn read(vars: &mut Reader<'_>, retry: RetryPolicy) -> Option<Option<J
         },
         project: project?,
         issue_type: issue_type?,
+        projects: projects?,
     }))
 }

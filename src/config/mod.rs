@@ -163,6 +163,30 @@ impl Config {
         known
     }
 
+    /// The Jira projects whose keys in branch names count: DEFAULT_JIRA_PROJECT, each
+    /// repository's `jira_project` and JIRA_PROJECTS, upper-cased, each once. Empty without Jira.
+    pub fn jira_projects(&self) -> Vec<String> {
+        let Some(jira) = &self.jira else {
+            return Vec::new();
+        };
+        let repos = self
+            .repos_config
+            .repos()
+            .filter_map(|repo| self.repos_config.for_repo(repo).jira_project);
+        let mut projects: Vec<String> = Vec::new();
+        for project in [jira.project.clone()]
+            .into_iter()
+            .chain(repos)
+            .chain(jira.projects.iter().cloned())
+        {
+            let project = project.to_ascii_uppercase();
+            if !projects.contains(&project) {
+                projects.push(project);
+            }
+        }
+        projects
+    }
+
     /// Who may decide what: SLACK_APPROVERS, ALLOW_SELF_APPROVAL and REPOS_CONFIG's approvers.
     pub fn approval_policy(&self) -> ApprovalPolicy {
         ApprovalPolicy {

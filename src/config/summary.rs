@@ -64,6 +64,11 @@ const ROWS: &[(&str, Show)] = &[
     ("DEFAULT_JIRA_PROJECT", |c| {
         c.jira.as_ref().map(|j| j.project.clone())
     }),
+    ("JIRA_PROJECTS", |c| {
+        c.jira
+            .as_ref()
+            .map(|_| format!("(branch keys count for {})", c.jira_projects().join(", ")))
+    }),
     ("JIRA_ISSUE_TYPE", |c| {
         c.jira.as_ref().map(|j| j.issue_type.clone())
     }),

@@ -49,6 +49,28 @@ pub fn tickets_in(text: &str, pattern: &regex_lite::Regex) -> Vec<JiraKey> {
     keys
 }
 
+/// Ticket keys a PR's branch may name at most; more are ignored.
+pub const MOST_TICKETS: usize = 5;
+
+/// The keys of `keys` that count: those of `projects` (any project when none is configured),
+/// `MOST_TICKETS` at most. The others are returned apart, for the card to name them.
+pub fn in_projects(keys: Vec<JiraKey>, projects: &[String]) -> (Vec<JiraKey>, Vec<JiraKey>) {
+    let mut kept = Vec::new();
+    let mut ignored = Vec::new();
+    for key in keys {
+        let known = projects.is_empty()
+            || projects
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(key.project()));
+        if known && kept.len() < MOST_TICKETS {
+            kept.push(key);
+        } else {
+            ignored.push(key);
+        }
+    }
+    (kept, ignored)
+}
+
 impl TryFrom<String> for JiraKey {
     type Error = String;
 
@@ -93,6 +115,33 @@ mod tests {
         assert!(
             found("release/v1-2").is_empty(),
             "`v1-2` is not a key: project keys start with two letters"
+        );
+    }
+
+    #[test]
+    fn only_keys_of_the_configured_projects_count_five_at_most() {
+        let keys: Vec<JiraKey> = ["ALLPOST-1", "OTHER-1", "web-2", "ALLPOST-3", "ALLPOST-4"]
+            .iter()
+            .chain(&["ALLPOST-5", "ALLPOST-6"])
+            .map(|k| JiraKey::parse(k).unwrap())
+            .collect();
+        let projects = ["ALLPOST".to_owned(), "Web".to_owned()];
+        let (kept, ignored) = in_projects(keys.clone(), &projects);
+        let names = |keys: &[JiraKey]| {
+            keys.iter()
+                .map(|k| k.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(&kept),
+            ["ALLPOST-1", "WEB-2", "ALLPOST-3", "ALLPOST-4", "ALLPOST-5"]
+        );
+        assert_eq!(names(&ignored), ["OTHER-1", "ALLPOST-6"]);
+        let (kept, ignored) = in_projects(keys, &[]);
+        assert_eq!(
+            (kept.len(), ignored.len()),
+            (5, 2),
+            "no projects: any, five at most"
         );
     }
 

@@ -15,7 +15,7 @@ mod version;
 
 pub use approvers::{ANYONE, Approver, Deciders, parse_user};
 pub use ids::{ApprovalId, OptionName, RepoName, RunId};
-pub use jira_key::{DEFAULT_TICKET_PATTERN, JiraKey, tickets_in};
+pub use jira_key::{DEFAULT_TICKET_PATTERN, JiraKey, MOST_TICKETS, in_projects, tickets_in};
 pub use message::{Line, Message, Span};
 pub use policy::{APPROVE, ApprovalPolicy, Decides, RepoApprovers, Rule, StagePolicy};
 pub use pr_ref::{PrRef, PrRefError};

@@ -26,6 +26,9 @@ pub enum Event {
         commit: Option<String>,
     },
     Ignored(String),
+    /// An active PR whose merge Azure DevOps has not computed yet: nothing to review until it
+    /// has. Answered 202, not as an error: Azure DevOps turns off a hook that keeps failing.
+    NoCommitYet,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +59,7 @@ struct Repository {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Commit {
+    #[serde(default)]
     commit_id: String,
 }
 
@@ -87,11 +91,10 @@ pub fn parse(hook: Value) -> Result<Event, String> {
     // `merged` also fires for test merges of an active PR; completion shows in the status.
     let commit = match pr.status.as_str() {
         "completed" => None,
-        "active" => Some(
-            pr.last_merge_source_commit
-                .ok_or("an active PR without lastMergeSourceCommit")?
-                .commit_id,
-        ),
+        "active" => match pr.last_merge_source_commit {
+            Some(commit) if !commit.commit_id.is_empty() => Some(commit.commit_id),
+            _ => return Ok(Event::NoCommitYet),
+        },
         other => return Ok(Event::Ignored(format!("the PR is {other}"))),
     };
     Ok(Event::PullRequest {
@@ -105,6 +108,9 @@ pub fn parse(hook: Value) -> Result<Event, String> {
         commit,
     })
 }
+
+const NO_COMMIT_YET: &str = "the PR has no source commit yet (lastMergeSourceCommit); its next \
+     update event, or the poller, brings it";
 
 pub async fn azdo(
     axum::extract::State(shared): State,
@@ -127,6 +133,12 @@ pub async fn azdo(
             commit,
         } => (repo, id, target_branch, commit),
         Event::Ignored(reason) => return ignored(reason),
+        Event::NoCommitYet => {
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "outcome": "ignored", "reason": NO_COMMIT_YET })),
+            ));
+        }
     };
     let Some((repo, target)) = shared.known_repo(&repo).cloned() else {
         return ignored(format!("the bot does not work with repository {repo}"));
@@ -194,6 +206,11 @@ mod tests {
             panic!("a completed PR is an event");
         };
         assert_eq!(commit, None, "a completed PR is staged, not reviewed");
+        for missing in [json!(null), json!({}), json!({"commitId": ""})] {
+            let mut early = hook("git.pullrequest.created", "active");
+            early["resource"]["lastMergeSourceCommit"] = missing;
+            assert_eq!(parse(early), Ok(Event::NoCommitYet));
+        }
     }
 
     #[test]

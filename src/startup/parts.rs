@@ -67,6 +67,7 @@ fn workflows(config: &Config, azdo: &Arc<dyn AzureDevOps>) -> Result<Flows, Star
             client: Arc::new(JiraClient::new(jira.settings.clone()).map_err(StartupError::Client)?),
             project: jira.project.clone(),
             issue_type: jira.issue_type.clone(),
+            projects: config.jira_projects(),
         }),
         None => None,
     };

@@ -40,6 +40,9 @@ pub struct JiraSide {
     pub client: Arc<dyn Jira>,
     pub project: String,
     pub issue_type: String,
+    /// The projects whose keys in a branch name count (DEFAULT_JIRA_PROJECT, each repository's
+    /// `jira_project`, JIRA_PROJECTS): a branch cannot move another team's tickets.
+    pub projects: Vec<String>,
 }
 
 impl JiraSide {

@@ -38,6 +38,22 @@ fn postgres_must_be_healthy_and_have_a_password_before_the_bot_starts() {
         url.starts_with("postgres://") && url.contains("@postgres:5432/"),
         "{url}"
     );
+    let bot = &services["release-agent"];
+    let ports: Vec<&str> = bot["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        ports,
+        ["127.0.0.1:8080:8080"],
+        "the receiver is published on the host's loopback only"
+    );
+    assert_eq!(
+        bot["environment"]["HTTP_BIND"], "0.0.0.0",
+        "reachable through the mapping"
+    );
 }
 
 #[test]

@@ -177,6 +177,32 @@ pub async fn released_on(store: &Store, version: Version, now: DateTime<Utc>) {
         .unwrap();
 }
 
+/// A branch that names another team's ticket moves only tickets of the configured projects, and
+/// the card says which keys it left alone.
+async fn a_branch_moves_only_tickets_of_the_configured_projects(backend: Backend) {
+    let Some(w) = world(backend, &[]).await else {
+        return;
+    };
+    w.jira
+        .add_issue("ALLPOST-4028", "Login page", "In Progress");
+    w.jira.add_issue("OTHER-1", "Their work", "In Progress");
+    let branch = "feature/OTHER-1_ALLPOST-4028_login";
+    let commit = w.repo.branch(branch, APPROVE_WITH_FINDING, None);
+    w.open_pr(12, branch, &commit);
+    let (_, run) = w.review("Billo.Api#12").await;
+    w.waits_at(run, "ask_merge").await;
+    assert_eq!(w.jira.status("ALLPOST-4028"), "Code Review");
+    assert_eq!(w.jira.status("OTHER-1"), "In Progress", "not ours to move");
+    let card = w.card(run).await;
+    assert!(
+        card.contains(
+            "Ticket keys in the branch name left alone: OTHER-1. Only keys of ALLPOST count"
+        ),
+        "{card}"
+    );
+    w.app.finish().await;
+}
+
 async fn a_ticketed_pr_is_reviewed_merged_moved_staged_and_built(backend: Backend) {
     let Some(w) = world(backend, &[]).await else {
         return;
@@ -646,6 +672,7 @@ async fn a_second_push_supersedes_the_first_review(backend: Backend) {
 }
 
 on_both_backends!(
+    a_branch_moves_only_tickets_of_the_configured_projects,
     a_ticketed_pr_is_reviewed_merged_moved_staged_and_built,
     a_ticketless_pr_gets_one_ticket_even_across_runs,
     a_review_that_requests_changes_ends_the_run,

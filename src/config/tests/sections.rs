@@ -40,6 +40,10 @@ fn cloud_and_server_urls_get_the_right_release_host() {
         azdo.release_base_url.as_str(),
         "https://vsrm.dev.azure.com/billo"
     );
+    assert_eq!(
+        azdo.identity_base_url.as_str(),
+        "https://vssps.dev.azure.com/billo"
+    );
     assert_eq!(azdo.api_version, "7.1");
 
     let legacy = config(&[
@@ -66,10 +70,38 @@ fn cloud_and_server_urls_get_the_right_release_host() {
     .azdo
     .unwrap();
     assert_eq!(
+        server.identity_base_url, server.base_url,
+        "a Server collection serves identities itself"
+    );
+    assert_eq!(
         server.release_base_url, server.base_url,
         "a Server collection serves releases itself"
     );
     assert_eq!(server.api_version, "6.0");
+}
+
+#[test]
+fn branch_keys_count_for_the_default_project_the_repositories_and_jira_projects() {
+    let dir = tempfile::tempdir().unwrap();
+    let repos = dir.path().join("repos.toml");
+    std::fs::write(&repos, "[repos.\"Billo.Web\"]\njira_project = \"WEB\"\n").unwrap();
+    let repos = repos.display().to_string();
+    let jira = [
+        ("JIRA_BASE_URL", "https://billo.atlassian.net/"),
+        ("JIRA_EMAIL", "bot@billo.example"),
+        ("JIRA_API_TOKEN", "jira-secret-token"),
+        ("REPOS_CONFIG", repos.as_str()),
+    ];
+    let with = |projects: &str| {
+        let mut vars = jira.to_vec();
+        vars.push(("JIRA_PROJECTS", projects));
+        config(&vars)
+    };
+    let config = with("ops, web, ALLPOST").unwrap();
+    assert_eq!(config.jira_projects(), ["ALLPOST", "WEB", "OPS"]);
+    let err = lines(with("OPS, two words").unwrap_err());
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(err[0].starts_with("JIRA_PROJECTS: "), "{err:?}");
 }
 
 #[test]
@@ -92,6 +124,11 @@ fn jira_defaults_and_secrets_stay_hidden() {
     assert_eq!(
         jira.settings.base_url.as_str(),
         "https://billo.atlassian.net/"
+    );
+    assert_eq!(
+        config.jira_projects(),
+        ["ALLPOST"],
+        "only the default project by default"
     );
     let shown = format!("{config:?} {:?}", config.summary());
     for secret in ["jira-secret-token", "azdo-secret-pat", "sk-ant-secret"] {
@@ -135,7 +172,11 @@ fn the_http_receiver_is_off_until_a_port_is_set_and_refuses_short_secrets() {
     .unwrap()
     .http
     .unwrap();
-    assert_eq!(http.addr.to_string(), "0.0.0.0:8080");
+    assert_eq!(
+        http.addr.to_string(),
+        "127.0.0.1:8080",
+        "loopback by default"
+    );
     assert!(http.webhook_secret.is_some() && http.operator_token.is_none());
     let err = lines(
         config(&[

@@ -37,7 +37,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::azdo::{AzdoError, AzureDevOps, PrStatus, PullRequest};
-use crate::domain::{RepoName, ReposConfig, RunKind, tickets_in};
+use crate::domain::{
+    JiraKey, MOST_TICKETS, RepoName, ReposConfig, RunKind, in_projects, tickets_in,
+};
 use crate::git::Repos;
 use crate::http_client::HttpError;
 use crate::reviewer::Reviewer;
@@ -109,10 +111,16 @@ impl PrFlow {
         );
         ctx.supersede_others(&reason).await?;
         remember(ctx, &format!("pr:{repo}:{}:{commit}", pr.id)).await?;
-        run.tickets = tickets_in(&pr.source_branch, &self.settings.ticket_pattern)
-            .into_iter()
-            .map(Ticket::bare)
-            .collect();
+        let found = tickets_in(&pr.source_branch, &self.settings.ticket_pattern);
+        let projects = self
+            .jira
+            .as_ref()
+            .map_or(&[][..], |j| j.projects.as_slice());
+        let (kept, ignored) = in_projects(found, projects);
+        run.tickets = kept.into_iter().map(Ticket::bare).collect();
+        if !ignored.is_empty() {
+            run.notes.push(ignored_note(&ignored, projects));
+        }
         run.review = None;
         run.pr = Some(info(&pr, &repo, commit));
         if pr.status == PrStatus::Completed {
@@ -123,6 +131,17 @@ impl PrFlow {
         }
         Ok(Transition::go(run.at(PrStep::Ticket)))
     }
+}
+
+/// The card's note about keys in the branch name that do not count.
+fn ignored_note(ignored: &[JiraKey], projects: &[String]) -> String {
+    let keys: Vec<&str> = ignored.iter().map(JiraKey::as_str).collect();
+    format!(
+        "Ticket keys in the branch name left alone: {}. Only keys of {} count (DEFAULT_JIRA_PROJECT, \
+         a repository's jira_project, JIRA_PROJECTS), {MOST_TICKETS} at most.",
+        keys.join(", "),
+        projects.join(", ")
+    )
 }
 
 #[async_trait]
