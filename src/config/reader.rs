@@ -138,14 +138,44 @@ pub(super) fn parse_channel(text: &str) -> Result<String, String> {
     }
 }
 
-/// An http(s) URL without query, trailing slash removed.
+/// An http(s) URL without query, trailing slash removed. Credentials in it are refused (they
+/// would reach logs, `ps` and `.git/config`), and so is plain http to another machine (tokens
+/// would cross the network in clear text). A URL with credentials is never repeated.
 pub(super) fn parse_base_url(text: &str) -> Result<Url, String> {
     let trimmed = text.trim_end_matches('/');
-    let url = Url::parse(trimmed).map_err(|e| format!("`{text}` is not a URL ({e})"))?;
+    let shown = if text.contains('@') {
+        "the URL".to_owned()
+    } else {
+        format!("`{text}`")
+    };
+    let url = Url::parse(trimmed).map_err(|e| format!("{shown} is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
-        return Err(format!("`{text}` must be an http(s) URL without a query"));
+        return Err(format!("{shown} must be an http(s) URL without a query"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "the URL holds a user name or password (user:password@): remove it; the tokens have \
+             variables of their own"
+                .into(),
+        );
+    }
+    if url.scheme() == "http" && !is_loopback(&url) {
+        return Err(format!(
+            "{shown} is plain http to another machine: use https, or tokens cross the network in \
+             clear text"
+        ));
     }
     Ok(url)
+}
+
+/// Whether `url` points at this machine.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
 pub(super) fn parse_count(

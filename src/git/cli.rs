@@ -1,5 +1,6 @@
-//! Running the git CLI: no prompts, a time limit, output captured, and the PAT (for http(s)
-//! remotes only) passed as an `http.extraHeader` through git's environment configuration.
+//! Running the git CLI: no prompts, no LFS downloads, a time limit, output captured, an
+//! environment without the bot's secrets, and the PAT (for http(s) remotes only) passed as an
+//! `http.<remote>.extraHeader` through git's environment configuration.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -21,10 +22,15 @@ pub(super) async fn git(
     remote: &str,
 ) -> Result<String, GitError> {
     let mut command = tokio::process::Command::new("git");
+    // git and what it runs (credential helpers, LFS, hooks of a clone) see none of the bot's
+    // secrets: only what git needs to find its way, its certificates and a proxy.
     command
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(name, _)| kept(name)))
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_LFS_SKIP_SMUDGE", "1")
         .args(args)
         .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -50,7 +56,34 @@ pub(super) async fn git(
     Err(failed(format!("{} ({})", text, output.status)))
 }
 
-/// Git's environment configuration for an authorization header, for http(s) remotes only.
+/// The variables of the bot's environment that git gets.
+const KEPT: [&str; 17] = [
+    "PATH",
+    "HOME",
+    "USER",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "TMPDIR",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "GIT_SSL_CAINFO",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "ALL_PROXY",
+];
+
+fn kept(name: &std::ffi::OsStr) -> bool {
+    KEPT.iter().any(|kept| name == *kept)
+}
+
+/// Git's environment configuration for an authorization header, for http(s) remotes only, and
+/// only for `remote` itself (`http.<url>.extraHeader`): a redirect, a submodule or an LFS
+/// endpoint elsewhere does not get it.
 fn auth_env(remote: &str, pat: Option<&SecretString>) -> Vec<(&'static str, String)> {
     let Some(pat) = pat else { return Vec::new() };
     if !(remote.starts_with("https://") || remote.starts_with("http://")) {
@@ -60,7 +93,7 @@ fn auth_env(remote: &str, pat: Option<&SecretString>) -> Vec<(&'static str, Stri
         base64::engine::general_purpose::STANDARD.encode(format!(":{}", pat.expose_secret()));
     vec![
         ("GIT_CONFIG_COUNT", "1".into()),
-        ("GIT_CONFIG_KEY_0", "http.extraHeader".into()),
+        ("GIT_CONFIG_KEY_0", format!("http.{remote}.extraHeader")),
         (
             "GIT_CONFIG_VALUE_0",
             format!("Authorization: Basic {token}"),
@@ -70,13 +103,41 @@ fn auth_env(remote: &str, pat: Option<&SecretString>) -> Vec<(&'static str, Stri
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+
     use super::*;
+
+    #[test]
+    fn git_gets_its_way_and_no_secret() {
+        for name in ["PATH", "HOME", "SSL_CERT_FILE", "https_proxy", "NO_PROXY"] {
+            assert!(kept(OsStr::new(name)), "{name}");
+        }
+        for name in [
+            "SLACK_BOT_TOKEN",
+            "AZDO_PAT",
+            "JIRA_API_TOKEN",
+            "ANTHROPIC_API_KEY",
+            "DATABASE_URL",
+            "OPERATOR_TOKENS",
+            "GIT_CONFIG_COUNT",
+            "LD_PRELOAD",
+        ] {
+            assert!(!kept(OsStr::new(name)), "{name}");
+        }
+    }
 
     #[test]
     fn the_pat_goes_to_http_remotes_as_a_header_and_nowhere_else() {
         let pat = SecretString::from("s3cret");
         let env = auth_env("https://dev.azure.com/o/p/_git/r", Some(&pat));
-        assert_eq!(env[1], ("GIT_CONFIG_KEY_0", "http.extraHeader".to_owned()));
+        assert_eq!(
+            env[1],
+            (
+                "GIT_CONFIG_KEY_0",
+                "http.https://dev.azure.com/o/p/_git/r.extraHeader".to_owned()
+            ),
+            "scoped to the remote"
+        );
         assert_eq!(env[2].1, "Authorization: Basic OnMzY3JldA==");
         assert!(auth_env("/srv/mirrors/r", Some(&pat)).is_empty());
         assert!(auth_env("https://x", None).is_empty());

@@ -161,7 +161,8 @@ impl Repos {
         let target = dir.display().to_string();
         cli::git(
             &self.base_dir,
-            &["clone", "--quiet", &url, &target],
+            // No checkout: reviews read worktrees of one commit, never the clone's own files.
+            &["clone", "--quiet", "--no-checkout", &url, &target],
             remote.pat.as_ref(),
             &url,
         )

@@ -2,7 +2,8 @@
 //! the operator REST API. Read `health.rs`, `webhook.rs`, then `operator.rs`.
 //!
 //! Every answer is JSON (but `/metrics`), errors are `{"error": "…"}` saying what was wrong, and
-//! no answer repeats a secret. Bodies over 1 MiB get 413 before any handler runs. Handlers only
+//! no answer repeats a secret. Secrets and tokens are checked before a body is read, and bodies
+//! over 1 MiB get 413 before any handler runs; both answers close the connection. Handlers only
 //! touch the database: the runs they start are carried out by the engine afterwards.
 
 mod audit;
@@ -110,10 +111,7 @@ impl HttpServer {
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/status", get(health::status))
-        .route("/metrics", get(health::metrics))
-        .route("/webhooks/azdo", post(webhook::azdo))
+    let operator = Router::new()
         .route("/approvals/pending", get(operator::pending))
         .route("/approvals/{id}", post(operator::decide))
         .route("/manual/pr/{id}", post(operator::manual_pr))
@@ -121,10 +119,63 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/releases/{repo}", get(operator::releases))
         .route("/staging", get(operator::staging))
         .route("/audit", get(audit::trail))
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            operator_only,
+        ));
+    let hooks = Router::new()
+        .route("/webhooks/azdo", post(webhook::azdo))
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            webhooks_only,
+        ));
+    Router::new()
+        .route("/status", get(health::status))
+        .route("/metrics", get(health::metrics))
+        .merge(operator)
+        .merge(hooks)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn(refuse_large_bodies))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
+}
+
+/// The operator token, checked from the headers before the body is read; the handlers find
+/// who the caller is in the request's extensions.
+async fn operator_only(
+    axum::extract::State(shared): State,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match auth::operator(request.headers(), &shared.settings) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(refused) => closing(refused.into_response()),
+    }
+}
+
+/// The webhook secret, checked from the headers before the body is read.
+async fn webhooks_only(
+    axum::extract::State(shared): State,
+    request: Request,
+    next: Next,
+) -> Response {
+    match auth::webhook(request.headers(), shared.settings.webhook_secret.as_ref()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => closing(refused.into_response()),
+    }
+}
+
+/// An answer sent without reading the body closes the connection: the unread body would
+/// otherwise be taken for the client's next request on it.
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// Refuses a declared oversized body on every route, before authentication and routing. A body
@@ -136,7 +187,7 @@ async fn refuse_large_bodies(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_BODY as u64) {
-        return too_large().into_response();
+        return closing(too_large().into_response());
     }
     next.run(request).await
 }

@@ -1,17 +1,18 @@
-//! The operator REST API (`X-Operator-Token`): decide approvals, start reviews and releases by
+//! The operator REST API (`X-Operator-Token`, checked before the body is read: see
+//! [`super::operator_only`]): decide approvals, start reviews and releases by
 //! hand, and read the releases. A token of OPERATOR_TOKENS acts as its Slack user: decisions go
 //! through the intake's checks like that person's click. The nameless OPERATOR_TOKEN reads and
 //! starts runs (as "operator") but decides nothing. Runs start through the same entry points as
 //! the slash commands.
 
-use axum::Json;
 use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::{ApiError, Body, Shared, State, auth, parse_json};
+use super::{ApiError, Body, Shared, State, parse_json};
 use crate::domain::{ApprovalId, OptionName, RepoName, RunKind};
 use crate::store::{ApprovalRecord, Dedupe, RunRecord};
 use crate::workflow::decide::Rejection;
@@ -55,8 +56,7 @@ fn approval_json(approval: &ApprovalRecord, run: Option<&RunRecord>) -> Value {
 }
 
 /// `GET /approvals/pending`: what waits for a decision, oldest first.
-pub async fn pending(axum::extract::State(shared): State, headers: HeaderMap) -> Answer {
-    auth::operator(&headers, &shared.settings)?;
+pub async fn pending(axum::extract::State(shared): State) -> Answer {
     let mut out = Vec::new();
     for approval in shared.store.pending_approvals(500).await? {
         let run = shared.store.get_run(approval.run_id).await?;
@@ -74,11 +74,11 @@ struct DecideBody {
 /// `POST /approvals/{id}` with `{"option": "approve"}`.
 pub async fn decide(
     axum::extract::State(shared): State,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Body,
 ) -> Answer {
-    let Caller::Person(user) = auth::operator(&headers, &shared.settings)? else {
+    let Caller::Person(user) = caller else {
         return Err(ApiError::new(StatusCode::FORBIDDEN, NAMELESS_DECIDES));
     };
     let body: DecideBody = parse_json(body)?;
@@ -130,11 +130,10 @@ struct ManualPr {
 /// `POST /manual/pr/{id}`, optionally with `{"repo": "…"}`: reviews a PR as `/review` would.
 pub async fn manual_pr(
     axum::extract::State(shared): State,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Body,
 ) -> Answer {
-    let caller = auth::operator(&headers, &shared.settings)?;
     let pr_id = id
         .parse::<u32>()
         .ok()
@@ -186,10 +185,9 @@ struct ManualRelease {
 /// `POST /manual/release` with `{"repo": "…"}`: starts a release as `/release` would.
 pub async fn manual_release(
     axum::extract::State(shared): State,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     body: Body,
 ) -> Answer {
-    let caller = auth::operator(&headers, &shared.settings)?;
     let body: ManualRelease = parse_json(body)?;
     let repo = known(&shared, &body.repo)?;
     if !shared.engine.runs(&RunKind::RELEASE) {
@@ -218,12 +216,7 @@ pub async fn manual_release(
 }
 
 /// `GET /releases/{repo}`: the released versions, newest first, and what is on its way.
-pub async fn releases(
-    axum::extract::State(shared): State,
-    headers: HeaderMap,
-    Path(repo): Path<String>,
-) -> Answer {
-    auth::operator(&headers, &shared.settings)?;
+pub async fn releases(axum::extract::State(shared): State, Path(repo): Path<String>) -> Answer {
     let repo = known(&shared, &repo)?;
     let name = repo.as_str();
     ok(
@@ -245,10 +238,8 @@ pub struct StagingQuery {
 /// `GET /staging?repo=`: the staging release of one repository, or of every repository.
 pub async fn staging(
     axum::extract::State(shared): State,
-    headers: HeaderMap,
     query: Result<Query<StagingQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
-    auth::operator(&headers, &shared.settings)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     match query.repo {
         Some(repo) => {

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use release_agent::domain::RunStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::on_both_backends;
 use crate::pr_flow::{APPROVE_WITH_FINDING, World, world};
@@ -568,6 +569,48 @@ async fn releases_and_staging_can_be_read(backend: Backend) {
     w.app.finish().await;
 }
 
+/// A wrong secret or token is answered from the headers, before a byte of the body is read, and
+/// the connection is closed: a stranger cannot make the bot read (or wait for) 1 MiB.
+async fn a_stranger_is_answered_before_the_body_is_read(backend: Backend) {
+    let Some(w) = world(backend, &HTTP_VARS).await else {
+        return;
+    };
+    let addr = w.app.http_url().trim_start_matches("http://").to_owned();
+    for (path, credential) in [
+        (
+            "/webhooks/azdo",
+            "X-Webhook-Secret: not-the-secret-0123456789",
+        ),
+        (
+            "/manual/release",
+            "X-Operator-Token: not-the-token-0123456789",
+        ),
+        (
+            "/approvals/00000000-0000-4000-8000-000000000000",
+            "X-Operator-Token: not-the-token-0123456789",
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{credential}\r\n\
+             Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // Not one byte of the body follows: the answer must come without it.
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await;
+        let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+        assert!(read.is_ok(), "{path}: no answer without the body: {answer}");
+        assert!(answer.starts_with("http/1.1 401"), "{path}: {answer}");
+        assert!(answer.contains("connection: close"), "{path}: {answer}");
+    }
+    w.app.finish().await;
+}
+
 async fn without_secrets_the_guarded_endpoints_refuse_everyone(backend: Backend) {
     let Some(w) = world(backend, &[("HTTP_PORT", "0"), ("HTTP_BIND", "127.0.0.1")]).await else {
         return;
@@ -599,6 +642,7 @@ async fn without_secrets_the_guarded_endpoints_refuse_everyone(backend: Backend)
 }
 
 on_both_backends!(
+    a_stranger_is_answered_before_the_body_is_read,
     operators_are_people_under_the_same_policy,
     status_and_metrics_are_open_and_count_what_happens,
     a_webhook_starts_one_review_per_commit_and_ignores_the_rest,

@@ -105,6 +105,40 @@ fn branch_keys_count_for_the_default_project_the_repositories_and_jira_projects(
 }
 
 #[test]
+fn base_urls_hold_no_credentials_and_plain_http_stays_on_this_machine() {
+    let azdo = |url: &str| {
+        config(&[
+            ("AZDO_BASE_URL", url),
+            ("AZDO_PROJECT", "Proj"),
+            ("AZDO_PAT", "pat-secret"),
+        ])
+    };
+    let with_password = lines(azdo("https://bot:hunter2@dev.azure.com/billo").unwrap_err());
+    assert_eq!(
+        with_password,
+        [
+            "AZDO_BASE_URL: the URL holds a user name or password (user:password@): remove it; the \
+          tokens have variables of their own"
+        ]
+    );
+    let plain = lines(azdo("http://tfs.example.com/tfs/Col").unwrap_err());
+    assert_eq!(
+        plain,
+        [
+            "AZDO_BASE_URL: `http://tfs.example.com/tfs/Col` is plain http to another machine: use \
+          https, or tokens cross the network in clear text"
+        ]
+    );
+    for local in [
+        "http://127.0.0.1:8080/org",
+        "http://localhost/tfs/Col",
+        "http://[::1]:81/c",
+    ] {
+        assert!(azdo(local).is_ok(), "{local}");
+    }
+}
+
+#[test]
 fn jira_defaults_and_secrets_stay_hidden() {
     let config = config(&[
         ("JIRA_BASE_URL", "https://billo.atlassian.net/"),
