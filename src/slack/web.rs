@@ -75,6 +75,12 @@ impl From<SlackClientError> for SlackError {
                 detail: e.errors.unwrap_or_default(),
             },
             SlackClientError::HttpError(e) => Self::Transport(format!("HTTP {}", e.status_code)),
+            // Its text quotes the whole answer, which for apps.connections.open holds the socket
+            // ticket: only say what could not be read.
+            SlackClientError::ProtocolError(e) => Self::Transport(format!(
+                "Slack sent an answer the bot cannot read ({})",
+                e.json_error
+            )),
             other => Self::Transport(other.to_string()),
         }
     }
@@ -290,5 +296,28 @@ impl SlackApi {
             Err(SlackError::Api { code, .. }) if code == "users_not_found" => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use slack_morphism::errors::SlackClientProtocolError;
+
+    use super::*;
+
+    #[test]
+    fn an_answer_that_cannot_be_read_is_never_quoted() {
+        let body = r#"{"ok":true,"url":"wss://wss-primary.slack.com/link/?ticket=s3cret-ticket"#;
+        let json_error = serde_json::from_str::<serde_json::Value>(body).unwrap_err();
+        let error = SlackError::from(SlackClientError::ProtocolError(SlackClientProtocolError {
+            json_error,
+            json_body: Some(body.to_owned()),
+        }));
+        let text = error.to_string();
+        assert!(!text.contains("ticket"), "{text}");
+        assert!(
+            text.starts_with("cannot reach Slack: Slack sent an answer the bot cannot read"),
+            "{text}"
+        );
     }
 }

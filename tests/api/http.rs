@@ -172,7 +172,15 @@ async fn status_and_metrics_are_open_and_count_what_happens(backend: Backend) {
     let Some(w) = world(backend, &HTTP_VARS).await else {
         return;
     };
-    let status = call(&w, Method::GET, "/status", Auth::None, None).await;
+    let open = call(&w, Method::GET, "/status", Auth::None, None).await;
+    assert_eq!(open.status, StatusCode::OK, "{}", open.text);
+    assert_eq!(
+        open.body,
+        json!({"status": "ok"}),
+        "an outsider learns the word alone"
+    );
+    let token = Auth::Operator(OPERATOR_TOKEN);
+    let status = call(&w, Method::GET, "/status", token, None).await;
     assert_eq!(status.status, StatusCode::OK, "{}", status.text);
     assert_eq!(status.body["database"]["ok"], true);
     assert_eq!(status.body["slack"]["connected"], true, "{}", status.text);
