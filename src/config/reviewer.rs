@@ -1,10 +1,11 @@
-//! The reviewer section: which Claude Code CLI runs the reviews, for how long, with which model.
+//! The reviewer section: which Claude Code CLI runs the reviews, for how long, with which model,
+//! how many at once, and how many turns and dollars one may take.
 
 use std::path::PathBuf;
 
 use secrecy::SecretString;
 
-use super::reader::Reader;
+use super::reader::{Reader, parse_count};
 use crate::reviewer::ReviewerSettings;
 
 pub(super) fn read(vars: &mut Reader<'_>) -> Option<ReviewerSettings> {
@@ -12,8 +13,24 @@ pub(super) fn read(vars: &mut Reader<'_>) -> Option<ReviewerSettings> {
     let timeout = vars.seconds("REVIEW_TIMEOUT_SECONDS", "900", 10, 86_400);
     let model = vars.value("CLAUDE_MODEL");
     let api_key = vars.value("ANTHROPIC_API_KEY").map(SecretString::from);
+    let max_turns = vars.parsed("REVIEW_MAX_TURNS", "30", parse_count(2, 500, "turns"));
+    let budget = vars.optional("REVIEW_MAX_BUDGET_USD", parse_budget);
+    let concurrency = vars.parsed("REVIEW_CONCURRENCY", "2", parse_count(1, 64, "processes"));
     let mut settings = ReviewerSettings::new(command?, timeout?);
     settings.model = model;
     settings.api_key = api_key;
+    settings.max_turns = u32::try_from(max_turns?).unwrap_or(30);
+    settings.max_budget_usd = budget?;
+    settings.concurrency = usize::try_from(concurrency?).unwrap_or(2);
     Some(settings)
+}
+
+/// Dollars per review, more than nothing.
+fn parse_budget(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd > 0.0 => Ok(usd),
+        _ => Err(format!(
+            "`{text}` must be a number of dollars above 0, like 2.50"
+        )),
+    }
 }

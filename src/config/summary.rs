@@ -109,6 +109,19 @@ const ROWS: &[(&str, Show)] = &[
         Some(c.reviewer.timeout.as_secs().to_string())
     }),
     ("REVIEW_VOTE", |c| Some(c.pr.review_vote.name().to_owned())),
+    ("REVIEW_CONCURRENCY", |c| {
+        Some(c.reviewer.concurrency.to_string())
+    }),
+    ("REVIEW_MAX_TURNS", |c| {
+        Some(c.reviewer.max_turns.to_string())
+    }),
+    ("REVIEW_MAX_BUDGET_USD", |c| {
+        Some(
+            c.reviewer
+                .max_budget_usd
+                .map_or_else(|| "(no limit)".to_owned(), |usd| usd.to_string()),
+        )
+    }),
 ];
 
 impl Config {

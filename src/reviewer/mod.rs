@@ -134,6 +134,8 @@ pub struct ReviewerSettings {
     pub model: Option<String>,
     pub max_turns: u32,
     pub max_budget_usd: Option<f64>,
+    /// Reviewer processes that run at once (REVIEW_CONCURRENCY); more reviews wait their turn.
+    pub concurrency: usize,
     /// Passed to the CLI as ANTHROPIC_API_KEY; without it the CLI uses its own login in HOME.
     pub api_key: Option<SecretString>,
     pub base_url: Option<String>,
@@ -147,6 +149,7 @@ impl ReviewerSettings {
             model: None,
             max_turns: 30,
             max_budget_usd: None,
+            concurrency: 2,
             api_key: None,
             base_url: None,
         }
@@ -155,11 +158,14 @@ impl ReviewerSettings {
 
 pub struct ClaudeReviewer {
     settings: ReviewerSettings,
+    /// One permit per reviewer process that may run: reviews cost money and memory.
+    slots: tokio::sync::Semaphore,
 }
 
 impl ClaudeReviewer {
     pub fn new(settings: ReviewerSettings) -> Self {
-        Self { settings }
+        let slots = tokio::sync::Semaphore::new(settings.concurrency.max(1));
+        Self { settings, slots }
     }
 
     /// What `claude --version` says, for `check`.
@@ -260,6 +266,8 @@ impl ClaudeReviewer {
         prompt: String,
         rules: &str,
     ) -> Result<(T, Usage), ReviewError> {
+        // The semaphore is never closed, so a permit always comes.
+        let _slot = self.slots.acquire().await.ok();
         let ended = process::run(process::Invocation {
             program: &self.settings.command,
             args: self.args(&T::schema(), rules),

@@ -292,3 +292,33 @@ async fn a_missing_command_names_claude_cmd() {
         "2.1.330 (Claude Code)"
     );
 }
+
+/// REVIEW_CONCURRENCY=1: three reviews asked at once run one after the other.
+#[tokio::test]
+async fn reviews_beyond_the_concurrency_wait_their_turn() {
+    let parent = tempfile::tempdir().unwrap();
+    let log = parent.path().join(".fake-claude-log");
+    std::fs::write(&log, "").unwrap();
+    let dirs: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let dir = parent.path().join(format!("worktree-{i}"));
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join(".fake-claude-mode"), "slow").unwrap();
+            dir
+        })
+        .collect();
+    let mut settings = ReviewerSettings::new(stand_in(), Duration::from_secs(30));
+    settings.concurrency = 1;
+    let reviewer = ClaudeReviewer::new(settings);
+    let input = input();
+    let reviews =
+        futures_util::future::join_all(dirs.iter().map(|dir| reviewer.review(dir, &input))).await;
+    assert!(reviews.iter().all(Result::is_ok), "{reviews:?}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    let events: Vec<&str> = log.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(
+        events,
+        ["start", "end", "start", "end", "start", "end"],
+        "one at a time: {log}"
+    );
+}

@@ -328,3 +328,34 @@ fn a_ticket_pattern_that_cannot_be_used_is_refused_with_the_reason() {
         );
     }
 }
+
+#[test]
+fn review_limits_are_read_and_checked() {
+    let config = config(&[
+        ("REVIEW_CONCURRENCY", "1"),
+        ("REVIEW_MAX_TURNS", "12"),
+        ("REVIEW_MAX_BUDGET_USD", "2.5"),
+    ])
+    .unwrap();
+    let reviewer = &config.reviewer;
+    assert_eq!(
+        (
+            reviewer.concurrency,
+            reviewer.max_turns,
+            reviewer.max_budget_usd
+        ),
+        (1, 12, Some(2.5))
+    );
+    let defaults = self::config(&[]).unwrap().reviewer;
+    assert_eq!((defaults.concurrency, defaults.max_budget_usd), (2, None));
+    let err = lines(
+        self::config(&[("REVIEW_CONCURRENCY", "0"), ("REVIEW_MAX_BUDGET_USD", "-1")]).unwrap_err(),
+    );
+    assert_eq!(
+        err,
+        [
+            "REVIEW_MAX_BUDGET_USD: `-1` must be a number of dollars above 0, like 2.50",
+            "REVIEW_CONCURRENCY: `0` must be a whole number of processes from 1 to 64",
+        ]
+    );
+}
