@@ -5,7 +5,7 @@
 //! the edge.
 //!
 //! Read `client.rs` (URLs, paging, auth), then `pulls.rs`, `reviews.rs`, `builds.rs`,
-//! `releases.rs` and `identities.rs`.
+//! `releases.rs` (with `stages.rs`) and `identities.rs`.
 
 mod builds;
 mod client;
@@ -14,6 +14,7 @@ mod identities;
 mod pulls;
 mod releases;
 mod reviews;
+mod stages;
 
 use async_trait::async_trait;
 
@@ -24,8 +25,9 @@ pub use builds::Builds;
 pub use client::{AzdoClient, AzdoSettings};
 pub use identities::{ApproverRef, Identities, Person};
 pub use pulls::PullRequests;
-pub use releases::{ClassicReleases, PendingApproval, Stage, StageStatus, Wait};
+pub use releases::ClassicReleases;
 pub use reviews::PrReviews;
+pub use stages::{PendingApproval, Stage, StageStatus, Wait};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AzdoError {

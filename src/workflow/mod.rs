@@ -24,6 +24,7 @@ pub mod pr;
 pub mod release;
 pub mod step_error;
 pub mod tickets;
+mod transition;
 
 pub use card::CardView;
 pub use engine::{Engine, EngineSettings, Started, Subject, Wakers};
