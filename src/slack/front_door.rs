@@ -260,19 +260,9 @@ impl FrontDoor {
                 channel: channel.clone(),
                 place: place(event),
             };
-            let delivery = NewDelivery {
-                key: format!("slack:action:{}:{}", event.trigger_id, action.action_id),
-                source: "slack".into(),
-                intent: serde_json::value::to_raw_value(&intent).ok(),
-            };
-            if self
-                .store
-                .insert_delivery(&delivery, self.clock.now())
-                .await?
-            {
-                self.wakers.intake.notify_one();
-            } else {
-                warn!(key = %delivery.key, "duplicate click delivery ignored");
+            let key = format!("slack:action:{}:{}", event.trigger_id, action.action_id);
+            if !self.record(slack_delivery(key.clone(), &intent)).await? {
+                warn!(%key, "duplicate click delivery ignored");
             }
         }
         Ok(())
@@ -311,26 +301,33 @@ impl FrontDoor {
             detail: format!("{} ignored: {}", stranger.what, stranger.why),
             approval: stranger.approval,
         };
-        let delivery = NewDelivery {
-            key: format!("slack:foreign:{}", stranger.envelope_id),
-            source: "slack".into(),
-            intent: serde_json::value::to_raw_value(&intent).ok(),
-        };
-        if self
+        let key = format!("slack:foreign:{}", stranger.envelope_id);
+        self.record(slack_delivery(key, &intent)).await?;
+        Ok(())
+    }
+
+    /// Saves a delivery for the intake and wakes it; `false`: its key was known (a redelivery).
+    async fn record(&self, delivery: NewDelivery) -> Result<bool, Unsaved> {
+        let new = self
             .store
             .insert_delivery(&delivery, self.clock.now())
-            .await?
-        {
+            .await?;
+        if new {
             self.wakers.intake.notify_one();
         }
-        Ok(())
+        Ok(new)
     }
 }
 
 /// A slash command's intent, keyed by its trigger id so a redelivery is known.
 fn command_delivery(call: &CommandCall<'_>, intent: &Intent) -> NewDelivery {
+    slack_delivery(format!("slack:command:{}", call.trigger), intent)
+}
+
+/// `intent` from Slack, under the dedupe `key` of what carried it.
+fn slack_delivery(key: String, intent: &Intent) -> NewDelivery {
     NewDelivery {
-        key: format!("slack:command:{}", call.trigger),
+        key,
         source: "slack".into(),
         intent: serde_json::value::to_raw_value(intent).ok(),
     }

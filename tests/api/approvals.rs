@@ -7,7 +7,7 @@ use serde_json::json;
 
 use reqwest::{Method, StatusCode};
 
-use crate::decisions::{notes_to, refusals};
+use crate::decisions::{audit_of, notes_to, refusals};
 use crate::http::{Auth, HTTP_VARS, OPERATOR_TOKEN, OPS_TOKEN, call, post};
 use crate::on_both_backends;
 use crate::pr_flow::{World, world};
@@ -156,14 +156,9 @@ async fn a_stage_that_needs_two_people_counts_each_once(backend: Backend) {
         decisions[1].1.contains("U0OPS1") && decisions[1].1.contains("U0OPS2"),
         "the comment names both: {decisions:?}"
     );
-    let votes: Vec<String> = w
-        .app
-        .store
-        .audit_for_run(run)
+    let votes: Vec<String> = audit_of(&w.app, run, "vote")
         .await
-        .unwrap()
         .into_iter()
-        .filter(|a| a.action == "vote")
         .map(|a| format!("{} {}", a.actor, a.detail))
         .collect();
     assert_eq!(

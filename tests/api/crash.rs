@@ -607,7 +607,11 @@ impl Workflow for Review {
     }
 }
 
-struct Release;
+/// A release of [`Scene::release`], driven by [`RELEASE_SCRIPT`], or by [`SKIP_SCRIPT`] when it
+/// skips Sandbox.
+struct Shipping<const SKIPS_SANDBOX: bool>;
+type Release = Shipping<false>;
+type SkippedRelease = Shipping<true>;
 
 #[derive(Debug, PartialEq)]
 struct ReleaseOutcome {
@@ -622,7 +626,7 @@ struct ReleaseOutcome {
     archived: Vec<String>,
 }
 
-impl Workflow for Release {
+impl<const SKIPS_SANDBOX: bool> Workflow for Shipping<SKIPS_SANDBOX> {
     const KIND: &'static str = "release";
     type Outcome = ReleaseOutcome;
 
@@ -630,42 +634,26 @@ impl Workflow for Release {
         Scene::release().await
     }
 
+    /// What Azure DevOps, Jira and the archive saw of the release.
     async fn outcome(scene: &Scene, kills: &mut Kills) -> ReleaseOutcome {
-        let status = scene.drive(&RELEASE_SCRIPT, kills).await;
-        release_outcome(scene, status).await
-    }
-}
-
-/// A release whose Sandbox stage is skipped ([`SKIP_SCRIPT`]).
-struct SkippedRelease;
-
-impl Workflow for SkippedRelease {
-    const KIND: &'static str = "release";
-    type Outcome = ReleaseOutcome;
-
-    async fn scene() -> Scene {
-        Scene::release().await
-    }
-
-    async fn outcome(scene: &Scene, kills: &mut Kills) -> ReleaseOutcome {
-        let status = scene.drive(&SKIP_SCRIPT, kills).await;
-        release_outcome(scene, status).await
-    }
-}
-
-/// What Azure DevOps, Jira and the archive saw of a release that ended in `status`.
-async fn release_outcome(scene: &Scene, status: String) -> ReleaseOutcome {
-    ReleaseOutcome {
-        status,
-        release_prs: scene.azdo.with(|s| s.created.len()),
-        merges: scene.azdo.with(|s| s.completions.len()),
-        builds: scene.azdo.with(|s| s.builds.len()),
-        approvals: scene.approval_calls(),
-        stage_starts: scene.azdo.with(|s| s.cd.starts.len()),
-        jira: ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"]
-            .map(|key| scene.jira.status(key))
-            .to_vec(),
-        archived: scene.archived_versions().await,
+        let script = if SKIPS_SANDBOX {
+            &SKIP_SCRIPT
+        } else {
+            &RELEASE_SCRIPT
+        };
+        let status = scene.drive(script, kills).await;
+        ReleaseOutcome {
+            status,
+            release_prs: scene.azdo.with(|s| s.created.len()),
+            merges: scene.azdo.with(|s| s.completions.len()),
+            builds: scene.azdo.with(|s| s.builds.len()),
+            approvals: scene.approval_calls(),
+            stage_starts: scene.azdo.with(|s| s.cd.starts.len()),
+            jira: ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"]
+                .map(|key| scene.jira.status(key))
+                .to_vec(),
+            archived: scene.archived_versions().await,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use chrono::TimeDelta;
 use release_agent::domain::{ApprovalStatus, RunId, RunStatus};
+use release_agent::store::AuditRecord;
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, wait_until};
@@ -27,13 +28,15 @@ pub async fn notes_to(app: &TestApp, user: &str, count: usize) -> Vec<String> {
     .await
 }
 
-pub async fn refusals(app: &TestApp, run: RunId) -> Vec<String> {
+/// The run's audit entries of one `action`, oldest first.
+pub async fn audit_of(app: &TestApp, run: RunId, action: &str) -> Vec<AuditRecord> {
     let audit = app.store.audit_for_run(run).await.unwrap();
-    audit
-        .into_iter()
-        .filter(|a| a.action == "decision_refused")
-        .map(|a| a.detail)
-        .collect()
+    audit.into_iter().filter(|a| a.action == action).collect()
+}
+
+pub async fn refusals(app: &TestApp, run: RunId) -> Vec<String> {
+    let refused = audit_of(app, run, "decision_refused").await;
+    refused.into_iter().map(|a| a.detail).collect()
 }
 
 async fn fifty_concurrent_clicks_produce_exactly_one_decision(backend: Backend) {

@@ -3,11 +3,12 @@
 //! body (or path, or query) and an oversized body; no answer may echo a secret.
 
 use base64::Engine as _;
-use release_agent::domain::RunStatus;
+use release_agent::domain::{RunId, RunStatus};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::decisions::audit_of;
 use crate::on_both_backends;
 use crate::pr_flow::{APPROVE_WITH_FINDING, World, world};
 use crate::release_flow::release_world;
@@ -304,6 +305,17 @@ async fn a_webhook_starts_one_review_per_commit_and_ignores_the_rest(backend: Ba
     w.app.finish().await;
 }
 
+/// PR 15, reviewed at U0ADA's `/review`, waiting to be merged.
+async fn pr_waiting_to_merge(w: &World) -> RunId {
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-8", APPROVE_WITH_FINDING, None);
+    w.open_pr(15, "feature/ALLPOST-8", &commit);
+    let (_, run) = w.review("Billo.Api#15").await;
+    w.waits_at(run, "ask_merge").await;
+    run
+}
+
 async fn the_operator_decides_approvals_like_a_button(backend: Backend) {
     let Some(w) = world(backend, &HTTP_VARS).await else {
         return;
@@ -311,12 +323,7 @@ async fn the_operator_decides_approvals_like_a_button(backend: Backend) {
     let token = Auth::Operator(OPS_TOKEN);
     let nameless = Auth::Operator(OPERATOR_TOKEN);
     refuses_strangers_and_huge_bodies(&w, Method::GET, "/approvals/pending", nameless).await;
-    let commit = w
-        .repo
-        .branch("feature/ALLPOST-8", APPROVE_WITH_FINDING, None);
-    w.open_pr(15, "feature/ALLPOST-8", &commit);
-    let (_, run) = w.review("Billo.Api#15").await;
-    w.waits_at(run, "ask_merge").await;
+    let run = pr_waiting_to_merge(&w).await;
 
     let pending = call(&w, Method::GET, "/approvals/pending", nameless, None).await;
     assert_eq!(pending.status, StatusCode::OK);
@@ -414,12 +421,7 @@ async fn operators_are_people_under_the_same_policy(backend: Backend) {
     let Some(w) = world(backend, &vars).await else {
         return;
     };
-    let commit = w
-        .repo
-        .branch("feature/ALLPOST-8", APPROVE_WITH_FINDING, None);
-    w.open_pr(15, "feature/ALLPOST-8", &commit);
-    let (_, run) = w.review("Billo.Api#15").await;
-    w.waits_at(run, "ask_merge").await;
+    let run = pr_waiting_to_merge(&w).await;
     let approval = w.app.pending_approval(run).await;
     let path = format!("/approvals/{}", approval.id);
     let merge = json!({"option": "merge"});
@@ -439,14 +441,9 @@ async fn operators_are_people_under_the_same_policy(backend: Backend) {
         "{}",
         outsider.text
     );
-    let refused: Vec<(String, String)> = w
-        .app
-        .store
-        .audit_for_run(run)
+    let refused: Vec<(String, String)> = audit_of(&w.app, run, "decision_refused")
         .await
-        .unwrap()
         .into_iter()
-        .filter(|a| a.action == "decision_refused")
         .map(|a| {
             (
                 a.actor,

@@ -162,7 +162,12 @@ impl FakeAzdo {
 }
 
 /// An identity as `GET _apis/identities?queryMembership=Direct` answers it: a user with its
-/// mail, or (without one) a group with the ids of its direct members.
+/// mail, or (without one) a group with the ids of its direct members. The fields follow the
+/// published Identity type (specification/ims/7.1/identities.json). Approximation: the spec's
+/// examples all use `queryMembership=None` (with `memberIds: []`); that `Direct` fills a group's
+/// `memberIds` is the field's documented meaning, not an observed answer. The bot is
+/// conservative where it is not: a group whose members it cannot read lets nobody approve in
+/// Slack, and the refusal says who it found.
 pub fn identity_json(id: &str, name: &str, mail: Option<&str>, members: &[&str]) -> Value {
     let class = if mail.is_some() { "User" } else { "Group" };
     json!({"id": id, "providerDisplayName": name, "isContainer": mail.is_none(), "isActive": true,

@@ -156,8 +156,11 @@ fn release_json(release: &FakeRelease) -> Value {
                 .iter()
                 .map(|(id, status)| json!({"id": id, "status": status, "isAutomated": false, "approver": s.plan.approver}))
                 .collect();
+            // ReleaseDefinitionApprovals (specification/release/7.1): an automated step names
+            // no approver.
+            let approver = if s.plan.approval { s.plan.approver.clone() } else { Value::Null };
             let snapshot = json!({"approvals": [{"rank": 1, "isAutomated": !s.plan.approval,
-                "isNotificationOn": false, "approver": s.plan.approver}]});
+                "isNotificationOn": false, "approver": approver}]});
             json!({"id": s.id, "name": s.plan.name, "rank": rank + 1, "status": s.status,
                 "preDeployApprovals": approvals, "preApprovalsSnapshot": snapshot,
                 "deploySteps": s.operation.iter().map(|op| json!({"attempt": 1, "operationStatus": op})).collect::<Vec<_>>()})

@@ -149,6 +149,9 @@ impl Respond for WebApi {
                     None => json!({"ok": false, "error": "users_not_found"}),
                 }
             }
+            // users.info: the member with `profile.email` (scope users:read.email). Approximation:
+            // every id is a member here; Slack answers `user_not_found` for an unknown one, which
+            // the bot takes as "cannot check" and refuses the click.
             "users.info" => {
                 let user = body["user"].as_str().unwrap_or_default();
                 let email = state
