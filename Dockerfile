@@ -1,5 +1,6 @@
 # release-agent: a two-stage build. The runtime image is Debian slim with git (for clones and
-# fetches) and CA certificates, and runs as an unprivileged user.
+# fetches), CA certificates and bubblewrap (the reviewer's sandbox), and runs as an unprivileged
+# user.
 #
 #   docker build -t release-agent .
 #   docker run --env-file .env release-agent
@@ -10,7 +11,12 @@
 #   RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm \
 #       && npm install -g @anthropic-ai/claude-code && rm -rf /var/lib/apt/lists/*
 #
-# and set ANTHROPIC_API_KEY (or mount a logged-in ~/.claude). CLAUDE_CMD defaults to `claude`.
+# and set ANTHROPIC_API_KEY: each review gets a fresh, empty HOME, so a logged-in ~/.claude is not
+# seen. CLAUDE_CMD defaults to `claude`.
+#
+# bubblewrap needs user namespaces, which Docker's default seccomp profile refuses; there
+# `release-agent check` says the sandbox is off and why (REVIEWER_SANDBOX=auto). Run the container
+# with a seccomp profile that allows them to have the sandbox.
 
 FROM rust:1.95-slim-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends pkg-config \
@@ -22,7 +28,7 @@ COPY src src
 RUN cargo build --release --locked --bin release-agent
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends git ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends git ca-certificates bubblewrap \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/release-agent release-agent
 COPY --from=build /src/target/release/release-agent /usr/local/bin/release-agent

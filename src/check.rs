@@ -6,7 +6,7 @@ use std::fmt::Write;
 use crate::azdo::{AzdoClient, AzureDevOps};
 use crate::config::Config;
 use crate::jira::{Jira, JiraClient};
-use crate::reviewer::ClaudeReviewer;
+use crate::reviewer::{ClaudeReviewer, Sandbox};
 use crate::slack::web::SlackApi;
 use crate::startup::repos_on_disk;
 use crate::store::Store;
@@ -67,11 +67,12 @@ pub async fn run(config: &Config) -> Vec<CheckRow> {
             answer.map_err(|e| e.to_string()),
         ));
     }
-    let claude = ClaudeReviewer::new(config.reviewer.clone()).version().await;
+    let reviewer = ClaudeReviewer::new(config.reviewer.clone());
+    rows.push(sandbox_row(reviewer.sandbox().await));
     rows.push(CheckRow::new(
         "Claude Code CLI (CLAUDE_CMD)",
         true,
-        claude.map_err(|e| e.to_string()),
+        reviewer.version().await.map_err(|e| e.to_string()),
     ));
     rows.push(CheckRow::new("git CLI", true, git_version().await));
     let repos = repos_on_disk(config);
@@ -83,6 +84,18 @@ pub async fn run(config: &Config) -> Vec<CheckRow> {
         ));
     }
     rows
+}
+
+/// Which sandbox the reviewer runs in: a fallback is a warning, a refused `bwrap` a failure.
+fn sandbox_row(sandbox: &Sandbox) -> CheckRow {
+    let name = "reviewer sandbox (REVIEWER_SANDBOX)";
+    match sandbox {
+        Sandbox::Bwrap { .. } | Sandbox::Off { chosen: true, .. } => {
+            CheckRow::new(name, false, Ok(sandbox.describe()))
+        }
+        Sandbox::Off { chosen: false, .. } => CheckRow::new(name, false, Err(sandbox.describe())),
+        Sandbox::Broken { .. } => CheckRow::new(name, true, Err(sandbox.describe())),
+    }
 }
 
 async fn database(config: &Config) -> Result<String, String> {

@@ -16,6 +16,12 @@ use tokio_util::sync::CancellationToken;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // No other process of this user may read the bot's memory or /proc/<pid>/environ, where its
+    // secrets are: the reviewer runs PR authors' instructions under the same user.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        eprintln!("release-agent: cannot make the process non-dumpable: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let command = match cli.command.unwrap_or(CliCommand::Serve) {

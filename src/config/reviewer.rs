@@ -1,12 +1,12 @@
 //! The reviewer section: which Claude Code CLI runs the reviews, for how long, with which model,
-//! how many at once, and how many turns and dollars one may take.
+//! how many at once, how many turns and dollars one may take, and in which sandbox.
 
 use std::path::PathBuf;
 
 use secrecy::SecretString;
 
 use super::reader::{Reader, parse_count};
-use crate::reviewer::ReviewerSettings;
+use crate::reviewer::{ReviewerSettings, SandboxMode};
 
 pub(super) fn read(vars: &mut Reader<'_>) -> Option<ReviewerSettings> {
     let command = vars.parsed("CLAUDE_CMD", "claude", |c| Ok(PathBuf::from(c)));
@@ -16,12 +16,14 @@ pub(super) fn read(vars: &mut Reader<'_>) -> Option<ReviewerSettings> {
     let max_turns = vars.parsed("REVIEW_MAX_TURNS", "30", parse_count(2, 500, "turns"));
     let budget = vars.optional("REVIEW_MAX_BUDGET_USD", parse_budget);
     let concurrency = vars.parsed("REVIEW_CONCURRENCY", "2", parse_count(1, 64, "processes"));
+    let sandbox = vars.parsed("REVIEWER_SANDBOX", "auto", SandboxMode::parse);
     let mut settings = ReviewerSettings::new(command?, timeout?);
     settings.model = model;
     settings.api_key = api_key;
     settings.max_turns = u32::try_from(max_turns?).unwrap_or(30);
     settings.max_budget_usd = budget?;
     settings.concurrency = usize::try_from(concurrency?).unwrap_or(2);
+    settings.sandbox = sandbox?;
     Some(settings)
 }
 

@@ -112,6 +112,9 @@ const ROWS: &[(&str, Show)] = &[
     ("REVIEW_CONCURRENCY", |c| {
         Some(c.reviewer.concurrency.to_string())
     }),
+    ("REVIEWER_SANDBOX", |c| {
+        Some(c.reviewer.sandbox.name().to_owned())
+    }),
     ("REVIEW_MAX_TURNS", |c| {
         Some(c.reviewer.max_turns.to_string())
     }),

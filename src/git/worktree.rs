@@ -140,8 +140,14 @@ fn add_blocking(dir: &Path, parent: &Path, rev: &str) -> Result<Worktree, GitErr
         }
         checkout
     };
+    // libgit2 checks a new worktree out with the repository's settings, so that first checkout
+    // is emptied and done again with ours.
+    empty_but_git(&path)?;
+    let _setting = plain_files_only(&checkout).map_err(|e| fail("configuring the checkout", e))?;
+    let mut options = CheckoutBuilder::new();
+    options.force().recreate_missing(true).disable_filters(true);
     checkout
-        .checkout_head(Some(CheckoutBuilder::new().force()))
+        .checkout_head(Some(&mut options))
         .map_err(|e| fail("checking out the worktree", e))?;
     debug!(worktree = %path.display(), commit = %commit.id(), "worktree added");
     Ok(Worktree {
@@ -150,6 +156,42 @@ fn add_blocking(dir: &Path, parent: &Path, rev: &str) -> Result<Worktree, GitErr
         repo_dir: dir.to_owned(),
         name,
     })
+}
+
+/// Removes everything in `dir` but its `.git` link; symlinks are removed, never followed.
+fn empty_but_git(dir: &Path) -> Result<(), GitError> {
+    let gone = |e: std::io::Error| GitError::local("emptying the new worktree", dir, e);
+    for entry in std::fs::read_dir(dir).map_err(gone)? {
+        let entry = entry.map_err(gone)?;
+        if entry.file_name() == ".git" {
+            continue;
+        }
+        let is_dir = entry.file_type().map_err(gone)?.is_dir();
+        if is_dir {
+            std::fs::remove_dir_all(entry.path()).map_err(gone)?;
+        } else {
+            std::fs::remove_file(entry.path()).map_err(gone)?;
+        }
+    }
+    Ok(())
+}
+
+/// A PR's symlinks are written as plain files holding the link's text (`core.symlinks=false`,
+/// as git does on file systems without links), so `link -> /proc/self/environ` or
+/// `link -> ../../.env` leads the reviewer nowhere. The setting is given to this checkout only,
+/// never written to the repository's own config. libgit2 runs no hooks, no LFS and no external
+/// filter driver, and the checkout disables its built-in filters too. Keep the returned file
+/// until the checkout is done.
+fn plain_files_only(checkout: &Repository) -> Result<tempfile::NamedTempFile, git2::Error> {
+    let setting = tempfile::NamedTempFile::new()
+        .and_then(|mut file| {
+            std::io::Write::write_all(&mut file, b"[core]\n\tsymlinks = false\n").map(|()| file)
+        })
+        .map_err(|e| git2::Error::from_str(&e.to_string()))?;
+    let mut config = checkout.config()?;
+    config.add_file(setting.path(), git2::ConfigLevel::App, false)?;
+    checkout.set_config(&config)?;
+    Ok(setting)
 }
 
 fn remove_blocking(dir: &Path, name: &str, path: &Path) -> Result<(), GitError> {

@@ -1,38 +1,45 @@
 //! The AI reviewer: the Claude Code CLI, run headless and read-only in a PR's worktree.
 //!
 //! The CLI gets only the Read, Grep and Glob tools, in a permission mode that never prompts, no
-//! settings or MCP servers from the machine or the reviewed repository, and an environment with
-//! nothing but what it needs (no Slack, Azure DevOps or Jira secrets). The prompt goes on stdin;
-//! the answer must fit a JSON schema, checked again here (`answer.rs`). Any failure is a failure with its
-//! reason, never an approval.
+//! settings, hooks or MCP servers from the machine or the reviewed repository, deny rules that
+//! keep it in its worktree, a fresh empty `HOME` and an environment with nothing of the bot's
+//! own; where bubblewrap works it runs in a sandbox (`sandbox.rs`). The prompt goes on stdin; the
+//! answer must fit a JSON schema, checked again here (`answer.rs`). Any failure is a failure with
+//! its reason, never an approval.
 //!
-//! Read `prompt.rs`, `answer.rs`, `process.rs`, `output.rs`, then `placement.rs` and `report.rs`.
+//! Read `prompt.rs`, `answer.rs`, `launch.rs`, `sandbox.rs`, `process.rs`, `output.rs`, then
+//! `placement.rs` and `report.rs`.
 
 mod answer;
+mod cli_settings;
+mod launch;
 mod output;
 mod placement;
 mod process;
 mod prompt;
 pub mod report;
+mod sandbox;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use answer::Answer;
 pub use output::Usage;
 pub use placement::{Placement, place};
 pub use prompt::{ReviewInput, TicketInput};
+pub use sandbox::{Sandbox, SandboxMode};
 use tracing::instrument;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ReviewError {
     #[error("cannot start the reviewer `{command}`: {reason} (check CLAUDE_CMD)")]
     CannotStart { command: String, reason: String },
+    #[error("the reviewer's sandbox cannot start: {0} (check REVIEWER_SANDBOX)")]
+    Sandbox(String),
     #[error("the reviewer did not finish within {seconds}s and was stopped")]
     Timeout { seconds: u64 },
     #[error("the reviewer failed ({kind}): {message}")]
@@ -136,9 +143,12 @@ pub struct ReviewerSettings {
     pub max_budget_usd: Option<f64>,
     /// Reviewer processes that run at once (REVIEW_CONCURRENCY); more reviews wait their turn.
     pub concurrency: usize,
-    /// Passed to the CLI as ANTHROPIC_API_KEY; without it the CLI uses its own login in HOME.
+    /// Passed to the CLI as ANTHROPIC_API_KEY. Each review's HOME is fresh and empty, so a login
+    /// stored in the bot's HOME is not seen.
     pub api_key: Option<SecretString>,
     pub base_url: Option<String>,
+    /// REVIEWER_SANDBOX: whether the CLI runs inside bubblewrap.
+    pub sandbox: SandboxMode,
 }
 
 impl ReviewerSettings {
@@ -152,6 +162,7 @@ impl ReviewerSettings {
             concurrency: 2,
             api_key: None,
             base_url: None,
+            sandbox: SandboxMode::Auto,
         }
     }
 }
@@ -160,27 +171,54 @@ pub struct ClaudeReviewer {
     settings: ReviewerSettings,
     /// One permit per reviewer process that may run: reviews cost money and memory.
     slots: tokio::sync::Semaphore,
+    /// Found at the first review (it starts a trial sandbox), then kept.
+    sandbox: tokio::sync::OnceCell<Sandbox>,
 }
 
 impl ClaudeReviewer {
     pub fn new(settings: ReviewerSettings) -> Self {
         let slots = tokio::sync::Semaphore::new(settings.concurrency.max(1));
-        Self { settings, slots }
+        Self {
+            settings,
+            slots,
+            sandbox: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The sandbox reviews run in, for `check` and the log.
+    pub async fn sandbox(&self) -> &Sandbox {
+        let mode = self.settings.sandbox;
+        self.sandbox.get_or_init(|| sandbox::resolve(mode)).await
+    }
+
+    /// Starts the CLI with `args` in `tree`, inside the sandbox, and waits for it.
+    async fn start(
+        &self,
+        tree: &Path,
+        args: Vec<String>,
+        stdin: String,
+        timeout: Duration,
+    ) -> Result<process::Ended, ReviewError> {
+        let launch = launch::prepare(&self.settings, self.sandbox().await, tree, args)?;
+        Ok(process::run(process::Invocation {
+            program: &launch.program,
+            args: launch.args.clone(),
+            cwd: &launch.cwd,
+            env: launch.env.clone(),
+            stdin,
+            timeout,
+        })
+        .await)
     }
 
     /// What `claude --version` says, for `check`.
     #[instrument(level = "debug", skip_all)]
     pub async fn version(&self) -> Result<String, ReviewError> {
-        let cwd = std::env::temp_dir();
-        let ended = process::run(process::Invocation {
-            program: &self.settings.command,
-            args: vec!["--version".into()],
-            cwd: &cwd,
-            env: self.env(),
-            stdin: String::new(),
-            timeout: Duration::from_secs(30),
-        })
-        .await;
+        let scratch = tempfile::tempdir().map_err(|e| self.cannot_start(e.to_string()))?;
+        let args = vec!["--version".into()];
+        let ended = self
+            .start(scratch.path(), args, String::new(), Duration::from_secs(30))
+            .await?;
         match ended {
             process::Ended::Exited { status, stdout, .. } if status.success() => {
                 Ok(String::from_utf8_lossy(&stdout).trim().to_owned())
@@ -201,65 +239,6 @@ impl ClaudeReviewer {
         }
     }
 
-    /// Only what the CLI needs; the bot's own secrets stay out.
-    fn env(&self) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"]
-            .into_iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_owned(), v)))
-            .collect();
-        let api_key = self
-            .settings
-            .api_key
-            .as_ref()
-            .map(|k| k.expose_secret().to_owned())
-            .or_else(|| std::env::var("ANTHROPIC_API_KEY").ok());
-        let base_url = self
-            .settings
-            .base_url
-            .clone()
-            .or_else(|| std::env::var("ANTHROPIC_BASE_URL").ok());
-        env.extend(api_key.map(|k| ("ANTHROPIC_API_KEY".to_owned(), k)));
-        env.extend(base_url.map(|u| ("ANTHROPIC_BASE_URL".to_owned(), u)));
-        env.push(("DISABLE_AUTOUPDATER".into(), "1".into()));
-        env.push((
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
-            "1".into(),
-        ));
-        env
-    }
-
-    fn args(&self, schema: &Value, rules: &str) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "-p",
-            "--output-format",
-            "json",
-            "--json-schema",
-            &schema.to_string(),
-            "--tools",
-            "Read,Grep,Glob",
-            "--permission-mode",
-            "dontAsk",
-            "--max-turns",
-            &self.settings.max_turns.to_string(),
-            "--no-session-persistence",
-            "--strict-mcp-config",
-            "--setting-sources",
-            "",
-            "--append-system-prompt",
-            rules,
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-        if let Some(model) = &self.settings.model {
-            args.extend(["--model".to_owned(), model.clone()]);
-        }
-        if let Some(budget) = self.settings.max_budget_usd {
-            args.extend(["--max-budget-usd".to_owned(), budget.to_string()]);
-        }
-        args
-    }
-
     async fn ask<T: Answer>(
         &self,
         cwd: &Path,
@@ -268,15 +247,8 @@ impl ClaudeReviewer {
     ) -> Result<(T, Usage), ReviewError> {
         // The semaphore is never closed, so a permit always comes.
         let _slot = self.slots.acquire().await.ok();
-        let ended = process::run(process::Invocation {
-            program: &self.settings.command,
-            args: self.args(&T::schema(), rules),
-            cwd,
-            env: self.env(),
-            stdin: prompt,
-            timeout: self.settings.timeout,
-        })
-        .await;
+        let args = launch::review_args(&self.settings, &T::schema(), rules, cwd);
+        let ended = self.start(cwd, args, prompt, self.settings.timeout).await?;
         match ended {
             process::Ended::Exited {
                 status,

@@ -667,3 +667,53 @@ async fn check_trusts_the_ca_certificates_it_is_given_and_no_other() {
         );
     }
 }
+
+/// `check` names the sandbox in force: `off` as chosen, and `bwrap` refused where bubblewrap is
+/// missing (a PATH with git and bash only), which also fails the reviewer's own row.
+#[tokio::test]
+async fn check_names_the_reviewers_sandbox() {
+    init();
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for program in ["git", "bash"] {
+        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+            .unwrap();
+        std::os::unix::fs::symlink(found, bin.join(program)).unwrap();
+    }
+    let check = |sandbox: &'static str| {
+        let mut command = binary(dir.path());
+        command
+            .envs(required(&slack))
+            .env("PATH", &bin)
+            .env("REVIEWER_SANDBOX", sandbox)
+            .arg("check");
+        command
+    };
+    let off = collapsed(&run(&mut check("off")).await.stdout);
+    assert!(
+        off.contains("ok reviewer sandbox (REVIEWER_SANDBOX) off (REVIEWER_SANDBOX=off)"),
+        "{off}"
+    );
+    assert!(
+        off.contains("ok Claude Code CLI (CLAUDE_CMD) 2.1.330"),
+        "{off}"
+    );
+    let output = run(&mut check("bwrap")).await;
+    let refused = collapsed(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{refused}");
+    assert!(
+        refused.contains(
+            "FAIL reviewer sandbox (REVIEWER_SANDBOX) REVIEWER_SANDBOX=bwrap, but bwrap is not \
+             installed (install the bubblewrap package)"
+        ),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("FAIL Claude Code CLI (CLAUDE_CMD) the reviewer's sandbox cannot start"),
+        "{refused}"
+    );
+}

@@ -15,6 +15,7 @@ mod engine;
 mod front_door;
 mod git;
 mod home;
+mod hostile;
 mod http;
 mod jira;
 mod manifest;

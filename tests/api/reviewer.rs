@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use release_agent::reviewer::{
-    ClaudeReviewer, ReviewError, ReviewInput, Reviewer, ReviewerSettings, Severity, TicketInput,
-    Verdict,
+    ClaudeReviewer, ReviewError, ReviewInput, Reviewer, ReviewerSettings, SandboxMode, Severity,
+    TicketInput, Verdict,
 };
 
 fn stand_in() -> PathBuf {
@@ -20,10 +20,17 @@ fn worktree(mode: &str) -> tempfile::TempDir {
     dir
 }
 
-fn reviewer(timeout: Duration) -> ClaudeReviewer {
+/// Without the sandbox, which would mount these directories read-only: these tests read what the
+/// stand-in records in them (tests/api/hostile.rs runs it in the sandbox).
+fn settings(timeout: Duration) -> ReviewerSettings {
     let mut settings = ReviewerSettings::new(stand_in(), timeout);
     settings.model = Some("sonnet".into());
-    ClaudeReviewer::new(settings)
+    settings.sandbox = SandboxMode::Off;
+    settings
+}
+
+fn reviewer(timeout: Duration) -> ClaudeReviewer {
+    ClaudeReviewer::new(settings(timeout))
 }
 
 fn input() -> ReviewInput {
@@ -307,7 +314,7 @@ async fn reviews_beyond_the_concurrency_wait_their_turn() {
             dir
         })
         .collect();
-    let mut settings = ReviewerSettings::new(stand_in(), Duration::from_secs(30));
+    let mut settings = settings(Duration::from_secs(30));
     settings.concurrency = 1;
     let reviewer = ClaudeReviewer::new(settings);
     let input = input();
