@@ -23,6 +23,7 @@ mod effects;
 mod group_commit;
 mod outbox;
 mod releases;
+mod reviews;
 mod run_starts;
 mod runs;
 mod shipping;
@@ -45,6 +46,7 @@ pub use deliveries::{Arrived, DeliveryRecord, NewDelivery};
 pub use effects::EffectEntry;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
 pub use releases::{ArchivedRelease, ShippingRelease, StagedPr, StagingRelease};
+pub use reviews::KeptReview;
 pub use run_starts::Dedupe;
 pub use runs::{NewRun, RunRecord, Started};
 

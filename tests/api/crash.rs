@@ -15,7 +15,7 @@ use base64::Engine as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use release_agent::clock::Clock;
-use release_agent::domain::Version;
+use release_agent::domain::{RepoName, RunId, Version};
 use release_agent::store::DatabaseUrl;
 use release_agent::store::Store;
 use sqlx::{Connection, SqliteConnection};
@@ -73,11 +73,12 @@ impl Script {
     }
 }
 
+/// Merge after the review, or on the review another run did of the same commit.
 const PR_SCRIPT: Script = Script {
     kind: "pr",
     command: "/review",
     text: "13",
-    answers: &[("ask_merge", "merge")],
+    answers: &[("ask_merge", "merge"), ("reviewed", "merge")],
 };
 
 const RELEASE_SCRIPT: Script = Script {
@@ -568,7 +569,11 @@ async fn kill_at_every_step<W: Workflow>(expected: W::Outcome, min_steps: i64) {
     }
 }
 
-struct Review;
+/// The PR of [`Scene::pr`] driven by [`PR_SCRIPT`]; with `REUSED`, another run has reviewed
+/// its commit already, so the run merges on that review without one of its own.
+struct Reviewing<const REUSED: bool>;
+type Review = Reviewing<false>;
+type ReusedReview = Reviewing<true>;
 
 #[derive(Debug, PartialEq)]
 struct PrOutcome {
@@ -581,12 +586,27 @@ struct PrOutcome {
     jira_status: String,
 }
 
-impl Workflow for Review {
+impl<const REUSED: bool> Workflow for Reviewing<REUSED> {
     const KIND: &'static str = "pr";
     type Outcome = PrOutcome;
 
     async fn scene() -> Scene {
-        Scene::pr().await
+        let scene = Scene::pr().await;
+        if REUSED {
+            let commit = scene.azdo.with(|s| s.prs[&13].source_commit.clone());
+            let brief = serde_json::json!({
+                "commit": commit, "verdict": "approve", "summary": "Fine.", "findings": 0
+            });
+            let store = scene.store().await;
+            let repo = RepoName::parse("Billo.Api").unwrap();
+            let now = Clock::system().now();
+            store
+                .keep_review(&repo, 13, &commit, RunId::new(), &brief, now)
+                .await
+                .unwrap();
+            store.close().await;
+        }
+        scene
     }
 
     async fn outcome(scene: &Scene, kills: &mut Kills) -> PrOutcome {
@@ -669,6 +689,22 @@ async fn killing_the_bot_at_every_step_of_a_pr_changes_nothing() {
         jira_status: "Ready for QA".into(),
     };
     kill_at_every_step::<Review>(expected, 10).await;
+}
+
+/// The same PR, its commit reviewed by another run before: merged on that review (no threads
+/// of its own, no reviewer run), killed at every step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_bot_at_every_step_of_a_reused_review_changes_nothing() {
+    let expected = PrOutcome {
+        status: "done".into(),
+        merges: 1,
+        tickets: 1,
+        builds: 1,
+        threads: 0,
+        staged_prs: vec![13],
+        jira_status: "Ready for QA".into(),
+    };
+    kill_at_every_step::<ReusedReview>(expected, 8).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -392,6 +392,56 @@ async fn a_review_that_requests_changes_ends_the_run(backend: Backend) {
     w.app.finish().await;
 }
 
+/// Two `/review` of one commit lead to one reviewer run: the second run shows the first review
+/// and offers Review again, which reviews afresh and is audited.
+async fn a_commit_is_reviewed_once_across_runs_unless_asked_again(backend: Backend) {
+    let Some(w) = world(backend, &[]).await else {
+        return;
+    };
+    w.jira.add_issue("ALLPOST-9", "Login", "In Progress");
+    let commit = w.repo.branch("feature/ALLPOST-9", REQUEST_CHANGES, None);
+    w.open_pr(16, "feature/ALLPOST-9", &commit);
+    let (_, first) = w.review("16").await;
+    assert_eq!(w.app.finished(first).await.status, RunStatus::Done);
+    assert_eq!(w.azdo.with(|s| s.threads.len()), 2, "one review's threads");
+
+    let (_, second) = w.review("16").await;
+    assert_ne!(first, second);
+    w.waits_at(second, "reviewed").await;
+    assert_eq!(
+        w.azdo.with(|s| s.threads.len()),
+        2,
+        "the reviewer did not run again"
+    );
+    let card = w.card(second).await;
+    assert!(card.contains("This commit was reviewed already"), "{card}");
+    assert!(
+        card.ends_with("[Review again] [Cancel]"),
+        "no Merge on a review that asked for changes: {card}"
+    );
+    let replies = w.replies(second).await;
+    assert!(
+        replies.iter().any(
+            |r| r.contains("(done before, not repeated): changes requested")
+                && r.contains("The login accepts any password.")
+        ),
+        "{replies:?}"
+    );
+
+    w.press(second, "review-again").await;
+    assert_eq!(w.app.finished(second).await.status, RunStatus::Done);
+    assert_eq!(
+        w.azdo.with(|s| s.threads.len()),
+        4,
+        "a fresh review posted its own threads"
+    );
+    let asked = crate::decisions::audit_of(&w.app, second, "decision").await;
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].actor, "U0ADA");
+    assert!(asked[0].detail.contains("review-again"), "{:?}", asked[0]);
+    w.app.finish().await;
+}
+
 async fn a_stale_merge_is_blocked_and_a_re_review_merges_the_new_commit(backend: Backend) {
     let Some(w) = world(backend, &[("CI_AUTO_TRIGGER", "true")]).await else {
         return;
@@ -676,6 +726,7 @@ on_both_backends!(
     a_ticketed_pr_is_reviewed_merged_moved_staged_and_built,
     a_ticketless_pr_gets_one_ticket_even_across_runs,
     a_review_that_requests_changes_ends_the_run,
+    a_commit_is_reviewed_once_across_runs_unless_asked_again,
     a_stale_merge_is_blocked_and_a_re_review_merges_the_new_commit,
     cancelling_after_a_stale_merge_leaves_a_later_hand_merge_to_the_poller,
     a_failed_ci_build_is_shown,

@@ -262,7 +262,14 @@ pub(super) fn merged_key(repo: &RepoName, pr: u32) -> String {
 mod tests {
     #[test]
     fn every_option_name_of_the_flow_is_valid() {
-        for name in ["merge", "cancel", "re-review", "trigger", "skip"] {
+        for name in [
+            "merge",
+            "cancel",
+            "re-review",
+            "review-again",
+            "trigger",
+            "skip",
+        ] {
             assert!(crate::domain::OptionName::parse(name).is_some(), "{name}");
         }
     }

@@ -14,6 +14,10 @@
 //!                                                                                  (or CI_AUTO_TRIGGER)        (poll, give up after CI_POLL_MAX_WAIT)
 //! ```
 //!
+//! A commit another run reviewed already is not reviewed again: a person's run waits at
+//! `reviewed ⏸` (merge on that review if it approved, review again, or cancel); a watcher's run
+//! finishes.
+//!
 //! Effects are journaled per commit (`review:{sha}`, `thread:…`, `merge:{sha}`, `build:{sha}`)
 //! and look before they act: the merge goes through `complete`, which returns a PR already
 //! completed; the build adopts one already queued for the merge commit; a ticket is searched by
@@ -155,6 +159,7 @@ impl Flow for PrFlow {
             PrStep::Ticket => self.ticket(ctx, run).await,
             PrStep::Review => self.review(ctx, run).await,
             PrStep::Publish { result } => self.publish(ctx, run, result).await,
+            PrStep::Reviewed { earlier } => Ok(self.reviewed(ctx, run, earlier)),
             PrStep::AskMerge => Ok(self.ask_merge(ctx, run)),
             PrStep::Merge => self.merge(ctx, run).await,
             PrStep::Stale { reason } => self.stale(ctx, run, &reason).await,

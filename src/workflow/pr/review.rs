@@ -1,4 +1,5 @@
-//! The review: the reviewer reads the PR in a worktree of its commit, once per commit; its
+//! The review: the reviewer reads the PR in a worktree of its commit, once per commit across
+//! runs (a commit reviewed already is offered for merge on that review, or Review again); its
 //! findings go to the PR as threads (each once), with the bot's vote, and to the card's thread.
 
 use super::state::{
@@ -6,14 +7,30 @@ use super::state::{
 };
 use super::{PrFlow, Step, pr_of, view};
 use crate::azdo::{Anchor, NewThread, ThreadStatus};
-use crate::domain::RepoName;
+use crate::domain::{Decides, Line, Message, OptionStyle, RepoName, RunId};
 use crate::git;
 use crate::reviewer::{ReviewError, ReviewInput, Verdict, place, report};
-use crate::workflow::{StepContext, StepError, Transition};
+use crate::workflow::flow::option;
+use crate::workflow::{ApprovalRequest, StepContext, StepError, Transition};
+
+pub const REVIEWED_POINT: &str = "reviewed";
 
 impl PrFlow {
     pub(super) async fn review(&self, ctx: &StepContext<'_>, mut run: PrRun) -> Step {
         let pr = pr_of(&run)?;
+        if !run.fresh_review
+            && let Some((earlier, brief)) = self.earlier_review(ctx, &pr).await?
+        {
+            let reply = view::earlier_review_message(&brief);
+            run.review = Some(brief);
+            if run.watched {
+                let done = run.at(PrStep::Finished {
+                    outcome: Outcome::AlreadyReviewed,
+                });
+                return Ok(Transition::done(done));
+            }
+            return Ok(Transition::go(run.at(PrStep::Reviewed { earlier })).reply(reply));
+        }
         let tickets = run.tickets.clone();
         let reviewed = ctx
             .once(&format!("review:{}", pr.commit), |_| async {
@@ -33,13 +50,78 @@ impl PrFlow {
             }
             Err(e) => return Err(e),
         };
-        run.review = Some(ReviewBrief {
+        let brief = ReviewBrief {
             commit: pr.commit.clone(),
             verdict: result.review.verdict,
             summary: result.review.summary.clone(),
             findings: result.review.findings.len(),
-        });
+        };
+        let kept = serde_json::to_value(&brief)
+            .map_err(|e| StepError::permanent(format!("cannot keep the review: {e}")))?;
+        ctx.store()
+            .keep_review(&pr.repo, pr.id, &pr.commit, ctx.run().id, &kept, ctx.now())
+            .await?;
+        run.review = Some(brief);
+        run.fresh_review = false;
         Ok(Transition::go(run.at(PrStep::Publish { result })))
+    }
+
+    /// The review another run did of this commit. One this run did (before a crash) does not
+    /// count: its own journal has it.
+    async fn earlier_review(
+        &self,
+        ctx: &StepContext<'_>,
+        pr: &PrInfo,
+    ) -> Result<Option<(RunId, ReviewBrief)>, StepError> {
+        let kept = ctx.store().kept_review(&pr.repo, pr.id, &pr.commit).await?;
+        Ok(kept
+            .filter(|k| k.run_id != ctx.run().id)
+            .and_then(|k| Some((k.run_id, serde_json::from_value(k.brief).ok()?))))
+    }
+
+    /// A commit reviewed already: merge on that review (if it approved), review again (audited,
+    /// like every decision) or cancel.
+    pub(super) fn reviewed(
+        &self,
+        ctx: &StepContext<'_>,
+        mut run: PrRun,
+        earlier: RunId,
+    ) -> Transition<PrRun> {
+        let approved = run
+            .review
+            .as_ref()
+            .is_some_and(|r| r.verdict == Verdict::Approve);
+        match ctx
+            .decision(REVIEWED_POINT)
+            .map(|d| d.option.as_str().to_owned())
+        {
+            None => {
+                let mut options = Vec::new();
+                if approved {
+                    options.push(option("merge", "Merge", OptionStyle::Primary));
+                }
+                options.push(option("review-again", "Review again", OptionStyle::Plain));
+                options.push(option("cancel", "Cancel", OptionStyle::Plain));
+                let request = ApprovalRequest {
+                    point: REVIEWED_POINT.into(),
+                    decides: Decides::Merge,
+                    author: run.pr.as_ref().and_then(|pr| pr.author_email.clone()),
+                    deciders: None,
+                    prompt: "This commit was reviewed already. Merge on that review, review it \
+                             again, or cancel?"
+                        .into(),
+                    options,
+                };
+                Transition::wait(run.at(PrStep::Reviewed { earlier }), request)
+            }
+            Some(choice) if choice == "merge" && approved => Transition::go(run.at(PrStep::Merge)),
+            Some(choice) if choice == "review-again" => {
+                run.fresh_review = true;
+                let reply = Message::new([Line::new().plain("Reviewing the commit again.")]);
+                Transition::go(run.at(PrStep::Review)).reply(reply)
+            }
+            Some(_) => Transition::cancel(run, "cancelled: the commit was reviewed already"),
+        }
     }
 
     pub(super) async fn review_in_worktree(

@@ -66,7 +66,8 @@ pub async fn request_review(
         },
         one_per_pr: matches!(request.requester, Requester::Person { .. }),
     };
-    let state = PrRun::new(request.pr_id, request.repo);
+    let mut state = PrRun::new(request.pr_id, request.repo);
+    state.watched = matches!(request.requester, Requester::Watcher { .. });
     match engine
         .start::<PrFlow>(state, subject, &started_by, Some(&dedupe))
         .await?

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::RepoName;
+use crate::domain::{RepoName, RunId};
 use crate::reviewer::{Finding, Review, Verdict};
 pub use crate::workflow::ci::BuildRef;
 pub use crate::workflow::tickets::Ticket;
@@ -60,6 +60,8 @@ pub enum Outcome {
     ChangesRequested,
     CiPassed,
     CiSkipped,
+    /// A watcher's run for a commit another run reviewed already: nothing new to do.
+    AlreadyReviewed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,16 +70,28 @@ pub enum PrStep {
     Fetch,
     Ticket,
     Review,
-    Publish { result: ReviewResult },
+    Publish {
+        result: ReviewResult,
+    },
+    /// Another run reviewed this commit already: merge on that review, review again, or cancel.
+    Reviewed {
+        earlier: RunId,
+    },
     AskMerge,
     Merge,
-    Stale { reason: String },
+    Stale {
+        reason: String,
+    },
     MergedJira,
     Stage,
     AskCi,
     QueueBuild,
-    WatchBuild { since: DateTime<Utc> },
-    Finished { outcome: Outcome },
+    WatchBuild {
+        since: DateTime<Utc>,
+    },
+    Finished {
+        outcome: Outcome,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,6 +116,12 @@ pub struct PrRun {
     /// Things that went wrong without stopping the run (a ticket that would not move).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Started by the poller or a webhook rather than a person.
+    #[serde(default)]
+    pub watched: bool,
+    /// Someone chose Review again: review even a commit reviewed already.
+    #[serde(default)]
+    pub fresh_review: bool,
     #[serde(flatten)]
     pub step: PrStep,
 }
@@ -118,6 +138,8 @@ impl PrRun {
             version: None,
             build: None,
             notes: Vec::new(),
+            watched: false,
+            fresh_review: false,
             step: PrStep::Fetch,
         }
     }

@@ -91,6 +91,11 @@ fn step_line(step: &PrStep) -> Option<Line> {
         PrStep::Stale { reason } => {
             format!("The PR moved after the review, so nothing was merged: {reason}")
         }
+        PrStep::Reviewed { earlier } => format!(
+            "This commit was reviewed already (run {}); its review is in that run's thread and \
+             on the PR. Review again asks the AI anew, at a cost.",
+            short(&earlier.to_string())
+        ),
         PrStep::Finished { outcome } => match outcome {
             Outcome::NothingToReview => {
                 "Nothing to review: the PR changes nothing on its target branch.".into()
@@ -100,10 +105,29 @@ fn step_line(step: &PrStep) -> Option<Line> {
             }
             Outcome::CiPassed => "CI passed.".into(),
             Outcome::CiSkipped => "CI was skipped.".into(),
+            Outcome::AlreadyReviewed => {
+                "This commit was reviewed already by another run; nothing new to do.".into()
+            }
         },
         _ => return None,
     };
     Some(Line::new().plain(text))
+}
+
+/// The earlier review of this commit, for the card's thread of a run that reuses it.
+pub fn earlier_review_message(brief: &ReviewBrief) -> Message {
+    let verdict = match brief.verdict {
+        Verdict::Approve => "approve",
+        Verdict::RequestChanges => "changes requested",
+    };
+    Message::new([
+        Line::new().bold(format!(
+            "AI review of {} (done before, not repeated): {verdict}, {} finding(s)",
+            short(&brief.commit),
+            brief.findings
+        )),
+        Line::new().plain(cut(brief.summary.trim(), BODY_MAX)),
+    ])
 }
 
 /// The review for the card's thread: verdict and summary, then findings by severity, each with a

@@ -1,0 +1,78 @@
+//! The AI reviews done, one per (repository, PR, source commit) across runs: a review costs
+//! money, so a second request for a commit already reviewed is shown the first one. The brief is
+//! the workflow's JSON; the store does not read it.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tracing::instrument;
+
+use super::{Store, StoreError, on_db, on_db_read};
+use crate::domain::{RepoName, RunId};
+
+/// A review kept for a commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptReview {
+    pub run_id: RunId,
+    pub brief: Value,
+    pub reviewed_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Keeps the review of `source` that `run_id` did; a fresh review replaces an older one.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, pr = pr_id))]
+    pub async fn keep_review(
+        &self,
+        repo: &RepoName,
+        pr_id: u32,
+        source: &str,
+        run_id: RunId,
+        brief: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO reviews (repo, pr_id, source, run_id, brief, reviewed_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo, pr_id, source) DO UPDATE \
+                   SET run_id = excluded.run_id, brief = excluded.brief, \
+                   reviewed_at = excluded.reviewed_at";
+        on_db!(self, pool => {
+            sqlx::query(sql)
+                .bind(repo.as_str())
+                .bind(i64::from(pr_id))
+                .bind(source)
+                .bind(run_id.to_string())
+                .bind(brief.to_string())
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The review kept for `source` of the PR, if any.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, pr = pr_id))]
+    pub async fn kept_review(
+        &self,
+        repo: &RepoName,
+        pr_id: u32,
+        source: &str,
+    ) -> Result<Option<KeptReview>, StoreError> {
+        let sql = "SELECT run_id, brief, reviewed_at FROM reviews \
+                   WHERE repo = $1 AND pr_id = $2 AND source = $3";
+        let row: Option<(String, String, DateTime<Utc>)> = on_db_read!(self, pool =>
+            sqlx::query_as(sql)
+                .bind(repo.as_str())
+                .bind(i64::from(pr_id))
+                .bind(source)
+                .fetch_optional(pool)
+                .await)?;
+        row.map(|(run_id, brief, reviewed_at)| {
+            Ok(KeptReview {
+                run_id: RunId::parse(&run_id)
+                    .ok_or_else(|| StoreError::Corrupt(format!("run id {run_id:?}")))?,
+                brief: serde_json::from_str(&brief)
+                    .map_err(|e| StoreError::Corrupt(format!("review brief: {e}")))?,
+                reviewed_at,
+            })
+        })
+        .transpose()
+    }
+}
