@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::azdo::AzureDevOps;
 use crate::domain::RepoName;
 use crate::slack::link::SlackLink;
 use crate::store::Store;
@@ -67,6 +68,8 @@ pub struct Shared {
     pub settings: HttpSettings,
     /// The repositories the bot works with, each with the branch its PRs target.
     pub repos: Vec<(RepoName, String)>,
+    /// Asked whether a webhook's commit is the PR's current one; `None` without Azure DevOps.
+    pub azdo: Option<Arc<dyn AzureDevOps>>,
 }
 
 impl Shared {

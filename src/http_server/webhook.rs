@@ -1,7 +1,8 @@
 //! `POST /webhooks/azdo`: Azure DevOps service hooks for pull requests. Created, updated and
 //! merged events become review requests through the poller's entry point, so a PR seen by both
 //! the poller and a webhook is handled once per source commit (and once when merged). The PR is
-//! fetched again by the run itself; the payload only says which PR and which commit.
+//! fetched again by the run itself; the payload only says which PR and which commit, and a commit
+//! Azure DevOps does not report as the PR's current one starts nothing.
 //!
 //! Other event types, PRs of repositories the bot does not work with, and PRs into other branches
 //! get 200 with the reason they were ignored, so Azure DevOps does not put the hook on probation.
@@ -10,9 +11,10 @@ use axum::Json;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{ApiError, Body, State, parse_json};
+use crate::azdo::AzureDevOps;
 use crate::workflow::pr::start::{Requested, Requester, ReviewRequest, request_review};
 
 /// What a service hook asks for.
@@ -146,6 +148,14 @@ pub async fn azdo(
             "the PR targets {target_branch}; the bot reviews PRs into {target}"
         ));
     }
+    if let (Some(claimed), Some(azdo)) = (&commit, &shared.azdo)
+        && let Some(current) = current_commit(azdo.as_ref(), id).await
+        && !current.eq_ignore_ascii_case(claimed)
+    {
+        return ignored(format!(
+            "commit {claimed} is not PR {id}'s current source commit in Azure DevOps ({current})"
+        ));
+    }
     let request = ReviewRequest {
         pr_id: id,
         repo: Some(repo.clone()),
@@ -165,6 +175,26 @@ pub async fn azdo(
         _ => Ok((StatusCode::OK, Json(json!({ "outcome": "duplicate" })))),
     }
 }
+
+/// The PR's source commit as Azure DevOps reports it now. When it cannot say (down, slow), the
+/// webhook still starts its run: the run reads the PR itself, reviews only its current commit,
+/// and a commit reviewed already is not reviewed again.
+async fn current_commit(azdo: &dyn AzureDevOps, id: u32) -> Option<String> {
+    match tokio::time::timeout(VERIFY_WITHIN, azdo.pull_request(id)).await {
+        Ok(Ok(pr)) => pr.source_commit,
+        Ok(Err(e)) => {
+            warn!(pr = id, error = %e, "cannot check a webhook's commit; the run checks it");
+            None
+        }
+        Err(_) => {
+            warn!(pr = id, "Azure DevOps was slow to confirm a webhook's commit; the run checks it");
+            None
+        }
+    }
+}
+
+/// Azure DevOps waits for a service hook's answer, and fails the hook after a while.
+const VERIFY_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

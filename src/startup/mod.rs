@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::azdo::AzureDevOps;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http_server::{HttpServer, Shared};
@@ -133,9 +134,10 @@ impl Application {
             core.wakers.clone(),
             parts.outbound,
         );
+        let azdo = parts.azdo.clone();
         let poller = parts::poller(&config, parts.azdo, &core.engine, &core.store, &core.clock);
         let receivers = receivers(&config, &core, &api, &intake, workspace);
-        let http = http_receiver(&config, &core, &intake, &receivers.link).await?;
+        let http = http_receiver(&config, &core, &intake, &receivers.link, azdo).await?;
         Ok(Self {
             store: core.store,
             api,
@@ -261,6 +263,7 @@ async fn http_receiver(
     core: &Core,
     intake: &Intake,
     slack: &SlackLink,
+    azdo: Option<Arc<dyn AzureDevOps>>,
 ) -> Result<Option<HttpServer>, StartupError> {
     let Some(settings) = &config.http else {
         return Ok(None);
@@ -272,6 +275,7 @@ async fn http_receiver(
         slack: slack.clone(),
         settings: settings.clone(),
         repos: parts::repos_with_targets(config, config.known_repos()),
+        azdo,
     };
     let server = HttpServer::bind(shared)
         .await

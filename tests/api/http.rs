@@ -286,6 +286,21 @@ async fn a_webhook_starts_one_review_per_commit_and_ignores_the_rest(backend: Ba
         .repo
         .branch("feature/ALLPOST-7", APPROVE_WITH_FINDING, None);
     w.open_pr(14, "feature/ALLPOST-7", &commit);
+    // A commit Azure DevOps does not report as the PR's current one starts nothing.
+    let made_up = "0000000000000000000000000000000000000bad";
+    let forged = pr_event("git.pullrequest.updated", 14, "active", made_up);
+    let forged = post(&w, path, Auth::Webhook(WEBHOOK_SECRET), forged).await;
+    assert_eq!(
+        (forged.status, forged.body["outcome"].as_str()),
+        (StatusCode::OK, Some("ignored")),
+        "{}",
+        forged.text
+    );
+    assert_eq!(
+        forged.body["reason"],
+        format!("commit {made_up} is not PR 14's current source commit in Azure DevOps ({commit})")
+    );
+    assert!(w.app.store.recent_runs(5).await.unwrap().is_empty());
     let created = pr_event("git.pullrequest.created", 14, "active", &commit);
     let started = post(&w, path, Auth::Webhook(WEBHOOK_SECRET), created.clone()).await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
