@@ -1,7 +1,7 @@
 //! The workflows' sections: how PRs are found, reviewed, merged and built, and how releases are
 //! shipped. Every variable has a default.
 
-use super::reader::{Reader, parse_bool, parse_branch};
+use super::reader::{Reader, parse_bool, parse_branch, parse_count};
 use crate::azdo::MergeStrategy;
 use crate::domain::{DEFAULT_TICKET_PATTERN, Version};
 use crate::workflow::pr::{PrSettings, ReviewVote};
@@ -26,6 +26,11 @@ pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
     let delete_source_branch = vars.parsed("DELETE_SOURCE_BRANCH", "false", parse_bool);
     let first_version = vars.parsed("FIRST_VERSION", "0.1.0", |v| v.parse::<Version>());
     let review_vote = vars.parsed("REVIEW_VOTE", "none", ReviewVote::parse);
+    let review_rate = vars.parsed(
+        "REVIEW_RATE_PER_USER_PER_HOUR",
+        "20",
+        parse_count(1, 10_000, "reviews"),
+    );
     Some(PrSettings {
         poll_enabled: poll_enabled?,
         poll_interval: poll_interval?,
@@ -42,6 +47,7 @@ pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
         delete_source_branch: delete_source_branch?,
         first_version: first_version?,
         review_vote: review_vote?,
+        reviews_per_user_per_hour: u32::try_from(review_rate?).unwrap_or(20),
     })
 }
 

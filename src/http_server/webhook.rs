@@ -187,7 +187,10 @@ async fn current_commit(azdo: &dyn AzureDevOps, id: u32) -> Option<String> {
             None
         }
         Err(_) => {
-            warn!(pr = id, "Azure DevOps was slow to confirm a webhook's commit; the run checks it");
+            warn!(
+                pr = id,
+                "Azure DevOps was slow to confirm a webhook's commit; the run checks it"
+            );
             None
         }
     }

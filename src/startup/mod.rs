@@ -125,6 +125,7 @@ impl Application {
             approvers,
             config.approval_policy(),
             core.wakers.clone(),
+            config.pr.reviews_per_user_per_hour,
         );
         let outbound = Outbound::new(
             core.store.clone(),

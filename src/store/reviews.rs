@@ -47,6 +47,21 @@ impl Store {
         Ok(())
     }
 
+    /// When `user` started PR runs since `since`, oldest first: how many reviews they asked for
+    /// in the last hour, and when the oldest of them stops counting.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn reviews_asked_since(
+        &self,
+        user: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let sql = "SELECT created_at FROM runs WHERE kind = 'pr' AND started_by = $1 \
+                   AND created_at > $2 ORDER BY created_at";
+        let times = on_db_read!(self, pool =>
+            sqlx::query_scalar(sql).bind(user).bind(since).fetch_all(pool).await)?;
+        Ok(times)
+    }
+
     /// The review kept for `source` of the PR, if any.
     #[instrument(level = "debug", skip_all, fields(repo = %repo, pr = pr_id))]
     pub async fn kept_review(

@@ -442,6 +442,55 @@ async fn a_commit_is_reviewed_once_across_runs_unless_asked_again(backend: Backe
     w.app.finish().await;
 }
 
+/// REVIEW_RATE_PER_USER_PER_HOUR=2: a third `/review` within the hour starts nothing, and the
+/// asker learns when the next is possible; someone else may still ask.
+async fn reviews_are_limited_per_person_and_hour(backend: Backend) {
+    let Some(w) = world(backend, &[("REVIEW_RATE_PER_USER_PER_HOUR", "2")]).await else {
+        return;
+    };
+    for (pr, branch) in [(21, "feature/ALLPOST-21"), (22, "feature/ALLPOST-22")] {
+        let commit = w.repo.branch(branch, REQUEST_CHANGES, None);
+        w.open_pr(pr, branch, &commit);
+    }
+    let (_, first) = w.review("21").await;
+    w.app.finished(first).await;
+    let (_, second) = w.review("21").await;
+    w.waits_at(second, "reviewed").await;
+
+    let asked_at = w
+        .app
+        .store
+        .get_run(first)
+        .await
+        .unwrap()
+        .unwrap()
+        .created_at;
+    w.app.slack.slash("/review", "22", "U0ADA").await;
+    let told = wait_until("the asker is told of the limit", || async {
+        w.app
+            .slack
+            .calls("chat.postEphemeral")
+            .into_iter()
+            .map(|c| blocks_text(&c.body))
+            .find(|t| t.starts_with("You have asked for 2 reviews"))
+    })
+    .await;
+    let next = (asked_at + chrono::TimeDelta::hours(1)).format("%H:%M");
+    assert_eq!(
+        told,
+        format!(
+            "You have asked for 2 reviews in the last hour, the most one person may \
+             (REVIEW_RATE_PER_USER_PER_HOUR). The next is possible at {next} UTC; PR 22 was not \
+             reviewed."
+        )
+    );
+    assert_eq!(w.app.store.recent_runs(10).await.unwrap().len(), 2);
+
+    let (_, bobs) = w.review_as("22", "U0BOB").await;
+    assert_eq!(w.app.finished(bobs).await.status, RunStatus::Done);
+    w.app.finish().await;
+}
+
 async fn a_stale_merge_is_blocked_and_a_re_review_merges_the_new_commit(backend: Backend) {
     let Some(w) = world(backend, &[("CI_AUTO_TRIGGER", "true")]).await else {
         return;
@@ -727,6 +776,7 @@ on_both_backends!(
     a_ticketless_pr_gets_one_ticket_even_across_runs,
     a_review_that_requests_changes_ends_the_run,
     a_commit_is_reviewed_once_across_runs_unless_asked_again,
+    reviews_are_limited_per_person_and_hour,
     a_stale_merge_is_blocked_and_a_re_review_merges_the_new_commit,
     cancelling_after_a_stale_merge_leaves_a_later_hand_merge_to_the_poller,
     a_failed_ci_build_is_shown,

@@ -12,6 +12,7 @@ mod decision;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -23,7 +24,7 @@ use super::pr::start::{Requested, Requester, ReviewRequest, request_review};
 use super::pr::view::under_way_line;
 use super::{Engine, Wakers};
 use crate::clock::Clock;
-use crate::domain::{ApprovalId, ApprovalPolicy, Message, OptionName, PrRef, RepoName};
+use crate::domain::{ApprovalId, ApprovalPolicy, Line, Message, OptionName, PrRef, RepoName};
 use crate::store::{AuditEntry, Dedupe, DeliveryRecord, OutboxItem, RunRecord, Store, StoreError};
 
 pub use decision::{DecisionOutcome, OPERATOR, Via, Who};
@@ -97,6 +98,8 @@ pub struct Intake {
     /// Who may decide what (SLACK_APPROVERS, REPOS_CONFIG's `approvers`, ALLOW_SELF_APPROVAL).
     policy: Arc<ApprovalPolicy>,
     wakers: Arc<Wakers>,
+    /// `/review`s one person may ask for in an hour (REVIEW_RATE_PER_USER_PER_HOUR).
+    reviews_per_hour: u32,
 }
 
 impl Intake {
@@ -107,6 +110,7 @@ impl Intake {
         chat: Arc<dyn Chat>,
         policy: ApprovalPolicy,
         wakers: Arc<Wakers>,
+        reviews_per_hour: u32,
     ) -> Self {
         Self {
             store,
@@ -115,6 +119,7 @@ impl Intake {
             chat,
             policy: Arc::new(policy),
             wakers,
+            reviews_per_hour,
         }
     }
 
@@ -257,6 +262,9 @@ impl Intake {
     /// this one was acked is told to the asker.
     async fn start_review(&self, key: &str, pr: PrRef, asker: Asker<'_>) -> Result<(), StoreError> {
         let name = pr.to_string();
+        if let Some(next) = self.next_review_at(asker.user).await? {
+            return self.tell_rate(key, &name, next, asker).await;
+        }
         let request = ReviewRequest {
             pr_id: pr.id,
             repo: pr.repo,
@@ -269,6 +277,55 @@ impl Intake {
             Requested::Started(run) => info!(key, %run, user = asker.user, "review requested"),
             Requested::Duplicate => {}
             Requested::AlreadyRunning(run) => self.tell_under_way(key, &name, &run, asker).await?,
+        }
+        Ok(())
+    }
+
+    /// When `user` may ask for a review again, if they have asked for their hour's share.
+    async fn next_review_at(&self, user: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let now = self.clock.now();
+        let asked = self
+            .store
+            .reviews_asked_since(user, now - TimeDelta::hours(1))
+            .await?;
+        let most = usize::try_from(self.reviews_per_hour).unwrap_or(usize::MAX);
+        // The oldest of the last `most` requests stops counting an hour after it was made.
+        Ok((asked.len() >= most).then(|| asked[asked.len() - most] + TimeDelta::hours(1)))
+    }
+
+    /// Refuses the request saved under `key` for the asker's hourly limit: audited, and the
+    /// asker learns when the next review is possible.
+    async fn tell_rate(
+        &self,
+        key: &str,
+        name: &str,
+        next: DateTime<Utc>,
+        asker: Asker<'_>,
+    ) -> Result<(), StoreError> {
+        let most = self.reviews_per_hour;
+        let detail = format!(
+            "a review of {name} refused: {most} reviews asked for in the last hour \
+             (REVIEW_RATE_PER_USER_PER_HOUR)"
+        );
+        let audit =
+            AuditEntry::new(None, asker.user, "request_refused", detail).via("slash command");
+        let text = format!(
+            "You have asked for {most} reviews in the last hour, the most one person may \
+             (REVIEW_RATE_PER_USER_PER_HOUR). The next is possible at {} UTC; {name} was not \
+             reviewed.",
+            next.format("%H:%M")
+        );
+        let note = OutboxItem::ephemeral(
+            asker.channel,
+            asker.user,
+            Message::new([Line::new().plain(text)]),
+        );
+        if self
+            .store
+            .refuse_delivery(Some(key), &audit, Some(&note), self.clock.now())
+            .await?
+        {
+            self.wakers.outbound.notify_one();
         }
         Ok(())
     }

@@ -28,6 +28,9 @@ pub struct PrSettings {
     pub first_version: Version,
     /// Whether the bot votes on the PR after its review (`REVIEW_VOTE`).
     pub review_vote: ReviewVote,
+    /// `/review`s one person may ask for in an hour (REVIEW_RATE_PER_USER_PER_HOUR): reviews
+    /// cost money.
+    pub reviews_per_user_per_hour: u32,
 }
 
 /// How the bot votes on a PR after the AI's review. The AI advises: by default it never votes,
