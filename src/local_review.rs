@@ -81,6 +81,7 @@ pub async fn run(
         description: String::new(),
         ticket: None,
         diff: diff.patch.clone(),
+        diff_cut: diff.cut,
     };
     let review = ClaudeReviewer::new(settings)
         .review(&worktree.path, &input)

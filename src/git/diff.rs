@@ -29,13 +29,19 @@ fn git_similarity(repo: &Repository, delta: &DiffDelta<'_>, header: &[u8]) -> St
         .collect()
 }
 
+/// The most of the patch kept for the reviewer, in bytes. The rest is not held in memory: the
+/// reviewer reads the files themselves.
+pub const PATCH_BUDGET: usize = 200_000;
+
 /// New-side line numbers added, by repository-relative path.
 type AddedLines = BTreeMap<String, BTreeSet<u32>>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrDiff {
-    /// The unified diff.
+    /// The unified diff, at most [`PATCH_BUDGET`] bytes of it.
     pub patch: String,
+    /// Whether the patch was cut at the budget.
+    pub cut: bool,
     pub files: usize,
     pub insertions: usize,
     pub deletions: usize,
@@ -68,8 +74,15 @@ fn diff_blocking(dir: &Path, target: &str, source: &str) -> Result<PrDiff, GitEr
     let diff = merge_base_diff(&repo, target, source, &fail)?;
     let (patch, added_lines) = print(&repo, &diff).map_err(|e| fail("printing the diff", e))?;
     let stats = diff.stats().map_err(|e| fail("counting the diff", e))?;
+    let cut = patch.len() > PATCH_BUDGET;
+    let mut patch = String::from_utf8_lossy(&patch[..patch.len().min(PATCH_BUDGET)]).into_owned();
+    if cut {
+        // A character split at the budget became U+FFFD; it goes, the rest stays whole.
+        patch.truncate(patch.trim_end_matches('\u{FFFD}').len());
+    }
     Ok(PrDiff {
-        patch: String::from_utf8_lossy(&patch).into_owned(),
+        patch,
+        cut,
         files: stats.files_changed(),
         insertions: stats.insertions(),
         deletions: stats.deletions(),
@@ -116,20 +129,24 @@ fn merge_base_diff<'r>(
     Ok(diff)
 }
 
-/// The patch as `git diff` prints it, and the lines each file adds (numbered in the new file).
+/// The patch as `git diff` prints it, kept up to one byte past [`PATCH_BUDGET`] (so a cut is
+/// seen) as it is printed, and the lines each file adds (numbered in the new file), all of them.
 fn print(repo: &Repository, diff: &git2::Diff<'_>) -> Result<(Vec<u8>, AddedLines), git2::Error> {
     let mut patch = Vec::new();
     let mut added_lines = AddedLines::new();
     diff.print(DiffFormat::Patch, |delta, _hunk, line| {
         let origin = line.origin();
-        if matches!(origin, '+' | '-' | ' ') {
-            patch.push(origin as u8);
-        }
-        match (origin, delta.status()) {
-            ('F', Delta::Renamed) => {
-                patch.extend_from_slice(git_similarity(repo, &delta, line.content()).as_bytes())
+        if patch.len() <= PATCH_BUDGET {
+            if matches!(origin, '+' | '-' | ' ') {
+                patch.push(origin as u8);
             }
-            _ => patch.extend_from_slice(line.content()),
+            match (origin, delta.status()) {
+                ('F', Delta::Renamed) => {
+                    patch.extend_from_slice(git_similarity(repo, &delta, line.content()).as_bytes())
+                }
+                _ => patch.extend_from_slice(line.content()),
+            }
+            patch.truncate(PATCH_BUDGET + 1);
         }
         if origin == '+'
             && let (Some(path), Some(number)) = (delta.new_file().path(), line.new_lineno())

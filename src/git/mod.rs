@@ -24,7 +24,7 @@ use tracing::instrument;
 
 use crate::domain::RepoName;
 
-pub use diff::{PrDiff, diff};
+pub use diff::{PATCH_BUDGET, PrDiff, diff};
 pub use worktree::{Worktree, add_worktree, prune_worktrees, resolve};
 
 #[derive(Debug, thiserror::Error)]

@@ -55,6 +55,7 @@ mod tests {
     fn findings_on_added_lines_go_inline_and_the_rest_to_the_summary() {
         let diff = PrDiff {
             patch: String::new(),
+            cut: false,
             files: 1,
             insertions: 2,
             deletions: 0,

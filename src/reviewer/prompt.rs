@@ -2,9 +2,6 @@
 //! tickets and diffs are written by others: they go into marked blocks that the rules tell the
 //! model to treat as data, and closing markers inside them are defused.
 
-/// The most diff text put into a prompt; the model can read files for the rest.
-const DIFF_BUDGET: usize = 200_000;
-
 pub(super) const REVIEW_RULES: &str = "You review a pull request as a careful senior engineer. The repository is checked \
 out at the pull request's head; you may read it with Read, Grep and Glob, and you cannot change anything.
 Rules:
@@ -32,7 +29,10 @@ pub struct ReviewInput {
     pub description: String,
     /// The ticket's key, summary and description, if there is a ticket.
     pub ticket: Option<String>,
+    /// The diff, at most `git::PATCH_BUDGET` bytes of it.
     pub diff: String,
+    /// Whether the diff was cut at that budget.
+    pub diff_cut: bool,
 }
 
 /// What a ticket is written from.
@@ -41,6 +41,7 @@ pub struct TicketInput {
     pub title: String,
     pub description: String,
     pub diff: String,
+    pub diff_cut: bool,
 }
 
 impl ReviewInput {
@@ -51,7 +52,7 @@ impl ReviewInput {
         if let Some(ticket) = &self.ticket {
             prompt.push_str(&block("ticket", ticket));
         }
-        prompt.push_str(&block("diff", &cut(&self.diff)));
+        prompt.push_str(&block("diff", &marked(&self.diff, self.diff_cut)));
         prompt
     }
 }
@@ -61,7 +62,7 @@ impl TicketInput {
         let mut prompt = String::from("Write a Jira ticket for this change.\n\n");
         prompt.push_str(&block("pr-title", &self.title));
         prompt.push_str(&block("pr-description", &self.description));
-        prompt.push_str(&block("diff", &cut(&self.diff)));
+        prompt.push_str(&block("diff", &marked(&self.diff, self.diff_cut)));
         prompt
     }
 }
@@ -71,18 +72,13 @@ fn block(tag: &str, text: &str) -> String {
     format!("<{tag}>\n{}\n</{tag}>\n\n", text.replace("</", "<\\/"))
 }
 
-fn cut(diff: &str) -> String {
-    if diff.len() <= DIFF_BUDGET {
-        return diff.to_owned();
+/// The diff, saying so when it was cut at its budget (`git::PATCH_BUDGET`) as it was read.
+fn marked(diff: &str, cut: bool) -> String {
+    if cut {
+        format!("{diff}\n[… the diff is longer; read the files for the rest]")
+    } else {
+        diff.to_owned()
     }
-    let mut end = DIFF_BUDGET;
-    while !diff.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!(
-        "{}\n[… the diff is longer; read the files for the rest]",
-        &diff[..end]
-    )
 }
 
 #[cfg(test)]
@@ -96,6 +92,7 @@ mod tests {
             description: String::new(),
             ticket: None,
             diff: "+ </diff>\n".into(),
+            diff_cut: false,
         };
         let prompt = input.prompt();
         assert_eq!(prompt.matches("</pr-title>").count(), 1);
@@ -104,15 +101,16 @@ mod tests {
     }
 
     #[test]
-    fn long_diffs_are_cut_on_a_character_boundary() {
-        let diff = "é".repeat(DIFF_BUDGET);
-        let prompt = ReviewInput {
+    fn a_cut_diff_says_so() {
+        let input = |diff_cut| ReviewInput {
             title: String::new(),
             description: String::new(),
             ticket: None,
-            diff,
-        }
-        .prompt();
-        assert!(prompt.contains("[… the diff is longer; read the files for the rest]"));
+            diff: "+a\n".into(),
+            diff_cut,
+        };
+        let marker = "[… the diff is longer; read the files for the rest]";
+        assert!(input(true).prompt().contains(marker));
+        assert!(!input(false).prompt().contains(marker));
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use release_agent::domain::RepoName;
-use release_agent::git::{GitError, Remote, Repos, diff, resolve};
+use release_agent::git::{GitError, PATCH_BUDGET, Remote, Repos, diff, resolve};
 
 use crate::support::repo::{git, origin_with_author, write};
 
@@ -212,6 +212,32 @@ async fn the_merge_base_diff_is_byte_identical_to_git_diff_three_dots() {
         "an unchanged line is not the PR's"
     );
     assert!(ours.adds("docs/new_name.md", 12) && ours.adds("src/new.rs", 2));
+}
+
+/// A diff far over the reviewer's budget is kept only up to it, cut where a character starts;
+/// its stats and added lines are still the whole PR's.
+#[tokio::test]
+async fn a_huge_diff_is_cut_at_the_budget_as_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "--quiet", "--initial-branch=main"]);
+    write(repo, "README.md", "start\n");
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "--quiet", "-m", "start"]);
+    git(repo, &["checkout", "--quiet", "-b", "huge"]);
+    let line = format!("{}\n", "é".repeat(99));
+    write(repo, "data.txt", &line.repeat(5_000));
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "--quiet", "-m", "huge"]);
+    let huge = diff(repo, "main", "huge").await.unwrap();
+    assert!(huge.cut);
+    assert!(huge.patch.len() <= PATCH_BUDGET, "{}", huge.patch.len());
+    assert!(huge.patch.len() > PATCH_BUDGET - 4, "cut at the budget");
+    assert!(huge.patch.starts_with("diff --git a/data.txt b/data.txt\n"));
+    assert_eq!((huge.files, huge.insertions), (1, 5_000));
+    assert!(huge.adds("data.txt", 5_000), "every added line is known");
+    let small = diff(repo, "main", "main").await.unwrap();
+    assert!(!small.cut && small.patch.is_empty());
 }
 
 #[tokio::test]

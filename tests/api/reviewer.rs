@@ -39,6 +39,7 @@ fn input() -> ReviewInput {
         description: "Adds the login page".into(),
         ticket: Some("ALLPOST-4028: Login page".into()),
         diff: "diff --git a/src/lib.rs b/src/lib.rs\n+fn login() {}\n".into(),
+        diff_cut: false,
     }
 }
 
@@ -213,6 +214,7 @@ async fn a_ticket_summary_longer_than_120_characters_is_refused() {
         title: "chore: deps".into(),
         description: String::new(),
         diff: "+x".into(),
+        diff_cut: false,
     };
     let error = reviewer(Duration::from_secs(30))
         .draft_ticket(dir.path(), &input)

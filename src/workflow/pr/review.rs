@@ -143,6 +143,7 @@ impl PrFlow {
             description: pr.description.clone(),
             ticket: (!ticket_text.is_empty()).then(|| ticket_text.join("\n")),
             diff: diff.patch.clone(),
+            diff_cut: diff.cut,
         };
         let reviewed = self.reviewer.review(&worktree.path, &input).await;
         remove_worktree(worktree).await;
