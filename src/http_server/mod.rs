@@ -3,12 +3,15 @@
 //!
 //! Every answer is JSON (but `/metrics`), errors are `{"error": "…"}` saying what was wrong, and
 //! no answer repeats a secret. Secrets and tokens are checked before a body is read, and bodies
-//! over 1 MiB get 413 before any handler runs; both answers close the connection. Handlers only
-//! touch the database: the runs they start are carried out by the engine afterwards.
+//! over 1 MiB get 413 before any handler runs; both answers close the connection. Slow clients,
+//! floods and long requests meet the limits in `limits.rs`. Handlers only touch the database
+//! (and a webhook asks Azure DevOps for the PR's commit): the runs they start are carried out
+//! by the engine afterwards.
 
 mod audit;
 mod auth;
 mod health;
+mod limits;
 mod operator;
 pub mod webhook;
 
@@ -104,12 +107,7 @@ impl HttpServer {
     pub async fn serve(self, shutdown: CancellationToken) {
         let addr = self.local_addr().ok();
         info!(?addr, "HTTP receiver listening");
-        let served = axum::serve(self.listener, router(self.shared))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            warn!(error = %e, "the HTTP receiver stopped");
-        }
+        limits::serve(self.listener, router(self.shared), shutdown).await;
     }
 }
 
@@ -140,6 +138,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn(refuse_large_bodies))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(limits::Admission::default()),
+            limits::admit,
+        ))
         .with_state(shared)
 }
 

@@ -591,6 +591,42 @@ async fn releases_and_staging_can_be_read(backend: Backend) {
 
 /// A wrong secret or token is answered from the headers, before a byte of the body is read, and
 /// the connection is closed: a stranger cannot make the bot read (or wait for) 1 MiB.
+/// 200 connections that send half a request and stall do not stop `/status` from answering,
+/// and the receiver closes a stalled one once its headers are overdue (10 s).
+async fn slow_connections_do_not_stop_the_receiver(backend: Backend) {
+    let Some(w) = world(backend, &HTTP_VARS).await else {
+        return;
+    };
+    let addr = w.app.http_url().trim_start_matches("http://").to_owned();
+    let mut stalled = Vec::new();
+    for _ in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(format!("GET /status HTTP/1.1\r\nHost: {addr}\r\n").as_bytes())
+            .await
+            .unwrap();
+        stalled.push(stream);
+    }
+    let status = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        call(&w, Method::GET, "/status", Auth::None, None),
+    )
+    .await
+    .expect("/status answers beside 200 stalled connections");
+    assert_eq!(status.status, StatusCode::OK, "{}", status.text);
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stalled[0].read_to_end(&mut rest),
+    )
+    .await;
+    assert!(
+        matches!(closed, Ok(Ok(_))),
+        "the receiver closed a stalled connection: {closed:?}"
+    );
+    w.app.finish().await;
+}
+
 async fn a_stranger_is_answered_before_the_body_is_read(backend: Backend) {
     let Some(w) = world(backend, &HTTP_VARS).await else {
         return;
@@ -663,6 +699,7 @@ async fn without_secrets_the_guarded_endpoints_refuse_everyone(backend: Backend)
 
 on_both_backends!(
     a_stranger_is_answered_before_the_body_is_read,
+    slow_connections_do_not_stop_the_receiver,
     operators_are_people_under_the_same_policy,
     status_and_metrics_are_open_and_count_what_happens,
     a_webhook_starts_one_review_per_commit_and_ignores_the_rest,
