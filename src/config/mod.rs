@@ -62,6 +62,8 @@ pub struct Config {
     pub run_lease: Duration,
     /// The HTTP receiver, when HTTP_PORT is set.
     pub http: Option<HttpSettings>,
+    /// DELIVERY_RETENTION_DAYS: how long handled deliveries (dedupe keys) are kept.
+    pub delivery_retention: TimeDelta,
 }
 
 /// One problem with one variable.
@@ -122,6 +124,11 @@ impl Config {
         let release = flows::release(&mut vars);
         let run_lease = vars.seconds("RUN_LEASE_SECONDS", "30", 2, 600);
         let http = http::read(&mut vars);
+        let retention = vars.parsed(
+            "DELIVERY_RETENTION_DAYS",
+            "14",
+            parse_count(1, 3650, "days"),
+        );
         let config = (|| {
             Some(Config {
                 database: database?,
@@ -138,6 +145,7 @@ impl Config {
                 release: release?,
                 run_lease: run_lease?,
                 http: http?,
+                delivery_retention: TimeDelta::days(i64::try_from(retention?).ok()?),
             })
         })();
         vars.finish(config)

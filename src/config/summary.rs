@@ -109,6 +109,9 @@ const ROWS: &[(&str, Show)] = &[
         Some(c.reviewer.timeout.as_secs().to_string())
     }),
     ("REVIEW_VOTE", |c| Some(c.pr.review_vote.name().to_owned())),
+    ("DELIVERY_RETENTION_DAYS", |c| {
+        Some(c.delivery_retention.num_days().to_string())
+    }),
     ("REVIEW_RATE_PER_USER_PER_HOUR", |c| {
         Some(c.pr.reviews_per_user_per_hour.to_string())
     }),

@@ -6,6 +6,7 @@
 //! queue until the shutdown token fires or one of them ends, then stops them in order.
 
 mod parts;
+mod retention;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +74,8 @@ pub struct Application {
     receivers: Receivers,
     socket: SocketSettings,
     http: Option<HttpServer>,
+    clock: Clock,
+    delivery_retention: chrono::TimeDelta,
 }
 
 /// What the parts built from the store and the engine share.
@@ -149,6 +152,8 @@ impl Application {
             receivers,
             socket: parts.socket,
             http,
+            clock: core.clock,
+            delivery_retention: config.delivery_retention,
         })
     }
 
@@ -192,6 +197,16 @@ impl Application {
         parts.spawn(async move {
             outbound.run(stop).await;
             "outbound queue"
+        });
+        let (store, clock, keep, stop) = (
+            self.store.clone(),
+            self.clock,
+            self.delivery_retention,
+            shutdown.clone(),
+        );
+        parts.spawn(async move {
+            retention::prune_until_stopped(store, clock, keep, stop).await;
+            "delivery retention"
         });
         if let Some(poller) = self.poller {
             let stop = shutdown.clone();

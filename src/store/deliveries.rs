@@ -204,6 +204,21 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the deliveries handled before `before`: their keys have stopped a redelivery long
+    /// enough. Pending ones stay, and so do merge markers (`…:merged`), which the poller needs
+    /// for every PR merged since it first looked. The audit log and the archive are elsewhere.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM deliveries WHERE processed_at IS NOT NULL AND processed_at < $1 \
+                   AND key NOT LIKE '%:merged'";
+        let deleted = on_db!(self, pool => sqlx::query(sql)
+            .bind(before)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(deleted)
+    }
+
     /// Deliveries whose intent is not carried out yet, oldest first.
     #[instrument(level = "debug", skip_all, fields(limit))]
     pub async fn pending_deliveries(&self, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError> {

@@ -1051,7 +1051,64 @@ async fn unfinished_runs_of_a_pr_are_found(backend: Backend) {
     db.drop_database().await;
 }
 
+/// Deliveries handled more than the retention ago are deleted; pending ones, merge markers and
+/// the audit log stay.
+async fn old_handled_deliveries_are_pruned_and_nothing_else(backend: Backend) {
+    let Some((_db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let old = now - TimeDelta::days(20);
+    let key = |key: &str| NewDelivery {
+        key: key.into(),
+        source: "test".into(),
+        intent: None,
+    };
+    for (name, at) in [
+        ("pr:Billo.Api:1:abc", old),
+        ("pr:Billo.Api:1:merged", old),
+        ("pr:Billo.Api:2:def", now),
+    ] {
+        assert!(store.remember_delivery(&key(name), at).await.unwrap());
+    }
+    let pending = NewDelivery {
+        intent: Some(to_raw_value(&json!({"kind": "review"})).unwrap()),
+        ..key("slack:old-but-pending")
+    };
+    assert!(store.insert_delivery(&pending, old).await.unwrap());
+    let run = claimed_run(&store).await;
+    let audit = AuditEntry::new(Some(run.id), "U2", "request_refused", "long ago");
+    store
+        .refuse_delivery(None, &audit, None, old)
+        .await
+        .unwrap();
+
+    let deleted = store
+        .prune_deliveries(now - TimeDelta::days(14))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    assert!(
+        store
+            .remember_delivery(&key("pr:Billo.Api:1:abc"), now)
+            .await
+            .unwrap(),
+        "the old key is gone"
+    );
+    for kept in ["pr:Billo.Api:1:merged", "pr:Billo.Api:2:def"] {
+        assert!(
+            !store.remember_delivery(&key(kept), now).await.unwrap(),
+            "{kept}"
+        );
+    }
+    let waiting = store.pending_deliveries(10).await.unwrap();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    let audit = store.audit_for_run(run.id).await.unwrap();
+    assert!(audit.iter().any(|a| a.detail == "long ago"), "{audit:?}");
+}
+
 on_both_backends!(
+    old_handled_deliveries_are_pruned_and_nothing_else,
     a_request_for_a_run_under_way_is_answered_with_it,
     merged_prs_are_staged_at_the_next_patch_and_none_is_lost,
     cursors_keep_their_first_value,
