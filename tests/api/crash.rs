@@ -28,7 +28,7 @@ use crate::support::fake_azdo::{FakeAzdo, FakePr};
 use crate::support::fake_jira::FakeJira;
 use crate::support::http_fakes::Fault;
 use crate::support::repo::Repo;
-use crate::support::{APP_TOKEN, BOT_TOKEN, FakeSlack, init, pr_env};
+use crate::support::{APP_TOKEN, BOT_TOKEN, Backend, FakeSlack, TestDb, init, pr_env};
 
 struct Scene {
     dir: tempfile::TempDir,
@@ -996,6 +996,51 @@ async fn the_full_path_at_trace_level_logs_no_secret() {
         log.lines().count(),
         secrets.len()
     );
+    database_password_at_trace_level(&scene, &secrets).await;
+}
+
+/// The database password: the same binary and secrets at TRACE on PostgreSQL with a password in
+/// its URL (when the suite has PostgreSQL), through `migrate` and `check`, which connect to
+/// the database and to every fake service.
+async fn database_password_at_trace_level(scene: &Scene, secrets: &[String]) {
+    const DB_PASSWORD: &str = "db-password-5e1c7a";
+    let Some(db) = TestDb::create(Backend::Postgres).await else {
+        return;
+    };
+    let db = db.with_password(DB_PASSWORD);
+    for command in ["migrate", "check"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_release-agent"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(scene.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("DATABASE_URL", &db.url)
+            .env("LOG_FORMAT", "json")
+            .arg(command)
+            .current_dir(scene.dir.path())
+            .output()
+            .await
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            text.contains("\"level\":\"TRACE\"") || text.contains("\"level\":\"DEBUG\""),
+            "{command} logged below INFO:\n{text}"
+        );
+        assert!(
+            !text.contains(DB_PASSWORD),
+            "the database password is in `{command}`"
+        );
+        for secret in secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret is in `{command}`"
+            );
+        }
+    }
+    db.drop_database().await;
 }
 
 /// SIGTERM while the reviewer works: the step finishes and checkpoints, the process exits 0
