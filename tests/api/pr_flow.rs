@@ -395,7 +395,8 @@ async fn a_review_that_requests_changes_ends_the_run(backend: Backend) {
 /// Two `/review` of one commit lead to one reviewer run: the second run shows the first review
 /// and offers Review again, which reviews afresh and is audited.
 async fn a_commit_is_reviewed_once_across_runs_unless_asked_again(backend: Backend) {
-    let Some(w) = world(backend, &[]).await else {
+    use crate::http::{Auth, HTTP_VARS, WEBHOOK_SECRET, post, pr_event};
+    let Some(w) = world(backend, &HTTP_VARS).await else {
         return;
     };
     w.jira.add_issue("ALLPOST-9", "Login", "In Progress");
@@ -404,6 +405,11 @@ async fn a_commit_is_reviewed_once_across_runs_unless_asked_again(backend: Backe
     let (_, first) = w.review("16").await;
     assert_eq!(w.app.finished(first).await.status, RunStatus::Done);
     assert_eq!(w.azdo.with(|s| s.threads.len()), 2, "one review's threads");
+    // Azure DevOps tells of the same commit: reviewed already, so it starts nothing.
+    let hook = pr_event("git.pullrequest.updated", 16, "active", &commit);
+    let hook = post(&w, "/webhooks/azdo", Auth::Webhook(WEBHOOK_SECRET), hook).await;
+    assert_eq!(hook.body["outcome"], "duplicate", "{}", hook.text);
+    assert_eq!(w.app.store.recent_runs(10).await.unwrap().len(), 1);
 
     let (_, second) = w.review("16").await;
     assert_ne!(first, second);

@@ -140,6 +140,11 @@ impl Engine {
     }
 
     /// Whether this engine can drive runs of `kind`.
+    /// The store the engine's runs live in, for requests that read before they start one.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
     pub fn runs(&self, kind: &RunKind) -> bool {
         self.inner.flows.knows(kind)
     }

@@ -15,8 +15,8 @@
 //! ```
 //!
 //! A commit another run reviewed already is not reviewed again: a person's run waits at
-//! `reviewed ⏸` (merge on that review if it approved, review again, or cancel); a watcher's run
-//! finishes.
+//! `reviewed ⏸` (merge on that review if it approved, review again, or cancel); a watcher does
+//! not start one (`start.rs`), and a watcher's run that raced the first review finishes.
 //!
 //! Effects are journaled per commit (`review:{sha}`, `thread:…`, `merge:{sha}`, `build:{sha}`)
 //! and look before they act: the merge goes through `complete`, which returns a PR already

@@ -40,11 +40,27 @@ pub enum Requested {
 }
 
 /// Starts a PR run unless it would repeat one. A person gets the run already under way for the
-/// PR; a watcher starts once per source commit (or once per merge).
+/// PR; a watcher starts once per source commit (or once per merge), and not at all for a commit
+/// another run reviewed already (a person's `/review` before the poller saw it, say).
 pub async fn request_review(
     engine: &Engine,
     request: ReviewRequest,
 ) -> Result<Requested, StoreError> {
+    if let (
+        Requester::Watcher {
+            commit: Some(commit),
+            ..
+        },
+        Some(repo),
+    ) = (&request.requester, &request.repo)
+        && engine
+            .store()
+            .kept_review(repo, request.pr_id, commit)
+            .await?
+            .is_some()
+    {
+        return Ok(Requested::Duplicate);
+    }
     let (started_by, dedupe) = match &request.requester {
         Requester::Person { user, dedupe } => (user.clone(), dedupe.clone()),
         Requester::Watcher { source, commit } => {
