@@ -21,12 +21,13 @@ pub(super) struct Launch {
     _scratch: TempDir,
 }
 
-/// The start of the CLI with `cli_args` in `tree`, inside `sandbox`.
+/// The start of the CLI in `tree`, inside `sandbox`, with the flags `cli_args` makes for the
+/// resolved worktree path.
 pub(super) fn prepare(
     settings: &ReviewerSettings,
     sandbox: &Sandbox,
     tree: &Path,
-    cli_args: Vec<String>,
+    cli_args: impl FnOnce(&Path) -> Vec<String>,
 ) -> Result<Launch, ReviewError> {
     let cannot = |reason: String| ReviewError::CannotStart {
         command: settings.command.display().to_string(),
@@ -49,6 +50,7 @@ pub(super) fn prepare(
         std::fs::create_dir(dir).map_err(|e| cannot(format!("no temporary HOME: {e}")))?;
     }
     let env = environment(settings, &home, &tmp);
+    let cli_args = cli_args(&tree);
     let (program, args) = match sandbox {
         Sandbox::Bwrap { program } => {
             let install_dir = cli.parent().unwrap_or(Path::new("/"));
@@ -104,14 +106,13 @@ fn environment(settings: &ReviewerSettings, home: &Path, tmp: &Path) -> Vec<(Str
     env
 }
 
-/// The flags of a headless, read-only review answering `schema`, kept to `tree`.
+/// The flags of a headless, read-only review answering `schema`, kept to `tree` (resolved).
 pub(super) fn review_args(
     settings: &ReviewerSettings,
     schema: &Value,
     rules: &str,
     tree: &Path,
 ) -> Vec<String> {
-    let tree = tree.canonicalize().unwrap_or_else(|_| tree.to_owned());
     let mut args: Vec<String> = [
         "-p",
         "--output-format",
@@ -129,7 +130,7 @@ pub(super) fn review_args(
         "--setting-sources",
         "",
         "--settings",
-        &cli_settings::settings(&tree).to_string(),
+        &cli_settings::settings(tree).to_string(),
         "--append-system-prompt",
         rules,
     ]

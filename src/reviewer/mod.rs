@@ -195,7 +195,7 @@ impl ClaudeReviewer {
     async fn start(
         &self,
         tree: &Path,
-        args: Vec<String>,
+        args: impl FnOnce(&Path) -> Vec<String>,
         stdin: String,
         timeout: Duration,
     ) -> Result<process::Ended, ReviewError> {
@@ -215,7 +215,7 @@ impl ClaudeReviewer {
     #[instrument(level = "debug", skip_all)]
     pub async fn version(&self) -> Result<String, ReviewError> {
         let scratch = tempfile::tempdir().map_err(|e| self.cannot_start(e.to_string()))?;
-        let args = vec!["--version".into()];
+        let args = |_: &Path| vec!["--version".to_owned()];
         let ended = self
             .start(scratch.path(), args, String::new(), Duration::from_secs(30))
             .await?;
@@ -247,7 +247,8 @@ impl ClaudeReviewer {
     ) -> Result<(T, Usage), ReviewError> {
         // The semaphore is never closed, so a permit always comes.
         let _slot = self.slots.acquire().await.ok();
-        let args = launch::review_args(&self.settings, &T::schema(), rules, cwd);
+        let schema = T::schema();
+        let args = |tree: &Path| launch::review_args(&self.settings, &schema, rules, tree);
         let ended = self.start(cwd, args, prompt, self.settings.timeout).await?;
         match ended {
             process::Ended::Exited {

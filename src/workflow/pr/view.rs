@@ -114,12 +114,16 @@ fn step_line(step: &PrStep) -> Option<Line> {
     Some(Line::new().plain(text))
 }
 
-/// The earlier review of this commit, for the card's thread of a run that reuses it.
-pub fn earlier_review_message(brief: &ReviewBrief) -> Message {
-    let verdict = match brief.verdict {
+fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
         Verdict::Approve => "approve",
         Verdict::RequestChanges => "changes requested",
-    };
+    }
+}
+
+/// The earlier review of this commit, for the card's thread of a run that reuses it.
+pub fn earlier_review_message(brief: &ReviewBrief) -> Message {
+    let verdict = verdict_word(brief.verdict);
     Message::new([
         Line::new().bold(format!(
             "AI review of {} (done before, not repeated): {verdict}, {} finding(s)",
@@ -134,10 +138,7 @@ pub fn earlier_review_message(brief: &ReviewBrief) -> Message {
 /// link to its file in the PR.
 pub fn review_message(run: &PrRun, result: &ReviewResult) -> Message {
     let review = &result.review;
-    let verdict = match review.verdict {
-        Verdict::Approve => "approve",
-        Verdict::RequestChanges => "changes requested",
-    };
+    let verdict = verdict_word(review.verdict);
     let commit = run
         .pr
         .as_ref()
