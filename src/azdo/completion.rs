@@ -51,6 +51,16 @@ pub(super) fn is_stale(type_key: Option<&str>, message: &str) -> bool {
 }
 
 pub(super) fn completion_body(reviewed: &str, options: &CompletionOptions) -> Value {
+    json!({
+        "status": "completed",
+        "lastMergeSourceCommit": {"commitId": reviewed},
+        "completionOptions": completion_options(options),
+    })
+}
+
+/// `completionOptions`, the same for a completion and for auto-complete. Policies are never
+/// bypassed.
+pub(super) fn completion_options(options: &CompletionOptions) -> Value {
     let strategy = match options.strategy {
         MergeStrategy::NoFastForward => "noFastForward",
         MergeStrategy::Squash => "squash",
@@ -66,11 +76,7 @@ pub(super) fn completion_body(reviewed: &str, options: &CompletionOptions) -> Va
     if let Some(message) = &options.merge_commit_message {
         completion["mergeCommitMessage"] = json!(message);
     }
-    json!({
-        "status": "completed",
-        "lastMergeSourceCommit": {"commitId": reviewed},
-        "completionOptions": completion,
-    })
+    completion
 }
 
 #[cfg(test)]

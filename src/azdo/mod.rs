@@ -11,6 +11,7 @@ mod builds;
 mod client;
 mod completion;
 mod identities;
+mod policies;
 mod pulls;
 mod releases;
 mod reviews;
@@ -24,6 +25,7 @@ use crate::http_client::HttpError;
 pub use builds::Builds;
 pub use client::{AzdoClient, AzdoSettings};
 pub use identities::{ApproverRef, Identities, Person};
+pub use policies::{Policies, PolicyHold};
 pub use pulls::PullRequests;
 pub use releases::ClassicReleases;
 pub use reviews::PrReviews;
@@ -116,6 +118,8 @@ pub struct PullRequest {
     pub merge_commit: Option<String>,
     pub merge_status: String,
     pub merge_failure: Option<String>,
+    /// Azure DevOps' auto-complete is set (by anyone).
+    pub auto_complete: bool,
     pub web_url: String,
     pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -251,7 +255,9 @@ pub struct Release {
 /// What the flows need from Azure DevOps: a trait per area, each implemented in its own file,
 /// and what is left here (who the PAT is, a PR's link).
 #[async_trait]
-pub trait AzureDevOps: PullRequests + PrReviews + Builds + ClassicReleases + Identities {
+pub trait AzureDevOps:
+    PullRequests + Policies + PrReviews + Builds + ClassicReleases + Identities
+{
     /// The page of PR `pr` in `repo` that a human opens (no request is made).
     fn pull_request_link(&self, repo: &RepoName, pr: i64) -> String;
     /// The identity behind the PAT (its id is the bot's reviewer id).

@@ -90,6 +90,7 @@ struct PrDto {
     last_merge_commit: Option<CommitRef>,
     merge_status: Option<String>,
     merge_failure_message: Option<String>,
+    auto_complete_set_by: Option<IdentityDto>,
     closed_date: Option<chrono::DateTime<chrono::Utc>>,
     repository: RepoDto,
     #[serde(rename = "_links")]
@@ -197,7 +198,17 @@ impl PullRequests for AzdoClient {
                         message,
                     });
                 }
-                Err(HttpError::Conflict { message, .. }) => {
+                // Azure DevOps refused this completion (a policy, a permission, a conflict):
+                // its own message says why, and the same call may work once that is fixed.
+                Err(
+                    HttpError::Conflict { message, .. }
+                    | HttpError::Forbidden { message, .. }
+                    | HttpError::Status {
+                        status: 400,
+                        message,
+                        ..
+                    },
+                ) => {
                     return Err(AzdoError::MergeFailed {
                         pr,
                         reason: message,
@@ -293,6 +304,9 @@ impl AzdoClient {
             merge_commit: dto.last_merge_commit.map(|c| c.commit_id),
             merge_status: dto.merge_status.unwrap_or_default(),
             merge_failure: dto.merge_failure_message,
+            auto_complete: dto
+                .auto_complete_set_by
+                .is_some_and(|by| !by.id.is_empty() && by.id != super::policies::NOBODY),
             web_url,
             closed_at: dto.closed_date,
         })

@@ -2,7 +2,7 @@
 //! shipped. Every variable has a default.
 
 use super::reader::{Reader, parse_bool, parse_branch, parse_count};
-use crate::azdo::MergeStrategy;
+use crate::azdo::{MergeStrategy, ThreadStatus};
 use crate::domain::{DEFAULT_TICKET_PATTERN, Version};
 use crate::workflow::pr::{PrSettings, ReviewVote};
 use crate::workflow::release::ReleaseSettings;
@@ -25,7 +25,10 @@ pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
     let merge_strategy = vars.parsed("MERGE_STRATEGY", "squash", parse_merge_strategy);
     let delete_source_branch = vars.parsed("DELETE_SOURCE_BRANCH", "false", parse_bool);
     let first_version = vars.parsed("FIRST_VERSION", "0.1.0", |v| v.parse::<Version>());
+    let auto_complete_max_wait =
+        vars.seconds("AUTO_COMPLETE_MAX_WAIT_SECONDS", "604800", 60, 2_592_000);
     let review_vote = vars.parsed("REVIEW_VOTE", "none", ReviewVote::parse);
+    let finding_status = vars.parsed("REVIEW_THREAD_STATUS", "active", parse_thread_status);
     let review_rate = vars.parsed(
         "REVIEW_RATE_PER_USER_PER_HOUR",
         "20",
@@ -45,6 +48,8 @@ pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
         ci_max_wait: ci_max_wait?,
         merge_strategy: merge_strategy?,
         delete_source_branch: delete_source_branch?,
+        auto_complete_max_wait: auto_complete_max_wait?,
+        finding_status: finding_status?,
         first_version: first_version?,
         review_vote: review_vote?,
         reviews_per_user_per_hour: u32::try_from(review_rate?).unwrap_or(20),
@@ -71,5 +76,13 @@ fn parse_merge_strategy(text: &str) -> Result<MergeStrategy, String> {
         _ => Err(format!(
             "`{text}` must be squash, merge, rebase or rebaseMerge"
         )),
+    }
+}
+
+fn parse_thread_status(text: &str) -> Result<ThreadStatus, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "active" => Ok(ThreadStatus::Active),
+        "closed" => Ok(ThreadStatus::Closed),
+        _ => Err(format!("`{text}` must be active or closed")),
     }
 }

@@ -196,14 +196,6 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Forgets a key recorded with [`remember_delivery`](Self::remember_delivery), so a later
-    /// delivery with it counts again.
-    #[instrument(level = "debug", skip_all, fields(key))]
-    pub async fn forget_delivery(&self, key: &str) -> Result<(), StoreError> {
-        on_db!(self, pool => sqlx::query("DELETE FROM deliveries WHERE key = $1").bind(key).execute(pool).await.map(|d| d.rows_affected()))?;
-        Ok(())
-    }
-
     /// Deletes the deliveries handled before `before`: their keys have stopped a redelivery long
     /// enough. Pending ones stay, and so do merge markers (`…:merged`), which the poller needs
     /// for every PR merged since it first looked. The audit log and the archive are elsewhere.

@@ -23,17 +23,30 @@ pub enum Merged {
     },
 }
 
-/// Completes PR `pr` with lastMergeSourceCommit `commit`, at most once per run and commit. A PR
+/// Which merge of a PR, and how it is done.
+pub struct MergeOrder<'a> {
+    pub repo: &'a RepoName,
+    pub pr: u32,
+    /// The reviewed source commit: Azure DevOps merges nothing if the PR moved since.
+    pub commit: &'a str,
+    /// Earlier attempts at this commit that Azure DevOps refused; each retry is its own effect.
+    pub refused_before: u32,
+    pub options: &'a CompletionOptions,
+}
+
+/// Completes the PR with lastMergeSourceCommit, at most once per run, commit and attempt. A PR
 /// already completed (by hand) counts as done.
 pub async fn merge_once(
     ctx: &StepContext<'_>,
     azdo: &dyn AzureDevOps,
-    repo: &RepoName,
-    pr: u32,
-    commit: &str,
-    options: &CompletionOptions,
+    order: &MergeOrder<'_>,
 ) -> Result<Merged, StepError> {
-    ctx.once(&format!("merge:{commit}"), |_| async {
+    let (repo, pr, commit, options) = (order.repo, order.pr, order.commit, order.options);
+    let name = match order.refused_before {
+        0 => format!("merge:{commit}"),
+        n => format!("merge:{commit}:retry-{n}"),
+    };
+    ctx.once(&name, |_| async {
         match azdo.complete(repo, pr, commit, options).await {
             Ok(done) => Ok(Merged::Done {
                 commit: done.merge_commit.unwrap_or_default(),

@@ -3,7 +3,8 @@
 //! instants, then started again; or its Azure DevOps and Jira fail a fifth of their calls. Each
 //! time the outcome is the uninterrupted one.
 //! - PR: a ticketless PR through review → merge → CI: one ticket, one merge, one build, each PR
-//!   thread once.
+//!   thread once; and the same PR held by a build policy, merged by Azure DevOps' auto-complete
+//!   (set once, no completion by the bot).
 //! - Release: a staged release through release PR → merge → CI → Sandbox → Production → Jira →
 //!   notes → archive: one release PR, one merge, one build, one approval call per stage.
 
@@ -26,6 +27,7 @@ use crate::pr_flow::{APPROVE_WITH_FINDING, released_on};
 use crate::release_flow::{prepare_cd, stage_release};
 use crate::support::fake_azdo::{FakeAzdo, FakePr};
 use crate::support::fake_jira::FakeJira;
+use crate::support::fake_policy::FakePolicy;
 use crate::support::http_fakes::Fault;
 use crate::support::repo::Repo;
 use crate::support::{APP_TOKEN, BOT_TOKEN, Backend, FakeSlack, TestDb, init, pr_env};
@@ -78,7 +80,11 @@ const PR_SCRIPT: Script = Script {
     kind: "pr",
     command: "/review",
     text: "13",
-    answers: &[("ask_merge", "merge"), ("reviewed", "merge")],
+    answers: &[
+        ("ask_merge", "merge"),
+        ("reviewed", "merge"),
+        ("merge_held", "auto-complete"),
+    ],
 };
 
 const RELEASE_SCRIPT: Script = Script {
@@ -570,10 +576,12 @@ async fn kill_at_every_step<W: Workflow>(expected: W::Outcome, min_steps: i64) {
 }
 
 /// The PR of [`Scene::pr`] driven by [`PR_SCRIPT`]; with `REUSED`, another run has reviewed
-/// its commit already, so the run merges on that review without one of its own.
-struct Reviewing<const REUSED: bool>;
-type Review = Reviewing<false>;
-type ReusedReview = Reviewing<true>;
+/// its commit already, so the run merges on that review without one of its own; with `HELD`, a
+/// build policy holds the merge until auto-complete is set, and Azure DevOps completes it.
+struct Reviewing<const REUSED: bool, const HELD: bool>;
+type Review = Reviewing<false, false>;
+type ReusedReview = Reviewing<true, false>;
+type AutoCompleted = Reviewing<false, true>;
 
 #[derive(Debug, PartialEq)]
 struct PrOutcome {
@@ -584,9 +592,10 @@ struct PrOutcome {
     threads: usize,
     staged_prs: Vec<i64>,
     jira_status: String,
+    auto_completes: usize,
 }
 
-impl<const REUSED: bool> Workflow for Reviewing<REUSED> {
+impl<const REUSED: bool, const HELD: bool> Workflow for Reviewing<REUSED, HELD> {
     const KIND: &'static str = "pr";
     type Outcome = PrOutcome;
 
@@ -606,6 +615,13 @@ impl<const REUSED: bool> Workflow for Reviewing<REUSED> {
                 .unwrap();
             store.close().await;
         }
+        if HELD {
+            let policy = FakePolicy {
+                passes_with_auto_complete: true,
+                ..FakePolicy::build("queued")
+            };
+            scene.azdo.with_mut(|s| s.policies.push(policy));
+        }
         scene
     }
 
@@ -623,6 +639,7 @@ impl<const REUSED: bool> Workflow for Reviewing<REUSED> {
                 .first()
                 .map(|key| scene.jira.status(key))
                 .unwrap_or_default(),
+            auto_completes: scene.azdo.with(|s| s.auto_completes.len()),
         }
     }
 }
@@ -687,8 +704,26 @@ async fn killing_the_bot_at_every_step_of_a_pr_changes_nothing() {
         threads: 2,
         staged_prs: vec![13],
         jira_status: "Ready for QA".into(),
+        auto_completes: 0,
     };
     kill_at_every_step::<Review>(expected, 10).await;
+}
+
+/// The same PR held by a build policy: auto-complete set once, Azure DevOps completes it (no
+/// completion by the bot), staged once, killed at every step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_bot_at_every_step_of_an_auto_completed_merge_changes_nothing() {
+    let expected = PrOutcome {
+        status: "done".into(),
+        merges: 0,
+        tickets: 1,
+        builds: 1,
+        threads: 2,
+        staged_prs: vec![13],
+        jira_status: "Ready for QA".into(),
+        auto_completes: 1,
+    };
+    kill_at_every_step::<AutoCompleted>(expected, 12).await;
 }
 
 /// The same PR, its commit reviewed by another run before: merged on that review (no threads
@@ -703,6 +738,7 @@ async fn killing_the_bot_at_every_step_of_a_reused_review_changes_nothing() {
         threads: 0,
         staged_prs: vec![13],
         jira_status: "Ready for QA".into(),
+        auto_completes: 0,
     };
     kill_at_every_step::<ReusedReview>(expected, 8).await;
 }

@@ -19,6 +19,7 @@ mod hostile;
 mod http;
 mod jira;
 mod manifest;
+mod policies;
 mod pr_flow;
 mod redelivery;
 mod release_flow;

@@ -666,6 +666,8 @@ async fn the_poller_stages_a_pr_merged_outside_the_bot(backend: Backend) {
         merge_commit: Some("handmade-merge".into()),
         closed: Some("2099-01-01T00:00:00Z".into()),
         draft: false,
+        reviewers: Default::default(),
+        auto_complete: None,
     });
     let run = w.run_for(18, None).await;
     assert_eq!(w.app.finished(run).await.status, RunStatus::Done);

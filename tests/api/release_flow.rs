@@ -393,6 +393,8 @@ async fn an_open_release_pr_is_reused(backend: Backend) {
         merge_commit: None,
         closed: None,
         draft: false,
+        reviewers: Default::default(),
+        auto_complete: None,
     });
     let run = w.to_merge_question().await;
     assert!(

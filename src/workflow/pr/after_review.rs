@@ -1,128 +1,16 @@
-//! The PR workflow after an approving review: merge, Jira, staging and CI.
+//! The PR workflow after the merge: Jira, staging and CI.
 
 use super::state::{Outcome, PrRun, PrStep};
-use super::view::short;
-use super::{PrFlow, Step, pr_of, remember};
-use crate::azdo::CompletionOptions;
-use crate::domain::{Decides, Line, Message, OptionStyle, RepoName};
+use super::{PrFlow, Step, pr_of};
+use crate::domain::{Decides, Line, Message, OptionStyle};
 use crate::store::StagedPr;
 use crate::workflow::ci;
 use crate::workflow::flow::option;
-use crate::workflow::merge::{Merged, merge_once};
 use crate::workflow::{ApprovalRequest, StepContext, StepError, Transition};
 
-pub const MERGE_POINT: &str = "merge";
-pub const REREVIEW_POINT: &str = "re-review";
 pub const CI_POINT: &str = "ci";
 
 impl PrFlow {
-    pub(super) fn ask_merge(&self, ctx: &StepContext<'_>, run: PrRun) -> Transition<PrRun> {
-        let Some(pr) = run.pr.clone() else {
-            return Transition::cancel(run, "the run lost track of its PR");
-        };
-        match ctx
-            .decision(MERGE_POINT)
-            .map(|d| d.option.as_str().to_owned())
-        {
-            None => {
-                let confirm = format!(
-                    "Complete {}#{} into {} in Azure DevOps?",
-                    pr.repo, pr.id, pr.target_branch
-                );
-                let request = ApprovalRequest {
-                    point: MERGE_POINT.into(),
-                    decides: Decides::Merge,
-                    author: pr.author_email.clone(),
-                    deciders: None,
-                    prompt: format!("Merge {}#{} into {}?", pr.repo, pr.id, pr.target_branch),
-                    options: vec![
-                        option("merge", "Merge", OptionStyle::Confirmed { confirm }),
-                        option("cancel", "Cancel", OptionStyle::Plain),
-                    ],
-                };
-                Transition::wait(run.at(PrStep::AskMerge), request)
-            }
-            Some(choice) if choice == "merge" => Transition::go(run.at(PrStep::Merge)),
-            Some(_) => Transition::cancel(run, "the merge was cancelled"),
-        }
-    }
-
-    /// Completes the PR at the reviewed commit. A PR that moved since is not merged; the run asks
-    /// whether to review it again.
-    pub(super) async fn merge(&self, ctx: &StepContext<'_>, mut run: PrRun) -> Step {
-        let pr = pr_of(&run)?;
-        // Claimed before the merge, so the poller never mistakes it for a merge outside the bot.
-        remember(ctx, &merged_key(&pr.repo, pr.id)).await?;
-        let options = CompletionOptions {
-            strategy: self.settings.merge_strategy,
-            delete_source_branch: self.settings.delete_source_branch,
-            merge_commit_message: Some(format!("Merged PR {}: {}", pr.id, pr.title)),
-        };
-        let merged = merge_once(
-            ctx,
-            self.azdo.as_ref(),
-            &pr.repo,
-            pr.id,
-            &pr.commit,
-            &options,
-        )
-        .await?;
-        match merged {
-            Merged::Done { commit } => {
-                let reply = Message::new([Line::new()
-                    .plain("Merged into ")
-                    .code(pr.target_branch.clone())
-                    .plain(" as ")
-                    .code(short(&commit))]);
-                run.merge_commit = Some(commit);
-                Ok(Transition::go(run.at(PrStep::MergedJira)).reply(reply))
-            }
-            Merged::Stale { message } => {
-                Ok(Transition::go(run.at(PrStep::Stale { reason: message })))
-            }
-            Merged::Refused { reason } => {
-                // A human may merge it by hand later; then the poller should stage it.
-                ctx.store()
-                    .forget_delivery(&merged_key(&pr.repo, pr.id))
-                    .await?;
-                Ok(Transition::fail(run, reason))
-            }
-        }
-    }
-
-    pub(super) async fn stale(&self, ctx: &StepContext<'_>, run: PrRun, reason: &str) -> Step {
-        match ctx
-            .decision(REREVIEW_POINT)
-            .map(|d| d.option.as_str().to_owned())
-        {
-            None => {
-                let request = ApprovalRequest {
-                    point: REREVIEW_POINT.into(),
-                    decides: Decides::Merge,
-                    author: run.pr.as_ref().and_then(|pr| pr.author_email.clone()),
-                    deciders: None,
-                    prompt: "The PR changed after the review and nothing was merged. Review the new version?".into(),
-                    options: vec![option("re-review", "Re-review", OptionStyle::Primary), option("cancel", "Cancel", OptionStyle::Plain)],
-                };
-                Ok(Transition::wait(
-                    run.at(PrStep::Stale {
-                        reason: reason.to_owned(),
-                    }),
-                    request,
-                ))
-            }
-            Some(choice) if choice == "re-review" => Ok(Transition::go(run.at(PrStep::Fetch))),
-            Some(_) => {
-                // Nothing was merged; a merge by hand later is for the poller to stage.
-                let pr = pr_of(&run)?;
-                ctx.store()
-                    .forget_delivery(&merged_key(&pr.repo, pr.id))
-                    .await?;
-                Ok(Transition::cancel(run, "cancelled after the PR changed"))
-            }
-        }
-    }
-
     pub(super) async fn merged_jira(&self, mut run: PrRun) -> Step {
         if let Some(jira) = &self.jira {
             let tickets = run.tickets.clone();
@@ -251,11 +139,6 @@ impl PrFlow {
             }
         })
     }
-}
-
-/// The dedupe key of a PR's merge, shared with the poller.
-pub(super) fn merged_key(repo: &RepoName, pr: u32) -> String {
-    format!("pr:{repo}:{pr}:merged")
 }
 
 #[cfg(test)]

@@ -14,6 +14,11 @@
 //!                                                                                  (or CI_AUTO_TRIGGER)        (poll, give up after CI_POLL_MAX_WAIT)
 //! ```
 //!
+//! The merge (`merging.rs`) reads the branch policies first: a PR they hold, or one Azure DevOps
+//! refuses, waits at `merge held ⏸` (retry, auto-complete, cancel), rechecking the PR; with
+//! auto-complete, Azure DevOps completes it and the run watches. Only a merge that happened is
+//! remembered for the poller.
+//!
 //! A commit another run reviewed already is not reviewed again: a person's run waits at
 //! `reviewed ⏸` (merge on that review if it approved, review again, or cancel); a watcher does
 //! not start one (`start.rs`), and a watcher's run that raced the first review finishes.
@@ -24,10 +29,12 @@
 //! its label before one is created.
 //!
 //! A file per stage: this one fetches the PR; `ticket.rs` finds or creates its tickets;
-//! `review.rs` reviews it and publishes the review; `after_review.rs` merges, stages and builds.
+//! `review.rs` reviews it and publishes the review; `merging.rs` merges; `after_review.rs`
+//! moves the tickets, stages and builds.
 //! The flow gets its clients and `PrSettings` from startup; it never reads the config.
 
 mod after_review;
+mod merging;
 pub mod poller;
 mod review;
 mod settings;
@@ -128,7 +135,7 @@ impl PrFlow {
         run.review = None;
         run.pr = Some(info(&pr, &repo, commit));
         if pr.status == PrStatus::Completed {
-            remember(ctx, &after_review::merged_key(&repo, pr.id)).await?;
+            remember(ctx, &merging::merged_key(&repo, pr.id)).await?;
             run.merge_commit = pr.merge_commit.clone();
             return Ok(Transition::go(run.at(PrStep::MergedJira))
                 .settled_in_azure_devops("merged outside the bot"));
@@ -162,7 +169,10 @@ impl Flow for PrFlow {
             PrStep::Reviewed { earlier } => Ok(self.reviewed(ctx, run, earlier)),
             PrStep::AskMerge => Ok(self.ask_merge(ctx, run)),
             PrStep::Merge => self.merge(ctx, run).await,
-            PrStep::Stale { reason } => self.stale(ctx, run, &reason).await,
+            PrStep::MergeHeld { hold } => self.recheck_held(ctx, run, hold).await,
+            PrStep::AutoComplete => self.auto_complete(ctx, run).await,
+            PrStep::WatchAutoComplete => self.watch_auto_complete(ctx, run).await,
+            PrStep::Stale { reason } => Ok(self.stale(ctx, run, &reason)),
             PrStep::MergedJira => self.merged_jira(run).await,
             PrStep::Stage => self.stage(ctx, run).await,
             PrStep::AskCi => Ok(self.ask_ci(ctx, run)),

@@ -179,11 +179,7 @@ impl PrFlow {
         let summary = NewThread {
             content: report::summary(&result.review, &result.general),
             anchor: None,
-            status: if approve {
-                ThreadStatus::Closed
-            } else {
-                ThreadStatus::Active
-            },
+            status: ThreadStatus::Closed,
             key: Some(format!("{}:summary", pr.commit)),
         };
         self.post_once(ctx, repo, pr.id, summary).await?;
@@ -195,7 +191,7 @@ impl PrFlow {
                     start_line: inline.line,
                     end_line: inline.line,
                 }),
-                status: ThreadStatus::Active,
+                status: self.settings.finding_status,
                 key: Some(format!("{}:{i}", pr.commit)),
             };
             self.post_once(ctx, repo, pr.id, thread).await?;

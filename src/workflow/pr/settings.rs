@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::azdo::{MergeStrategy, Vote};
+use crate::azdo::{MergeStrategy, ThreadStatus, Vote};
 use crate::domain::Version;
 
 #[derive(Debug, Clone)]
@@ -24,6 +24,11 @@ pub struct PrSettings {
     pub ci_max_wait: Duration,
     pub merge_strategy: MergeStrategy,
     pub delete_source_branch: bool,
+    /// How long Azure DevOps' auto-complete is watched before the run gives up on it.
+    pub auto_complete_max_wait: Duration,
+    /// The status of inline finding threads (REVIEW_THREAD_STATUS); the summary is always
+    /// posted closed, so a comment-resolution policy waits only for findings.
+    pub finding_status: ThreadStatus,
     /// The version of a repository's first staging release, when nothing was released yet.
     pub first_version: Version,
     /// Whether the bot votes on the PR after its review (`REVIEW_VOTE`).

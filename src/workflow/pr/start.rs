@@ -80,7 +80,12 @@ pub async fn request_review(
             Some(repo) => format!("{repo}#{}", request.pr_id),
             None => format!("PR {}", request.pr_id),
         },
-        one_per_pr: matches!(request.requester, Requester::Person { .. }),
+        // A merge seen by a watcher waits for a run already under way for the PR: that run
+        // merged it, or will see that a person did. Its key is recorded once no run is.
+        one_per_pr: matches!(
+            request.requester,
+            Requester::Person { .. } | Requester::Watcher { commit: None, .. }
+        ),
     };
     let mut state = PrRun::new(request.pr_id, request.repo);
     state.watched = matches!(request.requester, Requester::Watcher { .. });

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::azdo::PolicyHold;
 use crate::domain::{RepoName, RunId};
 use crate::reviewer::{Finding, Review, Verdict};
 pub use crate::workflow::ci::BuildRef;
@@ -64,6 +65,18 @@ pub enum Outcome {
     AlreadyReviewed,
 }
 
+/// Why a merge the card asked for has not happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MergeHold {
+    /// Blocking branch policies that are not met (none: they pass now).
+    Policies { holds: Vec<PolicyHold> },
+    /// Azure DevOps refused the completion; its own message.
+    Refused { message: String },
+    /// Someone cleared the auto-complete the bot had set.
+    AutoCompleteCleared,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum PrStep {
@@ -79,6 +92,14 @@ pub enum PrStep {
     },
     AskMerge,
     Merge,
+    /// Azure DevOps holds the merge back (branch policies) or refused it: retry, auto-complete,
+    /// or cancel.
+    MergeHeld {
+        hold: MergeHold,
+    },
+    /// Sets Azure DevOps' auto-complete, then watches until it completes the PR.
+    AutoComplete,
+    WatchAutoComplete,
     Stale {
         reason: String,
     },
@@ -122,6 +143,9 @@ pub struct PrRun {
     /// Someone chose Review again: review even a commit reviewed already.
     #[serde(default)]
     pub fresh_review: bool,
+    /// Completions at this commit that Azure DevOps refused; a retry is a new attempt.
+    #[serde(default)]
+    pub merges_refused: u32,
     #[serde(flatten)]
     pub step: PrStep,
 }
@@ -140,6 +164,7 @@ impl PrRun {
             notes: Vec::new(),
             watched: false,
             fresh_review: false,
+            merges_refused: 0,
             step: PrStep::Fetch,
         }
     }

@@ -11,7 +11,7 @@ use crate::azdo::{CompletionOptions, MergeStrategy, NewPullRequest, PrStatus};
 use crate::domain::{Decides, Line, Message, OptionStyle};
 use crate::store::StoreError;
 use crate::workflow::flow::option;
-use crate::workflow::merge::{Merged, merge_once};
+use crate::workflow::merge::{MergeOrder, Merged, merge_once};
 use crate::workflow::{ApprovalRequest, StepContext, StepError, Transition};
 
 impl ReleaseFlow {
@@ -173,7 +173,14 @@ impl ReleaseFlow {
             delete_source_branch: false,
             merge_commit_message: Some(format!("Release {}", run.name())),
         };
-        match merge_once(ctx, self.azdo.as_ref(), &repo, pr.id, &pr.commit, &options).await? {
+        let order = MergeOrder {
+            repo: &repo,
+            pr: pr.id,
+            commit: &pr.commit,
+            refused_before: run.merges_refused,
+            options: &options,
+        };
+        match merge_once(ctx, self.azdo.as_ref(), &order).await? {
             Merged::Done { commit } => {
                 let reply = Message::new([Line::new()
                     .plain(format!("Merged the release PR into {} as ", run.to_branch))
@@ -196,6 +203,7 @@ impl ReleaseFlow {
                     .unship(repo.as_str(), &run_id, ctx.now())
                     .await?;
                 run.frozen = false;
+                run.merges_refused += 1;
                 let reason = format!("Azure DevOps did not merge the release PR: {reason}");
                 Ok(Transition::fail_with_retry(
                     run.at(ReleaseStep::AskMerge),

@@ -118,6 +118,9 @@ pub struct ReleaseRun {
     pub tickets: Vec<Ticket>,
     #[serde(default)]
     pub prs: Vec<StagedPr>,
+    /// Completions of the release PR that Azure DevOps refused; a retry is a new attempt.
+    #[serde(default)]
+    pub merges_refused: u32,
     /// The release was frozen for shipping (taken out of staging).
     #[serde(default)]
     pub frozen: bool,
@@ -169,6 +172,7 @@ impl ReleaseRun {
             tickets: Vec::new(),
             prs: Vec::new(),
             frozen: false,
+            merges_refused: 0,
             release_pr: None,
             merge_commit: None,
             merged_at: None,

@@ -1,7 +1,7 @@
 //! A stateful fake Azure DevOps for end-to-end runs: PRs that complete when merged at their
 //! current source commit (409 when it moved), PR creation (409 when one is open for the same
 //! branches), threads, votes, builds that run to the result a test planned, and classic releases
-//! (`fake_cd`). It answers the REST shapes the real service uses.
+//! (`fake_cd`), branch policies and auto-complete (`fake_policy`). It answers the REST shapes the real service uses.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,7 @@ use wiremock::{Request, Respond, ResponseTemplate};
 use super::http_fakes::Fake;
 
 use super::fake_cd::{self, CdState};
+use super::fake_policy::{self, FakePolicy};
 
 #[derive(Debug, Clone)]
 pub struct FakePr {
@@ -25,6 +26,10 @@ pub struct FakePr {
     pub merge_commit: Option<String>,
     pub closed: Option<String>,
     pub draft: bool,
+    /// Votes by reviewer id.
+    pub reviewers: BTreeMap<String, i64>,
+    /// Who set auto-complete, if anyone.
+    pub auto_complete: Option<String>,
 }
 
 impl FakePr {
@@ -41,6 +46,8 @@ impl FakePr {
             merge_commit: None,
             closed: None,
             draft: false,
+            reviewers: BTreeMap::new(),
+            auto_complete: None,
         }
     }
 }
@@ -93,6 +100,13 @@ pub struct AzdoState {
     pub cd: CdState,
     /// Users and groups by id, as `_apis/identities` answers them.
     pub identities: BTreeMap<String, Value>,
+    /// Branch policies on every target branch (`fake_policy`).
+    pub policies: Vec<FakePolicy>,
+    pub policy_reads: u32,
+    /// Every completion is refused with this status and message while set.
+    pub refuse_completion: Option<(u16, String)>,
+    /// (PR, body) of every PATCH that set or cleared auto-complete.
+    pub auto_completes: Vec<(u32, Value)>,
 }
 
 pub type FakeAzdo = Fake<AzdoState>;
@@ -152,12 +166,29 @@ impl FakeAzdo {
             .source_commit = commit.to_owned();
     }
 
+    /// A person completes PR `pr` in Azure DevOps (policies or not).
+    pub fn merge_by_hand(&self, pr: u32) {
+        fake_policy::complete(&mut self.state.lock().unwrap(), pr);
+    }
+
+    /// A person votes on PR `pr` in Azure DevOps.
+    pub fn vote(&self, pr: u32, reviewer: &str, vote: i64) {
+        let mut state = self.state.lock().unwrap();
+        let pr = state.prs.get_mut(&pr).unwrap();
+        pr.reviewers.insert(reviewer.to_owned(), vote);
+    }
+
     pub fn plan_build(&self, plan: BuildPlan) {
         self.state.lock().unwrap().plans.push_back(plan);
     }
 
     pub fn with<T>(&self, read: impl FnOnce(&AzdoState) -> T) -> T {
         read(&self.state.lock().unwrap())
+    }
+
+    /// Changes the fake's state, as something happening in Azure DevOps would.
+    pub fn with_mut<T>(&self, change: impl FnOnce(&mut AzdoState) -> T) -> T {
+        change(&mut self.state.lock().unwrap())
     }
 }
 
@@ -176,7 +207,7 @@ pub fn identity_json(id: &str, name: &str, mail: Option<&str>, members: &[&str])
                        "Mail": {"$type": "System.String", "$value": mail.unwrap_or_default()}}})
 }
 
-fn pr_json(pr: &FakePr) -> Value {
+pub fn pr_json(pr: &FakePr) -> Value {
     let commit = |c: &Option<String>| c.as_ref().map(|c| json!({"commitId": c}));
     json!({
         "pullRequestId": pr.id, "status": pr.status, "isDraft": pr.draft, "title": pr.title,
@@ -188,6 +219,8 @@ fn pr_json(pr: &FakePr) -> Value {
         "lastMergeCommit": commit(&pr.merge_commit),
         "mergeStatus": "succeeded",
         "closedDate": pr.closed,
+        "reviewers": pr.reviewers.iter().map(|(id, vote)| json!({"id": id, "vote": vote})).collect::<Vec<_>>(),
+        "autoCompleteSetBy": pr.auto_complete.as_ref().map(|id| json!({"id": id})),
         "repository": {"id": format!("repo-{}", pr.repo), "name": pr.repo, "project": {"id": "proj-guid"}},
         "_links": {"web": {"href": format!("https://dev.azure.com/org/Proj/_git/{}/pullrequest/{}", pr.repo, pr.id)}}
     })
@@ -230,7 +263,9 @@ impl Respond for Router {
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
         if let Some(answer) =
-            fake_cd::route(&mut state, request.method.as_str(), &parts, &query, &body)
+            fake_cd::route(&mut state, request.method.as_str(), &parts, &query, &body).or_else(
+                || fake_policy::route(&mut state, request.method.as_str(), &parts, &query, &body),
+            )
         {
             return answer;
         }
@@ -255,28 +290,12 @@ impl Respond for Router {
             }
             ("GET", ["org", "Proj", "_apis", "git", "pullrequests", id])
             | ("GET", ["org", "Proj", "_apis", "git", "repositories", _, "pullrequests", id]) => {
-                match state.prs.get(&id.parse().unwrap_or(0)) {
+                let id = id.parse().unwrap_or(0);
+                fake_policy::settle_auto_complete(&mut state, id);
+                match state.prs.get(&id) {
                     Some(pr) => ok(pr_json(pr)),
                     None => ResponseTemplate::new(404).set_body_json(json!({"message": "TF401180: The requested pull request was not found."})),
                 }
-            }
-            ("PATCH", ["org", "Proj", "_apis", "git", "repositories", _, "pullrequests", id]) => {
-                let id: u32 = id.parse().unwrap_or(0);
-                let reviewed = body["lastMergeSourceCommit"]["commitId"].as_str().unwrap_or_default().to_owned();
-                state.completions.push((id, reviewed.clone()));
-                let pr = state.prs.get_mut(&id).unwrap();
-                if pr.source_commit != reviewed {
-                    return ResponseTemplate::new(409).set_body_json(json!({"message": "TF401192: The source branch has been modified since the last merge attempt.", "typeKey": "GitPullRequestStaleException"}));
-                }
-                pr.status = "completed".into();
-                let merge = format!("merge-{}", &reviewed[..8.min(reviewed.len())]);
-                pr.merge_commit = Some(merge.clone());
-                pr.closed = Some("2099-01-01T00:00:00Z".into());
-                let (answer, target) = (pr_json(pr), pr.target_branch.clone());
-                if state.triggers.contains(&target) {
-                    queue(&mut state, target, Some(merge));
-                }
-                ok(answer)
             }
             ("POST", ["org", "Proj", "_apis", "git", "repositories", repo, "pullrequests"]) => {
                 let branch = |key: &str| body[key].as_str().unwrap_or_default().trim_start_matches("refs/heads/").to_owned();
@@ -298,6 +317,8 @@ impl Respond for Router {
                     merge_commit: None,
                     closed: None,
                     draft: false,
+                    reviewers: BTreeMap::new(),
+                    auto_complete: None,
                 };
                 let answer = pr_json(&pr);
                 state.prs.insert(id, pr);
@@ -339,10 +360,6 @@ impl Respond for Router {
                 state.threads.push((id.parse().unwrap_or(0), body));
                 ok(json!({"id": 1000 + state.threads.len()}))
             }
-            ("PUT", ["org", "Proj", "_apis", "git", "repositories", _, "pullRequests", id, "reviewers", _]) => {
-                state.votes.push((id.parse().unwrap_or(0), body["vote"].as_i64().unwrap_or(0)));
-                ok(json!({"vote": body["vote"]}))
-            }
             ("GET", ["org", "Proj", "_apis", "git", "repositories", repo]) => {
                 ok(json!({"id": format!("repo-{repo}"), "name": repo, "project": {"id": "proj-guid"}}))
             }
@@ -379,7 +396,7 @@ impl Respond for Router {
 }
 
 /// Queues a build as planned; returns its JSON.
-fn queue(state: &mut AzdoState, branch: String, commit: Option<String>) -> Value {
+pub fn queue(state: &mut AzdoState, branch: String, commit: Option<String>) -> Value {
     let plan = state.plans.pop_front().unwrap_or(BuildPlan::Finish {
         polls: 1,
         result: "succeeded",

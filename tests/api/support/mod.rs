@@ -8,6 +8,7 @@ pub mod effects;
 pub mod fake_azdo;
 pub mod fake_cd;
 pub mod fake_jira;
+pub mod fake_policy;
 pub mod fake_slack;
 pub mod http_fakes;
 pub mod https;
