@@ -58,14 +58,17 @@ struct BuildDto {
     links: Option<Links>,
 }
 
-/// Build status and result as one state: `result` only means something once completed.
+/// Build status and result as one state: `result` only means something once completed. Enum
+/// values are compared without regard to case: servers differ in how they spell them.
 fn state(status: Option<&str>, result: Option<&str>) -> BuildState {
-    match (status, result) {
+    let status = status.map(str::to_ascii_lowercase);
+    let result = result.map(str::to_ascii_lowercase);
+    match (status.as_deref(), result.as_deref()) {
         (Some("completed"), Some("succeeded")) => BuildState::Succeeded,
-        (Some("completed"), Some("partiallySucceeded")) => BuildState::PartiallySucceeded,
+        (Some("completed"), Some("partiallysucceeded")) => BuildState::PartiallySucceeded,
         (Some("completed"), Some("canceled")) => BuildState::Canceled,
         (Some("completed"), _) => BuildState::Failed,
-        (Some("inProgress" | "cancelling"), _) => BuildState::Running,
+        (Some("inprogress" | "cancelling"), _) => BuildState::Running,
         _ => BuildState::Queued,
     }
 }
@@ -231,6 +234,19 @@ mod tests {
             BuildState::Canceled
         );
         assert_eq!(state(Some("completed"), None), BuildState::Failed);
+    }
+
+    #[test]
+    fn enum_values_are_read_whatever_their_case() {
+        assert_eq!(
+            state(Some("Completed"), Some("Succeeded")),
+            BuildState::Succeeded
+        );
+        assert_eq!(
+            state(Some("COMPLETED"), Some("PartiallySucceeded")),
+            BuildState::PartiallySucceeded
+        );
+        assert_eq!(state(Some("InProgress"), None), BuildState::Running);
     }
 
     #[test]

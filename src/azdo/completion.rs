@@ -16,7 +16,8 @@ impl AzdoClient {
         let started = tokio::time::Instant::now();
         loop {
             let current = self.get_pull_request_in(repo, pr).await?;
-            match (current.status, current.merge_status.as_str()) {
+            let merge_status = current.merge_status.to_ascii_lowercase();
+            match (current.status, merge_status.as_str()) {
                 (PrStatus::Completed, _) => return Ok(current),
                 (PrStatus::Abandoned, _) => {
                     return Err(AzdoError::MergeFailed {
@@ -24,11 +25,11 @@ impl AzdoClient {
                         reason: "the PR was abandoned".into(),
                     });
                 }
-                (_, status @ ("conflicts" | "rejectedByPolicy" | "failure")) => {
+                (_, "conflicts" | "rejectedbypolicy" | "failure") => {
                     let detail = current.merge_failure.unwrap_or_default();
                     return Err(AzdoError::MergeFailed {
                         pr,
-                        reason: format!("merge status {status} {detail}")
+                        reason: format!("merge status {} {detail}", current.merge_status)
                             .trim_end()
                             .to_owned(),
                     });

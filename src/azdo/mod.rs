@@ -138,6 +138,15 @@ pub struct FileChange {
     /// `add`, `edit`, `delete`, `rename`, or a combination such as `edit, rename`.
     pub change: String,
     pub original_path: Option<String>,
+    /// Azure DevOps' id for this file across the PR's iterations, which pins a thread to it.
+    pub change_tracking_id: Option<u32>,
+}
+
+/// The iteration a thread is about: it stays on the lines of that iteration when the PR moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ThreadIteration {
+    pub iteration: u32,
+    pub change_tracking_id: u32,
 }
 
 /// Where an inline comment sits: lines of the new version of a file.
@@ -163,6 +172,8 @@ pub struct NewThread {
     pub status: ThreadStatus,
     /// Stored in the thread's properties, so the bot can find the thread again after a crash.
     pub key: Option<String>,
+    /// For an inline thread: the reviewed iteration.
+    pub iteration: Option<ThreadIteration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

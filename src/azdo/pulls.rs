@@ -290,7 +290,7 @@ impl AzdoClient {
             description: dto.description.unwrap_or_default(),
             source_branch: short_branch(&dto.source_ref_name),
             target_branch: short_branch(&dto.target_ref_name),
-            status: match dto.status.as_str() {
+            status: match dto.status.to_ascii_lowercase().as_str() {
                 "active" => PrStatus::Active,
                 "completed" => PrStatus::Completed,
                 "abandoned" => PrStatus::Abandoned,

@@ -67,6 +67,7 @@ struct ChangesDto {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ChangeDto {
+    change_tracking_id: Option<u32>,
     item: Option<ItemDto>,
     change_type: Value,
     original_path: Option<String>,
@@ -149,6 +150,7 @@ impl PrReviews for AzdoClient {
                     path,
                     change,
                     original_path: c.original_path,
+                    change_tracking_id: c.change_tracking_id,
                 })
             }));
             if page.next_skip == 0 || page.next_skip <= skip {
@@ -249,6 +251,13 @@ fn thread_body(thread: &NewThread) -> Result<Value, AzdoError> {
             "rightFileStart": {"line": anchor.start_line, "offset": 1},
             "rightFileEnd": {"line": anchor.end_line, "offset": 1},
         });
+        if let Some(at) = thread.iteration {
+            // From the first iteration to the reviewed one: the PR's changes as reviewed.
+            body["pullRequestThreadContext"] = json!({
+                "changeTrackingId": at.change_tracking_id,
+                "iterationContext": {"firstComparingIteration": 1, "secondComparingIteration": at.iteration},
+            });
+        }
     }
     Ok(body)
 }
@@ -268,11 +277,19 @@ mod tests {
             }),
             status: ThreadStatus::Active,
             key: None,
+            iteration: Some(ThreadIteration {
+                iteration: 2,
+                change_tracking_id: 7,
+            }),
         };
         let body = thread_body(&thread).unwrap();
         assert_eq!(
             body["threadContext"],
             json!({"filePath": "/src/lib.rs", "rightFileStart": {"line": 4, "offset": 1}, "rightFileEnd": {"line": 6, "offset": 1}})
+        );
+        assert_eq!(
+            body["pullRequestThreadContext"],
+            json!({"changeTrackingId": 7, "iterationContext": {"firstComparingIteration": 1, "secondComparingIteration": 2}})
         );
     }
 
@@ -293,6 +310,7 @@ mod tests {
                 }),
                 status: ThreadStatus::Active,
                 key: None,
+                iteration: None,
             };
             assert!(
                 matches!(thread_body(&thread), Err(AzdoError::Invalid(_))),

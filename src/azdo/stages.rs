@@ -19,16 +19,17 @@ pub enum StageStatus {
 }
 
 impl StageStatus {
+    /// Without regard to case, as servers differ.
     fn parse(text: &str) -> Self {
-        match text {
-            "notStarted" | "undefined" => Self::NotStarted,
+        match text.to_ascii_lowercase().as_str() {
+            "notstarted" | "undefined" => Self::NotStarted,
             "queued" | "scheduled" => Self::Queued,
-            "inProgress" => Self::InProgress,
+            "inprogress" => Self::InProgress,
             "succeeded" => Self::Succeeded,
-            "partiallySucceeded" => Self::PartiallySucceeded,
+            "partiallysucceeded" => Self::PartiallySucceeded,
             "rejected" => Self::Rejected,
             "canceled" => Self::Canceled,
-            other => Self::Other(other.to_owned()),
+            _ => Self::Other(text.to_owned()),
         }
     }
 }
@@ -151,7 +152,11 @@ pub(super) fn stages(environments: Vec<EnvironmentDto>, pending: Vec<ApprovalDto
                         .is_some_and(|e| e.id == env.id)
                 })
                 .map(|a| {
-                    PendingApproval::new(a.id, a.approver.as_ref(), a.approval_type == "postDeploy")
+                    PendingApproval::new(
+                        a.id,
+                        a.approver.as_ref(),
+                        a.approval_type.eq_ignore_ascii_case("postDeploy"),
+                    )
                 })
                 .collect();
             let approvals = if listed.is_empty() {
@@ -163,9 +168,12 @@ pub(super) fn stages(environments: Vec<EnvironmentDto>, pending: Vec<ApprovalDto
             let waiting = if !approvals.is_empty() {
                 Some(Wait::Approval(approvals))
             } else {
-                match latest.map(|s| s.operation_status.as_str()) {
-                    Some("manualInterventionPending") => Some(Wait::ManualIntervention),
-                    Some("evaluatingGates") => Some(Wait::Gates),
+                match latest
+                    .map(|s| s.operation_status.to_ascii_lowercase())
+                    .as_deref()
+                {
+                    Some("manualinterventionpending") => Some(Wait::ManualIntervention),
+                    Some("evaluatinggates") => Some(Wait::Gates),
                     _ => None,
                 }
             };
@@ -219,7 +227,7 @@ fn snapshot_approvers(env: &EnvironmentDto) -> Vec<ApproverRef> {
 fn stage_approvals(env: &EnvironmentDto) -> Vec<PendingApproval> {
     let pending = |list: &[StageApprovalDto], post_deploy: bool| -> Vec<PendingApproval> {
         list.iter()
-            .filter(|a| a.status == "pending" && !a.is_automated)
+            .filter(|a| a.status.eq_ignore_ascii_case("pending") && !a.is_automated)
             .map(|a| PendingApproval::new(a.id, a.approver.as_ref(), post_deploy))
             .collect()
     };
@@ -236,6 +244,20 @@ mod tests {
 
     fn env(json: serde_json::Value) -> EnvironmentDto {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn stage_statuses_are_read_whatever_their_case() {
+        assert_eq!(StageStatus::parse("InProgress"), StageStatus::InProgress);
+        assert_eq!(StageStatus::parse("SUCCEEDED"), StageStatus::Succeeded);
+        assert_eq!(
+            StageStatus::parse("partiallysucceeded"),
+            StageStatus::PartiallySucceeded
+        );
+        assert_eq!(
+            StageStatus::parse("Mystery"),
+            StageStatus::Other("Mystery".into())
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! slack_channel = "C0123ABCD"         # cards for this repository
 //! jira_project = "ALLPOST"            # auto-created tickets
 //! allow_self_approval = false         # overrides ALLOW_SELF_APPROVAL
+//! accept_partially_succeeded = false  # a partially succeeded CI build counts as green
 //!
 //! [repos."Billo.Api".approvers]       # each falls back to SLACK_APPROVERS
 //! merge = ["S0DEVS0001"]              # Merge and Re-review of PRs

@@ -25,6 +25,9 @@ pub struct RepoSettings {
     pub approvers: RepoApprovers,
     /// Overrides `ALLOW_SELF_APPROVAL` for this repository.
     pub allow_self_approval: Option<bool>,
+    /// A CI build that partially succeeded counts as green (Azure DevOps' `partiallySucceeded`).
+    #[serde(default)]
+    pub accept_partially_succeeded: bool,
 }
 
 /// The settings of every repository REPOS_CONFIG names.

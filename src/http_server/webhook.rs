@@ -91,7 +91,7 @@ pub fn parse(hook: Value) -> Result<Event, String> {
         return Ok(Event::Ignored("the PR is a draft".into()));
     }
     // `merged` also fires for test merges of an active PR; completion shows in the status.
-    let commit = match pr.status.as_str() {
+    let commit = match pr.status.to_ascii_lowercase().as_str() {
         "completed" => None,
         "active" => match pr.last_merge_source_commit {
             Some(commit) if !commit.commit_id.is_empty() => Some(commit.commit_id),

@@ -124,11 +124,13 @@ pub enum Look {
     Running(BuildRef),
 }
 
-/// How long to wait for a build, and how often to look.
+/// How long to wait for a build, how often to look, and what counts as passing.
 #[derive(Debug, Clone, Copy)]
 pub struct Patience {
     pub interval: Duration,
     pub max_wait: Duration,
+    /// A build that partially succeeded passes (REPOS_CONFIG `accept_partially_succeeded`).
+    pub accept_partial: bool,
 }
 
 impl Patience {
@@ -159,6 +161,7 @@ pub async fn look(
     let build = BuildRef::of(&seen);
     Ok(match seen.state {
         BuildState::Succeeded => Look::Passed(build),
+        BuildState::PartiallySucceeded if patience.accept_partial => Look::Passed(build),
         state if state.is_finished() => Look::Stopped {
             reason: format!("CI build {} {}", build.number, build.state),
             reply: reply(&build, &build.state),
@@ -202,6 +205,7 @@ mod tests {
         let patience = Patience {
             interval: Duration::from_secs(30),
             max_wait: Duration::from_secs(1800),
+            accept_partial: false,
         };
         assert_eq!(patience.max_polls(), 70);
         let since = Utc::now();

@@ -26,3 +26,4 @@ mod release_flow;
 mod reviewer;
 mod store;
 mod support;
+mod threads;

@@ -578,14 +578,9 @@ async fn cancelling_after_a_stale_merge_leaves_a_later_hand_merge_to_the_poller(
     w.app.finish().await;
 }
 
-async fn a_failed_ci_build_is_shown(backend: Backend) {
-    let Some(w) = world(backend, &[("CI_AUTO_TRIGGER", "true")]).await else {
-        return;
-    };
-    w.azdo.plan_build(BuildPlan::Finish {
-        polls: 1,
-        result: "failed",
-    });
+/// PR 16 reviewed and merged; its CI build ends with `result`. Returns the run.
+async fn merged_with_build(w: &World, result: &'static str) -> RunId {
+    w.azdo.plan_build(BuildPlan::Finish { polls: 1, result });
     let commit = w
         .repo
         .branch("feature/ALLPOST-9", APPROVE_WITH_FINDING, None);
@@ -594,6 +589,14 @@ async fn a_failed_ci_build_is_shown(backend: Backend) {
     let (_, run) = w.review("16").await;
     w.waits_at(run, "ask_merge").await;
     w.press(run, "merge").await;
+    run
+}
+
+async fn a_failed_ci_build_is_shown(backend: Backend) {
+    let Some(w) = world(backend, &[("CI_AUTO_TRIGGER", "true")]).await else {
+        return;
+    };
+    let run = merged_with_build(&w, "failed").await;
     let failed = w.app.finished(run).await;
     assert_eq!(
         (failed.status, failed.outcome.as_deref()),
@@ -606,6 +609,30 @@ async fn a_failed_ci_build_is_shown(backend: Backend) {
     );
     assert!(w.replies(run).await.last().unwrap().ends_with("failed"));
     w.app.finish().await;
+}
+
+/// A build that partially succeeded passes only where REPOS_CONFIG says
+/// `accept_partially_succeeded`; elsewhere it fails the run, as before.
+async fn a_partially_succeeded_build_passes_where_the_repository_accepts_it(backend: Backend) {
+    for (accept, expected) in [(true, RunStatus::Done), (false, RunStatus::Failed)] {
+        let config = tempfile::NamedTempFile::new().unwrap();
+        let text = format!("[repos.\"Billo.Api\"]\naccept_partially_succeeded = {accept}\n");
+        std::fs::write(config.path(), text).unwrap();
+        let path = config.path().display().to_string();
+        let vars = [("CI_AUTO_TRIGGER", "true"), ("REPOS_CONFIG", path.as_str())];
+        let Some(w) = world(backend, &vars).await else {
+            return;
+        };
+        let run = merged_with_build(&w, "partiallySucceeded").await;
+        assert_eq!(
+            w.app.finished(run).await.status,
+            expected,
+            "accept = {accept}"
+        );
+        let last = w.replies(run).await.last().cloned().unwrap();
+        assert!(last.ends_with("partially succeeded"), "{last}");
+        w.app.finish().await;
+    }
 }
 
 async fn a_ci_build_that_never_finishes_is_given_up(backend: Backend) {
@@ -668,6 +695,7 @@ async fn the_poller_stages_a_pr_merged_outside_the_bot(backend: Backend) {
         draft: false,
         reviewers: Default::default(),
         auto_complete: None,
+        iterations: Vec::new(),
     });
     let run = w.run_for(18, None).await;
     assert_eq!(w.app.finished(run).await.status, RunStatus::Done);
@@ -788,6 +816,7 @@ on_both_backends!(
     a_stale_merge_is_blocked_and_a_re_review_merges_the_new_commit,
     cancelling_after_a_stale_merge_leaves_a_later_hand_merge_to_the_poller,
     a_failed_ci_build_is_shown,
+    a_partially_succeeded_build_passes_where_the_repository_accepts_it,
     a_ci_build_that_never_finishes_is_given_up,
     the_poller_stages_a_pr_merged_outside_the_bot,
     one_failing_repository_does_not_stop_the_poller,

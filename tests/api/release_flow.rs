@@ -395,6 +395,7 @@ async fn an_open_release_pr_is_reused(backend: Backend) {
         draft: false,
         reviewers: Default::default(),
         auto_complete: None,
+        iterations: Vec::new(),
     });
     let run = w.to_merge_question().await;
     assert!(

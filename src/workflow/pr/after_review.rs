@@ -110,14 +110,19 @@ impl PrFlow {
         let Some(tracked) = run.build.clone() else {
             return Err(StepError::permanent("the run lost track of its build"));
         };
+        let pr = pr_of(&run)?;
         let patience = ci::Patience {
             interval: self.settings.ci_poll_interval,
             max_wait: self.settings.ci_max_wait,
+            accept_partial: self
+                .repos_config
+                .for_repo(&pr.repo)
+                .accept_partially_succeeded,
         };
         let look = ci::look(self.azdo.as_ref(), tracked.id, since, ctx.now(), patience).await?;
         Ok(match look {
             ci::Look::Passed(build) => {
-                let reply = ci::reply(&build, "succeeded");
+                let reply = ci::reply(&build, &build.state);
                 run.build = Some(build);
                 Transition::done(run.at(PrStep::Finished {
                     outcome: Outcome::CiPassed,

@@ -6,7 +6,7 @@ use super::state::{
     InlineFinding, Outcome, PrInfo, PrRun, PrStep, ReviewBrief, ReviewResult, Ticket,
 };
 use super::{PrFlow, Step, pr_of, view};
-use crate::azdo::{Anchor, NewThread, ThreadStatus};
+use crate::azdo::{Anchor, NewThread, ThreadIteration, ThreadStatus};
 use crate::domain::{Decides, Line, Message, OptionStyle, RepoName, RunId};
 use crate::git;
 use crate::reviewer::{ReviewError, ReviewInput, Verdict, place, report};
@@ -181,8 +181,14 @@ impl PrFlow {
             anchor: None,
             status: ThreadStatus::Closed,
             key: Some(format!("{}:summary", pr.commit)),
+            iteration: None,
         };
         self.post_once(ctx, repo, pr.id, summary).await?;
+        let reviewed = if result.inline.is_empty() {
+            ReviewedIteration::default()
+        } else {
+            self.reviewed_iteration(ctx, &pr).await?
+        };
         for (i, inline) in result.inline.iter().enumerate() {
             let thread = NewThread {
                 content: report::inline(&inline.finding),
@@ -193,6 +199,7 @@ impl PrFlow {
                 }),
                 status: self.settings.finding_status,
                 key: Some(format!("{}:{i}", pr.commit)),
+                iteration: reviewed.of(&inline.path),
             };
             self.post_once(ctx, repo, pr.id, thread).await?;
         }
@@ -213,6 +220,35 @@ impl PrFlow {
             }))
         };
         Ok(next.reply(message))
+    }
+
+    /// The PR's iteration at the reviewed commit, and its files' tracking ids, read once per
+    /// commit: inline threads are pinned to it, so they stay on the reviewed lines when the PR
+    /// moves. None found (an iteration Azure DevOps has not recorded yet): threads go without.
+    async fn reviewed_iteration(
+        &self,
+        ctx: &StepContext<'_>,
+        pr: &PrInfo,
+    ) -> Result<ReviewedIteration, StepError> {
+        ctx.once(&format!("iteration:{}", pr.commit), |_| async {
+            let iterations = self.azdo.iterations(&pr.repo, pr.id).await?;
+            let Some(found) = iterations
+                .iter()
+                .rev()
+                .find(|i| i.source_commit.as_deref() == Some(pr.commit.as_str()))
+            else {
+                return Ok::<_, StepError>(ReviewedIteration::default());
+            };
+            let changes = self.azdo.changes(&pr.repo, pr.id, found.id).await?;
+            Ok(ReviewedIteration {
+                id: Some(found.id),
+                files: changes
+                    .into_iter()
+                    .filter_map(|c| Some((c.path, c.change_tracking_id?)))
+                    .collect(),
+            })
+        })
+        .await
     }
 
     /// Posts a keyed thread once; a retry first looks for the thread an earlier attempt posted.
@@ -261,5 +297,23 @@ pub(super) fn review_failure(error: ReviewError) -> StepError {
 pub(super) async fn remove_worktree(worktree: git::Worktree) {
     if let Err(e) = worktree.remove().await {
         tracing::warn!(error = %e, "cannot remove a review worktree; start-up prunes it");
+    }
+}
+
+/// The reviewed iteration and its files (`/path` → change tracking id).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ReviewedIteration {
+    id: Option<u32>,
+    files: std::collections::BTreeMap<String, u32>,
+}
+
+impl ReviewedIteration {
+    /// Where a thread on `path` (repository-relative) is pinned, if the iteration has the file.
+    fn of(&self, path: &str) -> Option<ThreadIteration> {
+        let path = format!("/{}", path.trim_start_matches('/'));
+        Some(ThreadIteration {
+            iteration: self.id?,
+            change_tracking_id: *self.files.get(&path)?,
+        })
     }
 }

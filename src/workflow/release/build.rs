@@ -5,15 +5,16 @@ use chrono::{DateTime, Utc};
 
 use super::state::{CdRelease, ReleaseRun, ReleaseStep};
 use super::{ReleaseFlow, Step, retry};
-use crate::domain::{Line, Message};
+use crate::domain::{Line, Message, RepoName};
 use crate::workflow::ci::{self, BuildOrder, BuildRef, Patience};
 use crate::workflow::{StepContext, StepError, Transition};
 
 impl ReleaseFlow {
-    fn ci_patience(&self) -> Patience {
+    fn ci_patience(&self, repo: &RepoName) -> Patience {
         Patience {
             interval: self.pr.ci_poll_interval,
             max_wait: self.pr.ci_max_wait,
+            accept_partial: self.repos_config.for_repo(repo).accept_partially_succeeded,
         }
     }
 
@@ -21,6 +22,7 @@ impl ReleaseFlow {
         Patience {
             interval: self.settings.poll_interval,
             max_wait: self.settings.wait_max,
+            accept_partial: false,
         }
     }
 
@@ -66,11 +68,14 @@ impl ReleaseFlow {
             .clone()
             .ok_or_else(|| StepError::permanent("the run lost track of its build"))?;
         let since = since.unwrap_or_else(|| ctx.now());
-        let patience = self.ci_patience();
+        let patience = self.ci_patience(&run.repo);
         let look = ci::look(self.azdo.as_ref(), tracked.id, since, ctx.now(), patience).await?;
         Ok(match look {
             ci::Look::Passed(build) => {
-                let reply = ci::reply(&build, "passed; waiting for its CD release");
+                let reply = ci::reply(
+                    &build,
+                    &format!("{}; waiting for its CD release", build.state),
+                );
                 run.build = Some(build);
                 Transition::go(run.at(ReleaseStep::FindCd { since: None })).reply(reply)
             }

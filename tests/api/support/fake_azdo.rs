@@ -13,6 +13,7 @@ use super::http_fakes::Fake;
 
 use super::fake_cd::{self, CdState};
 use super::fake_policy::{self, FakePolicy};
+use super::fake_threads;
 
 #[derive(Debug, Clone)]
 pub struct FakePr {
@@ -30,6 +31,8 @@ pub struct FakePr {
     pub reviewers: BTreeMap<String, i64>,
     /// Who set auto-complete, if anyone.
     pub auto_complete: Option<String>,
+    /// The source commit of each iteration (each push), oldest first.
+    pub iterations: Vec<String>,
 }
 
 impl FakePr {
@@ -48,6 +51,7 @@ impl FakePr {
             draft: false,
             reviewers: BTreeMap::new(),
             auto_complete: None,
+            iterations: vec![commit.into()],
         }
     }
 }
@@ -152,18 +156,16 @@ impl FakeAzdo {
             .filter(|pr| pr.source_branch == branch && pr.status == "active")
         {
             pr.source_commit = commit.to_owned();
+            pr.iterations.push(commit.to_owned());
         }
     }
 
     /// A push: the PR's source branch moves to `commit`.
     pub fn push(&self, pr: u32, commit: &str) {
-        self.state
-            .lock()
-            .unwrap()
-            .prs
-            .get_mut(&pr)
-            .unwrap()
-            .source_commit = commit.to_owned();
+        let mut state = self.state.lock().unwrap();
+        let pr = state.prs.get_mut(&pr).unwrap();
+        pr.source_commit = commit.to_owned();
+        pr.iterations.push(commit.to_owned());
     }
 
     /// A person completes PR `pr` in Azure DevOps (policies or not).
@@ -262,10 +264,11 @@ impl Respond for Router {
             .collect();
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        if let Some(answer) =
-            fake_cd::route(&mut state, request.method.as_str(), &parts, &query, &body).or_else(
-                || fake_policy::route(&mut state, request.method.as_str(), &parts, &query, &body),
-            )
+        let method = request.method.as_str();
+        let routes = [fake_cd::route, fake_policy::route, fake_threads::route];
+        if let Some(answer) = routes
+            .iter()
+            .find_map(|route| route(&mut state, method, &parts, &query, &body))
         {
             return answer;
         }
@@ -306,7 +309,7 @@ impl Respond for Router {
                 let title = body["title"].as_str().unwrap_or_default().to_owned();
                 state.created.push((title.clone(), body["description"].as_str().unwrap_or_default().to_owned()));
                 let id = 400 + state.prs.len() as u32;
-                let pr = FakePr {
+                let mut pr = FakePr {
                     id,
                     repo: (*repo).to_owned(),
                     title,
@@ -319,7 +322,9 @@ impl Respond for Router {
                     draft: false,
                     reviewers: BTreeMap::new(),
                     auto_complete: None,
+                    iterations: Vec::new(),
                 };
+                pr.iterations.push(pr.source_commit.clone());
                 let answer = pr_json(&pr);
                 state.prs.insert(id, pr);
                 ResponseTemplate::new(201).set_body_json(answer)
@@ -344,21 +349,6 @@ impl Respond for Router {
                     .map(pr_json)
                     .collect();
                 list(found)
-            }
-            ("GET", ["org", "Proj", "_apis", "git", "repositories", _, "pullRequests", id, "threads"]) => {
-                let id: u32 = id.parse().unwrap_or(0);
-                let threads = state
-                    .threads
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (pr, _))| *pr == id)
-                    .map(|(i, (_, body))| json!({"id": 1001 + i, "properties": body["properties"]}))
-                    .collect();
-                list(threads)
-            }
-            ("POST", ["org", "Proj", "_apis", "git", "repositories", _, "pullRequests", id, "threads"]) => {
-                state.threads.push((id.parse().unwrap_or(0), body));
-                ok(json!({"id": 1000 + state.threads.len()}))
             }
             ("GET", ["org", "Proj", "_apis", "git", "repositories", repo]) => {
                 ok(json!({"id": format!("repo-{repo}"), "name": repo, "project": {"id": "proj-guid"}}))

@@ -10,6 +10,7 @@ pub mod fake_cd;
 pub mod fake_jira;
 pub mod fake_policy;
 pub mod fake_slack;
+pub mod fake_threads;
 pub mod http_fakes;
 pub mod https;
 pub mod repo;
