@@ -27,7 +27,8 @@ pub struct PolicyHold {
 
 #[async_trait]
 pub trait Policies: Send + Sync {
-    /// The blocking, enabled policies that hold PR `pr` back; empty when it may complete.
+    /// The blocking, enabled policies that hold PR `pr` back; empty when it may complete, or is
+    /// not active (completed or abandoned: nothing left to hold).
     async fn merge_holds(&self, repo: &RepoName, pr: u32) -> Result<Vec<PolicyHold>, AzdoError>;
     /// Sets Azure DevOps' auto-complete on PR `pr`, by the bot, with `options`.
     async fn set_auto_complete(
@@ -73,6 +74,8 @@ struct PolicyType {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PrVotes {
+    #[serde(default)]
+    status: String,
     repository: RepoRef,
     created_by: Option<IdentityDto>,
     #[serde(default)]
@@ -110,6 +113,9 @@ impl Policies for AzdoClient {
                 &[],
             ))
             .await?;
+        if !votes.status.eq_ignore_ascii_case("active") {
+            return Ok(Vec::new());
+        }
         let artifact = format!(
             "vstfs:///CodeReview/CodeReviewId/{}/{pr}",
             votes.repository.project.id
@@ -212,6 +218,7 @@ mod tests {
 
     fn votes(reviewers: &[(&str, i32)]) -> PrVotes {
         serde_json::from_value(json!({
+            "status": "active",
             "repository": {"project": {"id": "p"}},
             "createdBy": {"id": "ada"},
             "reviewers": reviewers.iter().map(|(id, vote)| json!({"id": id, "vote": vote})).collect::<Vec<_>>(),

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::azdo::{AzdoError, AzureDevOps, CompletionOptions};
+use crate::azdo::{AzdoError, AzureDevOps, CompletionOptions, PolicyHold};
+use crate::domain::Line;
 use crate::domain::RepoName;
 use crate::workflow::{StepContext, StepError};
 
@@ -57,4 +58,48 @@ pub async fn merge_once(
         }
     })
     .await
+}
+
+/// Why a merge the card asked for has not happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MergeHold {
+    /// Blocking branch policies that are not met (none: they pass now).
+    Policies { holds: Vec<PolicyHold> },
+    /// Azure DevOps refused the completion; its own message.
+    Refused { message: String },
+    /// Someone cleared the auto-complete the bot had set.
+    AutoCompleteCleared,
+}
+
+impl MergeHold {
+    /// Why the merge waits, in Azure DevOps' own words: each blocking policy with its state, or the
+    /// refusal's message.
+    pub fn lines(&self) -> Vec<Line> {
+        match self {
+            MergeHold::Policies { holds } if holds.is_empty() => {
+                vec![Line::new().plain("Nothing was merged yet; the branch policies pass now.")]
+            }
+            MergeHold::Policies { holds } => {
+                let mut lines = vec![
+                    Line::new().plain("Nothing was merged: branch policies hold the PR back:"),
+                ];
+                lines.extend(
+                    holds
+                        .iter()
+                        .map(|h| Line::new().plain(format!("• {}: {}", h.name, h.state))),
+                );
+                lines
+            }
+            MergeHold::Refused { message } => vec![
+                Line::new()
+                    .plain("Azure DevOps refused the merge: ")
+                    .plain(message.trim()),
+            ],
+            MergeHold::AutoCompleteCleared => vec![
+                Line::new()
+                    .plain("Someone cleared auto-complete in Azure DevOps; nothing was merged."),
+            ],
+        }
+    }
 }

@@ -1,12 +1,13 @@
 //! Merging under branch policies, end to end through Socket Mode: the policies are read before
 //! completing, the card names what holds the PR, Retry and Auto-complete, Azure DevOps' own
-//! refusals, and a merge that did not happen left to the poller.
+//! refusals, a merge that did not happen left to the poller, and the release PR under a policy.
 
 use release_agent::domain::RunStatus;
 use serde_json::Value;
 
 use crate::on_both_backends;
 use crate::pr_flow::{APPROVE_WITH_FINDING, World, world};
+use crate::release_flow::release_world;
 use crate::support::Backend;
 use crate::support::fake_policy::FakePolicy;
 
@@ -199,7 +200,38 @@ async fn a_held_run_sees_a_merge_by_hand_and_stages_it_once(backend: Backend) {
     w.app.finish().await;
 }
 
+/// The release PR under a policy: not PATCHed, the release not frozen (still staging), the
+/// card names the policy; once a person approves in Azure DevOps, Retry merge ships it.
+async fn a_release_pr_held_by_a_policy_merges_on_retry_once_met(backend: Backend) {
+    let Some(w) = release_world(backend, &[]).await else {
+        return;
+    };
+    w.azdo
+        .with_mut(|s| s.policies.push(FakePolicy::min_reviewers(1)));
+    let run = w.to_merge_question().await;
+    w.press(run, "merge").await;
+    w.waits_at(run, "merge_held").await;
+    let card = w.card(run).await;
+    assert!(
+        card.contains("• Minimum number of reviewers: 0 of 1") && card.contains("[Retry merge]"),
+        "{card}"
+    );
+    assert!(w.azdo.with(|s| s.completions.is_empty()));
+    assert_eq!(
+        staged_prs(&w).await,
+        [21, 22, 23],
+        "nothing is frozen while the policy holds the release PR"
+    );
+    let release_pr = w.azdo.with(|s| *s.prs.keys().max().unwrap());
+    w.azdo.vote(release_pr, "u-bob", 10);
+    w.press(run, "retry").await;
+    w.waits_at(run, "ask_stage").await;
+    assert_eq!(w.azdo.with(|s| s.completions.len()), 1);
+    w.app.finish().await;
+}
+
 on_both_backends!(
+    a_release_pr_held_by_a_policy_merges_on_retry_once_met,
     a_merge_held_by_minimum_reviewers_is_named_and_retried_once_met,
     auto_complete_hands_the_merge_to_azure_devops,
     a_push_clears_auto_complete_and_asks_for_a_re_review,

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::azdo::PolicyHold;
 use crate::domain::{RepoName, RunId};
 use crate::reviewer::{Finding, Review, Verdict};
 pub use crate::workflow::ci::BuildRef;
+pub use crate::workflow::merge::MergeHold;
 pub use crate::workflow::tickets::Ticket;
 
 /// The PR as the run fetched it.
@@ -63,18 +63,6 @@ pub enum Outcome {
     CiSkipped,
     /// A watcher's run for a commit another run reviewed already: nothing new to do.
     AlreadyReviewed,
-}
-
-/// Why a merge the card asked for has not happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum MergeHold {
-    /// Blocking branch policies that are not met (none: they pass now).
-    Policies { holds: Vec<PolicyHold> },
-    /// Azure DevOps refused the completion; its own message.
-    Refused { message: String },
-    /// Someone cleared the auto-complete the bot had set.
-    AutoCompleteCleared,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

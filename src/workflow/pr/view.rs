@@ -1,8 +1,6 @@
 //! What Slack shows of a PR run: the card's lines and the review summary for its thread. Pure.
 
-use super::state::{
-    BuildRef, MergeHold, Outcome, PrInfo, PrRun, PrStep, ReviewBrief, ReviewResult, Ticket,
-};
+use super::state::{BuildRef, Outcome, PrInfo, PrRun, PrStep, ReviewBrief, ReviewResult, Ticket};
 use crate::domain::{Line, Message};
 use crate::reviewer::{Severity, Verdict};
 use crate::store::RunRecord;
@@ -93,7 +91,7 @@ fn step_lines(step: &PrStep) -> Vec<Line> {
         PrStep::Stale { reason } => {
             format!("The PR moved after the review, so nothing was merged: {reason}")
         }
-        PrStep::MergeHeld { hold } => return hold_lines(hold),
+        PrStep::MergeHeld { hold } => return hold.lines(),
         PrStep::WatchAutoComplete => "Auto-complete is set in Azure DevOps: it completes the PR \
             when the branch policies pass. Watching; a push clears it."
             .into(),
@@ -118,34 +116,6 @@ fn step_lines(step: &PrStep) -> Vec<Line> {
         _ => return Vec::new(),
     };
     vec![Line::new().plain(text)]
-}
-
-/// Why the merge waits, in Azure DevOps' own words: each blocking policy with its state, or the
-/// refusal's message.
-fn hold_lines(hold: &MergeHold) -> Vec<Line> {
-    match hold {
-        MergeHold::Policies { holds } if holds.is_empty() => {
-            vec![Line::new().plain("Nothing was merged yet; the branch policies pass now.")]
-        }
-        MergeHold::Policies { holds } => {
-            let mut lines =
-                vec![Line::new().plain("Nothing was merged: branch policies hold the PR back:")];
-            lines.extend(
-                holds
-                    .iter()
-                    .map(|h| Line::new().plain(format!("• {}: {}", h.name, h.state))),
-            );
-            lines
-        }
-        MergeHold::Refused { message } => vec![
-            Line::new()
-                .plain("Azure DevOps refused the merge: ")
-                .plain(message.trim()),
-        ],
-        MergeHold::AutoCompleteCleared => vec![
-            Line::new().plain("Someone cleared auto-complete in Azure DevOps; nothing was merged."),
-        ],
-    }
 }
 
 fn verdict_word(verdict: Verdict) -> &'static str {

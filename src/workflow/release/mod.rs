@@ -56,6 +56,7 @@ pub use settings::ReleaseSettings;
 
 pub const CREATE_POINT: &str = "create-release-pr";
 pub const MERGE_POINT: &str = "merge-release-pr";
+pub const HELD_POINT: &str = "release-merge-held";
 pub const REFRESH_POINT: &str = "refresh";
 pub const STAGE_POINT: &str = "stage";
 pub const START_POINT: &str = "start-stage";
@@ -166,6 +167,7 @@ impl Flow for ReleaseFlow {
             ReleaseStep::CreatePr => self.create_pr(ctx, run).await,
             ReleaseStep::AskMerge => self.ask_merge(ctx, run).await,
             ReleaseStep::Merge => self.merge(ctx, run).await,
+            ReleaseStep::MergeHeld { hold } => self.merge_held(ctx, run, hold).await,
             ReleaseStep::Stale { reason } => Ok(self.stale(ctx, run, &reason)),
             ReleaseStep::QueueBuild => self.queue_build(ctx, run).await,
             ReleaseStep::WatchBuild { since } => self.watch_build(ctx, run, since).await,

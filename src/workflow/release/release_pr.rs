@@ -1,17 +1,18 @@
 //! The release PR: asked for, opened (or the open one reused), shown and asked to merge, then
 //! merged at the commit the card showed, with the release frozen just before. A PR that moved
-//! since merges nothing and is shown again.
+//! since merges nothing and is shown again; one that branch policies hold is not touched (nothing
+//! is frozen) until someone retries after they pass.
 
 use super::state::{ReleasePr, ReleaseRun, ReleaseStep};
 use super::{
-    CREATE_POINT, MERGE_POINT, REFRESH_POINT, ReleaseFlow, Step, notes, release_pr_of, retry,
-    signoff,
+    CREATE_POINT, HELD_POINT, MERGE_POINT, REFRESH_POINT, ReleaseFlow, Step, notes, release_pr_of,
+    retry, signoff,
 };
 use crate::azdo::{CompletionOptions, MergeStrategy, NewPullRequest, PrStatus};
 use crate::domain::{Decides, Line, Message, OptionStyle};
 use crate::store::StoreError;
 use crate::workflow::flow::option;
-use crate::workflow::merge::{MergeOrder, Merged, merge_once};
+use crate::workflow::merge::{MergeHold, MergeOrder, Merged, merge_once};
 use crate::workflow::{ApprovalRequest, StepContext, StepError, Transition};
 
 impl ReleaseFlow {
@@ -155,6 +156,11 @@ impl ReleaseFlow {
     pub(super) async fn merge(&self, ctx: &StepContext<'_>, mut run: ReleaseRun) -> Step {
         let repo = self.repo(&run)?;
         let pr = release_pr_of(&run)?;
+        let holds = self.azdo.merge_holds(&repo, pr.id).await?;
+        if !holds.is_empty() {
+            let hold = MergeHold::Policies { holds };
+            return Ok(Transition::go(run.at(ReleaseStep::MergeHeld { hold })));
+        }
         let run_id = ctx.run_id().to_string();
         let shipping = ctx
             .store()
@@ -212,6 +218,69 @@ impl ReleaseFlow {
                 ))
             }
         }
+    }
+
+    /// Waits while branch policies hold the release PR (nothing is frozen yet), looking again
+    /// every poll: the list stays current, and a PR completed or abandoned in Azure DevOps goes on
+    /// without a click.
+    pub(super) async fn merge_held(
+        &self,
+        ctx: &StepContext<'_>,
+        run: ReleaseRun,
+        hold: MergeHold,
+    ) -> Step {
+        match ctx.decision(HELD_POINT) {
+            Some(d) if d.option.as_str() == "retry" => {
+                return Ok(Transition::go(run.at(ReleaseStep::Merge)));
+            }
+            Some(_) => {
+                return Ok(Transition::cancel(
+                    run,
+                    "the release was cancelled before its merge; the release PR stays open",
+                ));
+            }
+            None => {}
+        }
+        let repo = self.repo(&run)?;
+        let pr = release_pr_of(&run)?;
+        match self.azdo.pull_request(pr.id).await?.status {
+            PrStatus::Completed => {
+                let said = "the release PR was completed in Azure DevOps by hand";
+                return Ok(Transition::go(run.at(ReleaseStep::Merge)).settled_in_azure_devops(said));
+            }
+            PrStatus::Abandoned => {
+                return Ok(Transition::cancel(
+                    run,
+                    "the release PR was abandoned in Azure DevOps",
+                ));
+            }
+            _ => {}
+        }
+        let hold = match hold {
+            MergeHold::Policies { .. } => MergeHold::Policies {
+                holds: self.azdo.merge_holds(&repo, pr.id).await?,
+            },
+            other => other,
+        };
+        let request = ApprovalRequest {
+            point: HELD_POINT.into(),
+            decides: Decides::Release,
+            author: None,
+            deciders: None,
+            prompt: format!(
+                "Branch policies hold the release PR of {} back. Retry the merge when they pass?",
+                run.name()
+            ),
+            options: vec![
+                option("retry", "Retry merge", OptionStyle::Primary),
+                option("cancel", "Cancel", OptionStyle::Plain),
+            ],
+        };
+        Ok(Transition::wait_rechecking(
+            run.at(ReleaseStep::MergeHeld { hold }),
+            request,
+            self.settings.poll_interval,
+        ))
     }
 
     pub(super) fn stale(

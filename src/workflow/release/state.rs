@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{Approver, RepoName};
 use crate::store::{StagedPr, StagingRelease};
 pub use crate::workflow::ci::BuildRef;
+use crate::workflow::merge::MergeHold;
 pub use crate::workflow::tickets::Ticket;
 
 /// The release PR, as last seen.
@@ -56,6 +57,10 @@ pub enum ReleaseStep {
     CreatePr,
     AskMerge,
     Merge,
+    /// Branch policies hold the release PR back: retry the merge when they pass, or cancel.
+    MergeHeld {
+        hold: MergeHold,
+    },
     /// The release PR moved after the card showed it; nothing was merged.
     Stale {
         reason: String,

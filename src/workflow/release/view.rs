@@ -29,7 +29,7 @@ pub fn card(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> CardView {
     lines.extend(run.build.as_ref().map(BuildRef::card_line));
     lines.extend(run.cd.as_ref().map(|cd| cd_line(cd, &run.stages)));
     lines.extend(run.signoffs.iter().map(signoff_line));
-    lines.extend(outcome_line(run));
+    lines.extend(outcome_lines(run));
     lines.extend(
         run.notes
             .iter()
@@ -76,6 +76,13 @@ fn signoff_line(signoff: &Signoff) -> Line {
 }
 
 /// Why nothing was merged, or when the release was released.
+fn outcome_lines(run: &ReleaseRun) -> Vec<Line> {
+    if let ReleaseStep::MergeHeld { hold } = &run.step {
+        return hold.lines();
+    }
+    outcome_line(run).into_iter().collect()
+}
+
 fn outcome_line(run: &ReleaseRun) -> Option<Line> {
     match (&run.step, run.released_at) {
         (ReleaseStep::Stale { reason }, _) => Some(Line::from(
