@@ -41,10 +41,19 @@ pub async fn run(config: &Config) -> Vec<CheckRow> {
     rows.extend(slack(config).await);
     if let Some(settings) = &config.azdo {
         let answer = match AzdoClient::new(settings.clone()) {
-            Ok(client) => client
-                .whoami()
-                .await
-                .map(|me| format!("authenticated as {} at {}", me.name, settings.base_url)),
+            Ok(client) => client.whoami().await.map(|me| {
+                let how = if settings.negotiate_version {
+                    "AZDO_API_VERSION auto"
+                } else {
+                    "AZDO_API_VERSION"
+                };
+                format!(
+                    "authenticated as {} at {}, REST api-version {} ({how})",
+                    me.name,
+                    settings.base_url,
+                    client.api_version()
+                )
+            }),
             Err(e) => Err(e.into()),
         };
         rows.push(CheckRow::new(

@@ -142,7 +142,6 @@ impl Builds for AzdoClient {
             body["sourceVersion"] = json!(commit);
         }
         let dto: BuildDto = self
-            .api
             .json(Call::with_body(
                 Method::POST,
                 self.url(&["build", "builds"], &[]),

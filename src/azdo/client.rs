@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use tracing::instrument;
 use url::Url;
 
+use super::version::ApiVersion;
 use super::*;
 use crate::http_client::{Call, JsonApi, RetryPolicy};
 
@@ -28,7 +29,10 @@ pub struct AzdoSettings {
     pub identity_base_url: Url,
     pub project: String,
     pub pat: SecretString,
+    /// The api-version to start with (7.1), or to keep (when `negotiate_version` is off).
     pub api_version: String,
+    /// AZDO_API_VERSION `auto`: a server that refuses the version names the one it speaks.
+    pub negotiate_version: bool,
     pub retry: RetryPolicy,
     /// How often, and how long, to look at a PR whose completion was accepted.
     pub merge_poll: Duration,
@@ -44,6 +48,7 @@ impl AzdoSettings {
             project: project.to_owned(),
             pat,
             api_version: "7.1".into(),
+            negotiate_version: true,
             retry: RetryPolicy::default(),
             merge_poll: Duration::from_secs(2),
             merge_wait: Duration::from_secs(120),
@@ -54,6 +59,7 @@ impl AzdoSettings {
 pub struct AzdoClient {
     pub(super) api: JsonApi,
     pub(super) settings: AzdoSettings,
+    pub(super) version: ApiVersion,
 }
 
 /// `{"count": n, "value": [...]}`, the wrapper of every list.
@@ -117,7 +123,12 @@ impl AzdoClient {
             &[("x-tfs-fedauthredirect", "Suppress")],
             settings.retry.clone(),
         )?;
-        Ok(Self { api, settings })
+        let version = ApiVersion::new(&settings.api_version, settings.negotiate_version);
+        Ok(Self {
+            api,
+            settings,
+            version,
+        })
     }
 
     /// `{base}/{project}/_apis/{segments…}?api-version=…&{query}`
@@ -178,7 +189,7 @@ impl AzdoClient {
         }
         {
             let mut pairs = url.query_pairs_mut();
-            pairs.append_pair("api-version", &self.settings.api_version);
+            pairs.append_pair("api-version", &self.version.current());
             for (k, v) in query {
                 pairs.append_pair(k, v);
             }
@@ -187,7 +198,7 @@ impl AzdoClient {
     }
 
     pub(super) async fn get<T: DeserializeOwned>(&self, url: Url) -> Result<T, AzdoError> {
-        Ok(self.api.json(Call::get(url)).await?)
+        Ok(self.json(Call::get(url)).await?)
     }
 
     /// Reads every page of a list that pages with `x-ms-continuationtoken`.
@@ -204,7 +215,7 @@ impl AzdoClient {
                     .query_pairs_mut()
                     .append_pair("continuationToken", token);
             }
-            let response = self.api.send(Call::get(page_url)).await?;
+            let response = self.send(Call::get(page_url)).await?;
             let next = response
                 .headers()
                 .get("x-ms-continuationtoken")
@@ -253,7 +264,7 @@ impl AzureDevOps for AzdoClient {
         }
         url.query_pairs_mut().append_pair(
             "api-version",
-            &format!("{}-preview.1", self.settings.api_version),
+            &format!("{}-preview.1", self.version.current()),
         );
         let data: ConnectionData = self.get(url).await?;
         Ok(Identity {

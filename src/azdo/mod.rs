@@ -1,10 +1,11 @@
-//! The Azure DevOps client: pull requests, threads, votes, safe merges, builds and classic
-//! releases, over REST api-version 7.1 (one constant, so an Azure DevOps Server install can lower
-//! it). Flows use the [`AzureDevOps`] trait; [`AzdoClient`] implements it, one area a file, each
+//! The Azure DevOps client: pull requests, threads, votes, branch policies, safe merges, builds
+//! and classic releases, over REST api-version 7.1 or the older one a Server names
+//! (`version.rs`). Flows use the [`AzureDevOps`] trait; [`AzdoClient`] implements it, one area a file, each
 //! operation under one name. DTOs are private to the files below and become the types here at
 //! the edge.
 //!
-//! Read `client.rs` (URLs, paging, auth), then `pulls.rs`, `reviews.rs`, `builds.rs`,
+//! Read `client.rs` (URLs, paging, auth) and `version.rs`, then `pulls.rs`, `policies.rs` (with
+//! `completion.rs`), `reviews.rs`, `builds.rs`,
 //! `releases.rs` (with `stages.rs`) and `identities.rs`.
 
 mod builds;
@@ -16,6 +17,7 @@ mod pulls;
 mod releases;
 mod reviews;
 mod stages;
+mod version;
 
 use async_trait::async_trait;
 

@@ -164,8 +164,7 @@ impl AzdoClient {
             &["git", "repositories", repo.as_str(), "pullrequests", &id],
             &[],
         );
-        self.api
-            .send(Call::with_body(Method::PATCH, url, body, false))
+        self.send(Call::with_body(Method::PATCH, url, body, false))
             .await?;
         Ok(())
     }

@@ -135,8 +135,9 @@ impl PullRequests for AzdoClient {
             .await
     }
 
-    /// PRs into `target` closed at or after `since` (also filtered here, in case an older server
-    /// ignores the time range).
+    /// PRs into `target` closed at or after `since`. The time range (`minTime`) is 7.1 only;
+    /// an older server ignores it, so there only the newest page (100 PRs, newest first) is read
+    /// and filtered here: the poller's look stays one request per repository.
     #[instrument(level = "debug", skip_all, fields(repo = %repo, branch = target_branch))]
     async fn completed_pull_requests(
         &self,
@@ -152,7 +153,9 @@ impl PullRequests for AzdoClient {
             ("searchCriteria.queryTimeRangeType", "closed"),
             ("searchCriteria.minTime", min_time.as_str()),
         ];
-        let found = self.list_prs(repo, &query).await?;
+        let found = self
+            .list_prs(repo, &query, Paging::NewestOnlyBelow71)
+            .await?;
         Ok(found
             .into_iter()
             .filter(|pr| pr.closed_at.is_none_or(|at| at >= since))
@@ -187,7 +190,7 @@ impl PullRequests for AzdoClient {
                 completion_body(reviewed_commit, options),
                 false,
             );
-            match self.api.send(patch).await {
+            match self.send(patch).await {
                 Ok(_) => {}
                 Err(HttpError::Conflict {
                     message, type_key, ..
@@ -338,7 +341,7 @@ impl AzdoClient {
     ) -> Result<Vec<PullRequest>, AzdoError> {
         let mut query = vec![("searchCriteria.status", "active")];
         query.extend_from_slice(criteria);
-        self.list_prs(repo, &query).await
+        self.list_prs(repo, &query, Paging::All).await
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-requests/get-pull-requests
@@ -347,6 +350,7 @@ impl AzdoClient {
         &self,
         repo: &RepoName,
         criteria: &[(&str, &str)],
+        paging: Paging,
     ) -> Result<Vec<PullRequest>, AzdoError> {
         const PAGE: usize = 100;
         let mut found = Vec::new();
@@ -365,11 +369,30 @@ impl AzdoClient {
             for dto in list.value {
                 found.push(self.pull_request_from(dto)?);
             }
-            if count < PAGE {
+            let newest_only = paging == Paging::NewestOnlyBelow71 && !self.has_time_ranges();
+            if count < PAGE || newest_only {
                 break;
             }
         }
         Ok(found)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Paging {
+    All,
+    /// Only the first page when the server is older than 7.1 (it ignores the time range).
+    NewestOnlyBelow71,
+}
+
+impl AzdoClient {
+    /// Whether the server's api-version knows `searchCriteria.minTime` (7.1 and later).
+    fn has_time_ranges(&self) -> bool {
+        let version = self.api_version();
+        let mut parts = version
+            .split(['.', '-'])
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (7, 1)
     }
 }
 

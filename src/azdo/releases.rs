@@ -107,14 +107,13 @@ impl ClassicReleases for AzdoClient {
             &[],
         );
         let body = json!({"status": "inProgress", "comment": comment, "scheduledDeploymentTime": null, "variables": {}});
-        self.api
-            .send(Call::with_body(
-                Method::PATCH,
-                self.preview(url),
-                body,
-                false,
-            ))
-            .await?;
+        self.send(Call::with_body(
+            Method::PATCH,
+            self.preview(url),
+            body,
+            false,
+        ))
+        .await?;
         Ok(())
     }
 
@@ -154,8 +153,7 @@ impl ClassicReleases for AzdoClient {
         let status = if approve { "approved" } else { "rejected" };
         let url = self.release_url(&["release", "approvals", &approval.to_string()], &[]);
         let body = json!({"status": status, "comments": comment});
-        self.api
-            .send(Call::with_body(Method::PATCH, url, body, false))
+        self.send(Call::with_body(Method::PATCH, url, body, false))
             .await?;
         Ok(())
     }

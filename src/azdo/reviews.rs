@@ -172,7 +172,6 @@ impl PrReviews for AzdoClient {
         let body = thread_body(thread)?;
         let url = self.pr_url(repo, pr, &["threads"]);
         let created: Created = self
-            .api
             .json(Call::with_body(Method::POST, url, body, false))
             .await?;
         Ok(created.id)
@@ -207,8 +206,7 @@ impl PrReviews for AzdoClient {
     ) -> Result<(), AzdoError> {
         let url = self.pr_url(repo, pr, &["reviewers", reviewer_id]);
         let body = json!({"vote": vote.value(), "id": reviewer_id});
-        self.api
-            .send(Call::with_body(Method::PUT, url, body, true))
+        self.send(Call::with_body(Method::PUT, url, body, true))
             .await?;
         Ok(())
     }

@@ -32,13 +32,13 @@ pub(super) fn read(vars: &mut Reader<'_>, retry: RetryPolicy) -> Option<Option<A
         "AZDO_PAT",
         "a personal access token with Code, Build and Release scopes",
     );
-    let api_version = vars.parsed("AZDO_API_VERSION", "7.1", parse_api_version);
+    let api_version = vars.parsed("AZDO_API_VERSION", "auto", parse_api_version);
     let base = base?;
     let release = release?.unwrap_or_else(|| cloud_host(&base, "vsrm"));
     let identity = identity?.unwrap_or_else(|| cloud_host(&base, "vssps"));
     let mut settings = AzdoSettings::new(base, release, &project?, pat?);
     settings.identity_base_url = identity;
-    settings.api_version = api_version?;
+    (settings.api_version, settings.negotiate_version) = api_version?;
     settings.retry = retry;
     Some(Some(settings))
 }
@@ -63,14 +63,18 @@ fn base_url(vars: &mut Reader<'_>) -> Option<Url> {
     }
 }
 
-fn parse_api_version(text: &str) -> Result<String, String> {
-    if text
+/// `auto`: start at 7.1 and take the version a server names when it refuses it; or a fixed
+/// version such as `6.0`.
+fn parse_api_version(text: &str) -> Result<(String, bool), String> {
+    if text.eq_ignore_ascii_case("auto") {
+        Ok(("7.1".to_owned(), true))
+    } else if text
         .split('.')
         .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     {
-        Ok(text.to_owned())
+        Ok((text.to_owned(), false))
     } else {
-        Err(format!("`{text}` is not an api-version like 7.1"))
+        Err(format!("`{text}` is not auto or an api-version like 7.1"))
     }
 }
 

@@ -44,6 +44,8 @@ pub enum HttpError {
     Status {
         service: &'static str,
         status: u16,
+        /// Azure DevOps' `typeKey` (which refusal this is), when it sends one.
+        type_key: Option<String>,
         message: String,
     },
     #[error("{service} did not answer within {}s", timeout.as_secs())]
@@ -167,6 +169,7 @@ mod tests {
             HttpError::Status {
                 service: s,
                 status: 502,
+                type_key: None,
                 message: String::new()
             }
             .is_transient()
@@ -175,6 +178,7 @@ mod tests {
             !HttpError::Status {
                 service: s,
                 status: 400,
+                type_key: None,
                 message: String::new()
             }
             .is_transient()

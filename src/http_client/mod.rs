@@ -74,6 +74,7 @@ pub struct JsonApi {
 }
 
 /// A request: what to send and whether sending it twice is harmless.
+#[derive(Clone)]
 pub struct Call {
     pub method: Method,
     pub url: Url,
@@ -265,6 +266,7 @@ impl JsonApi {
             _ => HttpError::Status {
                 service,
                 status: status.as_u16(),
+                type_key,
                 message,
             },
         })

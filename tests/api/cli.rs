@@ -391,7 +391,9 @@ async fn check_reports_azure_devops_jira_the_reviewer_git_and_each_repository() 
     );
     let base = format!("{}/org", azdo.uri());
     for row in [
-        format!("ok Azure DevOps (AZDO_PAT) authenticated as Release Bot at {base}"),
+        format!(
+            "ok Azure DevOps (AZDO_PAT) authenticated as Release Bot at {base}, REST api-version 7.1 (AZDO_API_VERSION auto)"
+        ),
         "FAIL Jira (JIRA_API_TOKEN) Jira refused the credentials in JIRA_API_TOKEN (HTTP 401)"
             .to_owned(),
         "ok Claude Code CLI (CLAUDE_CMD) 2.1.330 (Claude Code)".to_owned(),

@@ -24,6 +24,7 @@ mod pr_flow;
 mod redelivery;
 mod release_flow;
 mod reviewer;
+mod server_versions;
 mod store;
 mod support;
 mod threads;

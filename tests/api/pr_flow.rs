@@ -23,7 +23,11 @@ pub struct World {
 }
 
 pub async fn world(backend: Backend, extra: &[(&str, &str)]) -> Option<World> {
-    let azdo = FakeAzdo::start().await;
+    world_on(backend, extra, FakeAzdo::start().await).await
+}
+
+/// [`world`] with an Azure DevOps the test prepared before the bot starts.
+pub async fn world_on(backend: Backend, extra: &[(&str, &str)], azdo: FakeAzdo) -> Option<World> {
     let jira = FakeJira::start().await;
     let repo = Repo::new();
     let env = pr_env(&azdo, &jira, &repo);

@@ -6,7 +6,7 @@ use release_agent::domain::{RunId, RunStatus, Version};
 use release_agent::store::{StagedPr, Store};
 
 use crate::on_both_backends;
-use crate::pr_flow::{APPROVE_WITH_FINDING, World, released, released_on, world};
+use crate::pr_flow::{APPROVE_WITH_FINDING, World, released, released_on, world, world_on};
 use crate::support::fake_azdo::{BuildPlan, FakeAzdo};
 use crate::support::fake_cd::StagePlan;
 use crate::support::fake_jira::FakeJira;
@@ -18,9 +18,18 @@ pub const DEVELOP_HEAD: &str = "d0d0d0d0aaaa1111";
 /// merged into develop, so 1.4.3 is staged; CD deploys to Sandbox, then Production, each after an
 /// approval.
 pub async fn release_world(backend: Backend, extra: &[(&str, &str)]) -> Option<World> {
+    release_world_on(backend, extra, FakeAzdo::start().await).await
+}
+
+/// [`release_world`] with an Azure DevOps the test prepared before the bot starts.
+pub async fn release_world_on(
+    backend: Backend,
+    extra: &[(&str, &str)],
+    azdo: FakeAzdo,
+) -> Option<World> {
     let mut vars = vec![("RELEASE_POLL_INTERVAL_SECONDS", "1")];
     vars.extend_from_slice(extra);
-    let w = world(backend, &vars).await?;
+    let w = world_on(backend, &vars, azdo).await?;
     stage_release(&w.app.store, &w.azdo, &w.jira, w.app.clock.now()).await;
     Some(w)
 }

@@ -44,7 +44,11 @@ fn cloud_and_server_urls_get_the_right_release_host() {
         azdo.identity_base_url.as_str(),
         "https://vssps.dev.azure.com/billo"
     );
-    assert_eq!(azdo.api_version, "7.1");
+    assert_eq!(
+        (azdo.api_version.as_str(), azdo.negotiate_version),
+        ("7.1", true),
+        "auto by default: 7.1, lowered to what a server speaks"
+    );
 
     let legacy = config(&[
         ("AZDO_BASE_URL", "https://billo.visualstudio.com/"),
@@ -77,7 +81,10 @@ fn cloud_and_server_urls_get_the_right_release_host() {
         server.release_base_url, server.base_url,
         "a Server collection serves releases itself"
     );
-    assert_eq!(server.api_version, "6.0");
+    assert_eq!(
+        (server.api_version.as_str(), server.negotiate_version),
+        ("6.0", false)
+    );
 }
 
 #[test]

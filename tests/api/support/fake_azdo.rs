@@ -14,6 +14,7 @@ use super::http_fakes::Fake;
 use super::fake_cd::{self, CdState};
 use super::fake_policy::{self, FakePolicy};
 use super::fake_threads;
+use super::fake_versions;
 
 #[derive(Debug, Clone)]
 pub struct FakePr {
@@ -111,6 +112,11 @@ pub struct AzdoState {
     pub refuse_completion: Option<(u16, String)>,
     /// (PR, body) of every PATCH that set or cleared auto-complete.
     pub auto_completes: Vec<(u32, Value)>,
+    /// The newest api-version the server speaks (`6.0` for Azure DevOps Server 2020); None is
+    /// the cloud's 7.1.
+    pub server_version: Option<&'static str>,
+    /// `METHOD path?query` of every request, in order.
+    pub requests: Vec<String>,
 }
 
 pub type FakeAzdo = Fake<AzdoState>;
@@ -265,6 +271,17 @@ impl Respond for Router {
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
         let method = request.method.as_str();
+        state.requests.push(format!(
+            "{method} {}",
+            request
+                .url
+                .as_str()
+                .split_once("/org")
+                .map_or("", |(_, tail)| tail)
+        ));
+        if let Some(refused) = fake_versions::refusal(method, state.server_version, &query) {
+            return refused;
+        }
         let routes = [fake_cd::route, fake_policy::route, fake_threads::route];
         if let Some(answer) = routes
             .iter()
@@ -339,13 +356,20 @@ impl Respond for Router {
                 let target = query.get("searchCriteria.targetRefName").cloned().unwrap_or_default();
                 let source = query.get("searchCriteria.sourceRefName").cloned().unwrap_or_default();
                 let skip: usize = query.get("$skip").and_then(|s| s.parse().ok()).unwrap_or(0);
+                let top: usize = query.get("$top").and_then(|s| s.parse().ok()).unwrap_or(101);
+                // minTime is a 7.1 parameter: an older server ignores it.
+                let knows_time = fake_versions::numbers(state.server_version.unwrap_or("7.1")) >= (7, 1);
+                let closed_since = query.get("searchCriteria.minTime").filter(|_| knows_time).cloned();
                 let found = state
                     .prs
                     .values()
+                    .rev()
                     .filter(|pr| pr.repo.eq_ignore_ascii_case(repo) && pr.status == status)
                     .filter(|pr| target.is_empty() || target == format!("refs/heads/{}", pr.target_branch))
                     .filter(|pr| source.is_empty() || source == format!("refs/heads/{}", pr.source_branch))
+                    .filter(|pr| closed_since.as_ref().is_none_or(|since| pr.closed.as_ref().is_some_and(|c| c >= since)))
                     .skip(skip)
+                    .take(top)
                     .map(pr_json)
                     .collect();
                 list(found)

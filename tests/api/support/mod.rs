@@ -11,6 +11,7 @@ pub mod fake_jira;
 pub mod fake_policy;
 pub mod fake_slack;
 pub mod fake_threads;
+pub mod fake_versions;
 pub mod http_fakes;
 pub mod https;
 pub mod repo;
