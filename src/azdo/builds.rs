@@ -21,13 +21,19 @@ pub trait Builds: Send + Sync {
     ) -> Result<BuildDefinition, AzdoError>;
     async fn queue_build(
         &self,
+        repo: &RepoName,
         definition: i64,
         branch: &str,
         commit: Option<&str>,
     ) -> Result<Build, AzdoError>;
-    async fn build(&self, id: i64) -> Result<Build, AzdoError>;
+    async fn build(&self, repo: &RepoName, id: i64) -> Result<Build, AzdoError>;
     /// Recent builds of a definition on a branch, newest first (to find one already queued).
-    async fn recent_builds(&self, definition: i64, branch: &str) -> Result<Vec<Build>, AzdoError>;
+    async fn recent_builds(
+        &self,
+        repo: &RepoName,
+        definition: i64,
+        branch: &str,
+    ) -> Result<Vec<Build>, AzdoError>;
 }
 
 #[derive(Deserialize)]
@@ -108,12 +114,12 @@ impl Builds for AzdoClient {
         let candidates: Vec<DefinitionDto> = match configured {
             Some(id) if id.parse::<i64>().is_ok() => {
                 vec![
-                    self.get(self.url(&["build", "definitions", id], &[]))
+                    self.get(self.url(repo, &["build", "definitions", id], &[]))
                         .await?,
                 ]
             }
             Some(name) => {
-                self.list_all(self.url(&["build", "definitions"], &[("name", name)]))
+                self.list_all(self.url(repo, &["build", "definitions"], &[("name", name)]))
                     .await?
             }
             None => {
@@ -122,7 +128,7 @@ impl Builds for AzdoClient {
                     ("repositoryId", repository.id.as_str()),
                     ("repositoryType", "TfsGit"),
                 ];
-                self.list_all(self.url(&["build", "definitions"], &query))
+                self.list_all(self.url(repo, &["build", "definitions"], &query))
                     .await?
             }
         };
@@ -133,6 +139,7 @@ impl Builds for AzdoClient {
     #[instrument(level = "debug", skip_all, fields(definition, branch, commit))]
     async fn queue_build(
         &self,
+        repo: &RepoName,
         definition: i64,
         branch: &str,
         commit: Option<&str>,
@@ -144,7 +151,7 @@ impl Builds for AzdoClient {
         let dto: BuildDto = self
             .json(Call::with_body(
                 Method::POST,
-                self.url(&["build", "builds"], &[]),
+                self.url(repo, &["build", "builds"], &[]),
                 body,
                 false,
             ))
@@ -154,16 +161,21 @@ impl Builds for AzdoClient {
 
     /// https://learn.microsoft.com/rest/api/azure/devops/build/builds/get
     #[instrument(level = "debug", skip_all, fields(id))]
-    async fn build(&self, id: i64) -> Result<Build, AzdoError> {
+    async fn build(&self, repo: &RepoName, id: i64) -> Result<Build, AzdoError> {
         let dto: BuildDto = self
-            .get(self.url(&["build", "builds", &id.to_string()], &[]))
+            .get(self.url(repo, &["build", "builds", &id.to_string()], &[]))
             .await?;
         Ok(self.build_from(dto))
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/build/builds/list
     #[instrument(level = "debug", skip_all, fields(definition, branch))]
-    async fn recent_builds(&self, definition: i64, branch: &str) -> Result<Vec<Build>, AzdoError> {
+    async fn recent_builds(
+        &self,
+        repo: &RepoName,
+        definition: i64,
+        branch: &str,
+    ) -> Result<Vec<Build>, AzdoError> {
         let definition = definition.to_string();
         let branch = full_branch(branch);
         let query = [
@@ -172,7 +184,9 @@ impl Builds for AzdoClient {
             ("queryOrder", "queueTimeDescending"),
             ("$top", "20"),
         ];
-        let list: List<BuildDto> = self.get(self.url(&["build", "builds"], &query)).await?;
+        let list: List<BuildDto> = self
+            .get(self.url(repo, &["build", "builds"], &query))
+            .await?;
         Ok(list.value.into_iter().map(|b| self.build_from(b)).collect())
     }
 }

@@ -27,7 +27,10 @@ pub struct AzdoSettings {
     /// Identities (a group's members): `https://vssps.dev.azure.com/{org}`; on a Server install
     /// the same as `base_url`.
     pub identity_base_url: Url,
+    /// The project of every repository not named in `repo_projects`.
     pub project: String,
+    /// Repositories in another project (REPOS_CONFIG `project`).
+    pub repo_projects: Vec<(RepoName, String)>,
     pub pat: SecretString,
     /// The api-version to start with (7.1), or to keep (when `negotiate_version` is off).
     pub api_version: String,
@@ -46,6 +49,7 @@ impl AzdoSettings {
             base_url,
             release_base_url,
             project: project.to_owned(),
+            repo_projects: Vec::new(),
             pat,
             api_version: "7.1".into(),
             negotiate_version: true,
@@ -131,23 +135,52 @@ impl AzdoClient {
         })
     }
 
+    /// The project `repo` lives in.
+    pub(super) fn project_of(&self, repo: &RepoName) -> &str {
+        self.settings
+            .repo_projects
+            .iter()
+            .find(|(r, _)| r.same_as(repo.as_str()))
+            .map_or(self.settings.project.as_str(), |(_, p)| p.as_str())
+    }
+
+    /// Every project the bot works in, `AZDO_PROJECT` first.
+    pub(super) fn projects(&self) -> Vec<&str> {
+        let mut projects = vec![self.settings.project.as_str()];
+        for (_, project) in &self.settings.repo_projects {
+            if !projects.iter().any(|p| p.eq_ignore_ascii_case(project)) {
+                projects.push(project);
+            }
+        }
+        projects
+    }
+
+    /// `{base}/{project of repo}/_apis/{segments…}?api-version=…&{query}`
+    pub(super) fn url(&self, repo: &RepoName, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        self.url_in(self.project_of(repo), segments, query)
+    }
+
     /// `{base}/{project}/_apis/{segments…}?api-version=…&{query}`
-    pub(super) fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
-        let project = self.settings.project.clone();
+    pub(super) fn url_in(&self, project: &str, segments: &[&str], query: &[(&str, &str)]) -> Url {
         self.compose(
             &self.settings.base_url,
-            &[&project, "_apis"],
+            &[project, "_apis"],
             segments,
             query,
         )
     }
 
-    /// `{release base}/{project}/_apis/{segments…}?…`
-    pub(super) fn release_url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
-        let project = self.settings.project.clone();
+    /// `{release base}/{project of repo}/_apis/{segments…}?…`
+    pub(super) fn release_url(
+        &self,
+        repo: &RepoName,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Url {
+        let project = self.project_of(repo);
         self.compose(
             &self.settings.release_base_url,
-            &[&project, "_apis"],
+            &[project, "_apis"],
             segments,
             query,
         )
@@ -245,7 +278,7 @@ impl AzureDevOps for AzdoClient {
         let mut url = self.settings.base_url.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend([
-                self.settings.project.as_str(),
+                self.project_of(repo),
                 "_git",
                 repo.as_str(),
                 "pullrequest",

@@ -109,6 +109,7 @@ impl Policies for AzdoClient {
         let id = pr.to_string();
         let votes: PrVotes = self
             .get(self.url(
+                repo,
                 &["git", "repositories", repo.as_str(), "pullrequests", &id],
                 &[],
             ))
@@ -120,7 +121,11 @@ impl Policies for AzdoClient {
             "vstfs:///CodeReview/CodeReviewId/{}/{pr}",
             votes.repository.project.id
         );
-        let url = self.url(&["policy", "evaluations"], &[("artifactId", &artifact)]);
+        let url = self.url(
+            repo,
+            &["policy", "evaluations"],
+            &[("artifactId", &artifact)],
+        );
         let list: List<Evaluation> = self.get(self.preview(url)).await?;
         Ok(list
             .value
@@ -161,6 +166,7 @@ impl AzdoClient {
     ) -> Result<(), AzdoError> {
         let id = pr.to_string();
         let url = self.url(
+            repo,
             &["git", "repositories", repo.as_str(), "pullrequests", &id],
             &[],
         );

@@ -103,7 +103,7 @@ impl PullRequests for AzdoClient {
     #[instrument(level = "debug", skip_all, fields(repo = %repo))]
     async fn repository(&self, repo: &RepoName) -> Result<Repository, AzdoError> {
         let dto: RepoDto = self
-            .get(self.url(&["git", "repositories", repo.as_str()], &[]))
+            .get(self.url(repo, &["git", "repositories", repo.as_str()], &[]))
             .await?;
         Ok(Repository {
             id: dto.id,
@@ -116,12 +116,24 @@ impl PullRequests for AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-requests/get-pull-request-by-id
+    /// — PR ids are unique in a collection, so a PR not found in `AZDO_PROJECT` is looked for in
+    /// the other projects REPOS_CONFIG names.
     #[instrument(level = "debug", skip_all, fields(pr = id))]
     async fn pull_request(&self, id: u32) -> Result<PullRequest, AzdoError> {
-        let dto: PrDto = self
-            .get(self.url(&["git", "pullrequests", &id.to_string()], &[]))
-            .await?;
-        self.pull_request_from(dto)
+        let id = id.to_string();
+        let mut missing = None;
+        for project in self.projects() {
+            let url = self.url_in(project, &["git", "pullrequests", &id], &[]);
+            match self.get::<PrDto>(url).await {
+                Ok(dto) => return self.pull_request_from(dto),
+                Err(AzdoError::Http(e @ HttpError::NotFound { .. })) => missing = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(missing.map_or_else(
+            || AzdoError::Invalid("no Azure DevOps project is configured".into()),
+            AzdoError::Http,
+        ))
     }
 
     #[instrument(level = "debug", skip_all, fields(repo = %repo, branch = target_branch))]
@@ -175,6 +187,7 @@ impl PullRequests for AzdoClient {
         let current = self.get_pull_request_in(repo, pr).await?;
         if current.status != PrStatus::Completed {
             let url = self.url(
+                repo,
                 &[
                     "git",
                     "repositories",
@@ -240,6 +253,7 @@ impl PullRequests for AzdoClient {
             "description": truncate_chars(&new.description, 4000),
         });
         let url = self.url(
+            repo,
             &["git", "repositories", repo.as_str(), "pullrequests"],
             &[("supportsIterations", "true")],
         );
@@ -276,7 +290,7 @@ impl AzdoClient {
             pr.as_str(),
         ];
         segments.extend_from_slice(tail);
-        self.url(&segments, &[])
+        self.url(repo, &segments, &[])
     }
 
     /// The PR as the flows see it. Azure DevOps only gives repositories names that
@@ -321,6 +335,7 @@ impl AzdoClient {
         id: u32,
     ) -> Result<PullRequest, AzdoError> {
         let url = self.url(
+            repo,
             &[
                 "git",
                 "repositories",
@@ -361,6 +376,7 @@ impl AzdoClient {
             query.extend_from_slice(criteria);
             let list: List<PrDto> = self
                 .get(self.url(
+                    repo,
                     &["git", "repositories", repo.as_str(), "pullrequests"],
                     &query,
                 ))

@@ -19,20 +19,28 @@ pub trait ClassicReleases: Send + Sync {
     /// `definition` (an id or a name) when one is given.
     async fn release_for_build(
         &self,
+        repo: &RepoName,
         build: &Build,
         definition: Option<&str>,
     ) -> Result<Option<Release>, AzdoError>;
     /// A release with its stages and who each waiting stage waits for.
-    async fn release(&self, id: i64) -> Result<Release, AzdoError>;
+    async fn release(&self, repo: &RepoName, id: i64) -> Result<Release, AzdoError>;
     /// Approves or rejects a pending release approval, with a comment.
     async fn decide_approval(
         &self,
+        repo: &RepoName,
         approval: i64,
         approve: bool,
         comment: &str,
     ) -> Result<(), AzdoError>;
     /// Starts the deployment of a release stage that nothing else starts.
-    async fn start_stage(&self, release: i64, stage: i64, comment: &str) -> Result<(), AzdoError>;
+    async fn start_stage(
+        &self,
+        repo: &RepoName,
+        release: i64,
+        stage: i64,
+        comment: &str,
+    ) -> Result<(), AzdoError>;
 }
 
 #[derive(Deserialize)]
@@ -63,6 +71,7 @@ impl ClassicReleases for AzdoClient {
     #[instrument(level = "debug", skip_all, fields(build = build.id))]
     async fn release_for_build(
         &self,
+        repo: &RepoName,
         build: &Build,
         definition: Option<&str>,
     ) -> Result<Option<Release>, AzdoError> {
@@ -76,7 +85,7 @@ impl ClassicReleases for AzdoClient {
             ("$top", "20"),
         ];
         let list: List<ReleaseDto> = self
-            .get(self.release_url(&["release", "releases"], &query))
+            .get(self.release_url(repo, &["release", "releases"], &query))
             .await?;
         let wanted = |dto: &ReleaseDto| match (definition, &dto.release_definition) {
             (None, _) => true,
@@ -86,7 +95,7 @@ impl ClassicReleases for AzdoClient {
             (Some(_), None) => false,
         };
         match list.value.iter().find(|dto| wanted(dto)) {
-            Some(found) => Ok(Some(self.release(found.id).await?)),
+            Some(found) => Ok(Some(self.release(repo, found.id).await?)),
             None => Ok(None),
         }
     }
@@ -95,8 +104,15 @@ impl ClassicReleases for AzdoClient {
     /// (preview only) — starts a stage's deployment, for a stage nothing else will start (the one
     /// after a skipped stage).
     #[instrument(level = "debug", skip_all, fields(release, stage))]
-    async fn start_stage(&self, release: i64, stage: i64, comment: &str) -> Result<(), AzdoError> {
+    async fn start_stage(
+        &self,
+        repo: &RepoName,
+        release: i64,
+        stage: i64,
+        comment: &str,
+    ) -> Result<(), AzdoError> {
         let url = self.release_url(
+            repo,
             &[
                 "release",
                 "releases",
@@ -121,10 +137,10 @@ impl ClassicReleases for AzdoClient {
     /// https://learn.microsoft.com/rest/api/azure/devops/release/approvals/list for the ids of
     /// the approvals that are still pending.
     #[instrument(level = "debug", skip_all, fields(id))]
-    async fn release(&self, id: i64) -> Result<Release, AzdoError> {
+    async fn release(&self, repo: &RepoName, id: i64) -> Result<Release, AzdoError> {
         let id_text = id.to_string();
         let release: ReleaseDto = self
-            .get(self.release_url(&["release", "releases", &id_text], &[]))
+            .get(self.release_url(repo, &["release", "releases", &id_text], &[]))
             .await?;
         let query = [
             ("releaseIdsFilter", id_text.as_str()),
@@ -132,7 +148,7 @@ impl ClassicReleases for AzdoClient {
             ("typeFilter", "all"),
         ];
         let pending: Vec<ApprovalDto> = self
-            .list_all(self.release_url(&["release", "approvals"], &query))
+            .list_all(self.release_url(repo, &["release", "approvals"], &query))
             .await?;
         Ok(Release {
             id: release.id,
@@ -146,12 +162,13 @@ impl ClassicReleases for AzdoClient {
     #[instrument(level = "debug", skip_all, fields(approval, approve))]
     async fn decide_approval(
         &self,
+        repo: &RepoName,
         approval: i64,
         approve: bool,
         comment: &str,
     ) -> Result<(), AzdoError> {
         let status = if approve { "approved" } else { "rejected" };
-        let url = self.release_url(&["release", "approvals", &approval.to_string()], &[]);
+        let url = self.release_url(repo, &["release", "approvals", &approval.to_string()], &[]);
         let body = json!({"status": status, "comments": comment});
         self.send(Call::with_body(Method::PATCH, url, body, false))
             .await?;

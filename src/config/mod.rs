@@ -130,15 +130,20 @@ impl Config {
             parse_count(1, 3650, "days"),
         );
         let config = (|| {
+            let repos_config = repos_config?.unwrap_or_default();
+            let mut azdo = azdo?;
+            if let Some(azdo) = &mut azdo {
+                azdo.repo_projects = repos_config.projects();
+            }
             Some(Config {
                 database: database?,
                 slack: slack?,
                 approval_timeout: TimeDelta::hours(i64::try_from(approval_timeout?).ok()?),
                 log_format: log_format?,
                 watched_repos: watched_repos?,
-                repos_config: repos_config?.unwrap_or_default(),
+                repos_config,
                 repos_dir: repos_dir?,
-                azdo: azdo?,
+                azdo,
                 jira: jira?,
                 reviewer: reviewer?,
                 pr: pr?,

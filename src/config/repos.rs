@@ -11,6 +11,7 @@
 //! release_branch = "main"             # where release PRs merge
 //! slack_channel = "C0123ABCD"         # cards for this repository
 //! jira_project = "ALLPOST"            # auto-created tickets
+//! project = "Billing"                 # its Azure DevOps project (default AZDO_PROJECT)
 //! allow_self_approval = false         # overrides ALLOW_SELF_APPROVAL
 //! accept_partially_succeeded = false  # a partially succeeded CI build counts as green
 //!
@@ -64,6 +65,7 @@ fn check(repo: &RepoName, settings: &RepoSettings) -> Result<(), String> {
         ("target_branch", &settings.target_branch),
         ("release_branch", &settings.release_branch),
         ("jira_project", &settings.jira_project),
+        ("project", &settings.project),
         ("ci_definition", &settings.ci_definition),
         ("release_definition", &settings.release_definition),
     ] {

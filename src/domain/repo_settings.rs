@@ -20,6 +20,8 @@ pub struct RepoSettings {
     pub release_branch: Option<String>,
     pub slack_channel: Option<String>,
     pub jira_project: Option<String>,
+    /// The Azure DevOps project the repository lives in; default `AZDO_PROJECT`.
+    pub project: Option<String>,
     /// Who may decide what in this repository; see [`ApprovalPolicy`](super::ApprovalPolicy).
     #[serde(default)]
     pub approvers: RepoApprovers,
@@ -48,6 +50,14 @@ impl ReposConfig {
             .find(|(name, _)| name.same_as(repo.as_str()))
             .map(|(_, settings)| settings.clone())
             .unwrap_or_default()
+    }
+
+    /// The repositories in an Azure DevOps project of their own, with that project.
+    pub fn projects(&self) -> Vec<(RepoName, String)> {
+        self.repos
+            .iter()
+            .filter_map(|(name, s)| Some((name.clone(), s.project.clone()?)))
+            .collect()
     }
 
     /// The repositories whose cards go to their own channel, with that channel.

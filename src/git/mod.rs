@@ -75,23 +75,27 @@ impl GitError {
 #[derive(Debug, Clone)]
 pub struct Remote {
     pub prefix: String,
+    /// Repositories whose clones come from another prefix (another Azure DevOps project).
+    pub elsewhere: Vec<(RepoName, String)>,
     /// Sent as a Basic auth header to http(s) remotes.
     pub pat: Option<SecretString>,
 }
 
 impl Remote {
     fn url_for(&self, repo: &RepoName) -> String {
-        match url::Url::parse(&self.prefix) {
+        let prefix = self
+            .elsewhere
+            .iter()
+            .find(|(r, _)| r.same_as(repo.as_str()))
+            .map_or(self.prefix.as_str(), |(_, p)| p.as_str());
+        match url::Url::parse(prefix) {
             Ok(mut url) if matches!(url.scheme(), "http" | "https") => {
                 if let Ok(mut path) = url.path_segments_mut() {
                     path.pop_if_empty().push(repo.as_str());
                 }
                 url.to_string()
             }
-            _ => Path::new(&self.prefix)
-                .join(repo.as_str())
-                .display()
-                .to_string(),
+            _ => Path::new(prefix).join(repo.as_str()).display().to_string(),
         }
     }
 }
@@ -266,14 +270,24 @@ mod tests {
         let repo = RepoName::parse("My Repo").unwrap();
         let azdo = Remote {
             prefix: "https://dev.azure.com/org/Proj/_git".into(),
+            elsewhere: vec![(
+                RepoName::parse("Billo.Mobile").unwrap(),
+                "https://dev.azure.com/org/Mobile/_git".into(),
+            )],
             pat: None,
         };
         assert_eq!(
             azdo.url_for(&repo),
             "https://dev.azure.com/org/Proj/_git/My%20Repo"
         );
+        assert_eq!(
+            azdo.url_for(&RepoName::parse("billo.mobile").unwrap()),
+            "https://dev.azure.com/org/Mobile/_git/billo.mobile",
+            "a repository in another project is cloned from there"
+        );
         let mirrors = Remote {
             prefix: "/srv/mirrors".into(),
+            elsewhere: Vec::new(),
             pat: None,
         };
         assert_eq!(mirrors.url_for(&repo), "/srv/mirrors/My Repo");

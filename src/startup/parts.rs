@@ -94,12 +94,20 @@ fn workflows(config: &Config, azdo: &Arc<dyn AzureDevOps>) -> Result<Flows, Star
 /// The repositories under REPOS_BASE_DIR, cloned from Azure DevOps when configured.
 pub fn repos_on_disk(config: &Config) -> Repos {
     let remote = config.azdo.as_ref().map(|azdo| {
-        let mut prefix = azdo.base_url.clone();
-        if let Ok(mut path) = prefix.path_segments_mut() {
-            path.pop_if_empty().extend([azdo.project.as_str(), "_git"]);
-        }
+        let prefix = |project: &str| {
+            let mut prefix = azdo.base_url.clone();
+            if let Ok(mut path) = prefix.path_segments_mut() {
+                path.pop_if_empty().extend([project, "_git"]);
+            }
+            prefix.to_string()
+        };
         Remote {
-            prefix: prefix.to_string(),
+            prefix: prefix(&azdo.project),
+            elsewhere: azdo
+                .repo_projects
+                .iter()
+                .map(|(repo, project)| (repo.clone(), prefix(project)))
+                .collect(),
             pat: Some(azdo.pat.clone()),
         }
     });

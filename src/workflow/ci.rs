@@ -78,7 +78,9 @@ pub async fn already_queued(
         return Ok(None);
     }
     let definition = azdo.ci_definition(order.repo, order.definition).await?;
-    let recent = azdo.recent_builds(definition.id, order.branch).await?;
+    let recent = azdo
+        .recent_builds(order.repo, definition.id, order.branch)
+        .await?;
     Ok(recent.into_iter().find(|b| {
         b.source_commit.as_deref() == Some(order.commit) && !order.failed.contains(&b.id)
     }))
@@ -101,7 +103,8 @@ pub async fn queue_or_adopt(
             None => {
                 let definition = azdo.ci_definition(order.repo, order.definition).await?;
                 let at = (!order.commit.is_empty()).then_some(order.commit);
-                azdo.queue_build(definition.id, order.branch, at).await?
+                azdo.queue_build(order.repo, definition.id, order.branch, at)
+                    .await?
             }
         };
         Ok::<_, StepError>(BuildRef::of(&build))
@@ -152,12 +155,13 @@ impl Patience {
 
 pub async fn look(
     azdo: &dyn AzureDevOps,
+    repo: &RepoName,
     build: i64,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
     patience: Patience,
 ) -> Result<Look, StepError> {
-    let seen = azdo.build(build).await?;
+    let seen = azdo.build(repo, build).await?;
     let build = BuildRef::of(&seen);
     Ok(match seen.state {
         BuildState::Succeeded => Look::Passed(build),

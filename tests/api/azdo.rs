@@ -511,7 +511,7 @@ async fn a_build_is_queued_on_a_branch_and_its_state_and_link_are_read() {
         .mount(&server)
         .await;
     let queued = client
-        .queue_build(7, "develop", Some("ccc333"))
+        .queue_build(&repo("Billo.Api"), 7, "develop", Some("ccc333"))
         .await
         .unwrap();
     assert_eq!((queued.id, queued.state), (900, BuildState::Queued));
@@ -519,9 +519,18 @@ async fn a_build_is_queued_on_a_branch_and_its_state_and_link_are_read() {
         queued.web_url,
         "https://dev.azure.com/org/Proj/_build/results?buildId=900"
     );
-    assert_eq!(client.build(900).await.unwrap().state, BuildState::Running);
-    assert_eq!(client.build(900).await.unwrap().state, BuildState::Failed);
-    let recent = client.recent_builds(7, "develop").await.unwrap();
+    assert_eq!(
+        client.build(&repo("Billo.Api"), 900).await.unwrap().state,
+        BuildState::Running
+    );
+    assert_eq!(
+        client.build(&repo("Billo.Api"), 900).await.unwrap().state,
+        BuildState::Failed
+    );
+    let recent = client
+        .recent_builds(&repo("Billo.Api"), 7, "develop")
+        .await
+        .unwrap();
     assert_eq!(
         (recent[0].id, recent[0].source_commit.as_deref()),
         (899, Some("ccc333"))
@@ -593,7 +602,7 @@ async fn the_release_of_a_build_reports_which_stage_waits_for_whom_and_approvals
 
     let build = finished_build(&server, &client).await;
     let release = client
-        .release_for_build(&build, Some("billo.api-cd"))
+        .release_for_build(&repo("Billo.Api"), &build, Some("billo.api-cd"))
         .await
         .unwrap()
         .expect("a release was created");
@@ -630,15 +639,15 @@ async fn the_release_of_a_build_reports_which_stage_waits_for_whom_and_approvals
         ]
     );
     client
-        .decide_approval(301, true, "Approved in Slack by @ada")
+        .decide_approval(&repo("Billo.Api"), 301, true, "Approved in Slack by @ada")
         .await
         .unwrap();
     client
-        .decide_approval(302, false, "Rejected in Slack by @bo")
+        .decide_approval(&repo("Billo.Api"), 302, false, "Rejected in Slack by @bo")
         .await
         .unwrap();
     client
-        .start_stage(18, 55, "Sandbox was skipped")
+        .start_stage(&repo("Billo.Api"), 18, 55, "Sandbox was skipped")
         .await
         .unwrap();
 }
@@ -650,7 +659,7 @@ async fn finished_build(server: &MockServer, client: &AzdoClient) -> release_age
         .respond_with(json(200, build_json(900, "completed", Some("succeeded"))))
         .mount(server)
         .await;
-    client.build(900).await.unwrap()
+    client.build(&repo("Billo.Api"), 900).await.unwrap()
 }
 
 #[tokio::test]
@@ -715,7 +724,14 @@ async fn a_429_is_waited_out_as_retry_after_asks_even_for_a_post() {
         .mount(&server)
         .await;
     let started = Instant::now();
-    assert_eq!(client.queue_build(7, "main", None).await.unwrap().id, 901);
+    assert_eq!(
+        client
+            .queue_build(&repo("Billo.Api"), 7, "main", None)
+            .await
+            .unwrap()
+            .id,
+        901
+    );
     assert!(
         started.elapsed() >= Duration::from_millis(950),
         "waited {:?}",
@@ -731,7 +747,7 @@ async fn a_retry_after_longer_than_the_policy_allows_goes_back_to_the_caller() {
         .expect(1)
         .mount(&server)
         .await;
-    let error = client.build(1).await.unwrap_err();
+    let error = client.build(&repo("Billo.Api"), 1).await.unwrap_err();
     assert_eq!(
         error,
         AzdoError::Http(HttpError::RateLimited {
@@ -761,8 +777,14 @@ async fn server_errors_are_retried_for_reads_but_never_for_writes() {
         .expect(1)
         .mount(&server)
         .await;
-    assert_eq!(client.build(5).await.unwrap().state, BuildState::Running);
-    let error = client.queue_build(7, "main", None).await.unwrap_err();
+    assert_eq!(
+        client.build(&repo("Billo.Api"), 5).await.unwrap().state,
+        BuildState::Running
+    );
+    let error = client
+        .queue_build(&repo("Billo.Api"), 7, "main", None)
+        .await
+        .unwrap_err();
     assert_eq!(
         error.to_string(),
         "Azure DevOps answered HTTP 500: VS402914: something broke"
@@ -793,8 +815,11 @@ async fn timeouts_are_retried_for_reads_only() {
         .expect(1)
         .mount(&server)
         .await;
-    assert_eq!(client.build(6).await.unwrap().id, 6);
-    let error = client.queue_build(7, "main", None).await.unwrap_err();
+    assert_eq!(client.build(&repo("Billo.Api"), 6).await.unwrap().id, 6);
+    let error = client
+        .queue_build(&repo("Billo.Api"), 7, "main", None)
+        .await
+        .unwrap_err();
     assert!(
         matches!(error, AzdoError::Http(HttpError::Timeout { .. })),
         "{error:?}"

@@ -67,6 +67,7 @@ fn fixture() -> Fixture {
 
     let remote = Remote {
         prefix: origins.display().to_string(),
+        elsewhere: Vec::new(),
         pat: None,
     };
     let repos = Repos::new(tmp.path().join("repos"), Some(remote));

@@ -21,6 +21,7 @@ mod jira;
 mod manifest;
 mod policies;
 mod pr_flow;
+mod projects;
 mod redelivery;
 mod release_flow;
 mod reviewer;

@@ -700,6 +700,7 @@ async fn the_poller_stages_a_pr_merged_outside_the_bot(backend: Backend) {
         reviewers: Default::default(),
         auto_complete: None,
         iterations: Vec::new(),
+        project: "Proj",
     });
     let run = w.run_for(18, None).await;
     assert_eq!(w.app.finished(run).await.status, RunStatus::Done);

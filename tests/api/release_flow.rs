@@ -405,6 +405,7 @@ async fn an_open_release_pr_is_reused(backend: Backend) {
         reviewers: Default::default(),
         auto_complete: None,
         iterations: Vec::new(),
+        project: "Proj",
     });
     let run = w.to_merge_question().await;
     assert!(

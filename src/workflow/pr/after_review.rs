@@ -119,7 +119,15 @@ impl PrFlow {
                 .for_repo(&pr.repo)
                 .accept_partially_succeeded,
         };
-        let look = ci::look(self.azdo.as_ref(), tracked.id, since, ctx.now(), patience).await?;
+        let look = ci::look(
+            self.azdo.as_ref(),
+            &pr.repo,
+            tracked.id,
+            since,
+            ctx.now(),
+            patience,
+        )
+        .await?;
         Ok(match look {
             ci::Look::Passed(build) => {
                 let reply = ci::reply(&build, &build.state);

@@ -69,7 +69,15 @@ impl ReleaseFlow {
             .ok_or_else(|| StepError::permanent("the run lost track of its build"))?;
         let since = since.unwrap_or_else(|| ctx.now());
         let patience = self.ci_patience(&run.repo);
-        let look = ci::look(self.azdo.as_ref(), tracked.id, since, ctx.now(), patience).await?;
+        let look = ci::look(
+            self.azdo.as_ref(),
+            &run.repo,
+            tracked.id,
+            since,
+            ctx.now(),
+            patience,
+        )
+        .await?;
         Ok(match look {
             ci::Look::Passed(build) => {
                 let reply = ci::reply(
@@ -118,12 +126,12 @@ impl ReleaseFlow {
             .clone()
             .ok_or_else(|| StepError::permanent("the run lost track of its build"))?;
         let since = since.unwrap_or_else(|| ctx.now());
-        let build = self.azdo.build(tracked.id).await?;
+        let build = self.azdo.build(&repo, tracked.id).await?;
         let definition = self.repos_config.for_repo(&repo).release_definition;
         let patience = self.cd_patience();
         match self
             .azdo
-            .release_for_build(&build, definition.as_deref())
+            .release_for_build(&repo, &build, definition.as_deref())
             .await?
         {
             Some(release) => {

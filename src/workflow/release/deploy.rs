@@ -26,7 +26,7 @@ impl ReleaseFlow {
     ) -> Step {
         let repo = self.repo(&run)?;
         let cd = cd_of(&run)?;
-        let release = self.azdo.release(cd.id).await?;
+        let release = self.azdo.release(&run.repo, cd.id).await?;
         let order = self.repos_config.for_repo(&repo).stages;
         let ordered = gates::ordered(&release.stages, &order).map_err(StepError::permanent)?;
         run.stages = gates::seen(&ordered, &run.skipped);
@@ -191,7 +191,7 @@ impl ReleaseFlow {
         Ok(match ctx.decision(START_POINT) {
             None => {
                 let cd = cd_of(&run)?;
-                let release = self.azdo.release(cd.id).await?;
+                let release = self.azdo.release(&run.repo, cd.id).await?;
                 let waiting = release.stages.iter().any(|s| {
                     s.id == stage_id && s.waiting.is_none() && s.status == StageStatus::NotStarted
                 });
@@ -229,7 +229,7 @@ impl ReleaseFlow {
         post_deploy: bool,
     ) -> Step {
         let cd = cd_of(&run)?;
-        let still_pending = self.pending_of(cd.id, &stage).await?;
+        let still_pending = self.pending_of(&run.repo, cd.id, &stage).await?;
         if !approvals.iter().all(|id| still_pending.contains(id)) {
             let said = format!("{stage} was approved or rejected in Azure DevOps");
             let reply =
@@ -264,6 +264,7 @@ impl ReleaseFlow {
         verdict: StageVerdict,
     ) -> Step {
         let cd = cd_of(&run)?;
+        let repo = &run.repo;
         let run_id = ctx.run_id().to_string();
         let approve = verdict == StageVerdict::Approve;
         let (done, key) = if approve {
@@ -280,13 +281,17 @@ impl ReleaseFlow {
         for &approval in approvals {
             let approved = ctx
                 .once(&format!("{key}:{approval}"), |attempt| async move {
-                    if attempt.is_retry() && !self.pending(cd.id, approval).await? {
+                    if attempt.is_retry() && !self.pending(repo, cd.id, approval).await? {
                         return Ok(());
                     }
-                    match self.azdo.decide_approval(approval, approve, comment).await {
+                    match self
+                        .azdo
+                        .decide_approval(repo, approval, approve, comment)
+                        .await
+                    {
                         Ok(()) => Ok(()),
                         Err(e) if e.is_transient() => Err(e.into()),
-                        Err(_) if !self.pending(cd.id, approval).await? => Ok(()),
+                        Err(_) if !self.pending(repo, cd.id, approval).await? => Ok(()),
                         Err(e) => Err(StepError::permanent(e.to_string())),
                     }
                 })
@@ -311,16 +316,26 @@ impl ReleaseFlow {
         Ok(Transition::go(run.at(ReleaseStep::Stages { since: None })).reply(reply))
     }
 
-    async fn pending(&self, release: i64, approval: i64) -> Result<bool, StepError> {
-        let release = self.azdo.release(release).await?;
+    async fn pending(
+        &self,
+        repo: &RepoName,
+        release: i64,
+        approval: i64,
+    ) -> Result<bool, StepError> {
+        let release = self.azdo.release(repo, release).await?;
         Ok(release.stages.iter().any(|s| {
             matches!(&s.waiting, Some(Wait::Approval(list)) if list.iter().any(|a| a.id == approval))
         }))
     }
 
     /// The ids of the approvals `stage` still waits for.
-    async fn pending_of(&self, release: i64, stage: &str) -> Result<Vec<i64>, StepError> {
-        let release = self.azdo.release(release).await?;
+    async fn pending_of(
+        &self,
+        repo: &RepoName,
+        release: i64,
+        stage: &str,
+    ) -> Result<Vec<i64>, StepError> {
+        let release = self.azdo.release(repo, release).await?;
         Ok(release
             .stages
             .iter()
@@ -348,7 +363,11 @@ impl ReleaseFlow {
             run.skipped.join(", ")
         );
         ctx.once(&format!("start-stage:{stage_id}"), |_| async {
-            Ok::<_, StepError>(self.azdo.start_stage(cd.id, stage_id, &comment).await?)
+            Ok::<_, StepError>(
+                self.azdo
+                    .start_stage(&run.repo, cd.id, stage_id, &comment)
+                    .await?,
+            )
         })
         .await?;
         let reply = Message::new([Line::new().plain(format!(

@@ -13,6 +13,7 @@ use super::http_fakes::Fake;
 
 use super::fake_cd::{self, CdState};
 use super::fake_policy::{self, FakePolicy};
+use super::fake_projects;
 use super::fake_threads;
 use super::fake_versions;
 
@@ -34,6 +35,8 @@ pub struct FakePr {
     pub auto_complete: Option<String>,
     /// The source commit of each iteration (each push), oldest first.
     pub iterations: Vec<String>,
+    /// Its repository's project (set by `add_pr` from `in_project`).
+    pub project: &'static str,
 }
 
 impl FakePr {
@@ -53,6 +56,7 @@ impl FakePr {
             reviewers: BTreeMap::new(),
             auto_complete: None,
             iterations: vec![commit.into()],
+            project: "Proj",
         }
     }
 }
@@ -117,6 +121,8 @@ pub struct AzdoState {
     pub server_version: Option<&'static str>,
     /// `METHOD path?query` of every request, in order.
     pub requests: Vec<String>,
+    /// Repositories (lower case) in a project other than `Proj` (`fake_projects`).
+    pub projects: BTreeMap<String, &'static str>,
 }
 
 pub type FakeAzdo = Fake<AzdoState>;
@@ -148,8 +154,10 @@ impl FakeAzdo {
         format!("{}/org", self.uri())
     }
 
-    pub fn add_pr(&self, pr: FakePr) {
-        self.state.lock().unwrap().prs.insert(pr.id, pr);
+    pub fn add_pr(&self, mut pr: FakePr) {
+        let mut state = self.state.lock().unwrap();
+        pr.project = fake_projects::project_of(&state, &pr.repo);
+        state.prs.insert(pr.id, pr);
     }
 
     /// A push to `branch`: its head and every active PR from it move to `commit`.
@@ -172,6 +180,12 @@ impl FakeAzdo {
         let pr = state.prs.get_mut(&pr).unwrap();
         pr.source_commit = commit.to_owned();
         pr.iterations.push(commit.to_owned());
+    }
+
+    /// Moves repository `repo` to `project`.
+    pub fn in_project(&self, repo: &str, project: &'static str) {
+        let mut state = self.state.lock().unwrap();
+        state.projects.insert(repo.to_ascii_lowercase(), project);
     }
 
     /// A person completes PR `pr` in Azure DevOps (policies or not).
@@ -229,8 +243,8 @@ pub fn pr_json(pr: &FakePr) -> Value {
         "closedDate": pr.closed,
         "reviewers": pr.reviewers.iter().map(|(id, vote)| json!({"id": id, "vote": vote})).collect::<Vec<_>>(),
         "autoCompleteSetBy": pr.auto_complete.as_ref().map(|id| json!({"id": id})),
-        "repository": {"id": format!("repo-{}", pr.repo), "name": pr.repo, "project": {"id": "proj-guid"}},
-        "_links": {"web": {"href": format!("https://dev.azure.com/org/Proj/_git/{}/pullrequest/{}", pr.repo, pr.id)}}
+        "repository": {"id": format!("repo-{}", pr.repo), "name": pr.repo, "project": {"id": fake_projects::project_id(pr.project)}},
+        "_links": {"web": {"href": format!("https://dev.azure.com/org/{}/_git/{}/pullrequest/{}", pr.project, pr.repo, pr.id)}}
     })
 }
 
@@ -257,7 +271,7 @@ pub fn list(values: Vec<Value>) -> ResponseTemplate {
 impl Respond for Router {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut state = self.0.lock().unwrap();
-        let path: Vec<String> = request
+        let mut path: Vec<String> = request
             .url
             .path_segments()
             .unwrap()
@@ -269,7 +283,6 @@ impl Respond for Router {
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
         let method = request.method.as_str();
         state.requests.push(format!(
             "{method} {}",
@@ -279,9 +292,12 @@ impl Respond for Router {
                 .split_once("/org")
                 .map_or("", |(_, tail)| tail)
         ));
-        if let Some(refused) = fake_versions::refusal(method, state.server_version, &query) {
+        if let Some(refused) = fake_versions::refusal(method, state.server_version, &query)
+            .or_else(|| fake_projects::scope(&state, &mut path))
+        {
             return refused;
         }
+        let parts: Vec<&str> = path.iter().map(String::as_str).collect();
         let routes = [fake_cd::route, fake_policy::route, fake_threads::route];
         if let Some(answer) = routes
             .iter()
@@ -340,6 +356,7 @@ impl Respond for Router {
                     reviewers: BTreeMap::new(),
                     auto_complete: None,
                     iterations: Vec::new(),
+                    project: fake_projects::project_of(&state, repo),
                 };
                 pr.iterations.push(pr.source_commit.clone());
                 let answer = pr_json(&pr);

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
 use super::fake_azdo::{AzdoState, FakePr, list, ok, pr_json, queue};
+use super::fake_projects;
 
 /// The id that clears `autoCompleteSetBy`.
 const NOBODY: &str = "00000000-0000-0000-0000-000000000000";
@@ -107,8 +108,15 @@ pub fn route(
             }
             let artifact = query.get("artifactId")?;
             let id: u32 = artifact
-                .strip_prefix("vstfs:///CodeReview/CodeReviewId/proj-guid/")
-                .and_then(|id| id.parse().ok())
+                .strip_prefix("vstfs:///CodeReview/CodeReviewId/")
+                .and_then(|rest| rest.rsplit_once('/'))
+                .filter(|(project, _)| {
+                    state
+                        .prs
+                        .values()
+                        .any(|pr| fake_projects::project_id(pr.project) == *project)
+                })
+                .and_then(|(_, id)| id.parse().ok())
                 .unwrap_or(0);
             state.policy_reads += 1;
             let Some(pr) = state.prs.get(&id) else {

@@ -9,6 +9,7 @@ pub mod fake_azdo;
 pub mod fake_cd;
 pub mod fake_jira;
 pub mod fake_policy;
+pub mod fake_projects;
 pub mod fake_slack;
 pub mod fake_threads;
 pub mod fake_versions;

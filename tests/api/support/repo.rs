@@ -52,6 +52,7 @@ pub fn origin_with_author(root: &Path, bare: &Path) -> PathBuf {
 /// A bare origin for Billo.Api with `develop`, and the bot's clone of it under REPOS_BASE_DIR.
 pub struct Repo {
     _tmp: tempfile::TempDir,
+    bare: PathBuf,
     pub author: PathBuf,
     pub repos_dir: PathBuf,
 }
@@ -75,9 +76,19 @@ impl Repo {
         );
         Self {
             _tmp: tmp,
+            bare,
             author,
             repos_dir,
         }
+    }
+
+    /// The bot's clone of the same origin under another repository name (a second repository
+    /// with the same history, for tests about where a repository lives in Azure DevOps).
+    pub fn also_as(&self, name: &str) {
+        git(
+            &self.repos_dir,
+            &["clone", "--quiet", self.bare.to_str().unwrap(), name],
+        );
     }
 
     /// Creates `branch` from develop with a change and the reviewer's answers; returns its commit.
