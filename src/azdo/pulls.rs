@@ -279,20 +279,6 @@ impl PullRequests for AzdoClient {
 }
 
 impl AzdoClient {
-    /// `git/repositories/{repo}/pullRequests/{pr}/{tail…}`
-    pub(super) fn pr_url(&self, repo: &RepoName, pr: u32, tail: &[&str]) -> url::Url {
-        let pr = pr.to_string();
-        let mut segments = vec![
-            "git",
-            "repositories",
-            repo.as_str(),
-            "pullRequests",
-            pr.as_str(),
-        ];
-        segments.extend_from_slice(tail);
-        self.url(repo, &segments, &[])
-    }
-
     /// The PR as the flows see it. Azure DevOps only gives repositories names that
     /// [`RepoName`] accepts, so a name it refuses means an answer we do not understand.
     fn pull_request_from(&self, dto: PrDto) -> Result<PullRequest, AzdoError> {
@@ -385,7 +371,7 @@ impl AzdoClient {
             for dto in list.value {
                 found.push(self.pull_request_from(dto)?);
             }
-            let newest_only = paging == Paging::NewestOnlyBelow71 && !self.has_time_ranges();
+            let newest_only = paging == Paging::NewestOnlyBelow71 && !self.knows_time_ranges();
             if count < PAGE || newest_only {
                 break;
             }
@@ -399,17 +385,6 @@ enum Paging {
     All,
     /// Only the first page when the server is older than 7.1 (it ignores the time range).
     NewestOnlyBelow71,
-}
-
-impl AzdoClient {
-    /// Whether the server's api-version knows `searchCriteria.minTime` (7.1 and later).
-    fn has_time_ranges(&self) -> bool {
-        let version = self.api_version();
-        let mut parts = version
-            .split(['.', '-'])
-            .map(|p| p.parse::<u32>().unwrap_or(0));
-        (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (7, 1)
-    }
 }
 
 pub(super) fn truncate_chars(text: &str, max: usize) -> String {

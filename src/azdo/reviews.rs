@@ -212,6 +212,22 @@ impl PrReviews for AzdoClient {
     }
 }
 
+impl AzdoClient {
+    /// `git/repositories/{repo}/pullRequests/{pr}/{tail…}`
+    pub(super) fn pr_url(&self, repo: &RepoName, pr: u32, tail: &[&str]) -> url::Url {
+        let pr = pr.to_string();
+        let mut segments = vec![
+            "git",
+            "repositories",
+            repo.as_str(),
+            "pullRequests",
+            pr.as_str(),
+        ];
+        segments.extend_from_slice(tail);
+        self.url(repo, &segments, &[])
+    }
+}
+
 /// The thread body, refusing anchors that would land nowhere: paths get their leading `/`,
 /// lines and offsets start at 1, and the end never comes before the start.
 fn thread_body(thread: &NewThread) -> Result<Value, AzdoError> {

@@ -111,6 +111,11 @@ impl AzdoClient {
         self.api.decode(response).await
     }
 
+    /// Whether the server's api-version knows `searchCriteria.minTime` (7.1 and later).
+    pub(super) fn knows_time_ranges(&self) -> bool {
+        numbers(&self.api_version()) >= vec![7, 1]
+    }
+
     /// The api-version the client uses now (after negotiation, if any).
     pub fn api_version(&self) -> String {
         self.version.current()

@@ -9,8 +9,8 @@ use super::gates::{self, Gate};
 use super::questions::{stage_request, start_request};
 use super::state::{CdRelease, ReleaseRun, ReleaseStep};
 use super::{ReleaseFlow, STAGE_POINT, START_POINT, Step, retry, signoff};
-use crate::azdo::{ApproverRef, StageStatus, Wait};
-use crate::domain::{APPROVE, Approver, Line, Message, RepoName};
+use crate::azdo::{ApproverRef, StageStatus};
+use crate::domain::{APPROVE, Line, Message};
 use crate::workflow::ci;
 use crate::workflow::{StepContext, StepError, Transition};
 
@@ -76,35 +76,6 @@ impl ReleaseFlow {
             }
             Gate::Wait { what } => self.wait_for_stage(ctx, run, what, since, ordered.len()),
         })
-    }
-
-    /// For a stage whose approvers come from Azure DevOps (`from_azure_devops`), the people
-    /// behind `listed`, its approvers there; `None` for any other stage.
-    async fn azdo_deciders(
-        &self,
-        repo: &RepoName,
-        stage: &str,
-        listed: &[ApproverRef],
-    ) -> Result<Option<Vec<Approver>>, StepError> {
-        let settings = self.repos_config.for_repo(repo);
-        let from_azdo = settings
-            .approvers
-            .stages
-            .iter()
-            .any(|(name, policy)| name.eq_ignore_ascii_case(stage) && policy.from_azure_devops);
-        if !from_azdo {
-            return Ok(None);
-        }
-        let people = self.azdo.people(listed).await?;
-        Ok(Some(
-            people
-                .into_iter()
-                .map(|p| Approver::Email {
-                    email: p.email,
-                    name: p.name,
-                })
-                .collect(),
-        ))
     }
 
     /// Something deploys, or waits for what nobody here decides: look again later, as long as
@@ -314,38 +285,6 @@ impl ReleaseFlow {
         }
         let reply = Message::new([Line::new().plain(decided_text(stage, by, verdict))]);
         Ok(Transition::go(run.at(ReleaseStep::Stages { since: None })).reply(reply))
-    }
-
-    async fn pending(
-        &self,
-        repo: &RepoName,
-        release: i64,
-        approval: i64,
-    ) -> Result<bool, StepError> {
-        let release = self.azdo.release(repo, release).await?;
-        Ok(release.stages.iter().any(|s| {
-            matches!(&s.waiting, Some(Wait::Approval(list)) if list.iter().any(|a| a.id == approval))
-        }))
-    }
-
-    /// The ids of the approvals `stage` still waits for.
-    async fn pending_of(
-        &self,
-        repo: &RepoName,
-        release: i64,
-        stage: &str,
-    ) -> Result<Vec<i64>, StepError> {
-        let release = self.azdo.release(repo, release).await?;
-        Ok(release
-            .stages
-            .iter()
-            .filter(|s| s.name.eq_ignore_ascii_case(stage))
-            .filter_map(|s| match &s.waiting {
-                Some(Wait::Approval(list)) => Some(list.iter().map(|a| a.id)),
-                _ => None,
-            })
-            .flatten()
-            .collect())
     }
 
     /// Starts a stage that follows a skipped one, since its trigger waits for the skipped stage.

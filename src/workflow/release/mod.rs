@@ -26,6 +26,7 @@
 
 pub mod audit;
 mod build;
+mod cd_reads;
 mod deploy;
 use deploy::StageVerdict;
 mod finish;
