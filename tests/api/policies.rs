@@ -138,20 +138,27 @@ async fn a_push_clears_auto_complete_and_asks_for_a_re_review(backend: Backend) 
 
 const NO_PERMISSION: &str = "TF401027: You need the Git 'PullRequestContribute' permission to perform this action. Details: identity 'Release Bot', scope 'repository'.";
 
-async fn a_refused_merge_shows_why_and_a_merge_by_hand_is_staged_by_the_poller(backend: Backend) {
+/// PR 30 approved, with the poller on; Azure DevOps refuses its completion (403), and the run
+/// waits at `merge_held`.
+async fn refused_merge(backend: Backend) -> Option<(World, release_agent::domain::RunId)> {
     let vars = [
         ("PR_POLL_ENABLED", "true"),
         ("PR_POLL_INTERVAL_SECONDS", "1"),
         CI,
     ];
-    let Some(w) = world(backend, &vars).await else {
-        return;
-    };
+    let w = world(backend, &vars).await?;
     w.azdo
         .with_mut(|s| s.refuse_completion = Some((403, NO_PERMISSION.into())));
     let run = approved_pr(&w).await;
     w.press(run, "merge").await;
     w.waits_at(run, "merge_held").await;
+    Some((w, run))
+}
+
+async fn a_refused_merge_shows_why_and_a_merge_by_hand_is_staged_by_the_poller(backend: Backend) {
+    let Some((w, run)) = refused_merge(backend).await else {
+        return;
+    };
     let card = w.card(run).await;
     assert!(
         card.contains(&format!("Azure DevOps refused the merge: {NO_PERMISSION}")),
@@ -174,19 +181,9 @@ async fn a_refused_merge_shows_why_and_a_merge_by_hand_is_staged_by_the_poller(b
 }
 
 async fn a_held_run_sees_a_merge_by_hand_and_stages_it_once(backend: Backend) {
-    let vars = [
-        ("PR_POLL_ENABLED", "true"),
-        ("PR_POLL_INTERVAL_SECONDS", "1"),
-        CI,
-    ];
-    let Some(w) = world(backend, &vars).await else {
+    let Some((w, run)) = refused_merge(backend).await else {
         return;
     };
-    w.azdo
-        .with_mut(|s| s.refuse_completion = Some((403, NO_PERMISSION.into())));
-    let run = approved_pr(&w).await;
-    w.press(run, "merge").await;
-    w.waits_at(run, "merge_held").await;
     w.azdo.merge_by_hand(30);
     assert_eq!(w.app.finished(run).await.status, RunStatus::Done);
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
