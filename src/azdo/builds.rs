@@ -60,8 +60,14 @@ struct BuildDto {
     #[serde(default)]
     source_branch: String,
     source_version: Option<String>,
+    triggered_by_build: Option<BuildIdDto>,
     #[serde(rename = "_links")]
     links: Option<Links>,
+}
+
+#[derive(Deserialize)]
+struct BuildIdDto {
+    id: i64,
 }
 
 /// Build status and result as one state: `result` only means something once completed. Enum
@@ -96,6 +102,7 @@ impl AzdoClient {
             state: state(dto.status.as_deref(), dto.result.as_deref()),
             source_branch: short_branch(&dto.source_branch),
             source_commit: dto.source_version,
+            triggered_by: dto.triggered_by_build.map(|b| b.id),
             web_url: web_link(dto.links).unwrap_or_default(),
         }
     }
@@ -176,14 +183,28 @@ impl Builds for AzdoClient {
         definition: i64,
         branch: &str,
     ) -> Result<Vec<Build>, AzdoError> {
+        self.builds_of(repo, definition, Some(branch)).await
+    }
+}
+
+impl AzdoClient {
+    /// The 20 newest builds of a definition, on `branch` if one is given.
+    pub(super) async fn builds_of(
+        &self,
+        repo: &RepoName,
+        definition: i64,
+        branch: Option<&str>,
+    ) -> Result<Vec<Build>, AzdoError> {
         let definition = definition.to_string();
-        let branch = full_branch(branch);
-        let query = [
+        let branch = branch.map(full_branch);
+        let mut query = vec![
             ("definitions", definition.as_str()),
-            ("branchName", branch.as_str()),
             ("queryOrder", "queueTimeDescending"),
             ("$top", "20"),
         ];
+        if let Some(branch) = &branch {
+            query.push(("branchName", branch.as_str()));
+        }
         let list: List<BuildDto> = self
             .get(self.url(repo, &["build", "builds"], &query))
             .await?;

@@ -1,22 +1,26 @@
 //! The Azure DevOps client: pull requests, threads, votes, branch policies, safe merges, builds
-//! and classic releases, over REST api-version 7.1 or the older one a Server names
+//! classic releases and YAML pipeline runs, over REST api-version 7.1 or the older one a Server names
 //! (`version.rs`). Flows use the [`AzureDevOps`] trait; [`AzdoClient`] implements it, one area a file, each
 //! operation under one name. DTOs are private to the files below and become the types here at
 //! the edge.
 //!
 //! Read `client.rs` (URLs, paging, auth) and `version.rs`, then `pulls.rs`, `policies.rs` (with
 //! `completion.rs`), `reviews.rs`, `builds.rs`,
-//! `releases.rs` (with `stages.rs`) and `identities.rs`.
+//! `releases.rs` (classic CD, with `stages.rs`), `pipeline_runs.rs` (YAML CD, with
+//! `timeline.rs`), both read into `cd.rs`, and `identities.rs`.
 
 mod builds;
+mod cd;
 mod client;
 mod completion;
 mod identities;
+mod pipeline_runs;
 mod policies;
 mod pulls;
 mod releases;
 mod reviews;
 mod stages;
+mod timeline;
 mod version;
 
 use async_trait::async_trait;
@@ -25,13 +29,14 @@ use crate::domain::RepoName;
 use crate::http_client::HttpError;
 
 pub use builds::Builds;
+pub use cd::{ApprovalId, PendingApproval, Stage, StageStatus, Wait};
 pub use client::{AzdoClient, AzdoSettings};
 pub use identities::{ApproverRef, Identities, Person};
+pub use pipeline_runs::PipelineRuns;
 pub use policies::{Policies, PolicyHold};
 pub use pulls::PullRequests;
 pub use releases::ClassicReleases;
 pub use reviews::PrReviews;
-pub use stages::{PendingApproval, Stage, StageStatus, Wait};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AzdoError {
@@ -253,6 +258,8 @@ pub struct Build {
     pub state: BuildState,
     pub source_branch: String,
     pub source_commit: Option<String>,
+    /// The build whose completion triggered this one (`triggeredByBuild`), if any.
+    pub triggered_by: Option<i64>,
     /// The page a human opens.
     pub web_url: String,
 }
@@ -269,7 +276,7 @@ pub struct Release {
 /// and what is left here (who the PAT is, a PR's link).
 #[async_trait]
 pub trait AzureDevOps:
-    PullRequests + Policies + PrReviews + Builds + ClassicReleases + Identities
+    PullRequests + Policies + PrReviews + Builds + ClassicReleases + PipelineRuns + Identities
 {
     /// The page of PR `pr` in `repo` that a human opens (no request is made).
     fn pull_request_link(&self, repo: &RepoName, pr: i64) -> String;

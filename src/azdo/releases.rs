@@ -29,7 +29,7 @@ pub trait ClassicReleases: Send + Sync {
     async fn decide_approval(
         &self,
         repo: &RepoName,
-        approval: i64,
+        approval: &ApprovalId,
         approve: bool,
         comment: &str,
     ) -> Result<(), AzdoError>;
@@ -159,16 +159,16 @@ impl ClassicReleases for AzdoClient {
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/release/approvals/update
-    #[instrument(level = "debug", skip_all, fields(approval, approve))]
+    #[instrument(level = "debug", skip_all, fields(approval = %approval, approve))]
     async fn decide_approval(
         &self,
         repo: &RepoName,
-        approval: i64,
+        approval: &ApprovalId,
         approve: bool,
         comment: &str,
     ) -> Result<(), AzdoError> {
         let status = if approve { "approved" } else { "rejected" };
-        let url = self.release_url(repo, &["release", "approvals", &approval.to_string()], &[]);
+        let url = self.release_url(repo, &["release", "approvals", approval.as_str()], &[]);
         let body = json!({"status": status, "comments": comment});
         self.send(Call::with_body(Method::PATCH, url, body, false))
             .await?;

@@ -1,73 +1,11 @@
 //! Which stage of a classic release waits for whom: the release's environments and its pending
-//! approvals read into [`Stage`]s, in deployment order. Pure.
+//! approvals read into [`Stage`]s (`cd.rs`), in deployment order. Pure.
 
 use serde::Deserialize;
 
+use super::cd::{ApprovalId, PendingApproval, Stage, StageStatus, Wait};
 use super::client::IdentityDto;
 use super::*;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StageStatus {
-    NotStarted,
-    Queued,
-    InProgress,
-    Succeeded,
-    PartiallySucceeded,
-    Rejected,
-    Canceled,
-    Other(String),
-}
-
-impl StageStatus {
-    /// Without regard to case, as servers differ.
-    fn parse(text: &str) -> Self {
-        match text.to_ascii_lowercase().as_str() {
-            "notstarted" | "undefined" => Self::NotStarted,
-            "queued" | "scheduled" => Self::Queued,
-            "inprogress" => Self::InProgress,
-            "succeeded" => Self::Succeeded,
-            "partiallysucceeded" => Self::PartiallySucceeded,
-            "rejected" => Self::Rejected,
-            "canceled" => Self::Canceled,
-            _ => Self::Other(text.to_owned()),
-        }
-    }
-}
-
-/// An approval a person still has to give.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingApproval {
-    pub id: i64,
-    /// Who may approve: a person or a group.
-    pub approver: ApproverRef,
-    /// After deployment rather than before.
-    pub post_deploy: bool,
-}
-
-/// Why a stage does not move on by itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Wait {
-    Approval(Vec<PendingApproval>),
-    ManualIntervention,
-    /// Automated gates are being evaluated; no person is asked.
-    Gates,
-}
-
-/// One environment of a release, in deployment order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stage {
-    pub id: i64,
-    pub name: String,
-    pub rank: i64,
-    pub status: StageStatus,
-    pub waiting: Option<Wait>,
-    /// What the latest deployment attempt says (`rejected`, `phaseFailed`, `gateFailed`…), to
-    /// tell a rejection from a failed deployment.
-    pub last_operation: Option<String>,
-    /// Who approves its deployment, as the release definition said when the release was
-    /// created (`preApprovalsSnapshot`), automated approvals left out.
-    pub approvers: Vec<ApproverRef>,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -152,7 +90,7 @@ pub(super) fn stages(environments: Vec<EnvironmentDto>, pending: Vec<ApprovalDto
                         .is_some_and(|e| e.id == env.id)
                 })
                 .map(|a| {
-                    PendingApproval::new(
+                    pending_approval(
                         a.id,
                         a.approver.as_ref(),
                         a.approval_type.eq_ignore_ascii_case("postDeploy"),
@@ -188,6 +126,7 @@ pub(super) fn stages(environments: Vec<EnvironmentDto>, pending: Vec<ApprovalDto
                 last_operation: latest
                     .map(|s| s.operation_status.clone())
                     .filter(|s| !s.is_empty()),
+                ref_name: None,
             }
         })
         .collect();
@@ -195,17 +134,17 @@ pub(super) fn stages(environments: Vec<EnvironmentDto>, pending: Vec<ApprovalDto
     stages
 }
 
-impl PendingApproval {
-    fn new(id: i64, approver: Option<&IdentityDto>, post_deploy: bool) -> Self {
-        Self {
-            id,
-            approver: approver_ref(approver),
-            post_deploy,
-        }
+fn pending_approval(id: i64, approver: Option<&IdentityDto>, post_deploy: bool) -> PendingApproval {
+    PendingApproval {
+        id: ApprovalId::from(id),
+        approvers: vec![approver_ref(approver)],
+        post_deploy,
+        required: 1,
+        approved_by: Vec::new(),
     }
 }
 
-fn approver_ref(identity: Option<&IdentityDto>) -> ApproverRef {
+pub(super) fn approver_ref(identity: Option<&IdentityDto>) -> ApproverRef {
     ApproverRef {
         id: identity.map(|p| p.id.clone()).unwrap_or_default(),
         name: identity.map(|p| p.display_name.clone()).unwrap_or_default(),
@@ -228,7 +167,7 @@ fn stage_approvals(env: &EnvironmentDto) -> Vec<PendingApproval> {
     let pending = |list: &[StageApprovalDto], post_deploy: bool| -> Vec<PendingApproval> {
         list.iter()
             .filter(|a| a.status.eq_ignore_ascii_case("pending") && !a.is_automated)
-            .map(|a| PendingApproval::new(a.id, a.approver.as_ref(), post_deploy))
+            .map(|a| pending_approval(a.id, a.approver.as_ref(), post_deploy))
             .collect()
     };
     let mut all = pending(&env.pre_deploy_approvals, false);
@@ -279,14 +218,16 @@ mod tests {
         assert_eq!(
             found[1].waiting,
             Some(Wait::Approval(vec![PendingApproval {
-                id: 77,
-                approver: ApproverRef {
+                id: ApprovalId::from(77),
+                approvers: vec![ApproverRef {
                     id: String::new(),
                     name: "Release Managers".into(),
                     email: None,
                     is_group: false,
-                },
-                post_deploy: false
+                }],
+                post_deploy: false,
+                required: 1,
+                approved_by: Vec::new(),
             }]))
         );
     }
@@ -306,14 +247,16 @@ mod tests {
         assert_eq!(
             stages(vec![stage], vec![listed])[0].waiting,
             Some(Wait::Approval(vec![PendingApproval {
-                id: 9,
-                approver: ApproverRef {
+                id: ApprovalId::from(9),
+                approvers: vec![ApproverRef {
                     id: String::new(),
                     name: "Bo".into(),
                     email: None,
                     is_group: false,
-                },
-                post_deploy: true
+                }],
+                post_deploy: true,
+                required: 1,
+                approved_by: Vec::new(),
             }]))
         );
     }

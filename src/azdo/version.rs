@@ -113,7 +113,12 @@ impl AzdoClient {
 
     /// Whether the server's api-version knows `searchCriteria.minTime` (7.1 and later).
     pub(super) fn knows_time_ranges(&self) -> bool {
-        numbers(&self.api_version()) >= vec![7, 1]
+        self.speaks_at_least(&[7, 1])
+    }
+
+    /// Whether the api-version in use is `version` (`[7, 0]`) or newer.
+    pub(super) fn speaks_at_least(&self, version: &[u32]) -> bool {
+        numbers(&self.api_version()).as_slice() >= version
     }
 
     /// The api-version the client uses now (after negotiation, if any).

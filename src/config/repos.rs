@@ -6,6 +6,8 @@
 //! [repos."Billo.Api"]
 //! ci_definition = "Billo.Api-CI"      # a build definition id or name
 //! release_definition = 5              # a classic release definition id or name
+//! cd = "classic"                      # or "yaml": a YAML pipeline's stages deploy
+//! # cd_pipeline = "Billo.Api-CD"      # with "yaml": the pipeline that deploys (default: CI's run)
 //! stages = ["Sandbox", "Production"]  # the order approvals are asked in
 //! target_branch = "develop"           # where PRs merge
 //! release_branch = "main"             # where release PRs merge
@@ -31,7 +33,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::reader::parse_channel;
-use crate::domain::{Approver, Deciders, RepoName, RepoSettings, ReposConfig, StagePolicy};
+use crate::domain::{Approver, CdKind, Deciders, RepoName, RepoSettings, ReposConfig, StagePolicy};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,10 +70,24 @@ fn check(repo: &RepoName, settings: &RepoSettings) -> Result<(), String> {
         ("project", &settings.project),
         ("ci_definition", &settings.ci_definition),
         ("release_definition", &settings.release_definition),
+        ("cd_pipeline", &settings.cd_pipeline),
     ] {
         if blank(value) {
             return Err(format!("repos.\"{repo}\".{key} is empty"));
         }
+    }
+    let yaml = settings.cd == CdKind::Yaml;
+    if settings.cd_pipeline.is_some() && !yaml {
+        return Err(format!(
+            "repos.\"{repo}\".cd_pipeline names a YAML pipeline, but cd is \"classic\"; add \
+             cd = \"yaml\""
+        ));
+    }
+    if settings.release_definition.is_some() && yaml {
+        return Err(format!(
+            "repos.\"{repo}\".release_definition is a classic release definition, but cd is \
+             \"yaml\"; use cd_pipeline for the pipeline that deploys"
+        ));
     }
     if settings.stages.iter().any(|s| s.trim().is_empty()) {
         return Err(format!("repos.\"{repo}\".stages has an empty stage name"));
@@ -189,6 +205,21 @@ mod tests {
         assert!(
             both.contains("Production has both `users` and `from_azure_devops = true`"),
             "{both}"
+        );
+        let kind = parse("[repos.\"A\"]\ncd = \"yml\"\n").unwrap_err();
+        assert!(kind.contains("unknown variant `yml`"), "{kind}");
+        let pipeline = parse("[repos.\"A\"]\ncd_pipeline = \"A-CD\"\n").unwrap_err();
+        assert!(
+            pipeline.contains("cd_pipeline names a YAML pipeline, but cd is \"classic\""),
+            "{pipeline}"
+        );
+        let classic = parse("[repos.\"A\"]\ncd = \"yaml\"\nrelease_definition = 5\n");
+        assert!(classic.unwrap_err().contains("use cd_pipeline"));
+        let yaml = parse("[repos.\"A\"]\ncd = \"yaml\"\ncd_pipeline = 12\n").unwrap();
+        let yaml = yaml.for_repo(&RepoName::parse("A").unwrap());
+        assert_eq!(
+            (yaml.cd, yaml.cd_pipeline.as_deref()),
+            (CdKind::Yaml, Some("12"))
         );
         let repo = parse("[repos.\"a/b\"]\n").unwrap_err();
         assert!(repo.contains("contains '/'"), "{repo}");

@@ -19,7 +19,7 @@ pub use jira_key::{DEFAULT_TICKET_PATTERN, JiraKey, MOST_TICKETS, in_projects, t
 pub use message::{Line, Message, Span};
 pub use policy::{APPROVE, ApprovalPolicy, Decides, RepoApprovers, Rule, StagePolicy};
 pub use pr_ref::{PrRef, PrRefError};
-pub use repo_settings::{RepoSettings, ReposConfig};
+pub use repo_settings::{CdKind, RepoSettings, ReposConfig};
 pub use run::{
     ApprovalOption, ApprovalStatus, Decision, OptionStyle, RunKind, RunStatus, Through, Voter,
 };

@@ -3,7 +3,7 @@
 //! Every key is optional; a repository that is not listed uses the defaults. `config` reads the
 //! file.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{RepoApprovers, RepoName};
 
@@ -14,6 +14,13 @@ pub struct RepoSettings {
     pub ci_definition: Option<String>,
     #[serde(default, deserialize_with = "id_or_name")]
     pub release_definition: Option<String>,
+    /// How the repository deploys: classic releases (the default) or a YAML pipeline.
+    #[serde(default)]
+    pub cd: CdKind,
+    /// With `cd = "yaml"`, the pipeline (id or name) whose runs deploy; by default the CI
+    /// pipeline's own run, whose stages after its first deploy.
+    #[serde(default, deserialize_with = "id_or_name")]
+    pub cd_pipeline: Option<String>,
     #[serde(default)]
     pub stages: Vec<String>,
     pub target_branch: Option<String>,
@@ -30,6 +37,17 @@ pub struct RepoSettings {
     /// A CI build that partially succeeded counts as green (Azure DevOps' `partiallySucceeded`).
     #[serde(default)]
     pub accept_partially_succeeded: bool,
+}
+
+/// What deploys a repository's release.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CdKind {
+    /// A classic release that Azure DevOps creates from the CI build.
+    #[default]
+    Classic,
+    /// The stages of a YAML pipeline run, gated by environment approvals and checks.
+    Yaml,
 }
 
 /// The settings of every repository REPOS_CONFIG names.

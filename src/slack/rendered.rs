@@ -112,6 +112,7 @@ mod release_view {
             id: 3,
             name: "Release-3".into(),
             url: "https://cd/3".into(),
+            kind: Default::default(),
         });
         run.stages = vec![
             StageSeen {

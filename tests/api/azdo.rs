@@ -626,24 +626,36 @@ async fn the_release_of_a_build_reports_which_stage_waits_for_whom_and_approvals
                 "Production".into(),
                 StageStatus::NotStarted,
                 Some(Wait::Approval(vec![PendingApproval {
-                    id: 301,
-                    approver: ApproverRef {
+                    id: 301.into(),
+                    approvers: vec![ApproverRef {
                         id: "g-release".into(),
                         name: "[Proj]\\Release Managers".into(),
                         email: None,
                         is_group: true,
-                    },
-                    post_deploy: false
+                    }],
+                    post_deploy: false,
+                    required: 1,
+                    approved_by: Vec::new(),
                 }]))
             ),
         ]
     );
     client
-        .decide_approval(&repo("Billo.Api"), 301, true, "Approved in Slack by @ada")
+        .decide_approval(
+            &repo("Billo.Api"),
+            &301.into(),
+            true,
+            "Approved in Slack by @ada",
+        )
         .await
         .unwrap();
     client
-        .decide_approval(&repo("Billo.Api"), 302, false, "Rejected in Slack by @bo")
+        .decide_approval(
+            &repo("Billo.Api"),
+            &302.into(),
+            false,
+            "Rejected in Slack by @bo",
+        )
         .await
         .unwrap();
     client

@@ -29,3 +29,4 @@ mod server_versions;
 mod store;
 mod support;
 mod threads;
+mod yaml_cd;

@@ -1,11 +1,13 @@
-//! The release after its merge, up to its CD release: the CI build of the release branch (one
-//! a CI trigger queued is adopted), then the classic release Azure DevOps creates from it.
+//! The release after its merge, up to its CD: the CI build of the release branch (one a CI
+//! trigger queued is adopted), then the classic release Azure DevOps creates from it, or the
+//! YAML pipeline run that deploys it.
 
 use chrono::{DateTime, Utc};
 
 use super::state::{CdRelease, ReleaseRun, ReleaseStep};
-use super::{ReleaseFlow, Step, retry};
-use crate::domain::{Line, Message, RepoName};
+use super::{ReleaseFlow, Step, gates, retry};
+use crate::azdo::StageStatus;
+use crate::domain::{CdKind, Line, Message, RepoName};
 use crate::workflow::ci::{self, BuildOrder, BuildRef, Patience};
 use crate::workflow::{StepContext, StepError, Transition};
 
@@ -69,6 +71,15 @@ impl ReleaseFlow {
             .ok_or_else(|| StepError::permanent("the run lost track of its build"))?;
         let since = since.unwrap_or_else(|| ctx.now());
         let patience = self.ci_patience(&run.repo);
+        if self.built_before_deploying(&run, &tracked).await? {
+            let built = BuildRef {
+                state: "built".into(),
+                ..tracked
+            };
+            let reply = ci::reply(&built, "built; its later stages deploy");
+            run.build = Some(built);
+            return Ok(Transition::go(run.at(ReleaseStep::FindCd { since: None })).reply(reply));
+        }
         let look = ci::look(
             self.azdo.as_ref(),
             &run.repo,
@@ -113,7 +124,30 @@ impl ReleaseFlow {
         })
     }
 
-    /// Waits for the classic release Azure DevOps creates from the build (its CD trigger).
+    /// Whether a YAML CI run that deploys itself has built: its build stages succeeded. Such a
+    /// run only finishes after its approvals, which must not count as CI time.
+    async fn built_before_deploying(
+        &self,
+        run: &ReleaseRun,
+        tracked: &BuildRef,
+    ) -> Result<bool, StepError> {
+        let settings = self.repos_config.for_repo(&run.repo);
+        if settings.cd != CdKind::Yaml || settings.cd_pipeline.is_some() {
+            return Ok(false);
+        }
+        let stages = self.azdo.run_stages(&run.repo, tracked.id).await?;
+        let build = gates::build_stages(&stages, &settings.stages);
+        let green = |status: &StageStatus| match status {
+            StageStatus::Succeeded => true,
+            StageStatus::PartiallySucceeded => settings.accept_partially_succeeded,
+            _ => false,
+        };
+        Ok(!build.is_empty() && build.iter().all(|s| green(&s.status)))
+    }
+
+    /// Waits for what deploys the build: the classic release Azure DevOps creates from it (its
+    /// CD trigger), or with `cd = "yaml"` the build's own run or the CD pipeline's run it
+    /// triggered.
     pub(super) async fn find_cd(
         &self,
         ctx: &StepContext<'_>,
@@ -126,40 +160,55 @@ impl ReleaseFlow {
             .clone()
             .ok_or_else(|| StepError::permanent("the run lost track of its build"))?;
         let since = since.unwrap_or_else(|| ctx.now());
-        let build = self.azdo.build(&repo, tracked.id).await?;
-        let definition = self.repos_config.for_repo(&repo).release_definition;
+        let settings = self.repos_config.for_repo(&repo);
         let patience = self.cd_patience();
-        match self
-            .azdo
-            .release_for_build(&repo, &build, definition.as_deref())
-            .await?
-        {
-            Some(release) => {
-                let cd = CdRelease {
-                    id: release.id,
-                    name: release.name,
-                    url: release.web_url,
-                };
+        let wait = ci::human(patience.max_wait);
+        let number = &tracked.number;
+        let (found, missing) = match (settings.cd, &settings.cd_pipeline) {
+            (CdKind::Classic, _) => {
+                let build = self.azdo.build(&repo, tracked.id).await?;
+                let definition = settings.release_definition.as_deref();
+                let release = self
+                    .azdo
+                    .release_for_build(&repo, &build, definition)
+                    .await?;
+                let found = release.map(|r| CdRelease {
+                    id: r.id,
+                    name: r.name,
+                    url: r.web_url,
+                    kind: CdKind::Classic,
+                });
+                let missing = format!(
+                    "no CD release was created from build {number} within {wait}; is the \
+                     release definition's continuous deployment trigger on?"
+                );
+                (found, missing)
+            }
+            (CdKind::Yaml, None) => (Some(yaml_run(&tracked)), String::new()),
+            (CdKind::Yaml, Some(pipeline)) => {
+                let build = self.azdo.build(&repo, tracked.id).await?;
+                let found = self.azdo.triggered_run(&repo, pipeline, &build).await?;
+                let missing = format!(
+                    "no run of the CD pipeline `{pipeline}` was triggered by build {number} \
+                     within {wait}; does its `resources.pipelines` trigger name the CI pipeline?"
+                );
+                (found.map(|b| yaml_run(&BuildRef::of(&b))), missing)
+            }
+        };
+        match found {
+            Some(cd) => {
                 let reply = Message::new([Line::new()
                     .plain("CD: ")
                     .link(cd.url.clone(), cd.name.clone())
-                    .plain(format!(" was created from build {}", tracked.number))]);
+                    .plain(format!(" deploys build {}", tracked.number))]);
                 run.cd = Some(cd);
                 Ok(Transition::go(run.at(ReleaseStep::Stages { since: None })).reply(reply))
             }
-            None if patience.over(since, ctx.now()) => {
-                let reason = format!(
-                    "no CD release was created from build {} within {}; is the release definition's \
-                     continuous deployment trigger on?",
-                    tracked.number,
-                    ci::human(patience.max_wait)
-                );
-                Ok(Transition::fail_with_retry(
-                    run.at(ReleaseStep::FindCd { since: None }),
-                    reason,
-                    retry("Look for the CD release again?"),
-                ))
-            }
+            None if patience.over(since, ctx.now()) => Ok(Transition::fail_with_retry(
+                run.at(ReleaseStep::FindCd { since: None }),
+                missing,
+                retry("Look for the CD release again?"),
+            )),
             None => {
                 let step = ReleaseStep::FindCd { since: Some(since) };
                 Ok(Transition::poll(
@@ -169,5 +218,15 @@ impl ReleaseFlow {
                 ))
             }
         }
+    }
+}
+
+/// A YAML pipeline run that deploys, as the run follows it.
+fn yaml_run(build: &BuildRef) -> CdRelease {
+    CdRelease {
+        id: build.id,
+        name: format!("pipeline run {}", build.number),
+        url: build.url.clone(),
+        kind: CdKind::Yaml,
     }
 }

@@ -1,12 +1,65 @@
-//! What the approval loop reads of Azure DevOps besides the release itself: the people behind a
-//! stage's approvers there, and the approvals a stage still waits for.
+//! What the approval loop reads and decides in Azure DevOps, whether the CD is a classic release
+//! or a YAML pipeline run: its stages, the people behind a stage's approvers, the approvals a
+//! stage still waits for, and the decision on one.
 
-use super::ReleaseFlow;
-use crate::azdo::{ApproverRef, Wait};
-use crate::domain::{Approver, RepoName};
+use super::state::{CdRelease, ReleaseRun};
+use super::{ReleaseFlow, gates};
+use crate::azdo::{ApprovalId, ApproverRef, Stage, Wait};
+use crate::domain::{Approver, CdKind, RepoName};
 use crate::workflow::StepError;
 
 impl ReleaseFlow {
+    /// The stages that deploy, in Azure DevOps' order. A YAML CI run that deploys itself
+    /// starts with its build: the stages REPOS_CONFIG `stages` does not name, or else its first.
+    pub(super) async fn cd_stages(
+        &self,
+        run: &ReleaseRun,
+        cd: &CdRelease,
+    ) -> Result<Vec<Stage>, StepError> {
+        Ok(match cd.kind {
+            CdKind::Classic => self.azdo.release(&run.repo, cd.id).await?.stages,
+            CdKind::Yaml => {
+                let stages = self.azdo.run_stages(&run.repo, cd.id).await?;
+                let own_run = run.build.as_ref().is_some_and(|b| b.id == cd.id);
+                if !own_run {
+                    return Ok(stages);
+                }
+                let configured = self.repos_config.for_repo(&run.repo).stages;
+                let build: Vec<i64> = gates::build_stages(&stages, &configured)
+                    .iter()
+                    .map(|s| s.id)
+                    .collect();
+                stages
+                    .into_iter()
+                    .filter(|s| !build.contains(&s.id))
+                    .collect()
+            }
+        })
+    }
+
+    /// Approves or rejects one approval in Azure DevOps.
+    pub(super) async fn decide(
+        &self,
+        run: &ReleaseRun,
+        cd: &CdRelease,
+        approval: &ApprovalId,
+        approve: bool,
+        comment: &str,
+    ) -> Result<(), crate::azdo::AzdoError> {
+        match cd.kind {
+            CdKind::Classic => {
+                self.azdo
+                    .decide_approval(&run.repo, approval, approve, comment)
+                    .await
+            }
+            CdKind::Yaml => {
+                self.azdo
+                    .decide_check(&run.repo, approval, approve, comment)
+                    .await
+            }
+        }
+    }
+
     /// For a stage whose approvers come from Azure DevOps (`from_azure_devops`), the people
     /// behind `listed`, its approvers there; `None` for any other stage.
     pub(super) async fn azdo_deciders(
@@ -36,33 +89,42 @@ impl ReleaseFlow {
         ))
     }
 
-    /// Whether approval `approval` of release `release` is still pending.
-    pub(super) async fn pending(
+    /// Whether `approval` still waits for the bot's decision: Azure DevOps lists it as pending,
+    /// and the bot's account is not among those who approved it already.
+    pub(super) async fn waits_for_bot(
         &self,
-        repo: &RepoName,
-        release: i64,
-        approval: i64,
+        run: &ReleaseRun,
+        cd: &CdRelease,
+        approval: &ApprovalId,
     ) -> Result<bool, StepError> {
-        let release = self.azdo.release(repo, release).await?;
-        Ok(release.stages.iter().any(|s| {
-            matches!(&s.waiting, Some(Wait::Approval(list)) if list.iter().any(|a| a.id == approval))
-        }))
+        let stages = self.cd_stages(run, cd).await?;
+        let found = stages.iter().find_map(|s| match &s.waiting {
+            Some(Wait::Approval(list)) => list.iter().find(|a| &a.id == approval),
+            _ => None,
+        });
+        let Some(found) = found else {
+            return Ok(false);
+        };
+        if found.approved_by.is_empty() {
+            return Ok(true);
+        }
+        let bot = self.azdo.whoami().await?;
+        Ok(!found.approved_by.contains(&bot.id))
     }
 
     /// The ids of the approvals `stage` still waits for.
     pub(super) async fn pending_of(
         &self,
-        repo: &RepoName,
-        release: i64,
+        run: &ReleaseRun,
+        cd: &CdRelease,
         stage: &str,
-    ) -> Result<Vec<i64>, StepError> {
-        let release = self.azdo.release(repo, release).await?;
-        Ok(release
-            .stages
+    ) -> Result<Vec<ApprovalId>, StepError> {
+        let stages = self.cd_stages(run, cd).await?;
+        Ok(stages
             .iter()
             .filter(|s| s.name.eq_ignore_ascii_case(stage))
             .filter_map(|s| match &s.waiting {
-                Some(Wait::Approval(list)) => Some(list.iter().map(|a| a.id)),
+                Some(Wait::Approval(list)) => Some(list.iter().map(|a| a.id.clone())),
                 _ => None,
             })
             .flatten()

@@ -6,11 +6,12 @@
 use chrono::{DateTime, Utc};
 
 use super::gates::{self, Gate};
+use super::questions::retry_stage_request;
 use super::questions::{stage_request, start_request};
 use super::state::{CdRelease, ReleaseRun, ReleaseStep};
 use super::{ReleaseFlow, STAGE_POINT, START_POINT, Step, retry, signoff};
-use crate::azdo::{ApproverRef, StageStatus};
-use crate::domain::{APPROVE, Line, Message};
+use crate::azdo::{ApprovalId, ApproverRef, StageStatus};
+use crate::domain::{APPROVE, CdKind, Line, Message};
 use crate::workflow::ci;
 use crate::workflow::{StepContext, StepError, Transition};
 
@@ -26,11 +27,11 @@ impl ReleaseFlow {
     ) -> Step {
         let repo = self.repo(&run)?;
         let cd = cd_of(&run)?;
-        let release = self.azdo.release(&run.repo, cd.id).await?;
+        let stages = self.cd_stages(&run, &cd).await?;
         let order = self.repos_config.for_repo(&repo).stages;
-        let ordered = gates::ordered(&release.stages, &order).map_err(StepError::permanent)?;
+        let ordered = gates::ordered(&stages, &order).map_err(StepError::permanent)?;
         run.stages = gates::seen(&ordered, &run.skipped);
-        let next = gates::next(&ordered, &run.skipped);
+        let next = gates::next(&ordered, &run.skipped, &run.approved);
         count_round(&mut run, &next, ordered.len())?;
         let look_again = || retry("Look at the CD release again?");
         Ok(match next {
@@ -48,20 +49,38 @@ impl ReleaseFlow {
                 reason,
                 look_again(),
             ),
+            Gate::Failed { stage, ref_name } => {
+                let reason = format!(
+                    "the {stage} stage of {} failed in Azure DevOps; Retry reruns its failed jobs",
+                    cd.name
+                );
+                let request = retry_stage_request(&stage);
+                let attempt = run.stage_retries + 1;
+                let step = ReleaseStep::RetryStage {
+                    stage,
+                    ref_name,
+                    attempt,
+                };
+                Transition::fail_with_retry(run.at(step), reason, request)
+            }
             Gate::Ask {
                 stage,
                 approvals,
                 post_deploy,
             } => {
                 run.watching = None;
-                let listed: Vec<ApproverRef> =
-                    approvals.iter().map(|a| a.approver.clone()).collect();
+                let listed: Vec<ApproverRef> = approvals
+                    .iter()
+                    .flat_map(|a| a.approvers.iter().cloned())
+                    .collect();
                 run.asked_deciders = self.azdo_deciders(&repo, &stage, &listed).await?;
+                let required = approvals.iter().map(|a| a.required).max().unwrap_or(1);
                 let approvals = approvals.into_iter().map(|a| a.id).collect();
                 Transition::go(run.at(ReleaseStep::AskStage {
                     stage,
                     approvals,
                     post_deploy,
+                    required,
                 }))
             }
             Gate::Start { stage, stage_id } => {
@@ -112,26 +131,32 @@ impl ReleaseFlow {
         Transition::poll(run.at(step), patience.interval, max_polls)
     }
 
-    /// Asks Slack to approve or skip a stage, and keeps looking at Azure DevOps meanwhile: an
-    /// approval given or rejected there ends the question.
+    /// Asks Slack to approve or skip (reject, in YAML) a stage, and keeps looking at Azure
+    /// DevOps meanwhile: an approval given or rejected there ends the question.
     pub(super) async fn ask_stage(
         &self,
         ctx: &StepContext<'_>,
         mut run: ReleaseRun,
-        stage: String,
-        approvals: Vec<i64>,
-        post_deploy: bool,
+        question: StageQuestion,
     ) -> Step {
+        let StageQuestion {
+            stage, approvals, ..
+        } = question.clone();
         Ok(match ctx.decision(STAGE_POINT) {
-            None => {
-                return self
-                    .ask_about_stage(run, stage, approvals, post_deploy)
-                    .await;
-            }
+            None => return self.ask_about_stage(run, question).await,
             Some(d) if d.option.as_str() == "approve" => {
                 run.signoffs.push(signoff(d, format!("{stage} approved")));
                 let by = d.who();
                 Transition::go(run.at(ReleaseStep::ApproveStage {
+                    stage,
+                    approvals,
+                    by,
+                }))
+            }
+            Some(d) if cd_of(&run)?.kind == CdKind::Yaml => {
+                run.signoffs.push(signoff(d, format!("{stage} rejected")));
+                let by = d.who();
+                Transition::go(run.at(ReleaseStep::RejectStage {
                     stage,
                     approvals,
                     by,
@@ -162,8 +187,8 @@ impl ReleaseFlow {
         Ok(match ctx.decision(START_POINT) {
             None => {
                 let cd = cd_of(&run)?;
-                let release = self.azdo.release(&run.repo, cd.id).await?;
-                let waiting = release.stages.iter().any(|s| {
+                let stages = self.cd_stages(&run, &cd).await?;
+                let waiting = stages.iter().any(|s| {
                     s.id == stage_id && s.waiting.is_none() && s.status == StageStatus::NotStarted
                 });
                 if !waiting {
@@ -192,16 +217,15 @@ impl ReleaseFlow {
     }
 
     /// The question about `stage`, asked (again) unless Azure DevOps settled it meanwhile.
-    async fn ask_about_stage(
-        &self,
-        run: ReleaseRun,
-        stage: String,
-        approvals: Vec<i64>,
-        post_deploy: bool,
-    ) -> Step {
+    async fn ask_about_stage(&self, run: ReleaseRun, question: StageQuestion) -> Step {
         let cd = cd_of(&run)?;
-        let still_pending = self.pending_of(&run.repo, cd.id, &stage).await?;
-        if !approvals.iter().all(|id| still_pending.contains(id)) {
+        let stage = &question.stage;
+        let still_pending = self.pending_of(&run, &cd, stage).await?;
+        if !question
+            .approvals
+            .iter()
+            .all(|id| still_pending.contains(id))
+        {
             let said = format!("{stage} was approved or rejected in Azure DevOps");
             let reply =
                 Message::new([Line::new().plain(format!("{said}; the question here is closed."))]);
@@ -209,133 +233,38 @@ impl ReleaseFlow {
                 .reply(reply)
                 .settled_in_azure_devops(said));
         }
-        let request = stage_request(&run, &stage, post_deploy);
-        let step = ReleaseStep::AskStage {
-            stage,
-            approvals,
-            post_deploy,
-        };
+        let request = stage_request(&run, &question, cd.kind);
+        let step = question.into_step();
         Ok(Transition::wait_rechecking(
             run.at(step),
             request,
             self.settings.poll_interval,
         ))
     }
+}
 
-    /// Approves (or, for a Skip, rejects) the stage's pending approvals in Azure DevOps, each
-    /// once, with a comment naming who decided in Slack. An approval someone already decided in
-    /// Azure DevOps counts as done.
-    pub(super) async fn decide_stage(
-        &self,
-        ctx: &StepContext<'_>,
-        run: ReleaseRun,
-        stage: &str,
-        approvals: &[i64],
-        by: &str,
-        verdict: StageVerdict,
-    ) -> Step {
-        let cd = cd_of(&run)?;
-        let repo = &run.repo;
-        let run_id = ctx.run_id().to_string();
-        let approve = verdict == StageVerdict::Approve;
-        let (done, key) = if approve {
-            ("Approved", "approve")
-        } else {
-            ("Skipped, so rejected,", "reject")
-        };
-        let comment = format!(
-            "{done} in Slack by {by} via release-agent, with the bot's account ({}, run {})",
-            run.name(),
-            run_id.get(..8).unwrap_or(&run_id)
-        );
-        let comment = comment.as_str();
-        for &approval in approvals {
-            let approved = ctx
-                .once(&format!("{key}:{approval}"), |attempt| async move {
-                    if attempt.is_retry() && !self.pending(repo, cd.id, approval).await? {
-                        return Ok(());
-                    }
-                    match self
-                        .azdo
-                        .decide_approval(repo, approval, approve, comment)
-                        .await
-                    {
-                        Ok(()) => Ok(()),
-                        Err(e) if e.is_transient() => Err(e.into()),
-                        Err(_) if !self.pending(repo, cd.id, approval).await? => Ok(()),
-                        Err(e) => Err(StepError::permanent(e.to_string())),
-                    }
-                })
-                .await;
-            match approved {
-                Ok(()) => {}
-                Err(StepError::Permanent(reason)) => {
-                    let reason = format!(
-                        "Azure DevOps refused the {key} of {stage}: {reason}. The identity of \
-                         AZDO_PAT must be allowed to approve {stage}."
-                    );
-                    return Ok(Transition::fail_with_retry(
-                        run.at(ReleaseStep::Stages { since: None }),
-                        reason,
-                        retry("Look at the CD release again?"),
-                    ));
-                }
-                Err(e) => return Err(e),
-            }
+/// The question about a stage, as its step stores it.
+#[derive(Debug, Clone)]
+pub(super) struct StageQuestion {
+    pub stage: String,
+    pub approvals: Vec<ApprovalId>,
+    pub post_deploy: bool,
+    /// How many people Azure DevOps asks for.
+    pub required: u32,
+}
+
+impl StageQuestion {
+    fn into_step(self) -> ReleaseStep {
+        ReleaseStep::AskStage {
+            stage: self.stage,
+            approvals: self.approvals,
+            post_deploy: self.post_deploy,
+            required: self.required,
         }
-        let reply = Message::new([Line::new().plain(decided_text(stage, by, verdict))]);
-        Ok(Transition::go(run.at(ReleaseStep::Stages { since: None })).reply(reply))
-    }
-
-    /// Starts a stage that follows a skipped one, since its trigger waits for the skipped stage.
-    pub(super) async fn start_stage(
-        &self,
-        ctx: &StepContext<'_>,
-        run: ReleaseRun,
-        stage: &str,
-        stage_id: i64,
-    ) -> Step {
-        let cd = cd_of(&run)?;
-        let comment = format!(
-            "Started by release-agent for {}: {} skipped in Slack",
-            run.name(),
-            run.skipped.join(", ")
-        );
-        ctx.once(&format!("start-stage:{stage_id}"), |_| async {
-            Ok::<_, StepError>(
-                self.azdo
-                    .start_stage(&run.repo, cd.id, stage_id, &comment)
-                    .await?,
-            )
-        })
-        .await?;
-        let reply = Message::new([Line::new().plain(format!(
-            "Started the deployment to {stage}, as asked in Slack (the stage before it was skipped)."
-        ))]);
-        Ok(Transition::go(run.at(ReleaseStep::Stages { since: None })).reply(reply))
     }
 }
 
-fn decided_text(stage: &str, by: &str, verdict: StageVerdict) -> String {
-    match verdict {
-        StageVerdict::Approve => {
-            format!("{stage} approved in Azure DevOps for {by}; watching its deployment.")
-        }
-        StageVerdict::Reject => format!(
-            "{stage} skipped by {by}: its approval was rejected in Azure DevOps, so nothing \
-             deploys it."
-        ),
-    }
-}
-
-/// Whether a stage's decision in Slack approves or rejects it in Azure DevOps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum StageVerdict {
-    Approve,
-    Reject,
-}
-
-fn cd_of(run: &ReleaseRun) -> Result<CdRelease, StepError> {
+pub(super) fn cd_of(run: &ReleaseRun) -> Result<CdRelease, StepError> {
     run.cd
         .clone()
         .ok_or_else(|| StepError::permanent("the run lost track of its CD release"))

@@ -1,7 +1,8 @@
-//! The approval loop's decisions. Pure: from the CD release's stages, the order the repository
-//! deploys them in and the stages skipped in Slack, what happens next.
+//! The approval loop's decisions. Pure: from the CD release's (or YAML run's) stages, the order
+//! the repository deploys them in, the stages skipped in Slack and the approvals the bot gave,
+//! what happens next.
 
-use crate::azdo::{PendingApproval, Stage, StageStatus, Wait};
+use crate::azdo::{ApprovalId, PendingApproval, Stage, StageStatus, Wait};
 
 use super::state::StageSeen;
 
@@ -13,6 +14,8 @@ pub enum Gate {
     LastSkipped { stage: String },
     /// A stage was rejected, or its deployment failed.
     Stopped { stage: String, reason: String },
+    /// A YAML stage failed; it can be retried by its name in the pipeline.
+    Failed { stage: String, ref_name: String },
     /// People must approve `stage`.
     Ask {
         stage: String,
@@ -54,14 +57,27 @@ pub fn ordered<'a>(stages: &'a [Stage], order: &[String]) -> Result<Vec<&'a Stag
         .collect()
 }
 
+/// The build stages of a YAML CI run that also deploys: the stages `configured` (REPOS_CONFIG
+/// `stages`) does not name, or else its first.
+pub fn build_stages<'a>(stages: &'a [Stage], configured: &[String]) -> Vec<&'a Stage> {
+    if configured.is_empty() {
+        return stages.iter().min_by_key(|s| s.rank).into_iter().collect();
+    }
+    stages
+        .iter()
+        .filter(|s| !configured.iter().any(|n| n.eq_ignore_ascii_case(&s.name)))
+        .collect()
+}
+
 fn is_skipped(stage: &Stage, skipped: &[String]) -> bool {
     skipped.iter().any(|s| s.eq_ignore_ascii_case(&stage.name))
 }
 
-/// What the loop does next, looking at the stages in order.
-pub fn next(ordered: &[&Stage], skipped: &[String]) -> Gate {
+/// What the loop does next, looking at the stages in order. `given`: the approvals the bot's
+/// account gave, which Azure DevOps may still list while it waits for more approvers.
+pub fn next(ordered: &[&Stage], skipped: &[String], given: &[ApprovalId]) -> Gate {
     let mut after_skip = false;
-    for stage in ordered {
+    for (i, stage) in ordered.iter().enumerate() {
         if is_skipped(stage, skipped) {
             after_skip = true;
             continue;
@@ -72,11 +88,29 @@ pub fn next(ordered: &[&Stage], skipped: &[String]) -> Gate {
         };
         match (&stage.waiting, &stage.status) {
             (Some(Wait::Approval(approvals)), _) => {
+                let open: Vec<PendingApproval> = approvals
+                    .iter()
+                    .filter(|a| !given.contains(&a.id))
+                    .cloned()
+                    .collect();
+                if open.is_empty() {
+                    let required = approvals.iter().map(|a| a.required).max().unwrap_or(1);
+                    return wait(&format!(
+                        "waits for more approvers in Azure DevOps (it asks for {required}; the \
+                         bot's account approved as one)"
+                    ));
+                }
                 return Gate::Ask {
-                    post_deploy: approvals.iter().all(|a| a.post_deploy),
-                    approvals: approvals.clone(),
+                    post_deploy: open.iter().all(|a| a.post_deploy),
+                    approvals: open,
                     stage: name,
                 };
+            }
+            (Some(Wait::Checks(checks)), _) => {
+                return wait(&format!(
+                    "waits for checks in Azure DevOps: {}",
+                    checks.join(", ")
+                ));
             }
             (Some(Wait::ManualIntervention), _) => {
                 return wait("waits for a manual intervention in Azure DevOps");
@@ -91,6 +125,22 @@ pub fn next(ordered: &[&Stage], skipped: &[String]) -> Gate {
                     stage: name,
                 };
             }
+            (None, StageStatus::Failed) => {
+                return Gate::Failed {
+                    ref_name: stage.ref_name.clone().unwrap_or_else(|| name.clone()),
+                    stage: name,
+                };
+            }
+            (None, StageStatus::Skipped) if i + 1 == ordered.len() => {
+                return Gate::Stopped {
+                    reason: format!(
+                        "Azure DevOps skipped {name} (its condition, or a stage before it \
+                         failed), so nothing deployed it"
+                    ),
+                    stage: name,
+                };
+            }
+            (None, StageStatus::Skipped) => {}
             (None, StageStatus::Canceled) => {
                 return Gate::Stopped {
                     reason: format!("the deployment to {name} was canceled in Azure DevOps"),
@@ -140,6 +190,9 @@ pub fn seen(ordered: &[&Stage], skipped: &[String]) -> Vec<StageSeen> {
                     (Some(Wait::Approval(_)), _) => "waiting for approval",
                     (Some(Wait::ManualIntervention), _) => "waiting for a manual intervention",
                     (Some(Wait::Gates), _) => "evaluating gates",
+                    (Some(Wait::Checks(_)), _) => "waiting for checks",
+                    (None, StageStatus::Failed) => "failed",
+                    (None, StageStatus::Skipped) => "skipped by Azure DevOps",
                     (None, StageStatus::Succeeded) => "deployed",
                     (None, StageStatus::PartiallySucceeded) => "partially deployed",
                     (None, StageStatus::Rejected) => "rejected or failed",
@@ -159,132 +212,5 @@ pub fn seen(ordered: &[&Stage], skipped: &[String]) -> Vec<StageSeen> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stage(name: &str, rank: i64, status: StageStatus) -> Stage {
-        Stage {
-            id: rank * 10,
-            name: name.into(),
-            rank,
-            status,
-            waiting: None,
-            last_operation: None,
-            approvers: Vec::new(),
-        }
-    }
-
-    fn approval(id: i64) -> Wait {
-        Wait::Approval(vec![PendingApproval {
-            id,
-            approver: crate::azdo::ApproverRef {
-                id: String::new(),
-                name: "Release Managers".into(),
-                email: None,
-                is_group: true,
-            },
-            post_deploy: false,
-        }])
-    }
-
-    fn pipeline(sandbox: Stage, production: Stage) -> Vec<Stage> {
-        vec![production, sandbox]
-    }
-
-    #[test]
-    fn the_first_stage_that_waits_for_people_is_asked_about() {
-        let mut sandbox = stage("Sandbox", 1, StageStatus::NotStarted);
-        sandbox.waiting = Some(approval(5));
-        let stages = pipeline(sandbox, stage("Production", 2, StageStatus::NotStarted));
-        let order = ordered(&stages, &[]).unwrap();
-        assert!(matches!(
-            next(&order, &[]),
-            Gate::Ask { ref stage, ref approvals, post_deploy: false } if stage == "Sandbox" && approvals[0].id == 5
-        ));
-    }
-
-    #[test]
-    fn deployed_stages_lead_to_the_next_and_finally_to_done() {
-        let mut production = stage("Production", 2, StageStatus::InProgress);
-        let stages = pipeline(
-            stage("Sandbox", 1, StageStatus::Succeeded),
-            production.clone(),
-        );
-        let order = ordered(&stages, &[]).unwrap();
-        assert_eq!(
-            next(&order, &[]),
-            Gate::Wait {
-                what: "Production is deploying".into()
-            }
-        );
-        production.status = StageStatus::Succeeded;
-        let stages = pipeline(stage("Sandbox", 1, StageStatus::Succeeded), production);
-        assert_eq!(next(&ordered(&stages, &[]).unwrap(), &[]), Gate::Deployed);
-    }
-
-    #[test]
-    fn after_a_skipped_stage_the_bot_starts_the_next() {
-        let mut sandbox = stage("Sandbox", 1, StageStatus::NotStarted);
-        sandbox.waiting = Some(approval(5));
-        let stages = pipeline(sandbox, stage("Production", 2, StageStatus::NotStarted));
-        let order = ordered(&stages, &[]).unwrap();
-        let skipped = vec!["sandbox".to_owned()];
-        assert_eq!(
-            next(&order, &skipped),
-            Gate::Start {
-                stage: "Production".into(),
-                stage_id: 20
-            }
-        );
-        let seen = seen(&order, &skipped);
-        assert_eq!(
-            (seen[0].state.as_str(), seen[1].state.as_str()),
-            ("skipped", "not started")
-        );
-        let all = vec!["Sandbox".to_owned(), "Production".to_owned()];
-        assert_eq!(
-            next(&order, &all),
-            Gate::LastSkipped {
-                stage: "Production".into()
-            }
-        );
-    }
-
-    #[test]
-    fn a_rejection_and_a_failed_deployment_are_told_apart() {
-        let mut production = stage("Production", 2, StageStatus::Rejected);
-        production.last_operation = Some("rejected".into());
-        let stages = pipeline(
-            stage("Sandbox", 1, StageStatus::Succeeded),
-            production.clone(),
-        );
-        assert_eq!(
-            next(&ordered(&stages, &[]).unwrap(), &[]),
-            Gate::Stopped {
-                stage: "Production".into(),
-                reason: "Production was rejected in Azure DevOps".into()
-            }
-        );
-        production.last_operation = Some("phaseFailed".into());
-        let stages = pipeline(stage("Sandbox", 1, StageStatus::Succeeded), production);
-        assert!(matches!(
-            next(&ordered(&stages, &[]).unwrap(), &[]),
-            Gate::Stopped { ref reason, .. } if reason == "the deployment to Production failed (phaseFailed)"
-        ));
-    }
-
-    #[test]
-    fn the_configured_order_wins_and_unknown_names_are_explained() {
-        let stages = pipeline(
-            stage("Sandbox", 1, StageStatus::Succeeded),
-            stage("Production", 2, StageStatus::NotStarted),
-        );
-        let order = ordered(&stages, &["production".into(), "sandbox".into()]).unwrap();
-        assert_eq!(order[0].name, "Production");
-        let missing = ordered(&stages, &["Staging".into()]).unwrap_err();
-        assert_eq!(
-            missing,
-            "REPOS_CONFIG names the stage `Staging`, but the CD release has only Production, Sandbox"
-        );
-    }
-}
+#[path = "gates_tests.rs"]
+mod tests;

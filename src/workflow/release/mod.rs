@@ -12,23 +12,26 @@
 //!                                              ▲     ├─ after a skipped stage ──► start stage ─────────────────────────┤
 //!                                              └─────┼───────────────────────────────────────────────────────────────────┘
 //!                                                    ├─ rejected or failed ──► failed, [Retry]
+//!                                                    ├─ YAML stage failed ──► failed, [Retry <stage>] ──► retry stage ──► stages
 //!                                                    └─ all deployed ──► Jira (released) ──► notes ──► archive ──► finished
 //! ```
 //!
 //! The release is frozen just before the merge (`Store::ship`): what is staged then is what
 //! ships, and PRs merged from then on open the next version. Effects are journaled: the release
 //! PR (`release-pr`), the merge (`merge:{commit}`), the build, each Azure DevOps approval
-//! (`approve:{id}`); the archive is an idempotent move.
+//! (`approve:{id}`, `reject:{id}`), each stage retry (`retry-stage:{run}:{stage}:{n}`); the
+//! archive is an idempotent move.
 //!
 //! A file per stage: this one loads what ships; `release_pr.rs` opens and merges the release PR;
-//! `build.rs` follows CI and finds the CD release; `deploy.rs` is the approval loop;
-//! `finish.rs` moves the tickets, posts the notes and archives.
+//! `build.rs` follows CI and finds the CD release or YAML run; `deploy.rs` is the approval loop,
+//! `cd_reads.rs` what it reads and `stage_effects.rs` what it does in Azure DevOps; `finish.rs`
+//! moves the tickets, posts the notes and archives.
 
 pub mod audit;
 mod build;
 mod cd_reads;
 mod deploy;
-use deploy::StageVerdict;
+use deploy::StageQuestion;
 mod finish;
 pub mod gates;
 pub mod notes;
@@ -36,6 +39,8 @@ mod questions;
 mod release_pr;
 pub mod report;
 mod settings;
+mod stage_effects;
+use stage_effects::StageVerdict;
 pub mod start;
 pub mod state;
 pub mod view;
@@ -178,9 +183,15 @@ impl Flow for ReleaseFlow {
                 stage,
                 approvals,
                 post_deploy,
+                required,
             } => {
-                self.ask_stage(ctx, run, stage, approvals, post_deploy)
-                    .await
+                let question = StageQuestion {
+                    stage,
+                    approvals,
+                    post_deploy,
+                    required,
+                };
+                self.ask_stage(ctx, run, question).await
             }
             ReleaseStep::ApproveStage {
                 stage,
@@ -206,6 +217,11 @@ impl Flow for ReleaseFlow {
             ReleaseStep::StartStage { stage, stage_id } => {
                 self.start_stage(ctx, run, &stage, stage_id).await
             }
+            ReleaseStep::RetryStage {
+                stage,
+                ref_name,
+                attempt,
+            } => self.retry_stage(ctx, run, &stage, &ref_name, attempt).await,
             ReleaseStep::Jira => self.released_jira(run).await,
             ReleaseStep::Notes => Ok(self.notes(ctx, run)),
             ReleaseStep::Archive => self.archive(ctx, run).await,
@@ -250,7 +266,7 @@ mod tests {
     #[test]
     fn every_option_name_of_the_flow_is_valid() {
         for name in [
-            "create", "cancel", "merge", "refresh", "retry", "approve", "skip",
+            "create", "cancel", "merge", "refresh", "retry", "approve", "skip", "reject",
         ] {
             assert!(crate::domain::OptionName::parse(name).is_some(), "{name}");
         }

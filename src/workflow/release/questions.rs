@@ -1,54 +1,101 @@
-//! The questions about a CD stage: approve or skip it, and start one that waited for a skipped
-//! stage. Pure: what the card asks, and what the confirm dialogs say about whose account acts.
+//! The questions about a CD stage: approve or skip (reject, in YAML) it, start one that waited
+//! for a skipped stage, retry a failed one. Pure: what the card asks, and what the confirm
+//! dialogs say about whose account acts.
 
+use super::deploy::StageQuestion;
 use super::state::ReleaseRun;
-use super::{STAGE_POINT, START_POINT};
-use crate::domain::{APPROVE, Deciders, Decides, OptionStyle};
+use super::{RETRY_POINT, STAGE_POINT, START_POINT};
+use crate::domain::ApprovalOption;
+use crate::domain::{APPROVE, CdKind, Deciders, Decides, OptionStyle};
 use crate::workflow::ApprovalRequest;
 use crate::workflow::flow::option;
 
 /// Approve `stage` (in Azure DevOps, after a confirm) or skip it; skipping the last stage ends
-/// the release before it.
-pub(super) fn stage_request(run: &ReleaseRun, stage: &str, post_deploy: bool) -> ApprovalRequest {
-    let last = run
-        .stages
-        .last()
-        .is_some_and(|s| s.name.eq_ignore_ascii_case(stage));
-    let when = if post_deploy {
+/// the release before it. A YAML stage is rejected rather than skipped: Azure DevOps fails the
+/// run there. When Azure DevOps asks for several approvers, the question says the bot's
+/// account is only one of them.
+pub(super) fn stage_request(
+    run: &ReleaseRun,
+    question: &StageQuestion,
+    kind: CdKind,
+) -> ApprovalRequest {
+    let stage = question.stage.as_str();
+    let when = if question.post_deploy {
         " (after deployment)"
     } else {
         ""
     };
-    let skip = if last {
-        format!(
+    let last = run
+        .stages
+        .last()
+        .is_some_and(|s| s.name.eq_ignore_ascii_case(stage));
+    let no = match (kind, last) {
+        (CdKind::Yaml, _) => option(
+            "reject",
+            "Reject",
+            OptionStyle::Destructive {
+                confirm: format!(
+                    "Reject {stage}? Its approval is rejected in Azure DevOps, which fails the \
+                     pipeline run there: nothing after it deploys, and the release stops."
+                ),
+            },
+        ),
+        (CdKind::Classic, true) => skip(format!(
             "Skip {stage}? Its approval is rejected in Azure DevOps; the release then stops \
              without reaching {stage}, and its tickets stay as they are."
-        )
-    } else {
-        format!(
+        )),
+        (CdKind::Classic, false) => skip(format!(
             "Skip {stage}? Its approval is rejected in Azure DevOps, so nothing deploys it; \
              the next stage is asked about here."
-        )
+        )),
     };
     let confirm = format!(
         "Approve {stage}{when} for {}? It is approved in Azure DevOps by the bot's account; \
          the comment names you.",
         run.name()
     );
+    let mut prompt = format!("Approve {stage}{when} for {}?", run.name());
+    if question.required > 1 {
+        prompt.push_str(&format!(
+            " Azure DevOps asks for {} approvers of {stage}: the bot's account counts as one, \
+             and the others approve in Azure DevOps.",
+            question.required
+        ));
+    }
     ApprovalRequest {
         point: STAGE_POINT.into(),
         decides: Decides::Stage(stage.to_owned()),
         author: None,
         deciders: run.asked_deciders.clone().map(Deciders::Only),
-        prompt: format!("Approve {stage}{when} for {}?", run.name()),
+        prompt,
         options: vec![
             option(
                 "approve",
                 format!("Approve {stage}"),
                 OptionStyle::Confirmed { confirm },
             ),
-            option("skip", "Skip", OptionStyle::Destructive { confirm: skip }),
+            no,
         ],
+    }
+}
+
+fn skip(confirm: String) -> ApprovalOption {
+    option("skip", "Skip", OptionStyle::Destructive { confirm })
+}
+
+/// Retry the failed jobs of a YAML stage: a Retry, so the release's deciders choose it.
+pub(super) fn retry_stage_request(stage: &str) -> ApprovalRequest {
+    ApprovalRequest {
+        point: RETRY_POINT.into(),
+        decides: Decides::Release,
+        author: None,
+        deciders: None,
+        prompt: format!("Rerun the failed jobs of {stage} in Azure DevOps?"),
+        options: vec![option(
+            "retry",
+            format!("Retry {stage}"),
+            OptionStyle::Primary,
+        )],
     }
 }
 

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Approver, RepoName};
+use crate::azdo::ApprovalId;
+use crate::domain::{Approver, CdKind, RepoName};
 use crate::store::{StagedPr, StagingRelease};
 pub use crate::workflow::ci::BuildRef;
 use crate::workflow::merge::MergeHold;
@@ -23,12 +24,16 @@ pub struct ReleasePr {
     pub reused: bool,
 }
 
-/// The classic release Azure DevOps created from the CI build.
+/// What deploys the CI build: the classic release Azure DevOps created from it, or a YAML
+/// pipeline run (the CI build itself, or a run of the CD pipeline it triggered).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CdRelease {
+    /// The release id, or the run's build id.
     pub id: i64,
     pub name: String,
     pub url: String,
+    #[serde(default)]
+    pub kind: CdKind,
 }
 
 /// A stage as the card shows it.
@@ -80,19 +85,22 @@ pub enum ReleaseStep {
     },
     AskStage {
         stage: String,
-        approvals: Vec<i64>,
+        approvals: Vec<ApprovalId>,
         post_deploy: bool,
+        /// How many people Azure DevOps asks for (a YAML approval's `minRequiredApprovers`).
+        #[serde(default = "one")]
+        required: u32,
     },
     ApproveStage {
         stage: String,
-        approvals: Vec<i64>,
+        approvals: Vec<ApprovalId>,
         /// Who approved in Slack, for the comment in Azure DevOps.
         by: String,
     },
     /// A skipped stage's pending approvals, rejected in Azure DevOps so nothing deploys it.
     RejectStage {
         stage: String,
-        approvals: Vec<i64>,
+        approvals: Vec<ApprovalId>,
         /// Who skipped in Slack, for the comment in Azure DevOps.
         by: String,
     },
@@ -104,6 +112,12 @@ pub enum ReleaseStep {
     StartStage {
         stage: String,
         stage_id: i64,
+    },
+    /// A failed YAML stage, rerun through the stages API; `attempt` counts the retries.
+    RetryStage {
+        stage: String,
+        ref_name: String,
+        attempt: u32,
     },
     Jira,
     Notes,
@@ -152,6 +166,12 @@ pub struct ReleaseRun {
     /// Rounds of the approval loop so far (ask → approve or skip → look again).
     #[serde(default)]
     pub rounds: u32,
+    /// Approvals the bot's account gave; one that Azure DevOps still lists waits for others.
+    #[serde(default)]
+    pub approved: Vec<ApprovalId>,
+    /// Failed YAML stages retried so far.
+    #[serde(default)]
+    pub stage_retries: u32,
     /// Who decides the stage question being asked, when they are whom Azure DevOps lists as
     /// its approvers (`from_azure_devops`); `None`: the policy's list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -188,6 +208,8 @@ impl ReleaseRun {
             skipped: Vec::new(),
             watching: None,
             rounds: 0,
+            approved: Vec::new(),
+            stage_retries: 0,
             asked_deciders: None,
             signoffs: Vec::new(),
             released_at: None,
@@ -229,6 +251,10 @@ impl ReleaseRun {
     }
 }
 
+fn one() -> u32 {
+    1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,12 +270,27 @@ mod tests {
         )
         .at(ReleaseStep::AskStage {
             stage: "Production".into(),
-            approvals: vec![7],
+            approvals: vec![ApprovalId::from(7)],
             post_deploy: false,
+            required: 1,
         });
         let json = serde_json::to_value(&run).unwrap();
         assert_eq!(step_name(&json), "ask_stage");
-        assert_eq!(serde_json::from_value::<ReleaseRun>(json).unwrap(), run);
+        assert_eq!(
+            serde_json::from_value::<ReleaseRun>(json.clone()).unwrap(),
+            run
+        );
+        let mut stored_before_yaml = json;
+        stored_before_yaml["approvals"] = serde_json::json!([7]);
+        stored_before_yaml
+            .as_object_mut()
+            .unwrap()
+            .remove("required");
+        assert_eq!(
+            serde_json::from_value::<ReleaseRun>(stored_before_yaml).unwrap(),
+            run,
+            "a run stored with numeric approval ids still reads"
+        );
     }
 
     #[test]

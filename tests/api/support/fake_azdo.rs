@@ -1,7 +1,7 @@
 //! A stateful fake Azure DevOps for end-to-end runs: PRs that complete when merged at their
 //! current source commit (409 when it moved), PR creation (409 when one is open for the same
 //! branches), threads, votes, builds that run to the result a test planned, and classic releases
-//! (`fake_cd`), branch policies and auto-complete (`fake_policy`). It answers the REST shapes the real service uses.
+//! (`fake_cd`) or YAML pipeline runs (`fake_yaml`), branch policies and auto-complete (`fake_policy`). It answers the REST shapes the real service uses.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,7 @@ use super::fake_policy::{self, FakePolicy};
 use super::fake_projects;
 use super::fake_threads;
 use super::fake_versions;
+use super::fake_yaml::{self, YamlStage, YamlState};
 
 #[derive(Debug, Clone)]
 pub struct FakePr {
@@ -75,6 +76,8 @@ pub struct FakeBuild {
     pub commit: Option<String>,
     pub reads: u32,
     pub plan: BuildPlan,
+    /// The deploying stages of a YAML run (`fake_yaml`); empty for any other build.
+    pub yaml: Vec<YamlStage>,
 }
 
 impl FakeBuild {
@@ -123,6 +126,8 @@ pub struct AzdoState {
     pub requests: Vec<String>,
     /// Repositories (lower case) in a project other than `Proj` (`fake_projects`).
     pub projects: BTreeMap<String, &'static str>,
+    /// The YAML pipeline that deploys the release branch, when a test plans one.
+    pub yaml: YamlState,
 }
 
 pub type FakeAzdo = Fake<AzdoState>;
@@ -200,6 +205,21 @@ impl FakeAzdo {
         pr.reviewers.insert(reviewer.to_owned(), vote);
     }
 
+    /// `who` approves the pending approval of YAML stage `stage` in Azure DevOps.
+    pub fn approve_yaml_by_hand(&self, stage: &str, who: (&str, &str)) {
+        self.with_mut(|state| {
+            let id = state
+                .builds
+                .iter()
+                .flat_map(|b| &b.yaml)
+                .filter(|s| s.plan.name == stage)
+                .find_map(|s| s.approval.as_ref().filter(|a| a.status == "pending"))
+                .map(|a| a.id.clone())
+                .expect("the stage waits for an approval");
+            fake_yaml::decide(state, &id, "approved", who).unwrap();
+        });
+    }
+
     pub fn plan_build(&self, plan: BuildPlan) {
         self.state.lock().unwrap().plans.push_back(plan);
     }
@@ -249,10 +269,11 @@ pub fn pr_json(pr: &FakePr) -> Value {
 }
 
 fn build_json(build: &FakeBuild) -> Value {
-    let (status, result) = match build.finished() {
-        Some(result) => ("completed", Some(result)),
-        None if build.reads == 0 => ("notStarted", None),
-        None => ("inProgress", None),
+    let (status, result) = match (fake_yaml::status(build), build.finished()) {
+        (Some(deploying), _) => deploying,
+        (None, Some(result)) => ("completed", Some(result)),
+        (None, None) if build.reads == 0 => ("notStarted", None),
+        (None, None) => ("inProgress", None),
     };
     json!({"id": build.id, "buildNumber": format!("2026.{}", build.id), "status": status, "result": result,
         "definition": {"id": 7, "name": "CI"}, "project": {"id": "proj-guid"},
@@ -298,7 +319,12 @@ impl Respond for Router {
             return refused;
         }
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-        let routes = [fake_cd::route, fake_policy::route, fake_threads::route];
+        let routes = [
+            fake_cd::route,
+            fake_policy::route,
+            fake_threads::route,
+            fake_yaml::route,
+        ];
         if let Some(answer) = routes
             .iter()
             .find_map(|route| route(&mut state, method, &parts, &query, &body))
@@ -416,6 +442,7 @@ impl Respond for Router {
                 match state.builds.iter_mut().find(|b| b.id == id) {
                     Some(build) => {
                         build.reads += 1;
+                        fake_yaml::advance(build);
                         ok(build_json(build))
                     }
                     None => ResponseTemplate::new(404),
@@ -432,12 +459,18 @@ pub fn queue(state: &mut AzdoState, branch: String, commit: Option<String>) -> V
         polls: 1,
         result: "succeeded",
     });
+    let yaml = if branch == state.cd.branch {
+        fake_yaml::stages_for(&state.yaml)
+    } else {
+        Vec::new()
+    };
     let build = FakeBuild {
         id: 900 + state.builds.len() as i64,
         branch,
         commit,
         reads: 0,
         plan,
+        yaml,
     };
     let answer = build_json(&build);
     state.builds.push(build);

@@ -13,6 +13,7 @@ pub mod fake_projects;
 pub mod fake_slack;
 pub mod fake_threads;
 pub mod fake_versions;
+pub mod fake_yaml;
 pub mod http_fakes;
 pub mod https;
 pub mod repo;

@@ -1,0 +1,175 @@
+//! Releases through a YAML multi-stage pipeline (REPOS_CONFIG `cd = "yaml"`): the CI build's own
+//! run builds, then deploys to Sandbox and Production behind environment approvals. The bot
+//! asks in Slack, PATCHes each decision to `pipelines/approvals` once, says when Azure DevOps
+//! wants more approvers than the bot's account, retries a failed stage through the stages API,
+//! and a rejection ends the release.
+
+use release_agent::domain::RunStatus;
+
+use crate::on_both_backends;
+use crate::pr_flow::World;
+use crate::release_flow::release_world_on;
+use crate::support::fake_azdo::FakeAzdo;
+use crate::support::fake_yaml::YamlStagePlan;
+use crate::support::{Backend, wait_until};
+
+/// The release world with Billo.Api deployed by its CI pipeline's own YAML run: Sandbox (one
+/// approver) and then Production (as planned by `production`).
+async fn yaml_world(
+    backend: Backend,
+    sandbox: YamlStagePlan,
+    production: YamlStagePlan,
+) -> Option<(World, tempfile::NamedTempFile)> {
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "[repos.\"Billo.Api\"]\ncd = \"yaml\"\n").unwrap();
+    let path = config.path().display().to_string();
+    let w = release_world_on(
+        backend,
+        &[("REPOS_CONFIG", path.as_str())],
+        FakeAzdo::start().await,
+    )
+    .await?;
+    w.azdo.with_mut(|state| {
+        state.cd.plan.clear();
+        state.yaml.plan = vec![sandbox, production];
+    });
+    Some((w, config))
+}
+
+async fn a_yaml_release_asks_for_each_environment_retries_a_failed_stage_and_waits_for_a_second_approver(
+    backend: Backend,
+) {
+    let sandbox = YamlStagePlan {
+        failures: 1,
+        ..YamlStagePlan::approved("Sandbox")
+    };
+    let production = YamlStagePlan {
+        approvers: 2,
+        ..YamlStagePlan::approved("Production")
+    };
+    let Some((w, _config)) = yaml_world(backend, sandbox, production).await else {
+        return;
+    };
+    let run = w.to_first_stage().await;
+    let card = w.card(run).await;
+    assert!(
+        card.contains("|pipeline run 2026.900>"),
+        "the card links the run: {card}"
+    );
+    assert!(
+        card.contains("Sandbox waiting for approval · Production not started"),
+        "the build stage is not a deployment: {card}"
+    );
+    assert!(card.ends_with("[Approve Sandbox] [Reject]"), "{card}");
+
+    w.press(run, "approve").await;
+    let failed = w.app.finished(run).await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    assert_eq!(
+        failed.outcome.as_deref(),
+        Some(
+            "the Sandbox stage of pipeline run 2026.900 failed in Azure DevOps; Retry reruns its failed jobs"
+        )
+    );
+    let card = w.card(run).await;
+    assert!(card.ends_with("[Retry Sandbox]"), "{card}");
+
+    w.press(run, "retry").await;
+    w.waits_at(run, "ask_stage").await;
+    assert_eq!(
+        w.azdo.with(|s| s.yaml.retries.clone()),
+        [(900, "sandbox".to_owned())],
+        "the stage was retried once, by its identifier"
+    );
+    let card = w.card(run).await;
+    assert!(
+        card.contains(
+            "Azure DevOps asks for 2 approvers of Production: the bot's account counts as one, \
+             and the others approve in Azure DevOps."
+        ),
+        "{card}"
+    );
+    assert!(card.ends_with("[Approve Production] [Reject]"), "{card}");
+
+    w.press(run, "approve").await;
+    wait_until("the bot's approval of Production", || async {
+        (w.azdo.with(|s| s.yaml.decisions.len()) == 2).then_some(())
+    })
+    .await;
+    let waiting = w.app.run(run).await;
+    assert_ne!(
+        waiting.status,
+        RunStatus::Done,
+        "Azure DevOps still waits for a second approver"
+    );
+    w.azdo.approve_yaml_by_hand("Production", ("u-ann", "Ann"));
+    let done = w.app.finished(run).await;
+    assert_eq!(done.status, RunStatus::Done, "{:?}", done.outcome);
+
+    let decisions = w.azdo.with(|s| s.yaml.decisions.clone());
+    assert_eq!(decisions.len(), 2, "one approval PATCH per stage");
+    assert_ne!(decisions[0].0, decisions[1].0);
+    assert!(decisions.iter().all(|(_, status, _)| status == "approved"));
+    assert!(
+        decisions[1]
+            .2
+            .starts_with("Approved in Slack by @someone (U0ADA) via release-agent"),
+        "{}",
+        decisions[1].2
+    );
+    assert_eq!(
+        ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"].map(|key| w.jira.status(key)),
+        ["Done", "Done", "Done"]
+    );
+    let replies = w.replies(run).await;
+    assert!(
+        replies
+            .iter()
+            .any(|r| r.starts_with(":rocket: *Released Billo.Api 1.4.3*")),
+        "{replies:?}"
+    );
+    assert!(
+        !w.azdo
+            .with(|s| s.requests.iter().any(|r| r.contains("/_apis/release/"))),
+        "no classic release was looked for"
+    );
+    w.app.finish().await;
+}
+
+async fn rejecting_a_yaml_stage_ends_the_release_there(backend: Backend) {
+    let production = YamlStagePlan::approved("Production");
+    let Some((w, _config)) =
+        yaml_world(backend, YamlStagePlan::approved("Sandbox"), production).await
+    else {
+        return;
+    };
+    let run = w.to_first_stage().await;
+    w.press(run, "reject").await;
+    let ended = w.app.finished(run).await;
+    assert_eq!(ended.status, RunStatus::Cancelled);
+    let reason = ended.outcome.unwrap_or_default();
+    assert!(
+        reason.starts_with(
+            "Sandbox was rejected in Slack by @someone (U0ADA): Azure DevOps fails pipeline run \
+             2026.900 there"
+        ),
+        "{reason}"
+    );
+    let decisions = w.azdo.with(|s| s.yaml.decisions.clone());
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0].1, "rejected");
+    let production = w.azdo.with(|s| s.builds[0].yaml[1].result);
+    assert_eq!(
+        production,
+        Some("skipped"),
+        "nothing after Sandbox deployed"
+    );
+    assert_eq!(w.jira.status("ALLPOST-1"), "Ready for QA");
+    assert!(w.app.store.shipping("Billo.Api").await.unwrap().is_some());
+    w.app.finish().await;
+}
+
+on_both_backends!(
+    a_yaml_release_asks_for_each_environment_retries_a_failed_stage_and_waits_for_a_second_approver,
+    rejecting_a_yaml_stage_ends_the_release_there,
+);
