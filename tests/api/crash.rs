@@ -28,6 +28,7 @@ use crate::release_flow::{prepare_cd, stage_release};
 use crate::support::fake_azdo::{FakeAzdo, FakePr};
 use crate::support::fake_jira::FakeJira;
 use crate::support::fake_policy::FakePolicy;
+use crate::support::fake_yaml::YamlStagePlan;
 use crate::support::http_fakes::Fault;
 use crate::support::repo::Repo;
 use crate::support::{APP_TOKEN, BOT_TOKEN, Backend, FakeSlack, TestDb, init, pr_env};
@@ -382,13 +383,19 @@ impl Scene {
         }
     }
 
-    /// (approval id, status) of every CD approval call, in order.
-    fn approval_calls(&self) -> Vec<(i64, String)> {
+    /// (approval id, status) of every CD approval call, classic or YAML, in order.
+    fn approval_calls(&self) -> Vec<(String, String)> {
         self.azdo.with(|s| {
-            s.cd.decisions
+            let classic =
+                s.cd.decisions
+                    .iter()
+                    .map(|(id, status, _)| (id.to_string(), status.clone()));
+            let yaml = s
+                .yaml
+                .decisions
                 .iter()
-                .map(|(id, status, _)| (*id, status.clone()))
-                .collect()
+                .map(|(id, status, _)| (id.clone(), status.clone()));
+            classic.chain(yaml).collect()
         })
     }
 
@@ -645,10 +652,12 @@ impl<const REUSED: bool, const HELD: bool> Workflow for Reviewing<REUSED, HELD> 
 }
 
 /// A release of [`Scene::release`], driven by [`RELEASE_SCRIPT`], or by [`SKIP_SCRIPT`] when it
-/// skips Sandbox.
-struct Shipping<const SKIPS_SANDBOX: bool>;
-type Release = Shipping<false>;
-type SkippedRelease = Shipping<true>;
+/// skips Sandbox; with `YAML`, deployed by the CI build's own YAML run (REPOS_CONFIG `cd =
+/// "yaml"`) instead of a classic release.
+struct Shipping<const SKIPS_SANDBOX: bool, const YAML: bool>;
+type Release = Shipping<false, false>;
+type SkippedRelease = Shipping<true, false>;
+type YamlRelease = Shipping<false, true>;
 
 #[derive(Debug, PartialEq)]
 struct ReleaseOutcome {
@@ -657,18 +666,30 @@ struct ReleaseOutcome {
     merges: usize,
     builds: usize,
     /// (approval id, status) of every approval call.
-    approvals: Vec<(i64, String)>,
+    approvals: Vec<(String, String)>,
     stage_starts: usize,
     jira: Vec<String>,
     archived: Vec<String>,
 }
 
-impl<const SKIPS_SANDBOX: bool> Workflow for Shipping<SKIPS_SANDBOX> {
+impl<const SKIPS_SANDBOX: bool, const YAML: bool> Workflow for Shipping<SKIPS_SANDBOX, YAML> {
     const KIND: &'static str = "release";
     type Outcome = ReleaseOutcome;
 
     async fn scene() -> Scene {
-        Scene::release().await
+        let scene = Scene::release().await;
+        if YAML {
+            let config = format!("[repos.\"Billo.Api\"]\ncd = \"yaml\"\n\n{POLICY}");
+            std::fs::write(scene.env_var("REPOS_CONFIG"), config).unwrap();
+            scene.azdo.with_mut(|s| {
+                s.cd.plan.clear();
+                s.yaml.plan = vec![
+                    YamlStagePlan::approved("Sandbox"),
+                    YamlStagePlan::approved("Production"),
+                ];
+            });
+        }
+        scene
     }
 
     /// What Azure DevOps, Jira and the archive saw of the release.
@@ -756,11 +777,34 @@ fn release_expected() -> ReleaseOutcome {
         release_prs: 1,
         merges: 1,
         builds: 1,
-        approvals: vec![(500, "approved".into()), (501, "approved".into())],
+        approvals: vec![
+            ("500".into(), "approved".into()),
+            ("501".into(), "approved".into()),
+        ],
         stage_starts: 0,
         jira: vec!["Done".into(), "Done".into(), "Done".into()],
         archived: vec!["1.4.2".into(), "1.4.3".into()],
     }
+}
+
+/// The release through a YAML pipeline run, killed at every step boundary: one approval PATCH
+/// per stage (Production after both its operators), the tickets Done, 1.4.3 archived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_bot_at_every_step_of_a_yaml_release_changes_nothing() {
+    let expected = ReleaseOutcome {
+        approvals: vec![
+            (
+                "00000384-0000-4000-8000-000000000001".into(),
+                "approved".into(),
+            ),
+            (
+                "00000384-0000-4000-8000-000000000101".into(),
+                "approved".into(),
+            ),
+        ],
+        ..release_expected()
+    };
+    kill_at_every_step::<YamlRelease>(expected, 14).await;
 }
 
 /// Skipping Sandbox, killed at every step: Sandbox's approval is rejected once, Production is
@@ -768,7 +812,10 @@ fn release_expected() -> ReleaseOutcome {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_bot_at_every_step_of_a_skipped_stage_changes_nothing() {
     let expected = ReleaseOutcome {
-        approvals: vec![(500, "rejected".into()), (501, "approved".into())],
+        approvals: vec![
+            ("500".into(), "rejected".into()),
+            ("501".into(), "approved".into()),
+        ],
         stage_starts: 1,
         ..release_expected()
     };
@@ -804,7 +851,7 @@ struct FullOutcome {
     merges: Vec<u32>,
     release_prs: usize,
     builds: usize,
-    approvals: Vec<(i64, String)>,
+    approvals: Vec<(String, String)>,
     stage_starts: usize,
     archived: Vec<String>,
 }
@@ -855,7 +902,10 @@ fn full_path_expected() -> FullOutcome {
         merges: vec![13, 401],
         release_prs: 1,
         builds: 2,
-        approvals: vec![(500, "approved".into()), (501, "approved".into())],
+        approvals: vec![
+            ("500".into(), "approved".into()),
+            ("501".into(), "approved".into()),
+        ],
         stage_starts: 0,
         archived: vec!["1.4.2".into(), "1.4.3".into()],
     }
