@@ -13,6 +13,7 @@
 
 pub mod acks_first;
 pub mod card;
+pub mod cd_approval;
 pub mod chat;
 pub mod ci;
 pub mod decide;

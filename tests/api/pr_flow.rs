@@ -583,7 +583,7 @@ async fn cancelling_after_a_stale_merge_leaves_a_later_hand_merge_to_the_poller(
 }
 
 /// PR 16 reviewed and merged; its CI build ends with `result`. Returns the run.
-async fn merged_with_build(w: &World, result: &'static str) -> RunId {
+pub async fn merged_with_build(w: &World, result: &'static str) -> RunId {
     w.azdo.plan_build(BuildPlan::Finish { polls: 1, result });
     let commit = w
         .repo

@@ -2,12 +2,14 @@
 //! run builds, then deploys to Sandbox and Production behind environment approvals. The bot
 //! asks in Slack, PATCHes each decision to `pipelines/approvals` once, says when Azure DevOps
 //! wants more approvers than the bot's account, retries a failed stage through the stages API,
-//! and a rejection ends the release.
+//! and a rejection ends the release. In the PR flow, a CI run of develop that deploys waits for
+//! its approvals with the same buttons, and that wait never counts as CI time.
 
+use chrono::TimeDelta;
 use release_agent::domain::RunStatus;
 
 use crate::on_both_backends;
-use crate::pr_flow::World;
+use crate::pr_flow::{World, merged_with_build, world};
 use crate::release_flow::release_world_on;
 use crate::support::fake_azdo::FakeAzdo;
 use crate::support::fake_yaml::YamlStagePlan;
@@ -169,7 +171,78 @@ async fn rejecting_a_yaml_stage_ends_the_release_there(backend: Backend) {
     w.app.finish().await;
 }
 
+async fn a_ci_run_that_waits_for_an_approval_asks_for_it_without_counting_the_wait(
+    backend: Backend,
+) {
+    let vars = [
+        ("CI_AUTO_TRIGGER", "true"),
+        ("CI_POLL_MAX_WAIT_SECONDS", "30"),
+    ];
+    let Some(w) = world(backend, &vars).await else {
+        return;
+    };
+    w.azdo.with_mut(|state| {
+        state.cd.branch = "develop".into();
+        state.yaml.plan = vec![
+            YamlStagePlan::approved("Dev"),
+            YamlStagePlan {
+                approvers: 2,
+                ..YamlStagePlan::approved("QA")
+            },
+        ];
+    });
+    let run = merged_with_build(&w, "succeeded").await;
+    w.waits_at(run, "ask_ci_stage").await;
+    let card = w.card(run).await;
+    assert!(
+        card.contains("CI build 2026.900 waits for the approval of Dev. Approve it?"),
+        "{card}"
+    );
+    assert!(card.ends_with("[Approve Dev] [Reject]"), "{card}");
+    w.app.clock.advance(TimeDelta::hours(2));
+    w.press(run, "approve").await;
+    w.waits_at(run, "ask_ci_stage").await;
+    let card = w.card(run).await;
+    assert!(
+        card.contains("Azure DevOps asks for 2 approvers of QA"),
+        "{card}"
+    );
+    w.press(run, "approve").await;
+    w.app
+        .wait_for_run(run, "the run to wait for QA's second approver", |r| {
+            r.step == "ci_held"
+        })
+        .await;
+    w.app.clock.advance(TimeDelta::hours(2));
+    w.azdo.approve_yaml_by_hand("QA", ("u-ann", "Ann"));
+    let done = w.app.finished(run).await;
+    assert_eq!(
+        done.status,
+        RunStatus::Done,
+        "four hours of approvals are not CI time: {:?}",
+        done.outcome
+    );
+    let decisions = w.azdo.with(|s| s.yaml.decisions.clone());
+    assert_eq!(decisions.len(), 2, "one approval PATCH per stage");
+    assert!(
+        decisions[0]
+            .2
+            .starts_with("Approved in Slack by @someone (U0ADA) via release-agent"),
+        "{}",
+        decisions[0].2
+    );
+    let replies = w.replies(run).await;
+    assert!(
+        replies
+            .iter()
+            .any(|r| r == "QA approved in Azure DevOps for @someone (U0ADA); watching the CI run."),
+        "{replies:?}"
+    );
+    w.app.finish().await;
+}
+
 on_both_backends!(
+    a_ci_run_that_waits_for_an_approval_asks_for_it_without_counting_the_wait,
     a_yaml_release_asks_for_each_environment_retries_a_failed_stage_and_waits_for_a_second_approver,
     rejecting_a_yaml_stage_ends_the_release_there,
 );

@@ -148,7 +148,10 @@ impl PrFlow {
             }
             ci::Look::Running(build) => {
                 run.build = Some(build);
-                Transition::poll(run, patience.interval, patience.max_polls())
+                match self.held_build(ctx, run, since).await? {
+                    Ok(held) => held,
+                    Err(run) => Transition::poll(run, patience.interval, patience.max_polls()),
+                }
             }
         })
     }
@@ -165,6 +168,8 @@ mod tests {
             "review-again",
             "trigger",
             "skip",
+            "approve",
+            "reject",
         ] {
             assert!(crate::domain::OptionName::parse(name).is_some(), "{name}");
         }

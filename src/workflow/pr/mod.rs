@@ -12,6 +12,9 @@
 //!          │                                                     ▼
 //!          └──────────────────────────────────────────► merged jira ──► stage ──► ask CI ⏸ ──► queue build ──► watch build
 //!                                                                                  (or CI_AUTO_TRIGGER)        (poll, give up after CI_POLL_MAX_WAIT)
+//!                                                                                                              │ ▲
+//!                                                        a YAML stage waits for approval ──► ask CI stage ⏸ ◄──┘ │ (approve or reject it in
+//!                                                        or for checks / other approvers ──► CI held (poll) ─────┘  Azure DevOps; not CI time)
 //! ```
 //!
 //! The merge (`merging.rs`) reads the branch policies first: a PR they hold, or one Azure DevOps
@@ -34,6 +37,7 @@
 //! The flow gets its clients and `PrSettings` from startup; it never reads the config.
 
 mod after_review;
+mod ci_approvals;
 mod merging;
 pub mod poller;
 mod review;
@@ -178,6 +182,8 @@ impl Flow for PrFlow {
             PrStep::AskCi => Ok(self.ask_ci(ctx, run)),
             PrStep::QueueBuild => self.queue_build(ctx, run).await,
             PrStep::WatchBuild { since } => self.watch_build(ctx, run, since).await,
+            PrStep::AskCiStage { question } => self.ask_ci_stage(ctx, run, question).await,
+            PrStep::CiHeld { built_for, .. } => self.ci_held(ctx, run, built_for).await,
             PrStep::Finished { .. } => Ok(Transition::done(run)),
         }
     }

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::ci_approvals::CiStage;
+use crate::azdo::ApprovalId;
 use crate::domain::{RepoName, RunId};
 use crate::reviewer::{Finding, Review, Verdict};
 pub use crate::workflow::ci::BuildRef;
@@ -98,6 +100,16 @@ pub enum PrStep {
     WatchBuild {
         since: DateTime<Utc>,
     },
+    /// A stage of the CI run waits for an approval: Approve or Reject it.
+    AskCiStage {
+        question: CiStage,
+    },
+    /// The CI run waits in Azure DevOps for what nobody here decides (`what`); the watch
+    /// resumes with the `built_for` seconds of CI time used before.
+    CiHeld {
+        what: String,
+        built_for: i64,
+    },
     Finished {
         outcome: Outcome,
     },
@@ -134,6 +146,9 @@ pub struct PrRun {
     /// Completions at this commit that Azure DevOps refused; a retry is a new attempt.
     #[serde(default)]
     pub merges_refused: u32,
+    /// Approvals of the CI run the bot's account gave.
+    #[serde(default)]
+    pub ci_approved: Vec<ApprovalId>,
     #[serde(flatten)]
     pub step: PrStep,
 }
@@ -153,6 +168,7 @@ impl PrRun {
             watched: false,
             fresh_review: false,
             merges_refused: 0,
+            ci_approved: Vec::new(),
             step: PrStep::Fetch,
         }
     }

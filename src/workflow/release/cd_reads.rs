@@ -6,7 +6,7 @@ use super::state::{CdRelease, ReleaseRun};
 use super::{ReleaseFlow, gates};
 use crate::azdo::{ApprovalId, ApproverRef, Stage, Wait};
 use crate::domain::{Approver, CdKind, RepoName};
-use crate::workflow::StepError;
+use crate::workflow::{StepError, cd_approval};
 
 impl ReleaseFlow {
     /// The stages that deploy, in Azure DevOps' order. A YAML CI run that deploys itself
@@ -98,18 +98,7 @@ impl ReleaseFlow {
         approval: &ApprovalId,
     ) -> Result<bool, StepError> {
         let stages = self.cd_stages(run, cd).await?;
-        let found = stages.iter().find_map(|s| match &s.waiting {
-            Some(Wait::Approval(list)) => list.iter().find(|a| &a.id == approval),
-            _ => None,
-        });
-        let Some(found) = found else {
-            return Ok(false);
-        };
-        if found.approved_by.is_empty() {
-            return Ok(true);
-        }
-        let bot = self.azdo.whoami().await?;
-        Ok(!found.approved_by.contains(&bot.id))
+        cd_approval::waits_for_bot(self.azdo.as_ref(), &stages, approval).await
     }
 
     /// The ids of the approvals `stage` still waits for.

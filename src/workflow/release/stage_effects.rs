@@ -7,7 +7,7 @@ use super::state::{ReleaseRun, ReleaseStep};
 use super::{ReleaseFlow, Step, retry};
 use crate::azdo::{ApprovalId, Stage, StageStatus};
 use crate::domain::{CdKind, Line, Message};
-use crate::workflow::{StepContext, StepError, Transition};
+use crate::workflow::{StepContext, StepError, Transition, cd_approval};
 
 /// Whether a stage's decision in Slack approves or rejects it in Azure DevOps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,23 +45,13 @@ impl ReleaseFlow {
         );
         for approval in approvals {
             let (shipping, deploying, comment) = (&run, &cd, comment.as_str());
-            let decided = ctx
-                .once(&format!("{key}:{approval}"), |attempt| async move {
-                    let waits = || self.waits_for_bot(shipping, deploying, approval);
-                    if attempt.is_retry() && !waits().await? {
-                        return Ok(());
-                    }
-                    match self
-                        .decide(shipping, deploying, approval, approve, comment)
-                        .await
-                    {
-                        Ok(()) => Ok(()),
-                        Err(e) if e.is_transient() => Err(e.into()),
-                        Err(_) if !waits().await? => Ok(()),
-                        Err(e) => Err(StepError::permanent(e.to_string())),
-                    }
-                })
-                .await;
+            let decided = cd_approval::decide_once(
+                ctx,
+                &format!("{key}:{approval}"),
+                || self.decide(shipping, deploying, approval, approve, comment),
+                || self.waits_for_bot(shipping, deploying, approval),
+            )
+            .await;
             match decided {
                 Ok(()) => {}
                 Err(StepError::Permanent(reason)) => {
