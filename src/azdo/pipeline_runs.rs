@@ -44,10 +44,11 @@ struct TimelineDto {
 }
 
 impl AzdoClient {
-    /// The approvals and stages APIs are preview before api-version 7.0 (Azure DevOps Server
-    /// 2020 and older).
-    fn preview_before_7(&self, url: url::Url) -> url::Url {
-        if self.speaks_at_least(&[7, 0]) {
+    /// `url` at the preview of its api-version when the server's version is older than
+    /// `released`: the approvals API is preview on every Server (`7.0-preview.1` on Server 2022,
+    /// per its on-premises specification), the stages API before 7.0.
+    fn preview_before(&self, released: &[u32], url: url::Url) -> url::Url {
+        if self.speaks_at_least(released) {
             url
         } else {
             self.preview(url)
@@ -76,7 +77,7 @@ impl PipelineRuns for AzdoClient {
             let ids = pending.join(",");
             let query = [("approvalIds", ids.as_str()), ("$expand", "steps")];
             let url = self.url(repo, &["pipelines", "approvals"], &query);
-            let list: List<CheckApprovalDto> = self.get(self.preview_before_7(url)).await?;
+            let list: List<CheckApprovalDto> = self.get(self.preview_before(&[7, 1], url)).await?;
             list.value
         };
         Ok(stages(&timeline.records, &approvals))
@@ -96,7 +97,7 @@ impl PipelineRuns for AzdoClient {
         let body = json!([{"approvalId": approval.as_str(), "status": status, "comment": comment}]);
         self.send(Call::with_body(
             Method::PATCH,
-            self.preview_before_7(url),
+            self.preview_before(&[7, 1], url),
             body,
             false,
         ))
@@ -115,7 +116,7 @@ impl PipelineRuns for AzdoClient {
         let body = json!({"state": "retry", "forceRetryAllJobs": false});
         self.send(Call::with_body(
             Method::PATCH,
-            self.preview_before_7(url),
+            self.preview_before(&[7, 0], url),
             body,
             false,
         ))

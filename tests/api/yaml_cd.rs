@@ -22,15 +22,20 @@ async fn yaml_world(
     sandbox: YamlStagePlan,
     production: YamlStagePlan,
 ) -> Option<(World, tempfile::NamedTempFile)> {
+    yaml_world_on(backend, FakeAzdo::start().await, sandbox, production).await
+}
+
+/// [`yaml_world`] against an Azure DevOps the test prepared.
+async fn yaml_world_on(
+    backend: Backend,
+    azdo: FakeAzdo,
+    sandbox: YamlStagePlan,
+    production: YamlStagePlan,
+) -> Option<(World, tempfile::NamedTempFile)> {
     let config = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(config.path(), "[repos.\"Billo.Api\"]\ncd = \"yaml\"\n").unwrap();
     let path = config.path().display().to_string();
-    let w = release_world_on(
-        backend,
-        &[("REPOS_CONFIG", path.as_str())],
-        FakeAzdo::start().await,
-    )
-    .await?;
+    let w = release_world_on(backend, &[("REPOS_CONFIG", path.as_str())], azdo).await?;
     w.azdo.with_mut(|state| {
         state.cd.plan.clear();
         state.yaml.plan = vec![sandbox, production];
@@ -171,6 +176,64 @@ async fn rejecting_a_yaml_stage_ends_the_release_there(backend: Backend) {
     w.app.finish().await;
 }
 
+/// Azure DevOps Server 2020 (6.0) and 2022 (7.0): the approvals API is called at the preview of
+/// the server's version, the stages API too before 7.0, and the release ships.
+async fn a_yaml_release_runs_against_azure_devops_server(backend: Backend) {
+    for version in ["6.0", "7.0"] {
+        let azdo = FakeAzdo::start().await;
+        azdo.with_mut(|s| s.server_version = Some(version));
+        let sandbox = YamlStagePlan {
+            failures: 1,
+            ..YamlStagePlan::approved("Sandbox")
+        };
+        let production = YamlStagePlan::approved("Production");
+        let Some((w, _config)) = yaml_world_on(backend, azdo, sandbox, production).await else {
+            return;
+        };
+        let run = w.to_first_stage().await;
+        w.press(run, "approve").await;
+        assert_eq!(w.app.finished(run).await.status, RunStatus::Failed);
+        w.press(run, "retry").await;
+        w.waits_at(run, "ask_stage").await;
+        w.press(run, "approve").await;
+        let done = w.app.finished(run).await;
+        assert_eq!(
+            done.status,
+            RunStatus::Done,
+            "{version}: {:?}",
+            done.outcome
+        );
+        let requests = w.azdo.with(|s| s.requests.clone());
+        let calls = |part: &str| -> Vec<String> {
+            requests
+                .iter()
+                .filter(|r| r.contains(part))
+                .cloned()
+                .collect()
+        };
+        let approvals = calls("/pipelines/approvals");
+        assert!(
+            approvals.len() >= 2
+                && approvals
+                    .iter()
+                    .all(|r| r.contains(&format!("api-version={version}-preview"))),
+            "{version}: {approvals:?}"
+        );
+        let retry = calls("/stages/sandbox");
+        let expected = if version == "6.0" {
+            "6.0-preview"
+        } else {
+            "7.0"
+        };
+        assert_eq!(retry.len(), 1, "{retry:?}");
+        assert!(
+            retry[0].ends_with(&format!("api-version={expected}")),
+            "{retry:?}"
+        );
+        w.app.finish().await;
+    }
+}
+
 async fn a_ci_run_that_waits_for_an_approval_asks_for_it_without_counting_the_wait(
     backend: Backend,
 ) {
@@ -242,6 +305,7 @@ async fn a_ci_run_that_waits_for_an_approval_asks_for_it_without_counting_the_wa
 }
 
 on_both_backends!(
+    a_yaml_release_runs_against_azure_devops_server,
     a_ci_run_that_waits_for_an_approval_asks_for_it_without_counting_the_wait,
     a_yaml_release_asks_for_each_environment_retries_a_failed_stage_and_waits_for_a_second_approver,
     rejecting_a_yaml_stage_ends_the_release_there,

@@ -7,7 +7,8 @@
 //! Routes follow the 7.1 specifications: `build/builds/{id}/timeline` (build), and
 //! `pipelines/approvals` GET and PATCH (approvalsAndChecks, array body `[{approvalId, status,
 //! comment}]`), `build/builds/{id}/stages/{stageRefName}` PATCH `{state: "retry"}`; the
-//! approvals and stages APIs are preview before 7.0. Approximations, since Microsoft documents
+//! approvals API is preview on every Server (the on-premises 7.0 specification says
+//! `7.0-preview.1`), the stages API before 7.0. Approximations, since Microsoft documents
 //! neither: how the timeline nests checks (as public clients read it), that an approval
 //! assigned to a group gets a step per person who approves, and the error texts for deciding a
 //! completed approval, approving twice with one identity, and retrying a stage that did not
@@ -223,14 +224,16 @@ fn approval_json(stage: &YamlStage, approval: &CheckApproval) -> Value {
         "executionOrder": "anyOrder", "blockedApprovers": [], "steps": steps})
 }
 
-/// Before 7.0 the approvals and stages APIs are preview; the refusal of a call without the flag.
+/// The refusal of a call without the preview flag on a server older than `released`: the
+/// approvals API is preview on every Server (7.0-preview.1 on Server 2022), stages before 7.0.
 fn preview_refusal(
     state: &AzdoState,
     query: &BTreeMap<String, String>,
+    released: (u32, u32),
 ) -> Option<ResponseTemplate> {
     let asked = query.get("api-version")?;
     let server = fake_versions::numbers(state.server_version.unwrap_or("7.1"));
-    if server >= (7, 0) || asked.contains("preview") {
+    if server >= released || asked.contains("preview") {
         return None;
     }
     Some(ResponseTemplate::new(400).set_body_json(json!({
@@ -300,7 +303,7 @@ pub fn route(
             ok(timeline_json(build))
         }
         ("GET", ["org", "Proj", "_apis", "pipelines", "approvals"]) => {
-            if let Some(refused) = preview_refusal(state, query) {
+            if let Some(refused) = preview_refusal(state, query, (7, 1)) {
                 return Some(refused);
             }
             let ids: Vec<&str> = query
@@ -318,7 +321,7 @@ pub fn route(
             list(found)
         }
         ("PATCH", ["org", "Proj", "_apis", "pipelines", "approvals"]) => {
-            if let Some(refused) = preview_refusal(state, query) {
+            if let Some(refused) = preview_refusal(state, query, (7, 1)) {
                 return Some(refused);
             }
             let mut decided = Vec::new();
@@ -354,7 +357,7 @@ pub fn route(
                 stage,
             ],
         ) => {
-            if let Some(refused) = preview_refusal(state, query) {
+            if let Some(refused) = preview_refusal(state, query, (7, 0)) {
                 return Some(refused);
             }
             assert_eq!(body["state"], "retry", "the bot only retries stages");
