@@ -12,7 +12,7 @@ use crate::on_both_backends;
 use crate::pr_flow::{World, merged_with_build, world};
 use crate::release_flow::release_world_on;
 use crate::support::fake_azdo::FakeAzdo;
-use crate::support::fake_yaml::YamlStagePlan;
+use crate::support::fake_yaml::{CD_PIPELINE, YamlStagePlan};
 use crate::support::{Backend, wait_until};
 
 /// The release world with Billo.Api deployed by its CI pipeline's own YAML run: Sandbox (one
@@ -32,8 +32,13 @@ async fn yaml_world_on(
     sandbox: YamlStagePlan,
     production: YamlStagePlan,
 ) -> Option<(World, tempfile::NamedTempFile)> {
+    let separate = azdo.with(|s| s.yaml.separate);
     let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(config.path(), "[repos.\"Billo.Api\"]\ncd = \"yaml\"\n").unwrap();
+    let mut text = "[repos.\"Billo.Api\"]\ncd = \"yaml\"\n".to_owned();
+    if separate {
+        text.push_str(&format!("cd_pipeline = \"{}\"\n", CD_PIPELINE.1));
+    }
+    std::fs::write(config.path(), text).unwrap();
     let path = config.path().display().to_string();
     let w = release_world_on(backend, &[("REPOS_CONFIG", path.as_str())], azdo).await?;
     w.azdo.with_mut(|state| {
@@ -176,6 +181,45 @@ async fn rejecting_a_yaml_stage_ends_the_release_there(backend: Backend) {
     w.app.finish().await;
 }
 
+/// With `cd_pipeline`, the run that deploys is the CD pipeline's, which the CI build triggered.
+async fn a_separate_cd_pipeline_triggered_by_the_ci_build_deploys_the_release(backend: Backend) {
+    let azdo = FakeAzdo::start().await;
+    azdo.with_mut(|s| s.yaml.separate = true);
+    let (sandbox, production) = (
+        YamlStagePlan::approved("Sandbox"),
+        YamlStagePlan::approved("Production"),
+    );
+    let Some((w, _config)) = yaml_world_on(backend, azdo, sandbox, production).await else {
+        return;
+    };
+    let run = w.to_first_stage().await;
+    let card = w.card(run).await;
+    assert!(
+        card.contains("|pipeline run 2026.901>"),
+        "the CD pipeline's run: {card}"
+    );
+    assert!(
+        card.contains("Sandbox waiting for approval · Production not started"),
+        "{card}"
+    );
+    w.press(run, "approve").await;
+    w.waits_at(run, "ask_stage").await;
+    w.press(run, "approve").await;
+    let done = w.app.finished(run).await;
+    assert_eq!(done.status, RunStatus::Done, "{:?}", done.outcome);
+    let builds = w.azdo.with(|s| s.builds.clone());
+    assert_eq!(
+        builds
+            .iter()
+            .map(|b| (b.definition, b.triggered_by))
+            .collect::<Vec<_>>(),
+        [(7, None), (CD_PIPELINE.0, Some(900))],
+        "one CI build, one CD run it triggered"
+    );
+    assert_eq!(w.azdo.with(|s| s.yaml.decisions.len()), 2);
+    w.app.finish().await;
+}
+
 /// Azure DevOps Server 2020 (6.0) and 2022 (7.0): the approvals API is called at the preview of
 /// the server's version, the stages API too before 7.0, and the release ships.
 async fn a_yaml_release_runs_against_azure_devops_server(backend: Backend) {
@@ -305,6 +349,7 @@ async fn a_ci_run_that_waits_for_an_approval_asks_for_it_without_counting_the_wa
 }
 
 on_both_backends!(
+    a_separate_cd_pipeline_triggered_by_the_ci_build_deploys_the_release,
     a_yaml_release_runs_against_azure_devops_server,
     a_ci_run_that_waits_for_an_approval_asks_for_it_without_counting_the_wait,
     a_yaml_release_asks_for_each_environment_retries_a_failed_stage_and_waits_for_a_second_approver,

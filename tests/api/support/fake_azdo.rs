@@ -78,6 +78,10 @@ pub struct FakeBuild {
     pub plan: BuildPlan,
     /// The deploying stages of a YAML run (`fake_yaml`); empty for any other build.
     pub yaml: Vec<YamlStage>,
+    /// The pipeline: 7 is CI, 8 the separate CD pipeline (`fake_yaml::CD_PIPELINE`).
+    pub definition: i64,
+    /// The build whose completion triggered this run.
+    pub triggered_by: Option<i64>,
 }
 
 impl FakeBuild {
@@ -276,7 +280,8 @@ fn build_json(build: &FakeBuild) -> Value {
         (None, None) => ("inProgress", None),
     };
     json!({"id": build.id, "buildNumber": format!("2026.{}", build.id), "status": status, "result": result,
-        "definition": {"id": 7, "name": "CI"}, "project": {"id": "proj-guid"},
+        "definition": {"id": build.definition}, "project": {"id": "proj-guid"},
+        "triggeredByBuild": build.triggered_by.map(|id| json!({"id": id})),
         "sourceBranch": format!("refs/heads/{}", build.branch), "sourceVersion": build.commit,
         "_links": {"web": {"href": format!("https://dev.azure.com/org/Proj/_build/results?buildId={}", build.id)}}})
 }
@@ -422,12 +427,14 @@ impl Respond for Router {
             }
             ("GET", ["org", "Proj", "_apis", "build", "definitions"]) => list(vec![json!({"id": 7, "name": "CI"})]),
             ("GET", ["org", "Proj", "_apis", "build", "builds"]) => {
-                let branch = query.get("branchName").cloned().unwrap_or_default();
+                let branch = query.get("branchName");
+                let definition = query.get("definitions");
                 let found = state
                     .builds
                     .iter()
                     .rev()
-                    .filter(|b| format!("refs/heads/{}", b.branch) == branch)
+                    .filter(|b| branch.is_none_or(|branch| format!("refs/heads/{}", b.branch) == *branch))
+                    .filter(|b| definition.is_none_or(|d| *d == b.definition.to_string()))
                     .map(build_json)
                     .collect();
                 list(found)
@@ -443,7 +450,9 @@ impl Respond for Router {
                     Some(build) => {
                         build.reads += 1;
                         fake_yaml::advance(build);
-                        ok(build_json(build))
+                        let answer = build_json(build);
+                        fake_yaml::trigger_cd(&mut state, id);
+                        ok(answer)
                     }
                     None => ResponseTemplate::new(404),
                 }
@@ -459,7 +468,7 @@ pub fn queue(state: &mut AzdoState, branch: String, commit: Option<String>) -> V
         polls: 1,
         result: "succeeded",
     });
-    let yaml = if branch == state.cd.branch {
+    let yaml = if branch == state.cd.branch && !state.yaml.separate {
         fake_yaml::stages_for(&state.yaml)
     } else {
         Vec::new()
@@ -471,6 +480,8 @@ pub fn queue(state: &mut AzdoState, branch: String, commit: Option<String>) -> V
         reads: 0,
         plan,
         yaml,
+        definition: 7,
+        triggered_by: None,
     };
     let answer = build_json(&build);
     state.builds.push(build);

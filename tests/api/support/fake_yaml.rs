@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
-use super::fake_azdo::{AzdoState, FakeBuild, list, ok};
+use super::fake_azdo::{AzdoState, BuildPlan, FakeBuild, list, ok};
 use super::fake_versions;
 
 /// One deploying stage of the pipeline.
@@ -74,6 +74,44 @@ pub struct YamlState {
     pub decisions: Vec<(String, String, String)>,
     /// (run, stage identifier) of every stage retried.
     pub retries: Vec<(i64, String)>,
+    /// The stages belong to a separate CD pipeline ([`CD_PIPELINE`]), whose run a successful
+    /// CI build of the release branch triggers (a pipeline resource trigger), rather than to the
+    /// CI run itself.
+    pub separate: bool,
+}
+
+/// The separate CD pipeline's definition: (id, name).
+pub const CD_PIPELINE: (i64, &str) = (8, "Billo.Api-CD");
+
+/// Queues the CD pipeline's run once CI build `ci` of the release branch succeeded, as its
+/// pipeline resource trigger does; the run names the build in `triggeredByBuild` (an
+/// approximation: Microsoft documents the field for build completion triggers).
+pub fn trigger_cd(state: &mut AzdoState, ci: i64) {
+    let Some(build) = state.builds.iter().find(|b| b.id == ci) else {
+        return;
+    };
+    let wanted = state.yaml.separate
+        && build.definition == 7
+        && build.branch == state.cd.branch
+        && build.finished() == Some("succeeded")
+        && !state.builds.iter().any(|b| b.triggered_by == Some(ci));
+    if !wanted {
+        return;
+    }
+    let run = FakeBuild {
+        id: 900 + state.builds.len() as i64,
+        branch: build.branch.clone(),
+        commit: build.commit.clone(),
+        reads: 0,
+        plan: BuildPlan::Finish {
+            polls: 0,
+            result: "succeeded",
+        },
+        yaml: stages_for(&state.yaml),
+        definition: CD_PIPELINE.0,
+        triggered_by: Some(ci),
+    };
+    state.builds.push(run);
 }
 
 /// The deploying stages a new run of the release branch gets.
@@ -295,6 +333,13 @@ pub fn route(
     body: &Value,
 ) -> Option<ResponseTemplate> {
     let answer = match (method, parts) {
+        ("GET", ["org", "Proj", "_apis", "build", "definitions"])
+            if query
+                .get("name")
+                .is_some_and(|n| n.eq_ignore_ascii_case(CD_PIPELINE.1)) =>
+        {
+            list(vec![json!({"id": CD_PIPELINE.0, "name": CD_PIPELINE.1})])
+        }
         ("GET", ["org", "Proj", "_apis", "build", "builds", id, "timeline"]) => {
             let id: i64 = id.parse().ok()?;
             let build = state.builds.iter_mut().find(|b| b.id == id)?;
