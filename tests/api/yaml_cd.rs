@@ -65,12 +65,10 @@ async fn a_yaml_release_asks_for_each_environment_retries_a_failed_stage_and_wai
     let run = w.to_first_stage().await;
     let card = w.card(run).await;
     assert!(
-        card.contains("|pipeline run 2026.900>"),
-        "the card links the run: {card}"
-    );
-    assert!(
-        card.contains("Sandbox waiting for approval · Production not started"),
-        "the build stage is not a deployment: {card}"
+        card.contains(
+            "|pipeline run 2026.900> · Sandbox waiting for approval · Production not started"
+        ),
+        "the run, its build stage not counted as a deployment: {card}"
     );
     assert!(card.ends_with("[Approve Sandbox] [Reject]"), "{card}");
 
@@ -195,12 +193,10 @@ async fn a_separate_cd_pipeline_triggered_by_the_ci_build_deploys_the_release(ba
     let run = w.to_first_stage().await;
     let card = w.card(run).await;
     assert!(
-        card.contains("|pipeline run 2026.901>"),
-        "the CD pipeline's run: {card}"
-    );
-    assert!(
-        card.contains("Sandbox waiting for approval · Production not started"),
-        "{card}"
+        card.contains(
+            "|pipeline run 2026.901> · Sandbox waiting for approval · Production not started"
+        ),
+        "the CD pipeline's run, without a build stage: {card}"
     );
     w.press(run, "approve").await;
     w.waits_at(run, "ask_stage").await;
@@ -217,6 +213,38 @@ async fn a_separate_cd_pipeline_triggered_by_the_ci_build_deploys_the_release(ba
         "one CI build, one CD run it triggered"
     );
     assert_eq!(w.azdo.with(|s| s.yaml.decisions.len()), 2);
+    w.app.finish().await;
+}
+
+/// A stage held by another check (business hours) shows it by name and waits; once it passes,
+/// the next approval is asked.
+async fn a_stage_held_by_another_check_names_it_and_waits(backend: Backend) {
+    let sandbox = YamlStagePlan {
+        approvers: 0,
+        check: Some("Business hours"),
+        ..YamlStagePlan::approved("Sandbox")
+    };
+    let production = YamlStagePlan::approved("Production");
+    let Some((w, _config)) = yaml_world(backend, sandbox, production).await else {
+        return;
+    };
+    let run = w.to_merge_question().await;
+    w.press(run, "merge").await;
+    let shows = "· Sandbox waiting for Business hours · Production not started";
+    wait_until("the card to name the check", || async {
+        w.card(run).await.contains(shows).then_some(())
+    })
+    .await;
+    assert_eq!(
+        w.azdo.with(|s| s.yaml.decisions.len()),
+        0,
+        "nobody is asked"
+    );
+    w.azdo.pass_check("Sandbox");
+    w.waits_at(run, "ask_stage").await;
+    assert!(w.card(run).await.ends_with("[Approve Production] [Reject]"));
+    w.press(run, "approve").await;
+    assert_eq!(w.app.finished(run).await.status, RunStatus::Done);
     w.app.finish().await;
 }
 
@@ -349,6 +377,7 @@ async fn a_ci_run_that_waits_for_an_approval_asks_for_it_without_counting_the_wa
 }
 
 on_both_backends!(
+    a_stage_held_by_another_check_names_it_and_waits,
     a_separate_cd_pipeline_triggered_by_the_ci_build_deploys_the_release,
     a_yaml_release_runs_against_azure_devops_server,
     a_ci_run_that_waits_for_an_approval_asks_for_it_without_counting_the_wait,

@@ -6,11 +6,11 @@
 use chrono::{DateTime, Utc};
 
 use super::gates::{self, Gate};
-use super::questions::retry_stage_request;
+use super::questions::{StageQuestion, retry_stage_request};
 use super::questions::{stage_request, start_request};
 use super::state::{CdRelease, ReleaseRun, ReleaseStep};
 use super::{ReleaseFlow, STAGE_POINT, START_POINT, Step, retry, signoff};
-use crate::azdo::{ApprovalId, ApproverRef, StageStatus};
+use crate::azdo::{ApproverRef, StageStatus};
 use crate::domain::{APPROVE, CdKind, Line, Message};
 use crate::workflow::ci;
 use crate::workflow::{StepContext, StepError, Transition};
@@ -240,27 +240,6 @@ impl ReleaseFlow {
             request,
             self.settings.poll_interval,
         ))
-    }
-}
-
-/// The question about a stage, as its step stores it.
-#[derive(Debug, Clone)]
-pub(super) struct StageQuestion {
-    pub stage: String,
-    pub approvals: Vec<ApprovalId>,
-    pub post_deploy: bool,
-    /// How many people Azure DevOps asks for.
-    pub required: u32,
-}
-
-impl StageQuestion {
-    fn into_step(self) -> ReleaseStep {
-        ReleaseStep::AskStage {
-            stage: self.stage,
-            approvals: self.approvals,
-            post_deploy: self.post_deploy,
-            required: self.required,
-        }
     }
 }
 

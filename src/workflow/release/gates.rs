@@ -190,7 +190,12 @@ pub fn seen(ordered: &[&Stage], skipped: &[String]) -> Vec<StageSeen> {
                     (Some(Wait::Approval(_)), _) => "waiting for approval",
                     (Some(Wait::ManualIntervention), _) => "waiting for a manual intervention",
                     (Some(Wait::Gates), _) => "evaluating gates",
-                    (Some(Wait::Checks(_)), _) => "waiting for checks",
+                    (Some(Wait::Checks(names)), _) => {
+                        return StageSeen {
+                            name: stage.name.clone(),
+                            state: format!("waiting for {}", names.join(", ")),
+                        };
+                    }
                     (None, StageStatus::Failed) => "failed",
                     (None, StageStatus::Skipped) => "skipped by Azure DevOps",
                     (None, StageStatus::Succeeded) => "deployed",

@@ -174,6 +174,8 @@ fn yaml_stages_wait_for_other_approvers_and_checks_and_fail_with_a_retry() {
             what: "Production waits for checks in Azure DevOps: Business hours".into()
         }
     );
+    let seen = seen(&ordered(&stages, &[]).unwrap(), &[]);
+    assert_eq!(seen[1].state, "waiting for Business hours");
 }
 
 #[test]

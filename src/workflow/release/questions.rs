@@ -2,9 +2,9 @@
 //! for a skipped stage, retry a failed one. Pure: what the card asks, and what the confirm
 //! dialogs say about whose account acts.
 
-use super::deploy::StageQuestion;
-use super::state::ReleaseRun;
+use super::state::{ReleaseRun, ReleaseStep};
 use super::{RETRY_POINT, STAGE_POINT, START_POINT};
+use crate::azdo::ApprovalId;
 use crate::domain::ApprovalOption;
 use crate::domain::{APPROVE, CdKind, Deciders, Decides, OptionStyle};
 use crate::workflow::ApprovalRequest;
@@ -123,5 +123,26 @@ pub(super) fn start_request(run: &ReleaseRun, stage: &str) -> ApprovalRequest {
             ),
             option("skip", "Skip", OptionStyle::Plain),
         ],
+    }
+}
+
+/// The question about a stage, as its step stores it.
+#[derive(Debug, Clone)]
+pub(super) struct StageQuestion {
+    pub stage: String,
+    pub approvals: Vec<ApprovalId>,
+    pub post_deploy: bool,
+    /// How many people Azure DevOps asks for.
+    pub required: u32,
+}
+
+impl StageQuestion {
+    pub(super) fn into_step(self) -> ReleaseStep {
+        ReleaseStep::AskStage {
+            stage: self.stage,
+            approvals: self.approvals,
+            post_deploy: self.post_deploy,
+            required: self.required,
+        }
     }
 }

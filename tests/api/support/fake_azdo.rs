@@ -224,6 +224,17 @@ impl FakeAzdo {
         });
     }
 
+    /// The other check of YAML stage `stage` passes.
+    pub fn pass_check(&self, stage: &str) {
+        self.with_mut(|state| {
+            for s in state.builds.iter_mut().flat_map(|b| &mut b.yaml) {
+                if s.plan.name == stage {
+                    s.check_passed = true;
+                }
+            }
+        });
+    }
+
     pub fn plan_build(&self, plan: BuildPlan) {
         self.state.lock().unwrap().plans.push_back(plan);
     }

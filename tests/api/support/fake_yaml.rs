@@ -32,6 +32,8 @@ pub struct YamlStagePlan {
     pub deploy_reads: u32,
     /// Its first `failures` attempts fail.
     pub failures: u32,
+    /// Another check (business hours, say) that holds it until the test passes it.
+    pub check: Option<&'static str>,
 }
 
 impl YamlStagePlan {
@@ -41,6 +43,7 @@ impl YamlStagePlan {
             approvers: 1,
             deploy_reads: 1,
             failures: 0,
+            check: None,
         }
     }
 }
@@ -63,6 +66,8 @@ pub struct YamlStage {
     pub approval: Option<CheckApproval>,
     pub reads: u32,
     pub attempt: u32,
+    /// Its check (if it has one) passed.
+    pub check_passed: bool,
 }
 
 /// The pipeline's deploying stages and what was done to its runs.
@@ -126,6 +131,7 @@ pub fn stages_for(state: &YamlState) -> Vec<YamlStage> {
             approval: None,
             reads: 0,
             attempt: 1,
+            check_passed: false,
         })
         .collect()
 }
@@ -153,9 +159,7 @@ pub fn advance(build: &mut FakeBuild) {
             "completed" if stage.result == Some("succeeded") => continue,
             "completed" => break,
             "pending" => {
-                if stage.plan.approvers == 0 {
-                    stage.state = "inProgress";
-                } else if stage.approval.is_none() {
+                if stage.plan.approvers > 0 && stage.approval.is_none() {
                     stage.approval = Some(CheckApproval {
                         id: format!(
                             "{id:08x}-0000-4000-8000-{:012}",
@@ -164,6 +168,14 @@ pub fn advance(build: &mut FakeBuild) {
                         status: "pending",
                         approved_by: Vec::new(),
                     });
+                }
+                let approving = stage
+                    .approval
+                    .as_ref()
+                    .is_some_and(|a| a.status == "pending");
+                let checking = stage.plan.check.is_some() && !stage.check_passed;
+                if !approving && !checking {
+                    stage.state = "inProgress";
                 }
                 break;
             }
@@ -217,28 +229,45 @@ fn timeline_json(build: &FakeBuild) -> Value {
         Some(result) => ("completed", Some(result)),
         None => ("inProgress", None),
     };
-    let mut records = vec![
-        json!({"id": "stage-build", "parentId": null, "type": "Stage", "name": "Build",
-        "identifier": "build", "order": 1, "state": state, "result": result}),
-    ];
+    // The separate CD pipeline has no build stage.
+    let mut records = Vec::new();
+    if build.definition != CD_PIPELINE.0 {
+        records.push(
+            json!({"id": "stage-build", "parentId": null, "type": "Stage", "name": "Build",
+            "identifier": "build", "order": 1, "state": state, "result": result}),
+        );
+    }
     for (i, stage) in build.yaml.iter().enumerate() {
         let stage_id = format!("stage-{i}");
         records.push(json!({"id": stage_id, "parentId": null, "type": "Stage", "name": stage.plan.name,
             "identifier": identifier(stage), "order": i + 2, "state": stage.state, "result": stage.result}));
+        if stage.approval.is_none() && (stage.plan.check.is_none() || stage.state != "pending") {
+            continue;
+        }
+        let checkpoint = format!("checkpoint-{i}");
+        let approving = stage
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.status == "pending");
+        let checking = stage.plan.check.is_some() && !stage.check_passed;
+        let holding = approving || checking;
+        records.push(json!({"id": checkpoint, "parentId": stage_id, "type": "Checkpoint", "name": "Checkpoint",
+            "state": if holding { "inProgress" } else { "completed" }}));
         if let Some(approval) = &stage.approval {
-            let pending = approval.status == "pending";
-            let checkpoint = format!("checkpoint-{i}");
             let (state, result) = match approval.status {
                 "pending" => ("inProgress", None),
                 "approved" => ("completed", Some("succeeded")),
                 _ => ("completed", Some("failed")),
             };
-            records.push(json!({"id": checkpoint, "parentId": stage_id, "type": "Checkpoint", "name": "Checkpoint",
-                "state": if pending { "inProgress" } else { "completed" }}));
             records.push(
                 json!({"id": approval.id, "parentId": checkpoint, "type": "Checkpoint.Approval",
                 "name": "Checkpoint.Approval", "state": state, "result": result}),
             );
+        }
+        if let Some(check) = stage.plan.check {
+            let state = if checking { "inProgress" } else { "completed" };
+            records.push(json!({"id": format!("check-{i}"), "parentId": checkpoint,
+                "type": "Checkpoint.TaskCheck", "name": check, "state": state}));
         }
     }
     json!({"records": records, "id": format!("timeline-{}", build.id), "changeId": build.reads})
@@ -317,7 +346,6 @@ pub fn decide(
             .push((who.0.to_owned(), who.1.to_owned()));
         if approval.approved_by.len() as u32 >= stage.plan.approvers {
             approval.status = "approved";
-            stage.state = "inProgress";
         }
     }
     let stage = &build.yaml[i];
