@@ -348,6 +348,14 @@ async fn a_ci_run_that_waits_for_an_approval_asks_for_it_without_counting_the_wa
             r.step == "ci_held"
         })
         .await;
+    let card = w.card(run).await;
+    assert!(
+        card.contains(
+            "The CI run waits in Azure DevOps: QA waits for more approvers in Azure DevOps (it \
+             asks for 2; the bot's account approved as one). This wait does not count as CI time."
+        ),
+        "{card}"
+    );
     w.app.clock.advance(TimeDelta::hours(2));
     w.azdo.approve_yaml_by_hand("QA", ("u-ann", "Ann"));
     let done = w.app.finished(run).await;

@@ -95,6 +95,9 @@ fn step_lines(step: &PrStep) -> Vec<Line> {
         PrStep::WatchAutoComplete => "Auto-complete is set in Azure DevOps: it completes the PR \
             when the branch policies pass. Watching; a push clears it."
             .into(),
+        PrStep::CiHeld { what, .. } => format!(
+            "The CI run waits in Azure DevOps: {what}. This wait does not count as CI time."
+        ),
         PrStep::Reviewed { earlier } => format!(
             "This commit was reviewed already (run {}); its review is in that run's thread and \
              on the PR. Review again asks the AI anew, at a cost.",
