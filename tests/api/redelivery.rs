@@ -226,6 +226,12 @@ async fn people_asking_for_one_review_at_once_start_one_run(backend: Backend) {
         .into_iter()
         .filter(|user| *user != started_by)
         .collect();
+    // The notes go out through the outbox, after the run's own messages: wait for as many as
+    // there are crossed requests, then check who got them.
+    wait_until("a note for each crossed request", || async {
+        (slack.calls("chat.postEphemeral").len() >= to_tell.len()).then_some(())
+    })
+    .await;
     let told: Vec<(String, String)> = slack
         .calls("chat.postEphemeral")
         .into_iter()
