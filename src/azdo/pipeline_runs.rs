@@ -54,6 +54,13 @@ impl AzdoClient {
             self.preview(url)
         }
     }
+
+    /// A PATCH whose answer the bot does not need.
+    async fn patch(&self, url: url::Url, body: serde_json::Value) -> Result<(), AzdoError> {
+        self.send(Call::with_body(Method::PATCH, url, body, false))
+            .await?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -95,14 +102,7 @@ impl PipelineRuns for AzdoClient {
         let status = if approve { "approved" } else { "rejected" };
         let url = self.url(repo, &["pipelines", "approvals"], &[]);
         let body = json!([{"approvalId": approval.as_str(), "status": status, "comment": comment}]);
-        self.send(Call::with_body(
-            Method::PATCH,
-            self.preview_before(&[7, 1], url),
-            body,
-            false,
-        ))
-        .await?;
-        Ok(())
+        self.patch(self.preview_before(&[7, 1], url), body).await
     }
 
     /// https://learn.microsoft.com/rest/api/azure/devops/build/stages/update
@@ -114,14 +114,7 @@ impl PipelineRuns for AzdoClient {
             &[],
         );
         let body = json!({"state": "retry", "forceRetryAllJobs": false});
-        self.send(Call::with_body(
-            Method::PATCH,
-            self.preview_before(&[7, 0], url),
-            body,
-            false,
-        ))
-        .await?;
-        Ok(())
+        self.patch(self.preview_before(&[7, 0], url), body).await
     }
 
     /// The newest runs of the pipeline; the one `triggeredByBuild` names `ci`, or else a later

@@ -60,3 +60,15 @@ pub async fn waits_for_bot(
     let bot = azdo.whoami().await?;
     Ok(!found.approved_by.contains(&bot.id))
 }
+
+/// What a question adds when Azure DevOps asks for more approvers than the bot's account.
+pub fn more_approvers(stage: &str, required: u32) -> String {
+    if required > 1 {
+        format!(
+            " Azure DevOps asks for {required} approvers of {stage}: the bot's account counts as \
+             one, and the others approve in Azure DevOps."
+        )
+    } else {
+        String::new()
+    }
+}

@@ -214,13 +214,7 @@ fn resumed(ctx: &StepContext<'_>, built_for: i64) -> DateTime<Utc> {
 fn request(run: &PrRun, question: &CiStage, build: &str) -> ApprovalRequest {
     let stage = question.stage.as_str();
     let mut prompt = format!("CI build {build} waits for the approval of {stage}. Approve it?");
-    if question.required > 1 {
-        prompt.push_str(&format!(
-            " Azure DevOps asks for {} approvers of {stage}: the bot's account counts as one, \
-             and the others approve in Azure DevOps.",
-            question.required
-        ));
-    }
+    prompt.push_str(&cd_approval::more_approvers(stage, question.required));
     ApprovalRequest {
         point: CI_STAGE_POINT.into(),
         decides: Decides::Stage(stage.to_owned()),

@@ -7,8 +7,8 @@ use super::{RETRY_POINT, STAGE_POINT, START_POINT};
 use crate::azdo::ApprovalId;
 use crate::domain::ApprovalOption;
 use crate::domain::{APPROVE, CdKind, Deciders, Decides, OptionStyle};
-use crate::workflow::ApprovalRequest;
 use crate::workflow::flow::option;
+use crate::workflow::{ApprovalRequest, cd_approval};
 
 /// Approve `stage` (in Azure DevOps, after a confirm) or skip it; skipping the last stage ends
 /// the release before it. A YAML stage is rejected rather than skipped: Azure DevOps fails the
@@ -55,13 +55,7 @@ pub(super) fn stage_request(
         run.name()
     );
     let mut prompt = format!("Approve {stage}{when} for {}?", run.name());
-    if question.required > 1 {
-        prompt.push_str(&format!(
-            " Azure DevOps asks for {} approvers of {stage}: the bot's account counts as one, \
-             and the others approve in Azure DevOps.",
-            question.required
-        ));
-    }
+    prompt.push_str(&cd_approval::more_approvers(stage, question.required));
     ApprovalRequest {
         point: STAGE_POINT.into(),
         decides: Decides::Stage(stage.to_owned()),

@@ -390,6 +390,13 @@ pub fn route(
                 .filter_map(|s| Some((s, s.approval.as_ref()?)))
                 .filter(|(_, a)| ids.iter().any(|id| id.eq_ignore_ascii_case(&a.id)))
                 .map(|(s, a)| approval_json(s, a))
+                // Without `$expand=steps` the approvals come with no steps (the spec's example).
+                .map(|mut a| {
+                    if !query.get("$expand").is_some_and(|e| e.contains("steps")) {
+                        a["steps"] = json!([]);
+                    }
+                    a
+                })
                 .collect();
             list(found)
         }
