@@ -20,6 +20,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Where the values come from, for settings that take several at once.
+    pub(super) fn lookup(&self) -> &'a dyn Fn(&str) -> Option<String> {
+        self.lookup
+    }
+
     /// A set, non-blank value, trimmed.
     pub(super) fn value(&self, var: &str) -> Option<String> {
         (self.lookup)(var)

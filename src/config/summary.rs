@@ -121,6 +121,14 @@ const ROWS: &[(&str, Show)] = &[
     ("REVIEWER_SANDBOX", |c| {
         Some(c.reviewer.sandbox.name().to_owned())
     }),
+    ("REVIEWER_ENV", |c| {
+        // Names only: the values are secrets (a proxy password, a provider's key).
+        let names = c.reviewer.passed_env.iter().map(|(name, _)| name.clone());
+        Some(format!(
+            "passes {}",
+            listed(names, "nothing but PATH, HOME and TMPDIR")
+        ))
+    }),
     ("REVIEW_MAX_TURNS", |c| {
         Some(c.reviewer.max_turns.to_string())
     }),

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 use tracing::warn;
 
 use super::sandbox::{self, Sandbox};
-use super::{ReviewError, ReviewerSettings, cli_settings};
+use super::{ReviewError, ReviewerSettings, cli_settings, passed_env};
 
 /// A prepared start. Keep it until the process has ended: dropping it deletes `HOME` and `TMPDIR`.
 pub(super) struct Launch {
@@ -54,7 +54,15 @@ pub(super) fn prepare(
     let (program, args) = match sandbox {
         Sandbox::Bwrap { program } => {
             let install_dir = cli.parent().unwrap_or(Path::new("/"));
-            let args = sandbox::bwrap_args(&tree, scratch.path(), install_dir, &cli, &cli_args);
+            let files = passed_env::files(&settings.passed_env);
+            let args = sandbox::bwrap_args(
+                &tree,
+                scratch.path(),
+                install_dir,
+                &cli,
+                &cli_args,
+                &files,
+            );
             (program.clone(), args)
         }
         Sandbox::Off { .. } if nix::unistd::geteuid().is_root() => {
@@ -79,7 +87,7 @@ pub(super) fn prepare(
     })
 }
 
-/// Only what the CLI needs; the bot's own secrets and `HOME` stay out.
+/// Only what the CLI needs (`passed_env.rs`); the bot's own secrets and `HOME` stay out.
 fn environment(settings: &ReviewerSettings, home: &Path, tmp: &Path) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = ["PATH", "LANG", "LC_ALL"]
         .into_iter()
@@ -87,17 +95,12 @@ fn environment(settings: &ReviewerSettings, home: &Path, tmp: &Path) -> Vec<(Str
         .collect();
     env.push(("HOME".into(), home.display().to_string()));
     env.push(("TMPDIR".into(), tmp.display().to_string()));
-    let api_key = settings
-        .api_key
-        .as_ref()
-        .map(|k| k.expose_secret().to_owned())
-        .or_else(|| std::env::var("ANTHROPIC_API_KEY").ok());
-    let base_url = settings
-        .base_url
-        .clone()
-        .or_else(|| std::env::var("ANTHROPIC_BASE_URL").ok());
-    env.extend(api_key.map(|k| ("ANTHROPIC_API_KEY".to_owned(), k)));
-    env.extend(base_url.map(|u| ("ANTHROPIC_BASE_URL".to_owned(), u)));
+    env.extend(
+        settings
+            .passed_env
+            .iter()
+            .map(|(name, value)| (name.clone(), value.expose_secret().to_owned())),
+    );
     env.push(("DISABLE_AUTOUPDATER".into(), "1".into()));
     env.push((
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),

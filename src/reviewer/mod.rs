@@ -14,6 +14,7 @@ mod answer;
 mod cli_settings;
 mod launch;
 mod output;
+pub mod passed_env;
 mod placement;
 mod process;
 mod prompt;
@@ -143,10 +144,10 @@ pub struct ReviewerSettings {
     pub max_budget_usd: Option<f64>,
     /// Reviewer processes that run at once (REVIEW_CONCURRENCY); more reviews wait their turn.
     pub concurrency: usize,
-    /// Passed to the CLI as ANTHROPIC_API_KEY. Each review's HOME is fresh and empty, so a login
+    /// The variables the CLI gets from the bot's environment (`passed_env.rs`): a proxy, CAs,
+    /// and a Claude provider's credentials. Each review's HOME is fresh and empty, so a login
     /// stored in the bot's HOME is not seen.
-    pub api_key: Option<SecretString>,
-    pub base_url: Option<String>,
+    pub passed_env: Vec<(String, SecretString)>,
     /// REVIEWER_SANDBOX: whether the CLI runs inside bubblewrap.
     pub sandbox: SandboxMode,
 }
@@ -160,8 +161,7 @@ impl ReviewerSettings {
             max_turns: 30,
             max_budget_usd: None,
             concurrency: 2,
-            api_key: None,
-            base_url: None,
+            passed_env: Vec::new(),
             sandbox: SandboxMode::Auto,
         }
     }

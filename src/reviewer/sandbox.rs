@@ -112,6 +112,7 @@ async fn trial(bwrap: &Path) -> Result<(), String> {
         Path::new("/usr/bin"),
         Path::new("/usr/bin/true"),
         &[],
+        &[],
     );
     let run = tokio::process::Command::new(bwrap)
         .args(&args)
@@ -160,13 +161,15 @@ const SYSTEM: [&str; 13] = [
 ];
 
 /// bubblewrap's arguments for running `program` (installed in `install_dir`) in `tree`, with
-/// `scratch` (its `HOME` and `TMPDIR`) writable.
+/// `scratch` (its `HOME` and `TMPDIR`) writable and `files` (a CA bundle, a provider's
+/// credentials) readable.
 pub(super) fn bwrap_args(
     tree: &Path,
     scratch: &Path,
     install_dir: &Path,
     program: &Path,
     args: &[String],
+    files: &[PathBuf],
 ) -> Vec<String> {
     let path = |p: &Path| p.display().to_string();
     let mut out: Vec<String> = [
@@ -189,6 +192,9 @@ pub(super) fn bwrap_args(
         out.extend(["--ro-bind-try".into(), dir.into(), dir.into()]);
     }
     out.extend(["--ro-bind".into(), path(install_dir), path(install_dir)]);
+    for file in files {
+        out.extend(["--ro-bind-try".into(), path(file), path(file)]);
+    }
     out.extend(["--bind".into(), path(scratch), path(scratch)]);
     out.extend(["--ro-bind".into(), path(tree), path(tree)]);
     out.extend(["--chdir".into(), path(tree), "--".into(), path(program)]);
@@ -236,10 +242,15 @@ mod tests {
             Path::new("/opt/claude"),
             Path::new("/opt/claude/claude"),
             &["-p".into()],
+            &[PathBuf::from("/etc/corp/ca.pem")],
         );
         let joined = args.join(" ");
         assert!(joined.contains("--ro-bind /w/tree /w/tree"), "{joined}");
         assert!(joined.contains("--bind /t/home /t/home"), "{joined}");
+        assert!(
+            joined.contains("--ro-bind-try /etc/corp/ca.pem /etc/corp/ca.pem"),
+            "{joined}"
+        );
         assert!(
             joined.contains("--ro-bind /opt/claude /opt/claude"),
             "{joined}"

@@ -26,6 +26,22 @@ const SECRETS: [(&str, &str); 7] = [
 ];
 const ANTHROPIC_KEY: &str = "sk-ant-reviewer-key";
 
+/// What a team reaching Claude through Bedrock or Vertex AI behind a proxy sets, beside the bot's
+/// secrets: each of these, and only these, reaches the reviewer. The files are set by `review`.
+fn provider_env() -> Vec<(String, String)> {
+    let files = ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "GOOGLE_APPLICATION_CREDENTIALS"];
+    release_agent::reviewer::passed_env::ALLOWED
+        .iter()
+        .filter(|name| !files.contains(name) && **name != "ANTHROPIC_API_KEY")
+        .map(|name| (name.to_string(), format!("passed-{name}")))
+        .chain([
+            ("REVIEWER_ENV".to_owned(), "CORP_TRACE_ID".to_owned()),
+            ("CORP_TRACE_ID".to_owned(), "trace-7".to_owned()),
+            ("CORP_UNLISTED".to_owned(), "not-passed".to_owned()),
+        ])
+        .collect()
+}
+
 /// A repository whose branch `feature` carries everything a PR author could try.
 fn hostile_repo(root: &Path) -> std::path::PathBuf {
     let repo = root.join("repo");
@@ -81,6 +97,8 @@ async fn review(root: &Path, sandbox: &str) -> (Output, u32) {
         root.join("filter-ran").display()
     );
     std::fs::write(home.join(".gitconfig"), filter).unwrap();
+    let credentials = root.join("gcp-key.json");
+    std::fs::write(&credentials, r#"{"type":"service_account"}"#).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_release-agent"));
     command
         .env_clear()
@@ -93,6 +111,10 @@ async fn review(root: &Path, sandbox: &str) -> (Output, u32) {
         .env("REVIEWER_SANDBOX", sandbox)
         .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
         .envs(SECRETS)
+        .envs(provider_env())
+        .env("NODE_EXTRA_CA_CERTS", root.join("corp-ca.pem"))
+        .env("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &credentials)
         .args([
             "review", "--repo", ".", "--source", "feature", "--target", "main",
         ])
@@ -142,6 +164,12 @@ fn assert_contained(root: &Path, output: &Output) -> String {
         );
     }
     assert!(report.contains(&format!("env: ANTHROPIC_API_KEY={ANTHROPIC_KEY}")));
+    assert_passed_exactly_the_allow_list(&report);
+    assert_eq!(
+        seen(&report, "credentials file"),
+        "readable",
+        "GOOGLE_APPLICATION_CREDENTIALS names a file the CLI must read"
+    );
     for marker in ["hook-ran", "mcp-ran", "filter-ran"] {
         assert!(!root.join(marker).exists(), "{marker}");
     }
@@ -187,4 +215,37 @@ async fn in_the_sandbox_a_hostile_pull_request_sees_only_its_worktree() {
     let (output, _) = review(root.path(), "bwrap").await;
     let report = assert_contained(root.path(), &output);
     assert_eq!(seen(&report, "outside"), "unreadable");
+}
+
+/// The reviewer's environment is the allow-list, what the bot sets for it, and the shell's own.
+fn assert_passed_exactly_the_allow_list(report: &str) {
+    let mut seen: Vec<&str> = report
+        .lines()
+        .filter_map(|l| l.strip_prefix("env: ")?.split_once('=').map(|(n, _)| n))
+        .collect();
+    seen.sort_unstable();
+    let mut expected: Vec<&str> = release_agent::reviewer::passed_env::ALLOWED.to_vec();
+    expected.extend([
+        "CORP_TRACE_ID",
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "DISABLE_AUTOUPDATER",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+        // bash's own
+        "PWD",
+        "SHLVL",
+        "_",
+        "OLDPWD",
+    ]);
+    expected.sort_unstable();
+    seen.retain(|n| *n != "OLDPWD");
+    expected.retain(|n| *n != "OLDPWD");
+    assert_eq!(seen, expected, "{report}");
+    for (name, value) in provider_env() {
+        if name != "CORP_UNLISTED" && name != "REVIEWER_ENV" {
+            assert!(report.contains(&format!("env: {name}={value}")), "{name}");
+        }
+    }
+    assert!(!report.contains("not-passed"), "an unlisted variable reached the reviewer");
 }
