@@ -37,7 +37,12 @@ impl CheckRow {
 
 /// Runs every check; none stops the others.
 pub async fn run(config: &Config) -> Vec<CheckRow> {
-    let mut rows = vec![CheckRow::new("database", true, database(config).await)];
+    let mut rows: Vec<CheckRow> = config
+        .notices
+        .iter()
+        .map(|n| CheckRow::new(n.var, false, Err(n.problem.clone())))
+        .collect();
+    rows.push(CheckRow::new("database", true, database(config).await));
     rows.extend(slack(config).await);
     if let Some(settings) = &config.azdo {
         let answer = match AzdoClient::new(settings.clone()) {

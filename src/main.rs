@@ -86,6 +86,9 @@ async fn dispatch(command: WithConfig, config: Config) -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
+    for notice in &config.notices {
+        tracing::warn!(var = notice.var, "{}", notice.problem);
+    }
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => return fail(&e),

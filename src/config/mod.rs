@@ -14,6 +14,7 @@ mod azdo;
 mod flows;
 mod http;
 mod jira;
+mod old_agent;
 mod reader;
 mod repos;
 mod reviewer;
@@ -64,6 +65,8 @@ pub struct Config {
     pub http: Option<HttpSettings>,
     /// DELIVERY_RETENTION_DAYS: how long handled deliveries (dedupe keys) are kept.
     pub delivery_retention: TimeDelta,
+    /// Variables that are set but do nothing, and why: `check` and `serve` say so.
+    pub notices: Vec<ConfigError>,
 }
 
 /// One problem with one variable.
@@ -105,6 +108,7 @@ impl Config {
     /// from the environment of the machine that runs them.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
         let mut vars = Reader::new(&lookup);
+        let notices = old_agent::read(&mut vars);
         let database = vars.parsed("DATABASE_URL", DatabaseUrl::DEFAULT, DatabaseUrl::parse);
         let slack = slack::read(&mut vars);
         let approval_timeout = vars.parsed(
@@ -151,6 +155,7 @@ impl Config {
                 run_lease: run_lease?,
                 http: http?,
                 delivery_retention: TimeDelta::days(i64::try_from(retention?).ok()?),
+                notices,
             })
         })();
         vars.finish(config)

@@ -55,14 +55,8 @@ pub(super) fn prepare(
         Sandbox::Bwrap { program } => {
             let install_dir = cli.parent().unwrap_or(Path::new("/"));
             let files = passed_env::files(&settings.passed_env);
-            let args = sandbox::bwrap_args(
-                &tree,
-                scratch.path(),
-                install_dir,
-                &cli,
-                &cli_args,
-                &files,
-            );
+            let args =
+                sandbox::bwrap_args(&tree, scratch.path(), install_dir, &cli, &cli_args, &files);
             (program.clone(), args)
         }
         Sandbox::Off { .. } if nix::unistd::geteuid().is_root() => {

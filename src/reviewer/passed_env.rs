@@ -93,7 +93,12 @@ pub fn collect(
     ALLOWED
         .iter()
         .map(|n| (*n).to_owned())
-        .chain(extra.iter().filter(|n| !ALLOWED.contains(&n.as_str())).cloned())
+        .chain(
+            extra
+                .iter()
+                .filter(|n| !ALLOWED.contains(&n.as_str()))
+                .cloned(),
+        )
         .filter_map(|name| {
             let value = lookup(&name).filter(|v| !v.trim().is_empty())?;
             Some((name, SecretString::from(value)))
@@ -121,8 +126,16 @@ mod tests {
             parse_extra("CORP_TRACE, AWS_CONFIG_FILE CORP_TRACE"),
             Ok(vec!["CORP_TRACE".to_owned(), "AWS_CONFIG_FILE".to_owned()])
         );
-        assert!(parse_extra("AZDO_PAT").unwrap_err().contains("the bot's own"));
-        assert!(parse_extra("A-B").unwrap_err().contains("not a variable name"));
+        assert!(
+            parse_extra("AZDO_PAT")
+                .unwrap_err()
+                .contains("the bot's own")
+        );
+        assert!(
+            parse_extra("A-B")
+                .unwrap_err()
+                .contains("not a variable name")
+        );
     }
 
     #[test]

@@ -29,7 +29,11 @@ const ANTHROPIC_KEY: &str = "sk-ant-reviewer-key";
 /// What a team reaching Claude through Bedrock or Vertex AI behind a proxy sets, beside the bot's
 /// secrets: each of these, and only these, reaches the reviewer. The files are set by `review`.
 fn provider_env() -> Vec<(String, String)> {
-    let files = ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "GOOGLE_APPLICATION_CREDENTIALS"];
+    let files = [
+        "NODE_EXTRA_CA_CERTS",
+        "SSL_CERT_FILE",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+    ];
     release_agent::reviewer::passed_env::ALLOWED
         .iter()
         .filter(|name| !files.contains(name) && **name != "ANTHROPIC_API_KEY")
@@ -247,5 +251,8 @@ fn assert_passed_exactly_the_allow_list(report: &str) {
             assert!(report.contains(&format!("env: {name}={value}")), "{name}");
         }
     }
-    assert!(!report.contains("not-passed"), "an unlisted variable reached the reviewer");
+    assert!(
+        !report.contains("not-passed"),
+        "an unlisted variable reached the reviewer"
+    );
 }

@@ -214,3 +214,35 @@ fn the_example_env_file_is_a_valid_configuration_once_slack_is_filled_in() {
 }
 
 mod sections;
+
+#[test]
+fn the_python_agents_names_are_refused_with_the_new_name() {
+    let err = config(&[
+        ("POSTGRES_DSN", "postgresql://agent:pw@db/agent"),
+        ("PORT", "8000"),
+    ])
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("POSTGRES_DSN: is the Python agent's name for the database (postgres://…); this bot reads DATABASE_URL"),
+        "{text}"
+    );
+    assert!(text.contains("PORT: is the Python agent's name for the HTTP receiver's port; this bot reads HTTP_PORT"), "{text}");
+    assert!(!text.contains("pw@db"), "no value is repeated: {text}");
+}
+
+#[test]
+fn the_python_agents_slack_webhook_and_signing_secret_are_explained_not_refused() {
+    let config = config(&[
+        (
+            "SLACK_WEBHOOK_URL",
+            "https://hooks.slack.com/services/T/B/x",
+        ),
+        ("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5"),
+    ])
+    .unwrap();
+    let notices: Vec<String> = config.notices.iter().map(ToString::to_string).collect();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(notices[0].starts_with("SLACK_WEBHOOK_URL: is not needed"));
+    assert!(notices[1].starts_with("SLACK_SIGNING_SECRET: is not needed with Socket Mode"));
+}
