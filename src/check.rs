@@ -86,7 +86,7 @@ pub async fn run(config: &Config) -> Vec<CheckRow> {
     rows.push(CheckRow::new(
         "Claude Code CLI (CLAUDE_CMD)",
         true,
-        reviewer.version().await.map_err(|e| e.to_string()),
+        reviewer.version_check().await,
     ));
     rows.push(CheckRow::new("git CLI", true, git_version().await));
     let repos = repos_on_disk(config);

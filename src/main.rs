@@ -89,6 +89,7 @@ async fn serve(config: Config) -> ExitCode {
     for notice in &config.notices {
         tracing::warn!(var = notice.var, "{}", notice.problem);
     }
+    tokio::spawn(check_reviewer(config.reviewer.clone()));
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => return fail(&e),
@@ -98,6 +99,16 @@ async fn serve(config: Config) -> ExitCode {
     match app.run_until_stopped(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+/// Says at start-up when reviews cannot work: the CLI is missing or older than the bot's flags.
+/// Reviews are one feature of many, so the bot starts anyway.
+async fn check_reviewer(settings: release_agent::reviewer::ReviewerSettings) {
+    let reviewer = release_agent::reviewer::ClaudeReviewer::new(settings);
+    match reviewer.version_check().await {
+        Ok(version) => tracing::info!(%version, "Claude Code CLI"),
+        Err(problem) => tracing::warn!("reviews will fail until this is fixed: {problem}"),
     }
 }
 

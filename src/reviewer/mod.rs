@@ -12,6 +12,7 @@
 
 mod answer;
 mod cli_settings;
+mod cli_version;
 mod launch;
 mod output;
 pub mod passed_env;
@@ -230,6 +231,13 @@ impl ClaudeReviewer {
             process::Ended::TimedOut => Err(ReviewError::Timeout { seconds: 30 }),
             process::Ended::CannotStart(reason) => Err(self.cannot_start(reason)),
         }
+    }
+
+    /// The CLI's version, or why it cannot do reviews: not found, not starting, or older than
+    /// the flags the bot uses (`cli_version.rs`).
+    pub async fn version_check(&self) -> Result<String, String> {
+        let version = self.version().await.map_err(|e| e.to_string())?;
+        cli_version::judge(&version)
     }
 
     fn cannot_start(&self, reason: String) -> ReviewError {

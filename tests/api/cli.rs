@@ -417,6 +417,46 @@ async fn check_reports_azure_devops_jira_the_reviewer_git_and_each_repository() 
     }
 }
 
+#[tokio::test]
+async fn check_says_what_to_upgrade_when_the_cli_is_too_old_and_names_the_python_agents_variables()
+{
+    init();
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(binary(dir.path())
+        .envs(required(&slack))
+        .env("REVIEWER_ENV", "FAKE_CLAUDE_VERSION")
+        .env("FAKE_CLAUDE_VERSION", "2.0.14")
+        .env(
+            "SLACK_WEBHOOK_URL",
+            "https://hooks.slack.com/services/T0/B0/s3cret",
+        )
+        .arg("check"))
+    .await;
+    let stdout = collapsed(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    for row in [
+        "FAIL Claude Code CLI (CLAUDE_CMD) 2.0.14 (Claude Code) is older than 2.1.162, the oldest whose flags the bot uses",
+        "warn SLACK_WEBHOOK_URL is not needed: the bot posts with SLACK_BOT_TOKEN",
+        "REVIEWER_ENV passes FAKE_CLAUDE_VERSION",
+    ] {
+        assert!(stdout.contains(row), "missing {row:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+
+    let output = run(binary(dir.path())
+        .envs(required(&slack))
+        .env("POSTGRES_DSN", "postgresql://agent:pw@db:5432/agent")
+        .arg("check"))
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = collapsed(&output.stderr);
+    assert!(
+        stderr.contains("POSTGRES_DSN: is the Python agent's name for the database (postgres://…); this bot reads DATABASE_URL"),
+        "{stderr}"
+    );
+}
+
 /// A repository whose `feature` branch carries the stand-in reviewer's answer, so the review that
 /// runs in its worktree answers with it.
 fn review_fixture(answer: &str) -> tempfile::TempDir {
