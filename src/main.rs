@@ -64,7 +64,7 @@ enum WithConfig {
 
 async fn dispatch(command: WithConfig, config: Config) -> ExitCode {
     match command {
-        WithConfig::Serve => serve(config).await,
+        WithConfig::Serve => Box::pin(serve(config)).await,
         WithConfig::Migrate => match open_store(&config).await {
             Ok(_) => {
                 println!("migrations applied to {}", config.database.redacted());
