@@ -64,7 +64,11 @@ pub async fn run(config: &Config) -> Vec<CheckRow> {
         rows.push(CheckRow::new(
             "Azure DevOps (AZDO_PAT)",
             true,
-            answer.map_err(|e| e.to_string()),
+            routed(
+                config,
+                &settings.base_url,
+                answer.map_err(|e| e.to_string()),
+            ),
         ));
     }
     if let Some(jira) = &config.jira {
@@ -78,7 +82,11 @@ pub async fn run(config: &Config) -> Vec<CheckRow> {
         rows.push(CheckRow::new(
             "Jira (JIRA_API_TOKEN)",
             true,
-            answer.map_err(|e| e.to_string()),
+            routed(
+                config,
+                &jira.settings.base_url,
+                answer.map_err(|e| e.to_string()),
+            ),
         ));
     }
     let reviewer = ClaudeReviewer::new(config.reviewer.clone());
@@ -98,6 +106,25 @@ pub async fn run(config: &Config) -> Vec<CheckRow> {
         ));
     }
     rows
+}
+
+/// `result` with the way to `url` added, when a proxy is set: whether this service went
+/// through it (NO_PROXY may exempt it).
+fn routed(
+    config: &Config,
+    url: &url::Url,
+    result: Result<String, String>,
+) -> Result<String, String> {
+    if !config.proxy.any() {
+        return result;
+    }
+    let route = config.proxy.route(url);
+    match result {
+        Ok(detail) => Ok(format!("{detail}; {route}")),
+        // A proxy's refusal names the proxy already.
+        Err(detail) if detail.contains("the proxy ") => Err(detail),
+        Err(detail) => Err(format!("{detail}; {route}")),
+    }
 }
 
 /// Which sandbox the reviewer runs in: a fallback is a warning, a refused `bwrap` a failure.
@@ -129,6 +156,7 @@ async fn slack(config: &Config) -> Vec<CheckRow> {
         &config.slack.api_url,
         &config.slack.bot_token,
         &config.slack.app_token,
+        &config.proxy,
     ) {
         Ok(api) => api,
         Err(e) => return vec![CheckRow::new("Slack client", true, Err(e.to_string()))],
@@ -141,16 +169,21 @@ async fn slack(config: &Config) -> Vec<CheckRow> {
         .connections_open()
         .await
         .map(|_url| "Socket Mode URL issued".to_owned());
+    let slack_url = url::Url::parse(&config.slack.api_url).ok();
+    let via = |result: Result<String, String>| match &slack_url {
+        Some(url) => routed(config, url, result),
+        None => result,
+    };
     let mut rows = vec![
         CheckRow::new(
             "Slack auth.test (SLACK_BOT_TOKEN)",
             true,
-            auth.map_err(|e| e.to_string()),
+            via(auth.map_err(|e| e.to_string())),
         ),
         CheckRow::new(
             "Slack apps.connections.open (SLACK_APP_TOKEN)",
             true,
-            socket.map_err(|e| e.to_string()),
+            via(socket.map_err(|e| e.to_string())),
         ),
     ];
     rows.extend(approvers(config, &api).await);

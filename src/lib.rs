@@ -10,7 +10,7 @@
 //! - [`store`]: SQLite or PostgreSQL behind one `Store`; runs, approvals, audit, outbox, releases.
 //! - [`slack`]: Socket Mode front door, command and action parsers, Block Kit renderers, the
 //!   outbound queue.
-//! - [`azdo`], [`jira`], [`git`], [`reviewer`], [`http_client`]: the outside world. They say what
+//! - [`azdo`], [`jira`], [`git`], [`reviewer`], [`http_client`], [`proxy`], [`tls`]: the outside world. They say what
 //!   happened and import nothing from the workflow.
 //! - [`config`], [`telemetry`], [`startup`], [`check`], [`cli`], [`import`], [`local_review`]:
 //!   running the binary. Startup wires the parts; nothing below it reads the config.
@@ -32,6 +32,7 @@ pub mod import;
 pub mod jira;
 pub mod local_review;
 pub mod metrics;
+pub mod proxy;
 pub mod reviewer;
 pub mod slack;
 pub mod startup;

@@ -37,6 +37,8 @@ pub struct AzdoSettings {
     /// AZDO_API_VERSION `auto`: a server that refuses the version names the one it speaks.
     pub negotiate_version: bool,
     pub retry: RetryPolicy,
+    /// HTTPS_PROXY and friends, as the config read them.
+    pub proxy: crate::proxy::Proxies,
     /// How often, and how long, to look at a PR whose completion was accepted.
     pub merge_poll: Duration,
     pub merge_wait: Duration,
@@ -54,6 +56,7 @@ impl AzdoSettings {
             api_version: "7.1".into(),
             negotiate_version: true,
             retry: RetryPolicy::default(),
+            proxy: crate::proxy::Proxies::default(),
             merge_poll: Duration::from_secs(2),
             merge_wait: Duration::from_secs(120),
         }
@@ -126,6 +129,7 @@ impl AzdoClient {
             settings.pat.clone(),
             &[("x-tfs-fedauthredirect", "Suppress")],
             settings.retry.clone(),
+            &settings.proxy,
         )?;
         let version = ApiVersion::new(&settings.api_version, settings.negotiate_version);
         Ok(Self {

@@ -49,6 +49,7 @@ pub(super) fn read(vars: &mut Reader<'_>, retry: RetryPolicy) -> Option<Option<J
             email: email?,
             token: token?,
             retry,
+            proxy: crate::proxy::Proxies::default(),
         },
         project: project?,
         issue_type: issue_type?,

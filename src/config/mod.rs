@@ -32,6 +32,7 @@ use crate::azdo::AzdoSettings;
 use crate::domain::{ApprovalPolicy, RepoName, ReposConfig};
 use crate::http_client::RetryPolicy;
 use crate::http_server::HttpSettings;
+use crate::proxy::Proxies;
 use crate::reviewer::ReviewerSettings;
 use crate::store::DatabaseUrl;
 use crate::telemetry::LogFormat;
@@ -65,6 +66,8 @@ pub struct Config {
     pub http: Option<HttpSettings>,
     /// DELIVERY_RETENTION_DAYS: how long handled deliveries (dedupe keys) are kept.
     pub delivery_retention: TimeDelta,
+    /// HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY: every connection the bot opens.
+    pub proxy: Proxies,
     /// Variables that are set but do nothing, and why: `check` and `serve` say so.
     pub notices: Vec<ConfigError>,
 }
@@ -109,6 +112,11 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
         let mut vars = Reader::new(&lookup);
         let notices = old_agent::read(&mut vars);
+        let proxy = Proxies::read(vars.lookup()).map_err(|errors| {
+            for e in errors {
+                vars.fail(e.var, e.problem);
+            }
+        });
         let database = vars.parsed("DATABASE_URL", DatabaseUrl::DEFAULT, DatabaseUrl::parse);
         let slack = slack::read(&mut vars);
         let approval_timeout = vars.parsed(
@@ -135,9 +143,15 @@ impl Config {
         );
         let config = (|| {
             let repos_config = repos_config?.unwrap_or_default();
+            let proxy = proxy.ok()?;
             let mut azdo = azdo?;
             if let Some(azdo) = &mut azdo {
                 azdo.repo_projects = repos_config.projects();
+                azdo.proxy = proxy.clone();
+            }
+            let mut jira = jira?;
+            if let Some(jira) = &mut jira {
+                jira.settings.proxy = proxy.clone();
             }
             Some(Config {
                 database: database?,
@@ -148,17 +162,63 @@ impl Config {
                 repos_config,
                 repos_dir: repos_dir?,
                 azdo,
-                jira: jira?,
+                jira,
                 reviewer: reviewer?,
                 pr: pr?,
                 release: release?,
                 run_lease: run_lease?,
                 http: http?,
                 delivery_retention: TimeDelta::days(i64::try_from(retention?).ok()?),
+                proxy,
                 notices,
             })
         })();
+        for (var, problem) in config.iter().flat_map(Config::clear_text_through_proxy) {
+            vars.fail(var, problem);
+        }
         vars.finish(config)
+    }
+
+    /// Plain-http services (allowed on this machine only) that a proxy on another machine would
+    /// carry: their tokens would cross the network in clear text.
+    fn clear_text_through_proxy(&self) -> Vec<(&'static str, String)> {
+        let slack = url::Url::parse(&self.slack.api_url).ok();
+        let urls = [("SLACK_API_URL", slack.as_ref())]
+            .into_iter()
+            .chain(self.azdo.iter().flat_map(|a| {
+                [
+                    ("AZDO_BASE_URL", Some(&a.base_url)),
+                    ("AZDO_RELEASE_BASE_URL", Some(&a.release_base_url)),
+                    ("AZDO_IDENTITY_BASE_URL", Some(&a.identity_base_url)),
+                ]
+            }))
+            .chain(
+                self.jira
+                    .iter()
+                    .map(|j| ("JIRA_BASE_URL", Some(&j.settings.base_url))),
+            );
+        urls.filter_map(|(var, url)| {
+            let url = url.filter(|u| u.scheme() == "http")?;
+            let crate::proxy::Route::Proxy {
+                shown,
+                var: proxy_var,
+            } = self.proxy.route(url)
+            else {
+                return None;
+            };
+            let proxy_url = url::Url::parse(&shown).ok()?;
+            (!reader::is_loopback(&proxy_url)).then(|| {
+                (
+                    var,
+                    format!(
+                        "is plain http, and {proxy_var} sends it through the proxy {shown} on \
+                         another machine, so its token would cross the network in clear text: \
+                         use https, or add the host to NO_PROXY"
+                    ),
+                )
+            })
+        })
+        .collect()
     }
 
     /// Only what the local `review` command needs.

@@ -142,10 +142,12 @@ const ROWS: &[(&str, Show)] = &[
 ];
 
 impl Config {
-    /// Every variable with its effective value, secrets redacted, for `check`.
+    /// Every variable with its effective value, secrets redacted, for `check`; then the proxy
+    /// variables that are set, without their credentials.
     pub fn summary(&self) -> Vec<(&'static str, String)> {
         ROWS.iter()
             .filter_map(|(var, show)| Some((*var, show(self)?)))
+            .chain(self.proxy.describe())
             .collect()
     }
 }

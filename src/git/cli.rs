@@ -9,17 +9,17 @@ use std::time::Duration;
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::GitError;
+use super::{GitError, Remote};
 
 const TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Runs `git args…` in `dir`; returns stdout. `remote` is the URL the command talks to, so the
-/// credentials go only where they belong.
+/// Runs `git args…` in `dir`; returns stdout. `url` is the URL the command talks to, so the
+/// credentials of `remote` go only where they belong.
 pub(super) async fn git(
     dir: &Path,
     args: &[&str],
-    pat: Option<&SecretString>,
-    remote: &str,
+    remote: Option<&Remote>,
+    url: &str,
 ) -> Result<String, GitError> {
     let mut command = tokio::process::Command::new("git");
     // git and what it runs (credential helpers, LFS, hooks of a clone) see none of the bot's
@@ -35,7 +35,12 @@ pub(super) async fn git(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    for (key, value) in auth_env(remote, pat) {
+    if let Some(remote) = remote {
+        for (key, value) in &remote.proxy_env {
+            command.env(key, value.expose_secret());
+        }
+    }
+    for (key, value) in auth_env(url, remote.and_then(|r| r.pat.as_ref())) {
         command.env(key, value);
     }
     let failed = |output: String| GitError::Command {
@@ -57,7 +62,7 @@ pub(super) async fn git(
 }
 
 /// The variables of the bot's environment that git gets.
-const KEPT: [&str; 17] = [
+const KEPT: [&str; 18] = [
     "PATH",
     "HOME",
     "USER",
@@ -75,6 +80,7 @@ const KEPT: [&str; 17] = [
     "https_proxy",
     "no_proxy",
     "ALL_PROXY",
+    "all_proxy",
 ];
 
 fn kept(name: &std::ffi::OsStr) -> bool {

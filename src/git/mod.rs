@@ -79,6 +79,9 @@ pub struct Remote {
     pub elsewhere: Vec<(RepoName, String)>,
     /// Sent as a Basic auth header to http(s) remotes.
     pub pat: Option<SecretString>,
+    /// The proxy variables of the config (`Proxies::env`), which git gets in place of the
+    /// process's own.
+    pub proxy_env: Vec<(String, SecretString)>,
 }
 
 impl Remote {
@@ -167,7 +170,7 @@ impl Repos {
             &self.base_dir,
             // No checkout: reviews read worktrees of one commit, never the clone's own files.
             &["clone", "--quiet", "--no-checkout", &url, &target],
-            remote.pat.as_ref(),
+            Some(remote),
             &url,
         )
         .await
@@ -187,11 +190,10 @@ impl Repos {
         let lock = self.lock(repo);
         let _guard = lock.lock().await;
         let url = cli::git(&dir, &["remote", "get-url", "origin"], None, "").await?;
-        let pat = self.remote.as_ref().and_then(|r| r.pat.as_ref());
         cli::git(
             &dir,
             &["fetch", "--quiet", "--prune", "origin"],
-            pat,
+            self.remote.as_ref(),
             url.trim(),
         )
         .await?;
@@ -275,6 +277,7 @@ mod tests {
                 "https://dev.azure.com/org/Mobile/_git".into(),
             )],
             pat: None,
+            proxy_env: Vec::new(),
         };
         assert_eq!(
             azdo.url_for(&repo),
@@ -289,6 +292,7 @@ mod tests {
             prefix: "/srv/mirrors".into(),
             elsewhere: Vec::new(),
             pat: None,
+            proxy_env: Vec::new(),
         };
         assert_eq!(mirrors.url_for(&repo), "/srv/mirrors/My Repo");
     }

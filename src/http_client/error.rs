@@ -53,6 +53,13 @@ pub enum HttpError {
         service: &'static str,
         timeout: Duration,
     },
+    /// The proxy between the bot and the service refused (407, a refused `CONNECT`): a
+    /// setting to fix, not a failure to wait out.
+    #[error("cannot reach {service}: {detail}")]
+    Proxy {
+        service: &'static str,
+        detail: String,
+    },
     #[error("cannot reach {service}: {detail}")]
     Transport {
         service: &'static str,
@@ -86,6 +93,7 @@ impl HttpError {
             Self::Status { .. } => "client_error",
             Self::Timeout { .. } => "timeout",
             Self::Transport { .. } => "transport",
+            Self::Proxy { .. } => "proxy",
             Self::Decode { .. } => "unexpected",
         }
     }

@@ -24,6 +24,7 @@ use serde_json::Value;
 use tracing::{debug, instrument, warn};
 use url::Url;
 
+use crate::proxy::{ProxyError, Route};
 use error::describe;
 
 pub use error::HttpError;
@@ -71,6 +72,7 @@ pub struct JsonApi {
     user: String,
     password: SecretString,
     policy: RetryPolicy,
+    proxy: crate::proxy::Proxies,
 }
 
 /// A request: what to send and whether sending it twice is harmless.
@@ -112,6 +114,7 @@ impl JsonApi {
         password: SecretString,
         headers: &[(&'static str, &'static str)],
         policy: RetryPolicy,
+        proxy: &crate::proxy::Proxies,
     ) -> Result<Self, HttpError> {
         let mut defaults = HeaderMap::new();
         defaults.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -125,7 +128,8 @@ impl JsonApi {
             service,
             detail: e.to_string(),
         })?;
-        let client = reqwest::Client::builder()
+        let client = proxy
+            .configure(reqwest::Client::builder())
             .use_preconfigured_tls(tls)
             .default_headers(defaults)
             .redirect(reqwest::redirect::Policy::none())
@@ -143,6 +147,7 @@ impl JsonApi {
             user: user.to_owned(),
             password,
             policy,
+            proxy: proxy.clone(),
         })
     }
 
@@ -198,8 +203,8 @@ impl JsonApi {
         }
         debug!(service = self.service, method = %call.method, path = call.url.path(), "request");
         let outcome = match request.send().await {
-            Ok(response) => self.check(response).await,
-            Err(e) => Err(self.transport(e)),
+            Ok(response) => self.check(response, &call.url).await,
+            Err(e) => Err(self.unsent(e, &call.url)),
         };
         crate::metrics::external_call(
             self.service,
@@ -222,10 +227,58 @@ impl JsonApi {
         }
     }
 
+    /// Why a request to `url` got no answer, naming the proxy it went through, if any, and its
+    /// refusal. reqwest tunnels https through hyper-util, whose error says only "proxy
+    /// authorization required" or "unsuccessful".
+    fn unsent(&self, error: reqwest::Error, url: &Url) -> HttpError {
+        let Route::Proxy { shown, var } = self.proxy.route(url) else {
+            return self.transport(error);
+        };
+        if error.is_timeout() {
+            return self.transport(error);
+        }
+        let cause = with_cause(&error.without_url());
+        let target = format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or(443)
+        );
+        let refusal = if cause.contains("proxy authorization required") {
+            ProxyError::AuthRequired { proxy: shown, var }
+        } else if cause.contains("tunnel error: unsuccessful") {
+            ProxyError::Refused {
+                proxy: shown,
+                target,
+                answer: "it did not answer 200".into(),
+            }
+        } else {
+            return HttpError::Transport {
+                service: self.service,
+                detail: format!("{cause}, through the proxy {shown} ({var})"),
+            };
+        };
+        HttpError::Proxy {
+            service: self.service,
+            detail: refusal.to_string(),
+        }
+    }
+
     /// Sorts a response into success or the error a caller can act on.
-    async fn check(&self, response: Response) -> Result<Response, HttpError> {
+    async fn check(&self, response: Response, url: &Url) -> Result<Response, HttpError> {
         let status = response.status();
         let service = self.service;
+        if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+            // A plain-http request went to the proxy, which wants other credentials.
+            let detail = match self.proxy.route(url) {
+                Route::Proxy { shown, var } => {
+                    ProxyError::AuthRequired { proxy: shown, var }.to_string()
+                }
+                Route::Direct => "a proxy on the way asks for credentials (HTTP 407): set \
+                     HTTPS_PROXY (or HTTP_PROXY) to http://user:password@proxy:port"
+                    .to_owned(),
+            };
+            return Err(HttpError::Proxy { service, detail });
+        }
         let json = is_json(response.headers());
         if status == StatusCode::NON_AUTHORITATIVE_INFORMATION
             || status == StatusCode::UNAUTHORIZED

@@ -107,6 +107,7 @@ pub struct JiraSettings {
     pub email: String,
     pub token: SecretString,
     pub retry: RetryPolicy,
+    pub proxy: crate::proxy::Proxies,
 }
 
 pub struct JiraClient {
@@ -181,6 +182,7 @@ impl JiraClient {
             settings.token,
             &[],
             settings.retry,
+            &settings.proxy,
         )?;
         Ok(Self {
             api,

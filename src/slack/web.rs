@@ -11,6 +11,8 @@ use slack_morphism::prelude::*;
 use tracing::instrument;
 
 use super::workspace::Workspace;
+use crate::proxy::{Proxies, ProxyConnector, ProxyError};
+use hyper_rustls::HttpsConnector;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SlackError {
@@ -75,6 +77,13 @@ impl From<SlackClientError> for SlackError {
                 detail: e.errors.unwrap_or_default(),
             },
             SlackClientError::HttpError(e) => Self::Transport(format!("HTTP {}", e.status_code)),
+            // hyper's own text is "client error (Connect)"; the cause says what failed (a
+            // refused connection, the proxy's 407).
+            SlackClientError::HttpProtocolError(e) => Self::Transport(
+                e.cause
+                    .as_deref()
+                    .map_or_else(|| "HTTP protocol error".to_owned(), |c| cause_chain(c)),
+            ),
             // Its text quotes the whole answer, which for apps.connections.open holds the socket
             // ticket: only say what could not be read.
             SlackClientError::ProtocolError(e) => Self::Transport(format!(
@@ -82,6 +91,20 @@ impl From<SlackClientError> for SlackError {
                 e.json_error
             )),
             other => Self::Transport(other.to_string()),
+        }
+    }
+}
+
+/// A proxy's refusal if one is in `error`'s chain, else its innermost cause.
+fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    loop {
+        if let Some(proxy) = cause.downcast_ref::<ProxyError>() {
+            return proxy.to_string();
+        }
+        match cause.source() {
+            Some(inner) => cause = inner,
+            None => return cause.to_string(),
         }
     }
 }
@@ -98,22 +121,28 @@ pub struct BotIdentity {
     pub url: String,
 }
 
+type Connector = SlackClientHyperConnector<HttpsConnector<ProxyConnector>>;
+
 #[derive(Clone)]
 pub struct SlackApi {
-    client: Arc<SlackHyperClient>,
+    client: Arc<SlackClient<Connector>>,
+    /// TCP to Slack, through the proxy if one is set: the Web API's and the WebSocket's.
+    tcp: ProxyConnector,
     bot: SlackApiToken,
     app: SlackApiToken,
     timeout: Duration,
 }
 
 impl SlackApi {
-    /// A client for the Web API at `api_url` (no trailing slash). Plain `http://` is allowed so
-    /// that tests can point it at a local fake.
+    /// A client for the Web API at `api_url` (no trailing slash), through `proxy` where it
+    /// applies. Plain `http://` is allowed so that tests can point it at a local fake.
     pub fn new(
         api_url: &str,
         bot_token: &SecretString,
         app_token: &SecretString,
+        proxy: &Proxies,
     ) -> std::io::Result<Self> {
+        let tcp = ProxyConnector::new(proxy.clone());
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             // hyper-rustls sets the ALPN list itself, from the HTTP versions enabled below.
             .with_tls_config(
@@ -125,7 +154,7 @@ impl SlackApi {
             .https_or_http()
             .enable_http1()
             .enable_http2()
-            .build();
+            .wrap_connector(tcp.clone());
         let connector =
             SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
         let token = |secret: &SecretString| {
@@ -133,10 +162,20 @@ impl SlackApi {
         };
         Ok(Self {
             client: Arc::new(SlackClient::new(connector)),
+            tcp,
             bot: token(bot_token),
             app: token(app_token),
             timeout: Duration::from_secs(15),
         })
+    }
+
+    /// A TCP connection to `url`'s host (a Socket Mode WebSocket URL), through the proxy if
+    /// one applies; the WebSocket's TLS and handshake go on top.
+    pub async fn tcp_to(&self, url: &url::Url) -> Result<tokio::net::TcpStream, String> {
+        self.tcp
+            .stream(url)
+            .await
+            .map_err(|e| cause_chain(e.as_ref()))
     }
 
     async fn bounded<T>(

@@ -102,6 +102,7 @@ impl Application {
             &config.slack.api_url,
             &config.slack.bot_token,
             &config.slack.app_token,
+            &config.proxy,
         )
         .map_err(StartupError::SlackClient)?;
         let workspace = verify_tokens(&api).await?;

@@ -109,6 +109,7 @@ pub fn repos_on_disk(config: &Config) -> Repos {
                 .map(|(repo, project)| (repo.clone(), prefix(project)))
                 .collect(),
             pat: Some(azdo.pat.clone()),
+            proxy_env: config.proxy.env(),
         }
     });
     Repos::new(config.repos_dir.clone(), remote)

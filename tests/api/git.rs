@@ -69,6 +69,7 @@ fn fixture() -> Fixture {
         prefix: origins.display().to_string(),
         elsewhere: Vec::new(),
         pat: None,
+        proxy_env: Vec::new(),
     };
     let repos = Repos::new(tmp.path().join("repos"), Some(remote));
     Fixture {

@@ -26,6 +26,7 @@ async fn fake() -> (MockServer, JiraClient) {
         email: "bot@example.com".into(),
         token: SecretString::from(TOKEN),
         retry: fast_retry(),
+        proxy: release_agent::proxy::Proxies::default(),
     };
     (server, JiraClient::new(settings).unwrap())
 }

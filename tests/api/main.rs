@@ -22,6 +22,7 @@ mod manifest;
 mod policies;
 mod pr_flow;
 mod projects;
+mod proxy;
 mod redelivery;
 mod release_flow;
 mod reviewer;

@@ -10,7 +10,7 @@ use crate::on_both_backends;
 use crate::support::fake_azdo::{BuildPlan, FakeAzdo, FakePr};
 use crate::support::fake_jira::FakeJira;
 use crate::support::repo::Repo;
-use crate::support::{Backend, TestApp, pr_env, wait_until};
+use crate::support::{Backend, FakeSlack, TestApp, TestDb, pr_env, wait_until};
 
 pub const APPROVE_WITH_FINDING: &str = r#"{"verdict":"approve","summary":"Solid change.","findings":[{"file":"src/login.rs","line":2,"severity":"minor","title":"Name the constant","body":"Use a named constant for the timeout."}]}"#;
 pub const REQUEST_CHANGES: &str = r#"{"verdict":"request_changes","summary":"The login accepts any password.","findings":[{"file":"src/login.rs","line":1,"severity":"critical","title":"No password check","body":"Every password is accepted."},{"file":"README.md","line":1,"severity":"minor","title":"Docs","body":"Mention the login page."}]}"#;
@@ -28,12 +28,23 @@ pub async fn world(backend: Backend, extra: &[(&str, &str)]) -> Option<World> {
 
 /// [`world`] with an Azure DevOps the test prepared before the bot starts.
 pub async fn world_on(backend: Backend, extra: &[(&str, &str)], azdo: FakeAzdo) -> Option<World> {
-    let jira = FakeJira::start().await;
+    let fakes = (azdo, FakeJira::start().await, FakeSlack::start().await);
+    world_of(backend, extra, fakes).await
+}
+
+/// [`world`] with every fake prepared by the test (a proxy in front of them, say).
+pub async fn world_of(
+    backend: Backend,
+    extra: &[(&str, &str)],
+    (azdo, jira, slack): (FakeAzdo, FakeJira, std::sync::Arc<FakeSlack>),
+) -> Option<World> {
     let repo = Repo::new();
     let env = pr_env(&azdo, &jira, &repo);
     let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     vars.extend_from_slice(extra);
-    let app = TestApp::spawn_with(backend, &vars).await?;
+    let db = TestDb::create(backend).await?;
+    // Boxed: starting the app is a large future, and every world awaits it.
+    let app = Box::pin(TestApp::spawn_with_slack(db, &vars, slack)).await;
     Some(World {
         app,
         azdo,

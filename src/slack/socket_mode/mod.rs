@@ -175,14 +175,20 @@ impl Slot {
                 .connections_open()
                 .await
                 .map_err(|e| e.to_string())?;
-            // Nagle's algorithm would hold an ack back while an earlier one is unacknowledged,
-            // and the peer delays its TCP ack by up to 40 ms: acks are small and go at once.
-            let disable_nagle = true;
             let tls = crate::tls::client_config().map_err(|e| e.to_string())?;
-            let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+            let parsed = url::Url::parse(&url)
+                .map_err(|_| "Slack gave a WebSocket URL the bot cannot read".to_owned())?;
+            // Through the proxy when one applies. Nagle's algorithm is off on it (the connector
+            // sets TCP_NODELAY): acks are small and must not wait behind the last one's TCP ack.
+            let tcp = self
+                .api
+                .tcp_to(&parsed)
+                .await
+                .map_err(|e| format!("cannot connect the WebSocket: {e}"))?;
+            let (socket, _) = tokio_tungstenite::client_async_tls_with_config(
                 url.as_str(),
+                tcp,
                 None,
-                disable_nagle,
                 Some(tokio_tungstenite::Connector::Rustls(tls)),
             )
             .await

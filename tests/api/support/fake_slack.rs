@@ -38,6 +38,8 @@ struct State {
     /// Members' emails, for users.lookupByEmail.
     emails: HashMap<String, String>,
     auth_error: Option<String>,
+    /// The `host:port` apps.connections.open names in place of the WebSocket's loopback one.
+    ws_host: Option<String>,
 }
 
 struct Connection {
@@ -68,6 +70,7 @@ struct Socket {
 
 pub struct FakeSlack {
     web: MockServer,
+    ws_addr: std::net::SocketAddr,
     state: Arc<Mutex<State>>,
     socket: Arc<Socket>,
     next_envelope: AtomicU64,
@@ -111,7 +114,13 @@ impl Respond for WebApi {
                 json!({"ok": true, "user_id": "U0BOT", "team_id": "T0TEAM", "team": "Test team",
                                    "url": "https://test.slack.com/", "bot_id": "B0BOT"})
             }
-            "apps.connections.open" => json!({"ok": true, "url": self.ws_url}),
+            "apps.connections.open" => {
+                let url = match &state.ws_host {
+                    Some(host) => format!("ws://{host}/link/?ticket=test-ticket"),
+                    None => self.ws_url.clone(),
+                };
+                json!({"ok": true, "url": url})
+            }
             "chat.postMessage" => {
                 let ts = format!("1700000000.{:06}", self.ts.fetch_add(1, Ordering::SeqCst));
                 if let Some(call) = state.calls.last_mut() {
@@ -208,10 +217,21 @@ impl FakeSlack {
             .await;
         Arc::new(Self {
             web,
+            ws_addr: addr,
             state,
             socket,
             next_envelope: AtomicU64::new(1),
         })
+    }
+
+    /// Where the Web API and the WebSocket listen.
+    pub fn addrs(&self) -> (std::net::SocketAddr, std::net::SocketAddr) {
+        (*self.web.address(), self.ws_addr)
+    }
+
+    /// Makes apps.connections.open name `host` (`name:port`) for the WebSocket.
+    pub fn announce_ws_as(&self, host: &str) {
+        self.state.lock().unwrap().ws_host = Some(host.to_owned());
     }
 
     /// The value for SLACK_API_URL.

@@ -10,6 +10,7 @@ pub mod fake_cd;
 pub mod fake_jira;
 pub mod fake_policy;
 pub mod fake_projects;
+pub mod fake_proxy;
 pub mod fake_slack;
 pub mod fake_threads;
 pub mod fake_versions;
@@ -124,7 +125,15 @@ impl TestApp {
     /// A running app on the given database.
     pub async fn spawn_on(db: TestDb, vars: &[(&str, &str)]) -> Self {
         init();
-        let slack = FakeSlack::start().await;
+        Self::spawn_with_slack(db, vars, FakeSlack::start().await).await
+    }
+
+    /// Like [`spawn_on`](Self::spawn_on), with a fake Slack the test prepared.
+    pub async fn spawn_with_slack(
+        db: TestDb,
+        vars: &[(&str, &str)],
+        slack: Arc<FakeSlack>,
+    ) -> Self {
         let repos = tempfile::tempdir().unwrap();
         let mut env: HashMap<String, String> = [
             ("REPOS_BASE_DIR", repos.path().display().to_string()),
