@@ -23,6 +23,9 @@ pub enum CliCommand {
     Migrate,
     /// Validate the configuration and check that every configured service answers.
     Check,
+    /// Ask the running bot (on HTTP_PORT) whether its database and Slack connection are up;
+    /// exits 0 only when both are, for a container health check.
+    Health,
     /// Import the old agent's JSON release files (staging and archived) into the database
     /// (DATABASE_URL). Safe to run twice: what is there already is left alone.
     ImportJson {

@@ -12,7 +12,7 @@
 //!   outbound queue.
 //! - [`azdo`], [`jira`], [`git`], [`reviewer`], [`http_client`], [`proxy`], [`tls`]: the outside world. They say what
 //!   happened and import nothing from the workflow.
-//! - [`config`], [`telemetry`], [`startup`], [`check`], [`cli`], [`import`], [`local_review`]:
+//! - [`config`], [`telemetry`], [`startup`], [`check`], [`health`], [`cli`], [`import`], [`local_review`]:
 //!   running the binary. Startup wires the parts; nothing below it reads the config.
 //!
 //! Reading order for a newcomer: `domain` → `workflow::flow` → `workflow::engine` → `store` →
@@ -26,6 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod git;
+pub mod health;
 pub mod http_client;
 pub mod http_server;
 pub mod import;

@@ -7,7 +7,7 @@ use clap::Parser;
 use release_agent::cli::{Cli, CliCommand};
 use release_agent::config::Config;
 use release_agent::startup::{Application, open_store};
-use release_agent::{check, import, local_review, telemetry};
+use release_agent::{check, health, import, local_review, telemetry};
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc rather than glibc's malloc: the ack path allocates for every envelope, and under a
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             target,
         } => return local_review::command(&repo, &source, &target),
         CliCommand::ImportJson { source, dry_run } => return import::command(&source, dry_run),
+        CliCommand::Health => return health::command(),
         CliCommand::Serve => WithConfig::Serve,
         CliCommand::Migrate => WithConfig::Migrate,
         CliCommand::Check => WithConfig::Check,

@@ -30,6 +30,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use answer::Answer;
+pub use cli_version::OLDEST as OLDEST_CLI_VERSION;
 pub use output::Usage;
 pub use placement::{Placement, place};
 pub use prompt::{ReviewInput, TicketInput};

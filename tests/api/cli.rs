@@ -759,3 +759,51 @@ async fn check_names_the_reviewers_sandbox() {
         "{refused}"
     );
 }
+
+/// `release-agent health` against a running bot: ok; then with its database gone: down; then
+/// with the bot stopped: no answer. Each but the first exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_says_ok_for_a_running_bot_and_fails_when_its_database_is_down() {
+    let Some(mut app) = crate::support::TestApp::spawn_with(
+        Backend::Postgres,
+        &[("HTTP_PORT", "0"), ("HTTP_BIND", "127.0.0.1")],
+    )
+    .await
+    else {
+        return;
+    };
+    let port = app.http_url().rsplit(':').next().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let health = || {
+        let mut command = binary(dir.path());
+        command.env("HTTP_PORT", &port).arg("health");
+        command
+    };
+    let ok = run(&mut health()).await;
+    assert_eq!(ok.status.code(), Some(0), "{}", collapsed(&ok.stdout));
+    assert_eq!(
+        collapsed(&ok.stdout),
+        "ok: the database answers and Slack is connected"
+    );
+
+    app.db.take_down().await;
+    let down = run(&mut health()).await;
+    assert_eq!(down.status.code(), Some(1));
+    assert_eq!(
+        collapsed(&down.stdout),
+        "down: the bot's database does not answer"
+    );
+
+    app.stop().await;
+    let gone = run(&mut health()).await;
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(
+        collapsed(&gone.stdout).starts_with("down: the bot does not answer: http://127.0.0.1:"),
+        "{}",
+        collapsed(&gone.stdout)
+    );
+    let unset = run(binary(dir.path()).arg("health")).await;
+    assert_eq!(unset.status.code(), Some(2));
+    assert!(collapsed(&unset.stderr).contains("HTTP_PORT is not set"));
+    app.finish().await;
+}

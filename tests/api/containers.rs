@@ -67,8 +67,88 @@ fn the_runtime_image_is_small_has_git_and_runs_as_a_user() {
     assert!(runtime.contains("USER 10001:10001"));
     assert!(runtime.contains("COPY --from=build"));
     assert!(
-        dockerfile.contains("npm install -g @anthropic-ai/claude-code"),
-        "documents adding the CLI"
+        runtime.contains("HEALTHCHECK") && runtime.contains(r#"CMD ["release-agent", "health"]"#),
+        "{runtime}"
+    );
+}
+
+#[test]
+fn the_image_installs_a_pinned_claude_code_cli_new_enough_for_the_bot_unless_told_not_to() {
+    let dockerfile = std::fs::read_to_string(Path::new(ROOT).join("Dockerfile")).unwrap();
+    let pinned = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ARG CLAUDE_CODE_VERSION="))
+        .expect("a build argument with a default");
+    let version: Vec<u32> = pinned.split('.').map(|p| p.parse().unwrap()).collect();
+    let (a, b, c) = release_agent::reviewer::OLDEST_CLI_VERSION;
+    assert!(
+        version.as_slice() >= [a, b, c].as_slice(),
+        "the image's CLI {pinned} is older than the bot needs"
+    );
+    assert!(dockerfile.contains(r#"if [ -n "${CLAUDE_CODE_VERSION}" ]; then"#));
+    assert!(dockerfile.contains(r#"npm install --global --no-fund --no-audit "@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}""#));
+}
+
+#[test]
+fn the_bot_restarts_has_a_health_check_and_keeps_its_clones_and_the_clis_files() {
+    let compose = compose();
+    let bot = &compose["services"]["release-agent"];
+    assert_eq!(bot["restart"], "unless-stopped");
+    let check: Vec<&str> = bot["healthcheck"]["test"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(check, ["CMD", "release-agent", "health"]);
+    let volumes: Vec<&str> = bot["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        volumes,
+        [
+            "repos:/var/lib/release-agent/repos",
+            "claude:/var/lib/release-agent/.claude"
+        ]
+    );
+    assert_eq!(
+        bot["environment"]["HTTP_PORT"], "8080",
+        "`health` asks the receiver"
+    );
+}
+
+/// A tool the container checks need; CI sets RELEASE_AGENT_TEST_CONTAINER_TOOLS=required after
+/// installing them, so there these checks cannot pass by skipping.
+fn tool_or_skip(found: bool, what: &str) -> bool {
+    if !found {
+        assert_ne!(
+            std::env::var("RELEASE_AGENT_TEST_CONTAINER_TOOLS").as_deref(),
+            Ok("required"),
+            "{what} is not installed"
+        );
+        eprintln!("{what} is not installed: skipped");
+    }
+    found
+}
+
+#[test]
+fn hadolint_passes_the_dockerfile() {
+    let run = Command::new("hadolint")
+        .arg("Dockerfile")
+        .current_dir(ROOT)
+        .output();
+    if !tool_or_skip(run.is_ok(), "hadolint") {
+        return;
+    }
+    let out = run.unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -87,12 +167,11 @@ fn compose_tool() -> Option<Vec<&'static str>> {
 
 #[test]
 fn docker_compose_config_accepts_the_file_only_with_a_password() {
-    let Some(tool) = compose_tool() else {
-        eprintln!(
-            "neither `docker compose` nor `docker-compose` is installed: only the structure was checked"
-        );
+    let tool = compose_tool();
+    if !tool_or_skip(tool.is_some(), "`docker compose` or `docker-compose`") {
         return;
-    };
+    }
+    let tool = tool.unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         Path::new(ROOT).join("docker-compose.yml"),

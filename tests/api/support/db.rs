@@ -99,6 +99,18 @@ impl TestDb {
         }
     }
 
+    /// Takes a PostgreSQL database away under a running bot, as a stopped server would: its
+    /// connections are cut and new ones refused.
+    pub async fn take_down(&self) {
+        let (admin, name) = self.postgres.as_ref().expect("a PostgreSQL database");
+        let mut conn = PgConnection::connect(admin).await.unwrap();
+        let sql = format!("DROP DATABASE {name} WITH (FORCE)");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+
     /// Drops a PostgreSQL test database (SQLite files go with their temp dir).
     pub async fn drop_database(self) {
         if let Some((admin, name)) = &self.postgres {

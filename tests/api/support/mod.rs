@@ -134,6 +134,7 @@ impl TestApp {
         vars: &[(&str, &str)],
         slack: Arc<FakeSlack>,
     ) -> Self {
+        init();
         let repos = tempfile::tempdir().unwrap();
         let mut env: HashMap<String, String> = [
             ("REPOS_BASE_DIR", repos.path().display().to_string()),
