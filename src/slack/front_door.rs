@@ -44,6 +44,8 @@ pub struct CommandCall<'a> {
     pub channel: &'a str,
     /// The workspace's domain, for links to messages.
     pub team_domain: Option<&'a str>,
+    /// Where notes after the ack go (`SlackApi::respond` checks it is Slack's).
+    pub response_url: Option<&'a str>,
 }
 
 impl FrontDoor {
@@ -99,6 +101,7 @@ impl FrontDoor {
             user: call.user.to_owned(),
             channel: call.channel.to_owned(),
             team_domain: call.team_domain.map(str::to_owned),
+            response_url: call.response_url.map(str::to_owned),
         };
         let delivery = command_delivery(call, &intent);
         let arrived = self
@@ -259,6 +262,7 @@ impl FrontDoor {
                 user_name: user.username.clone().or_else(|| user.name.clone()),
                 channel: channel.clone(),
                 place: place(event),
+                response_url: event.response_url.as_ref().map(|u| u.0.to_string()),
             };
             let key = format!("slack:action:{}:{}", event.trigger_id, action.action_id);
             if !self.record(slack_delivery(key.clone(), &intent)).await? {

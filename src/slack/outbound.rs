@@ -236,10 +236,24 @@ impl Outbound {
         }
     }
 
-    /// Ephemeral notes are not bound by the channel posting limit, only by 429s.
+    /// Ephemeral notes are not bound by the channel posting limit, only by 429s. They go through
+    /// the command's or click's `response_url`, which reaches a DM or a channel the bot is not
+    /// in; `chat.postEphemeral` is the fallback when there is none, or it no longer takes notes
+    /// (5 uses, 30 minutes).
     async fn send_ephemeral(&self, message: &OutboxRecord) -> Result<(), SlackError> {
         let user = message.user_id.as_deref().unwrap_or_default();
         for content in blocks::message(&message.message.0) {
+            if let Some(url) = message.response_url.as_deref() {
+                match self.api.respond(url, content.clone()).await {
+                    Ok(()) => continue,
+                    Err(e @ SlackError::RateLimited { .. }) => return Err(e),
+                    Err(e) => warn!(
+                        id = message.id,
+                        error = %e,
+                        "the response_url did not take the note; using chat.postEphemeral"
+                    ),
+                }
+            }
             self.api
                 .post_ephemeral(&message.channel_id, user, content)
                 .await?;

@@ -128,6 +128,8 @@ pub struct SlackApi {
     client: Arc<SlackClient<Connector>>,
     /// TCP to Slack, through the proxy if one is set: the Web API's and the WebSocket's.
     tcp: ProxyConnector,
+    /// SLACK_API_URL's scheme, host and port.
+    origin: url::Origin,
     bot: SlackApiToken,
     app: SlackApiToken,
     timeout: Duration,
@@ -163,6 +165,9 @@ impl SlackApi {
         Ok(Self {
             client: Arc::new(SlackClient::new(connector)),
             tcp,
+            origin: url::Url::parse(api_url)
+                .map_err(std::io::Error::other)?
+                .origin(),
             bot: token(bot_token),
             app: token(app_token),
             timeout: Duration::from_secs(15),
@@ -288,6 +293,59 @@ impl SlackApi {
             .map(drop)
     }
 
+    /// https://api.slack.com/interactivity/handling#message_responses: an ephemeral note through
+    /// a command's or a click's `response_url`. The URL comes in a payload, so only Slack's own
+    /// hosts (and SLACK_API_URL's, for GovSlack and tests) are posted to.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn respond(
+        &self,
+        response_url: &str,
+        content: SlackMessageContent,
+    ) -> Result<(), SlackError> {
+        #[derive(serde::Serialize)]
+        struct Note {
+            #[serde(flatten)]
+            content: SlackMessageContent,
+            response_type: &'static str,
+            replace_original: bool,
+        }
+        let url = url::Url::parse(response_url)
+            .ok()
+            .filter(|url| self.is_slack(url))
+            .ok_or_else(|| SlackError::Api {
+                code: "response_url_not_slack".into(),
+                detail: vec!["the response_url is not on a Slack host".into()],
+            })?;
+        let note = Note {
+            content,
+            response_type: "ephemeral",
+            replace_original: false,
+        };
+        let span = tracing::debug_span!("Slack response_url");
+        let context = SlackClientApiCallContext {
+            rate_control_params: None,
+            token: None,
+            tracing_span: &span,
+            is_sensitive_url: true,
+        };
+        let connector = &self.client.http_api.connector;
+        self.bounded(
+            connector.http_post_uri::<_, SlackApiPostWebhookMessageResponse>(url, &note, context),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Slack's hooks hosts, or the Web API's own origin.
+    fn is_slack(&self, url: &url::Url) -> bool {
+        let hooks = url.scheme() == "https"
+            && matches!(
+                url.host_str(),
+                Some("hooks.slack.com" | "hooks.slack-gov.com")
+            );
+        hooks || url.origin() == self.origin
+    }
+
     /// https://api.slack.com/methods/views.publish: shows `view` as `user`'s App Home.
     #[instrument(level = "debug", skip_all, fields(user))]
     pub async fn publish_home(&self, user: &str, view: SlackView) -> Result<(), SlackError> {
@@ -343,6 +401,32 @@ mod tests {
     use slack_morphism::errors::SlackClientProtocolError;
 
     use super::*;
+
+    #[test]
+    fn notes_go_only_to_slacks_own_hosts() {
+        let secret = |s: &str| SecretString::from(s.to_owned());
+        let api = SlackApi::new(
+            "http://127.0.0.1:4000/api",
+            &secret("xoxb-1"),
+            &secret("xapp-1"),
+            &Proxies::default(),
+        )
+        .unwrap();
+        let slack = |url: &str| api.is_slack(&url::Url::parse(url).unwrap());
+        assert!(slack("https://hooks.slack.com/commands/T0/1/abc"));
+        assert!(slack("https://hooks.slack-gov.com/actions/T0/1/abc"));
+        assert!(slack("http://127.0.0.1:4000/response/commands/T0/1"));
+        assert!(
+            !slack("http://hooks.slack.com/commands/T0/1/abc"),
+            "not in clear text"
+        );
+        assert!(!slack("https://hooks.slack.com.evil.example/x"));
+        assert!(
+            !slack("http://127.0.0.1:4001/x"),
+            "another port is another service"
+        );
+        assert!(!slack("http://169.254.169.254/latest/meta-data/"));
+    }
 
     #[test]
     fn an_answer_that_cannot_be_read_is_never_quoted() {

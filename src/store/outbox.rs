@@ -38,6 +38,9 @@ pub struct OutboxItem {
     pub channel_id: String,
     pub user_id: Option<String>,
     pub message: Message,
+    /// For an ephemeral note: the command's or click's `response_url`, which reaches the user
+    /// where `chat.postEphemeral` cannot (a DM, a channel the bot is not in).
+    pub response_url: Option<String>,
 }
 
 impl OutboxItem {
@@ -48,7 +51,14 @@ impl OutboxItem {
             channel_id: channel_id.to_owned(),
             user_id: Some(user_id.to_owned()),
             message,
+            response_url: None,
         }
+    }
+
+    /// The note goes through `response_url` when there is one.
+    pub fn answering(mut self, response_url: Option<&str>) -> Self {
+        self.response_url = response_url.map(str::to_owned);
+        self
     }
 }
 
@@ -63,6 +73,7 @@ pub struct OutboxRecord {
     pub attempts: i64,
     pub sent_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    pub response_url: Option<String>,
 }
 
 impl OutboxRecord {
@@ -75,8 +86,8 @@ impl OutboxRecord {
 macro_rules! insert_outbox {
     ($exec:expr, $item:expr, $now:expr) => {
         sqlx::query(
-            "INSERT INTO outbox (run_id, kind, channel_id, user_id, message, not_before, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            "INSERT INTO outbox (run_id, kind, channel_id, user_id, message, not_before, created_at, \
+             response_url) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
         )
         .bind($item.run_id.map(|id| id.to_string()))
         .bind($item.kind.as_str())
@@ -84,6 +95,7 @@ macro_rules! insert_outbox {
         .bind(&$item.user_id)
         .bind(sqlx::types::Json(&$item.message))
         .bind($now)
+        .bind(&$item.response_url)
         .execute($exec)
         .await
         .map(|done| done.rows_affected())
@@ -97,7 +109,7 @@ const CLAIM_OUTBOX_SQLITE: &str = "UPDATE outbox SET claim_by = $1, claim_until 
      WHERE o.sent_at IS NULL AND o.error IS NULL AND o.not_before <= $3 \
      AND (o.claim_until IS NULL OR o.claim_until < $3) \
      AND (o.kind = 'ephemeral' OR r.card_ts IS NOT NULL) ORDER BY o.id LIMIT $4) \
-     RETURNING id, run_id, kind, channel_id, user_id, message, attempts, sent_at, error";
+     RETURNING id, run_id, kind, channel_id, user_id, message, attempts, sent_at, error, response_url";
 
 const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET claim_by = $1, claim_until = $2 WHERE id IN (\
      SELECT o.id FROM outbox o LEFT JOIN runs r ON r.id = o.run_id \
@@ -105,7 +117,7 @@ const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET claim_by = $1, claim_unti
      AND (o.claim_until IS NULL OR o.claim_until < $3) \
      AND (o.kind = 'ephemeral' OR r.card_ts IS NOT NULL) ORDER BY o.id LIMIT $4 \
      FOR UPDATE OF o SKIP LOCKED) \
-     RETURNING id, run_id, kind, channel_id, user_id, message, attempts, sent_at, error";
+     RETURNING id, run_id, kind, channel_id, user_id, message, attempts, sent_at, error, response_url";
 
 const CLAIM_CARDS_SQLITE: &str = "UPDATE runs SET card_claim_by = $1, card_claim_until = $2 WHERE id IN (\
      SELECT id FROM runs WHERE card_version > card_synced \
@@ -168,7 +180,7 @@ impl Store {
     /// All messages of a run, oldest first (for status pages and tests).
     #[instrument(level = "debug", skip_all, fields(run_id = %run_id))]
     pub async fn outbox_for_run(&self, run_id: RunId) -> Result<Vec<OutboxRecord>, StoreError> {
-        let sql = "SELECT id, run_id, kind, channel_id, user_id, message, attempts, sent_at, error FROM outbox \
+        let sql = "SELECT id, run_id, kind, channel_id, user_id, message, attempts, sent_at, error, response_url FROM outbox \
                    WHERE run_id = $1 ORDER BY id";
         let rows = on_db_read!(self, pool => sqlx::query_as(sql).bind(run_id.to_string()).fetch_all(pool).await)?;
         Ok(rows)

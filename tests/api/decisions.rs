@@ -13,11 +13,11 @@ pub async fn notes_to(app: &TestApp, user: &str, count: usize) -> Vec<String> {
     wait_until("ephemeral notes", || async {
         let notes: Vec<String> = app
             .slack
-            .calls("chat.postEphemeral")
+            .notes()
             .into_iter()
-            .filter(|c| c.body["user"] == user)
-            .map(|c| {
-                c.body["blocks"][0]["text"]["text"]
+            .filter(|n| n.user == user)
+            .map(|n| {
+                n.body["blocks"][0]["text"]["text"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned()
@@ -71,11 +71,7 @@ async fn fifty_concurrent_clicks_produce_exactly_one_decision(backend: Backend) 
             .all(|r| r.ends_with("refused: already_decided")),
         "{refused:?}"
     );
-    assert_eq!(
-        app.slack.calls("chat.postEphemeral").len(),
-        49,
-        "every other clicker is told"
-    );
+    assert_eq!(app.slack.notes().len(), 49, "every other clicker is told");
     let winner = &decisions[0].actor;
     let approval = app.store.get_approval(approval.id).await.unwrap().unwrap();
     assert_eq!(approval.decided_by.as_ref(), Some(winner));

@@ -463,6 +463,55 @@ async fn a_commit_is_reviewed_once_across_runs_unless_asked_again(backend: Backe
     w.app.finish().await;
 }
 
+/// `/review` typed in a DM, where the bot cannot post (chat.postEphemeral answers
+/// `channel_not_found` there): the run's card goes to the channel, and what the bot has to say
+/// after the ack reaches the asker through the command's response_url, in the DM.
+async fn a_review_asked_in_a_dm_is_answered_there_through_the_response_url(backend: Backend) {
+    let Some(w) = world(backend, &[("REVIEW_RATE_PER_USER_PER_HOUR", "1")]).await else {
+        return;
+    };
+    w.ticketed_pr();
+    let commit = w.repo.branch("feature/ALLPOST-31", REQUEST_CHANGES, None);
+    w.open_pr(31, "feature/ALLPOST-31", &commit);
+    let ack = w
+        .app
+        .slack
+        .slash_in("D0DM", "/review", "Billo.Api#12", "U0ADA")
+        .await;
+    assert_eq!(
+        ack["payload"]["blocks"][0]["text"]["text"],
+        "Reviewing Billo.Api#12. Follow it on its card in <#C0RELEASES>."
+    );
+    let run = w.run_for(12, None).await;
+    w.waits_at(run, "ask_merge").await;
+    assert_eq!(w.app.run(run).await.channel_id, "C0RELEASES");
+
+    w.app
+        .slack
+        .slash_in("D0DM", "/review", "Billo.Api#31", "U0ADA")
+        .await;
+    let note = wait_until("the asker is told in the DM", || async {
+        w.app.slack.notes().into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        (note.via, note.channel.as_str(), note.user.as_str()),
+        ("response_url", "D0DM", "U0ADA")
+    );
+    assert!(
+        blocks_text(&note.body).starts_with("You have asked for 1 reviews in the last hour"),
+        "{}",
+        note.body
+    );
+    assert_eq!(note.body["response_type"], "ephemeral");
+    assert_eq!(note.body["replace_original"], false);
+    assert!(
+        w.app.slack.calls("chat.postEphemeral").is_empty(),
+        "not tried where it cannot work"
+    );
+    w.app.finish().await;
+}
+
 /// REVIEW_RATE_PER_USER_PER_HOUR=2: a third `/review` within the hour starts nothing, and the
 /// asker learns when the next is possible; someone else may still ask.
 async fn reviews_are_limited_per_person_and_hour(backend: Backend) {
@@ -490,9 +539,9 @@ async fn reviews_are_limited_per_person_and_hour(backend: Backend) {
     let told = wait_until("the asker is told of the limit", || async {
         w.app
             .slack
-            .calls("chat.postEphemeral")
+            .notes()
             .into_iter()
-            .map(|c| blocks_text(&c.body))
+            .map(|n| blocks_text(&n.body))
             .find(|t| t.starts_with("You have asked for 2 reviews"))
     })
     .await;
@@ -805,7 +854,7 @@ async fn a_second_push_supersedes_the_first_review(backend: Backend) {
     let click = w.app.click_envelope(&old_approval, "merge", "U0ADA").await;
     w.app.slack.deliver(click).await;
     let note = wait_until("the late click to be answered", || async {
-        w.app.slack.calls("chat.postEphemeral").into_iter().next()
+        w.app.slack.notes().into_iter().next()
     })
     .await;
     assert!(
@@ -829,6 +878,7 @@ on_both_backends!(
     a_review_that_requests_changes_ends_the_run,
     a_commit_is_reviewed_once_across_runs_unless_asked_again,
     reviews_are_limited_per_person_and_hour,
+    a_review_asked_in_a_dm_is_answered_there_through_the_response_url,
     a_stale_merge_is_blocked_and_a_re_review_merges_the_new_commit,
     cancelling_after_a_stale_merge_leaves_a_later_hand_merge_to_the_poller,
     a_failed_ci_build_is_shown,

@@ -40,7 +40,7 @@ async fn behind(
     let (web, socket) = slack.addrs();
     proxy.resolve("slack.localhost:80", web);
     proxy.resolve("wss-slack.localhost:80", socket);
-    slack.announce_ws_as("wss-slack.localhost");
+    slack.announce_as("wss-slack.localhost", "http://slack.localhost");
     let vars = vec![
         ("SLACK_API_URL", "http://slack.localhost/api".to_owned()),
         ("AZDO_BASE_URL", "http://azdo.localhost/org".to_owned()),

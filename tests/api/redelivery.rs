@@ -143,7 +143,7 @@ async fn every_envelope_of_a_review_and_its_release_delivered_twice_counts_once(
     assert_eq!(w.jira.status("ALLPOST-4028"), "Done");
     w.app.settled(release).await;
     assert!(
-        slack.calls("chat.postEphemeral").is_empty(),
+        slack.notes().is_empty(),
         "a duplicate is ignored, not refused"
     );
     w.app.finish().await;
@@ -229,16 +229,13 @@ async fn people_asking_for_one_review_at_once_start_one_run(backend: Backend) {
     // The notes go out through the outbox, after the run's own messages: wait for as many as
     // there are crossed requests, then check who got them.
     wait_until("a note for each crossed request", || async {
-        (slack.calls("chat.postEphemeral").len() >= to_tell.len()).then_some(())
+        (slack.notes().len() >= to_tell.len()).then_some(())
     })
     .await;
     let told: Vec<(String, String)> = slack
-        .calls("chat.postEphemeral")
+        .notes()
         .into_iter()
-        .map(|c| {
-            let user = c.body["user"].as_str().unwrap_or_default().to_owned();
-            (user, blocks_text(&c.body))
-        })
+        .map(|n| (n.user, blocks_text(&n.body)))
         .collect();
     for (_, note) in &told {
         assert!(note.starts_with(under_way), "{note}");
@@ -268,6 +265,7 @@ async fn a_review_acked_just_before_a_stop_starts_after_the_restart(backend: Bac
         user: "U0ADA".into(),
         channel: "C0RELEASES".into(),
         team_domain: Some("test".into()),
+        response_url: None,
     };
     let delivery = NewDelivery {
         key: "slack:command:trigger-before-the-stop".into(),
@@ -292,7 +290,7 @@ async fn a_review_acked_just_before_a_stop_starts_after_the_restart(backend: Bac
     assert_eq!(runs.len(), 1, "{runs:#?}");
     assert_eq!(runs[0].started_by, "U0ADA");
     assert!(w.app.store.pending_deliveries(10).await.unwrap().is_empty());
-    assert!(w.app.slack.calls("chat.postEphemeral").is_empty());
+    assert!(w.app.slack.notes().is_empty());
     w.app.finish().await;
 }
 

@@ -97,6 +97,7 @@ async fn command(event: &SlackCommandEvent, receivers: &Receivers) -> SlackComma
         trigger: &event.trigger_id.0,
         channel: &event.channel_id.0,
         team_domain: event.team_domain.as_deref(),
+        response_url: Some(event.response_url.0.as_str()),
     };
     receivers.door.command(&call).await
 }

@@ -44,6 +44,8 @@ pub enum Via<'a> {
         who: Who<'a>,
         channel: &'a str,
         place: &'a Place,
+        /// The click's `response_url`, where a refusal is told.
+        response_url: Option<&'a str>,
     },
     /// The operator REST API, with `user`'s own token (OPERATOR_TOKENS): the same policy as
     /// their clicks; the HTTP answer tells a refusal.
@@ -304,13 +306,18 @@ impl Intake {
         let audit = AuditEntry::new(run_id, user, "decision_refused", detail)
             .via(attempt.via.through().label());
         let note = match attempt.via {
-            Via::Slack { channel, .. } => {
+            Via::Slack {
+                channel,
+                response_url,
+                ..
+            } => {
                 // A click in the App Home tab has no channel: the run's is used.
                 let channel = match (channel, run) {
                     ("", Some(run)) => run.channel_id.clone(),
                     _ => channel.to_owned(),
                 };
-                let mut note = OutboxItem::ephemeral(&channel, user, rejection.explain());
+                let mut note = OutboxItem::ephemeral(&channel, user, rejection.explain())
+                    .answering(response_url);
                 note.run_id = run_id;
                 Some(note)
             }

@@ -45,6 +45,9 @@ pub enum Intent {
         /// Where the button was; a click saved by an older version has none, and does not count.
         #[serde(default)]
         place: Place,
+        /// Where to tell the clicker something after the ack (a refusal).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        response_url: Option<String>,
     },
     /// Someone asked for a review with `/review`.
     Review {
@@ -57,6 +60,10 @@ pub enum Intent {
         /// The workspace's domain, for a link to that run's card.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         team_domain: Option<String>,
+        /// Where to tell the asker something after the ack: it works in a DM and in a channel
+        /// the bot is not in, where `chat.postEphemeral` does not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        response_url: Option<String>,
     },
     /// An envelope from another workspace, organisation or app: only audited.
     Foreign {
@@ -188,6 +195,7 @@ impl Intake {
                 user_name,
                 channel,
                 place,
+                response_url,
             }) => {
                 let who = Who {
                     id: &user,
@@ -197,6 +205,7 @@ impl Intake {
                     who,
                     channel: &channel,
                     place: &place,
+                    response_url: response_url.as_deref(),
                 };
                 let outcome = self
                     .decide(Some(&delivery.key), approval, &option, via)
@@ -209,11 +218,13 @@ impl Intake {
                 user,
                 channel,
                 team_domain,
+                response_url,
             }) => {
                 let asker = Asker {
                     user: &user,
                     channel: &channel,
                     team_domain: team_domain.as_deref(),
+                    response_url: response_url.as_deref(),
                 };
                 let pr = PrRef { id: pr_id, repo };
                 self.start_review(&delivery.key, pr, asker).await?;
@@ -319,7 +330,8 @@ impl Intake {
             asker.channel,
             asker.user,
             Message::new([Line::new().plain(text)]),
-        );
+        )
+        .answering(asker.response_url);
         if self
             .store
             .refuse_delivery(Some(key), &audit, Some(&note), self.clock.now())
@@ -345,7 +357,8 @@ impl Intake {
             .team_domain
             .and_then(|domain| self.chat.card_link(domain, run));
         let line = under_way_line(name, run, card);
-        let mut note = OutboxItem::ephemeral(asker.channel, asker.user, Message::new([line]));
+        let mut note = OutboxItem::ephemeral(asker.channel, asker.user, Message::new([line]))
+            .answering(asker.response_url);
         note.run_id = Some(run.id);
         let now = self.clock.now();
         if self
@@ -366,4 +379,5 @@ struct Asker<'a> {
     channel: &'a str,
     /// The workspace's domain, for a link to a run's card.
     team_domain: Option<&'a str>,
+    response_url: Option<&'a str>,
 }

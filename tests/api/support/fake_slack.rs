@@ -40,6 +40,57 @@ struct State {
     auth_error: Option<String>,
     /// The `host:port` apps.connections.open names in place of the WebSocket's loopback one.
     ws_host: Option<String>,
+    /// Where envelopes' response_urls point (the Web API's origin unless announced otherwise).
+    hooks_base: String,
+    /// Each response_url handed out: the path, whom and where it answers, and its uses.
+    hooks: HashMap<String, Hook>,
+}
+
+/// A response_url: the user and channel of its command or click.
+#[derive(Clone)]
+struct Hook {
+    user: String,
+    channel: String,
+    uses: u32,
+}
+
+/// A note one user saw: an ephemeral message, by whichever way it came.
+#[derive(Debug, Clone)]
+pub struct Note {
+    pub user: String,
+    pub channel: String,
+    pub body: Value,
+    /// `response_url` or `chat.postEphemeral`.
+    pub via: &'static str,
+}
+
+/// Posts to response_urls. Slack takes 5 per URL within 30 minutes; the answer to a sixth
+/// (`404 used_url`) is an approximation, as is the `200 ok` text body.
+struct Hooks {
+    state: Arc<Mutex<State>>,
+}
+
+impl Respond for Hooks {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let path = request.url.path().to_owned();
+        let body = body_of(request);
+        let mut state = self.state.lock().unwrap();
+        let Some(hook) = state.hooks.get_mut(&path) else {
+            return ResponseTemplate::new(404).set_body_string("invalid_url");
+        };
+        hook.uses += 1;
+        if hook.uses > 5 {
+            return ResponseTemplate::new(404).set_body_string("used_url");
+        }
+        state.calls.push(Call {
+            method: format!("response_url {path}"),
+            token: String::new(),
+            body,
+            at: Instant::now(),
+            ts: None,
+        });
+        ResponseTemplate::new(200).set_body_string("ok")
+    }
 }
 
 struct Connection {
@@ -131,6 +182,12 @@ impl Respond for WebApi {
             "chat.update" => {
                 json!({"ok": true, "channel": body["channel"], "ts": body["ts"], "message": {}})
             }
+            // Slack cannot show a note in a conversation the bot is not in, a DM included.
+            "chat.postEphemeral"
+                if body["channel"].as_str().is_some_and(|c| c.starts_with('D')) =>
+            {
+                json!({"ok": false, "error": "channel_not_found"})
+            }
             "chat.postEphemeral" => json!({"ok": true, "message_ts": "1700000000.999999"}),
             "views.publish" => {
                 let mut view = body["view"].clone();
@@ -196,7 +253,17 @@ impl FakeSlack {
         tokio::spawn(accept_loop(listener, socket.clone()));
 
         let web = MockServer::start().await;
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            hooks_base: web.uri(),
+            ..State::default()
+        }));
+        Mock::given(method("POST"))
+            .and(path_prefix("/response/"))
+            .respond_with(Hooks {
+                state: state.clone(),
+            })
+            .mount(&web)
+            .await;
         Mock::given(method("POST"))
             .and(path_prefix("/api/"))
             .respond_with(WebApi {
@@ -229,9 +296,54 @@ impl FakeSlack {
         (*self.web.address(), self.ws_addr)
     }
 
-    /// Makes apps.connections.open name `host` (`name:port`) for the WebSocket.
-    pub fn announce_ws_as(&self, host: &str) {
-        self.state.lock().unwrap().ws_host = Some(host.to_owned());
+    /// Makes apps.connections.open name `host` (`name:port`) for the WebSocket, and envelopes'
+    /// response_urls start with `hooks_base` (`http://name`).
+    pub fn announce_as(&self, host: &str, hooks_base: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.ws_host = Some(host.to_owned());
+        state.hooks_base = hooks_base.to_owned();
+    }
+
+    /// A new response_url for `user` in `channel`.
+    fn hook(&self, kind: &str, id: &str, user: &str, channel: &str) -> String {
+        let mut state = self.state.lock().unwrap();
+        let path = format!("/response/{kind}/T0TEAM/{id}");
+        let hook = Hook {
+            user: user.to_owned(),
+            channel: channel.to_owned(),
+            uses: 0,
+        };
+        state.hooks.insert(path.clone(), hook);
+        format!("{}{path}", state.hooks_base)
+    }
+
+    /// Every ephemeral note, oldest first, whether it came through a response_url or
+    /// chat.postEphemeral (refused ones left out).
+    pub fn notes(&self) -> Vec<Note> {
+        let state = self.state.lock().unwrap();
+        state
+            .calls
+            .iter()
+            .filter_map(|c| {
+                if c.method == "chat.postEphemeral" {
+                    let channel = c.body["channel"].as_str().unwrap_or_default().to_owned();
+                    return (!channel.starts_with('D')).then(|| Note {
+                        user: c.body["user"].as_str().unwrap_or_default().to_owned(),
+                        channel,
+                        body: c.body.clone(),
+                        via: "chat.postEphemeral",
+                    });
+                }
+                let path = c.method.strip_prefix("response_url ")?;
+                let hook = state.hooks.get(path)?;
+                Some(Note {
+                    user: hook.user.clone(),
+                    channel: hook.channel.clone(),
+                    body: c.body.clone(),
+                    via: "response_url",
+                })
+            })
+            .collect()
     }
 
     /// The value for SLACK_API_URL.
@@ -469,16 +581,22 @@ impl FakeSlack {
 
     /// A slash-command envelope as Slack sends it.
     pub fn slash_envelope(&self, command: &str, text: &str, user: &str) -> Value {
+        self.slash_envelope_in("C0RELEASES", command, text, user)
+    }
+
+    /// A slash command typed in `channel` (a `D…` id is a DM).
+    pub fn slash_envelope_in(&self, channel: &str, command: &str, text: &str, user: &str) -> Value {
         let id = self.envelope_id();
+        let response_url = self.hook("commands", &id, user, channel);
         json!({
             "envelope_id": id,
             "type": "slash_commands",
             "accepts_response_payload": true,
             "payload": {
-                "token": "legacy", "team_id": "T0TEAM", "team_domain": "test", "channel_id": "C0RELEASES",
+                "token": "legacy", "team_id": "T0TEAM", "team_domain": "test", "channel_id": channel,
                 "channel_name": "releases", "user_id": user, "user_name": "someone", "command": command,
                 "text": text, "api_app_id": "A0APP", "is_enterprise_install": "false",
-                "response_url": "https://hooks.slack.com/commands/T0TEAM/1/abc",
+                "response_url": response_url,
                 "trigger_id": format!("trigger-{id}")
             }
         })
@@ -493,6 +611,7 @@ impl FakeSlack {
         message_ts: &str,
     ) -> Value {
         let id = self.envelope_id();
+        let response_url = self.hook("actions", &id, user, "C0RELEASES");
         json!({
             "envelope_id": id,
             "type": "interactive",
@@ -506,7 +625,7 @@ impl FakeSlack {
                 "trigger_id": format!("trigger-{id}"),
                 "team": {"id": "T0TEAM", "domain": "test"},
                 "channel": {"id": "C0RELEASES", "name": "releases"},
-                "response_url": "https://hooks.slack.com/actions/T0TEAM/1/abc",
+                "response_url": response_url,
                 "actions": [{
                     "type": "button", "action_id": action_id, "block_id": "approval",
                     "text": {"type": "plain_text", "text": "x"}, "value": value, "action_ts": "1700000001.000100"
@@ -532,6 +651,14 @@ impl FakeSlack {
                 "authorizations": [{"team_id": "T0TEAM", "user_id": "U0BOT", "is_bot": true}]
             }
         })
+    }
+
+    /// Delivers a slash command typed in `channel` and returns the ack.
+    pub async fn slash_in(&self, channel: &str, command: &str, text: &str, user: &str) -> Value {
+        let id = self
+            .deliver(self.slash_envelope_in(channel, command, text, user))
+            .await;
+        self.ack(&id).await
     }
 
     /// Delivers a slash command and returns the ack.
