@@ -91,7 +91,7 @@ async fn serve(config: Config) -> ExitCode {
         tracing::warn!(var = notice.var, "{}", notice.problem);
     }
     tokio::spawn(check_reviewer(config.reviewer.clone()));
-    let app = match Application::build(config).await {
+    let app = match Box::pin(Application::build(config)).await {
         Ok(app) => app,
         Err(e) => return fail(&e),
     };
