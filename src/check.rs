@@ -155,7 +155,7 @@ async fn slack(config: &Config) -> Vec<CheckRow> {
     let api = match SlackApi::new(
         &config.slack.api_url,
         &config.slack.bot_token,
-        &config.slack.app_token,
+        config.slack.app_token.as_ref(),
         &config.proxy,
     ) {
         Ok(api) => api,
@@ -165,27 +165,42 @@ async fn slack(config: &Config) -> Vec<CheckRow> {
         .auth_test()
         .await
         .map(|me| format!("bot user {} in team {}", me.user_id, me.team));
-    let socket = api
-        .connections_open()
-        .await
-        .map(|_url| "Socket Mode URL issued".to_owned());
+    let socket = match &config.slack.app_token {
+        Some(_) => Some(
+            api.connections_open()
+                .await
+                .map(|_url| "Socket Mode URL issued".to_owned()),
+        ),
+        None => None,
+    };
     let slack_url = url::Url::parse(&config.slack.api_url).ok();
     let via = |result: Result<String, String>| match &slack_url {
         Some(url) => routed(config, url, result),
         None => result,
     };
-    let mut rows = vec![
-        CheckRow::new(
-            "Slack auth.test (SLACK_BOT_TOKEN)",
-            true,
-            via(auth.map_err(|e| e.to_string())),
-        ),
-        CheckRow::new(
+    let mut rows = vec![CheckRow::new(
+        "Slack auth.test (SLACK_BOT_TOKEN)",
+        true,
+        via(auth.map_err(|e| e.to_string())),
+    )];
+    if let Some(socket) = socket {
+        rows.push(CheckRow::new(
             "Slack apps.connections.open (SLACK_APP_TOKEN)",
             true,
             via(socket.map_err(|e| e.to_string())),
-        ),
-    ];
+        ));
+    }
+    if config.slack.signing_secret.is_some() {
+        rows.push(CheckRow::new(
+            "Slack over HTTP (SLACK_SIGNING_SECRET)",
+            false,
+            Ok(
+                "on: Slack's requests are taken at POST /slack/commands, /slack/interactions \
+                and /slack/events on HTTP_PORT, each checked against the signing secret"
+                    .to_owned(),
+            ),
+        ));
+    }
     rows.extend(approvers(config, &api).await);
     rows
 }

@@ -176,6 +176,17 @@ impl Config {
         for (var, problem) in config.iter().flat_map(Config::clear_text_through_proxy) {
             vars.fail(var, problem);
         }
+        if let Some(config) = &config
+            && config.slack.signing_secret.is_some()
+            && config.http.is_none()
+        {
+            vars.fail(
+                "SLACK_SIGNING_SECRET",
+                "turns Slack over HTTP on, which needs the HTTP receiver: set HTTP_PORT (Slack \
+                 sends to /slack/commands, /slack/interactions and /slack/events on it)"
+                    .into(),
+            );
+        }
         vars.finish(config)
     }
 

@@ -15,18 +15,12 @@ const RENAMED: [(&str, &str, &str); 2] = [
     ("PORT", "HTTP_PORT", "the HTTP receiver's port"),
 ];
 
-/// Names the Python agent needed and this bot does not, and why.
-const NOT_NEEDED: [(&str, &str); 2] = [
-    (
-        "SLACK_WEBHOOK_URL",
-        "is not needed: the bot posts with SLACK_BOT_TOKEN into SLACK_CHANNEL_ID; remove it",
-    ),
-    (
-        "SLACK_SIGNING_SECRET",
-        "is not needed with Socket Mode (SLACK_APP_TOKEN), which takes Slack's commands and \
-         clicks without a public URL; it is unused",
-    ),
-];
+/// Names the Python agent needed and this bot does not, and why. (SLACK_SIGNING_SECRET is used:
+/// it turns Slack over HTTP on.)
+const NOT_NEEDED: [(&str, &str); 1] = [(
+    "SLACK_WEBHOOK_URL",
+    "is not needed: the bot posts with SLACK_BOT_TOKEN into SLACK_CHANNEL_ID; remove it",
+)];
 
 /// Refuses the renamed variables (into `vars`' errors); returns the notices for the unneeded.
 pub(super) fn read(vars: &mut Reader<'_>) -> Vec<ConfigError> {

@@ -1,5 +1,6 @@
-//! The Slack section: both tokens, the channel for run cards, the Web API's address and who may
-//! approve (`SLACK_APPROVERS`, `ALLOW_SELF_APPROVAL`). Required.
+//! The Slack section: the tokens, the channel for run cards, the Web API's address and who may
+//! approve (`SLACK_APPROVERS`, `ALLOW_SELF_APPROVAL`). Required. Slack reaches the bot over
+//! Socket Mode (SLACK_APP_TOKEN), over HTTP (SLACK_SIGNING_SECRET, with HTTP_PORT), or both.
 
 use secrecy::SecretString;
 
@@ -11,7 +12,10 @@ pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 #[derive(Debug, Clone)]
 pub struct SlackSettings {
     pub bot_token: SecretString,
-    pub app_token: SecretString,
+    /// Socket Mode's token; `None` when only Slack over HTTP is on.
+    pub app_token: Option<SecretString>,
+    /// Slack over HTTP: the app's signing secret, which every request's signature is checked with.
+    pub signing_secret: Option<SecretString>,
     pub channel: String,
     /// Web API base without a trailing slash.
     pub api_url: String,
@@ -27,11 +31,19 @@ pub(super) fn read(vars: &mut Reader<'_>) -> Option<SlackSettings> {
         "xoxb-",
         "the bot token from OAuth & Permissions",
     );
-    let app_token = vars.token(
-        "SLACK_APP_TOKEN",
-        "xapp-",
-        "an app-level token with connections:write, from Basic Information",
-    );
+    let signing_secret = vars.value("SLACK_SIGNING_SECRET").map(SecretString::from);
+    // Optional only when Slack comes over HTTP instead.
+    let app_token = if signing_secret.is_some() && vars.value("SLACK_APP_TOKEN").is_none() {
+        Some(None)
+    } else {
+        vars.token(
+            "SLACK_APP_TOKEN",
+            "xapp-",
+            "an app-level token with connections:write, from Basic Information (or, for Slack \
+             over HTTP instead of Socket Mode, SLACK_SIGNING_SECRET with HTTP_PORT)",
+        )
+        .map(Some)
+    };
     let channel = vars
         .required(
             "SLACK_CHANNEL_ID",
@@ -46,6 +58,7 @@ pub(super) fn read(vars: &mut Reader<'_>) -> Option<SlackSettings> {
     Some(SlackSettings {
         bot_token: bot_token?,
         app_token: app_token?,
+        signing_secret,
         channel: channel?,
         api_url: api_url?,
         approvers: approvers?,

@@ -1,5 +1,5 @@
-//! The optional HTTP receiver (HTTP_PORT): health and metrics, Azure DevOps service hooks, and
-//! the operator REST API. Read `health.rs`, `webhook.rs`, then `operator.rs`.
+//! The optional HTTP receiver (HTTP_PORT): health and metrics, Azure DevOps service hooks, the
+//! operator REST API, and Slack over HTTP (`slack.rs`). Read `health.rs`, `webhook.rs`, then `operator.rs`.
 //!
 //! Every answer is JSON (but `/metrics`), errors are `{"error": "…"}` saying what was wrong, and
 //! no answer repeats a secret. Secrets and tokens are checked before a body is read, and bodies
@@ -13,6 +13,7 @@ mod auth;
 mod health;
 mod limits;
 mod operator;
+pub mod slack;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -73,6 +74,8 @@ pub struct Shared {
     pub repos: Vec<(RepoName, String)>,
     /// Asked whether a webhook's commit is the PR's current one; `None` without Azure DevOps.
     pub azdo: Option<Arc<dyn AzureDevOps>>,
+    /// Slack over HTTP, when SLACK_SIGNING_SECRET is set.
+    pub slack_http: Option<slack::SlackOverHttp>,
 }
 
 impl Shared {
@@ -130,11 +133,26 @@ fn router(shared: Arc<Shared>) -> Router {
             shared.clone(),
             webhooks_only,
         ));
+    let slack = [
+        ("/slack/commands", slack::Endpoint::Commands),
+        ("/slack/interactions", slack::Endpoint::Interactions),
+        ("/slack/events", slack::Endpoint::Events),
+    ]
+    .into_iter()
+    .fold(Router::new(), |router, (path, endpoint)| {
+        router.route(
+            path,
+            post(move |state: State, headers, body| {
+                slack::receive(endpoint, state.0, headers, body)
+            }),
+        )
+    });
     Router::new()
         .route("/status", get(health::status))
         .route("/metrics", get(health::metrics))
         .merge(operator)
         .merge(hooks)
+        .merge(slack)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(middleware::from_fn(refuse_large_bodies))
         .layer(DefaultBodyLimit::max(MAX_BODY))

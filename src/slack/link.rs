@@ -27,6 +27,12 @@ impl SlackLink {
         report.last_hello = Some(at);
     }
 
+    /// Slack over HTTP alone: there is no connection to lose, so the link counts as up.
+    pub fn http_only(&self) {
+        let mut report = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        report.connected = true;
+    }
+
     /// A transport error: the listener reconnects, and says hello again when it has.
     pub fn failed(&self, at: DateTime<Utc>) {
         let mut report = self.0.lock().unwrap_or_else(PoisonError::into_inner);

@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 use crate::azdo::AzureDevOps;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::http_server::slack::SlackOverHttp;
 use crate::http_server::{HttpServer, Shared};
 use crate::slack::approvers::Approvers;
 use crate::slack::front_door::FrontDoor;
@@ -71,8 +72,9 @@ pub struct Application {
     intake: Intake,
     outbound: Outbound,
     poller: Option<Poller>,
-    receivers: Receivers,
-    socket: SocketSettings,
+    receivers: Arc<Receivers>,
+    /// Socket Mode's settings; `None` when only Slack over HTTP is on.
+    socket: Option<SocketSettings>,
     http: Option<HttpServer>,
     clock: Clock,
     delivery_retention: chrono::TimeDelta,
@@ -101,11 +103,11 @@ impl Application {
         let api = SlackApi::new(
             &config.slack.api_url,
             &config.slack.bot_token,
-            &config.slack.app_token,
+            config.slack.app_token.as_ref(),
             &config.proxy,
         )
         .map_err(StartupError::SlackClient)?;
-        let workspace = verify_tokens(&api).await?;
+        let workspace = verify_tokens(&api, config.slack.app_token.is_some()).await?;
         prune_worktrees(&config).await;
         let wakers = Arc::new(Wakers::default());
         let engine = Engine::new(
@@ -141,8 +143,12 @@ impl Application {
         );
         let azdo = parts.azdo.clone();
         let poller = parts::poller(&config, parts.azdo, &core.engine, &core.store, &core.clock);
-        let receivers = receivers(&config, &core, &api, &intake, workspace);
-        let http = http_receiver(&config, &core, &intake, &receivers.link, azdo).await?;
+        let receivers = Arc::new(receivers(&config, &core, &api, &intake, workspace));
+        if config.slack.app_token.is_none() {
+            // No WebSocket to watch: Slack reaches the bot over HTTP alone.
+            receivers.link.http_only();
+        }
+        let http = http_receiver(&config, &core, &intake, &receivers, azdo).await?;
         Ok(Self {
             store: core.store,
             api,
@@ -151,7 +157,7 @@ impl Application {
             outbound,
             poller,
             receivers,
-            socket: parts.socket,
+            socket: config.slack.app_token.is_some().then_some(parts.socket),
             http,
             clock: core.clock,
             delivery_retention: config.delivery_retention,
@@ -174,7 +180,9 @@ impl Application {
     /// Runs until `shutdown` fires or a part ends on its own. On the way out: stop taking
     /// envelopes, let running steps reach their checkpoint, then close the database.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), StartupError> {
-        let socket = SocketMode::start(&self.api, self.receivers, self.socket);
+        let socket = self
+            .socket
+            .map(|settings| SocketMode::start(&self.api, self.receivers.clone(), settings));
         let mut parts = JoinSet::new();
         if let Some(http) = self.http {
             let stop = shutdown.clone();
@@ -228,7 +236,9 @@ impl Application {
                 shutdown.cancel();
             }
         }
-        socket.stop().await;
+        if let Some(socket) = socket {
+            socket.stop().await;
+        }
         let drained = tokio::time::timeout(Duration::from_secs(9), async {
             while let Some(ended) = parts.join_next().await {
                 if let Ok(name) = ended {
@@ -279,7 +289,7 @@ async fn http_receiver(
     config: &Config,
     core: &Core,
     intake: &Intake,
-    slack: &SlackLink,
+    receivers: &Arc<Receivers>,
     azdo: Option<Arc<dyn AzureDevOps>>,
 ) -> Result<Option<HttpServer>, StartupError> {
     let Some(settings) = &config.http else {
@@ -289,10 +299,18 @@ async fn http_receiver(
         store: core.store.clone(),
         engine: core.engine.clone(),
         intake: intake.clone(),
-        slack: slack.clone(),
+        slack: receivers.link.clone(),
         settings: settings.clone(),
         repos: parts::repos_with_targets(config, config.known_repos()),
         azdo,
+        slack_http: config
+            .slack
+            .signing_secret
+            .clone()
+            .map(|signing_secret| SlackOverHttp {
+                signing_secret,
+                receivers: receivers.clone(),
+            }),
     };
     let server = HttpServer::bind(shared)
         .await
@@ -329,9 +347,16 @@ pub async fn open_store(config: &Config) -> Result<Store, StartupError> {
 
 /// Fails start-up when Slack rejects a token; a Slack outage only warns, since Socket Mode keeps
 /// trying to connect on its own. The bot's workspace, when Slack answered.
-async fn verify_tokens(api: &SlackApi) -> Result<Option<Workspace>, StartupError> {
+async fn verify_tokens(
+    api: &SlackApi,
+    socket_mode: bool,
+) -> Result<Option<Workspace>, StartupError> {
     let me = api.auth_test().await;
-    let socket = api.connections_open().await.map(drop);
+    let socket = if socket_mode {
+        api.connections_open().await.map(drop)
+    } else {
+        Ok(())
+    };
     let workspace = me.as_ref().ok().map(|me| me.workspace.clone());
     let checks = [
         ("SLACK_BOT_TOKEN", me.map(drop)),

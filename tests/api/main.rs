@@ -27,6 +27,7 @@ mod redelivery;
 mod release_flow;
 mod reviewer;
 mod server_versions;
+mod slack_http;
 mod store;
 mod support;
 mod threads;

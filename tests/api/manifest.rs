@@ -7,22 +7,54 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 fn manifest() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/slack-manifest.yml"))
-        .unwrap();
-    serde_yaml::from_str(&text).unwrap()
+    read("slack-manifest.yml")
+}
+
+fn read(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[test]
-fn the_manifest_is_valid_for_slack() {
+fn the_manifests_are_valid_for_slack() {
     let schema: Value =
         serde_json::from_str(include_str!("../data/slack-app-manifest.schema.1.0.0.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let manifest = manifest();
-    let errors: Vec<String> = validator
-        .iter_errors(&manifest)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    for name in ["slack-manifest.yml", "slack-manifest-http.yml"] {
+        let manifest = read(name);
+        let errors: Vec<String> = validator
+            .iter_errors(&manifest)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+    }
+}
+
+/// The HTTP variant is the Socket Mode manifest with request URLs at the receiver's Slack
+/// endpoints and Socket Mode off: nothing else may drift apart.
+#[test]
+fn the_http_manifest_differs_only_in_its_request_urls() {
+    let mut http = read("slack-manifest-http.yml");
+    let base = "https://release-agent.example.com";
+    let settings = &mut http["settings"];
+    assert_eq!(settings["socket_mode_enabled"], false);
+    settings["socket_mode_enabled"] = Value::Bool(true);
+    let take = |value: &mut Value, key: &str| value.as_object_mut().unwrap().remove(key);
+    assert_eq!(
+        take(&mut settings["interactivity"], "request_url"),
+        Some(Value::from(format!("{base}/slack/interactions")))
+    );
+    assert_eq!(
+        take(&mut settings["event_subscriptions"], "request_url"),
+        Some(Value::from(format!("{base}/slack/events")))
+    );
+    for command in http["features"]["slash_commands"].as_array_mut().unwrap() {
+        assert_eq!(
+            take(command, "url"),
+            Some(Value::from(format!("{base}/slack/commands")))
+        );
+    }
+    assert_eq!(http, manifest());
 }
 
 #[test]

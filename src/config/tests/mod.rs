@@ -213,6 +213,7 @@ fn the_example_env_file_is_a_valid_configuration_once_slack_is_filled_in() {
     }
 }
 
+mod proxy;
 mod sections;
 
 #[test]
@@ -232,17 +233,36 @@ fn the_python_agents_names_are_refused_with_the_new_name() {
 }
 
 #[test]
-fn the_python_agents_slack_webhook_and_signing_secret_are_explained_not_refused() {
-    let config = config(&[
-        (
-            "SLACK_WEBHOOK_URL",
-            "https://hooks.slack.com/services/T/B/x",
-        ),
-        ("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5"),
-    ])
+fn the_python_agents_slack_webhook_is_explained_not_refused() {
+    let config = config(&[(
+        "SLACK_WEBHOOK_URL",
+        "https://hooks.slack.com/services/T/B/x",
+    )])
     .unwrap();
     let notices: Vec<String> = config.notices.iter().map(ToString::to_string).collect();
-    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert_eq!(notices.len(), 1, "{notices:?}");
     assert!(notices[0].starts_with("SLACK_WEBHOOK_URL: is not needed"));
-    assert!(notices[1].starts_with("SLACK_SIGNING_SECRET: is not needed with Socket Mode"));
+}
+
+#[test]
+fn the_signing_secret_turns_slack_over_http_on_and_then_the_app_token_is_optional() {
+    let secret = ("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5");
+    let err = config(&[secret]).unwrap_err().to_string();
+    assert!(
+        err.starts_with("SLACK_SIGNING_SECRET: turns Slack over HTTP on, which needs the HTTP receiver: set HTTP_PORT"),
+        "{err}"
+    );
+    let http_only = config(&[secret, ("HTTP_PORT", "8080"), ("SLACK_APP_TOKEN", "")]).unwrap();
+    assert!(http_only.slack.app_token.is_none() && http_only.slack.signing_secret.is_some());
+    let both = config(&[secret, ("HTTP_PORT", "8080")]).unwrap();
+    assert!(both.slack.app_token.is_some());
+    let neither = config(&[("SLACK_APP_TOKEN", "")]).unwrap_err().to_string();
+    assert!(
+        neither.contains("SLACK_SIGNING_SECRET with HTTP_PORT"),
+        "{neither}"
+    );
+    assert!(
+        !format!("{both:?}").contains("8f742231"),
+        "the secret is redacted"
+    );
 }

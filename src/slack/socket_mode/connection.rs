@@ -14,7 +14,8 @@ use tracing::{debug, info, warn};
 
 use super::frames::{self, Frame};
 use super::reconnect::Ended;
-use super::{Receivers, SocketSettings, dispatch};
+use super::{Receivers, SocketSettings};
+use crate::slack::dispatch::{self, Handled};
 use crate::workflow::acks_first::InFlight;
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -175,21 +176,18 @@ impl Serve {
             }
             Frame::Envelope { id, event, origin } => {
                 let in_flight = self.receivers.acks.enter();
-                let stranger = match self.receivers.workspace.get() {
-                    Some(ours) => ours.stranger(self.app.as_deref(), &origin),
-                    None => Some("the bot's workspace is not known yet".to_owned()),
-                };
+                let stranger = dispatch::stranger_to(&self.receivers, self.app.as_deref(), &origin);
                 let (receivers, acks) = (self.receivers.clone(), acks.clone());
                 tokio::spawn(async move {
                     let handled = match stranger {
                         Some(why) => {
                             dispatch::stranger(&id, &event, &origin, why, &receivers).await
                         }
-                        None => dispatch::handle(&id, event, &receivers).await,
+                        None => dispatch::handle(event, &receivers).await,
                     };
-                    if let Some(text) = handled {
+                    if let Handled::Ack(answer) = handled {
                         let _ = acks.send(Outgoing {
-                            text,
+                            text: frames::answer(&id, answer.as_deref()),
                             _in_flight: in_flight,
                         });
                     }

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use slack_morphism::prelude::*;
 use tracing::warn;
 
+pub use crate::slack::dispatch::Event;
 use crate::slack::workspace::Origin;
 
 /// What a text frame says.
@@ -32,13 +32,6 @@ pub enum Frame {
     },
     /// Not JSON, or without an envelope id: nothing to ack.
     Junk(String),
-}
-
-#[derive(Debug)]
-pub enum Event {
-    Command(Box<SlackCommandEvent>),
-    Interaction(Box<SlackInteractionEvent>),
-    Push(Box<SlackPushEventCallback>),
 }
 
 /// The envelope around a payload. The payload is kept as text and parsed once, straight into its

@@ -14,39 +14,20 @@
 //! `dispatch.rs` (what each envelope does).
 
 mod connection;
-mod dispatch;
 mod frames;
 pub mod reconnect;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use self::connection::{Live, Report, Socket};
 use self::reconnect::{Backoff, BackoffSettings, Ended};
-use super::front_door::FrontDoor;
-use super::home::HomeTab;
-use super::link::SlackLink;
+pub use super::dispatch::Receivers;
 use super::web::SlackApi;
-use super::workspace::Workspace;
-use crate::workflow::acks_first::AcksInFlight;
-
-/// What the envelopes are handed to.
-pub struct Receivers {
-    pub door: Arc<FrontDoor>,
-    pub home: Arc<HomeTab>,
-    /// Told about hellos and broken connections, for `GET /status`.
-    pub link: SlackLink,
-    /// Envelopes not yet acked, counted for the work that waits for them.
-    pub acks: Arc<AcksInFlight>,
-    /// The bot's workspace, learnt before the first connection: envelopes from any other are
-    /// acked and ignored.
-    pub workspace: OnceCell<Workspace>,
-}
 
 #[derive(Debug, Clone)]
 pub struct SocketSettings {
@@ -84,8 +65,7 @@ pub struct SocketMode {
 
 impl SocketMode {
     /// Starts the connection slots; they connect in the background.
-    pub fn start(api: &SlackApi, receivers: Receivers, settings: SocketSettings) -> Self {
-        let receivers = Arc::new(receivers);
+    pub fn start(api: &SlackApi, receivers: Arc<Receivers>, settings: SocketSettings) -> Self {
         let stop = CancellationToken::new();
         let mut slots = JoinSet::new();
         for slot in 0..settings.connections {
