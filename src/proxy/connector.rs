@@ -106,14 +106,12 @@ impl Service<Uri> for ProxyConnector {
 
     fn call(&mut self, dst: Uri) -> Self::Future {
         let mut direct = self.direct.clone();
-        let proxy = url::Url::parse(&dst.to_string()).ok().and_then(|url| {
-            let var = self.proxies.var_for(&url)?.clone();
-            let intercept = self.proxies.matcher.as_ref()?.intercept(&dst)?;
-            Some((
-                var,
+        let proxy = self.proxies.intercept(&dst).map(|(var, intercept)| {
+            (
+                var.clone(),
                 intercept.uri().clone(),
                 intercept.basic_auth().cloned(),
-            ))
+            )
         });
         Box::pin(async move {
             let Some((var, proxy_uri, auth)) = proxy else {

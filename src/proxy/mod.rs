@@ -14,7 +14,7 @@ mod connector;
 use std::fmt;
 use std::sync::Arc;
 
-use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -151,15 +151,20 @@ impl Proxies {
     /// The proxy variable that serves `url`, if any: the scheme's own, else ALL_PROXY, unless
     /// NO_PROXY exempts the host.
     fn var_for(&self, url: &Url) -> Option<&ProxyVar> {
-        let matcher = self.matcher.as_ref()?;
         let uri: http::Uri = as_http(url).as_str().parse().ok()?;
-        matcher.intercept(&uri)?;
+        self.intercept(&uri).map(|(var, _)| var)
+    }
+
+    /// The proxy for the http(s) destination `uri`: its variable, and hyper-util's interception
+    /// (the proxy's address and `Proxy-Authorization`).
+    fn intercept(&self, uri: &http::Uri) -> Option<(&ProxyVar, Intercept)> {
+        let intercept = self.matcher.as_ref()?.intercept(uri)?;
         let own = if uri.scheme_str() == Some("https") {
             &self.https
         } else {
             &self.http
         };
-        own.as_ref().or(self.all.as_ref())
+        Some((own.as_ref().or(self.all.as_ref())?, intercept))
     }
 
     /// The proxy for reqwest: its own implementation of the same rules, fed the same values.

@@ -10,7 +10,7 @@ use tokio::process::Command;
 
 use crate::support::{APP_TOKEN, BOT_TOKEN, Backend, FakeSlack, TestDb, init};
 
-fn binary(dir: &Path) -> Command {
+pub fn binary(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_release-agent"));
     command
         .env_clear()
@@ -31,7 +31,7 @@ fn required(slack: &FakeSlack) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn run(command: &mut Command) -> Output {
+pub async fn run(command: &mut Command) -> Output {
     tokio::time::timeout(Duration::from_secs(60), command.output())
         .await
         .expect("the binary finishes")
@@ -39,7 +39,7 @@ async fn run(command: &mut Command) -> Output {
 }
 
 /// The output with runs of spaces collapsed, so table alignment does not matter.
-fn collapsed(bytes: &[u8]) -> String {
+pub fn collapsed(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     text.lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))

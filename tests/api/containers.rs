@@ -14,6 +14,15 @@ fn compose() -> Value {
     serde_yaml::from_str(&text).unwrap()
 }
 
+/// A YAML list of strings.
+fn strings(list: &Value) -> Vec<&str> {
+    list.as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 #[test]
 fn postgres_must_be_healthy_and_have_a_password_before_the_bot_starts() {
     let compose = compose();
@@ -39,12 +48,7 @@ fn postgres_must_be_healthy_and_have_a_password_before_the_bot_starts() {
         "{url}"
     );
     let bot = &services["release-agent"];
-    let ports: Vec<&str> = bot["ports"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let ports = strings(&bot["ports"]);
     assert_eq!(
         ports,
         ["127.0.0.1:8080:8080"],
@@ -94,19 +98,9 @@ fn the_bot_restarts_has_a_health_check_and_keeps_its_clones_and_the_clis_files()
     let compose = compose();
     let bot = &compose["services"]["release-agent"];
     assert_eq!(bot["restart"], "unless-stopped");
-    let check: Vec<&str> = bot["healthcheck"]["test"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let check = strings(&bot["healthcheck"]["test"]);
     assert_eq!(check, ["CMD", "release-agent", "health"]);
-    let volumes: Vec<&str> = bot["volumes"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let volumes = strings(&bot["volumes"]);
     assert_eq!(
         volumes,
         [

@@ -3,15 +3,13 @@
 //! (nothing listens on those names' port 80 here): a PR goes from `/review` to merge and CI, and
 //! Socket Mode reconnects, all through it. `check` names the proxy's refusal.
 
-use std::time::Duration;
-
 use release_agent::azdo::{AzdoClient, AzdoSettings, AzureDevOps};
 use release_agent::domain::RunStatus;
 use release_agent::proxy::Proxies;
 use secrecy::SecretString;
-use tokio::process::Command;
 use url::Url;
 
+use crate::cli::{binary, collapsed, run};
 use crate::pr_flow::{World, world_of};
 use crate::support::fake_azdo::FakeAzdo;
 use crate::support::fake_jira::FakeJira;
@@ -72,11 +70,7 @@ async fn behind_a_proxy_a_pr_is_reviewed_merged_and_built_and_socket_mode_reconn
     assert_eq!(w.jira.status("ALLPOST-4028"), "Ready for QA");
 
     let log = proxy.log();
-    let through = |prefix: &str| {
-        log.iter()
-            .filter(|l| l.starts_with(prefix) && l.ends_with(" 200"))
-            .count()
-    };
+    let through = |prefix: &str| tunnels(&log, prefix);
     assert!(
         through("CONNECT slack.localhost:80") >= 1,
         "the Web API is tunnelled: {log:#?}"
@@ -100,62 +94,45 @@ async fn behind_a_proxy_a_pr_is_reviewed_merged_and_built_and_socket_mode_reconn
     );
 
     let opened = w.app.slack.connections_opened();
-    let tunnels = through("CONNECT wss-slack.localhost:80");
+    let before = through("CONNECT wss-slack.localhost:80");
     w.app.slack.drop_connection(0);
     w.app.slack.connected_since(opened).await;
     wait_until("the reconnect's tunnel", || async {
-        let log = proxy.log();
-        let now = log
-            .iter()
-            .filter(|l| l.starts_with("CONNECT wss-slack.localhost:80") && l.ends_with(" 200"))
-            .count();
-        (now > tunnels).then_some(())
+        let now = tunnels(&proxy.log(), "CONNECT wss-slack.localhost:80");
+        (now > before).then_some(())
     })
     .await;
     w.app.finish().await;
 }
 
-fn binary(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_release-agent"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .current_dir(dir)
-        .kill_on_drop(true);
-    command
+/// The requests the proxy let through whose log line starts with `prefix`.
+fn tunnels(log: &[String], prefix: &str) -> usize {
+    log.iter()
+        .filter(|l| l.starts_with(prefix) && l.ends_with(" 200"))
+        .count()
 }
 
 async fn check(proxy_url: &str, vars: &[(&'static str, String)]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
-    let output = tokio::time::timeout(
-        Duration::from_secs(60),
-        binary(dir.path())
-            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("SLACK_BOT_TOKEN", BOT_TOKEN)
-            .env("SLACK_APP_TOKEN", APP_TOKEN)
-            .env("SLACK_CHANNEL_ID", "C0RELEASES")
-            .env("SLACK_APPROVERS", "anyone")
-            .env("AZDO_PROJECT", "Proj")
-            .env("AZDO_PAT", "azdo-pat-secret")
-            .env("JIRA_EMAIL", "bot@example.com")
-            .env("JIRA_API_TOKEN", "jira-token-secret")
-            .env(
-                "CLAUDE_CMD",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bin/fake-claude"),
-            )
-            .env("HTTP_PROXY", proxy_url)
-            .env("HTTPS_PROXY", proxy_url)
-            .arg("check")
-            .output(),
-    )
-    .await
-    .expect("check finishes")
-    .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let output = run(binary(dir.path())
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+        .env("SLACK_APP_TOKEN", APP_TOKEN)
+        .env("SLACK_CHANNEL_ID", "C0RELEASES")
+        .env("SLACK_APPROVERS", "anyone")
+        .env("AZDO_PROJECT", "Proj")
+        .env("AZDO_PAT", "azdo-pat-secret")
+        .env("JIRA_EMAIL", "bot@example.com")
+        .env("JIRA_API_TOKEN", "jira-token-secret")
+        .env(
+            "CLAUDE_CMD",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bin/fake-claude"),
+        )
+        .env("HTTP_PROXY", proxy_url)
+        .env("HTTPS_PROXY", proxy_url)
+        .arg("check"))
+    .await;
+    let text = collapsed(&output.stdout);
     (output.status.code(), text)
 }
 

@@ -182,7 +182,9 @@ impl Respond for WebApi {
             "chat.update" => {
                 json!({"ok": true, "channel": body["channel"], "ts": body["ts"], "message": {}})
             }
-            // Slack cannot show a note in a conversation the bot is not in, a DM included.
+            // Slack cannot show a note in a conversation the bot is not in, a DM included. Which
+            // error it names there is an approximation: `channel_not_found` is one of the
+            // method's documented errors, not measured for a DM.
             "chat.postEphemeral"
                 if body["channel"].as_str().is_some_and(|c| c.starts_with('D')) =>
             {
