@@ -200,6 +200,17 @@ impl AzdoClient {
         )
     }
 
+    /// `url` at the preview of its api-version when the server's version is older than
+    /// `released`: the approvals API is preview on every Server (`7.0-preview.1` on Server 2022,
+    /// per its on-premises specification), the stages and annotated tags APIs before 7.0.
+    pub(super) fn preview_before(&self, released: &[u32], url: Url) -> Url {
+        if self.speaks_at_least(released) {
+            url
+        } else {
+            self.preview(url)
+        }
+    }
+
     /// `url` with the preview of its api-version, for calls Azure DevOps only offers in preview.
     pub(super) fn preview(&self, mut url: Url) -> Url {
         let pairs: Vec<(String, String)> = url

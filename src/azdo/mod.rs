@@ -7,7 +7,7 @@
 //! Read `client.rs` (URLs, paging, auth) and `version.rs`, then `pulls.rs`, `policies.rs` (with
 //! `completion.rs`), `reviews.rs`, `builds.rs`,
 //! `releases.rs` (classic CD, with `stages.rs`), `pipeline_runs.rs` (YAML CD, with
-//! `timeline.rs`), both read into `cd.rs`, and `identities.rs`.
+//! `timeline.rs`), both read into `cd.rs`, `identities.rs` and `tags.rs`.
 
 mod builds;
 mod cd;
@@ -20,6 +20,7 @@ mod pulls;
 mod releases;
 mod reviews;
 mod stages;
+mod tags;
 mod timeline;
 mod version;
 
@@ -37,6 +38,7 @@ pub use policies::{Policies, PolicyHold};
 pub use pulls::PullRequests;
 pub use releases::ClassicReleases;
 pub use reviews::PrReviews;
+pub use tags::Tags;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AzdoError {
@@ -111,6 +113,8 @@ pub struct PullRequest {
     pub repo_id: String,
     pub title: String,
     pub description: String,
+    /// The PR's active labels (tags).
+    pub labels: Vec<String>,
     /// Branch names without `refs/heads/`.
     pub source_branch: String,
     pub target_branch: String,
@@ -276,7 +280,7 @@ pub struct Release {
 /// and what is left here (who the PAT is, a PR's link).
 #[async_trait]
 pub trait AzureDevOps:
-    PullRequests + Policies + PrReviews + Builds + ClassicReleases + PipelineRuns + Identities
+    PullRequests + Policies + PrReviews + Builds + ClassicReleases + PipelineRuns + Identities + Tags
 {
     /// The page of PR `pr` in `repo` that a human opens (no request is made).
     fn pull_request_link(&self, repo: &RepoName, pr: i64) -> String;

@@ -44,17 +44,6 @@ struct TimelineDto {
 }
 
 impl AzdoClient {
-    /// `url` at the preview of its api-version when the server's version is older than
-    /// `released`: the approvals API is preview on every Server (`7.0-preview.1` on Server 2022,
-    /// per its on-premises specification), the stages API before 7.0.
-    fn preview_before(&self, released: &[u32], url: url::Url) -> url::Url {
-        if self.speaks_at_least(released) {
-            url
-        } else {
-            self.preview(url)
-        }
-    }
-
     /// A PATCH whose answer the bot does not need.
     async fn patch(&self, url: url::Url, body: serde_json::Value) -> Result<(), AzdoError> {
         self.send(Call::with_body(Method::PATCH, url, body, false))

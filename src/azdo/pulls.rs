@@ -95,6 +95,20 @@ struct PrDto {
     repository: RepoDto,
     #[serde(rename = "_links")]
     links: Option<Links>,
+    #[serde(default)]
+    labels: Vec<LabelDto>,
+}
+
+/// A PR label (`WebApiTagDefinition`).
+#[derive(Deserialize)]
+struct LabelDto {
+    name: String,
+    #[serde(default = "active")]
+    active: bool,
+}
+
+fn active() -> bool {
+    true
 }
 
 #[async_trait]
@@ -291,6 +305,12 @@ impl AzdoClient {
             repo_id: dto.repository.id,
             title: dto.title,
             description: dto.description.unwrap_or_default(),
+            labels: dto
+                .labels
+                .into_iter()
+                .filter(|l| l.active)
+                .map(|l| l.name)
+                .collect(),
             source_branch: short_branch(&dto.source_ref_name),
             target_branch: short_branch(&dto.target_ref_name),
             status: match dto.status.to_ascii_lowercase().as_str() {

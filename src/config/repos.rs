@@ -16,6 +16,8 @@
 //! project = "Billing"                 # its Azure DevOps project (default AZDO_PROJECT)
 //! allow_self_approval = false         # overrides ALLOW_SELF_APPROVAL
 //! accept_partially_succeeded = false  # a partially succeeded CI build counts as green
+//! tag_format = "v{version}"           # version tags: read for the first release, made for each
+//! bump_minor_pre_major = false        # 0.x: a breaking change bumps the minor version
 //!
 //! [repos."Billo.Api".approvers]       # each falls back to SLACK_APPROVERS
 //! merge = ["S0DEVS0001"]              # Merge and Re-review of PRs

@@ -4,6 +4,7 @@
 //! of these types is known to be well formed.
 
 mod approvers;
+mod bump;
 mod ids;
 mod jira_key;
 mod message;
@@ -11,9 +12,11 @@ mod policy;
 mod pr_ref;
 mod repo_settings;
 mod run;
+mod tag_format;
 mod version;
 
 pub use approvers::{ANYONE, Approver, Deciders, parse_user};
+pub use bump::Bump;
 pub use ids::{ApprovalId, OptionName, RepoName, RunId};
 pub use jira_key::{DEFAULT_TICKET_PATTERN, JiraKey, MOST_TICKETS, in_projects, tickets_in};
 pub use message::{Line, Message, Span};
@@ -23,4 +26,5 @@ pub use repo_settings::{CdKind, RepoSettings, ReposConfig};
 pub use run::{
     ApprovalOption, ApprovalStatus, Decision, OptionStyle, RunKind, RunStatus, Through, Voter,
 };
+pub use tag_format::TagFormat;
 pub use version::Version;

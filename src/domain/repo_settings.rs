@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{RepoApprovers, RepoName};
+use super::{RepoApprovers, RepoName, TagFormat};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +37,13 @@ pub struct RepoSettings {
     /// A CI build that partially succeeded counts as green (Azure DevOps' `partiallySucceeded`).
     #[serde(default)]
     pub accept_partially_succeeded: bool,
+    /// How version tags are named (default `v{version}`): the last version comes from them when
+    /// the bot has released nothing yet, and each release gets one.
+    #[serde(default)]
+    pub tag_format: TagFormat,
+    /// While the major version is 0, a breaking change bumps the minor version.
+    #[serde(default)]
+    pub bump_minor_pre_major: bool,
 }
 
 /// What deploys a repository's release.

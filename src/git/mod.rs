@@ -22,7 +22,7 @@ use secrecy::SecretString;
 use tracing::info;
 use tracing::instrument;
 
-use crate::domain::RepoName;
+use crate::domain::{RepoName, TagFormat, Version};
 
 pub use diff::{PATCH_BUDGET, PrDiff, diff};
 pub use worktree::{Worktree, add_worktree, prune_worktrees, resolve};
@@ -198,6 +198,42 @@ impl Repos {
         )
         .await?;
         Ok(dir)
+    }
+
+    /// The highest version tagged in `format` on `branch` at origin.
+    pub async fn highest_tag(
+        &self,
+        repo: &RepoName,
+        branch: &str,
+        format: &TagFormat,
+    ) -> Result<Option<Version>, GitError> {
+        let tags = self.tags_on(repo, branch).await?;
+        Ok(format.highest(tags.iter().map(String::as_str)))
+    }
+
+    /// The tags reachable from `branch` on origin, after fetching the branches and every tag
+    /// (forced, so a tag moved on origin is seen where it is now). None while origin has no
+    /// such branch.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, branch))]
+    async fn tags_on(&self, repo: &RepoName, branch: &str) -> Result<Vec<String>, GitError> {
+        let dir = self.ensure(repo).await?;
+        let lock = self.lock(repo);
+        let _guard = lock.lock().await;
+        let url = cli::git(&dir, &["remote", "get-url", "origin"], None, "").await?;
+        let refspecs = [
+            "+refs/heads/*:refs/remotes/origin/*",
+            "+refs/tags/*:refs/tags/*",
+        ];
+        let mut args = vec!["fetch", "--quiet", "--prune", "origin"];
+        args.extend(refspecs);
+        cli::git(&dir, &args, self.remote.as_ref(), url.trim()).await?;
+        let tracking = format!("refs/remotes/origin/{branch}");
+        let verify = ["rev-parse", "--verify", "--quiet", tracking.as_str()];
+        if cli::git(&dir, &verify, None, "").await.is_err() {
+            return Ok(Vec::new());
+        }
+        let merged = cli::git(&dir, &["tag", "--merged", &tracking], None, "").await?;
+        Ok(merged.lines().map(str::to_owned).collect())
     }
 
     /// A detached worktree of `repo` at `commit`.

@@ -13,12 +13,12 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::{ApiError, Body, Shared, State, parse_json};
-use crate::domain::{ApprovalId, OptionName, RepoName, RunKind};
+use crate::domain::{ApprovalId, OptionName, RepoName, RunKind, Through, Version};
 use crate::store::{ApprovalRecord, Dedupe, RunRecord};
 use crate::workflow::decide::Rejection;
 use crate::workflow::intake::{DecisionOutcome, Via};
 use crate::workflow::pr::start::{Requested, Requester, ReviewRequest, request_review};
-use crate::workflow::release::start::{ReleaseRequested, request_release};
+use crate::workflow::release::start::{Asked, ReleaseRequested, request_release};
 
 type Answer = Result<(StatusCode, Json<Value>), ApiError>;
 
@@ -180,9 +180,13 @@ pub async fn manual_pr(
 #[serde(deny_unknown_fields)]
 struct ManualRelease {
     repo: String,
+    /// A version of the caller's choice, above the last one released.
+    #[serde(default)]
+    version: Option<Version>,
 }
 
-/// `POST /manual/release` with `{"repo": "…"}`: starts a release as `/release` would.
+/// `POST /manual/release` with `{"repo": "…"}` (and optionally `"version": "2.0.0"`): starts a
+/// release as `/release` would.
 pub async fn manual_release(
     axum::extract::State(shared): State,
     Extension(caller): Extension<Caller>,
@@ -193,7 +197,20 @@ pub async fn manual_release(
     if !shared.engine.runs(&RunKind::RELEASE) {
         return Err(needs_azdo("releases"));
     }
-    match request_release(&shared.engine, &shared.store, &repo, caller.name(), None).await? {
+    let asked = Asked {
+        by: caller.name(),
+        via: Through::OperatorApi.label(),
+        at: shared.intake.now(),
+    };
+    let requested = request_release(
+        &shared.engine,
+        &shared.store,
+        &repo,
+        asked,
+        body.version,
+        None,
+    );
+    match Box::pin(requested).await? {
         ReleaseRequested::Started { run, version } => ok(
             StatusCode::ACCEPTED,
             json!({ "outcome": "started", "run": run.to_string(), "version": version }),
@@ -211,6 +228,17 @@ pub async fn manual_release(
                 format!("nothing to release for {repo}: no PR was merged into it{since}"),
             ))
         }
+        ReleaseRequested::NotHigher { chosen, last } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{chosen} is not above {repo}'s last release, {last}: choose a higher version"),
+        )),
+        ReleaseRequested::Frozen(freeze) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "{repo} is frozen by {} since {}: {}; nothing was started",
+                freeze.frozen_by, freeze.frozen_at, freeze.reason
+            ),
+        )),
         ReleaseRequested::Duplicate => ok(StatusCode::OK, json!({ "outcome": "duplicate" })),
     }
 }

@@ -210,15 +210,12 @@ fn prs(value: Option<&Value>) -> Result<Vec<StagedPr>, String> {
         .iter()
         .map(|p| {
             match p {
-                Value::Number(n) => n.as_i64().map(|id| StagedPr {
-                    id,
-                    title: String::new(),
-                }),
+                Value::Number(n) => n.as_i64().map(|id| StagedPr::merged(id, "", "", &[])),
                 Value::Object(o) => first(o, &["id", "pr_id", "pullRequestId"])
                     .and_then(Value::as_i64)
-                    .map(|id| StagedPr {
-                        id,
-                        title: text_field(o, &["title"]).unwrap_or_default(),
+                    .map(|id| {
+                        let title = text_field(o, &["title"]).unwrap_or_default();
+                        StagedPr::merged(id, &title, "", &[])
                     }),
                 _ => None,
             }
@@ -261,13 +258,7 @@ mod tests {
             ("Billo.Api", Version::new(1, 4, 2))
         );
         assert_eq!(old.tickets, ["ALLPOST-2"]);
-        assert_eq!(
-            old.prs[1],
-            StagedPr {
-                id: 22,
-                title: "Reset".into()
-            }
-        );
+        assert_eq!(old.prs[1], StagedPr::merged(22, "Reset", "", &[]));
         assert_eq!(old.released_at.to_rfc3339(), "2026-02-20T00:00:00+00:00");
     }
 

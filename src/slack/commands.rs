@@ -10,11 +10,15 @@ pub enum Command {
     ReviewHelp,
     Review(PrRef),
     ReleaseHelp,
-    Release(RepoName),
+    /// A release of the staging version, or of the version given.
+    Release(RepoName, Option<Version>),
     ReleaseStatus(Option<RepoName>),
     ReleaseHistory(RepoName),
     /// Who did what in a release: the version given, or the latest.
     ReleaseAudit(RepoName, Option<Version>),
+    /// Stops the repository's merges and release starts, for a reason.
+    Freeze(RepoName, String),
+    Unfreeze(RepoName),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +37,8 @@ pub enum CommandError {
         known: Vec<String>,
     },
     MissingRepo(&'static str),
+    /// `/release freeze <repo>` without a reason.
+    MissingReason,
     TooManyArguments {
         command: &'static str,
         extra: String,
@@ -90,27 +96,43 @@ fn parse_release(text: &str, repos: &[RepoName]) -> Result<Command, CommandError
         [audit, rest @ ..] if audit.eq_ignore_ascii_case("audit") => match rest {
             [] => Err(CommandError::MissingRepo("/release audit")),
             [repo] => Ok(Command::ReleaseAudit(known_repo(repo, repos)?, None)),
-            [repo, version] => {
-                let version = version
-                    .trim_start_matches(['v', 'V'])
-                    .parse()
-                    .map_err(|_| CommandError::BadVersion((*version).to_owned()))?;
-                Ok(Command::ReleaseAudit(
-                    known_repo(repo, repos)?,
-                    Some(version),
-                ))
-            }
+            [repo, version] => Ok(Command::ReleaseAudit(
+                known_repo(repo, repos)?,
+                Some(version_in(version)?),
+            )),
             _ => Err(extra(3)),
+        },
+        [freeze, rest @ ..] if freeze.eq_ignore_ascii_case("freeze") => match rest {
+            [] => Err(CommandError::MissingRepo("/release freeze")),
+            [_] => Err(CommandError::MissingReason),
+            [repo, reason @ ..] => Ok(Command::Freeze(known_repo(repo, repos)?, reason.join(" "))),
+        },
+        [unfreeze, rest @ ..] if unfreeze.eq_ignore_ascii_case("unfreeze") => match rest {
+            [] => Err(CommandError::MissingRepo("/release unfreeze")),
+            [repo] => Ok(Command::Unfreeze(known_repo(repo, repos)?)),
+            _ => Err(extra(2)),
         },
         [word, rest @ ..] => {
             let repo = repo_or_subcommand(word, repos)?;
-            if rest.is_empty() {
-                Ok(Command::Release(repo))
-            } else {
-                Err(extra(1))
+            match rest {
+                [] => Ok(Command::Release(repo, None)),
+                [version, more @ ..] => {
+                    let version = version_in(version)?;
+                    if more.is_empty() {
+                        Ok(Command::Release(repo, Some(version)))
+                    } else {
+                        Err(extra(2))
+                    }
+                }
             }
         }
     }
+}
+
+fn version_in(word: &str) -> Result<Version, CommandError> {
+    word.trim_start_matches(['v', 'V'])
+        .parse()
+        .map_err(|_| CommandError::BadVersion(word.to_owned()))
 }
 
 /// The first word of `/release` is a subcommand or a repository; a word that is neither gets an
@@ -139,8 +161,9 @@ fn known_repo(name: &str, repos: &[RepoName]) -> Result<RepoName, CommandError> 
 }
 
 pub const REVIEW_USAGE: &str = "`/review <PR link | Repo#123 | 123>` · `/review help`";
-pub const RELEASE_USAGE: &str = "`/release <repo>` · `/release status [repo]` · \
-     `/release history <repo>` · `/release audit <repo> [version]` · `/release help`";
+pub const RELEASE_USAGE: &str = "`/release <repo> [version]` · `/release status [repo]` · \
+     `/release history <repo>` · `/release audit <repo> [version]` · \
+     `/release freeze <repo> <reason>` · `/release unfreeze <repo>` · `/release help`";
 
 impl fmt::Display for CommandError {
     /// Slack mrkdwn; user text is escaped.
@@ -163,9 +186,13 @@ impl fmt::Display for CommandError {
             ),
             Self::UnknownSubcommand { word, known } => write!(
                 f,
-                "`{}` is neither a subcommand (status, history, audit, help) nor a known repository ({}). Usage: {RELEASE_USAGE}",
+                "`{}` is neither a subcommand (status, history, audit, freeze, unfreeze, help) nor a known repository ({}). Usage: {RELEASE_USAGE}",
                 escape(word),
                 escape(&known.join(", "))
+            ),
+            Self::MissingReason => write!(
+                f,
+                "`/release freeze` needs a reason, which everyone refused sees: `/release freeze <repo> <reason>`."
             ),
             Self::MissingRepo(command) => write!(f, "`{command}` needs a repository. Usage: {RELEASE_USAGE}"),
             Self::TooManyArguments { command, extra } => write!(
@@ -210,6 +237,8 @@ pub fn release_help(repos: &[RepoName]) -> String {
     [
         "*`/release`* — take a repository's staging release to production".to_owned(),
         "• `/release <repo>` — release the repo's staging version: release PR, CI, Sandbox, Production".into(),
+        "• `/release <repo> <version>` — the same, as a version of your choice above the last one".into(),
+        "• `/release freeze <repo> <reason>` — refuse its Merge buttons and release starts, with the reason, until `/release unfreeze <repo>`".into(),
         "• `/release status [repo]` — staging releases and waiting approvals".into(),
         "• `/release history <repo>` — versions released so far".into(),
         "• `/release audit <repo> [version]` — who asked, approved, refused or skipped what, and how (the latest release without a version)".into(),
@@ -280,7 +309,14 @@ mod tests {
         assert_eq!(release("help"), Ok(Command::ReleaseHelp));
         assert_eq!(
             release("billo.web"),
-            Ok(Command::Release(repos()[1].clone()))
+            Ok(Command::Release(repos()[1].clone(), None))
+        );
+        assert_eq!(
+            release("Billo.Api v2.0.0"),
+            Ok(Command::Release(
+                repos()[0].clone(),
+                Some(Version::new(2, 0, 0))
+            ))
         );
         assert_eq!(release("status"), Ok(Command::ReleaseStatus(None)));
         assert_eq!(
@@ -325,12 +361,36 @@ mod tests {
             version.starts_with("`1.4` is not a version: write it as 1.4.3."),
             "{version}"
         );
-        let extra = release("Billo.Api now please").unwrap_err().to_string();
-        assert!(extra.contains("did not expect `now please`"), "{extra}");
+        let extra = release("Billo.Api 2.0.0 please").unwrap_err().to_string();
+        assert!(extra.contains("did not expect `please`"), "{extra}");
+        let words = release("Billo.Api now please").unwrap_err().to_string();
+        assert!(words.starts_with("`now` is not a version"), "{words}");
         assert_eq!(
             parse("/release", "Billo.Api", &[]),
             Err(CommandError::NoRepos)
         );
+    }
+
+    #[test]
+    fn freezes_need_a_repository_and_a_reason() {
+        assert_eq!(
+            release("freeze billo.api  payment  outage"),
+            Ok(Command::Freeze(repos()[0].clone(), "payment outage".into()))
+        );
+        assert_eq!(
+            release("UNFREEZE Billo.Api"),
+            Ok(Command::Unfreeze(repos()[0].clone()))
+        );
+        assert_eq!(
+            release("freeze Billo.Api"),
+            Err(CommandError::MissingReason)
+        );
+        assert_eq!(
+            release("freeze"),
+            Err(CommandError::MissingRepo("/release freeze"))
+        );
+        let extra = release("unfreeze Billo.Api now").unwrap_err().to_string();
+        assert!(extra.contains("did not expect `now`"), "{extra}");
     }
 
     #[test]

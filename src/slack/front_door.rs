@@ -14,11 +14,12 @@ use super::{actions, blocks, mrkdwn};
 use crate::clock::Clock;
 use crate::domain::{ApprovalId, ApprovalStatus, PrRef, RepoName, RunKind, Version};
 use crate::store::{Arrived, NewDelivery, RunRecord, Store, StoreError};
+use crate::workflow::freeze;
 use crate::workflow::intake::{Intent, Place};
 use crate::workflow::pr::view::under_way_line;
 use crate::workflow::release::audit::{self, NoTrail};
 use crate::workflow::release::report::{self, Active};
-use crate::workflow::release::start::{ReleaseRequested, request_release};
+use crate::workflow::release::start::{Asked, ReleaseRequested, request_release};
 use crate::workflow::{Engine, Wakers};
 
 /// A click could not be saved. The envelope is then not acked, so Slack marks the button as failed
@@ -72,10 +73,12 @@ impl FrontDoor {
             Ok(Command::ReviewHelp) => commands::review_help(),
             Ok(Command::ReleaseHelp) => commands::release_help(&self.repos),
             Ok(Command::Review(pr)) => self.review(call, pr).await,
-            Ok(Command::Release(repo)) => self.release(call, &repo).await,
+            Ok(Command::Release(repo, version)) => self.release(call, &repo, version).await,
             Ok(Command::ReleaseStatus(repo)) => self.release_status(call, repo.as_ref()).await,
             Ok(Command::ReleaseHistory(repo)) => self.release_history(&repo).await,
             Ok(Command::ReleaseAudit(repo, version)) => self.release_audit(&repo, version).await,
+            Ok(Command::Freeze(repo, reason)) => self.freeze(call, repo, Some(reason)).await,
+            Ok(Command::Unfreeze(repo)) => self.freeze(call, repo, None).await,
             Err(error) => {
                 info!(user = call.user, command = call.command, %error, "slash command refused");
                 error.to_string()
@@ -126,7 +129,12 @@ impl FrontDoor {
         }
     }
 
-    async fn release(&self, call: &CommandCall<'_>, repo: &RepoName) -> String {
+    async fn release(
+        &self,
+        call: &CommandCall<'_>,
+        repo: &RepoName,
+        version: Option<Version>,
+    ) -> String {
         if !self.engine.runs(&RunKind::RELEASE) {
             return "Releases need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT.".into();
         }
@@ -139,7 +147,12 @@ impl FrontDoor {
             &self.engine,
             &self.store,
             repo,
-            call.user,
+            Asked {
+                by: call.user,
+                via: "slash command",
+                at: self.clock.now(),
+            },
+            version,
             Some(dedupe),
         ));
         match requested.await {
@@ -160,10 +173,44 @@ impl FrontDoor {
                     "Nothing to release for {name}: no PR was merged into it{since}. PRs count once the bot merges them, or once the poller sees them merged."
                 )
             }
+            Ok(ReleaseRequested::NotHigher { chosen, last }) => format!(
+                "{chosen} is not above the last release of {name}, {last}: choose a higher version, or `/release {name}` for the staged one."
+            ),
+            Ok(ReleaseRequested::Frozen(freeze)) => mrkdwn::lines(&[freeze::refusal(&freeze)]),
             Ok(ReleaseRequested::Duplicate) => format!("Already on it: the release of {name}."),
             Err(e) => {
                 warn!(error = %e, "cannot start a release");
                 "The release could not be started: the bot cannot reach its database. Try again in a minute.".into()
+            }
+        }
+    }
+
+    /// Saves a freeze (`reason`) or an unfreeze for the intake, which checks who asked against
+    /// the repository's release approvers and answers them.
+    async fn freeze(
+        &self,
+        call: &CommandCall<'_>,
+        repo: RepoName,
+        reason: Option<String>,
+    ) -> String {
+        let name = mrkdwn::escape(repo.as_str());
+        let verb = if reason.is_some() {
+            "Freezing"
+        } else {
+            "Unfreezing"
+        };
+        let intent = Intent::Freeze {
+            repo,
+            reason,
+            user: call.user.to_owned(),
+            channel: call.channel.to_owned(),
+            response_url: call.response_url.map(str::to_owned),
+        };
+        match self.record(command_delivery(call, &intent)).await {
+            Ok(_) => format!("{verb} {name}…"),
+            Err(e) => {
+                warn!(error = %e.0, "cannot save a freeze");
+                UNREACHABLE_DB.into()
             }
         }
     }
@@ -177,6 +224,8 @@ impl FrontDoor {
             staging.retain(|s| wanted(&s.repo));
             let mut shipping = self.store.all_shipping().await?;
             shipping.retain(|s| wanted(&s.release.repo));
+            let mut freezes = self.store.freezes().await?;
+            freezes.retain(|f| wanted(&f.repo));
             let mut runs = self.store.unfinished_runs(RunKind::RELEASE, None).await?;
             runs.retain(|r| r.repo.as_ref().is_some_and(|r| wanted(r.as_str())));
             let mut pending = Vec::new();
@@ -198,7 +247,7 @@ impl FrontDoor {
                 })
                 .collect();
             Ok::<_, StoreError>(mrkdwn::lines(
-                &report::status(&staging, &shipping, &active).lines,
+                &report::status(&staging, &shipping, &active, &freezes).lines,
             ))
         };
         report.await.unwrap_or_else(|e| {

@@ -59,8 +59,8 @@ impl HomeTab {
         }
     }
 
-    /// Shows `user` the pending approvals (with buttons only where they may decide), the staging
-    /// releases and the last 10 runs.
+    /// Shows `user` the frozen repositories, the pending approvals (with buttons only where they
+    /// may decide), the staging releases and the last 10 runs.
     pub async fn publish(&self, user: &str) -> Result<(), HomeError> {
         let workspace = match self
             .workspace
@@ -91,11 +91,13 @@ impl HomeTab {
             });
         }
         let staging = self.store.all_staging().await?;
+        let freezes = self.store.freezes().await?;
         let recent_runs = self.store.recent_runs(10).await?;
         let recent = recent_runs.iter().map(|run| (run, link(run))).collect();
         let view = blocks::home(&HomeModel {
             waiting,
             staging: &staging,
+            freezes: &freezes,
             recent,
         });
         self.api.publish_home(user, view).await?;

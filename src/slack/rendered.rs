@@ -104,10 +104,7 @@ mod release_view {
         );
         assert_eq!(card(&run, &|_| String::new()).title, "Release Billo.Api");
         run.version = Some("1.4.3".into());
-        run.prs = vec![StagedPr {
-            id: 12,
-            title: "Login".into(),
-        }];
+        run.prs = vec![StagedPr::merged(12, "Login", "", &[])];
         run.cd = Some(CdRelease {
             id: 3,
             name: "Release-3".into(),
@@ -148,18 +145,26 @@ mod release_notes {
         let text = crate::slack::mrkdwn::lines(&notes.lines);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], ":rocket: *Released Billo.Api 1.4.3*");
-        assert_eq!(lines[1], "*Tickets (2)*");
         assert_eq!(
-            lines[2],
+            lines[1..6],
+            [
+                "*Features (1)*",
+                "• <https://pr/12|PR 12> feat: Login *page* [draft]",
+                "*Fixes (1)*",
+                "• <https://pr/13|PR 13> fix: typo",
+                "*Tickets (2)*"
+            ]
+        );
+        assert_eq!(
+            lines[6],
             "• <https://jira.example/browse/ALLPOST-1|ALLPOST-1> Login page"
         );
-        assert_eq!(lines[3], "• `ALLPOST-2`");
-        assert_eq!(lines[5], "• <https://pr/12|PR 12> Login *page* [draft]");
-        assert!(lines[6].starts_with("Release PR: <https://dev.azure.com/"));
+        assert_eq!(lines[7], "• `ALLPOST-2`");
+        assert!(lines[8].starts_with("Release PR: <https://dev.azure.com/"));
         assert!(
-            lines[8].starts_with("• approved Production by <@U0ANN> on "),
+            lines[10].starts_with("• approved Production by <@U0ANN> on "),
             "{}",
-            lines[8]
+            lines[10]
         );
     }
 }
@@ -183,8 +188,9 @@ mod release_report {
 
     #[test]
     fn status_groups_by_repository_and_says_when_there_is_nothing() {
-        let text =
-            mrkdwn::lines(&status(&[staged("Billo.Web"), staged("Billo.Api")], &[], &[]).lines);
+        let text = mrkdwn::lines(
+            &status(&[staged("Billo.Web"), staged("Billo.Api")], &[], &[], &[]).lines,
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "*Billo.Api*");
         assert!(
@@ -195,7 +201,7 @@ mod release_report {
             lines[1]
         );
         assert_eq!(lines[2], "*Billo.Web*");
-        let empty = mrkdwn::lines(&status(&[], &[], &[]).lines);
+        let empty = mrkdwn::lines(&status(&[], &[], &[], &[]).lines);
         assert!(empty.starts_with("Nothing is staged"), "{empty}");
     }
 

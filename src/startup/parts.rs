@@ -71,10 +71,12 @@ fn workflows(config: &Config, azdo: &Arc<dyn AzureDevOps>) -> Result<Flows, Star
         }),
         None => None,
     };
+    let repos = Arc::new(repos_on_disk(config));
     let pr = PrFlow {
         azdo: azdo.clone(),
         jira: jira.clone(),
-        repos: Arc::new(repos_on_disk(config)),
+        repos: repos.clone(),
+        release_branch: config.release.branch.clone(),
         reviewer: Arc::new(ClaudeReviewer::new(config.reviewer.clone())),
         settings: config.pr.clone(),
         repos_config: config.repos_config.clone(),
@@ -83,6 +85,7 @@ fn workflows(config: &Config, azdo: &Arc<dyn AzureDevOps>) -> Result<Flows, Star
     let release = ReleaseFlow {
         azdo: azdo.clone(),
         jira,
+        repos,
         pr: config.pr.clone(),
         settings: config.release.clone(),
         repos_config: config.repos_config.clone(),

@@ -36,12 +36,14 @@ pub struct Checkpoint {
     /// The step ran with a decision. A step that ran without one must not overwrite a decision
     /// that arrived meanwhile.
     pub had_decision: bool,
+    /// The run's repository, recorded if the run had none.
+    pub repo: Option<String>,
 }
 
 const CHECKPOINT: &str = "UPDATE runs SET step = $4, state = $5, status = $6, seq = seq + 1, \
      wake_at = $7, attempts = $8, polls = $9, outcome = $10, decision = NULL, \
      lease_owner = CASE WHEN $11 IS NULL THEN NULL ELSE lease_owner END, lease_until = $11, \
-     card_version = card_version + 1, updated_at = $12 \
+     card_version = card_version + 1, updated_at = $12, repo = COALESCE(repo, $14) \
      WHERE id = $1 AND seq = $2 AND lease_owner = $3 AND status IN ('running', 'waiting') \
      AND (decision IS NULL OR $13)";
 
@@ -94,6 +96,7 @@ impl Store {
                 .bind(cp.lease_until)
                 .bind(now)
                 .bind(cp.had_decision)
+                .bind(&cp.repo)
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() != 1 {

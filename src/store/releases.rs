@@ -16,13 +16,46 @@ use sqlx::types::Json;
 use tracing::instrument;
 
 use super::{BeginWrite, Store, StoreError, on_db, on_db_read};
-use crate::domain::Version;
+use crate::domain::{Bump, Version};
 
 /// A merged PR counted in a release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagedPr {
     pub id: i64,
     pub title: String,
+    /// What it does to the version (patch for PRs staged before bumps were read).
+    #[serde(default)]
+    pub bump: Bump,
+}
+
+impl StagedPr {
+    /// A merged PR, with the bump its title, description and labels ask for.
+    pub fn merged(id: i64, title: &str, description: &str, labels: &[String]) -> Self {
+        Self {
+            id,
+            title: title.to_owned(),
+            bump: Bump::of(title, description, labels),
+        }
+    }
+}
+
+/// How a repository's next version is computed from its last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versioning {
+    /// The first release's version, when nothing was released or tagged before.
+    pub first: Version,
+    /// The highest version tag on the release branch, for a repository with no release in the
+    /// database.
+    pub tagged: Option<Version>,
+    pub minor_pre_major: bool,
+}
+
+impl Versioning {
+    /// The version after `last` (the database's last release, else the tag) for `bump`.
+    pub fn next(&self, last: Option<Version>, bump: Bump) -> Version {
+        last.or(self.tagged)
+            .map_or(self.first, |last| last.bumped(bump, self.minor_pre_major))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,6 +125,12 @@ impl ReleaseRow {
 }
 
 impl StagingRelease {
+    /// The highest bump among the PRs, and the first PR that asks for it: why the version is
+    /// what it is.
+    pub fn why(&self) -> Option<&StagedPr> {
+        why(&self.prs)
+    }
+
     /// This release with everything in `other` counted in too; the version and start stay.
     pub fn absorb(self, other: StagingRelease) -> Self {
         let mut merged = self;
@@ -119,6 +158,12 @@ impl StagingRelease {
     }
 }
 
+/// The first of `prs` with the highest bump.
+pub fn why(prs: &[StagedPr]) -> Option<&StagedPr> {
+    let highest = prs.iter().map(|p| p.bump).max()?;
+    prs.iter().find(|p| p.bump == highest)
+}
+
 const SELECT_STAGING: &str = "SELECT repo, version, started_at, tickets, prs, NULL AS released_at \
      FROM staging_releases";
 
@@ -138,6 +183,22 @@ macro_rules! staging {
             .await?
             .map(ReleaseRow::staging)
             .transpose()?
+    };
+}
+
+/// The highest archived or shipping version of the repo, read on `$ex`.
+macro_rules! last_version {
+    ($ex:expr, $repo:expr) => {
+        sqlx::query_scalar::<_, String>(
+            "SELECT version FROM archived_releases WHERE repo = $1 \
+             UNION SELECT version FROM shipping_releases WHERE repo = $1",
+        )
+        .bind($repo)
+        .fetch_all($ex)
+        .await?
+        .iter()
+        .filter_map(|v| v.parse::<Version>().ok())
+        .max()
     };
 }
 
@@ -202,40 +263,44 @@ impl Store {
     }
 
     /// Counts a merged PR into the repo's staging release, in one transaction so that PRs merged
-    /// at the same moment are all counted. Without a staging release, a new one opens at the last
-    /// released (or shipping) version plus one patch (`first` when nothing was released yet).
+    /// at the same moment are all counted. The version is recomputed each time: the last
+    /// released (or shipping) version plus the highest bump among the staged PRs.
     #[instrument(level = "debug", skip_all, fields(repo, pr = pr.id))]
     pub async fn stage_pr(
         &self,
         repo: &str,
         pr: StagedPr,
         tickets: &[String],
-        first: Version,
+        versioning: &Versioning,
         now: DateTime<Utc>,
     ) -> Result<StagingRelease, StoreError> {
         let lock = self.repo_lock();
         let staged = on_db!(self, pool => {
             let mut tx = locked!(pool, lock, repo);
             let current = staging!(&mut *tx, repo);
-            let released: Vec<String> = sqlx::query_scalar(
-                "SELECT version FROM archived_releases WHERE repo = $1 UNION SELECT version FROM shipping_releases WHERE repo = $1",
-            )
-            .bind(repo)
-            .fetch_all(&mut *tx)
-            .await?;
+            let last = last_version!(&mut *tx, repo);
             let base = current.unwrap_or_else(|| StagingRelease {
                 repo: repo.to_owned(),
-                version: released.iter().filter_map(|v| v.parse::<Version>().ok()).max().map_or(first, Version::next_patch),
+                version: versioning.first,
                 started_at: now,
                 tickets: Vec::new(),
                 prs: Vec::new(),
             });
-            let staged = base.with_pr(pr, tickets);
+            let mut staged = base.with_pr(pr, tickets);
+            let bump = staged.why().map(|p| p.bump).unwrap_or_default();
+            staged.version = versioning.next(last, bump);
             put_staging!(&mut *tx, staged, now);
             tx.commit().await?;
             staged
         });
         Ok(staged)
+    }
+
+    /// The repository's last released or shipping version in the database; `None` before its
+    /// first release here.
+    #[instrument(level = "debug", skip_all, fields(repo))]
+    pub async fn last_version(&self, repo: &str) -> Result<Option<Version>, StoreError> {
+        Ok(on_db_read!(self, pool => last_version!(pool, repo)))
     }
 
     /// PostgreSQL: serialise the writes that move a repository's releases between tables;

@@ -88,13 +88,15 @@ impl Store {
     /// Freezes the repo's release for the release run `run_id`, just before its release PR is
     /// merged: the staging release moves to shipping, so PRs merged from now on open the next
     /// version. A release an earlier run left shipping (it stopped after its merge) is taken over,
-    /// with whatever was staged since counted in. Safe to repeat: once this run holds the shipping
-    /// release, it is returned unchanged.
+    /// with whatever was staged since counted in. `chosen`: the version someone asked for, in
+    /// place of the staged one. Safe to repeat: once this run holds the shipping release, it is
+    /// returned unchanged.
     #[instrument(level = "debug", skip_all, fields(repo, run_id))]
     pub async fn ship(
         &self,
         repo: &str,
         run_id: &str,
+        chosen: Option<Version>,
         now: DateTime<Utc>,
     ) -> Result<ShippingRelease, StoreError> {
         let lock = self.repo_lock();
@@ -104,7 +106,7 @@ impl Store {
             if let Some(held) = &held && held.run_id == run_id {
                 return Ok(held.clone());
             }
-            let release = match (held, staging!(&mut *tx, repo)) {
+            let mut release = match (held, staging!(&mut *tx, repo)) {
                 (Some(held), Some(staged)) => held.release.absorb(staged),
                 (Some(held), None) => held.release,
                 (None, Some(staged)) => staged,
@@ -112,6 +114,9 @@ impl Store {
                     return Err(StoreError::NotFound(format!("nothing is staged for {repo}")));
                 }
             };
+            if let Some(chosen) = chosen {
+                release.version = chosen;
+            }
             sqlx::query(UPSERT_SHIPPING)
                 .bind(&release.repo)
                 .bind(release.version.to_string())

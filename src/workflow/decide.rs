@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{ApprovalStatus, Approver, Deciders, Line, Message, OptionName};
-use crate::store::ApprovalRecord;
+use crate::store::{ApprovalRecord, Freeze};
+use crate::workflow::freeze;
 
 /// Why a click changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,8 @@ pub enum Rejection {
     NotOnCard {
         channel: String,
     },
+    /// A Merge in a repository frozen with `/release freeze`.
+    Frozen(Box<Freeze>),
 }
 
 /// Why a click is someone's own work under the four-eyes rule (`ALLOW_SELF_APPROVAL=false`).
@@ -120,6 +123,7 @@ impl Rejection {
             Self::Unverifiable { .. } => "unverifiable",
             Self::Blocked => "blocked",
             Self::NotOnCard { .. } => "not_on_card",
+            Self::Frozen(_) => "frozen",
         }
     }
 
@@ -178,6 +182,7 @@ impl Rejection {
                 .plain("I could not check whether you may decide this (")
                 .plain(reason.clone())
                 .plain("). Nothing changed; please try again in a minute."),
+            Self::Frozen(freeze) => freeze::refusal(freeze),
         };
         Message::new([line])
     }

@@ -19,6 +19,7 @@ pub mod ci;
 pub mod decide;
 pub mod engine;
 pub mod flow;
+pub mod freeze;
 pub mod intake;
 pub mod merge;
 pub mod pr;

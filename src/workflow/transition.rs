@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::domain::{ApprovalOption, Deciders, Decides, Message};
+use crate::domain::{ApprovalOption, Deciders, Decides, Message, RepoName};
 
 /// A wait point: what to ask and which options to offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +55,8 @@ pub struct Transition<S> {
     pub(crate) note: Option<String>,
     /// What the step's audit entry came through, when not the bot's own work.
     pub(crate) via: Option<&'static str>,
+    /// The repository the run turned out to be about, for a run started without one.
+    pub(crate) repo: Option<String>,
 }
 
 impl<S> Transition<S> {
@@ -65,6 +67,7 @@ impl<S> Transition<S> {
             replies: Vec::new(),
             note: None,
             via: None,
+            repo: None,
         }
     }
 
@@ -155,6 +158,13 @@ impl<S> Transition<S> {
         self
     }
 
+    /// Records that the run is about `repo` (a `/review 12` learns it from the PR), so what
+    /// depends on a run's repository (its approvers, a freeze) applies.
+    pub fn about(mut self, repo: &RepoName) -> Self {
+        self.repo = Some(repo.to_string());
+        self
+    }
+
     pub(super) fn map_state<T, E>(
         self,
         f: impl FnOnce(S) -> Result<T, E>,
@@ -165,6 +175,7 @@ impl<S> Transition<S> {
             replies: self.replies,
             note: self.note,
             via: self.via,
+            repo: self.repo,
         })
     }
 }

@@ -399,6 +399,15 @@ impl Scene {
         })
     }
 
+    fn tags(&self) -> Vec<(String, String)> {
+        self.azdo.with(|s| {
+            s.tags
+                .iter()
+                .map(|t| (t.name.clone(), t.commit.clone()))
+                .collect()
+        })
+    }
+
     async fn run_count(&self) -> i64 {
         let mut db = self.db().await.unwrap();
         sqlx::query_scalar("SELECT COUNT(*) FROM runs")
@@ -670,6 +679,8 @@ struct ReleaseOutcome {
     stage_starts: usize,
     jira: Vec<String>,
     archived: Vec<String>,
+    /// (name, commit) of every tag created.
+    tags: Vec<(String, String)>,
 }
 
 impl<const SKIPS_SANDBOX: bool, const YAML: bool> Workflow for Shipping<SKIPS_SANDBOX, YAML> {
@@ -711,6 +722,7 @@ impl<const SKIPS_SANDBOX: bool, const YAML: bool> Workflow for Shipping<SKIPS_SA
                 .map(|key| scene.jira.status(key))
                 .to_vec(),
             archived: scene.archived_versions().await,
+            tags: scene.tags(),
         }
     }
 }
@@ -766,7 +778,7 @@ async fn killing_the_bot_at_every_step_of_a_reused_review_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_bot_at_every_step_of_a_release_changes_nothing() {
-    kill_at_every_step::<Release>(release_expected(), 14).await;
+    kill_at_every_step::<Release>(release_expected(), 15).await;
 }
 
 /// What the release gives when nothing goes wrong: one release PR, merged and built, each stage
@@ -784,6 +796,7 @@ fn release_expected() -> ReleaseOutcome {
         stage_starts: 0,
         jira: vec!["Done".into(), "Done".into(), "Done".into()],
         archived: vec!["1.4.2".into(), "1.4.3".into()],
+        tags: vec![("v1.4.3".into(), "merge-d0d0d0d0".into())],
     }
 }
 
@@ -804,7 +817,7 @@ async fn killing_the_bot_at_every_step_of_a_yaml_release_changes_nothing() {
         ],
         ..release_expected()
     };
-    kill_at_every_step::<YamlRelease>(expected, 14).await;
+    kill_at_every_step::<YamlRelease>(expected, 15).await;
 }
 
 /// Skipping Sandbox, killed at every step: Sandbox's approval is rejected once, Production is
@@ -819,7 +832,7 @@ async fn killing_the_bot_at_every_step_of_a_skipped_stage_changes_nothing() {
         stage_starts: 1,
         ..release_expected()
     };
-    kill_at_every_step::<SkippedRelease>(expected, 16).await;
+    kill_at_every_step::<SkippedRelease>(expected, 17).await;
 }
 
 /// Production needs two people: the bot is killed after the first one's vote, before the
@@ -854,6 +867,7 @@ struct FullOutcome {
     approvals: Vec<(String, String)>,
     stage_starts: usize,
     archived: Vec<String>,
+    tags: Vec<(String, String)>,
 }
 
 impl Workflow for Full {
@@ -885,6 +899,7 @@ impl Workflow for Full {
             approvals: scene.approval_calls(),
             stage_starts: scene.azdo.with(|s| s.cd.starts.len()),
             archived: scene.archived_versions().await,
+            tags: scene.tags(),
         }
     }
 }
@@ -908,6 +923,7 @@ fn full_path_expected() -> FullOutcome {
         ],
         stage_starts: 0,
         archived: vec!["1.4.2".into(), "1.4.3".into()],
+        tags: vec![("v1.4.3".into(), "merge-d0d0d0d0".into())],
     }
 }
 

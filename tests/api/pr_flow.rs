@@ -178,14 +178,11 @@ pub async fn released_on(store: &Store, version: Version, now: DateTime<Utc>) {
         version,
         started_at: now,
         tickets: vec!["ALLPOST-1".into()],
-        prs: vec![StagedPr {
-            id: 1,
-            title: "first".into(),
-        }],
+        prs: vec![StagedPr::merged(1, "first", "", &[])],
     };
     store.put_staging(&release, now).await.unwrap();
     let run = RunId::new().to_string();
-    store.ship("Billo.Api", &run, now).await.unwrap();
+    store.ship("Billo.Api", &run, None, now).await.unwrap();
     store
         .archive_shipping("Billo.Api", version, &run, now)
         .await
@@ -747,20 +744,10 @@ async fn the_poller_stages_a_pr_merged_outside_the_bot(backend: Backend) {
         .repo
         .branch("feature/ALLPOST-11", APPROVE_WITH_FINDING, None);
     w.azdo.add_pr(FakePr {
-        id: 18,
-        repo: "Billo.Api".into(),
-        title: "Merged by hand".into(),
-        source_branch: "feature/ALLPOST-11".into(),
-        target_branch: "develop".into(),
-        source_commit: commit,
         status: "completed".into(),
         merge_commit: Some("handmade-merge".into()),
         closed: Some("2099-01-01T00:00:00Z".into()),
-        draft: false,
-        reviewers: Default::default(),
-        auto_complete: None,
-        iterations: Vec::new(),
-        project: "Proj",
+        ..FakePr::open(18, "Merged by hand", "feature/ALLPOST-11", &commit)
     });
     let run = w.run_for(18, None).await;
     assert_eq!(w.app.finished(run).await.status, RunStatus::Done);

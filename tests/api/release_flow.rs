@@ -10,7 +10,7 @@ use crate::pr_flow::{APPROVE_WITH_FINDING, World, released, released_on, world, 
 use crate::support::fake_azdo::{BuildPlan, FakeAzdo};
 use crate::support::fake_cd::StagePlan;
 use crate::support::fake_jira::FakeJira;
-use crate::support::{Backend, wait_until};
+use crate::support::{Backend, FIRST, wait_until};
 
 pub const DEVELOP_HEAD: &str = "d0d0d0d0aaaa1111";
 
@@ -44,18 +44,9 @@ pub async fn stage_release(store: &Store, azdo: &FakeAzdo, jira: &FakeJira, now:
         (23, "ALLPOST-3", "Remember me"),
     ] {
         jira.add_issue(key, summary, "Ready for QA");
-        let pr = StagedPr {
-            id,
-            title: summary.into(),
-        };
+        let pr = StagedPr::merged(id, summary, "", &[]);
         store
-            .stage_pr(
-                "Billo.Api",
-                pr,
-                &[key.to_owned()],
-                Version::new(0, 1, 0),
-                now,
-            )
+            .stage_pr("Billo.Api", pr, &[key.to_owned()], &FIRST, now)
             .await
             .unwrap();
     }
@@ -184,12 +175,9 @@ async fn a_staged_release_goes_to_production_with_its_notes_and_archive(backend:
         .store
         .stage_pr(
             "Billo.Api",
-            StagedPr {
-                id: 24,
-                title: "Later".into(),
-            },
+            StagedPr::merged(24, "Later", "", &[]),
             &[],
-            Version::new(0, 1, 0),
+            &FIRST,
             w.app.clock.now(),
         )
         .await
@@ -392,20 +380,8 @@ async fn an_open_release_pr_is_reused(backend: Backend) {
         return;
     };
     w.azdo.add_pr(crate::support::fake_azdo::FakePr {
-        id: 77,
-        repo: "Billo.Api".into(),
-        title: "Release by hand".into(),
-        source_branch: "develop".into(),
         target_branch: "main".into(),
-        source_commit: DEVELOP_HEAD.into(),
-        status: "active".into(),
-        merge_commit: None,
-        closed: None,
-        draft: false,
-        reviewers: Default::default(),
-        auto_complete: None,
-        iterations: Vec::new(),
-        project: "Proj",
+        ..crate::support::fake_azdo::FakePr::open(77, "Release by hand", "develop", DEVELOP_HEAD)
     });
     let run = w.to_merge_question().await;
     assert!(

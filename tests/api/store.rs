@@ -22,7 +22,7 @@ const ONE_RELEASE: Ballot<'static> = Ballot {
     required: 1,
     decides: &Decides::Release,
 };
-use crate::support::{Backend, TestDb, init};
+use crate::support::{Backend, FIRST, TestDb, init};
 
 async fn store(backend: Backend) -> Option<(TestDb, Store)> {
     init();
@@ -68,6 +68,7 @@ fn checkpoint(run: RunId, owner: &str, seq: i64, step: &str, status: RunStatus) 
         replies: Vec::new(),
         audit: AuditEntry::new(Some(run), "release-agent", "step", step),
         had_decision: false,
+        repo: None,
     }
 }
 
@@ -558,23 +559,14 @@ async fn outbox_replies_wait_for_their_card_and_are_claimed_once(backend: Backen
 }
 
 fn staged_pr(id: i64) -> StagedPr {
-    StagedPr {
-        id,
-        title: format!("PR {id}"),
-    }
+    StagedPr::merged(id, &format!("PR {id}"), "", &[])
 }
 
 /// Stages PR `id` of Billo.Api with `tickets`; the first version would be 0.1.0.
 async fn stage(store: &Store, id: i64, tickets: &[&str], now: DateTime<Utc>) -> StagingRelease {
     let tickets: Vec<String> = tickets.iter().map(|t| (*t).to_owned()).collect();
     store
-        .stage_pr(
-            "Billo.Api",
-            staged_pr(id),
-            &tickets,
-            Version::new(0, 1, 0),
-            now,
-        )
+        .stage_pr("Billo.Api", staged_pr(id), &tickets, &FIRST, now)
         .await
         .unwrap()
 }
@@ -611,7 +603,7 @@ async fn staging_is_one_per_repo_and_the_archive_is_immutable(backend: Backend) 
     assert_eq!(store.all_staging().await.unwrap(), vec![release.clone()]);
 
     let run = RunId::new().to_string();
-    let shipping = store.ship("Billo.Api", &run, now).await.unwrap();
+    let shipping = store.ship("Billo.Api", &run, None, now).await.unwrap();
     assert_eq!(shipping.release, release);
     assert_eq!(store.staging("Billo.Api").await.unwrap(), None);
     let released_at = now + TimeDelta::days(3);
@@ -665,10 +657,10 @@ async fn a_shipping_release_is_frozen_and_prs_merged_meanwhile_open_the_next_ver
     let first = Version::new(0, 1, 0);
     stage(&store, 1, &["AB-1"], now).await;
     let run = RunId::new().to_string();
-    let frozen = store.ship("Billo.Api", &run, now).await.unwrap();
+    let frozen = store.ship("Billo.Api", &run, None, now).await.unwrap();
     assert_eq!(frozen.release.version, first);
     assert_eq!(
-        store.ship("Billo.Api", &run, now).await.unwrap(),
+        store.ship("Billo.Api", &run, None, now).await.unwrap(),
         frozen,
         "freezing again for the same run changes nothing"
     );
@@ -679,7 +671,7 @@ async fn a_shipping_release_is_frozen_and_prs_merged_meanwhile_open_the_next_ver
         "a PR merged while a release ships opens the next version"
     );
     assert_eq!(
-        store.ship("Billo.Api", &run, now).await.unwrap(),
+        store.ship("Billo.Api", &run, None, now).await.unwrap(),
         frozen,
         "what was staged after the freeze is not shipped by this run"
     );
@@ -695,10 +687,10 @@ async fn a_shipping_release_is_frozen_and_prs_merged_meanwhile_open_the_next_ver
     assert_eq!(store.shipping("Billo.Api").await.unwrap(), None);
 
     // A release left shipping by a run that stopped is taken over by the next one.
-    store.ship("Billo.Api", &run, now).await.unwrap();
+    store.ship("Billo.Api", &run, None, now).await.unwrap();
     stage(&store, 3, &["AB-3"], now).await;
     let later = RunId::new().to_string();
-    let taken = store.ship("Billo.Api", &later, now).await.unwrap();
+    let taken = store.ship("Billo.Api", &later, None, now).await.unwrap();
     assert_eq!(
         (
             taken.release.version,
@@ -709,7 +701,7 @@ async fn a_shipping_release_is_frozen_and_prs_merged_meanwhile_open_the_next_ver
     );
     assert_eq!(store.staging("Billo.Api").await.unwrap(), None);
     assert!(matches!(
-        store.ship("Other", &later, now).await,
+        store.ship("Other", &later, None, now).await,
         Err(StoreError::NotFound(_))
     ));
     db.drop_database().await;
@@ -963,7 +955,7 @@ async fn merged_prs_are_staged_at_the_next_patch_and_none_is_lost(backend: Backe
         "nothing released yet: the first version"
     );
     let run = RunId::new().to_string();
-    store.ship("Billo.Api", &run, now).await.unwrap();
+    store.ship("Billo.Api", &run, None, now).await.unwrap();
     store
         .archive_shipping("Billo.Api", first.version, &run, now)
         .await

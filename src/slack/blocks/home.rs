@@ -7,7 +7,8 @@ use slack_morphism::prelude::*;
 use super::{buttons, header, prompt_line, section, status_word};
 use crate::domain::Line;
 use crate::slack::mrkdwn;
-use crate::store::{ApprovalRecord, RunRecord, StagingRelease};
+use crate::store::{ApprovalRecord, Freeze, RunRecord, StagingRelease};
+use crate::workflow::freeze;
 
 /// Slack allows 100 blocks in a Home view; each waiting approval takes three.
 const WAITING_MAX: usize = 20;
@@ -26,12 +27,19 @@ pub struct HomeModel<'a> {
     /// Pending approvals, oldest first.
     pub waiting: Vec<Waiting<'a>>,
     pub staging: &'a [StagingRelease],
+    /// Frozen repositories.
+    pub freezes: &'a [Freeze],
     /// The last runs, newest first, with links to their cards.
     pub recent: Vec<(&'a RunRecord, Option<String>)>,
 }
 
 pub fn home(model: &HomeModel<'_>) -> SlackView {
-    let mut blocks = vec![header(":raised_hand: Waiting for a decision")];
+    let mut blocks = Vec::new();
+    if !model.freezes.is_empty() {
+        let frozen: Vec<Line> = model.freezes.iter().map(freeze::said).collect();
+        blocks.push(section(&mrkdwn::lines(&frozen)));
+    }
+    blocks.push(header(":raised_hand: Waiting for a decision"));
     if model.waiting.is_empty() {
         blocks.push(section("_Nothing waits for a decision._"));
     }

@@ -64,6 +64,7 @@ pub(super) fn checkpoint(
         replies: transition.replies,
         audit,
         had_decision: run.decision.is_some(),
+        repo: transition.repo,
     }
 }
 
@@ -188,6 +189,7 @@ pub(super) fn failure(run: &RunRecord, owner: &str, reason: &str) -> Checkpoint 
         replies: Vec::new(),
         audit: AuditEntry::new(Some(run.id), BOT_ACTOR, "failed", reason),
         had_decision: run.decision.is_some(),
+        repo: None,
     }
 }
 

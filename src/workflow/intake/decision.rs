@@ -5,9 +5,9 @@
 use tracing::warn;
 
 use super::{Intake, Place};
-use crate::domain::{ApprovalId, Decision, OptionName, Through};
+use crate::domain::{ApprovalId, Deciders, Decision, OptionName, Through};
 use crate::store::{
-    AcceptOutcome, ApprovalRecord, AuditEntry, Ballot, OutboxItem, RunRecord, StoreError,
+    AcceptOutcome, ApprovalRecord, AuditEntry, Ballot, Freeze, OutboxItem, RunRecord, StoreError,
 };
 use crate::workflow::decide::{Own, Permission, Rejection, judge};
 
@@ -120,9 +120,13 @@ impl Intake {
             Some(a) => self.store.get_run(a.run_id).await?,
             None => None,
         };
-        let permission = self
-            .permission(&attempt, approval.as_ref(), run.as_ref())
-            .await;
+        let permission = match self.frozen(option, run.as_ref()).await? {
+            Some(freeze) => Err(Rejection::Frozen(Box::new(freeze))),
+            None => {
+                self.permission(&attempt, approval.as_ref(), run.as_ref())
+                    .await
+            }
+        };
         let required = match (&approval, &run) {
             (Some(a), Some(r)) => self
                 .policy
@@ -148,6 +152,18 @@ impl Intake {
         };
         self.refuse(&attempt, approval.as_ref(), run.as_ref(), rejection)
             .await
+    }
+
+    /// The freeze of the run's repository, when the click is a Merge there.
+    async fn frozen(
+        &self,
+        option: &OptionName,
+        run: Option<&RunRecord>,
+    ) -> Result<Option<Freeze>, StoreError> {
+        match run.and_then(|r| r.repo.as_ref()) {
+            Some(repo) if option.as_str() == "merge" => self.store.freeze_of(repo.as_str()).await,
+            _ => Ok(None),
+        }
     }
 
     /// Whether the person may decide, under the policy for what the approval decides, whether
@@ -194,16 +210,26 @@ impl Intake {
         {
             return Err(Rejection::OwnWork { own, deciders });
         }
-        let not_allowed = |deciders| Rejection::NotAllowed {
-            what: approval.decides.describe(),
-            deciders,
-        };
+        self.one_of(user, deciders, approval.decides.describe())
+            .await
+    }
+
+    /// Whether `user` is one of `deciders` (by id or user group), who decide `what`.
+    pub(super) async fn one_of(
+        &self,
+        user: &str,
+        deciders: Option<Deciders>,
+        what: String,
+    ) -> Permission {
         let Some(listed) = &deciders else {
-            return Err(not_allowed(None));
+            return Err(Rejection::NotAllowed {
+                what,
+                deciders: None,
+            });
         };
         match self.chat.is_decider(user, listed).await {
             Ok(true) => Ok(()),
-            Ok(false) => Err(not_allowed(deciders.clone())),
+            Ok(false) => Err(Rejection::NotAllowed { what, deciders }),
             Err(reason) => Err(Rejection::Unverifiable { reason }),
         }
     }

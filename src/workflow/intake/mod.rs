@@ -1,5 +1,5 @@
-//! The intake carries out what the Slack handlers persisted before they acked: clicks on
-//! approval buttons (`decision.rs`) and `/review` requests. It runs after the ack, so it may ask
+//! The intake carries out what the Slack handlers persisted before they acked (`intent.rs`):
+//! clicks on approval buttons (`decision.rs`), `/review` requests and freezes (`freeze.rs`). It runs after the ack, so it may ask
 //! the chat about group membership (through [`Chat`], which Slack implements), and start runs,
 //! without delaying Slack's 3-second deadline.
 //!
@@ -8,13 +8,14 @@
 //! `Store::accept_decision` and `Store::create_run`).
 
 mod decision;
+mod freeze;
+mod intent;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -24,68 +25,11 @@ use super::pr::start::{Requested, Requester, ReviewRequest, request_review};
 use super::pr::view::under_way_line;
 use super::{Engine, Wakers};
 use crate::clock::Clock;
-use crate::domain::{ApprovalId, ApprovalPolicy, Line, Message, OptionName, PrRef, RepoName};
+use crate::domain::{ApprovalId, ApprovalPolicy, Line, Message, PrRef};
 use crate::store::{AuditEntry, Dedupe, DeliveryRecord, OutboxItem, RunRecord, Store, StoreError};
 
 pub use decision::{DecisionOutcome, OPERATOR, Via, Who};
-
-/// An intent persisted with a delivery, to be carried out after the ack.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Intent {
-    /// Someone clicked an approval button.
-    Decide {
-        approval: ApprovalId,
-        option: OptionName,
-        user: String,
-        /// The user's Slack name, if the payload had one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user_name: Option<String>,
-        channel: String,
-        /// Where the button was; a click saved by an older version has none, and does not count.
-        #[serde(default)]
-        place: Place,
-        /// Where to tell the clicker something after the ack (a refusal).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        response_url: Option<String>,
-    },
-    /// Someone asked for a review with `/review`.
-    Review {
-        pr_id: u32,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        repo: Option<RepoName>,
-        user: String,
-        /// Where the command was typed, to tell the user there if a run was under way already.
-        channel: String,
-        /// The workspace's domain, for a link to that run's card.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        team_domain: Option<String>,
-        /// Where to tell the asker something after the ack: it works in a DM and in a channel
-        /// the bot is not in, where `chat.postEphemeral` does not.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        response_url: Option<String>,
-    },
-    /// An envelope from another workspace, organisation or app: only audited.
-    Foreign {
-        /// The Slack user the payload named, if any.
-        user: Option<String>,
-        detail: String,
-        /// The approval a click was on: its run is where the entry is filed.
-        approval: Option<ApprovalId>,
-    },
-}
-
-/// Where a clicked button was.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Place {
-    /// A message, by its `ts`; only the run's card counts.
-    Message { ts: String },
-    /// The clicker's own Home tab.
-    Home,
-    #[default]
-    Unknown,
-}
+pub use intent::{Intent, Place};
 
 /// Deliveries read per pass.
 const PENDING_BATCH: usize = 256;
@@ -128,6 +72,11 @@ impl Intake {
             wakers,
             reviews_per_hour,
         }
+    }
+
+    /// The time on the intake's clock (the engine's, so tests can move it).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Carries out pending deliveries until `shutdown`.
@@ -228,6 +177,22 @@ impl Intake {
                 };
                 let pr = PrRef { id: pr_id, repo };
                 self.start_review(&delivery.key, pr, asker).await?;
+            }
+            Some(Intent::Freeze {
+                repo,
+                reason,
+                user,
+                channel,
+                response_url,
+            }) => {
+                let asker = Asker {
+                    user: &user,
+                    channel: &channel,
+                    team_domain: None,
+                    response_url: response_url.as_deref(),
+                };
+                self.change_freeze(&delivery.key, &repo, reason, asker)
+                    .await?;
             }
             Some(Intent::Foreign {
                 user,

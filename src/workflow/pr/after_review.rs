@@ -2,10 +2,11 @@
 
 use super::state::{Outcome, PrRun, PrStep};
 use super::{PrFlow, Step, pr_of};
-use crate::domain::{Decides, Line, Message, OptionStyle};
-use crate::store::StagedPr;
+use crate::domain::{Decides, Line, Message, OptionStyle, RepoName};
+use crate::store::{StagedPr, Versioning};
 use crate::workflow::ci;
 use crate::workflow::flow::option;
+use crate::workflow::release::notes;
 use crate::workflow::{ApprovalRequest, StepContext, StepError, Transition};
 
 pub const CI_POINT: &str = "ci";
@@ -22,29 +23,36 @@ impl PrFlow {
         Ok(Transition::go(run.at(PrStep::Stage)))
     }
 
-    /// Counts the merged PR into the repository's staging release.
+    /// Counts the merged PR into the repository's staging release, with the bump its title,
+    /// description and labels ask for as they are now (a label set just before the merge counts).
     pub(super) async fn stage(&self, ctx: &StepContext<'_>, mut run: PrRun) -> Step {
         let pr = pr_of(&run)?;
+        let merged = self.azdo.pull_request(pr.id).await?;
+        let staged_pr = StagedPr::merged(
+            i64::from(pr.id),
+            &merged.title,
+            &merged.description,
+            &merged.labels,
+        );
         let tickets: Vec<String> = run.tickets.iter().map(|t| t.key.to_string()).collect();
+        let versioning = self.versioning(ctx, &pr.repo).await?;
         let staged = ctx
             .store()
             .stage_pr(
                 pr.repo.as_str(),
-                StagedPr {
-                    id: i64::from(pr.id),
-                    title: pr.title.clone(),
-                },
+                staged_pr,
                 &tickets,
-                self.settings.first_version,
+                &versioning,
                 ctx.now(),
             )
             .await?;
         run.version = Some(staged.version.to_string());
+        let why = notes::why(&staged.prs).map_or_else(String::new, |why| format!("{why}; "));
         let reply = Message::new([Line::new()
             .plain("Counted in the staging release ")
             .bold(format!("{} {}", pr.repo, staged.version))
             .plain(format!(
-                " ({} PRs, {} tickets so far)",
+                " ({why}{} PRs, {} tickets so far)",
                 staged.prs.len(),
                 staged.tickets.len()
             ))]);
@@ -54,6 +62,32 @@ impl PrFlow {
             PrStep::AskCi
         };
         Ok(Transition::go(run.at(next)).reply(reply))
+    }
+
+    /// How the repository's next version is computed. Before its first release here, the last
+    /// version is its highest version tag on the release branch.
+    async fn versioning(
+        &self,
+        ctx: &StepContext<'_>,
+        repo: &RepoName,
+    ) -> Result<Versioning, StepError> {
+        let settings = self.repos_config.for_repo(repo);
+        let tagged = if ctx.store().last_version(repo.as_str()).await?.is_some() {
+            None
+        } else {
+            let branch = settings
+                .release_branch
+                .as_deref()
+                .unwrap_or(&self.release_branch);
+            self.repos
+                .highest_tag(repo, branch, &settings.tag_format)
+                .await?
+        };
+        Ok(Versioning {
+            first: self.settings.first_version,
+            tagged,
+            minor_pre_major: settings.bump_minor_pre_major,
+        })
     }
 
     pub(super) fn ask_ci(&self, ctx: &StepContext<'_>, run: PrRun) -> Transition<PrRun> {

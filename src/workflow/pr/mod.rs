@@ -70,6 +70,8 @@ pub struct PrFlow {
     pub azdo: Arc<dyn AzureDevOps>,
     pub jira: Option<JiraSide>,
     pub repos: Arc<Repos>,
+    /// RELEASE_BRANCH: where a repository's version tags are read (REPOS_CONFIG wins).
+    pub release_branch: String,
     pub reviewer: Arc<dyn Reviewer>,
     pub settings: PrSettings,
     pub repos_config: ReposConfig,
@@ -142,9 +144,10 @@ impl PrFlow {
             remember(ctx, &merging::merged_key(&repo, pr.id)).await?;
             run.merge_commit = pr.merge_commit.clone();
             return Ok(Transition::go(run.at(PrStep::MergedJira))
-                .settled_in_azure_devops("merged outside the bot"));
+                .settled_in_azure_devops("merged outside the bot")
+                .about(&repo));
         }
-        Ok(Transition::go(run.at(PrStep::Ticket)))
+        Ok(Transition::go(run.at(PrStep::Ticket)).about(&repo))
     }
 }
 

@@ -5,7 +5,7 @@
 //!  load ──► ask create ⏸ ──► create PR ──► ask merge ⏸ ──► merge ──────────────┬─ PR moved ──► stale ⏸ ──► ask merge
 //!  (staging,                 (or reuse     (shows the     (freeze the release, │
 //!   Jira)                     the open one) PR's commit)   lastMergeSourceCommit)▼
-//!  queue build ──► watch build ─┬─ failed ──► failed, [Retry] ──► queue build
+//!  tag (the merge commit, as tag_format) ──► queue build ──► watch build ─┬─ failed ──► failed, [Retry] ──► queue build
 //!  (or adopt the                ▼
 //!   CI trigger's)        find CD release ──► stages ─┬─ waits for people ──► ask stage ⏸ ─┬─ approve ──► approve stage ──┐
 //!                        (poll)              (poll)  │                                     └─ skip ─────────────────────┤
@@ -18,12 +18,12 @@
 //!
 //! The release is frozen just before the merge (`Store::ship`): what is staged then is what
 //! ships, and PRs merged from then on open the next version. Effects are journaled: the release
-//! PR (`release-pr`), the merge (`merge:{commit}`), the build, each Azure DevOps approval
+//! PR (`release-pr`), the merge (`merge:{commit}`), the tag (`tag:{name}`), the build, each Azure DevOps approval
 //! (`approve:{id}`, `reject:{id}`), each stage retry (`retry-stage:{run}:{stage}:{n}`); the
 //! archive is an idempotent move.
 //!
 //! A file per stage: this one loads what ships; `release_pr.rs` opens and merges the release PR;
-//! `build.rs` follows CI and finds the CD release or YAML run; `deploy.rs` is the approval loop,
+//! `tag.rs` tags its merge commit; `build.rs` follows CI and finds the CD release or YAML run; `deploy.rs` is the approval loop,
 //! `cd_reads.rs` what it reads and `stage_effects.rs` what it does in Azure DevOps; `finish.rs`
 //! moves the tickets, posts the notes and archives.
 
@@ -43,6 +43,7 @@ mod stage_effects;
 use stage_effects::StageVerdict;
 pub mod start;
 pub mod state;
+mod tag;
 pub mod view;
 
 use std::sync::Arc;
@@ -50,7 +51,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::azdo::AzureDevOps;
-use crate::domain::{Decides, Decision, OptionStyle, RepoName, ReposConfig, RunKind};
+use crate::domain::{Decides, Decision, OptionStyle, RepoName, ReposConfig, RunKind, Version};
+use crate::git::Repos;
 use crate::store::StagingRelease;
 use crate::workflow::flow::option;
 use crate::workflow::pr::PrSettings;
@@ -72,6 +74,8 @@ pub const RETRY_POINT: &str = "retry";
 pub struct ReleaseFlow {
     pub azdo: Arc<dyn AzureDevOps>,
     pub jira: Option<JiraSide>,
+    /// The clones, for version tags.
+    pub repos: Arc<Repos>,
     pub pr: PrSettings,
     pub settings: ReleaseSettings,
     pub repos_config: ReposConfig,
@@ -157,7 +161,34 @@ impl ReleaseFlow {
                 format!("nothing is staged for {repo}: no PR was merged since its last release");
             return Ok(Transition::cancel(run, reason));
         }
+        if let Some(chosen) = &run.chosen
+            && let Some(last) = self.last_version(ctx, &run).await?
+            && chosen.version <= last
+        {
+            let reason = format!(
+                "{} is not above {repo}'s last version, {last}; ask again with a higher one",
+                chosen.version
+            );
+            return Ok(Transition::cancel(run, reason));
+        }
         Ok(Transition::go(run.at(ReleaseStep::AskCreate)))
+    }
+
+    /// The last version released here, or before the first one, the highest version tag on the
+    /// release branch.
+    async fn last_version(
+        &self,
+        ctx: &StepContext<'_>,
+        run: &ReleaseRun,
+    ) -> Result<Option<Version>, StepError> {
+        if let Some(last) = ctx.store().last_version(run.repo.as_str()).await? {
+            return Ok(Some(last));
+        }
+        let format = self.repos_config.for_repo(&run.repo).tag_format;
+        Ok(self
+            .repos
+            .highest_tag(&run.repo, &run.to_branch, &format)
+            .await?)
     }
 }
 
@@ -175,6 +206,7 @@ impl Flow for ReleaseFlow {
             ReleaseStep::Merge => self.merge(ctx, run).await,
             ReleaseStep::MergeHeld { hold } => self.merge_held(ctx, run, hold).await,
             ReleaseStep::Stale { reason } => Ok(self.stale(ctx, run, &reason)),
+            ReleaseStep::Tag => self.tag(ctx, run).await,
             ReleaseStep::QueueBuild => self.queue_build(ctx, run).await,
             ReleaseStep::WatchBuild { since } => self.watch_build(ctx, run, since).await,
             ReleaseStep::FindCd { since } => self.find_cd(ctx, run, since).await,

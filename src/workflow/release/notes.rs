@@ -1,8 +1,16 @@
-//! Release notes. Pure: the Slack message posted when a release is deployed (version, tickets with
-//! links, PRs, who approved what) and the Markdown description of the release PR.
+//! Release notes. Pure: the Slack message posted when a release is deployed (version, its PRs by
+//! kind, tickets with links, who approved what) and the Markdown text of the release PR's
+//! description and the version tag's message.
 
 use super::state::ReleaseRun;
-use crate::domain::{Line, Message};
+use crate::domain::{Bump, Line, Message};
+use crate::store::StagedPr;
+
+/// Why a release has its version: `minor: #101 feat: login page`.
+pub fn why(prs: &[StagedPr]) -> Option<String> {
+    let pr = crate::store::why(prs)?;
+    Some(format!("{}: #{} {}", pr.bump, pr.id, pr.title))
+}
 
 /// The notes for the channel, once everything is deployed.
 pub fn slack(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> Message {
@@ -44,9 +52,22 @@ pub fn slack(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> Message {
     Message::new(lines).broadcast()
 }
 
-/// What the release contains: its tickets (linked, with their summaries) and its PRs.
+/// What the release contains: its PRs grouped by kind (Breaking, Features, Fixes), then its
+/// tickets (linked, with their summaries).
 pub fn contents(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> Vec<Line> {
-    let mut lines = vec![Line::new().bold(format!("Tickets ({})", run.tickets.len()))];
+    let mut lines = Vec::new();
+    for (bump, prs) in by_kind(&run.prs) {
+        lines.push(Line::new().bold(format!("{} ({})", bump.heading(), prs.len())));
+        for pr in prs {
+            lines.push(
+                Line::new()
+                    .plain("• ")
+                    .link(pr_link(pr.id), format!("PR {}", pr.id))
+                    .plain(format!(" {}", pr.title)),
+            );
+        }
+    }
+    lines.push(Line::new().bold(format!("Tickets ({})", run.tickets.len())));
     if run.tickets.is_empty() {
         lines.push(Line::from("• none"));
     }
@@ -62,27 +83,38 @@ pub fn contents(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> Vec<Line> 
         }
         lines.push(line);
     }
-    lines.push(Line::new().bold(format!("Pull requests ({})", run.prs.len())));
-    for pr in &run.prs {
-        lines.push(
-            Line::new()
-                .plain("• ")
-                .link(pr_link(pr.id), format!("PR {}", pr.id))
-                .plain(format!(" {}", pr.title)),
-        );
-    }
     lines
 }
 
-/// The release PR's description: what the release contains.
+/// The PRs of each kind that has any, breaking changes first.
+fn by_kind(prs: &[StagedPr]) -> Vec<(Bump, Vec<&StagedPr>)> {
+    [Bump::Major, Bump::Minor, Bump::Patch]
+        .into_iter()
+        .map(|bump| {
+            (
+                bump,
+                prs.iter().filter(|p| p.bump == bump).collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, prs)| !prs.is_empty())
+        .collect()
+}
+
+/// The release PR's description and the tag's message: what the release contains.
 pub fn markdown(run: &ReleaseRun) -> String {
     let mut text = format!(
-        "Release {} ({} → {}), prepared by release-agent.\n\n",
+        "Release {} ({} → {}), prepared by release-agent.\n",
         escape(&run.name()),
         escape(&run.from_branch),
         escape(&run.to_branch)
     );
-    text.push_str(&format!("Tickets ({}):\n", run.tickets.len()));
+    for (bump, prs) in by_kind(&run.prs) {
+        text.push_str(&format!("\n{} ({}):\n", bump.heading(), prs.len()));
+        for pr in prs {
+            text.push_str(&format!("- !{} {}\n", pr.id, escape(&pr.title)));
+        }
+    }
+    text.push_str(&format!("\nTickets ({}):\n", run.tickets.len()));
     for ticket in &run.tickets {
         let key = escape(ticket.key.as_str());
         let key = if ticket.url.is_empty() {
@@ -91,10 +123,6 @@ pub fn markdown(run: &ReleaseRun) -> String {
             format!("[{key}]({})", ticket.url)
         };
         text.push_str(&format!("- {key} {}\n", escape(&ticket.summary)));
-    }
-    text.push_str(&format!("\nPull requests ({}):\n", run.prs.len()));
-    for pr in &run.prs {
-        text.push_str(&format!("- !{} {}\n", pr.id, escape(&pr.title)));
     }
     text
 }
@@ -139,10 +167,18 @@ pub(crate) mod tests {
             },
             Ticket::bare(JiraKey::parse("ALLPOST-2").unwrap()),
         ];
-        run.prs = vec![StagedPr {
-            id: 12,
-            title: "Login *page* [draft]".into(),
-        }];
+        run.prs = vec![
+            StagedPr {
+                id: 12,
+                title: "feat: Login *page* [draft]".into(),
+                bump: Bump::Minor,
+            },
+            StagedPr {
+                id: 13,
+                title: "fix: typo".into(),
+                bump: Bump::Patch,
+            },
+        ];
         run.release_pr = Some(ReleasePr {
             id: 40,
             url: "https://dev.azure.com/o/p/_git/Billo.Api/pullrequest/40".into(),
@@ -163,8 +199,23 @@ pub(crate) mod tests {
         assert!(text.starts_with("Release Billo.Api 1.4.3 (develop → main)"));
         assert!(text.contains("- [ALLPOST-1](https://jira.example/browse/ALLPOST-1) Login page\n"));
         assert!(
-            text.contains("- !12 Login \\*page\\* \\[draft\\]\n"),
+            text.contains("\nFeatures (1):\n- !12 feat: Login \\*page\\* \\[draft\\]\n\nFixes (1):\n- !13 fix: typo\n\nTickets (2):"),
             "{text}"
         );
+        assert!(!text.contains("Breaking"), "only the kinds it has: {text}");
+    }
+
+    #[test]
+    fn the_version_says_which_pr_decided_it() {
+        let mut prs = run().prs;
+        assert_eq!(why(&prs).unwrap(), "minor: #12 feat: Login *page* [draft]");
+        prs.push(StagedPr::merged(14, "feat!: drop v1", "", &[]));
+        prs.push(StagedPr::merged(15, "refactor!: x", "", &[]));
+        assert_eq!(
+            why(&prs).unwrap(),
+            "major: #14 feat!: drop v1",
+            "the first with the highest bump"
+        );
+        assert_eq!(why(&[]), None);
     }
 }

@@ -164,7 +164,12 @@ impl ReleaseFlow {
         let run_id = ctx.run_id().to_string();
         let shipping = ctx
             .store()
-            .ship(repo.as_str(), &run_id, ctx.now())
+            .ship(
+                repo.as_str(),
+                &run_id,
+                run.chosen.as_ref().map(|c| c.version),
+                ctx.now(),
+            )
             .await
             .map_err(|e| match e {
                 StoreError::NotFound(what) => StepError::permanent(what),
@@ -193,7 +198,7 @@ impl ReleaseFlow {
                     .code(crate::workflow::pr::view::short(&commit))]);
                 run.merge_commit = Some(commit);
                 run.merged_at = Some(ctx.now());
-                Ok(Transition::go(run.at(ReleaseStep::QueueBuild)).reply(reply))
+                Ok(Transition::go(run.at(ReleaseStep::Tag)).reply(reply))
             }
             Merged::Stale { message } => {
                 ctx.store()

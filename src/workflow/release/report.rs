@@ -2,8 +2,11 @@
 //! released. Pure: the front door reads the store and these render it.
 
 use crate::domain::{Line, Message, RepoName};
-use crate::store::{ApprovalRecord, ArchivedRelease, RunRecord, ShippingRelease, StagingRelease};
+use crate::store::{
+    ApprovalRecord, ArchivedRelease, Freeze, RunRecord, ShippingRelease, StagingRelease,
+};
 use crate::workflow::card::where_card;
+use crate::workflow::freeze;
 
 /// How many released versions `/release history` lists.
 const HISTORY_MAX: usize = 20;
@@ -20,6 +23,7 @@ pub fn status(
     staging: &[StagingRelease],
     shipping: &[ShippingRelease],
     active: &[Active<'_>],
+    freezes: &[Freeze],
 ) -> Message {
     let mut repos: Vec<&str> = staging
         .iter()
@@ -33,13 +37,14 @@ pub fn status(
         .collect();
     repos.sort_unstable_by_key(|r| r.to_ascii_lowercase());
     repos.dedup_by_key(|r| r.to_ascii_lowercase());
+    let mut lines: Vec<Line> = freezes.iter().map(freeze::said).collect();
     if repos.is_empty() {
-        return Message::new([Line::from(
+        lines.push(Line::from(
             "Nothing is staged and no release is under way: no PR was merged since the last releases.",
-        )]);
+        ));
+        return Message::new(lines);
     }
     let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-    let mut lines = Vec::new();
     for repo in repos {
         lines.push(Line::new().bold(repo));
         let left = shipping.iter().find(|s| same(&s.release.repo, repo));

@@ -2,9 +2,11 @@
 //! only at the database, so a Slack handler can call it before its ack.
 
 use super::ReleaseFlow;
-use super::state::ReleaseRun;
+use super::state::{ChosenVersion, ReleaseRun};
 use crate::domain::{RepoName, RunId, RunKind, Version};
-use crate::store::{ArchivedRelease, Dedupe, RunRecord, Store, StoreError};
+use chrono::{DateTime, Utc};
+
+use crate::store::{ArchivedRelease, AuditEntry, Dedupe, Freeze, RunRecord, Store, StoreError};
 use crate::workflow::{Engine, Started, Subject};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -19,23 +21,56 @@ pub enum ReleaseRequested {
     NothingStaged {
         last: Option<Box<ArchivedRelease>>,
     },
+    /// The version asked for is not above the last one released.
+    NotHigher {
+        chosen: Version,
+        last: Version,
+    },
+    /// The repository is frozen; the refusal is audited.
+    Frozen(Box<Freeze>),
     /// This delivery was already handled.
     Duplicate,
 }
 
-/// Starts a release of `repo` unless one is under way or nothing is staged. `dedupe` (a Slack
+/// Who asks for a release, how, and when.
+pub struct Asked<'a> {
+    pub by: &'a str,
+    /// `slash command`, `operator API`: for the audit of a refusal.
+    pub via: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Starts a release of `repo` unless it is frozen, one is under way or nothing is staged.
+/// `chosen`: the version asked for, which must be above the last one released. `dedupe` (a Slack
 /// trigger id, say) makes a redelivered request start nothing.
 pub async fn request_release(
     engine: &Engine,
     store: &Store,
     repo: &RepoName,
-    started_by: &str,
+    asked: Asked<'_>,
+    chosen: Option<Version>,
     dedupe: Option<String>,
 ) -> Result<ReleaseRequested, StoreError> {
+    let started_by = asked.by;
+    if let Some(freeze) = store.freeze_of(repo.as_str()).await? {
+        let detail = format!(
+            "a release of {repo} refused: frozen by {} ({})",
+            freeze.frozen_by, freeze.reason
+        );
+        let audit = AuditEntry::new(None, started_by, "release_refused", detail).via(asked.via);
+        store.refuse_delivery(None, &audit, None, asked.at).await?;
+        return Ok(ReleaseRequested::Frozen(Box::new(freeze)));
+    }
     if let Some(run) = running(store, repo).await? {
         return Ok(ReleaseRequested::AlreadyRunning(run));
     }
-    let version = match (
+    if let Some(chosen) = chosen
+        && let Some(last) = store.last_version(repo.as_str()).await?
+        && chosen <= last
+    {
+        return Ok(ReleaseRequested::NotHigher { chosen, last });
+    }
+    let staged = match (
         store.shipping(repo.as_str()).await?,
         store.staging(repo.as_str()).await?,
     ) {
@@ -48,6 +83,7 @@ pub async fn request_release(
             });
         }
     };
+    let version = chosen.unwrap_or(staged);
     let subject = Subject {
         repo: Some(repo.clone()),
         pr_id: None,
@@ -55,7 +91,11 @@ pub async fn request_release(
         one_per_pr: false,
     };
     let dedupe = dedupe.map(Dedupe::New);
-    let state = ReleaseRun::new(repo.clone(), String::new(), String::new());
+    let mut state = ReleaseRun::new(repo.clone(), String::new(), String::new());
+    state.chosen = chosen.map(|version| ChosenVersion {
+        version,
+        by: started_by.to_owned(),
+    });
     match engine
         .start::<ReleaseFlow>(state, subject, started_by, dedupe.as_ref())
         .await

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::azdo::ApprovalId;
-use crate::domain::{Approver, CdKind, RepoName};
+use crate::domain::{Approver, CdKind, RepoName, Version};
 use crate::store::{StagedPr, StagingRelease};
 pub use crate::workflow::ci::BuildRef;
 use crate::workflow::merge::MergeHold;
@@ -44,6 +44,14 @@ pub struct StageSeen {
     pub state: String,
 }
 
+/// A version someone asked for with `/release <repo> <version>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChosenVersion {
+    pub version: Version,
+    /// The Slack user id.
+    pub by: String,
+}
+
 /// A decision someone made in Slack, for the card and the release notes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signoff {
@@ -70,6 +78,8 @@ pub enum ReleaseStep {
     Stale {
         reason: String,
     },
+    /// The merge commit gets the version's tag.
+    Tag,
     QueueBuild,
     /// `since`: when the watch began; `None` starts it at the next look.
     WatchBuild {
@@ -133,6 +143,9 @@ pub struct ReleaseRun {
     pub to_branch: String,
     #[serde(default)]
     pub version: Option<String>,
+    /// The version asked for, which wins over the staged one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<ChosenVersion>,
     #[serde(default)]
     pub tickets: Vec<Ticket>,
     #[serde(default)]
@@ -194,6 +207,7 @@ impl ReleaseRun {
             from_branch,
             to_branch,
             version: None,
+            chosen: None,
             tickets: Vec::new(),
             prs: Vec::new(),
             frozen: false,
@@ -226,7 +240,8 @@ impl ReleaseRun {
     /// Takes the version, PRs and tickets of `release`, keeping what is known of tickets seen
     /// before.
     pub fn take(&mut self, release: &StagingRelease) {
-        self.version = Some(release.version.to_string());
+        let version = self.chosen.as_ref().map_or(release.version, |c| c.version);
+        self.version = Some(version.to_string());
         self.prs = release.prs.clone();
         let known = std::mem::take(&mut self.tickets);
         self.tickets = release
@@ -258,7 +273,6 @@ fn one() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Version;
     use crate::workflow::flow::step_name;
 
     #[test]
@@ -310,10 +324,7 @@ mod tests {
             version: Version::new(1, 4, 3),
             started_at: Utc::now(),
             tickets: vec!["AB-1".into(), "AB-2".into()],
-            prs: vec![StagedPr {
-                id: 3,
-                title: "t".into(),
-            }],
+            prs: vec![StagedPr::merged(3, "t", "", &[])],
         };
         run.take(&release);
         assert_eq!(run.name(), "Billo.Api 1.4.3");

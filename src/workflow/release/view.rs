@@ -15,7 +15,8 @@ pub fn card(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> CardView {
                 .code(run.to_branch.clone()),
         );
     }
-    if run.version.is_some() {
+    if let Some(version) = &run.version {
+        lines.extend(version_line(version, run));
         lines.extend(super::notes::contents(run, pr_link));
     }
     lines.extend(run.release_pr.as_ref().map(release_pr_line));
@@ -38,6 +39,15 @@ pub fn card(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> CardView {
     CardView {
         title: format!("Release {}", run.name()),
         lines,
+    }
+}
+
+/// Why the release has its version: who chose it, or the PR whose bump decided it.
+fn version_line(version: &str, run: &ReleaseRun) -> Option<Line> {
+    let line = Line::new().plain(format!("Version {version}: "));
+    match &run.chosen {
+        Some(chosen) => Some(line.plain("chosen by ").user(chosen.by.clone())),
+        None => Some(line.plain(super::notes::why(&run.prs)?)),
     }
 }
 

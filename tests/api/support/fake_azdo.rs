@@ -12,6 +12,7 @@ use wiremock::{Request, Respond, ResponseTemplate};
 use super::http_fakes::Fake;
 
 use super::fake_cd::{self, CdState};
+use super::fake_origin::{self, FakeTag};
 use super::fake_policy::{self, FakePolicy};
 use super::fake_projects;
 use super::fake_threads;
@@ -38,6 +39,9 @@ pub struct FakePr {
     pub iterations: Vec<String>,
     /// Its repository's project (set by `add_pr` from `in_project`).
     pub project: &'static str,
+    pub description: String,
+    /// Label names (all active).
+    pub labels: Vec<String>,
 }
 
 impl FakePr {
@@ -58,6 +62,8 @@ impl FakePr {
             auto_complete: None,
             iterations: vec![commit.into()],
             project: "Proj",
+            description: format!("{title} (description)"),
+            labels: Vec::new(),
         }
     }
 }
@@ -132,6 +138,11 @@ pub struct AzdoState {
     pub projects: BTreeMap<String, &'static str>,
     /// The YAML pipeline that deploys the release branch, when a test plans one.
     pub yaml: YamlState,
+    /// A real bare repository behind Billo.Api: completions merge there, heads and tags are
+    /// read from it (`fake_origin`).
+    pub origin: Option<std::path::PathBuf>,
+    /// Every annotated tag created through the API, in order.
+    pub tags: Vec<FakeTag>,
 }
 
 pub type FakeAzdo = Fake<AzdoState>;
@@ -268,7 +279,8 @@ pub fn pr_json(pr: &FakePr) -> Value {
     let commit = |c: &Option<String>| c.as_ref().map(|c| json!({"commitId": c}));
     json!({
         "pullRequestId": pr.id, "status": pr.status, "isDraft": pr.draft, "title": pr.title,
-        "description": format!("{} (description)", pr.title),
+        "description": pr.description,
+        "labels": pr.labels.iter().map(|name| json!({"id": format!("label-{name}"), "name": name, "active": true})).collect::<Vec<_>>(),
         "sourceRefName": format!("refs/heads/{}", pr.source_branch),
         "targetRefName": format!("refs/heads/{}", pr.target_branch),
         "createdBy": {"id": "u-ada", "displayName": "Ada", "uniqueName": "ada@billo.example"},
@@ -337,6 +349,7 @@ impl Respond for Router {
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
         let routes = [
             fake_cd::route,
+            fake_origin::route,
             fake_policy::route,
             fake_threads::route,
             fake_yaml::route,
@@ -388,7 +401,9 @@ impl Respond for Router {
                     id,
                     repo: (*repo).to_owned(),
                     title,
-                    source_commit: state.heads.get(&source).cloned().unwrap_or_else(|| format!("{source}-head")),
+                    source_commit: fake_origin::head(&state, &source)
+                        .or_else(|| state.heads.get(&source).cloned())
+                        .unwrap_or_else(|| format!("{source}-head")),
                     source_branch: source,
                     target_branch: target,
                     status: "active".into(),
@@ -399,6 +414,8 @@ impl Respond for Router {
                     auto_complete: None,
                     iterations: Vec::new(),
                     project: fake_projects::project_of(&state, repo),
+                    description: body["description"].as_str().unwrap_or_default().to_owned(),
+                    labels: Vec::new(),
                 };
                 pr.iterations.push(pr.source_commit.clone());
                 let answer = pr_json(&pr);

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
 use super::fake_azdo::{AzdoState, FakePr, list, ok, pr_json, queue};
+use super::fake_origin;
 use super::fake_projects;
 
 /// The id that clears `autoCompleteSetBy`.
@@ -221,10 +222,15 @@ fn patch(state: &mut AzdoState, id: u32, body: &Value) -> ResponseTemplate {
 
 /// Completes PR `id` as a merge does: merge commit, close date, and the CI trigger.
 pub fn complete(state: &mut AzdoState, id: u32) -> Value {
+    let (source, target) = (
+        state.prs[&id].source_commit.clone(),
+        state.prs[&id].target_branch.clone(),
+    );
+    let message = format!("Merged PR {id}: {}", state.prs[&id].title);
+    let merge = fake_origin::merge(state, &source, &target, &message)
+        .unwrap_or_else(|| format!("merge-{}", &source[..8.min(source.len())]));
     let pr = state.prs.get_mut(&id).unwrap();
     pr.status = "completed".into();
-    let source = pr.source_commit.clone();
-    let merge = format!("merge-{}", &source[..8.min(source.len())]);
     pr.merge_commit = Some(merge.clone());
     pr.closed = Some("2099-01-01T00:00:00Z".into());
     let (answer, target) = (pr_json(pr), pr.target_branch.clone());

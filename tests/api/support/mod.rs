@@ -8,6 +8,7 @@ pub mod effects;
 pub mod fake_azdo;
 pub mod fake_cd;
 pub mod fake_jira;
+pub mod fake_origin;
 pub mod fake_policy;
 pub mod fake_projects;
 pub mod fake_proxy;
@@ -390,3 +391,10 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Versions as a bot with the default FIRST_VERSION and no version tags computes them.
+pub const FIRST: release_agent::store::Versioning = release_agent::store::Versioning {
+    first: release_agent::domain::Version::new(0, 1, 0),
+    tagged: None,
+    minor_pre_major: false,
+};

@@ -52,7 +52,8 @@ pub fn origin_with_author(root: &Path, bare: &Path) -> PathBuf {
 /// A bare origin for Billo.Api with `develop`, and the bot's clone of it under REPOS_BASE_DIR.
 pub struct Repo {
     _tmp: tempfile::TempDir,
-    bare: PathBuf,
+    /// The origin, a bare repository.
+    pub bare: PathBuf,
     pub author: PathBuf,
     pub repos_dir: PathBuf,
 }
