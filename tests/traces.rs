@@ -108,6 +108,7 @@ async fn at_debug_level_store_and_client_calls_say_what_they_were_for_and_how_lo
         token: SecretString::from("jira-token-secret-4242"),
         retry: fast_retry(),
         proxy: release_agent::proxy::Proxies::default(),
+        resolution: "Done".into(),
     })
     .unwrap();
     client

@@ -36,6 +36,7 @@ pub(super) fn read(vars: &mut Reader<'_>, retry: RetryPolicy) -> Option<Option<J
         parse_word("Jira project key"),
     );
     let issue_type = vars.parsed("JIRA_ISSUE_TYPE", "Story", |t| Ok(t.to_owned()));
+    let resolution = vars.parsed("JIRA_RESOLUTION", "Done", |r| Ok(r.trim().to_owned()));
     let projects = vars.parsed("JIRA_PROJECTS", "", |list| {
         list.split(',')
             .map(str::trim)
@@ -50,6 +51,7 @@ pub(super) fn read(vars: &mut Reader<'_>, retry: RetryPolicy) -> Option<Option<J
             token: token?,
             retry,
             proxy: crate::proxy::Proxies::default(),
+            resolution: resolution?,
         },
         project: project?,
         issue_type: issue_type?,

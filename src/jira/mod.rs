@@ -3,26 +3,30 @@
 //! [`Jira`] trait; [`JiraClient`] implements it. Auth and retries follow the shared HTTP rules.
 
 pub mod adf;
+mod dto;
+mod moving;
+mod transitions;
 
 use async_trait::async_trait;
 use reqwest::Method;
 use secrecy::SecretString;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
 use crate::domain::JiraKey;
 use crate::http_client::{Call, HttpError, JsonApi, RetryPolicy};
 use adf::Document;
+use dto::{CommentDto, CreatedDto, FieldsDto, IssueDto, SearchDto};
 use tracing::instrument;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JiraError {
     #[error(transparent)]
     Http(#[from] HttpError),
-    /// No transition from the issue's current status leads to the target status.
+    /// No way from the issue's status (after the transitions in `through`) to the target.
     #[error(
-        "{key} cannot move from {current} to {target}: {}",
+        "{key} cannot move from {current} to {target}{}: {}",
+        through_text(through),
         reachable_text(reachable)
     )]
     NoPath {
@@ -30,9 +34,31 @@ pub enum JiraError {
         current: String,
         target: String,
         reachable: Vec<String>,
+        /// The transitions taken on the way before the walk stopped.
+        through: Vec<String>,
+    },
+    /// The transition's screen requires a Resolution, and JIRA_RESOLUTION is not one it offers.
+    #[error(
+        "{key} cannot take the transition {transition}: it requires a Resolution, and \
+         JIRA_RESOLUTION `{wanted}` is not one of {}",
+        allowed.join(", ")
+    )]
+    Resolution {
+        key: JiraKey,
+        transition: String,
+        wanted: String,
+        allowed: Vec<String>,
     },
     #[error("Jira answered something unexpected: {0}")]
     Unexpected(String),
+}
+
+fn through_text(through: &[String]) -> String {
+    if through.is_empty() {
+        String::new()
+    } else {
+        format!(" (after {})", through.join(" → "))
+    }
 }
 
 fn reachable_text(reachable: &[String]) -> String {
@@ -73,7 +99,11 @@ pub struct Issue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Moved {
     AlreadyThere,
-    Moved { from: String, transition: String },
+    /// `transition`: the transitions taken, joined with ` → `.
+    Moved {
+        from: String,
+        transition: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,66 +138,14 @@ pub struct JiraSettings {
     pub token: SecretString,
     pub retry: RetryPolicy,
     pub proxy: crate::proxy::Proxies,
+    /// The Resolution given to a transition whose screen requires one (JIRA_RESOLUTION).
+    pub resolution: String,
 }
 
 pub struct JiraClient {
     api: JsonApi,
     base_url: Url,
-}
-
-#[derive(Deserialize)]
-struct NamedDto {
-    #[serde(default)]
-    name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FieldsDto {
-    #[serde(default)]
-    summary: String,
-    status: Option<NamedDto>,
-    issuetype: Option<NamedDto>,
-}
-
-#[derive(Deserialize)]
-struct IssueDto {
-    key: String,
-    fields: Option<FieldsDto>,
-}
-
-#[derive(Deserialize)]
-struct TransitionDto {
-    id: String,
-    #[serde(default)]
-    name: String,
-    to: Option<NamedDto>,
-}
-
-#[derive(Deserialize)]
-struct TransitionsDto {
-    #[serde(default)]
-    transitions: Vec<TransitionDto>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SearchDto {
-    #[serde(default)]
-    issues: Vec<IssueDto>,
-    next_page_token: Option<String>,
-    #[serde(default)]
-    is_last: bool,
-}
-
-#[derive(Deserialize)]
-struct CreatedDto {
-    key: String,
-}
-
-#[derive(Deserialize)]
-struct CommentDto {
-    id: String,
+    resolution: String,
 }
 
 const FIELDS: &str = "summary,status,issuetype";
@@ -187,6 +165,7 @@ impl JiraClient {
         Ok(Self {
             api,
             base_url: settings.base_url,
+            resolution: settings.resolution,
         })
     }
 
@@ -251,55 +230,10 @@ impl Jira for JiraClient {
     }
 
     /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-transitions-post
-    /// Transitions are found by the status they lead to (or their own name), since their ids
-    /// differ from workflow to workflow.
+    /// (see `moving.rs`).
     #[instrument(level = "debug", skip_all, fields(key = %key, status))]
     async fn move_to(&self, key: &JiraKey, status: &str) -> Result<Moved, JiraError> {
-        let current = self.issue(key).await?.status;
-        if current.eq_ignore_ascii_case(status) {
-            return Ok(Moved::AlreadyThere);
-        }
-        let url = self.url(&["issue", key.as_str(), "transitions"], &[]);
-        let offered: TransitionsDto = self.api.json(Call::get(url.clone())).await?;
-        let target = |t: &TransitionDto| {
-            t.to.as_ref()
-                .map(|to| to.name.as_str())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let Some(transition) = offered
-            .transitions
-            .iter()
-            .find(|t| target(t).eq_ignore_ascii_case(status))
-            .or_else(|| {
-                offered
-                    .transitions
-                    .iter()
-                    .find(|t| t.name.eq_ignore_ascii_case(status))
-            })
-        else {
-            let mut reachable: Vec<String> = offered
-                .transitions
-                .iter()
-                .map(target)
-                .filter(|s| !s.is_empty())
-                .collect();
-            reachable.dedup();
-            return Err(JiraError::NoPath {
-                key: key.clone(),
-                current,
-                target: status.to_owned(),
-                reachable,
-            });
-        };
-        let body = json!({"transition": {"id": transition.id}});
-        self.api
-            .send(Call::with_body(Method::POST, url, body, false))
-            .await?;
-        Ok(Moved::Moved {
-            from: current,
-            transition: transition.name.clone(),
-        })
+        self.walk_to(key, status).await
     }
 
     /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-post

@@ -46,20 +46,21 @@ pub struct JiraSide {
 }
 
 impl JiraSide {
-    /// Moves a ticket to `status`. A move Jira cannot make is noted for the card, not fatal;
-    /// only a transient failure is an error (the step is tried again).
+    /// Moves a ticket to `status`. A move Jira cannot make is noted for the card, not fatal, and
+    /// returned; only a transient failure is an error (the step is tried again).
     pub async fn move_ticket(
         &self,
         key: &JiraKey,
         status: &str,
         notes: &mut Vec<String>,
-    ) -> Result<(), StepError> {
+    ) -> Result<Option<String>, StepError> {
         match self.client.move_to(key, status).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(None),
             Err(JiraError::Http(e)) if e.is_transient() => Err(e.into()),
             Err(e) => {
-                notes.push(format!("{key} was not moved to {status}: {e}"));
-                Ok(())
+                let warning = format!("{key} was not moved to {status}: {e}");
+                notes.push(warning.clone());
+                Ok(Some(warning))
             }
         }
     }

@@ -82,7 +82,7 @@ async fn other_bad_input_is_explained(backend: Backend) {
         (
             "/release",
             "deploy Billo.Api",
-            "`deploy` is neither a subcommand (status, history, audit, help) nor a known repository",
+            "`deploy` is neither a subcommand (status, history, audit, freeze, unfreeze, help) nor a known repository",
         ),
         (
             "/release",

@@ -579,7 +579,10 @@ async fn releases_and_staging_can_be_read(backend: Backend) {
         staging["tickets"],
         json!(["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"])
     );
-    assert_eq!(staging["prs"][2], json!({"id": 23, "title": "Remember me"}));
+    assert_eq!(
+        staging["prs"][2],
+        json!({"id": 23, "title": "Remember me", "bump": "patch"})
+    );
     let all = call(&w, Method::GET, "/staging", token, None).await;
     assert_eq!(all.body["staging"].as_array().unwrap().len(), 1);
     let unknown = call(&w, Method::GET, "/staging?repo=Nope", token, None).await;

@@ -27,6 +27,7 @@ async fn fake() -> (MockServer, JiraClient) {
         token: SecretString::from(TOKEN),
         retry: fast_retry(),
         proxy: release_agent::proxy::Proxies::default(),
+        resolution: "Done".into(),
     };
     (server, JiraClient::new(settings).unwrap())
 }

@@ -19,6 +19,7 @@ mod home;
 mod hostile;
 mod http;
 mod jira;
+mod jira_workflows;
 mod manifest;
 mod policies;
 mod pr_flow;

@@ -11,7 +11,7 @@ use crate::support::Backend;
 use crate::support::fake_azdo::FakePr;
 use crate::support::repo::git;
 
-const AUTO_CI: &[(&str, &str)] = &[
+pub const AUTO_CI: &[(&str, &str)] = &[
     ("CI_AUTO_TRIGGER", "true"),
     ("RELEASE_POLL_INTERVAL_SECONDS", "1"),
 ];
@@ -19,15 +19,28 @@ const AUTO_CI: &[(&str, &str)] = &[
 impl World {
     /// PR `id` titled `title` (with `description` and `labels`), with its ticket ALLPOST-`id`,
     /// reviewed and merged through the bot; returns its run's replies.
-    async fn merge_pr(
+    pub async fn merge_pr(
         &self,
         id: u32,
         title: &str,
         description: &str,
         labels: &[&str],
     ) -> Vec<String> {
+        self.merge_pr_at(id, title, description, labels, "In Progress")
+            .await
+    }
+
+    /// [`Self::merge_pr`] with its ticket in `status` at first.
+    pub async fn merge_pr_at(
+        &self,
+        id: u32,
+        title: &str,
+        description: &str,
+        labels: &[&str],
+        status: &str,
+    ) -> Vec<String> {
         let key = format!("ALLPOST-{id}");
-        self.jira.add_issue(&key, title, "In Progress");
+        self.jira.add_issue(&key, title, status);
         let branch = format!("feature/{key}");
         let commit = self.repo.branch(&branch, APPROVE_WITH_FINDING, None);
         self.azdo.add_pr(FakePr {
@@ -43,7 +56,7 @@ impl World {
     }
 
     /// The release run from its ask to create the release PR to its end, every stage approved.
-    async fn ship(&self, run: RunId) {
+    pub async fn ship(&self, run: RunId) {
         self.waits_at(run, "ask_create").await;
         self.press(run, "create").await;
         self.waits_at(run, "ask_merge").await;
@@ -56,7 +69,7 @@ impl World {
         assert_eq!(done.status, RunStatus::Done, "{:?}", done.outcome);
     }
 
-    async fn notes(&self, run: RunId) -> String {
+    pub async fn notes(&self, run: RunId) -> String {
         let replies = self.replies(run).await;
         replies
             .into_iter()

@@ -200,6 +200,7 @@ mod tests {
             "cancel",
             "re-review",
             "review-again",
+            "retry-ticket",
             "trigger",
             "skip",
             "approve",

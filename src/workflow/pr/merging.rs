@@ -32,18 +32,23 @@ impl PrFlow {
                     "Complete {}#{} into {} in Azure DevOps?",
                     pr.repo, pr.id, pr.target_branch
                 );
+                let mut options = vec![
+                    option("merge", "Merge", OptionStyle::Confirmed { confirm }),
+                    option("cancel", "Cancel", OptionStyle::Plain),
+                ];
+                if run.ticket_failed.is_some() {
+                    options.push(option("retry-ticket", "Retry ticket", OptionStyle::Plain));
+                }
                 let request = merge_request(
                     &pr,
                     MERGE_POINT,
                     format!("Merge {}#{} into {}?", pr.repo, pr.id, pr.target_branch),
-                    vec![
-                        option("merge", "Merge", OptionStyle::Confirmed { confirm }),
-                        option("cancel", "Cancel", OptionStyle::Plain),
-                    ],
+                    options,
                 );
                 Transition::wait(run.at(PrStep::AskMerge), request)
             }
             Some(choice) if choice == "merge" => Transition::go(run.at(PrStep::Merge)),
+            Some(choice) if choice == "retry-ticket" => Transition::go(run.at(PrStep::RetryTicket)),
             Some(_) => Transition::cancel(run, "the merge was cancelled"),
         }
     }

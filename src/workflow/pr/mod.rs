@@ -171,6 +171,7 @@ impl Flow for PrFlow {
         match run.step.clone() {
             PrStep::Fetch => self.fetch(ctx, run).await,
             PrStep::Ticket => self.ticket(ctx, run).await,
+            PrStep::RetryTicket => self.retry_ticket(ctx, run).await,
             PrStep::Review => self.review(ctx, run).await,
             PrStep::Publish { result } => self.publish(ctx, run, result).await,
             PrStep::Reviewed { earlier } => Ok(self.reviewed(ctx, run, earlier)),

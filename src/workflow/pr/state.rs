@@ -72,6 +72,8 @@ pub enum Outcome {
 pub enum PrStep {
     Fetch,
     Ticket,
+    /// **Retry ticket** after Jira refused to create the PR's ticket; back to the merge question.
+    RetryTicket,
     Review,
     Publish {
         result: ReviewResult,
@@ -146,6 +148,9 @@ pub struct PrRun {
     /// Completions at this commit that Azure DevOps refused; a retry is a new attempt.
     #[serde(default)]
     pub merges_refused: u32,
+    /// Why Jira refused to create the PR's ticket, until a retry creates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_failed: Option<String>,
     /// Approvals of the CI run the bot's account gave.
     #[serde(default)]
     pub ci_approved: Vec<ApprovalId>,
@@ -168,6 +173,7 @@ impl PrRun {
             watched: false,
             fresh_review: false,
             merges_refused: 0,
+            ticket_failed: None,
             ci_approved: Vec::new(),
             step: PrStep::Fetch,
         }

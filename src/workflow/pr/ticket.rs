@@ -1,13 +1,16 @@
 //! The PR's tickets: the ones its branch names, moved to the review status, or one the bot
-//! creates (drafted by the reviewer from the diff, found again by its label after a crash) when
-//! the branch names none.
+//! creates (drafted by the reviewer from the diff, found again by its label after a crash, with
+//! the search repeated while Jira's index catches up) when the branch names none. A creation
+//! Jira refuses does not stop the review: the card offers Retry ticket.
 
 use super::review::{remove_worktree, review_failure};
 use super::state::{PrInfo, PrRun, PrStep, Ticket};
 use super::{PrFlow, Step, pr_of};
 use crate::git;
-use crate::jira::NewIssue;
+use std::time::Duration;
+
 use crate::jira::adf::Document;
+use crate::jira::{Issue, NewIssue};
 use crate::reviewer::{TicketDraft, TicketInput};
 use crate::workflow::tickets::JiraSide;
 use crate::workflow::{StepContext, StepError, Transition};
@@ -24,7 +27,13 @@ impl PrFlow {
             .describe(std::mem::take(&mut run.tickets), &mut run.notes)
             .await?;
         if found.is_empty() && self.settings.auto_create_ticket {
-            found.push(self.create_ticket(ctx, jira, &pr).await?);
+            match self.create_ticket(ctx, jira, &pr).await {
+                Ok(ticket) => found.push(ticket),
+                // Jira refused (a project without the issue type, a required field): the review
+                // goes on without a ticket, and the card offers Retry ticket.
+                Err(StepError::Permanent(reason)) => run.ticket_failed = Some(reason),
+                Err(transient) => return Err(transient),
+            }
         }
         for ticket in &found {
             jira.move_ticket(&ticket.key, &self.settings.status_in_review, &mut run.notes)
@@ -32,6 +41,25 @@ impl PrFlow {
         }
         run.tickets = found;
         Ok(Transition::go(run.at(PrStep::Review)))
+    }
+
+    /// Tries again to create the ticket Jira refused, then asks about the merge again.
+    pub(super) async fn retry_ticket(&self, ctx: &StepContext<'_>, mut run: PrRun) -> Step {
+        let Some(jira) = &self.jira else {
+            return Ok(Transition::go(run.at(PrStep::AskMerge)));
+        };
+        let pr = pr_of(&run)?;
+        match self.create_ticket(ctx, jira, &pr).await {
+            Ok(ticket) => {
+                jira.move_ticket(&ticket.key, &self.settings.status_in_review, &mut run.notes)
+                    .await?;
+                run.tickets.push(ticket);
+                run.ticket_failed = None;
+            }
+            Err(StepError::Permanent(reason)) => run.ticket_failed = Some(reason),
+            Err(transient) => return Err(transient),
+        }
+        Ok(Transition::go(run.at(PrStep::AskMerge)))
     }
 
     /// The ticket of a PR without one: found by its label if an earlier run made it, else
@@ -49,7 +77,7 @@ impl PrFlow {
             .jira_project
             .unwrap_or_else(|| jira.project.clone());
         let jql = format!("project = \"{project}\" AND labels = \"{label}\" ORDER BY created ASC");
-        let as_ticket = |issue: crate::jira::Issue| Ticket {
+        let as_ticket = |issue: Issue| Ticket {
             key: issue.key,
             summary: issue.summary,
             url: issue.url,
@@ -66,7 +94,7 @@ impl PrFlow {
         let issue = ctx
             .once(&format!("ticket:{}", pr.id), |attempt| async move {
                 if attempt.is_retry()
-                    && let Some(issue) = jira.client.search(&jql, 1).await?.into_iter().next()
+                    && let Some(issue) = created_before(jira, &jql).await?
                 {
                     return Ok(as_ticket(issue));
                 }
@@ -101,6 +129,26 @@ impl PrFlow {
         remove_worktree(worktree).await;
         drafted.map_err(review_failure)
     }
+}
+
+/// Waits between the searches for a ticket an earlier attempt may have created: Jira's search
+/// index lags behind its writes, so one empty answer does not prove the ticket is not there.
+const SEARCH_AGAIN_AFTER: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+
+/// The ticket found by `jql` (its label), searched for again with backoff while not found,
+/// before anything is created a second time.
+async fn created_before(jira: &JiraSide, jql: &str) -> Result<Option<Issue>, StepError> {
+    for wait in std::iter::once(Duration::ZERO).chain(SEARCH_AGAIN_AFTER) {
+        tokio::time::sleep(wait).await;
+        if let Some(issue) = jira.client.search(jql, 1).await?.into_iter().next() {
+            return Ok(Some(issue));
+        }
+    }
+    Ok(None)
 }
 
 /// The Jira label that marks the ticket the bot created for a PR: letters, digits and `-` only.

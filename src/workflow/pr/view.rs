@@ -33,6 +33,12 @@ pub fn card(run: &PrRun) -> CardView {
             .iter()
             .map(|n| Line::new().plain(format!("Note: {n}"))),
     );
+    lines.extend(run.ticket_failed.as_ref().map(|reason| {
+        Line::new().plain(format!(
+            ":warning: No ticket: Jira refused to create one ({reason}). The review went on; \
+             Retry ticket tries again."
+        ))
+    }));
     CardView {
         title: title(run),
         lines,

@@ -3,21 +3,39 @@
 
 use super::state::{ReleaseRun, ReleaseStep};
 use super::{ReleaseFlow, Step, notes};
+use crate::domain::{Line, Message};
 use crate::store::StoreError;
 use crate::workflow::{StepContext, StepError, Transition};
 
 impl ReleaseFlow {
-    /// Moves every ticket of the release to the released status.
+    /// Moves every ticket of the release to the released status; says in the thread how many
+    /// moved and lists each one that would not (which the release notes list too).
     pub(super) async fn released_jira(&self, mut run: ReleaseRun) -> Step {
-        if let Some(jira) = &self.jira {
-            self.describe(&mut run).await?;
-            let status = &self.pr.status_released;
-            for ticket in run.tickets.clone() {
-                jira.move_ticket(&ticket.key, status, &mut run.notes)
-                    .await?;
+        let Some(jira) = &self.jira else {
+            return Ok(Transition::go(run.at(ReleaseStep::Notes)));
+        };
+        self.describe(&mut run).await?;
+        let status = &self.pr.status_released;
+        run.stuck.clear();
+        for ticket in run.tickets.clone() {
+            if let Some(warning) = jira
+                .move_ticket(&ticket.key, status, &mut run.notes)
+                .await?
+            {
+                run.stuck.push(warning);
             }
         }
-        Ok(Transition::go(run.at(ReleaseStep::Notes)))
+        let moved = run.tickets.len() - run.stuck.len();
+        let mut lines = vec![Line::new().plain(format!(
+            "Jira: {moved} of {} tickets are {status}.",
+            run.tickets.len()
+        ))];
+        lines.extend(
+            run.stuck
+                .iter()
+                .map(|w| Line::new().plain(format!(":warning: {w}"))),
+        );
+        Ok(Transition::go(run.at(ReleaseStep::Notes)).reply(Message::new(lines)))
     }
 
     /// Posts the release notes in the card's thread and the channel; the release counts as

@@ -37,6 +37,14 @@ pub fn slack(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> Message {
     if !links.0.is_empty() {
         lines.push(links);
     }
+    if !run.stuck.is_empty() {
+        lines.push(Line::new().bold(":warning: Not moved in Jira"));
+        lines.extend(
+            run.stuck
+                .iter()
+                .map(|w| Line::new().plain(format!("• {w}"))),
+        );
+    }
     if !run.signoffs.is_empty() {
         lines.push(Line::new().bold("Decided in Slack"));
         for signoff in &run.signoffs {

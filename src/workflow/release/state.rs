@@ -196,6 +196,9 @@ pub struct ReleaseRun {
     /// Things that went wrong without stopping the run (a ticket that would not move).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The tickets that would not move to the released status, each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stuck: Vec<String>,
     #[serde(flatten)]
     pub step: ReleaseStep,
 }
@@ -228,6 +231,7 @@ impl ReleaseRun {
             signoffs: Vec::new(),
             released_at: None,
             notes: Vec::new(),
+            stuck: Vec::new(),
             step: ReleaseStep::Load,
         }
     }

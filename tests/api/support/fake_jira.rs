@@ -1,5 +1,10 @@
-//! A stateful fake Jira Cloud: issues with statuses, a workflow where any status leads to the
-//! statuses in `TARGETS`, issue creation and search by label.
+//! A stateful fake Jira Cloud: issues with statuses and a changelog, a workflow where any status
+//! leads to the statuses in `TARGETS` (or the one a test sets, with status categories and screens
+//! that require a Resolution), issue creation and search by label.
+//!
+//! Approximation: the error texts for a transition without its required Resolution and for an
+//! issue type the project does not have are modelled on Jira's field-error shape
+//! (`{"errorMessages": [], "errors": {field: text}}`), not captured from a live site.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +22,18 @@ const TARGETS: [(&str, &str, &str); 4] = [
     ("51", "Close", "Done"),
 ];
 
+/// A transition of a workflow a test sets: from a status (`*`: any), to a status of a category
+/// (`new`, `indeterminate`, `done`), and whether its screen requires a Resolution.
+#[derive(Debug, Clone, Copy)]
+pub struct FakeTransition {
+    pub from: &'static str,
+    pub id: &'static str,
+    pub name: &'static str,
+    pub to: &'static str,
+    pub category: &'static str,
+    pub resolution: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct FakeIssue {
     pub summary: String,
@@ -30,6 +47,20 @@ pub struct JiraState {
     /// Every issue the bot created, by key.
     pub created: Vec<String>,
     pub moves: Vec<(String, String)>,
+    /// The workflow, when a test sets one; empty: every status leads to `TARGETS`.
+    pub workflow: Vec<FakeTransition>,
+    /// (issue, from, to, resolution) of every status change, oldest first: the changelog.
+    pub history: Vec<(String, String, String, Option<String>)>,
+    /// An issue type the projects do not have: creating one is refused.
+    pub missing_type: Option<String>,
+    /// Creations whose answer is lost (the issue is created, the caller gets a 502).
+    pub lost_answers: u32,
+    /// Searches that miss a newly created issue, as Jira's lagging index does.
+    pub search_lag: u32,
+    /// New issues not yet searchable, with the searches they still miss.
+    pub unindexed: BTreeMap<String, u32>,
+    /// How many searches were made.
+    pub searches: u32,
 }
 
 pub type FakeJira = Fake<JiraState>;
@@ -61,10 +92,52 @@ impl FakeJira {
     pub fn with<T>(&self, read: impl FnOnce(&JiraState) -> T) -> T {
         read(&self.state.lock().unwrap())
     }
+
+    pub fn with_mut<T>(&self, change: impl FnOnce(&mut JiraState) -> T) -> T {
+        change(&mut self.state.lock().unwrap())
+    }
 }
 
 fn issue_json(key: &str, issue: &FakeIssue) -> Value {
     json!({"id": "1", "key": key, "fields": {"summary": issue.summary, "status": {"name": issue.status}, "issuetype": {"name": "Story"}, "labels": issue.labels}})
+}
+
+/// The transitions from `status`: the test's workflow, or every status of `TARGETS`.
+fn offered(state: &JiraState, status: &str) -> Vec<FakeTransition> {
+    if !state.workflow.is_empty() {
+        return state
+            .workflow
+            .iter()
+            .filter(|t| t.from == "*" || t.from == status)
+            .copied()
+            .collect();
+    }
+    TARGETS
+        .iter()
+        .filter(|(_, _, to)| *to != status)
+        .map(|&(id, name, to)| FakeTransition {
+            from: "*",
+            id,
+            name,
+            to,
+            category: if to == "Done" {
+                "done"
+            } else {
+                "indeterminate"
+            },
+            resolution: false,
+        })
+        .collect()
+}
+
+fn transition_json(t: &FakeTransition) -> Value {
+    let mut json = json!({"id": t.id, "name": t.name, "hasScreen": t.resolution,
+        "to": {"name": t.to, "statusCategory": {"key": t.category}}, "fields": {}});
+    if t.resolution {
+        json["fields"]["resolution"] = json!({"required": true, "name": "Resolution",
+            "allowedValues": [{"id": "10000", "name": "Done"}, {"id": "10001", "name": "Won't Do"}]});
+    }
+    json
 }
 
 impl Respond for Router {
@@ -88,47 +161,70 @@ impl Respond for Router {
             },
             ("GET", ["rest", "api", "3", "issue", key, "transitions"]) => match state.issues.get(*key) {
                 Some(issue) => {
-                    let transitions: Vec<Value> = TARGETS
-                        .iter()
-                        .filter(|(_, _, to)| *to != issue.status)
-                        .map(|(id, name, to)| json!({"id": id, "name": name, "to": {"name": to}}))
-                        .collect();
+                    let transitions: Vec<Value> = offered(&state, &issue.status).iter().map(transition_json).collect();
                     ResponseTemplate::new(200).set_body_json(json!({"transitions": transitions}))
                 }
                 None => not_found(),
             },
+            ("GET", ["rest", "api", "3", "issue", key, "changelog"]) => {
+                let values: Vec<Value> = state
+                    .history
+                    .iter()
+                    .filter(|(issue, ..)| issue == key)
+                    .map(|(_, from, to, _)| json!({"items": [{"field": "status", "fromString": from, "toString": to}]}))
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(json!({"values": values, "isLast": true}))
+            }
             ("POST", ["rest", "api", "3", "issue", key, "transitions"]) => {
                 let id = body["transition"]["id"].as_str().unwrap_or_default();
-                let Some((_, _, to)) = TARGETS.iter().find(|(t, _, _)| *t == id) else {
-                    return ResponseTemplate::new(400).set_body_json(json!({"errorMessages": ["Transition id is not valid."]}));
+                let Some(status) = state.issues.get(*key).map(|i| i.status.clone()) else {
+                    return not_found();
                 };
-                match state.issues.get_mut(*key) {
-                    Some(issue) => {
-                        issue.status = (*to).into();
-                        state.moves.push(((*key).into(), (*to).into()));
-                        ResponseTemplate::new(204)
-                    }
-                    None => not_found(),
+                let Some(transition) = offered(&state, &status).into_iter().find(|t| t.id == id) else {
+                    return ResponseTemplate::new(400).set_body_json(json!({"errorMessages": [format!("Transition id '{id}' is not valid for this issue.")], "errors": {}}));
+                };
+                let resolution = body["fields"]["resolution"]["name"].as_str().map(str::to_owned);
+                if transition.resolution && resolution.is_none() {
+                    return ResponseTemplate::new(400).set_body_json(json!({"errorMessages": [], "errors": {"resolution": "Resolution is required."}}));
                 }
+                state.issues.get_mut(*key).unwrap().status = transition.to.into();
+                state.moves.push(((*key).into(), transition.to.into()));
+                state.history.push(((*key).into(), status, transition.to.into(), resolution));
+                ResponseTemplate::new(204)
             }
             ("POST", ["rest", "api", "3", "issue"]) => {
+                let issue_type = body["fields"]["issuetype"]["name"].as_str().unwrap_or_default();
+                if state.missing_type.as_deref() == Some(issue_type) {
+                    return ResponseTemplate::new(400).set_body_json(json!({"errorMessages": [], "errors": {"issuetype": "Specify a valid issue type"}}));
+                }
                 let project = body["fields"]["project"]["key"].as_str().unwrap_or("X").to_owned();
                 let key = format!("{project}-{}", 100 + state.issues.len());
                 let labels = body["fields"]["labels"].as_array().into_iter().flatten().filter_map(|l| l.as_str().map(str::to_owned)).collect();
                 let summary = body["fields"]["summary"].as_str().unwrap_or_default().to_owned();
                 state.issues.insert(key.clone(), FakeIssue { summary, status: "To Do".into(), labels });
                 state.created.push(key.clone());
+                let lag = state.search_lag;
+                state.unindexed.insert(key.clone(), lag);
+                if state.lost_answers > 0 {
+                    state.lost_answers -= 1;
+                    return ResponseTemplate::new(502).set_body_string("Bad Gateway");
+                }
                 ResponseTemplate::new(201).set_body_json(json!({"id": "9", "key": key, "self": "x"}))
             }
             ("POST", ["rest", "api", "3", "search", "jql"]) => {
                 let jql = body["jql"].as_str().unwrap_or_default();
                 let label = jql.split("labels = \"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("");
+                state.searches += 1;
                 let issues: Vec<Value> = state
                     .issues
                     .iter()
+                    .filter(|(key, _)| state.unindexed.get(*key).is_none_or(|misses| *misses == 0))
                     .filter(|(_, issue)| issue.labels.iter().any(|l| l == label))
                     .map(|(key, issue)| issue_json(key, issue))
                     .collect();
+                for misses in state.unindexed.values_mut() {
+                    *misses = misses.saturating_sub(1);
+                }
                 ResponseTemplate::new(200).set_body_json(json!({"issues": issues, "isLast": true}))
             }
             _ => ResponseTemplate::new(404).set_body_json(json!({"errorMessages": [format!("the fake has no {} {}", request.method, request.url.path())]})),
