@@ -18,6 +18,8 @@
 //! accept_partially_succeeded = false  # a partially succeeded CI build counts as green
 //! tag_format = "v{version}"           # version tags: read for the first release, made for each
 //! bump_minor_pre_major = false        # 0.x: a breaking change bumps the minor version
+//! jira_fix_version = true            # set a Jira fix version on the release's tickets
+//! jira_version_format = "{repo} {version}"  # its name
 //!
 //! [repos."Billo.Api".approvers]       # each falls back to SLACK_APPROVERS
 //! merge = ["S0DEVS0001"]              # Merge and Re-review of PRs
@@ -77,6 +79,13 @@ fn check(repo: &RepoName, settings: &RepoSettings) -> Result<(), String> {
         if blank(value) {
             return Err(format!("repos.\"{repo}\".{key} is empty"));
         }
+    }
+    if let Some(format) = &settings.jira_version_format
+        && (!format.contains("{version}") || format.trim().is_empty() || format.len() > 255)
+    {
+        return Err(format!(
+            "repos.\"{repo}\".jira_version_format `{format}` must hold `{{version}}` (and at most 255 characters), like \"{{repo}} {{version}}\""
+        ));
     }
     let yaml = settings.cd == CdKind::Yaml;
     if settings.cd_pipeline.is_some() && !yaml {

@@ -44,6 +44,21 @@ pub struct RepoSettings {
     /// While the major version is 0, a breaking change bumps the minor version.
     #[serde(default)]
     pub bump_minor_pre_major: bool,
+    /// Whether releases set a Jira fix version on their tickets (default: yes, with Jira).
+    pub jira_fix_version: Option<bool>,
+    /// The fix version's name, with `{repo}` and `{version}` (default `{repo} {version}`).
+    pub jira_version_format: Option<String>,
+}
+
+impl RepoSettings {
+    /// The name of the Jira fix version of `repo`'s `version`.
+    pub fn jira_version_name(&self, repo: &RepoName, version: &str) -> String {
+        self.jira_version_format
+            .as_deref()
+            .unwrap_or("{repo} {version}")
+            .replace("{repo}", repo.as_str())
+            .replace("{version}", version)
+    }
 }
 
 /// What deploys a repository's release.

@@ -1,11 +1,15 @@
-//! The Jira Cloud client (REST v3): read an issue, move it to a status by name, create issues and
-//! comments in Atlassian Document Format, and search with `nextPageToken` paging. Flows use the
+//! The Jira Cloud client (REST v3): read an issue, move it to a status by name (`moving.rs`),
+//! create issues and comments in Atlassian Document Format, search with `nextPageToken` paging,
+//! and fix versions (`versions.rs`). Flows use the
 //! [`Jira`] trait; [`JiraClient`] implements it. Auth and retries follow the shared HTTP rules.
 
 pub mod adf;
 mod dto;
 mod moving;
 mod transitions;
+mod versions;
+
+pub use versions::JiraVersion;
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -128,6 +132,13 @@ pub trait Jira: Send + Sync {
     async fn comment(&self, key: &JiraKey, body: &Document) -> Result<String, JiraError>;
     /// All issues matching `jql` (which must be bounded), up to `limit`.
     async fn search(&self, jql: &str, limit: usize) -> Result<Vec<Issue>, JiraError>;
+    /// The version of `project` named `name`, if there is one.
+    async fn version(&self, project: &str, name: &str) -> Result<Option<JiraVersion>, JiraError>;
+    async fn create_version(&self, project: &str, name: &str) -> Result<JiraVersion, JiraError>;
+    /// Adds the version named `name` (of the issue's project) to the issue's fix versions.
+    async fn add_fix_version(&self, key: &JiraKey, name: &str) -> Result<(), JiraError>;
+    /// Marks version `id` released on `on`.
+    async fn release_version(&self, id: &str, on: chrono::NaiveDate) -> Result<(), JiraError>;
 }
 
 #[derive(Debug, Clone)]
@@ -280,6 +291,26 @@ impl Jira for JiraClient {
             ))
             .await?;
         Ok(created.id)
+    }
+
+    #[instrument(level = "debug", skip_all, fields(project, name))]
+    async fn version(&self, project: &str, name: &str) -> Result<Option<JiraVersion>, JiraError> {
+        self.find_version(project, name).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(project, name))]
+    async fn create_version(&self, project: &str, name: &str) -> Result<JiraVersion, JiraError> {
+        self.new_version(project, name).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(key = %key, name))]
+    async fn add_fix_version(&self, key: &JiraKey, name: &str) -> Result<(), JiraError> {
+        self.put_fix_version(key, name).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(id))]
+    async fn release_version(&self, id: &str, on: chrono::NaiveDate) -> Result<(), JiraError> {
+        self.mark_released(id, on).await
     }
 
     /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-post

@@ -681,6 +681,9 @@ struct ReleaseOutcome {
     archived: Vec<String>,
     /// (name, commit) of every tag created.
     tags: Vec<(String, String)>,
+    /// (name, released) of every Jira version, and the fix versions of each ticket.
+    jira_versions: Vec<(String, bool)>,
+    fix_versions: Vec<Vec<String>>,
 }
 
 impl<const SKIPS_SANDBOX: bool, const YAML: bool> Workflow for Shipping<SKIPS_SANDBOX, YAML> {
@@ -723,6 +726,15 @@ impl<const SKIPS_SANDBOX: bool, const YAML: bool> Workflow for Shipping<SKIPS_SA
                 .to_vec(),
             archived: scene.archived_versions().await,
             tags: scene.tags(),
+            jira_versions: scene.jira.with(|s| {
+                s.versions
+                    .iter()
+                    .map(|v| (v.name.clone(), v.released))
+                    .collect()
+            }),
+            fix_versions: ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"]
+                .map(|key| scene.jira.with(|s| s.issues[key].fix_versions.clone()))
+                .to_vec(),
         }
     }
 }
@@ -778,7 +790,7 @@ async fn killing_the_bot_at_every_step_of_a_reused_review_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_bot_at_every_step_of_a_release_changes_nothing() {
-    kill_at_every_step::<Release>(release_expected(), 15).await;
+    kill_at_every_step::<Release>(release_expected(), 16).await;
 }
 
 /// What the release gives when nothing goes wrong: one release PR, merged and built, each stage
@@ -797,6 +809,8 @@ fn release_expected() -> ReleaseOutcome {
         jira: vec!["Done".into(), "Done".into(), "Done".into()],
         archived: vec!["1.4.2".into(), "1.4.3".into()],
         tags: vec![("v1.4.3".into(), "merge-d0d0d0d0".into())],
+        jira_versions: vec![("Billo.Api 1.4.3".into(), true)],
+        fix_versions: vec![vec!["Billo.Api 1.4.3".into()]; 3],
     }
 }
 
@@ -817,7 +831,7 @@ async fn killing_the_bot_at_every_step_of_a_yaml_release_changes_nothing() {
         ],
         ..release_expected()
     };
-    kill_at_every_step::<YamlRelease>(expected, 15).await;
+    kill_at_every_step::<YamlRelease>(expected, 16).await;
 }
 
 /// Skipping Sandbox, killed at every step: Sandbox's approval is rejected once, Production is
@@ -832,7 +846,7 @@ async fn killing_the_bot_at_every_step_of_a_skipped_stage_changes_nothing() {
         stage_starts: 1,
         ..release_expected()
     };
-    kill_at_every_step::<SkippedRelease>(expected, 17).await;
+    kill_at_every_step::<SkippedRelease>(expected, 18).await;
 }
 
 /// Production needs two people: the bot is killed after the first one's vote, before the

@@ -206,8 +206,46 @@ async fn a_lost_answer_to_a_ticket_creation_is_searched_for_until_jira_finds_it(
     w.app.finish().await;
 }
 
+async fn a_release_sets_its_fix_version_and_marks_it_released(backend: Backend) {
+    let Some(w) = crate::release_flow::release_world(backend, &[]).await else {
+        return;
+    };
+    let run = w.to_first_stage().await;
+    let versions = w.jira.with(|s| s.versions.clone());
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert_eq!(
+        (
+            versions[0].project.as_str(),
+            versions[0].name.as_str(),
+            versions[0].released
+        ),
+        ("ALLPOST", "Billo.Api 1.4.3", false),
+        "created when the release PR merged"
+    );
+    for key in ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"] {
+        let fix = w.jira.with(|s| s.issues[key].fix_versions.clone());
+        assert_eq!(fix, ["Billo.Api 1.4.3"], "{key}");
+    }
+    w.press(run, "approve").await;
+    w.waits_at(run, "ask_stage").await;
+    w.press(run, "approve").await;
+    assert_eq!(w.app.finished(run).await.status, RunStatus::Done);
+    let version = w.jira.with(|s| s.versions[0].clone());
+    let today = w
+        .app
+        .clock
+        .now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(version.released, "marked released once deployed");
+    assert_eq!(version.release_date.as_deref(), Some(today.as_str()));
+    w.app.finish().await;
+}
+
 on_both_backends!(
     a_ticket_reaches_done_over_two_hops_with_a_resolution_and_a_stuck_one_is_listed,
     a_ticket_jira_refuses_does_not_stop_the_review_and_can_be_retried,
     a_lost_answer_to_a_ticket_creation_is_searched_for_until_jira_finds_it,
+    a_release_sets_its_fix_version_and_marks_it_released,
 );

@@ -8,13 +8,15 @@ use crate::store::StoreError;
 use crate::workflow::{StepContext, StepError, Transition};
 
 impl ReleaseFlow {
-    /// Moves every ticket of the release to the released status; says in the thread how many
+    /// Marks the Jira fix versions released, and moves every ticket of the release to the
+    /// released status; says in the thread how many
     /// moved and lists each one that would not (which the release notes list too).
-    pub(super) async fn released_jira(&self, mut run: ReleaseRun) -> Step {
+    pub(super) async fn released_jira(&self, ctx: &StepContext<'_>, mut run: ReleaseRun) -> Step {
         let Some(jira) = &self.jira else {
             return Ok(Transition::go(run.at(ReleaseStep::Notes)));
         };
         self.describe(&mut run).await?;
+        self.release_fix_versions(ctx, &mut run).await?;
         let status = &self.pr.status_released;
         run.stuck.clear();
         for ticket in run.tickets.clone() {

@@ -5,7 +5,7 @@
 //!  load ──► ask create ⏸ ──► create PR ──► ask merge ⏸ ──► merge ──────────────┬─ PR moved ──► stale ⏸ ──► ask merge
 //!  (staging,                 (or reuse     (shows the     (freeze the release, │
 //!   Jira)                     the open one) PR's commit)   lastMergeSourceCommit)▼
-//!  tag (the merge commit, as tag_format) ──► queue build ──► watch build ─┬─ failed ──► failed, [Retry] ──► queue build
+//!  tag (the merge commit, as tag_format) ──► Jira fix versions ──► queue build ──► watch build ─┬─ failed ──► failed, [Retry] ──► queue build
 //!  (or adopt the                ▼
 //!   CI trigger's)        find CD release ──► stages ─┬─ waits for people ──► ask stage ⏸ ─┬─ approve ──► approve stage ──┐
 //!                        (poll)              (poll)  │                                     └─ skip ─────────────────────┤
@@ -18,12 +18,13 @@
 //!
 //! The release is frozen just before the merge (`Store::ship`): what is staged then is what
 //! ships, and PRs merged from then on open the next version. Effects are journaled: the release
-//! PR (`release-pr`), the merge (`merge:{commit}`), the tag (`tag:{name}`), the build, each Azure DevOps approval
+//! PR (`release-pr`), the merge (`merge:{commit}`), the tag (`tag:{name}`), the Jira versions and
+//! fix versions (`fix_versions.rs`), the build, each Azure DevOps approval
 //! (`approve:{id}`, `reject:{id}`), each stage retry (`retry-stage:{run}:{stage}:{n}`); the
 //! archive is an idempotent move.
 //!
 //! A file per stage: this one loads what ships; `release_pr.rs` opens and merges the release PR;
-//! `tag.rs` tags its merge commit; `build.rs` follows CI and finds the CD release or YAML run; `deploy.rs` is the approval loop,
+//! `tag.rs` tags its merge commit; `fix_versions.rs` sets the Jira fix versions; `build.rs` follows CI and finds the CD release or YAML run; `deploy.rs` is the approval loop,
 //! `cd_reads.rs` what it reads and `stage_effects.rs` what it does in Azure DevOps; `finish.rs`
 //! moves the tickets, posts the notes and archives.
 
@@ -32,6 +33,7 @@ mod build;
 mod cd_reads;
 mod deploy;
 mod finish;
+mod fix_versions;
 pub mod gates;
 pub mod notes;
 mod questions;
@@ -207,6 +209,7 @@ impl Flow for ReleaseFlow {
             ReleaseStep::MergeHeld { hold } => self.merge_held(ctx, run, hold).await,
             ReleaseStep::Stale { reason } => Ok(self.stale(ctx, run, &reason)),
             ReleaseStep::Tag => self.tag(ctx, run).await,
+            ReleaseStep::FixVersions => self.set_fix_versions(ctx, run).await,
             ReleaseStep::QueueBuild => self.queue_build(ctx, run).await,
             ReleaseStep::WatchBuild { since } => self.watch_build(ctx, run, since).await,
             ReleaseStep::FindCd { since } => self.find_cd(ctx, run, since).await,
@@ -254,7 +257,7 @@ impl Flow for ReleaseFlow {
                 ref_name,
                 attempt,
             } => self.retry_stage(ctx, run, &stage, &ref_name, attempt).await,
-            ReleaseStep::Jira => self.released_jira(run).await,
+            ReleaseStep::Jira => self.released_jira(ctx, run).await,
             ReleaseStep::Notes => Ok(self.notes(ctx, run)),
             ReleaseStep::Archive => self.archive(ctx, run).await,
             ReleaseStep::Finished => Ok(Transition::done(run)),

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::fix_versions::FixVersion;
 use crate::azdo::ApprovalId;
 use crate::domain::{Approver, CdKind, RepoName, Version};
 use crate::store::{StagedPr, StagingRelease};
@@ -80,6 +81,8 @@ pub enum ReleaseStep {
     },
     /// The merge commit gets the version's tag.
     Tag,
+    /// The tickets get the release's Jira fix version.
+    FixVersions,
     QueueBuild,
     /// `since`: when the watch began; `None` starts it at the next look.
     WatchBuild {
@@ -199,6 +202,9 @@ pub struct ReleaseRun {
     /// The tickets that would not move to the released status, each with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stuck: Vec<String>,
+    /// The Jira versions set as the tickets' fix version, one per project.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fix_versions: Vec<FixVersion>,
     #[serde(flatten)]
     pub step: ReleaseStep,
 }
@@ -232,6 +238,7 @@ impl ReleaseRun {
             released_at: None,
             notes: Vec::new(),
             stuck: Vec::new(),
+            fix_versions: Vec::new(),
             step: ReleaseStep::Load,
         }
     }

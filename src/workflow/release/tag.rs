@@ -55,6 +55,6 @@ impl ReleaseFlow {
         let reply = Message::new([Line::new()
             .plain(format!("Tagged {name} on "))
             .code(short(&commit))]);
-        Ok(Transition::go(run.at(ReleaseStep::QueueBuild)).reply(reply))
+        Ok(Transition::go(run.at(ReleaseStep::FixVersions)).reply(reply))
     }
 }

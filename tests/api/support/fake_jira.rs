@@ -39,6 +39,17 @@ pub struct FakeIssue {
     pub summary: String,
     pub status: String,
     pub labels: Vec<String>,
+    pub fix_versions: Vec<String>,
+}
+
+/// A version of a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeVersion {
+    pub id: String,
+    pub project: String,
+    pub name: String,
+    pub released: bool,
+    pub release_date: Option<String>,
 }
 
 #[derive(Default)]
@@ -61,6 +72,7 @@ pub struct JiraState {
     pub unindexed: BTreeMap<String, u32>,
     /// How many searches were made.
     pub searches: u32,
+    pub versions: Vec<FakeVersion>,
 }
 
 pub type FakeJira = Fake<JiraState>;
@@ -81,6 +93,7 @@ impl FakeJira {
             summary: summary.into(),
             status: status.into(),
             labels: Vec::new(),
+            fix_versions: Vec::new(),
         };
         self.state.lock().unwrap().issues.insert(key.into(), issue);
     }
@@ -128,6 +141,10 @@ fn offered(state: &JiraState, status: &str) -> Vec<FakeTransition> {
             resolution: false,
         })
         .collect()
+}
+
+fn version_json(v: &FakeVersion) -> Value {
+    json!({"id": v.id, "name": v.name, "released": v.released, "releaseDate": v.release_date, "archived": false})
 }
 
 fn transition_json(t: &FakeTransition) -> Value {
@@ -201,7 +218,7 @@ impl Respond for Router {
                 let key = format!("{project}-{}", 100 + state.issues.len());
                 let labels = body["fields"]["labels"].as_array().into_iter().flatten().filter_map(|l| l.as_str().map(str::to_owned)).collect();
                 let summary = body["fields"]["summary"].as_str().unwrap_or_default().to_owned();
-                state.issues.insert(key.clone(), FakeIssue { summary, status: "To Do".into(), labels });
+                state.issues.insert(key.clone(), FakeIssue { summary, status: "To Do".into(), labels, fix_versions: Vec::new() });
                 state.created.push(key.clone());
                 let lag = state.search_lag;
                 state.unindexed.insert(key.clone(), lag);
@@ -210,6 +227,47 @@ impl Respond for Router {
                     return ResponseTemplate::new(502).set_body_string("Bad Gateway");
                 }
                 ResponseTemplate::new(201).set_body_json(json!({"id": "9", "key": key, "self": "x"}))
+            }
+            ("GET", ["rest", "api", "3", "project", project, "versions"]) => {
+                let versions: Vec<Value> = state.versions.iter().filter(|v| v.project == *project).map(version_json).collect();
+                ResponseTemplate::new(200).set_body_json(json!(versions))
+            }
+            ("POST", ["rest", "api", "3", "version"]) => {
+                let project = body["project"].as_str().unwrap_or_default().to_owned();
+                let name = body["name"].as_str().unwrap_or_default().to_owned();
+                if state.versions.iter().any(|v| v.project == project && v.name == name) {
+                    return ResponseTemplate::new(400).set_body_json(json!({"errorMessages": [], "errors": {"name": "A version with this name already exists in this project."}}));
+                }
+                let version = FakeVersion { id: (10_000 + state.versions.len()).to_string(), project, name, released: false, release_date: None };
+                let answer = version_json(&version);
+                state.versions.push(version);
+                ResponseTemplate::new(201).set_body_json(answer)
+            }
+            ("PUT", ["rest", "api", "3", "version", id]) => match state.versions.iter_mut().find(|v| v.id == *id) {
+                Some(version) => {
+                    version.released = body["released"].as_bool().unwrap_or(version.released);
+                    version.release_date = body["releaseDate"].as_str().map(str::to_owned).or(version.release_date.take());
+                    ResponseTemplate::new(200).set_body_json(version_json(version))
+                }
+                None => ResponseTemplate::new(404).set_body_json(json!({"errorMessages": [format!("Could not find version for id '{id}'")], "errors": {}})),
+            },
+            ("PUT", ["rest", "api", "3", "issue", key]) => {
+                let project = key.split('-').next().unwrap_or_default().to_owned();
+                let Some(issue) = state.issues.get(*key).cloned() else {
+                    return not_found();
+                };
+                let mut fix_versions = issue.fix_versions;
+                for change in body["update"]["fixVersions"].as_array().into_iter().flatten() {
+                    let name = change["add"]["name"].as_str().unwrap_or_default();
+                    if !state.versions.iter().any(|v| v.project == project && v.name == name) {
+                        return ResponseTemplate::new(400).set_body_json(json!({"errorMessages": [], "errors": {"fixVersions": format!("Version name '{name}' is not valid")}}));
+                    }
+                    if !fix_versions.iter().any(|f| f == name) {
+                        fix_versions.push(name.to_owned());
+                    }
+                }
+                state.issues.get_mut(*key).unwrap().fix_versions = fix_versions;
+                ResponseTemplate::new(204)
             }
             ("POST", ["rest", "api", "3", "search", "jql"]) => {
                 let jql = body["jql"].as_str().unwrap_or_default();
