@@ -16,6 +16,7 @@ mod completion;
 mod identities;
 mod pipeline_runs;
 mod policies;
+mod pull_dto;
 mod pulls;
 mod releases;
 mod reviews;

@@ -2,12 +2,13 @@
 
 use async_trait::async_trait;
 use reqwest::Method;
-use serde::Deserialize;
 use serde_json::json;
 use tracing::instrument;
 
-use super::client::{AzdoClient, IdentityDto, Links, List, MAX_PAGES, web_link};
+use super::client::{AzdoClient, IdentityDto, List, MAX_PAGES, web_link};
 use super::completion::{completion_body, is_stale};
+pub(super) use super::pull_dto::CommitRef;
+use super::pull_dto::{PrDto, RepoDto};
 use super::*;
 use crate::http_client::Call;
 
@@ -45,70 +46,6 @@ pub trait PullRequests: Send + Sync {
         repo: &RepoName,
         new: &NewPullRequest,
     ) -> Result<PullRequest, AzdoError>;
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct CommitRef {
-    pub(super) commit_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProjectRef {
-    id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RepoDto {
-    id: String,
-    name: String,
-    project: Option<ProjectRef>,
-    default_branch: Option<String>,
-    #[serde(default)]
-    remote_url: String,
-    #[serde(default)]
-    web_url: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PrDto {
-    pull_request_id: u32,
-    status: String,
-    #[serde(default)]
-    is_draft: bool,
-    #[serde(default)]
-    title: String,
-    description: Option<String>,
-    source_ref_name: String,
-    target_ref_name: String,
-    created_by: Option<IdentityDto>,
-    last_merge_source_commit: Option<CommitRef>,
-    last_merge_target_commit: Option<CommitRef>,
-    last_merge_commit: Option<CommitRef>,
-    merge_status: Option<String>,
-    merge_failure_message: Option<String>,
-    auto_complete_set_by: Option<IdentityDto>,
-    closed_date: Option<chrono::DateTime<chrono::Utc>>,
-    repository: RepoDto,
-    #[serde(rename = "_links")]
-    links: Option<Links>,
-    #[serde(default)]
-    labels: Vec<LabelDto>,
-}
-
-/// A PR label (`WebApiTagDefinition`).
-#[derive(Deserialize)]
-struct LabelDto {
-    name: String,
-    #[serde(default = "active")]
-    active: bool,
-}
-
-fn active() -> bool {
-    true
 }
 
 #[async_trait]

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::commands::{self, Command};
 use super::workspace::Origin;
-use super::{actions, blocks, mrkdwn};
+use super::{actions, blocks, help, mrkdwn};
 use crate::clock::Clock;
 use crate::domain::{ApprovalId, ApprovalStatus, PrRef, RepoName, RunKind, Version};
 use crate::store::{Arrived, NewDelivery, RunRecord, Store, StoreError};
@@ -70,8 +70,8 @@ impl FrontDoor {
     /// database.
     pub async fn command(&self, call: &CommandCall<'_>) -> SlackCommandEventResponse {
         let reply = match commands::parse(call.command, call.text, &self.repos) {
-            Ok(Command::ReviewHelp) => commands::review_help(),
-            Ok(Command::ReleaseHelp) => commands::release_help(&self.repos),
+            Ok(Command::ReviewHelp) => help::review_help(),
+            Ok(Command::ReleaseHelp) => help::release_help(&self.repos),
             Ok(Command::Review(pr)) => self.review(call, pr).await,
             Ok(Command::Release(repo, version)) => self.release(call, &repo, version).await,
             Ok(Command::ReleaseStatus(repo)) => self.release_status(call, repo.as_ref()).await,

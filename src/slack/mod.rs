@@ -12,6 +12,7 @@ pub mod blocks;
 pub mod commands;
 pub mod dispatch;
 pub mod front_door;
+pub mod help;
 pub mod home;
 pub mod link;
 pub mod mrkdwn;
