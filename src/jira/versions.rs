@@ -27,6 +27,11 @@ struct VersionDto {
     released: bool,
 }
 
+#[derive(Deserialize)]
+struct ProjectDto {
+    id: String,
+}
+
 impl From<VersionDto> for JiraVersion {
     fn from(dto: VersionDto) -> Self {
         Self {
@@ -53,12 +58,22 @@ impl JiraClient {
     }
 
     /// https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-project-versions/#api-rest-api-3-version-post
+    /// — a new version names its project by id (`projectId`; the key field is deprecated), read
+    /// first from https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-projects/#api-rest-api-3-project-projectidorkey-get.
+    /// Creating one needs the Administer Projects permission.
     pub(super) async fn new_version(
         &self,
         project: &str,
         name: &str,
     ) -> Result<JiraVersion, JiraError> {
-        let body = json!({"name": name, "project": project, "released": false});
+        let found: ProjectDto = self
+            .api
+            .json(Call::get(self.url(&["project", project], &[])))
+            .await?;
+        let project_id: i64 = found.id.parse().map_err(|_| {
+            JiraError::Unexpected(format!("project {project} has the id {:?}", found.id))
+        })?;
+        let body = json!({"name": name, "projectId": project_id});
         let url = self.url(&["version"], &[]);
         let created: VersionDto = self
             .api

@@ -44,16 +44,17 @@ impl StagedPr {
 pub struct Versioning {
     /// The first release's version, when nothing was released or tagged before.
     pub first: Version,
-    /// The highest version tag on the release branch, for a repository with no release in the
-    /// database.
-    pub tagged: Option<Version>,
+    /// The last version as read before staging: the last release, or before the first one, the
+    /// highest version tag on the release branch. What the database holds by the time the PR is
+    /// counted wins.
+    pub last: Option<Version>,
     pub minor_pre_major: bool,
 }
 
 impl Versioning {
-    /// The version after `last` (the database's last release, else the tag) for `bump`.
+    /// The version after `last` (the database's last release, else [`Self::last`]) for `bump`.
     pub fn next(&self, last: Option<Version>, bump: Bump) -> Version {
-        last.or(self.tagged)
+        last.or(self.last)
             .map_or(self.first, |last| last.bumped(bump, self.minor_pre_major))
     }
 }

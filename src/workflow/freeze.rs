@@ -23,28 +23,3 @@ pub fn refusal(freeze: &Freeze) -> Line {
         freeze.repo
     ))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn a_freeze_names_who_when_and_why_with_the_reason_escaped() {
-        let freeze = Freeze {
-            repo: "Billo.Api".into(),
-            reason: "payment <!channel> outage".into(),
-            frozen_by: "U0ANN".into(),
-            frozen_at: chrono::Utc.with_ymd_and_hms(2026, 12, 5, 9, 0, 0).unwrap(),
-        };
-        let text = crate::slack::mrkdwn::lines(&[refusal(&freeze)]);
-        assert!(
-            text.starts_with(":ice_cube: *Billo.Api* is frozen by <@U0ANN> since <!date^"),
-            "{text}"
-        );
-        assert!(
-            text.contains(": payment &lt;!channel&gt; outage. Nothing changed; `/release unfreeze Billo.Api` lifts the freeze."),
-            "{text}"
-        );
-    }
-}

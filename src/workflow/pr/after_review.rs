@@ -6,7 +6,7 @@ use crate::domain::{Decides, Line, Message, OptionStyle, RepoName};
 use crate::store::{StagedPr, Versioning};
 use crate::workflow::ci;
 use crate::workflow::flow::option;
-use crate::workflow::release::notes;
+use crate::workflow::release::{last_version, notes};
 use crate::workflow::{ApprovalRequest, StepContext, StepError, Transition};
 
 pub const CI_POINT: &str = "ci";
@@ -64,28 +64,22 @@ impl PrFlow {
         Ok(Transition::go(run.at(next)).reply(reply))
     }
 
-    /// How the repository's next version is computed. Before its first release here, the last
-    /// version is its highest version tag on the release branch.
+    /// How the repository's next version is computed (see [`last_version`]).
     async fn versioning(
         &self,
         ctx: &StepContext<'_>,
         repo: &RepoName,
     ) -> Result<Versioning, StepError> {
         let settings = self.repos_config.for_repo(repo);
-        let tagged = if ctx.store().last_version(repo.as_str()).await?.is_some() {
-            None
-        } else {
-            let branch = settings
-                .release_branch
-                .as_deref()
-                .unwrap_or(&self.release_branch);
-            self.repos
-                .highest_tag(repo, branch, &settings.tag_format)
-                .await?
-        };
+        let branch = settings
+            .release_branch
+            .as_deref()
+            .unwrap_or(&self.release_branch);
+        let last =
+            last_version(ctx.store(), &self.repos, repo, branch, &settings.tag_format).await?;
         Ok(Versioning {
             first: self.settings.first_version,
-            tagged,
+            last,
             minor_pre_major: settings.bump_minor_pre_major,
         })
     }

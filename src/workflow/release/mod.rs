@@ -53,9 +53,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::azdo::AzureDevOps;
-use crate::domain::{Decides, Decision, OptionStyle, RepoName, ReposConfig, RunKind, Version};
+use crate::domain::{
+    Decides, Decision, OptionStyle, RepoName, ReposConfig, RunKind, TagFormat, Version,
+};
 use crate::git::Repos;
-use crate::store::StagingRelease;
+use crate::store::{StagingRelease, Store};
 use crate::workflow::flow::option;
 use crate::workflow::pr::PrSettings;
 use crate::workflow::tickets::JiraSide;
@@ -71,6 +73,21 @@ pub const REFRESH_POINT: &str = "refresh";
 pub const STAGE_POINT: &str = "stage";
 pub const START_POINT: &str = "start-stage";
 pub const RETRY_POINT: &str = "retry";
+
+/// The repository's last version: its last release in the database, or before the first one,
+/// the highest tag in its `tag_format` on `branch`.
+pub async fn last_version(
+    store: &Store,
+    repos: &Repos,
+    repo: &RepoName,
+    branch: &str,
+    format: &TagFormat,
+) -> Result<Option<Version>, StepError> {
+    if let Some(last) = store.last_version(repo.as_str()).await? {
+        return Ok(Some(last));
+    }
+    Ok(repos.highest_tag(repo, branch, format).await?)
+}
 
 /// What the release workflow talks to.
 pub struct ReleaseFlow {
@@ -163,8 +180,14 @@ impl ReleaseFlow {
                 format!("nothing is staged for {repo}: no PR was merged since its last release");
             return Ok(Transition::cancel(run, reason));
         }
-        if let Some(chosen) = &run.chosen
-            && let Some(last) = self.last_version(ctx, &run).await?
+        let format = settings.tag_format;
+        let last = match &run.chosen {
+            Some(_) => {
+                last_version(ctx.store(), &self.repos, &repo, &run.to_branch, &format).await?
+            }
+            None => None,
+        };
+        if let (Some(chosen), Some(last)) = (&run.chosen, last)
             && chosen.version <= last
         {
             let reason = format!(
@@ -174,23 +197,6 @@ impl ReleaseFlow {
             return Ok(Transition::cancel(run, reason));
         }
         Ok(Transition::go(run.at(ReleaseStep::AskCreate)))
-    }
-
-    /// The last version released here, or before the first one, the highest version tag on the
-    /// release branch.
-    async fn last_version(
-        &self,
-        ctx: &StepContext<'_>,
-        run: &ReleaseRun,
-    ) -> Result<Option<Version>, StepError> {
-        if let Some(last) = ctx.store().last_version(run.repo.as_str()).await? {
-            return Ok(Some(last));
-        }
-        let format = self.repos_config.for_repo(&run.repo).tag_format;
-        Ok(self
-            .repos
-            .highest_tag(&run.repo, &run.to_branch, &format)
-            .await?)
     }
 }
 

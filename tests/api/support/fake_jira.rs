@@ -2,9 +2,10 @@
 //! leads to the statuses in `TARGETS` (or the one a test sets, with status categories and screens
 //! that require a Resolution), issue creation and search by label.
 //!
-//! Approximation: the error texts for a transition without its required Resolution and for an
-//! issue type the project does not have are modelled on Jira's field-error shape
-//! (`{"errorMessages": [], "errors": {field: text}}`), not captured from a live site.
+//! Approximation: the error texts (a transition without its required Resolution, an issue type the
+//! project does not have, a version without a project or with a taken name, an unknown fix
+//! version) follow Jira's documented field-error shape (`{"errorMessages": [], "errors":
+//! {field: text}}`), but the texts themselves are not captured from a live site.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -143,6 +144,21 @@ fn offered(state: &JiraState, status: &str) -> Vec<FakeTransition> {
         .collect()
 }
 
+/// The fake's id of a project: a number derived from its key.
+fn project_id(key: &str) -> i64 {
+    10_000 + key.bytes().map(i64::from).sum::<i64>()
+}
+
+/// The key of the project with `id`, among the projects of the fake's issues.
+fn project_key(state: &JiraState, id: i64) -> Option<String> {
+    state
+        .issues
+        .keys()
+        .filter_map(|key| key.split('-').next())
+        .find(|key| project_id(key) == id)
+        .map(str::to_owned)
+}
+
 fn version_json(v: &FakeVersion) -> Value {
     json!({"id": v.id, "name": v.name, "released": v.released, "releaseDate": v.release_date, "archived": false})
 }
@@ -232,8 +248,13 @@ impl Respond for Router {
                 let versions: Vec<Value> = state.versions.iter().filter(|v| v.project == *project).map(version_json).collect();
                 ResponseTemplate::new(200).set_body_json(json!(versions))
             }
+            ("GET", ["rest", "api", "3", "project", project]) => {
+                ResponseTemplate::new(200).set_body_json(json!({"id": project_id(project).to_string(), "key": project, "name": project}))
+            }
             ("POST", ["rest", "api", "3", "version"]) => {
-                let project = body["project"].as_str().unwrap_or_default().to_owned();
+                let Some(project) = body["projectId"].as_i64().and_then(|id| project_key(&state, id)) else {
+                    return ResponseTemplate::new(400).set_body_json(json!({"errorMessages": [], "errors": {"projectId": "Project must be specified to create a version."}}));
+                };
                 let name = body["name"].as_str().unwrap_or_default().to_owned();
                 if state.versions.iter().any(|v| v.project == project && v.name == name) {
                     return ResponseTemplate::new(400).set_body_json(json!({"errorMessages": [], "errors": {"name": "A version with this name already exists in this project."}}));

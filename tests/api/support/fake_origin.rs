@@ -3,9 +3,11 @@
 //! real there, branch heads read from it, and tags written into it. Without an origin, tags live
 //! in `AzdoState::tags` and merges make up their commit ids.
 //!
-//! Approximations: Azure DevOps' answer to an annotated tag whose name exists is not documented
-//! (the fake answers 409 with a TF-style message), and a completion in a linked origin always
-//! makes a merge commit, whatever the merge strategy.
+//! The shapes follow the 7.1 REST specification (`GitRef` with `peeledObjectId` under
+//! `peelTags=true`, `GitAnnotatedTag`). Approximations: the error answers (a tag whose name
+//! exists: 409; a missing name or object: 400; an object that is not in the repository: 404) are
+//! not documented, so their statuses and TF texts are guesses; and a completion in a linked
+//! origin always makes a merge commit, whatever the merge strategy.
 
 use std::path::Path;
 

@@ -395,6 +395,6 @@ macro_rules! on_both_backends {
 /// Versions as a bot with the default FIRST_VERSION and no version tags computes them.
 pub const FIRST: release_agent::store::Versioning = release_agent::store::Versioning {
     first: release_agent::domain::Version::new(0, 1, 0),
-    tagged: None,
+    last: None,
     minor_pre_major: false,
 };
