@@ -5,6 +5,7 @@
 
 mod approvers;
 mod bump;
+mod deployment;
 mod ids;
 mod jira_key;
 mod message;
@@ -17,6 +18,7 @@ mod version;
 
 pub use approvers::{ANYONE, Approver, Deciders, parse_user};
 pub use bump::Bump;
+pub use deployment::CdRelease;
 pub use ids::{ApprovalId, OptionName, RepoName, RunId};
 pub use jira_key::{DEFAULT_TICKET_PATTERN, JiraKey, MOST_TICKETS, in_projects, tickets_in};
 pub use message::{Line, Message, Span};

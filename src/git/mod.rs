@@ -219,21 +219,49 @@ impl Repos {
         let dir = self.ensure(repo).await?;
         let lock = self.lock(repo);
         let _guard = lock.lock().await;
-        let url = cli::git(&dir, &["remote", "get-url", "origin"], None, "").await?;
+        self.fetch_all(&dir).await?;
+        let Some(tracking) = tracking(&dir, branch).await else {
+            return Ok(Vec::new());
+        };
+        let merged = cli::git(&dir, &["tag", "--merged", &tracking], None, "").await?;
+        Ok(merged.lines().map(str::to_owned).collect())
+    }
+
+    /// The commits on `from` at origin that `into` lacks, merges left out, newest first, each
+    /// as `<short hash> <subject>`: what a back-merge of `from` into `into` would bring. Empty
+    /// while origin lacks either branch.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, from, into))]
+    pub async fn missing_from(
+        &self,
+        repo: &RepoName,
+        from: &str,
+        into: &str,
+    ) -> Result<Vec<String>, GitError> {
+        let dir = self.ensure(repo).await?;
+        let lock = self.lock(repo);
+        let _guard = lock.lock().await;
+        self.fetch_all(&dir).await?;
+        let (Some(from), Some(into)) = (tracking(&dir, from).await, tracking(&dir, into).await)
+        else {
+            return Ok(Vec::new());
+        };
+        let range = format!("{into}..{from}");
+        let args = ["log", "--no-merges", "--format=%h %s", range.as_str()];
+        let log = cli::git(&dir, &args, None, "").await?;
+        Ok(log.lines().map(str::to_owned).collect())
+    }
+
+    /// Fetches every branch and every tag of origin, forced.
+    async fn fetch_all(&self, dir: &Path) -> Result<(), GitError> {
+        let url = cli::git(dir, &["remote", "get-url", "origin"], None, "").await?;
         let refspecs = [
             "+refs/heads/*:refs/remotes/origin/*",
             "+refs/tags/*:refs/tags/*",
         ];
         let mut args = vec!["fetch", "--quiet", "--prune", "origin"];
         args.extend(refspecs);
-        cli::git(&dir, &args, self.remote.as_ref(), url.trim()).await?;
-        let tracking = format!("refs/remotes/origin/{branch}");
-        let verify = ["rev-parse", "--verify", "--quiet", tracking.as_str()];
-        if cli::git(&dir, &verify, None, "").await.is_err() {
-            return Ok(Vec::new());
-        }
-        let merged = cli::git(&dir, &["tag", "--merged", &tracking], None, "").await?;
-        Ok(merged.lines().map(str::to_owned).collect())
+        cli::git(dir, &args, self.remote.as_ref(), url.trim()).await?;
+        Ok(())
     }
 
     /// A detached worktree of `repo` at `commit`.
@@ -297,6 +325,16 @@ impl Repos {
         }
         Ok(pruned)
     }
+}
+
+/// `branch`'s remote-tracking ref in `dir`, if origin has that branch.
+async fn tracking(dir: &Path, branch: &str) -> Option<String> {
+    let tracking = format!("refs/remotes/origin/{branch}");
+    let verify = ["rev-parse", "--verify", "--quiet", tracking.as_str()];
+    cli::git(dir, &verify, None, "")
+        .await
+        .ok()
+        .map(|_| tracking)
 }
 
 #[cfg(test)]

@@ -146,6 +146,7 @@ fn release(
             tickets,
             prs,
             released_at,
+            cd: None,
         }),
         None => out.staging.push(StagingRelease {
             repo,

@@ -19,6 +19,8 @@ pub enum Command {
     /// Stops the repository's merges and release starts, for a reason.
     Freeze(RepoName, String),
     Unfreeze(RepoName),
+    /// Deploys an archived version again: the version given, or the one before the deployed one.
+    Rollback(RepoName, Option<Version>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,15 +95,14 @@ fn parse_release(text: &str, repos: &[RepoName]) -> Result<Command, CommandError
             [repo] => Ok(Command::ReleaseHistory(known_repo(repo, repos)?)),
             _ => Err(extra(2)),
         },
-        [audit, rest @ ..] if audit.eq_ignore_ascii_case("audit") => match rest {
-            [] => Err(CommandError::MissingRepo("/release audit")),
-            [repo] => Ok(Command::ReleaseAudit(known_repo(repo, repos)?, None)),
-            [repo, version] => Ok(Command::ReleaseAudit(
-                known_repo(repo, repos)?,
-                Some(version_in(version)?),
-            )),
-            _ => Err(extra(3)),
-        },
+        [audit, rest @ ..] if audit.eq_ignore_ascii_case("audit") => {
+            let (repo, version) = repo_and_version("/release audit", rest, repos)?;
+            Ok(Command::ReleaseAudit(repo, version))
+        }
+        [rollback, rest @ ..] if rollback.eq_ignore_ascii_case("rollback") => {
+            let (repo, version) = repo_and_version("/release rollback", rest, repos)?;
+            Ok(Command::Rollback(repo, version))
+        }
         [freeze, rest @ ..] if freeze.eq_ignore_ascii_case("freeze") => match rest {
             [] => Err(CommandError::MissingRepo("/release freeze")),
             [_] => Err(CommandError::MissingReason),
@@ -126,6 +127,23 @@ fn parse_release(text: &str, repos: &[RepoName]) -> Result<Command, CommandError
                 }
             }
         }
+    }
+}
+
+/// `<repo> [version]` after a subcommand.
+fn repo_and_version(
+    command: &'static str,
+    rest: &[&str],
+    repos: &[RepoName],
+) -> Result<(RepoName, Option<Version>), CommandError> {
+    match rest {
+        [] => Err(CommandError::MissingRepo(command)),
+        [repo] => Ok((known_repo(repo, repos)?, None)),
+        [repo, version] => Ok((known_repo(repo, repos)?, Some(version_in(version)?))),
+        [_, _, more @ ..] => Err(CommandError::TooManyArguments {
+            command: "/release",
+            extra: more.join(" "),
+        }),
     }
 }
 
@@ -163,7 +181,8 @@ fn known_repo(name: &str, repos: &[RepoName]) -> Result<RepoName, CommandError> 
 pub const REVIEW_USAGE: &str = "`/review <PR link | Repo#123 | 123>` · `/review help`";
 pub const RELEASE_USAGE: &str = "`/release <repo> [version]` · `/release status [repo]` · \
      `/release history <repo>` · `/release audit <repo> [version]` · \
-     `/release freeze <repo> <reason>` · `/release unfreeze <repo>` · `/release help`";
+     `/release freeze <repo> <reason>` · `/release unfreeze <repo>` · \
+     `/release rollback <repo> [version]` · `/release help`";
 
 impl fmt::Display for CommandError {
     /// Slack mrkdwn; user text is escaped.
@@ -186,7 +205,7 @@ impl fmt::Display for CommandError {
             ),
             Self::UnknownSubcommand { word, known } => write!(
                 f,
-                "`{}` is neither a subcommand (status, history, audit, freeze, unfreeze, help) nor a known repository ({}). Usage: {RELEASE_USAGE}",
+                "`{}` is neither a subcommand (status, history, audit, freeze, unfreeze, rollback, help) nor a known repository ({}). Usage: {RELEASE_USAGE}",
                 escape(word),
                 escape(&known.join(", "))
             ),
@@ -339,6 +358,21 @@ mod tests {
         assert_eq!(
             release("freeze billo.api  payment  outage"),
             Ok(Command::Freeze(repos()[0].clone(), "payment outage".into()))
+        );
+        assert_eq!(
+            release("rollback billo.api"),
+            Ok(Command::Rollback(repos()[0].clone(), None))
+        );
+        assert_eq!(
+            release("rollback Billo.Web v1.4.2"),
+            Ok(Command::Rollback(
+                repos()[1].clone(),
+                Some(Version::new(1, 4, 2))
+            ))
+        );
+        assert_eq!(
+            release("rollback"),
+            Err(CommandError::MissingRepo("/release rollback"))
         );
         assert_eq!(
             release("UNFREEZE Billo.Api"),

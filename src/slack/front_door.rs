@@ -29,9 +29,9 @@ use crate::workflow::{Engine, Wakers};
 pub struct Unsaved(#[from] StoreError);
 
 pub struct FrontDoor {
-    store: Store,
-    clock: Clock,
-    engine: Engine,
+    pub(super) store: Store,
+    pub(super) clock: Clock,
+    pub(super) engine: Engine,
     repos: Vec<RepoName>,
     wakers: Arc<Wakers>,
 }
@@ -79,6 +79,7 @@ impl FrontDoor {
             Ok(Command::ReleaseAudit(repo, version)) => self.release_audit(&repo, version).await,
             Ok(Command::Freeze(repo, reason)) => self.freeze(call, repo, Some(reason)).await,
             Ok(Command::Unfreeze(repo)) => self.freeze(call, repo, None).await,
+            Ok(Command::Rollback(repo, version)) => self.rollback(call, &repo, version).await,
             Err(error) => {
                 info!(user = call.user, command = call.command, %error, "slash command refused");
                 error.to_string()
@@ -389,6 +390,6 @@ fn slack_delivery(key: String, intent: &Intent) -> NewDelivery {
 const UNREACHABLE_DB: &str = "The bot cannot reach its database right now. Try again in a minute.";
 
 /// A link to a run's card in Slack, when the workspace's domain is known.
-fn card_url(run: &RunRecord, team_domain: Option<&str>) -> Option<String> {
+pub(super) fn card_url(run: &RunRecord, team_domain: Option<&str>) -> Option<String> {
     super::home::team_card_link(team_domain?, run)
 }

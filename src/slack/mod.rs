@@ -19,6 +19,7 @@ pub mod mrkdwn;
 pub mod outbound;
 #[cfg(test)]
 mod rendered;
+mod rollback;
 pub mod signature;
 mod slack_error;
 pub mod socket_mode;

@@ -216,6 +216,7 @@ mod release_report {
                 tickets: vec!["A-1".into()],
                 prs: Vec::new(),
                 released_at: Utc::now(),
+                cd: None,
             })
             .collect();
         let text = mrkdwn::lines(&history("Billo.Api", &archived).lines);

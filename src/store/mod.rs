@@ -25,6 +25,7 @@ mod group_commit;
 mod outbox;
 mod releases;
 mod reviews;
+mod rollbacks;
 mod run_starts;
 mod runs;
 mod shipping;
@@ -49,6 +50,7 @@ pub use freezes::Freeze;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
 pub use releases::{ArchivedRelease, ShippingRelease, StagedPr, StagingRelease, Versioning, why};
 pub use reviews::KeptReview;
+pub use rollbacks::Rollback;
 pub use run_starts::Dedupe;
 pub use runs::{NewRun, RunRecord, Started};
 

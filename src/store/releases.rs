@@ -16,7 +16,7 @@ use sqlx::types::Json;
 use tracing::instrument;
 
 use super::{BeginWrite, Store, StoreError, on_db, on_db_read};
-use crate::domain::{Bump, Version};
+use crate::domain::{Bump, CdRelease, Version};
 
 /// A merged PR counted in a release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +84,9 @@ pub struct ArchivedRelease {
     pub tickets: Vec<String>,
     pub prs: Vec<StagedPr>,
     pub released_at: DateTime<Utc>,
+    /// What deployed it, for a rollback; none for releases archived before this was kept, or
+    /// imported.
+    pub cd: Option<CdRelease>,
 }
 
 #[derive(FromRow)]
@@ -94,6 +97,8 @@ pub(super) struct ReleaseRow {
     tickets: Json<Vec<String>>,
     prs: Json<Vec<StagedPr>>,
     released_at: Option<DateTime<Utc>>,
+    #[sqlx(default)]
+    cd: Option<Json<CdRelease>>,
 }
 
 impl ReleaseRow {
@@ -121,6 +126,7 @@ impl ReleaseRow {
             started_at: self.started_at,
             tickets: self.tickets.0,
             prs: self.prs.0,
+            cd: self.cd.map(|cd| cd.0),
         })
     }
 }

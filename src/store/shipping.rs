@@ -12,7 +12,7 @@ use super::releases::{
     UPSERT_STAGING, locked, put_staging, staging,
 };
 use super::{BeginWrite, Store, StoreError, on_db, on_db_read};
-use crate::domain::Version;
+use crate::domain::{CdRelease, Version};
 
 #[derive(FromRow)]
 struct ShippingRow {
@@ -51,8 +51,8 @@ const UPSERT_SHIPPING: &str = "INSERT INTO shipping_releases (repo, version, sta
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (repo) DO UPDATE SET version = $2, started_at = $3, \
      tickets = $4, prs = $5, run_id = $6, frozen_at = $7";
 
-const ARCHIVE: &str = "INSERT INTO archived_releases (repo, version, started_at, tickets, prs, released_at) \
-     SELECT repo, version, started_at, tickets, prs, $4 FROM shipping_releases \
+const ARCHIVE: &str = "INSERT INTO archived_releases (repo, version, started_at, tickets, prs, released_at, cd) \
+     SELECT repo, version, started_at, tickets, prs, $4, $5 FROM shipping_releases \
      WHERE repo = $1 AND version = $2 AND run_id = $3 ON CONFLICT (repo, version) DO NOTHING";
 
 /// The repo's shipping release, read on `$ex`.
@@ -162,7 +162,8 @@ impl Store {
     }
 
     /// Moves the release `version` that run `run_id` shipped into the archive, stamped
-    /// `released_at`. Safe to repeat: once archived, the same call returns the archived row.
+    /// `released_at`, with what deployed it (`cd`). Safe to repeat: once archived, the same call
+    /// returns the archived row.
     #[instrument(level = "debug", skip_all, fields(repo, version = %version, run_id))]
     pub async fn archive_shipping(
         &self,
@@ -170,11 +171,13 @@ impl Store {
         version: Version,
         run_id: &str,
         released_at: DateTime<Utc>,
+        cd: Option<&CdRelease>,
     ) -> Result<ArchivedRelease, StoreError> {
         let version_text = version.to_string();
         on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(ARCHIVE).bind(repo).bind(&version_text).bind(run_id).bind(released_at).execute(&mut *tx).await?;
+            sqlx::query(ARCHIVE).bind(repo).bind(&version_text).bind(run_id).bind(released_at).bind(cd.map(Json))
+                .execute(&mut *tx).await?;
             sqlx::query("DELETE FROM shipping_releases WHERE repo = $1 AND version = $2 AND run_id = $3")
                 .bind(repo).bind(&version_text).bind(run_id).execute(&mut *tx).await?;
             tx.commit().await?;
@@ -191,7 +194,7 @@ impl Store {
     /// The archived releases of a repo, newest first.
     #[instrument(level = "debug", skip_all, fields(repo))]
     pub async fn archived(&self, repo: &str) -> Result<Vec<ArchivedRelease>, StoreError> {
-        let sql = "SELECT repo, version, started_at, tickets, prs, released_at FROM archived_releases \
+        let sql = "SELECT repo, version, started_at, tickets, prs, released_at, cd FROM archived_releases \
                    WHERE repo = $1 ORDER BY released_at DESC, version DESC";
         let rows: Vec<ReleaseRow> =
             on_db_read!(self, pool => sqlx::query_as(sql).bind(repo).fetch_all(pool).await)?;

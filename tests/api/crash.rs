@@ -30,7 +30,7 @@ use crate::support::fake_jira::FakeJira;
 use crate::support::fake_policy::FakePolicy;
 use crate::support::fake_yaml::YamlStagePlan;
 use crate::support::http_fakes::Fault;
-use crate::support::repo::Repo;
+use crate::support::repo::{Repo, git, write};
 use crate::support::{APP_TOKEN, BOT_TOKEN, Backend, FakeSlack, TestDb, init, pr_env};
 
 struct Scene {
@@ -96,6 +96,7 @@ const RELEASE_SCRIPT: Script = Script {
         ("ask_create", "create"),
         ("ask_merge", "merge"),
         ("ask_stage", "approve"),
+        ("ask_back_merge", "open"),
     ],
 };
 
@@ -111,6 +112,7 @@ const SKIP_SCRIPT: Script = Script {
         ("stage:Sandbox", "skip"),
         ("ask_start", "approve"),
         ("ask_stage", "approve"),
+        ("ask_back_merge", "open"),
     ],
 };
 
@@ -181,13 +183,45 @@ impl Scene {
         scene
     }
 
-    /// Billo.Api 1.4.3 staged, with CD to Sandbox and Production.
+    /// Billo.Api 1.4.3 staged, with CD to Sandbox and Production, and a fix on main that
+    /// develop lacks (so the release ends with a back-merge PR).
     async fn release() -> Self {
         let scene = Self::new().await;
         let store = scene.store().await;
         stage_release(&store, &scene.azdo, &scene.jira, Clock::system().now()).await;
         store.close().await;
+        let author = &scene._repo.author;
+        git(author, &["checkout", "--quiet", "-b", "main"]);
+        write(author, "src/fix.rs", "// fixed on main\n");
+        git(author, &["add", "-A"]);
+        git(author, &["commit", "--quiet", "-m", "fix: on main"]);
+        git(author, &["push", "--quiet", "origin", "main"]);
+        let main = git(author, &["rev-parse", "HEAD"]).trim().to_owned();
+        scene.azdo.with_mut(|s| s.heads.insert("main".into(), main));
         scene
+    }
+
+    /// The back-merge PRs (main → develop), and how many runs review each.
+    async fn back_merges(&self) -> Vec<(String, i64)> {
+        let prs: Vec<(u32, String)> = self.azdo.with(|s| {
+            s.prs
+                .values()
+                .filter(|p| p.source_branch == "main" && p.target_branch == "develop")
+                .map(|p| (p.id, p.title.clone()))
+                .collect()
+        });
+        let mut db = self.db().await.unwrap();
+        let mut seen = Vec::new();
+        for (id, title) in prs {
+            let runs: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE kind = 'pr' AND pr_id = $1")
+                    .bind(i64::from(id))
+                    .fetch_one(&mut db)
+                    .await
+                    .unwrap();
+            seen.push((title, runs));
+        }
+        seen
     }
 
     /// The PR of [`pr`](Self::pr) after Billo.Api 1.4.2, with CD to Sandbox and Production: the
@@ -405,6 +439,16 @@ impl Scene {
                 .iter()
                 .map(|t| (t.name.clone(), t.commit.clone()))
                 .collect()
+        })
+    }
+
+    /// How many release PRs the bot created.
+    fn release_prs(&self) -> usize {
+        self.azdo.with(|s| {
+            s.created
+                .iter()
+                .filter(|(title, _)| title.starts_with("Release "))
+                .count()
         })
     }
 
@@ -684,6 +728,8 @@ struct ReleaseOutcome {
     /// (name, released) of every Jira version, and the fix versions of each ticket.
     jira_versions: Vec<(String, bool)>,
     fix_versions: Vec<Vec<String>>,
+    /// (title, review runs) of every back-merge PR.
+    back_merges: Vec<(String, i64)>,
 }
 
 impl<const SKIPS_SANDBOX: bool, const YAML: bool> Workflow for Shipping<SKIPS_SANDBOX, YAML> {
@@ -716,7 +762,7 @@ impl<const SKIPS_SANDBOX: bool, const YAML: bool> Workflow for Shipping<SKIPS_SA
         let status = scene.drive(script, kills).await;
         ReleaseOutcome {
             status,
-            release_prs: scene.azdo.with(|s| s.created.len()),
+            release_prs: scene.release_prs(),
             merges: scene.azdo.with(|s| s.completions.len()),
             builds: scene.azdo.with(|s| s.builds.len()),
             approvals: scene.approval_calls(),
@@ -735,6 +781,7 @@ impl<const SKIPS_SANDBOX: bool, const YAML: bool> Workflow for Shipping<SKIPS_SA
             fix_versions: ["ALLPOST-1", "ALLPOST-2", "ALLPOST-3"]
                 .map(|key| scene.jira.with(|s| s.issues[key].fix_versions.clone()))
                 .to_vec(),
+            back_merges: scene.back_merges().await,
         }
     }
 }
@@ -790,11 +837,12 @@ async fn killing_the_bot_at_every_step_of_a_reused_review_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_bot_at_every_step_of_a_release_changes_nothing() {
-    kill_at_every_step::<Release>(release_expected(), 16).await;
+    kill_at_every_step::<Release>(release_expected(), 19).await;
 }
 
 /// What the release gives when nothing goes wrong: one release PR, merged and built, each stage
-/// approved once (Production after its second operator), the tickets Done, 1.4.3 archived.
+/// approved once (Production after its second operator), the tickets Done, 1.4.3 archived, and
+/// one back-merge PR with one review run.
 fn release_expected() -> ReleaseOutcome {
     ReleaseOutcome {
         status: "done".into(),
@@ -811,6 +859,10 @@ fn release_expected() -> ReleaseOutcome {
         tags: vec![("v1.4.3".into(), "merge-d0d0d0d0".into())],
         jira_versions: vec![("Billo.Api 1.4.3".into(), true)],
         fix_versions: vec![vec!["Billo.Api 1.4.3".into()]; 3],
+        back_merges: vec![(
+            "Back-merge main into develop after Billo.Api 1.4.3".into(),
+            1,
+        )],
     }
 }
 
@@ -831,7 +883,7 @@ async fn killing_the_bot_at_every_step_of_a_yaml_release_changes_nothing() {
         ],
         ..release_expected()
     };
-    kill_at_every_step::<YamlRelease>(expected, 16).await;
+    kill_at_every_step::<YamlRelease>(expected, 19).await;
 }
 
 /// Skipping Sandbox, killed at every step: Sandbox's approval is rejected once, Production is
@@ -846,7 +898,7 @@ async fn killing_the_bot_at_every_step_of_a_skipped_stage_changes_nothing() {
         stage_starts: 1,
         ..release_expected()
     };
-    kill_at_every_step::<SkippedRelease>(expected, 18).await;
+    kill_at_every_step::<SkippedRelease>(expected, 21).await;
 }
 
 /// Production needs two people: the bot is killed after the first one's vote, before the

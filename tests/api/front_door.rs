@@ -82,7 +82,7 @@ async fn other_bad_input_is_explained(backend: Backend) {
         (
             "/release",
             "deploy Billo.Api",
-            "`deploy` is neither a subcommand (status, history, audit, freeze, unfreeze, help) nor a known repository",
+            "`deploy` is neither a subcommand (status, history, audit, freeze, unfreeze, rollback, help) nor a known repository",
         ),
         (
             "/release",
@@ -92,6 +92,16 @@ async fn other_bad_input_is_explained(backend: Backend) {
         (
             "/release",
             "audit Billo.Api 1.4",
+            "`1.4` is not a version: write it as 1.4.3.",
+        ),
+        (
+            "/release",
+            "rollback Billo.Api",
+            "Rollbacks need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT.",
+        ),
+        (
+            "/release",
+            "rollback Billo.Api 1.4",
             "`1.4` is not a version: write it as 1.4.3.",
         ),
         (

@@ -17,6 +17,7 @@ mod front_door;
 mod git;
 mod home;
 mod hostile;
+mod hotfixes;
 mod http;
 mod jira;
 mod jira_workflows;

@@ -184,7 +184,7 @@ pub async fn released_on(store: &Store, version: Version, now: DateTime<Utc>) {
     let run = RunId::new().to_string();
     store.ship("Billo.Api", &run, None, now).await.unwrap();
     store
-        .archive_shipping("Billo.Api", version, &run, now)
+        .archive_shipping("Billo.Api", version, &run, now, None)
         .await
         .unwrap();
 }

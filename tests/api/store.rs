@@ -608,7 +608,7 @@ async fn staging_is_one_per_repo_and_the_archive_is_immutable(backend: Backend) 
     assert_eq!(store.staging("Billo.Api").await.unwrap(), None);
     let released_at = now + TimeDelta::days(3);
     let archived = store
-        .archive_shipping("Billo.Api", release.version, &run, released_at)
+        .archive_shipping("Billo.Api", release.version, &run, released_at, None)
         .await
         .unwrap();
     assert_eq!(
@@ -617,13 +617,13 @@ async fn staging_is_one_per_repo_and_the_archive_is_immutable(backend: Backend) 
     );
     assert_eq!(store.shipping("Billo.Api").await.unwrap(), None);
     let again = store
-        .archive_shipping("Billo.Api", release.version, &run, now)
+        .archive_shipping("Billo.Api", release.version, &run, now, None)
         .await
         .unwrap();
     assert_eq!(again, archived, "archiving again changes nothing");
     assert!(
         store
-            .archive_shipping("Billo.Api", Version::new(9, 9, 9), &run, now)
+            .archive_shipping("Billo.Api", Version::new(9, 9, 9), &run, now, None)
             .await
             .is_err(),
         "nothing to archive is an error"
@@ -957,7 +957,7 @@ async fn merged_prs_are_staged_at_the_next_patch_and_none_is_lost(backend: Backe
     let run = RunId::new().to_string();
     store.ship("Billo.Api", &run, None, now).await.unwrap();
     store
-        .archive_shipping("Billo.Api", first.version, &run, now)
+        .archive_shipping("Billo.Api", first.version, &run, now, None)
         .await
         .unwrap();
     let store = Arc::new(store);

@@ -27,6 +27,14 @@ impl PrFlow {
     /// description and labels ask for as they are now (a label set just before the merge counts).
     pub(super) async fn stage(&self, ctx: &StepContext<'_>, mut run: PrRun) -> Step {
         let pr = pr_of(&run)?;
+        if self.is_back_merge(&pr) {
+            let reply = Message::new([Line::new().plain(format!(
+                "Not counted in a staging release: this back-merge brings {} what {} released \
+                 already.",
+                pr.target_branch, pr.source_branch
+            ))]);
+            return Ok(Transition::go(run.at(self.after_staging())).reply(reply));
+        }
         let merged = self.azdo.pull_request(pr.id).await?;
         let staged_pr = StagedPr::merged(
             i64::from(pr.id),
@@ -56,12 +64,15 @@ impl PrFlow {
                 staged.prs.len(),
                 staged.tickets.len()
             ))]);
-        let next = if self.settings.ci_auto {
+        Ok(Transition::go(run.at(self.after_staging())).reply(reply))
+    }
+
+    fn after_staging(&self) -> PrStep {
+        if self.settings.ci_auto {
             PrStep::QueueBuild
         } else {
             PrStep::AskCi
-        };
-        Ok(Transition::go(run.at(next)).reply(reply))
+        }
     }
 
     /// How the repository's next version is computed (see [`last_version`]).
@@ -71,12 +82,15 @@ impl PrFlow {
         repo: &RepoName,
     ) -> Result<Versioning, StepError> {
         let settings = self.repos_config.for_repo(repo);
-        let branch = settings
-            .release_branch
-            .as_deref()
-            .unwrap_or(&self.release_branch);
-        let last =
-            last_version(ctx.store(), &self.repos, repo, branch, &settings.tag_format).await?;
+        let branch = self.release_branch(repo);
+        let last = last_version(
+            ctx.store(),
+            &self.repos,
+            repo,
+            &branch,
+            &settings.tag_format,
+        )
+        .await?;
         Ok(Versioning {
             first: self.settings.first_version,
             last,

@@ -8,7 +8,7 @@
 use super::state::{MergeHold, PrInfo, PrRun, PrStep};
 use super::view::short;
 use super::{PrFlow, Step, pr_of, remember};
-use crate::azdo::{CompletionOptions, PrStatus, PullRequest};
+use crate::azdo::{CompletionOptions, MergeStrategy, PrStatus, PullRequest};
 use crate::domain::{Decides, Line, Message, OptionStyle, RepoName};
 use crate::workflow::flow::option;
 use crate::workflow::merge::{MergeOrder, Merged, merge_once};
@@ -293,10 +293,18 @@ impl PrFlow {
         }
     }
 
+    /// How the PR merges; a back-merge always with a merge commit (a squash would leave the
+    /// release branch's commits unknown to git, and the next release PR would hold them twice),
+    /// and never deleting its source, the release branch.
     fn completion(&self, pr: &PrInfo) -> CompletionOptions {
+        let back_merge = self.is_back_merge(pr);
         CompletionOptions {
-            strategy: self.settings.merge_strategy,
-            delete_source_branch: self.settings.delete_source_branch,
+            strategy: if back_merge {
+                MergeStrategy::NoFastForward
+            } else {
+                self.settings.merge_strategy
+            },
+            delete_source_branch: self.settings.delete_source_branch && !back_merge,
             merge_commit_message: Some(format!("Merged PR {}: {}", pr.id, pr.title)),
         }
     }

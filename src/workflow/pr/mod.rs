@@ -89,6 +89,22 @@ impl PrFlow {
             .cloned()
     }
 
+    /// The branch `repo` releases to (main), where its version tags are.
+    fn release_branch(&self, repo: &RepoName) -> String {
+        self.repos_config
+            .for_repo(repo)
+            .release_branch
+            .unwrap_or_else(|| self.release_branch.clone())
+    }
+
+    /// A PR from the repository's release branch is a back-merge (the release run's, or one
+    /// made by hand): what it brings and its tickets were released already, so it creates,
+    /// moves and stages nothing, and it merges with a merge commit and keeps its source branch.
+    fn is_back_merge(&self, pr: &PrInfo) -> bool {
+        pr.source_branch
+            .eq_ignore_ascii_case(&self.release_branch(&pr.repo))
+    }
+
     async fn fetch(&self, ctx: &StepContext<'_>, mut run: PrRun) -> Step {
         let pr = self
             .azdo

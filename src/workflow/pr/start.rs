@@ -3,9 +3,10 @@
 //! It dedupes on the database alone. (`/review` saves its request before the ack and the intake
 //! calls this after it.)
 
-use crate::domain::{RepoName, RunId};
-use crate::store::{Dedupe, RunRecord, StoreError};
-use crate::workflow::{Engine, Started, Subject};
+use crate::domain::{RepoName, RunId, RunKind};
+use crate::store::{Dedupe, NewRun, RunRecord, StoreError};
+use crate::workflow::flow::step_name;
+use crate::workflow::{Engine, Started, StepContext, Subject};
 
 use super::PrFlow;
 use super::state::PrRun;
@@ -97,4 +98,33 @@ pub async fn request_review(
         (_, Started::Duplicate) => Ok(Requested::Duplicate),
         (_, Started::AlreadyRunning(run)) => Ok(Requested::AlreadyRunning(run)),
     }
+}
+
+/// Starts the review of a PR that a step of another run opened (a release's back-merge PR), in
+/// that run's channel, by `by`. `key` dedupes it: a step that runs again starts nothing more.
+pub async fn review_opened(
+    ctx: &StepContext<'_>,
+    pr_id: u32,
+    repo: &RepoName,
+    by: &str,
+    key: String,
+) -> Result<(), StoreError> {
+    let state = serde_json::to_value(PrRun::new(pr_id, Some(repo.clone())))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let run = NewRun {
+        id: RunId::new(),
+        kind: RunKind::PR,
+        repo: Some(repo.clone()),
+        pr_id: Some(i64::from(pr_id)),
+        subject: format!("{repo}#{pr_id}"),
+        step: step_name(&state),
+        state,
+        channel_id: ctx.run().channel_id.clone(),
+        started_by: by.to_owned(),
+        one_per_pr: true,
+    };
+    ctx.store()
+        .create_run(&run, Some(&Dedupe::New(key)), ctx.now())
+        .await?;
+    Ok(())
 }

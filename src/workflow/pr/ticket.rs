@@ -23,6 +23,15 @@ impl PrFlow {
             return Ok(Transition::go(run.at(PrStep::Review)));
         };
         let pr = pr_of(&run)?;
+        if self.is_back_merge(&pr) {
+            run.tickets.clear();
+            run.notes.push(format!(
+                "A back-merge of {}: its tickets were released already, so none is created or \
+                 moved, and it is not staged.",
+                pr.source_branch
+            ));
+            return Ok(Transition::go(run.at(PrStep::Review)));
+        }
         let mut found = jira
             .describe(std::mem::take(&mut run.tickets), &mut run.notes)
             .await?;

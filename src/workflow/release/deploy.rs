@@ -9,7 +9,7 @@ use super::gates::{self, Gate};
 use super::questions::{StageQuestion, retry_stage_request};
 use super::questions::{stage_request, start_request};
 use super::state::{CdRelease, ReleaseRun, ReleaseStep};
-use super::{ReleaseFlow, STAGE_POINT, START_POINT, Step, retry, signoff};
+use super::{ReleaseFlow, STAGE_POINT, START_POINT, Step, retry, rollback, signoff};
 use crate::azdo::{ApproverRef, StageStatus};
 use crate::domain::{APPROVE, CdKind, Line, Message};
 use crate::workflow::ci;
@@ -30,12 +30,20 @@ impl ReleaseFlow {
         let stages = self.cd_stages(&run, &cd).await?;
         let order = self.repos_config.for_repo(&repo).stages;
         let ordered = gates::ordered(&stages, &order).map_err(StepError::permanent)?;
+        let ordered = rollback::in_rollback(&run, ordered);
         run.stages = gates::seen(&ordered, &run.skipped);
         let next = gates::next(&ordered, &run.skipped, &run.approved);
         count_round(&mut run, &next, ordered.len())?;
         let look_again = || retry("Look at the CD release again?");
         Ok(match next {
+            Gate::Deployed if run.rollback.is_some() => {
+                Transition::go(run.at(ReleaseStep::NextRedeploy))
+            }
             Gate::Deployed => Transition::go(run.at(ReleaseStep::Jira)),
+            Gate::LastSkipped { stage } if run.rollback.is_some() => {
+                let reason = format!("{stage} was skipped, so the rollback stops before it");
+                Transition::cancel(run, reason)
+            }
             Gate::LastSkipped { stage } => {
                 let reason = format!(
                     "{stage} was skipped, so the release stops before it: its tickets stay as they \

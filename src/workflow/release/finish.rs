@@ -67,12 +67,18 @@ impl ReleaseFlow {
         let released_at = run.released_at.unwrap_or_else(|| ctx.now());
         let run_id = ctx.run_id().to_string();
         ctx.store()
-            .archive_shipping(run.repo.as_str(), version, &run_id, released_at)
+            .archive_shipping(
+                run.repo.as_str(),
+                version,
+                &run_id,
+                released_at,
+                run.cd.as_ref(),
+            )
             .await
             .map_err(|e| match e {
                 StoreError::NotFound(what) => StepError::permanent(what),
                 other => other.into(),
             })?;
-        Ok(Transition::done(run.at(ReleaseStep::Finished)))
+        Ok(Transition::go(run.at(ReleaseStep::BackMerge)))
     }
 }

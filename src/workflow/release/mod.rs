@@ -13,7 +13,11 @@
 //!                                              └─────┼───────────────────────────────────────────────────────────────────┘
 //!                                                    ├─ rejected or failed ──► failed, [Retry]
 //!                                                    ├─ YAML stage failed ──► failed, [Retry <stage>] ──► retry stage ──► stages
-//!                                                    └─ all deployed ──► Jira (released) ──► notes ──► archive ──► finished
+//!                                                    └─ all deployed ──► Jira (released) ──► notes ──► archive ─┐
+//!                                                                                                              │
+//!  back-merge? ─┬─ main lacks nothing in develop ─────────────────────────────────────────────► finished ◄─────┘
+//!  (git)        └─ it holds commits develop lacks ──► ask back-merge ⏸ ─┬─ open ──► open PR, start its review ──► finished
+//!                                                                      └─ not now ──► finished
 //! ```
 //!
 //! The release is frozen just before the merge (`Store::ship`): what is staged then is what
@@ -23,12 +27,16 @@
 //! (`approve:{id}`, `reject:{id}`), each stage retry (`retry-stage:{run}:{stage}:{n}`); the
 //! archive is an idempotent move.
 //!
+//! A rollback (`rollback.rs`) is a run of this flow too: it deploys an archived release's stages
+//! again through the same approval loop, and records itself beside the archive.
+//!
 //! A file per stage: this one loads what ships; `release_pr.rs` opens and merges the release PR;
 //! `tag.rs` tags its merge commit; `fix_versions.rs` sets the Jira fix versions; `build.rs` follows CI and finds the CD release or YAML run; `deploy.rs` is the approval loop,
 //! `cd_reads.rs` what it reads and `stage_effects.rs` what it does in Azure DevOps; `finish.rs`
-//! moves the tickets, posts the notes and archives.
+//! moves the tickets, posts the notes and archives; `back_merge.rs` offers the back-merge PR.
 
 pub mod audit;
+mod back_merge;
 mod build;
 mod cd_reads;
 mod deploy;
@@ -40,6 +48,7 @@ mod questions;
 use questions::StageQuestion;
 mod release_pr;
 pub mod report;
+mod rollback;
 mod settings;
 mod stage_effects;
 use stage_effects::StageVerdict;
@@ -73,6 +82,8 @@ pub const REFRESH_POINT: &str = "refresh";
 pub const STAGE_POINT: &str = "stage";
 pub const START_POINT: &str = "start-stage";
 pub const RETRY_POINT: &str = "retry";
+pub const BACK_MERGE_POINT: &str = "back-merge";
+pub const REDEPLOY_POINT: &str = "redeploy";
 
 /// The repository's last version: its last release in the database, or before the first one,
 /// the highest tag in its `tag_format` on `branch`.
@@ -167,6 +178,10 @@ impl ReleaseFlow {
 
     async fn load(&self, ctx: &StepContext<'_>, mut run: ReleaseRun) -> Step {
         let repo = self.repo(&run)?;
+        if run.rollback.is_some() {
+            run.repo = repo;
+            return Ok(Transition::go(run.at(ReleaseStep::NextRedeploy)));
+        }
         let settings = self.repos_config.for_repo(&repo);
         run.repo = repo.clone();
         run.from_branch = settings
@@ -266,6 +281,19 @@ impl Flow for ReleaseFlow {
             ReleaseStep::Jira => self.released_jira(ctx, run).await,
             ReleaseStep::Notes => Ok(self.notes(ctx, run)),
             ReleaseStep::Archive => self.archive(ctx, run).await,
+            ReleaseStep::NextRedeploy => self.next_redeploy(run).await,
+            ReleaseStep::AskRedeploy { stage, stage_id } => {
+                self.ask_redeploy(ctx, run, stage, stage_id)
+            }
+            ReleaseStep::Redeploy {
+                stage,
+                stage_id,
+                by,
+            } => self.redeploy(ctx, run, &stage, stage_id, &by).await,
+            ReleaseStep::RecordRollback => self.record_rollback(ctx, run).await,
+            ReleaseStep::BackMerge => self.check_back_merge(run).await,
+            ReleaseStep::AskBackMerge => Ok(self.ask_back_merge(ctx, run)),
+            ReleaseStep::OpenBackMerge => self.open_back_merge(ctx, run).await,
             ReleaseStep::Finished => Ok(Transition::done(run)),
         }
     }
@@ -307,7 +335,8 @@ mod tests {
     #[test]
     fn every_option_name_of_the_flow_is_valid() {
         for name in [
-            "create", "cancel", "merge", "refresh", "retry", "approve", "skip", "reject",
+            "create", "cancel", "merge", "refresh", "retry", "approve", "skip", "reject", "open",
+            "later", "stop",
         ] {
             assert!(crate::domain::OptionName::parse(name).is_some(), "{name}");
         }

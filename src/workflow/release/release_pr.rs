@@ -9,7 +9,7 @@ use super::{
     retry, signoff,
 };
 use crate::azdo::{CompletionOptions, MergeStrategy, NewPullRequest, PrStatus};
-use crate::domain::{Decides, Line, Message, OptionStyle};
+use crate::domain::{Decides, Line, Message, OptionStyle, RepoName};
 use crate::store::StoreError;
 use crate::workflow::flow::option;
 use crate::workflow::merge::{MergeHold, MergeOrder, Merged, merge_once};
@@ -60,24 +60,7 @@ impl ReleaseFlow {
             description: notes::markdown(&run),
         };
         let pr: ReleasePr = ctx
-            .once("release-pr", |_| async {
-                let open = self
-                    .azdo
-                    .active_pull_requests(&repo, &new.target_branch)
-                    .await?
-                    .into_iter()
-                    .find(|pr| pr.source_branch.eq_ignore_ascii_case(&new.source_branch));
-                let (pr, reused) = match open {
-                    Some(pr) => (pr, true),
-                    None => (self.azdo.create_pull_request(&repo, &new).await?, false),
-                };
-                Ok::<_, StepError>(ReleasePr {
-                    id: pr.id,
-                    url: pr.web_url,
-                    commit: pr.source_commit.unwrap_or_default(),
-                    reused,
-                })
-            })
+            .once("release-pr", |_| self.open_pr(&repo, &new))
             .await?;
         let verb = if pr.reused {
             "was already open; the bot reuses it"
@@ -90,6 +73,31 @@ impl ReleaseFlow {
             .plain(format!(" {verb}."))]);
         run.release_pr = Some(pr);
         Ok(Transition::go(run.at(ReleaseStep::AskMerge)).reply(reply))
+    }
+
+    /// Opens the PR `new`, or reuses the one already open for the same branches (someone's by
+    /// hand, or an earlier attempt's whose answer was lost).
+    pub(super) async fn open_pr(
+        &self,
+        repo: &RepoName,
+        new: &NewPullRequest,
+    ) -> Result<ReleasePr, StepError> {
+        let open = self
+            .azdo
+            .active_pull_requests(repo, &new.target_branch)
+            .await?
+            .into_iter()
+            .find(|pr| pr.source_branch.eq_ignore_ascii_case(&new.source_branch));
+        let (pr, reused) = match open {
+            Some(pr) => (pr, true),
+            None => (self.azdo.create_pull_request(repo, new).await?, false),
+        };
+        Ok(ReleasePr {
+            id: pr.id,
+            url: pr.web_url,
+            commit: pr.source_commit.unwrap_or_default(),
+            reused,
+        })
     }
 
     /// Shows the release PR as it is now and asks to merge it. A PR merged by hand goes on.

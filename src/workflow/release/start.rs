@@ -2,7 +2,7 @@
 //! only at the database, so a Slack handler can call it before its ack.
 
 use super::ReleaseFlow;
-use super::state::{ChosenVersion, ReleaseRun};
+use super::state::{ChosenVersion, ReleaseRun, RollbackPlan};
 use crate::domain::{RepoName, RunId, RunKind, Version};
 use chrono::{DateTime, Utc};
 
@@ -84,29 +84,137 @@ pub async fn request_release(
         }
     };
     let version = chosen.unwrap_or(staged);
-    let subject = Subject {
-        repo: Some(repo.clone()),
-        pr_id: None,
-        title: format!("Release {repo} {version}"),
-        one_per_pr: false,
-    };
-    let dedupe = dedupe.map(Dedupe::New);
     let mut state = ReleaseRun::new(repo.clone(), String::new(), String::new());
     state.chosen = chosen.map(|version| ChosenVersion {
         version,
         by: started_by.to_owned(),
     });
+    let title = format!("Release {repo} {version}");
+    Ok(
+        match start(engine, store, state, title, started_by, dedupe).await? {
+            Start::Created(run) => ReleaseRequested::Started { run, version },
+            Start::AlreadyRunning(run) => ReleaseRequested::AlreadyRunning(run),
+            Start::Duplicate => ReleaseRequested::Duplicate,
+        },
+    )
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RollbackRequested {
+    Started {
+        run: RunId,
+        to: Version,
+        left: Version,
+    },
+    /// One release or rollback at a time per repository: this one is under way.
+    AlreadyRunning(Box<RunRecord>),
+    /// No archived version below the deployed one (`deployed`, if any) has its deployment on
+    /// record.
+    NothingBefore {
+        deployed: Option<Version>,
+    },
+    /// The version asked for is not in the archive.
+    NotArchived(Version),
+    /// The version asked for was archived before the bot kept what deployed it.
+    NoDeployment(Version),
+    /// The version asked for is the one deployed now.
+    Deployed(Version),
+    Duplicate,
+}
+
+/// Starts a rollback of `repo` to `to` (else to the newest archived version below the deployed
+/// one). It is not refused by a freeze: going back is what an incident needs, and every stage
+/// still asks its approvers.
+pub async fn request_rollback(
+    engine: &Engine,
+    store: &Store,
+    repo: &RepoName,
+    by: &str,
+    to: Option<Version>,
+    dedupe: Option<String>,
+) -> Result<RollbackRequested, StoreError> {
+    if let Some(run) = running(store, repo).await? {
+        return Ok(RollbackRequested::AlreadyRunning(run));
+    }
+    let archived = store.archived(repo.as_str()).await?;
+    let deployed = store.deployed_version(repo.as_str()).await?;
+    let target = match (to, deployed) {
+        (Some(to), Some(deployed)) if to == deployed => {
+            return Ok(RollbackRequested::Deployed(to));
+        }
+        (Some(to), _) => match archived.iter().find(|r| r.version == to) {
+            None => return Ok(RollbackRequested::NotArchived(to)),
+            Some(r) if r.cd.is_none() => return Ok(RollbackRequested::NoDeployment(to)),
+            Some(r) => r,
+        },
+        (None, _) => {
+            let below = archived
+                .iter()
+                .filter(|r| r.cd.is_some() && deployed.is_none_or(|d| r.version < d))
+                .max_by_key(|r| r.version);
+            match below {
+                Some(r) => r,
+                None => return Ok(RollbackRequested::NothingBefore { deployed }),
+            }
+        }
+    };
+    let left = deployed.unwrap_or(target.version);
+    let mut state = ReleaseRun::new(repo.clone(), String::new(), String::new());
+    state.version = Some(target.version.to_string());
+    state.cd.clone_from(&target.cd);
+    state.rollback = Some(RollbackPlan {
+        to: target.version,
+        left,
+        redeployed: Vec::new(),
+    });
+    let title = format!("Rollback {repo} to {}", target.version);
+    Ok(
+        match start(engine, store, state, title, by, dedupe).await? {
+            Start::Created(run) => RollbackRequested::Started {
+                run,
+                to: target.version,
+                left,
+            },
+            Start::AlreadyRunning(run) => RollbackRequested::AlreadyRunning(run),
+            Start::Duplicate => RollbackRequested::Duplicate,
+        },
+    )
+}
+
+enum Start {
+    Created(RunId),
+    AlreadyRunning(Box<RunRecord>),
+    Duplicate,
+}
+
+/// Starts a run of the release flow at `state`, one per repository.
+async fn start(
+    engine: &Engine,
+    store: &Store,
+    state: ReleaseRun,
+    title: String,
+    by: &str,
+    dedupe: Option<String>,
+) -> Result<Start, StoreError> {
+    let repo = state.repo.clone();
+    let subject = Subject {
+        repo: Some(repo.clone()),
+        pr_id: None,
+        title,
+        one_per_pr: false,
+    };
+    let dedupe = dedupe.map(Dedupe::New);
     match engine
-        .start::<ReleaseFlow>(state, subject, started_by, dedupe.as_ref())
+        .start::<ReleaseFlow>(state, subject, by, dedupe.as_ref())
         .await
     {
-        Ok((run, Started::Created)) => Ok(ReleaseRequested::Started { run, version }),
-        Ok((_, Started::Duplicate)) => Ok(ReleaseRequested::Duplicate),
-        Ok((_, Started::AlreadyRunning(run))) => Ok(ReleaseRequested::AlreadyRunning(run)),
+        Ok((run, Started::Created)) => Ok(Start::Created(run)),
+        Ok((_, Started::Duplicate)) => Ok(Start::Duplicate),
+        Ok((_, Started::AlreadyRunning(run))) => Ok(Start::AlreadyRunning(run)),
         // Another request won the race for the repository.
-        Err(StoreError::Conflict(_)) => Ok(match running(store, repo).await? {
-            Some(run) => ReleaseRequested::AlreadyRunning(run),
-            None => ReleaseRequested::Duplicate,
+        Err(StoreError::Conflict(_)) => Ok(match running(store, &repo).await? {
+            Some(run) => Start::AlreadyRunning(run),
+            None => Start::Duplicate,
         }),
         Err(e) => Err(e),
     }

@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use super::fix_versions::FixVersion;
+pub use super::rollback::RollbackPlan;
 use crate::azdo::ApprovalId;
-use crate::domain::{Approver, CdKind, RepoName, Version};
+pub use crate::domain::CdRelease;
+use crate::domain::{Approver, RepoName, Version};
 use crate::store::{StagedPr, StagingRelease};
 pub use crate::workflow::ci::BuildRef;
 use crate::workflow::merge::MergeHold;
@@ -23,18 +25,6 @@ pub struct ReleasePr {
     /// An open release PR existed already and was reused.
     #[serde(default)]
     pub reused: bool,
-}
-
-/// What deploys the CI build: the classic release Azure DevOps created from it, or a YAML
-/// pipeline run (the CI build itself, or a run of the CD pipeline it triggered).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CdRelease {
-    /// The release id, or the run's build id.
-    pub id: i64,
-    pub name: String,
-    pub url: String,
-    #[serde(default)]
-    pub kind: CdKind,
 }
 
 /// A stage as the card shows it.
@@ -135,6 +125,23 @@ pub enum ReleaseStep {
     Jira,
     Notes,
     Archive,
+    /// A rollback: the next stage of the archived release to deploy again.
+    NextRedeploy,
+    AskRedeploy {
+        stage: String,
+        stage_id: i64,
+    },
+    Redeploy {
+        stage: String,
+        stage_id: i64,
+        /// Who asked in Slack, for the comment in Azure DevOps.
+        by: String,
+    },
+    RecordRollback,
+    /// Does the release branch hold commits the target branch lacks (a hotfix)?
+    BackMerge,
+    AskBackMerge,
+    OpenBackMerge,
     Finished,
 }
 
@@ -205,6 +212,16 @@ pub struct ReleaseRun {
     /// The Jira versions set as the tickets' fix version, one per project.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fix_versions: Vec<FixVersion>,
+    /// The commits the release branch holds and the target branch lacks, once the release is
+    /// archived (`<short hash> <subject>`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lacking: Vec<String>,
+    /// Set when the run is a rollback rather than a release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackPlan>,
+    /// The back-merge PR (release branch → target branch), once opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_merge: Option<ReleasePr>,
     #[serde(flatten)]
     pub step: ReleaseStep,
 }
@@ -239,6 +256,9 @@ impl ReleaseRun {
             notes: Vec::new(),
             stuck: Vec::new(),
             fix_versions: Vec::new(),
+            lacking: Vec::new(),
+            rollback: None,
+            back_merge: None,
             step: ReleaseStep::Load,
         }
     }

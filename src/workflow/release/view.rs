@@ -15,7 +15,12 @@ pub fn card(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> CardView {
                 .code(run.to_branch.clone()),
         );
     }
-    if let Some(version) = &run.version {
+    if let Some(plan) = &run.rollback {
+        lines.push(Line::new().plain(format!(
+            "Rollback from {} to {}: its deployment runs again, stage by stage.",
+            plan.left, plan.to
+        )));
+    } else if let Some(version) = &run.version {
         lines.extend(version_line(version, run));
         lines.extend(super::notes::contents(run, pr_link));
     }
@@ -36,10 +41,11 @@ pub fn card(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> CardView {
             .iter()
             .map(|n| Line::new().plain(format!("Note: {n}"))),
     );
-    CardView {
-        title: format!("Release {}", run.name()),
-        lines,
-    }
+    let title = match &run.rollback {
+        Some(plan) => format!("Rollback {} to {}", run.repo, plan.to),
+        None => format!("Release {}", run.name()),
+    };
+    CardView { title, lines }
 }
 
 /// Why the release has its version: who chose it, or the PR whose bump decided it.

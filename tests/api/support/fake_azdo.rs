@@ -42,6 +42,8 @@ pub struct FakePr {
     pub description: String,
     /// Label names (all active).
     pub labels: Vec<String>,
+    /// The `completionOptions` of the completion or auto-complete last asked for.
+    pub completion: Value,
 }
 
 impl FakePr {
@@ -64,6 +66,7 @@ impl FakePr {
             project: "Proj",
             description: format!("{title} (description)"),
             labels: Vec::new(),
+            completion: Value::Null,
         }
     }
 }
@@ -416,6 +419,7 @@ impl Respond for Router {
                     project: fake_projects::project_of(&state, repo),
                     description: body["description"].as_str().unwrap_or_default().to_owned(),
                     labels: Vec::new(),
+                    completion: Value::Null,
                 };
                 pr.iterations.push(pr.source_commit.clone());
                 let answer = pr_json(&pr);

@@ -103,13 +103,15 @@ fn trigger(stage: &mut FakeStage, next_approval: i64) {
     }
 }
 
+/// A new approval's id: above every one given so far (a stage deployed again gets a new one).
 fn next_approval_id(state: &CdState) -> i64 {
-    500 + state
+    state
         .releases
         .iter()
         .flat_map(|r| &r.stages)
-        .filter(|s| s.approval.is_some())
-        .count() as i64
+        .filter_map(|s| s.approval.as_ref().map(|(id, _)| *id))
+        .max()
+        .map_or(500, |id| id + 1)
 }
 
 /// A read of the release moves deployments on.

@@ -7,7 +7,8 @@
 //! `peelTags=true`, `GitAnnotatedTag`). Approximations: the error answers (a tag whose name
 //! exists: 409; a missing name or object: 400; an object that is not in the repository: 404) are
 //! not documented, so their statuses and TF texts are guesses; and a completion in a linked
-//! origin always makes a merge commit, whatever the merge strategy.
+//! origin makes a merge commit for every strategy but `squash` (rebase strategies are not
+//! modelled).
 
 use std::path::Path;
 
@@ -147,30 +148,47 @@ pub fn head(state: &AzdoState, branch: &str) -> Option<String> {
         .then(|| String::from_utf8(output.stdout).unwrap().trim().to_owned())
 }
 
-/// Merges `source` into `target` in the linked origin as a completion with a merge commit does;
-/// returns the merge commit. `None` without an origin, or when `target` is not a branch there.
-pub fn merge(state: &AzdoState, source: &str, target: &str, message: &str) -> Option<String> {
+/// Merges `source` into `target` in the linked origin as a completion does: with a merge
+/// commit, or with `squash` a commit whose only parent is the target; returns that commit.
+/// `None` without an origin, or when `target` is not a branch there.
+pub fn merge(
+    state: &AzdoState,
+    source: &str,
+    target: &str,
+    message: &str,
+    squash: bool,
+) -> Option<String> {
     let origin = state.origin.as_ref()?;
     let base = head(state, target)?;
-    Some(merge_in(origin, &base, source, target, message))
+    Some(merge_in(origin, &base, source, target, message, squash))
 }
 
-fn merge_in(origin: &Path, base: &str, source: &str, target: &str, message: &str) -> String {
+/// Deletes `branch` in the linked origin, as a completion with `deleteSourceBranch` does.
+pub fn delete_branch(state: &AzdoState, branch: &str) {
+    if let Some(origin) = &state.origin {
+        git(
+            origin,
+            &["update-ref", "-d", &format!("refs/heads/{branch}")],
+        );
+    }
+}
+
+fn merge_in(
+    origin: &Path,
+    base: &str,
+    source: &str,
+    target: &str,
+    message: &str,
+    squash: bool,
+) -> String {
     let tree = git(origin, &["merge-tree", "--write-tree", base, source]);
     let tree = tree.lines().next().unwrap().to_owned();
-    let commit = git(
-        origin,
-        &[
-            "commit-tree",
-            &tree,
-            "-p",
-            base,
-            "-p",
-            source,
-            "-m",
-            message,
-        ],
-    );
+    let mut args = vec!["commit-tree", &tree, "-p", base];
+    if !squash {
+        args.extend(["-p", source]);
+    }
+    args.extend(["-m", message]);
+    let commit = git(origin, &args);
     let commit = commit.trim().to_owned();
     git(
         origin,

@@ -191,6 +191,7 @@ fn patch(state: &mut AzdoState, id: u32, body: &Value) -> ResponseTemplate {
         if let Some(by) = body["autoCompleteSetBy"]["id"].as_str() {
             state.auto_completes.push((id, body.clone()));
             let pr = state.prs.get_mut(&id).unwrap();
+            pr.completion = body["completionOptions"].clone();
             pr.auto_complete = (by != NOBODY).then(|| by.to_owned());
             let answer = pr_json(pr);
             settle_auto_complete(state, id);
@@ -202,6 +203,7 @@ fn patch(state: &mut AzdoState, id: u32, body: &Value) -> ResponseTemplate {
         return ResponseTemplate::new(400).set_body_json(json!({"message": "Invalid argument value.\r\nParameter name: You must specify a valid LastMergeSourceCommit to perform this operation.", "typeKey": "InvalidArgumentValueException"}));
     };
     state.completions.push((id, reviewed.to_owned()));
+    state.prs.get_mut(&id).unwrap().completion = body["completionOptions"].clone();
     if let Some((status, message)) = state.refuse_completion.clone() {
         return ResponseTemplate::new(status)
             .set_body_json(json!({"message": message, "typeKey": "GitNeedsPermissionException"}));
@@ -220,15 +222,18 @@ fn patch(state: &mut AzdoState, id: u32, body: &Value) -> ResponseTemplate {
     ok(complete(state, id))
 }
 
-/// Completes PR `id` as a merge does: merge commit, close date, and the CI trigger.
+/// Completes PR `id` as a merge does, with its completion options: merge commit (or squash
+/// commit), the source branch deleted if asked, close date, and the CI trigger.
 pub fn complete(state: &mut AzdoState, id: u32) -> Value {
-    let (source, target) = (
-        state.prs[&id].source_commit.clone(),
-        state.prs[&id].target_branch.clone(),
-    );
-    let message = format!("Merged PR {id}: {}", state.prs[&id].title);
-    let merge = fake_origin::merge(state, &source, &target, &message)
+    let pr = &state.prs[&id];
+    let (source, target) = (pr.source_commit.clone(), pr.target_branch.clone());
+    let squash = pr.completion["mergeStrategy"] == "squash";
+    let message = format!("Merged PR {id}: {}", pr.title);
+    let merge = fake_origin::merge(state, &source, &target, &message, squash)
         .unwrap_or_else(|| format!("merge-{}", &source[..8.min(source.len())]));
+    if pr_deletes_source(&state.prs[&id]) {
+        fake_origin::delete_branch(state, &state.prs[&id].source_branch);
+    }
     let pr = state.prs.get_mut(&id).unwrap();
     pr.status = "completed".into();
     pr.merge_commit = Some(merge.clone());
@@ -248,4 +253,8 @@ pub fn settle_auto_complete(state: &mut AzdoState, id: u32) {
     if ready {
         complete(state, id);
     }
+}
+
+fn pr_deletes_source(pr: &super::fake_azdo::FakePr) -> bool {
+    pr.completion["deleteSourceBranch"] == true
 }

@@ -1,0 +1,65 @@
+//! `/release rollback <repo> [version]`, answered in the ack: the rollback run starts (it asks
+//! each stage's approvers on its card), or the answer says why not and what to do.
+
+use tracing::warn;
+
+use super::front_door::{CommandCall, FrontDoor, card_url};
+use super::mrkdwn;
+use crate::domain::{RepoName, RunKind, Version};
+use crate::workflow::release::report;
+use crate::workflow::release::start::{RollbackRequested, request_rollback};
+
+impl FrontDoor {
+    pub(super) async fn rollback(
+        &self,
+        call: &CommandCall<'_>,
+        repo: &RepoName,
+        to: Option<Version>,
+    ) -> String {
+        if !self.engine.runs(&RunKind::RELEASE) {
+            return "Rollbacks need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT.".into();
+        }
+        let name = mrkdwn::escape(repo.as_str());
+        let dedupe = format!("slack:command:{}", call.trigger);
+        let requested = Box::pin(request_rollback(
+            &self.engine,
+            &self.store,
+            repo,
+            call.user,
+            to,
+            Some(dedupe),
+        ));
+        match requested.await {
+            Ok(RollbackRequested::Started { to, left, .. }) => format!(
+                "Rolling back {name} from {left} to {to}. Each stage asks its approvers on the card in <#{}>.",
+                self.engine.channel_for(Some(repo))
+            ),
+            Ok(RollbackRequested::AlreadyRunning(run)) => {
+                let card = card_url(&run, call.team_domain);
+                mrkdwn::lines(&[report::already_under_way(repo, &run, card)])
+            }
+            Ok(RollbackRequested::NothingBefore {
+                deployed: Some(deployed),
+            }) => format!(
+                "Nothing to roll back to: no release of {name} before {deployed} has its deployment on record. `/release history {name}` lists the versions."
+            ),
+            Ok(RollbackRequested::NothingBefore { deployed: None }) => {
+                format!("Nothing to roll back: the bot has released no version of {name} yet.")
+            }
+            Ok(RollbackRequested::NotArchived(version)) => format!(
+                "{version} is not a released version of {name}. `/release history {name}` lists them."
+            ),
+            Ok(RollbackRequested::NoDeployment(version)) => format!(
+                "{name} {version} was released before the bot kept what deployed it, so it cannot deploy it again: redeploy it in Azure DevOps."
+            ),
+            Ok(RollbackRequested::Deployed(version)) => {
+                format!("{name} {version} is the version deployed now; name an earlier one.")
+            }
+            Ok(RollbackRequested::Duplicate) => format!("Already on it: the rollback of {name}."),
+            Err(e) => {
+                warn!(error = %e, "cannot start a rollback");
+                "The rollback could not be started: the bot cannot reach its database. Try again in a minute.".into()
+            }
+        }
+    }
+}
