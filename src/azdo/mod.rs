@@ -18,10 +18,10 @@ mod pipeline_runs;
 mod policies;
 mod pull_dto;
 mod pulls;
+mod refs;
 mod releases;
 mod reviews;
 mod stages;
-mod tags;
 mod timeline;
 mod version;
 
@@ -37,9 +37,9 @@ pub use identities::{ApproverRef, Identities, Person};
 pub use pipeline_runs::PipelineRuns;
 pub use policies::{Policies, PolicyHold};
 pub use pulls::PullRequests;
+pub use refs::Refs;
 pub use releases::ClassicReleases;
 pub use reviews::PrReviews;
-pub use tags::Tags;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AzdoError {
@@ -281,7 +281,7 @@ pub struct Release {
 /// and what is left here (who the PAT is, a PR's link).
 #[async_trait]
 pub trait AzureDevOps:
-    PullRequests + Policies + PrReviews + Builds + ClassicReleases + PipelineRuns + Identities + Tags
+    PullRequests + Policies + PrReviews + Builds + ClassicReleases + PipelineRuns + Identities + Refs
 {
     /// The page of PR `pr` in `repo` that a human opens (no request is made).
     fn pull_request_link(&self, repo: &RepoName, pr: i64) -> String;

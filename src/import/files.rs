@@ -147,6 +147,7 @@ fn release(
             prs,
             released_at,
             cd: None,
+            hotfix: None,
         }),
         None => out.staging.push(StagingRelease {
             repo,

@@ -154,7 +154,7 @@ pub async fn apply(
             .await?
             .iter()
             .any(|r| r.version == release.version);
-        let fate = if there || (!dry_run && !store.import_archived(release).await?) {
+        let fate = if there || (!dry_run && !store.archive_release(release).await?) {
             Fate::AlreadyThere
         } else {
             Fate::Imported

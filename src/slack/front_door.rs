@@ -80,6 +80,7 @@ impl FrontDoor {
             Ok(Command::Freeze(repo, reason)) => self.freeze(call, repo, Some(reason)).await,
             Ok(Command::Unfreeze(repo)) => self.freeze(call, repo, None).await,
             Ok(Command::Rollback(repo, version)) => self.rollback(call, &repo, version).await,
+            Ok(Command::Hotfix(repo)) => self.hotfix(call, &repo).await,
             Err(error) => {
                 info!(user = call.user, command = call.command, %error, "slash command refused");
                 error.to_string()

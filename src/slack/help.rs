@@ -31,6 +31,7 @@ pub fn release_help(repos: &[RepoName]) -> String {
         "• `/release <repo>` — release the repo's staging version: release PR, CI, Sandbox, Production".into(),
         "• `/release <repo> <version>` — the same, as a version of your choice above the last one".into(),
         "• `/release freeze <repo> <reason>` — refuse its Merge buttons and release starts, with the reason, until `/release unfreeze <repo>`".into(),
+        "• `/release hotfix <repo>` — make `hotfix/<next patch>` off the release branch; PRs into it ship with **Ship hotfix**".into(),
         "• `/release rollback <repo> [version]` — deploy an earlier released version again, stage by stage, each asked here (the one before the deployed one without a version)".into(),
         "• `/release status [repo]` — staging releases and waiting approvals".into(),
         "• `/release history <repo>` — versions released so far".into(),

@@ -14,12 +14,12 @@ pub mod dispatch;
 pub mod front_door;
 pub mod help;
 pub mod home;
+mod lanes;
 pub mod link;
 pub mod mrkdwn;
 pub mod outbound;
 #[cfg(test)]
 mod rendered;
-mod rollback;
 pub mod signature;
 mod slack_error;
 pub mod socket_mode;

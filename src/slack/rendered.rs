@@ -217,6 +217,7 @@ mod release_report {
                 prs: Vec::new(),
                 released_at: Utc::now(),
                 cd: None,
+                hotfix: None,
             })
             .collect();
         let text = mrkdwn::lines(&history("Billo.Api", &archived).lines);

@@ -87,6 +87,8 @@ pub struct ArchivedRelease {
     /// What deployed it, for a rollback; none for releases archived before this was kept, or
     /// imported.
     pub cd: Option<CdRelease>,
+    /// The hotfix branch it shipped from, for a hotfix.
+    pub hotfix: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -99,6 +101,8 @@ pub(super) struct ReleaseRow {
     released_at: Option<DateTime<Utc>>,
     #[sqlx(default)]
     cd: Option<Json<CdRelease>>,
+    #[sqlx(default)]
+    hotfix: Option<String>,
 }
 
 impl ReleaseRow {
@@ -127,6 +131,7 @@ impl ReleaseRow {
             tickets: self.tickets.0,
             prs: self.prs.0,
             cd: self.cd.map(|cd| cd.0),
+            hotfix: self.hotfix,
         })
     }
 }
@@ -314,25 +319,6 @@ impl Store {
     /// SQLite's write lock already does.
     pub(super) fn repo_lock(&self) -> Option<&'static str> {
         (self.dialect() == super::Dialect::Postgres).then_some(super::ADVISORY_LOCK)
-    }
-
-    /// Adds a release from elsewhere (the old agent's files) to the archive. `false`: that
-    /// version of the repository is archived already, and was left as it is.
-    #[instrument(level = "debug", skip_all, fields(repo = %release.repo, version = %release.version))]
-    pub async fn import_archived(&self, release: &ArchivedRelease) -> Result<bool, StoreError> {
-        let sql = "INSERT INTO archived_releases (repo, version, started_at, tickets, prs, released_at) \
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (repo, version) DO NOTHING";
-        let inserted = on_db!(self, pool => sqlx::query(sql)
-            .bind(&release.repo)
-            .bind(release.version.to_string())
-            .bind(release.started_at)
-            .bind(Json(&release.tickets))
-            .bind(Json(&release.prs))
-            .bind(release.released_at)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(inserted == 1)
     }
 
     /// Opens `release` as its repository's staging release unless the repository has one.

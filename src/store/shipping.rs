@@ -12,7 +12,7 @@ use super::releases::{
     UPSERT_STAGING, locked, put_staging, staging,
 };
 use super::{BeginWrite, Store, StoreError, on_db, on_db_read};
-use crate::domain::{CdRelease, Version};
+use crate::domain::{Bump, CdRelease, Version};
 
 #[derive(FromRow)]
 struct ShippingRow {
@@ -114,8 +114,13 @@ impl Store {
                     return Err(StoreError::NotFound(format!("nothing is staged for {repo}")));
                 }
             };
-            if let Some(chosen) = chosen {
-                release.version = chosen;
+            match chosen {
+                Some(chosen) => release.version = chosen,
+                None => {
+                    let archived: Vec<String> = sqlx::query_scalar("SELECT version FROM archived_releases WHERE repo = $1")
+                        .bind(repo).fetch_all(&mut *tx).await?;
+                    release.version = above_archived(release.version, &archived, &release.prs);
+                }
             }
             sqlx::query(UPSERT_SHIPPING)
                 .bind(&release.repo)
@@ -191,13 +196,68 @@ impl Store {
             })
     }
 
+    /// Archives a release that never was in staging: a hotfix (whose PRs the run read from Azure
+    /// DevOps), or one from the old agent's files. `false`: that version of the repository is
+    /// archived already, and was left as it is.
+    #[instrument(level = "debug", skip_all, fields(repo = %release.repo, version = %release.version))]
+    pub async fn archive_release(&self, release: &ArchivedRelease) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO archived_releases (repo, version, started_at, tickets, prs, released_at, cd, hotfix) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repo, version) DO NOTHING";
+        let inserted = on_db!(self, pool => sqlx::query(sql)
+            .bind(&release.repo)
+            .bind(release.version.to_string())
+            .bind(release.started_at)
+            .bind(Json(&release.tickets))
+            .bind(Json(&release.prs))
+            .bind(release.released_at)
+            .bind(release.cd.as_ref().map(Json))
+            .bind(&release.hotfix)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(inserted == 1)
+    }
+
     /// The archived releases of a repo, newest first.
     #[instrument(level = "debug", skip_all, fields(repo))]
     pub async fn archived(&self, repo: &str) -> Result<Vec<ArchivedRelease>, StoreError> {
-        let sql = "SELECT repo, version, started_at, tickets, prs, released_at, cd FROM archived_releases \
+        let sql = "SELECT repo, version, started_at, tickets, prs, released_at, cd, hotfix FROM archived_releases \
                    WHERE repo = $1 ORDER BY released_at DESC, version DESC";
         let rows: Vec<ReleaseRow> =
             on_db_read!(self, pool => sqlx::query_as(sql).bind(repo).fetch_all(pool).await)?;
         rows.into_iter().map(ReleaseRow::archived).collect()
+    }
+}
+
+/// The staged version, or, when a hotfix released it (or a higher one) since it was computed,
+/// the version after the highest released one by the staged PRs' highest bump.
+fn above_archived(staged: Version, archived: &[String], prs: &[StagedPr]) -> Version {
+    let top = archived
+        .iter()
+        .filter_map(|v| v.parse::<Version>().ok())
+        .max();
+    match top {
+        Some(top) if top >= staged => {
+            let bump = super::releases::why(prs).map_or(Bump::Patch, |pr| pr.bump);
+            top.bumped(bump, false)
+        }
+        _ => staged,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_staged_version_a_hotfix_took_moves_above_it() {
+        let fix = [StagedPr::merged(1, "fix: x", "", &[])];
+        let feat = [StagedPr::merged(2, "feat: y", "", &[])];
+        let v = |s: &str| s.parse::<Version>().unwrap();
+        let archived = ["1.4.3".to_owned(), "1.4.4".to_owned()];
+        assert_eq!(above_archived(v("1.4.4"), &archived, &fix), v("1.4.5"));
+        assert_eq!(above_archived(v("1.4.4"), &archived, &feat), v("1.5.0"));
+        assert_eq!(above_archived(v("1.5.0"), &archived, &feat), v("1.5.0"));
+        assert_eq!(above_archived(v("1.4.4"), &[], &fix), v("1.4.4"));
     }
 }

@@ -82,7 +82,7 @@ async fn other_bad_input_is_explained(backend: Backend) {
         (
             "/release",
             "deploy Billo.Api",
-            "`deploy` is neither a subcommand (status, history, audit, freeze, unfreeze, rollback, help) nor a known repository",
+            "`deploy` is neither a subcommand (status, history, audit, freeze, unfreeze, hotfix, rollback, help) nor a known repository",
         ),
         (
             "/release",

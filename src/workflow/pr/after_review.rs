@@ -1,6 +1,6 @@
 //! The PR workflow after the merge: Jira, staging and CI.
 
-use super::state::{Outcome, PrRun, PrStep};
+use super::state::{Outcome, PrInfo, PrRun, PrStep};
 use super::{PrFlow, Step, pr_of};
 use crate::domain::{Decides, Line, Message, OptionStyle, RepoName};
 use crate::store::{StagedPr, Versioning};
@@ -27,12 +27,10 @@ impl PrFlow {
     /// description and labels ask for as they are now (a label set just before the merge counts).
     pub(super) async fn stage(&self, ctx: &StepContext<'_>, mut run: PrRun) -> Step {
         let pr = pr_of(&run)?;
-        if self.is_back_merge(&pr) {
-            let reply = Message::new([Line::new().plain(format!(
-                "Not counted in a staging release: this back-merge brings {} what {} released \
-                 already.",
-                pr.target_branch, pr.source_branch
-            ))]);
+        if let Some(why) = self.not_staged(&pr) {
+            let reply = Message::new([
+                Line::new().plain(format!("Not counted in a staging release: {why}."))
+            ]);
             return Ok(Transition::go(run.at(self.after_staging())).reply(reply));
         }
         let merged = self.azdo.pull_request(pr.id).await?;
@@ -65,6 +63,23 @@ impl PrFlow {
                 staged.tickets.len()
             ))]);
         Ok(Transition::go(run.at(self.after_staging())).reply(reply))
+    }
+
+    /// Why a merged PR stays out of the staging release: a back-merge brings back what was
+    /// released, and a PR into a hotfix branch ships with that hotfix.
+    fn not_staged(&self, pr: &PrInfo) -> Option<String> {
+        if self.is_back_merge(pr) {
+            return Some(format!(
+                "this back-merge brings {} what {} released already",
+                pr.target_branch, pr.source_branch
+            ));
+        }
+        pr.target_branch.starts_with("hotfix/").then(|| {
+            format!(
+                "it ships with the hotfix {} (Ship hotfix on the hotfix's card)",
+                pr.target_branch
+            )
+        })
     }
 
     fn after_staging(&self) -> PrStep {

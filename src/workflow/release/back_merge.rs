@@ -20,9 +20,10 @@ impl ReleaseFlow {
     pub(super) async fn check_back_merge(&self, run: ReleaseRun) -> Step {
         let mut run = run;
         let repo = self.repo(&run)?;
+        let into = self.target_branch(&repo);
         run.lacking = self
             .repos
-            .missing_from(&repo, &run.to_branch, &run.from_branch)
+            .missing_from(&repo, &run.to_branch, &into)
             .await?;
         if run.lacking.is_empty() {
             return Ok(Transition::done(run.at(ReleaseStep::Finished)));
@@ -35,6 +36,7 @@ impl ReleaseFlow {
         ctx: &StepContext<'_>,
         mut run: ReleaseRun,
     ) -> Transition<ReleaseRun> {
+        let into = self.target_branch(&run.repo);
         match ctx.decision(BACK_MERGE_POINT) {
             None => {
                 let request = ApprovalRequest {
@@ -42,7 +44,7 @@ impl ReleaseFlow {
                     decides: Decides::Release,
                     author: None,
                     deciders: None,
-                    prompt: back_merge_prompt(&run),
+                    prompt: back_merge_prompt(&run, &into),
                     options: vec![
                         option("open", "Open back-merge PR", OptionStyle::Primary),
                         option("later", "Not now", OptionStyle::Plain),
@@ -59,11 +61,11 @@ impl ReleaseFlow {
                 let said = format!(
                     "No back-merge PR: {} still lacks {} commits of {}. Open a PR {} → {} by \
                      hand before the next release, or its release PR will not hold them.",
-                    run.from_branch,
+                    into,
                     run.lacking.len(),
                     run.to_branch,
                     run.to_branch,
-                    run.from_branch
+                    into
                 );
                 Transition::done(run.at(ReleaseStep::Finished))
                     .reply(Message::new([Line::new().plain(said)]))
@@ -75,16 +77,16 @@ impl ReleaseFlow {
     /// its review, once.
     pub(super) async fn open_back_merge(&self, ctx: &StepContext<'_>, mut run: ReleaseRun) -> Step {
         let repo = self.repo(&run)?;
+        let into = self.target_branch(&repo);
         let new = NewPullRequest {
             source_branch: run.to_branch.clone(),
-            target_branch: run.from_branch.clone(),
+            target_branch: into.clone(),
             title: format!(
-                "Back-merge {} into {} after {}",
+                "Back-merge {} into {into} after {}",
                 run.to_branch,
-                run.from_branch,
                 run.name()
             ),
-            description: back_merge_description(&run),
+            description: back_merge_description(&run, &into),
         };
         let pr = ctx
             .once("back-merge-pr", |_| self.open_pr(&repo, &new))
@@ -113,7 +115,7 @@ impl ReleaseFlow {
     }
 }
 
-fn back_merge_prompt(run: &ReleaseRun) -> String {
+fn back_merge_prompt(run: &ReleaseRun, into: &str) -> String {
     let mut listed: Vec<&str> = run
         .lacking
         .iter()
@@ -126,22 +128,19 @@ fn back_merge_prompt(run: &ReleaseRun) -> String {
         listed.push(&more_text);
     }
     format!(
-        "{} has {} commits that {} lacks ({}). Open a back-merge PR {} → {}?",
+        "{} has {} commits that {into} lacks ({}). Open a back-merge PR {} → {into}?",
         run.to_branch,
         run.lacking.len(),
-        run.from_branch,
         listed.join("; "),
         run.to_branch,
-        run.from_branch
     )
 }
 
-fn back_merge_description(run: &ReleaseRun) -> String {
+fn back_merge_description(run: &ReleaseRun, into: &str) -> String {
     let mut text = format!(
-        "{} holds commits that {} lacks, after {}. Merging this PR brings them back, so the next \
-         release PR holds them too.\n\n",
+        "{} holds commits that {into} lacks, after {}. Merging this PR brings them back, so the \
+         next release PR holds them too.\n\n",
         run.to_branch,
-        run.from_branch,
         run.name()
     );
     for commit in &run.lacking {

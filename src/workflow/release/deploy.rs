@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use super::gates::{self, Gate};
 use super::questions::{StageQuestion, retry_stage_request};
 use super::questions::{stage_request, start_request};
-use super::state::{CdRelease, ReleaseRun, ReleaseStep};
-use super::{ReleaseFlow, STAGE_POINT, START_POINT, Step, retry, rollback, signoff};
+use super::state::{ReleaseRun, ReleaseStep};
+use super::{ReleaseFlow, STAGE_POINT, START_POINT, Step, cd_of, retry, rollback, signoff};
 use crate::azdo::{ApproverRef, StageStatus};
 use crate::domain::{APPROVE, CdKind, Line, Message};
 use crate::workflow::ci;
@@ -249,12 +249,6 @@ impl ReleaseFlow {
             self.settings.poll_interval,
         ))
     }
-}
-
-pub(super) fn cd_of(run: &ReleaseRun) -> Result<CdRelease, StepError> {
-    run.cd
-        .clone()
-        .ok_or_else(|| StepError::permanent("the run lost track of its CD release"))
 }
 
 /// Each question or start is a round of the approval loop; a loop that goes round more often

@@ -4,7 +4,7 @@
 use super::state::{ReleaseRun, ReleaseStep};
 use super::{ReleaseFlow, Step, notes};
 use crate::domain::{Line, Message};
-use crate::store::StoreError;
+use crate::store::{ArchivedRelease, StoreError};
 use crate::workflow::{StepContext, StepError, Transition};
 
 impl ReleaseFlow {
@@ -66,6 +66,20 @@ impl ReleaseFlow {
             .map_err(StepError::permanent)?;
         let released_at = run.released_at.unwrap_or_else(|| ctx.now());
         let run_id = ctx.run_id().to_string();
+        if let Some(hotfix) = &run.hotfix {
+            let release = ArchivedRelease {
+                repo: run.repo.to_string(),
+                version,
+                started_at: hotfix.since,
+                tickets: run.tickets.iter().map(|t| t.key.to_string()).collect(),
+                prs: run.prs.clone(),
+                released_at,
+                cd: run.cd.clone(),
+                hotfix: Some(hotfix.branch.clone()),
+            };
+            ctx.store().archive_release(&release).await?;
+            return Ok(Transition::go(run.at(ReleaseStep::BackMerge)));
+        }
         ctx.store()
             .archive_shipping(
                 run.repo.as_str(),

@@ -27,7 +27,9 @@
 //! (`approve:{id}`, `reject:{id}`), each stage retry (`retry-stage:{run}:{stage}:{n}`); the
 //! archive is an idempotent move.
 //!
-//! A rollback (`rollback.rs`) is a run of this flow too: it deploys an archived release's stages
+//! A hotfix (`hotfix.rs`) is a release whose PRs are those merged into its own branch, made off
+//! the release branch; it ships like any release. A rollback (`rollback.rs`) is a run of this
+//! flow too: it deploys an archived release's stages
 //! again through the same approval loop, and records itself beside the archive.
 //!
 //! A file per stage: this one loads what ships; `release_pr.rs` opens and merges the release PR;
@@ -43,6 +45,7 @@ mod deploy;
 mod finish;
 mod fix_versions;
 pub mod gates;
+mod hotfix;
 pub mod notes;
 mod questions;
 use questions::StageQuestion;
@@ -71,7 +74,7 @@ use crate::workflow::flow::option;
 use crate::workflow::pr::PrSettings;
 use crate::workflow::tickets::JiraSide;
 use crate::workflow::{ApprovalRequest, CardView, Flow, StepContext, StepError, Transition};
-use state::{ReleasePr, ReleaseRun, ReleaseStep, Signoff};
+use state::{CdRelease, ReleasePr, ReleaseRun, ReleaseStep, Signoff};
 
 pub use settings::ReleaseSettings;
 
@@ -84,6 +87,7 @@ pub const START_POINT: &str = "start-stage";
 pub const RETRY_POINT: &str = "retry";
 pub const BACK_MERGE_POINT: &str = "back-merge";
 pub const REDEPLOY_POINT: &str = "redeploy";
+pub const SHIP_POINT: &str = "ship-hotfix";
 
 /// The repository's last version: its last release in the database, or before the first one,
 /// the highest tag in its `tag_format` on `branch`.
@@ -128,6 +132,14 @@ impl ReleaseFlow {
             })
     }
 
+    /// The branch PRs of `repo` target (develop), which releases ship from.
+    fn target_branch(&self, repo: &RepoName) -> String {
+        self.repos_config
+            .for_repo(repo)
+            .target_branch
+            .unwrap_or_else(|| self.pr.target_branch.clone())
+    }
+
     /// What would ship now: the staging release, with a release an earlier run left shipping
     /// (it stopped after its merge) counted in.
     async fn current(
@@ -153,12 +165,18 @@ impl ReleaseFlow {
         }))
     }
 
-    /// Takes what would ship now into the run, with the tickets' Jira summaries.
+    /// Takes what would ship now into the run, with the tickets' Jira summaries: the staging
+    /// release, or for a hotfix the PRs merged into its branch.
     async fn refresh(
         &self,
         ctx: &StepContext<'_>,
         run: &mut ReleaseRun,
     ) -> Result<bool, StepError> {
+        if run.hotfix.is_some() {
+            let found = self.hotfix_prs(run).await?;
+            self.describe(run).await?;
+            return Ok(found);
+        }
         let Some(release) = self.current(ctx, run).await? else {
             return Ok(false);
         };
@@ -182,11 +200,12 @@ impl ReleaseFlow {
             run.repo = repo;
             return Ok(Transition::go(run.at(ReleaseStep::NextRedeploy)));
         }
+        if run.hotfix.is_some() {
+            return self.load_hotfix(ctx, run, repo).await;
+        }
         let settings = self.repos_config.for_repo(&repo);
         run.repo = repo.clone();
-        run.from_branch = settings
-            .target_branch
-            .unwrap_or_else(|| self.pr.target_branch.clone());
+        run.from_branch = self.target_branch(&repo);
         run.to_branch = settings
             .release_branch
             .unwrap_or_else(|| self.settings.branch.clone());
@@ -281,6 +300,8 @@ impl Flow for ReleaseFlow {
             ReleaseStep::Jira => self.released_jira(ctx, run).await,
             ReleaseStep::Notes => Ok(self.notes(ctx, run)),
             ReleaseStep::Archive => self.archive(ctx, run).await,
+            ReleaseStep::HotfixBranch => self.hotfix_branch(ctx, run).await,
+            ReleaseStep::AskShip => self.ask_ship(ctx, run).await,
             ReleaseStep::NextRedeploy => self.next_redeploy(run).await,
             ReleaseStep::AskRedeploy { stage, stage_id } => {
                 self.ask_redeploy(ctx, run, stage, stage_id)
@@ -310,6 +331,12 @@ fn release_pr_of(run: &ReleaseRun) -> Result<ReleasePr, StepError> {
         .ok_or_else(|| StepError::permanent("the run lost track of its release PR"))
 }
 
+fn cd_of(run: &ReleaseRun) -> Result<CdRelease, StepError> {
+    run.cd
+        .clone()
+        .ok_or_else(|| StepError::permanent("the run lost track of its CD release"))
+}
+
 fn signoff(decision: &Decision, what: impl Into<String>) -> Signoff {
     Signoff {
         what: what.into(),
@@ -336,7 +363,7 @@ mod tests {
     fn every_option_name_of_the_flow_is_valid() {
         for name in [
             "create", "cancel", "merge", "refresh", "retry", "approve", "skip", "reject", "open",
-            "later", "stop",
+            "later", "stop", "ship",
         ] {
             assert!(crate::domain::OptionName::parse(name).is_some(), "{name}");
         }

@@ -56,7 +56,7 @@ impl ReleaseFlow {
         let new = NewPullRequest {
             source_branch: run.from_branch.clone(),
             target_branch: run.to_branch.clone(),
-            title: format!("Release {}", run.name()),
+            title: run.title(),
             description: notes::markdown(&run),
         };
         let pr: ReleasePr = ctx
@@ -170,27 +170,30 @@ impl ReleaseFlow {
             return Ok(Transition::go(run.at(ReleaseStep::MergeHeld { hold })));
         }
         let run_id = ctx.run_id().to_string();
-        let shipping = ctx
-            .store()
-            .ship(
-                repo.as_str(),
-                &run_id,
-                run.chosen.as_ref().map(|c| c.version),
-                ctx.now(),
-            )
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound(what) => StepError::permanent(what),
-                other => other.into(),
-            })?;
-        run.take(&shipping.release);
+        // A hotfix ships what its branch holds; a release, what is staged.
+        if run.hotfix.is_none() {
+            let shipping = ctx
+                .store()
+                .ship(
+                    repo.as_str(),
+                    &run_id,
+                    run.chosen.as_ref().map(|c| c.version),
+                    ctx.now(),
+                )
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound(what) => StepError::permanent(what),
+                    other => other.into(),
+                })?;
+            run.take(&shipping.release);
+        }
         run.frozen = true;
         // A release PR is merged, never squashed: main and develop keep one history, and the
         // source branch (develop) is never deleted.
         let options = CompletionOptions {
             strategy: MergeStrategy::NoFastForward,
             delete_source_branch: false,
-            merge_commit_message: Some(format!("Release {}", run.name())),
+            merge_commit_message: Some(run.title()),
         };
         let order = MergeOrder {
             repo: &repo,
@@ -209,19 +212,13 @@ impl ReleaseFlow {
                 Ok(Transition::go(run.at(ReleaseStep::Tag)).reply(reply))
             }
             Merged::Stale { message } => {
-                ctx.store()
-                    .unship(repo.as_str(), &run_id, ctx.now())
-                    .await?;
-                run.frozen = false;
+                self.unfreeze(ctx, &mut run).await?;
                 Ok(Transition::go(
                     run.at(ReleaseStep::Stale { reason: message }),
                 ))
             }
             Merged::Refused { reason } => {
-                ctx.store()
-                    .unship(repo.as_str(), &run_id, ctx.now())
-                    .await?;
-                run.frozen = false;
+                self.unfreeze(ctx, &mut run).await?;
                 run.merges_refused += 1;
                 let reason = format!("Azure DevOps did not merge the release PR: {reason}");
                 Ok(Transition::fail_with_retry(
@@ -231,6 +228,19 @@ impl ReleaseFlow {
                 ))
             }
         }
+    }
+
+    /// Puts the release back into staging because its merge did not happen (a hotfix was never
+    /// taken out of it).
+    async fn unfreeze(&self, ctx: &StepContext<'_>, run: &mut ReleaseRun) -> Result<(), StepError> {
+        if run.hotfix.is_none() {
+            let run_id = ctx.run_id().to_string();
+            ctx.store()
+                .unship(run.repo.as_str(), &run_id, ctx.now())
+                .await?;
+        }
+        run.frozen = false;
+        Ok(())
     }
 
     /// Waits while branch policies hold the release PR (nothing is frozen yet), looking again

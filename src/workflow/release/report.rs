@@ -121,7 +121,14 @@ pub fn history(repo: &str, archived: &[ArchivedRelease]) -> Message {
     for release in archived.iter().take(HISTORY_MAX) {
         lines.push(
             Line::new()
-                .plain(format!("• {} on ", release.version))
+                .plain(format!(
+                    "• {}{} on ",
+                    release.version,
+                    release
+                        .hotfix
+                        .as_ref()
+                        .map_or_else(String::new, |branch| format!(" (hotfix, from {branch})"))
+                ))
                 .date(release.released_at)
                 .plain(format!(
                     ": {} PRs, {} tickets ({})",

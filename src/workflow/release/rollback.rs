@@ -13,9 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::deploy::cd_of;
 use super::state::{ReleaseRun, ReleaseStep};
-use super::{REDEPLOY_POINT, ReleaseFlow, Step, gates, signoff};
+use super::{REDEPLOY_POINT, ReleaseFlow, Step, cd_of, gates, signoff};
 use crate::azdo::Stage;
 use crate::domain::{APPROVE, CdKind, Deciders, Decides, Line, Message, OptionStyle, Version};
 use crate::store::Rollback;

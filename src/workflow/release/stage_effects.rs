@@ -2,9 +2,8 @@
 //! a stage's approvals (each once), start a stage that waited for a skipped one, and retry a
 //! failed YAML stage. Every effect is journaled.
 
-use super::deploy::cd_of;
 use super::state::{ReleaseRun, ReleaseStep};
-use super::{ReleaseFlow, Step, retry};
+use super::{ReleaseFlow, Step, cd_of, retry};
 use crate::azdo::{ApprovalId, Stage, StageStatus};
 use crate::domain::{CdKind, Line, Message};
 use crate::workflow::{StepContext, StepError, Transition, cd_approval};

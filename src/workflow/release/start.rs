@@ -2,7 +2,7 @@
 //! only at the database, so a Slack handler can call it before its ack.
 
 use super::ReleaseFlow;
-use super::state::{ChosenVersion, ReleaseRun, RollbackPlan};
+use super::state::{ChosenVersion, Hotfix, ReleaseRun, RollbackPlan};
 use crate::domain::{RepoName, RunId, RunKind, Version};
 use chrono::{DateTime, Utc};
 
@@ -177,6 +177,42 @@ pub async fn request_rollback(
             },
             Start::AlreadyRunning(run) => RollbackRequested::AlreadyRunning(run),
             Start::Duplicate => RollbackRequested::Duplicate,
+        },
+    )
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HotfixRequested {
+    Started(RunId),
+    /// One release, hotfix or rollback at a time per repository: this one is under way.
+    AlreadyRunning(Box<RunRecord>),
+    Duplicate,
+}
+
+/// Starts a hotfix of `repo`: its run names the version (the last one plus a patch) and makes
+/// the branch. A freeze does not refuse it (its Merge buttons are refused while frozen).
+pub async fn request_hotfix(
+    engine: &Engine,
+    store: &Store,
+    repo: &RepoName,
+    by: &str,
+    at: DateTime<Utc>,
+    dedupe: Option<String>,
+) -> Result<HotfixRequested, StoreError> {
+    if let Some(run) = running(store, repo).await? {
+        return Ok(HotfixRequested::AlreadyRunning(run));
+    }
+    let mut state = ReleaseRun::new(repo.clone(), String::new(), String::new());
+    state.hotfix = Some(Hotfix {
+        branch: String::new(),
+        since: at,
+    });
+    let title = format!("Hotfix {repo}");
+    Ok(
+        match start(engine, store, state, title, by, dedupe).await? {
+            Start::Created(run) => HotfixRequested::Started(run),
+            Start::AlreadyRunning(run) => HotfixRequested::AlreadyRunning(run),
+            Start::Duplicate => HotfixRequested::Duplicate,
         },
     )
 }

@@ -35,6 +35,15 @@ pub struct StageSeen {
     pub state: String,
 }
 
+/// A hotfix lane: its branch off the release branch (named once the version is known), and
+/// since when PRs merged into it count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hotfix {
+    #[serde(default)]
+    pub branch: String,
+    pub since: DateTime<Utc>,
+}
+
 /// A version someone asked for with `/release <repo> <version>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChosenVersion {
@@ -125,6 +134,10 @@ pub enum ReleaseStep {
     Jira,
     Notes,
     Archive,
+    /// A hotfix: its branch is made off the release branch.
+    HotfixBranch,
+    /// A hotfix waits for its PRs, then for Ship hotfix.
+    AskShip,
     /// A rollback: the next stage of the archived release to deploy again.
     NextRedeploy,
     AskRedeploy {
@@ -216,6 +229,9 @@ pub struct ReleaseRun {
     /// archived (`<short hash> <subject>`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lacking: Vec<String>,
+    /// Set when the run is a hotfix: it ships the PRs merged into its branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotfix: Option<Hotfix>,
     /// Set when the run is a rollback rather than a release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackPlan>,
@@ -257,6 +273,7 @@ impl ReleaseRun {
             stuck: Vec::new(),
             fix_versions: Vec::new(),
             lacking: Vec::new(),
+            hotfix: None,
             rollback: None,
             back_merge: None,
             step: ReleaseStep::Load,
@@ -286,6 +303,16 @@ impl ReleaseRun {
                     .or_else(|| crate::domain::JiraKey::parse(key).map(Ticket::bare))
             })
             .collect();
+    }
+
+    /// `Release Billo.Api 1.4.3`, or `Hotfix Billo.Api 1.4.4`.
+    pub fn title(&self) -> String {
+        let kind = if self.hotfix.is_some() {
+            "Hotfix"
+        } else {
+            "Release"
+        };
+        format!("{kind} {}", self.name())
     }
 
     /// `Billo.Api 1.4.3`, or the repository alone before the version is known.

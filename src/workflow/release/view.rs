@@ -43,7 +43,7 @@ pub fn card(run: &ReleaseRun, pr_link: &dyn Fn(i64) -> String) -> CardView {
     );
     let title = match &run.rollback {
         Some(plan) => format!("Rollback {} to {}", run.repo, plan.to),
-        None => format!("Release {}", run.name()),
+        None => run.title(),
     };
     CardView { title, lines }
 }

@@ -144,6 +144,8 @@ pub struct AzdoState {
     /// A real bare repository behind Billo.Api: completions merge there, heads and tags are
     /// read from it (`fake_origin`).
     pub origin: Option<std::path::PathBuf>,
+    /// (branch, commit) of every branch created through the refs API.
+    pub branches_created: Vec<(String, String)>,
     /// Every annotated tag created through the API, in order.
     pub tags: Vec<FakeTag>,
 }

@@ -1,4 +1,5 @@
-//! Azure Repos' side of the fake: tags through the refs and annotated tags APIs, and, once a test
+//! Azure Repos' side of the fake: tags through the refs and annotated tags APIs, branches listed
+//! and created through the refs API, and, once a test
 //! links the fake to a real bare repository (`AzdoState::origin`), PR completions that merge for
 //! real there, branch heads read from it, and tags written into it. Without an origin, tags live
 //! in `AzdoState::tags` and merges make up their commit ids.
@@ -38,7 +39,7 @@ pub fn route(
             let filter = query.get("filter").cloned().unwrap_or_default();
             let prefix = format!("refs/{filter}");
             let peel = query.get("peelTags").is_some_and(|p| p == "true");
-            let refs = tags(state)
+            let mut refs: Vec<Value> = tags(state)
                 .into_iter()
                 .filter(|t| format!("refs/tags/{}", t.name).starts_with(&prefix))
                 .map(|t| {
@@ -49,7 +50,22 @@ pub fn route(
                     r
                 })
                 .collect();
+            refs.extend(
+                branches(state)
+                    .into_iter()
+                    .filter(|(name, _)| format!("refs/heads/{name}").starts_with(&prefix))
+                    .map(|(name, commit)| json!({"name": format!("refs/heads/{name}"), "objectId": commit})),
+            );
             Some(list(refs))
+        }
+        ("POST", ["org", "Proj", "_apis", "git", "repositories", _, "refs"]) => {
+            let results = body
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|update| create_ref(state, update))
+                .collect();
+            Some(list(results))
         }
         (
             "POST",
@@ -98,6 +114,66 @@ pub fn route(
         }
         _ => None,
     }
+}
+
+/// One ref update of `POST refs`: only creations (from the zero id) of branches are modelled.
+/// Approximation: the status for a branch that exists already (`staleOldObjectId`) is not
+/// documented for this case.
+fn create_ref(state: &mut AzdoState, update: &Value) -> Value {
+    let name = update["name"].as_str().unwrap_or_default().to_owned();
+    let commit = update["newObjectId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let zero = update["oldObjectId"]
+        .as_str()
+        .is_some_and(|o| o.chars().all(|c| c == '0'));
+    let branch = name
+        .strip_prefix("refs/heads/")
+        .unwrap_or_default()
+        .to_owned();
+    let exists = branches(state).iter().any(|(b, _)| *b == branch);
+    let status = if branch.is_empty() {
+        "invalidRefName"
+    } else if !zero || exists {
+        "staleOldObjectId"
+    } else {
+        match &state.origin {
+            Some(origin) => {
+                git(origin, &["update-ref", &name, &commit, ""]);
+            }
+            None => {
+                state.heads.insert(branch.clone(), commit.clone());
+            }
+        }
+        state.branches_created.push((branch, commit.clone()));
+        "succeeded"
+    };
+    json!({"name": name, "newObjectId": commit, "oldObjectId": update["oldObjectId"],
+        "success": status == "succeeded", "updateStatus": status})
+}
+
+/// The branches: read from the linked origin, or the heads the fake was given.
+pub fn branches(state: &AzdoState) -> Vec<(String, String)> {
+    let Some(origin) = &state.origin else {
+        return state
+            .heads
+            .iter()
+            .map(|(b, c)| (b.clone(), c.clone()))
+            .collect();
+    };
+    git(
+        origin,
+        &[
+            "for-each-ref",
+            "refs/heads",
+            "--format=%(refname:lstrip=2) %(objectname)",
+        ],
+    )
+    .lines()
+    .filter_map(|line| line.split_once(' '))
+    .map(|(b, c)| (b.to_owned(), c.to_owned()))
+    .collect()
 }
 
 /// The tags of the origin: read from the linked repository, or as the fake recorded them.

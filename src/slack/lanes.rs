@@ -1,5 +1,5 @@
-//! `/release rollback <repo> [version]`, answered in the ack: the rollback run starts (it asks
-//! each stage's approvers on its card), or the answer says why not and what to do.
+//! `/release hotfix <repo>` and `/release rollback <repo> [version]`, answered in the ack: the
+//! run starts (its card asks the rest), or the answer says why not and what to do.
 
 use tracing::warn;
 
@@ -7,9 +7,42 @@ use super::front_door::{CommandCall, FrontDoor, card_url};
 use super::mrkdwn;
 use crate::domain::{RepoName, RunKind, Version};
 use crate::workflow::release::report;
-use crate::workflow::release::start::{RollbackRequested, request_rollback};
+use crate::workflow::release::start::{
+    HotfixRequested, RollbackRequested, request_hotfix, request_rollback,
+};
 
 impl FrontDoor {
+    pub(super) async fn hotfix(&self, call: &CommandCall<'_>, repo: &RepoName) -> String {
+        if !self.engine.runs(&RunKind::RELEASE) {
+            return "Hotfixes need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT.".into();
+        }
+        let name = mrkdwn::escape(repo.as_str());
+        let dedupe = format!("slack:command:{}", call.trigger);
+        let requested = Box::pin(request_hotfix(
+            &self.engine,
+            &self.store,
+            repo,
+            call.user,
+            self.clock.now(),
+            Some(dedupe),
+        ));
+        match requested.await {
+            Ok(HotfixRequested::Started(_)) => format!(
+                "Starting a hotfix of {name}: its branch is made from the release branch, and the PRs merged into it ship with Ship hotfix. Follow it on its card in <#{}>.",
+                self.engine.channel_for(Some(repo))
+            ),
+            Ok(HotfixRequested::AlreadyRunning(run)) => {
+                let card = card_url(&run, call.team_domain);
+                mrkdwn::lines(&[report::already_under_way(repo, &run, card)])
+            }
+            Ok(HotfixRequested::Duplicate) => format!("Already on it: the hotfix of {name}."),
+            Err(e) => {
+                warn!(error = %e, "cannot start a hotfix");
+                "The hotfix could not be started: the bot cannot reach its database. Try again in a minute.".into()
+            }
+        }
+    }
+
     pub(super) async fn rollback(
         &self,
         call: &CommandCall<'_>,

@@ -1,6 +1,8 @@
 -- What deployed each archived release (its classic release or YAML run, as JSON), so that
 -- `/release rollback` can deploy it again. Releases archived before this column have none.
 ALTER TABLE archived_releases ADD COLUMN cd TEXT;
+-- The hotfix branch a release shipped from (`/release hotfix`); none for a release of develop.
+ALTER TABLE archived_releases ADD COLUMN hotfix TEXT;
 
 -- Rollbacks: an archived version deployed again with `/release rollback`, the version it left,
 -- and the stages deployed again. Rows are never changed or removed (see the triggers).
