@@ -25,8 +25,15 @@ pub trait PipelineRuns: Send + Sync {
         approve: bool,
         comment: &str,
     ) -> Result<(), AzdoError>;
-    /// Reruns the failed jobs of stage `stage` (its `identifier`) of run `run`.
-    async fn retry_stage(&self, repo: &RepoName, run: i64, stage: &str) -> Result<(), AzdoError>;
+    /// Reruns stage `stage` (its `identifier`) of run `run`: its failed jobs, or with `all_jobs`
+    /// every job (a rollback deploying it again).
+    async fn retry_stage(
+        &self,
+        repo: &RepoName,
+        run: i64,
+        stage: &str,
+        all_jobs: bool,
+    ) -> Result<(), AzdoError>;
     /// The run of pipeline `pipeline` (an id or a name) that build `ci` triggered, if one is
     /// queued yet.
     async fn triggered_run(
@@ -96,13 +103,19 @@ impl PipelineRuns for AzdoClient {
 
     /// https://learn.microsoft.com/rest/api/azure/devops/build/stages/update
     #[instrument(level = "debug", skip_all, fields(run, stage))]
-    async fn retry_stage(&self, repo: &RepoName, run: i64, stage: &str) -> Result<(), AzdoError> {
+    async fn retry_stage(
+        &self,
+        repo: &RepoName,
+        run: i64,
+        stage: &str,
+        all_jobs: bool,
+    ) -> Result<(), AzdoError> {
         let url = self.url(
             repo,
             &["build", "builds", &run.to_string(), "stages", stage],
             &[],
         );
-        let body = json!({"state": "retry", "forceRetryAllJobs": false});
+        let body = json!({"state": "retry", "forceRetryAllJobs": all_jobs});
         self.patch(self.preview_before(&[7, 0], url), body).await
     }
 

@@ -2,7 +2,7 @@
 //! run builds, then deploys to Sandbox and Production behind environment approvals. The bot
 //! asks in Slack, PATCHes each decision to `pipelines/approvals` once, says when Azure DevOps
 //! wants more approvers than the bot's account, retries a failed stage through the stages API,
-//! and a rejection ends the release. In the PR flow, a CI run of develop that deploys waits for
+//! and a rejection ends the release; a rollback reruns an earlier run's stages. In the PR flow, a CI run of develop that deploys waits for
 //! its approvals with the same buttons, and that wait never counts as CI time.
 
 use chrono::TimeDelta;
@@ -13,7 +13,8 @@ use crate::pr_flow::{World, merged_with_build, world};
 use crate::release_flow::release_world_on;
 use crate::support::fake_azdo::FakeAzdo;
 use crate::support::fake_yaml::{CD_PIPELINE, YamlStagePlan};
-use crate::support::{Backend, wait_until};
+use crate::support::{Backend, FIRST, wait_until};
+use release_agent::store::StagedPr;
 
 /// The release world with Billo.Api deployed by its CI pipeline's own YAML run: Sandbox (one
 /// approver) and then Production (as planned by `production`).
@@ -384,7 +385,74 @@ async fn a_ci_run_that_waits_for_an_approval_asks_for_it_without_counting_the_wa
     w.app.finish().await;
 }
 
+/// Two YAML releases, then `/release rollback`: the first release's run has its stages rerun
+/// (every job), each asked about and then approved through its environment approval; Production
+/// follows Sandbox's rerun on its own, so only Sandbox is rerun through the stages API.
+async fn a_yaml_rollback_reruns_the_earlier_runs_stages_through_their_approvals(backend: Backend) {
+    let Some((w, _config)) = yaml_world(
+        backend,
+        YamlStagePlan::approved("Sandbox"),
+        YamlStagePlan::approved("Production"),
+    )
+    .await
+    else {
+        return;
+    };
+    w.release("Billo.Api").await;
+    let first = w.release_run().await;
+    w.ship(first).await;
+    let pr = StagedPr::merged(31, "fix: retry the upload", "", &[]);
+    w.app
+        .store
+        .stage_pr("Billo.Api", pr, &[], &FIRST, chrono::Utc::now())
+        .await
+        .unwrap();
+    // develop moved on: the second release PR merges another commit.
+    w.azdo.with_mut(|s| {
+        s.heads.insert(
+            "develop".into(),
+            "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1".into(),
+        )
+    });
+    w.release("Billo.Api").await;
+    let second = w.release_run().await;
+    w.ship(second).await;
+    let archived = w.app.store.archived("Billo.Api").await.unwrap();
+    assert_eq!(archived[0].version.to_string(), "1.4.4");
+    let first_run = archived[1].cd.clone().expect("the YAML run is archived").id;
+    let decided = w.azdo.with(|s| s.yaml.decisions.len());
+
+    let ack = w.release("rollback Billo.Api").await;
+    assert!(
+        ack.starts_with("Rolling back Billo.Api from 1.4.4 to 1.4.3."),
+        "{ack}"
+    );
+    let run = w.release_run().await;
+    for _ in ["Sandbox", "Production"] {
+        w.waits_at(run, "ask_redeploy").await;
+        w.press(run, "approve").await;
+        w.waits_at(run, "ask_stage").await;
+        w.press(run, "approve").await;
+    }
+    let done = w.app.finished(run).await;
+    assert_eq!(done.status, RunStatus::Done, "{:?}", done.outcome);
+    assert_eq!(
+        w.azdo.with(|s| s.yaml.retries.clone()),
+        [(first_run, "sandbox".to_owned())],
+        "Sandbox rerun once in the first release's run; Production followed it"
+    );
+    assert_eq!(
+        w.azdo.with(|s| s.yaml.decisions.len()),
+        decided + 2,
+        "each environment approved again"
+    );
+    let rollbacks = w.app.store.rollbacks("Billo.Api").await.unwrap();
+    assert_eq!(rollbacks[0].stages, ["Sandbox", "Production"]);
+    w.app.finish().await;
+}
+
 on_both_backends!(
+    a_yaml_rollback_reruns_the_earlier_runs_stages_through_their_approvals,
     a_stage_held_by_another_check_names_it_and_waits,
     a_separate_cd_pipeline_triggered_by_the_ci_build_deploys_the_release,
     a_yaml_release_runs_against_azure_devops_server,

@@ -20,7 +20,12 @@ impl ReleaseFlow {
             CdKind::Classic => self.azdo.release(&run.repo, cd.id).await?.stages,
             CdKind::Yaml => {
                 let stages = self.azdo.run_stages(&run.repo, cd.id).await?;
-                let own_run = run.build.as_ref().is_some_and(|b| b.id == cd.id);
+                // A rollback has no build of its own: the configuration says whether the
+                // pipeline deploys in its CI run.
+                let own_run = run.build.as_ref().map_or_else(
+                    || self.repos_config.for_repo(&run.repo).cd_pipeline.is_none(),
+                    |b| b.id == cd.id,
+                );
                 if !own_run {
                     return Ok(stages);
                 }

@@ -1,5 +1,7 @@
-//! Rollback: an archived version's classic release deployed again, stage by stage. Each stage
-//! is asked about first (its approvers decide), then started again in Azure DevOps (once), and
+//! Rollback: an archived version's deployment (its classic release, or its YAML run's stages)
+//! deployed again, stage by stage. Each stage is asked about first (its approvers decide), then
+//! started again in Azure DevOps once (a classic environment redeployed, a YAML stage rerun with
+//! all its jobs; not when deploying the stage before set it going already), and
 //! then goes through the release's approval loop like any deployment, its pre-deployment
 //! approvals asked here. When every stage is deployed again (or someone stops the rollback
 //! after some), the rollback is recorded beside the archive with the version it left.
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::{ReleaseRun, ReleaseStep};
 use super::{REDEPLOY_POINT, ReleaseFlow, Step, cd_of, gates, signoff};
-use crate::azdo::Stage;
+use crate::azdo::{Stage, StageStatus};
 use crate::domain::{APPROVE, CdKind, Deciders, Decides, Line, Message, OptionStyle, Version};
 use crate::store::Rollback;
 use crate::workflow::flow::option;
@@ -38,14 +40,6 @@ impl ReleaseFlow {
     pub(super) async fn next_redeploy(&self, mut run: ReleaseRun) -> Step {
         let plan = plan_of(&run)?;
         let cd = cd_of(&run)?;
-        if cd.kind == CdKind::Yaml {
-            let reason = format!(
-                "{} {} was deployed by the YAML pipeline run {} ({}); rolling back a YAML run is \
-                 not built yet: rerun its stages in Azure DevOps",
-                run.repo, plan.to, cd.name, cd.url
-            );
-            return Ok(Transition::cancel(run, reason));
-        }
         let stages = self.cd_stages(&run, &cd).await?;
         let order = self.repos_config.for_repo(&run.repo).stages;
         let ordered = gates::ordered(&stages, &order).map_err(StepError::permanent)?;
@@ -120,11 +114,35 @@ impl ReleaseFlow {
             run.repo, plan.to
         );
         ctx.once(&format!("redeploy:{}:{stage_id}", cd.id), |_| async {
-            Ok::<_, StepError>(
-                self.azdo
-                    .start_stage(&run.repo, cd.id, stage_id, &comment)
-                    .await?,
-            )
+            let stages = self.cd_stages(&run, &cd).await?;
+            let Some(found) = stages.iter().find(|s| s.id == stage_id) else {
+                return Err(StepError::permanent(format!(
+                    "{stage} is no longer a stage of {}",
+                    cd.name
+                )));
+            };
+            // Deploying the stage before may have set this one going again already.
+            if deploying_again(found) {
+                return Ok(());
+            }
+            match (cd.kind, &found.ref_name) {
+                (CdKind::Classic, _) => {
+                    self.azdo
+                        .start_stage(&run.repo, cd.id, stage_id, &comment)
+                        .await?;
+                }
+                (CdKind::Yaml, Some(ref_name)) => {
+                    self.azdo
+                        .retry_stage(&run.repo, cd.id, ref_name, true)
+                        .await?;
+                }
+                (CdKind::Yaml, None) => {
+                    return Err(StepError::permanent(format!(
+                        "Azure DevOps gave no identifier for {stage}, so it cannot be run again"
+                    )));
+                }
+            }
+            Ok(())
         })
         .await?;
         if !plan.redeployed.iter().any(|d| d == stage) {
@@ -162,6 +180,11 @@ impl ReleaseFlow {
             ))]);
         Ok(Transition::done(run.at(ReleaseStep::Finished)).reply(reply))
     }
+}
+
+/// A stage that waits for its approval or deploys: it is going again already.
+fn deploying_again(stage: &Stage) -> bool {
+    stage.waiting.is_some() || matches!(stage.status, StageStatus::Queued | StageStatus::InProgress)
 }
 
 /// Only the stages deployed again so far count in a rollback's approval loop: the others still

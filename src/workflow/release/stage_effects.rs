@@ -133,7 +133,9 @@ impl ReleaseFlow {
                 if !failed(&self.cd_stages(&run, &cd).await?) {
                     return Ok::<_, StepError>(false);
                 }
-                self.azdo.retry_stage(&run.repo, cd.id, ref_name).await?;
+                self.azdo
+                    .retry_stage(&run.repo, cd.id, ref_name, false)
+                    .await?;
                 Ok(true)
             })
             .await?;

@@ -12,7 +12,8 @@
 //! neither: how the timeline nests checks (as public clients read it), that an approval
 //! assigned to a group gets a step per person who approves, and the error texts for deciding a
 //! completed approval, approving twice with one identity, and retrying a stage that did not
-//! fail.
+//! fail; and what a completed stage rerun with `forceRetryAllJobs` does (it runs again from its
+//! checks, and the stages after it follow).
 
 use std::collections::BTreeMap;
 
@@ -450,6 +451,18 @@ pub fn route(
                         .set_body_json(json!({"message": format!("Stage {stage} was not found.")})),
                 );
             };
+            if body["forceRetryAllJobs"] == true && build.yaml[i].state == "completed" {
+                // Approximation: a completed stage rerun with all its jobs runs again from its
+                // checks, and the stages after it follow, as the portal's "Rerun stage" shows.
+                for later in build.yaml.iter_mut().skip(i) {
+                    later.state = "pending";
+                    later.result = None;
+                    later.approval = None;
+                    later.reads = 0;
+                    later.attempt += 1;
+                }
+                return Some(ok(Value::Null));
+            }
             if build.yaml[i].result != Some("failed") {
                 return Some(ResponseTemplate::new(400).set_body_json(json!({"message": format!("Stage {stage} cannot be retried: it did not fail.")})));
             }
