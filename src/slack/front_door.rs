@@ -259,8 +259,14 @@ impl FrontDoor {
     }
 
     async fn release_history(&self, repo: &RepoName) -> String {
-        match self.store.archived(repo.as_str()).await {
-            Ok(archived) => mrkdwn::lines(&report::history(repo.as_str(), &archived).lines),
+        let read = async {
+            let archived = self.store.archived(repo.as_str()).await?;
+            Ok::<_, StoreError>((archived, self.store.rollbacks(repo.as_str()).await?))
+        };
+        match read.await {
+            Ok((archived, rollbacks)) => {
+                mrkdwn::lines(&report::history(repo.as_str(), &archived, &rollbacks).lines)
+            }
             Err(e) => {
                 warn!(error = %e, "cannot read the release history");
                 UNREACHABLE_DB.into()

@@ -172,7 +172,7 @@ mod release_notes {
 mod release_report {
     use crate::domain::Version;
     use crate::slack::mrkdwn;
-    use crate::store::{ArchivedRelease, StagingRelease};
+    use crate::store::{ArchivedRelease, Rollback, StagingRelease};
     use crate::workflow::release::report::{history, status};
     use chrono::Utc;
 
@@ -220,12 +220,30 @@ mod release_report {
                 hotfix: None,
             })
             .collect();
-        let text = mrkdwn::lines(&history("Billo.Api", &archived).lines);
+        let text = mrkdwn::lines(&history("Billo.Api", &archived, &[]).lines);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "*Billo.Api: released versions, newest first*");
         assert!(lines[1].starts_with("• 1.0.24 on "), "{}", lines[1]);
         assert_eq!(lines.last().unwrap(), &"…and 5 older ones.");
-        let none = mrkdwn::lines(&history("Billo.Api", &[]).lines);
+        let rollback = Rollback {
+            run_id: "r".into(),
+            repo: "Billo.Api".into(),
+            version: Version::new(1, 0, 23),
+            left: Version::new(1, 0, 24),
+            stages: vec!["Sandbox".into(), "Production".into()],
+            by: "U0ADA".into(),
+            at: Utc::now(),
+        };
+        let text = mrkdwn::lines(&history("Billo.Api", &archived[..1], &[rollback]).lines);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[2], "*Rollbacks, newest first*");
+        assert!(
+            lines[3].starts_with("• back to 1.0.23 from 1.0.24 on ")
+                && lines[3].ends_with(" by <@U0ADA>: Sandbox, Production"),
+            "{}",
+            lines[3]
+        );
+        let none = mrkdwn::lines(&history("Billo.Api", &[], &[]).lines);
         assert_eq!(none, "Billo.Api has no released versions yet.");
     }
 }

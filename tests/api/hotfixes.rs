@@ -195,6 +195,11 @@ async fn a_rollback_deploys_the_earlier_release_again_through_its_approvals(back
         w.app.store.deployed_version("Billo.Api").await.unwrap(),
         Some(Version::new(2, 3, 2))
     );
+    let history = w.release("history Billo.Api").await;
+    assert!(
+        history.contains("*Rollbacks, newest first*\n• back to 2.3.2 from 2.4.0 on "),
+        "{history}"
+    );
     let again = w.release("rollback Billo.Api 2.3.2").await;
     assert!(again.contains("is the version deployed now"), "{again}");
     let unknown = w.release("rollback Billo.Api 9.9.9").await;

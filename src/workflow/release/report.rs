@@ -3,7 +3,7 @@
 
 use crate::domain::{Line, Message, RepoName};
 use crate::store::{
-    ApprovalRecord, ArchivedRelease, Freeze, RunRecord, ShippingRelease, StagingRelease,
+    ApprovalRecord, ArchivedRelease, Freeze, Rollback, RunRecord, ShippingRelease, StagingRelease,
 };
 use crate::workflow::card::where_card;
 use crate::workflow::freeze;
@@ -111,7 +111,8 @@ pub fn already_under_way(repo: &RepoName, run: &RunRecord, card: Option<String>)
     where_card(line, run, card)
 }
 
-pub fn history(repo: &str, archived: &[ArchivedRelease]) -> Message {
+/// The released versions of `repo` (hotfixes marked), then its rollbacks, newest first.
+pub fn history(repo: &str, archived: &[ArchivedRelease], rollbacks: &[Rollback]) -> Message {
     if archived.is_empty() {
         return Message::new([Line::from(
             format!("{repo} has no released versions yet.").as_str(),
@@ -142,6 +143,22 @@ pub fn history(repo: &str, archived: &[ArchivedRelease]) -> Message {
         lines.push(Line::from(
             format!("…and {} older ones.", archived.len() - HISTORY_MAX).as_str(),
         ));
+    }
+    if !rollbacks.is_empty() {
+        lines.push(Line::new().bold("Rollbacks, newest first"));
+    }
+    for rollback in rollbacks.iter().take(HISTORY_MAX) {
+        lines.push(
+            Line::new()
+                .plain(format!(
+                    "• back to {} from {} on ",
+                    rollback.version, rollback.left
+                ))
+                .date(rollback.at)
+                .plain(" by ")
+                .user(rollback.by.clone())
+                .plain(format!(": {}", rollback.stages.join(", "))),
+        );
     }
     Message::new(lines)
 }
