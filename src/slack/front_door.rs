@@ -258,22 +258,6 @@ impl FrontDoor {
         })
     }
 
-    async fn release_history(&self, repo: &RepoName) -> String {
-        let read = async {
-            let archived = self.store.archived(repo.as_str()).await?;
-            Ok::<_, StoreError>((archived, self.store.rollbacks(repo.as_str()).await?))
-        };
-        match read.await {
-            Ok((archived, rollbacks)) => {
-                mrkdwn::lines(&report::history(repo.as_str(), &archived, &rollbacks).lines)
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot read the release history");
-                UNREACHABLE_DB.into()
-            }
-        }
-    }
-
     /// `/release audit`: who did what in a release. Read from the database only.
     async fn release_audit(&self, repo: &RepoName, version: Option<Version>) -> String {
         match audit::load(&self.store, repo, version).await {
@@ -394,7 +378,8 @@ fn slack_delivery(key: String, intent: &Intent) -> NewDelivery {
     }
 }
 
-const UNREACHABLE_DB: &str = "The bot cannot reach its database right now. Try again in a minute.";
+pub(super) const UNREACHABLE_DB: &str =
+    "The bot cannot reach its database right now. Try again in a minute.";
 
 /// A link to a run's card in Slack, when the workspace's domain is known.
 pub(super) fn card_url(run: &RunRecord, team_domain: Option<&str>) -> Option<String> {

@@ -1,17 +1,36 @@
 //! `/release hotfix <repo>` and `/release rollback <repo> [version]`, answered in the ack: the
-//! run starts (its card asks the rest), or the answer says why not and what to do.
+//! run starts (its card asks the rest), or the answer says why not and what to do; and
+//! `/release history <repo>`, which lists what they and releases left.
 
 use tracing::warn;
 
-use super::front_door::{CommandCall, FrontDoor, card_url};
+use super::front_door::{CommandCall, FrontDoor, UNREACHABLE_DB, card_url};
 use super::mrkdwn;
 use crate::domain::{RepoName, RunKind, Version};
+use crate::store::StoreError;
 use crate::workflow::release::report;
 use crate::workflow::release::start::{
     HotfixRequested, RollbackRequested, request_hotfix, request_rollback,
 };
 
 impl FrontDoor {
+    /// `/release history`: the released versions, then the rollbacks. Read from the database only.
+    pub(super) async fn release_history(&self, repo: &RepoName) -> String {
+        let read = async {
+            let archived = self.store.archived(repo.as_str()).await?;
+            Ok::<_, StoreError>((archived, self.store.rollbacks(repo.as_str()).await?))
+        };
+        match read.await {
+            Ok((archived, rollbacks)) => {
+                mrkdwn::lines(&report::history(repo.as_str(), &archived, &rollbacks).lines)
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read the release history");
+                UNREACHABLE_DB.into()
+            }
+        }
+    }
+
     pub(super) async fn hotfix(&self, call: &CommandCall<'_>, repo: &RepoName) -> String {
         if !self.engine.runs(&RunKind::RELEASE) {
             return "Hotfixes need Azure DevOps: an admin sets AZDO_ORGANIZATION, AZDO_PROJECT and AZDO_PAT.".into();
