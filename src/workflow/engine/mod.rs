@@ -104,6 +104,30 @@ pub struct Subject {
     pub one_per_pr: bool,
 }
 
+impl Subject {
+    /// The run of flow `F` about this subject, at `state`, posting in `channel_id`.
+    pub fn new_run<F: Flow>(
+        self,
+        state: F::State,
+        channel_id: String,
+        started_by: &str,
+    ) -> Result<NewRun, StoreError> {
+        let state = serde_json::to_value(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(NewRun {
+            id: RunId::new(),
+            kind: F::KIND,
+            repo: self.repo,
+            pr_id: self.pr_id,
+            subject: self.title,
+            step: step_name(&state),
+            state,
+            channel_id,
+            started_by: started_by.to_owned(),
+            one_per_pr: self.one_per_pr,
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -170,20 +194,8 @@ impl Engine {
         started_by: &str,
         dedupe: Option<&Dedupe>,
     ) -> Result<(RunId, Started), StoreError> {
-        let state = serde_json::to_value(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let channel_id = self.channel_for(subject.repo.as_ref()).to_owned();
-        let run = NewRun {
-            id: RunId::new(),
-            kind: F::KIND,
-            repo: subject.repo,
-            pr_id: subject.pr_id,
-            subject: subject.title,
-            step: step_name(&state),
-            state,
-            channel_id,
-            started_by: started_by.to_owned(),
-            one_per_pr: subject.one_per_pr,
-        };
+        let run = subject.new_run::<F>(state, channel_id, started_by)?;
         let started = self
             .inner
             .store

@@ -3,9 +3,8 @@
 //! It dedupes on the database alone. (`/review` saves its request before the ack and the intake
 //! calls this after it.)
 
-use crate::domain::{RepoName, RunId, RunKind};
-use crate::store::{Dedupe, NewRun, RunRecord, StoreError};
-use crate::workflow::flow::step_name;
+use crate::domain::{RepoName, RunId};
+use crate::store::{Dedupe, RunRecord, StoreError};
 use crate::workflow::{Engine, Started, StepContext, Subject};
 
 use super::PrFlow;
@@ -109,20 +108,14 @@ pub async fn review_opened(
     by: &str,
     key: String,
 ) -> Result<(), StoreError> {
-    let state = serde_json::to_value(PrRun::new(pr_id, Some(repo.clone())))
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let run = NewRun {
-        id: RunId::new(),
-        kind: RunKind::PR,
+    let subject = Subject {
         repo: Some(repo.clone()),
         pr_id: Some(i64::from(pr_id)),
-        subject: format!("{repo}#{pr_id}"),
-        step: step_name(&state),
-        state,
-        channel_id: ctx.run().channel_id.clone(),
-        started_by: by.to_owned(),
+        title: format!("{repo}#{pr_id}"),
         one_per_pr: true,
     };
+    let state = PrRun::new(pr_id, Some(repo.clone()));
+    let run = subject.new_run::<PrFlow>(state, ctx.run().channel_id.clone(), by)?;
     ctx.store()
         .create_run(&run, Some(&Dedupe::New(key)), ctx.now())
         .await?;

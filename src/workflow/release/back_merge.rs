@@ -17,8 +17,7 @@ const LISTED: usize = 5;
 impl ReleaseFlow {
     /// Looks in git for commits on the release branch that the target branch lacks; asks about
     /// a back-merge when there are any.
-    pub(super) async fn check_back_merge(&self, run: ReleaseRun) -> Step {
-        let mut run = run;
+    pub(super) async fn check_back_merge(&self, mut run: ReleaseRun) -> Step {
         let repo = self.repo(&run)?;
         let into = self.target_branch(&repo);
         run.lacking = self
@@ -54,7 +53,8 @@ impl ReleaseFlow {
             }
             Some(d) if d.option.as_str() == "open" => {
                 run.signoffs.push(signoff(d, "back-merge PR requested"));
-                Transition::go(run.at(ReleaseStep::OpenBackMerge))
+                let by = d.by.clone();
+                Transition::go(run.at(ReleaseStep::OpenBackMerge { by }))
             }
             Some(d) => {
                 run.signoffs.push(signoff(d, "back-merge declined"));
@@ -75,7 +75,12 @@ impl ReleaseFlow {
 
     /// Opens the back-merge PR (or reuses an open one of the same branches), once, and starts
     /// its review, once.
-    pub(super) async fn open_back_merge(&self, ctx: &StepContext<'_>, mut run: ReleaseRun) -> Step {
+    pub(super) async fn open_back_merge(
+        &self,
+        ctx: &StepContext<'_>,
+        mut run: ReleaseRun,
+        by: &str,
+    ) -> Step {
         let repo = self.repo(&run)?;
         let into = self.target_branch(&repo);
         let new = NewPullRequest {
@@ -91,14 +96,8 @@ impl ReleaseFlow {
         let pr = ctx
             .once("back-merge-pr", |_| self.open_pr(&repo, &new))
             .await?;
-        let by = run
-            .signoffs
-            .iter()
-            .rev()
-            .find(|s| s.what == "back-merge PR requested")
-            .map_or_else(|| ctx.run().started_by.clone(), |s| s.by.clone());
         let key = format!("back-merge:{}:{}", ctx.run_id(), pr.id);
-        review_opened(ctx, pr.id, &repo, &by, key).await?;
+        review_opened(ctx, pr.id, &repo, by, key).await?;
         let verb = if pr.reused {
             "was open already"
         } else {

@@ -27,11 +27,8 @@ impl ReleaseFlow {
         mut run: ReleaseRun,
         repo: RepoName,
     ) -> Step {
-        let settings = self.repos_config.for_repo(&repo);
-        run.to_branch = settings
-            .release_branch
-            .unwrap_or_else(|| self.settings.branch.clone());
-        let format = settings.tag_format;
+        run.to_branch = self.release_branch(&repo);
+        let format = self.repos_config.for_repo(&repo).tag_format;
         let last = last_version(ctx.store(), &self.repos, &repo, &run.to_branch, &format).await?;
         run.repo = repo;
         let Some(last) = last else {

@@ -132,6 +132,14 @@ impl ReleaseFlow {
             })
     }
 
+    /// The branch `repo` releases to (main).
+    fn release_branch(&self, repo: &RepoName) -> String {
+        self.repos_config
+            .for_repo(repo)
+            .release_branch
+            .unwrap_or_else(|| self.settings.branch.clone())
+    }
+
     /// The branch PRs of `repo` target (develop), which releases ship from.
     fn target_branch(&self, repo: &RepoName) -> String {
         self.repos_config
@@ -206,9 +214,7 @@ impl ReleaseFlow {
         let settings = self.repos_config.for_repo(&repo);
         run.repo = repo.clone();
         run.from_branch = self.target_branch(&repo);
-        run.to_branch = settings
-            .release_branch
-            .unwrap_or_else(|| self.settings.branch.clone());
+        run.to_branch = self.release_branch(&repo);
         if !self.refresh(ctx, &mut run).await? {
             let reason =
                 format!("nothing is staged for {repo}: no PR was merged since its last release");
@@ -314,7 +320,7 @@ impl Flow for ReleaseFlow {
             ReleaseStep::RecordRollback => self.record_rollback(ctx, run).await,
             ReleaseStep::BackMerge => self.check_back_merge(run).await,
             ReleaseStep::AskBackMerge => Ok(self.ask_back_merge(ctx, run)),
-            ReleaseStep::OpenBackMerge => self.open_back_merge(ctx, run).await,
+            ReleaseStep::OpenBackMerge { by } => self.open_back_merge(ctx, run, &by).await,
             ReleaseStep::Finished => Ok(Transition::done(run)),
         }
     }

@@ -154,7 +154,10 @@ pub enum ReleaseStep {
     /// Does the release branch hold commits the target branch lacks (a hotfix)?
     BackMerge,
     AskBackMerge,
-    OpenBackMerge,
+    OpenBackMerge {
+        /// Who asked in Slack: the back-merge PR's review is started in their name.
+        by: String,
+    },
     Finished,
 }
 
