@@ -82,7 +82,7 @@ async fn a_fix_on_main_comes_back_through_a_reviewed_back_merge_pr(backend: Back
         "{replies:?}"
     );
 
-    let review = w.run_for(i64::from(id), None).await;
+    let review = w.run_for(i64::from(id), &[]).await;
     w.waits_at(review, "ask_merge").await;
     let card = w.card(review).await;
     assert!(
@@ -327,7 +327,7 @@ async fn a_hotfix_goes_from_its_tag_to_its_back_merge(backend: Backend) {
             .map(|p| p.id)
     });
     let back = back.expect("a back-merge PR");
-    let review = w.run_for(i64::from(back), None).await;
+    let review = w.run_for(i64::from(back), &[]).await;
     w.waits_at(review, "ask_merge").await;
     w.press(review, "merge").await;
     assert_eq!(w.app.finished(review).await.status, RunStatus::Done);

@@ -304,7 +304,7 @@ async fn a_webhook_starts_one_review_per_commit_and_ignores_the_rest(backend: Ba
     let created = pr_event("git.pullrequest.created", 14, "active", &commit);
     let started = post(&w, path, Auth::Webhook(WEBHOOK_SECRET), created.clone()).await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
-    let run = w.run_for(14, None).await;
+    let run = w.run_for(14, &[]).await;
     assert_eq!(started.body["run"], run.to_string());
     // The same commit again, by Basic auth this time, and as an update: nothing new.
     let updated = pr_event("git.pullrequest.updated", 14, "active", &commit);
@@ -517,7 +517,7 @@ async fn the_operator_starts_reviews_and_releases_by_hand(backend: Backend) {
     w.open_pr(16, "feature/ALLPOST-9", &commit);
     let started = post(&w, "/manual/pr/16", token, json!({"repo": "Billo.Api"})).await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
-    let run = w.run_for(16, None).await;
+    let run = w.run_for(16, &[]).await;
     assert_eq!(w.app.run(run).await.started_by, "operator");
     let twice = call(&w, Method::POST, "/manual/pr/16", token, None).await;
     assert_eq!(twice.status, StatusCode::CONFLICT);

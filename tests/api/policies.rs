@@ -168,8 +168,10 @@ async fn a_refused_merge_shows_why_and_a_merge_by_hand_is_staged_by_the_poller(b
     w.press(run, "cancel").await;
     assert_eq!(w.app.finished(run).await.status, RunStatus::Cancelled);
     assert!(staged_prs(&w).await.is_empty());
+    // A poll may have started (and ended) a run of its own for the reviewed commit meanwhile.
+    let before = w.runs_for(30).await;
     w.azdo.merge_by_hand(30);
-    let staging = w.run_for(30, Some(run)).await;
+    let staging = w.run_for(30, &before).await;
     assert_eq!(w.app.finished(staging).await.status, RunStatus::Done);
     assert_eq!(
         staged_prs(&w).await,

@@ -70,38 +70,59 @@ impl World {
         commit
     }
 
-    /// `/review text` through Socket Mode; returns the ack's text and the run the intake
-    /// started for it after the ack.
+    /// `/review text` through Socket Mode; returns the ack's text and the run that took the
+    /// request after the ack: the one it started, or the one under way it was pointed to (a
+    /// poller's run for the same PR, say).
     pub async fn review(&self, text: &str) -> (String, RunId) {
         self.review_as(text, "U0ADA").await
     }
 
     /// [`Self::review`] asked by `user`.
     pub async fn review_as(&self, text: &str, user: &str) -> (String, RunId) {
-        let newest = |runs: Vec<RunRecord>| runs.into_iter().next().map(|r| r.id);
-        let before = newest(self.app.store.recent_runs(1).await.unwrap());
+        let ids = |runs: Vec<RunRecord>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        let before = ids(self.app.store.recent_runs(50).await.unwrap());
         let ack = self.app.slack.slash("/review", text, user).await;
         let answer = ack["payload"]["blocks"][0]["text"]["text"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let run = wait_until(&format!("a run started by the ack {answer:?}"), || async {
-            let run = newest(self.app.store.recent_runs(1).await.unwrap());
-            run.filter(|id| Some(*id) != before)
+        let run = wait_until(&format!("a run to take the request {answer:?}"), || async {
+            let runs = self.app.store.recent_runs(50).await.unwrap();
+            if let Some(new) = runs
+                .iter()
+                .find(|r| r.started_by == user && !before.contains(&r.id))
+            {
+                return Some(new.id);
+            }
+            let audit = self.app.store.audit_for_runs(&ids(runs)).await.unwrap();
+            let pointed = audit
+                .into_iter()
+                .rev()
+                .find(|a| a.action == "request_refused" && a.actor == user)?;
+            RunId::parse(&pointed.run_id?)
         })
         .await;
         (answer, run)
     }
 
     /// Waits for a run about PR `pr` other than `except` (started by the poller, say).
-    pub async fn run_for(&self, pr: i64, except: Option<RunId>) -> RunId {
+    pub async fn run_for(&self, pr: i64, except: &[RunId]) -> RunId {
         wait_until("a run for the PR", || async {
             let runs = self.app.store.recent_runs(10).await.unwrap();
             runs.into_iter()
-                .find(|r| r.pr_id == Some(pr) && Some(r.id) != except)
+                .find(|r| r.pr_id == Some(pr) && !except.contains(&r.id))
                 .map(|r| r.id)
         })
         .await
+    }
+
+    /// The runs about PR `pr` so far.
+    pub async fn runs_for(&self, pr: i64) -> Vec<RunId> {
+        let runs = self.app.store.recent_runs(50).await.unwrap();
+        runs.into_iter()
+            .filter(|r| r.pr_id == Some(pr))
+            .map(|r| r.id)
+            .collect()
     }
 
     /// Presses `option` on the run's pending approval and waits until the decision counts.
@@ -479,7 +500,7 @@ async fn a_review_asked_in_a_dm_is_answered_there_through_the_response_url(backe
         ack["payload"]["blocks"][0]["text"]["text"],
         "Reviewing Billo.Api#12. Follow it on its card in <#C0RELEASES>."
     );
-    let run = w.run_for(12, None).await;
+    let run = w.run_for(12, &[]).await;
     w.waits_at(run, "ask_merge").await;
     assert_eq!(w.app.run(run).await.channel_id, "C0RELEASES");
 
@@ -749,7 +770,7 @@ async fn the_poller_stages_a_pr_merged_outside_the_bot(backend: Backend) {
         closed: Some("2099-01-01T00:00:00Z".into()),
         ..FakePr::open(18, "Merged by hand", "feature/ALLPOST-11", &commit)
     });
-    let run = w.run_for(18, None).await;
+    let run = w.run_for(18, &[]).await;
     assert_eq!(w.app.finished(run).await.status, RunStatus::Done);
     assert_eq!(w.jira.status("ALLPOST-11"), "Ready for QA");
     let staged = w.app.store.staging("Billo.Api").await.unwrap().unwrap();
@@ -793,8 +814,53 @@ async fn one_failing_repository_does_not_stop_the_poller(backend: Backend) {
         .repo
         .branch("feature/ALLPOST-20", APPROVE_WITH_FINDING, None);
     w.open_pr(20, "feature/ALLPOST-20", &commit);
-    let run = w.run_for(20, None).await;
+    let run = w.run_for(20, &[]).await;
     w.waits_at(run, "ask_merge").await;
+    w.app.finish().await;
+}
+
+/// A poll that sees the PR between a `/review` and that run's first read of the PR starts a run
+/// of its own; whichever reads the PR first, the person's run goes on and the review runs once.
+async fn a_poll_during_a_review_request_leaves_the_persons_run_be(backend: Backend) {
+    let vars = [
+        ("PR_POLL_ENABLED", "true"),
+        ("PR_POLL_INTERVAL_SECONDS", "1"),
+    ];
+    let Some(w) = world(backend, &vars).await else {
+        return;
+    };
+    w.jira.add_issue("ALLPOST-21", "Login", "In Progress");
+    let commit = w
+        .repo
+        .branch("feature/ALLPOST-21", APPROVE_WITH_FINDING, None);
+    // The poller cannot list the PR yet, and neither run can read it.
+    w.azdo.with_mut(|s| {
+        s.pr_reads_fail = true;
+        s.broken.push("Billo.Api".into());
+    });
+    w.open_pr(21, "feature/ALLPOST-21", &commit);
+    let (_, asked) = w.review("21").await;
+    w.azdo.with_mut(|s| s.broken.clear());
+    let polled = w.run_for(21, &[asked]).await;
+    w.azdo.with_mut(|s| s.pr_reads_fail = false);
+    w.waits_at(asked, "ask_merge").await;
+    let ended = w.app.finished(polled).await;
+    assert!(
+        ended.step == "finished" || ended.status == RunStatus::Cancelled,
+        "the poller's run ends: {ended:?}"
+    );
+    let summaries = w.azdo.with(|s| {
+        s.threads
+            .iter()
+            .filter(|(pr, t)| {
+                *pr == 21
+                    && t["comments"][0]["content"]
+                        .as_str()
+                        .is_some_and(|c| c.starts_with("## AI review"))
+            })
+            .count()
+    });
+    assert_eq!(summaries, 1, "one review of the commit");
     w.app.finish().await;
 }
 
@@ -811,7 +877,7 @@ async fn a_second_push_supersedes_the_first_review(backend: Backend) {
         .repo
         .branch("feature/ALLPOST-12", APPROVE_WITH_FINDING, None);
     w.open_pr(19, "feature/ALLPOST-12", &first_commit);
-    let first = w.run_for(19, None).await;
+    let first = w.run_for(19, &[]).await;
     w.waits_at(first, "ask_merge").await;
     let old_approval = w.app.pending_approval(first).await;
 
@@ -826,7 +892,7 @@ async fn a_second_push_supersedes_the_first_review(backend: Backend) {
             &second_commit[..8]
         ))
     );
-    let second = w.run_for(19, Some(first)).await;
+    let second = w.run_for(19, &[first]).await;
     w.waits_at(second, "ask_merge").await;
     let card = w.card(first).await;
     assert!(
@@ -874,4 +940,5 @@ on_both_backends!(
     the_poller_stages_a_pr_merged_outside_the_bot,
     one_failing_repository_does_not_stop_the_poller,
     a_second_push_supersedes_the_first_review,
+    a_poll_during_a_review_request_leaves_the_persons_run_be,
 );

@@ -88,7 +88,7 @@ async fn every_envelope_of_a_review_and_its_release_delivered_twice_counts_once(
         .contains(&second.as_str()),
         "{second}"
     );
-    let review = w.run_for(12, None).await;
+    let review = w.run_for(12, &[]).await;
     press_twice(&w, review, "ask_merge", "merge").await;
     press_twice(&w, review, "ask_ci", "trigger").await;
     let review_run = w
@@ -214,7 +214,7 @@ async fn people_asking_for_one_review_at_once_start_one_run(backend: Backend) {
             assert!(text.starts_with(under_way), "{text}");
         }
     }
-    let run = w.run_for(12, None).await;
+    let run = w.run_for(12, &[]).await;
     // The intake has carried out every request, and its notes are sent.
     w.app.settled(run).await;
     let runs = w.app.store.recent_runs(10).await.unwrap();
@@ -281,7 +281,7 @@ async fn a_review_acked_just_before_a_stop_starts_after_the_restart(backend: Bac
     );
 
     w.app.start().await;
-    let run = w.run_for(12, None).await;
+    let run = w.run_for(12, &[]).await;
     w.app.settled(run).await;
     w.app.stop().await;
     w.app.start().await;

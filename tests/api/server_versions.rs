@@ -121,7 +121,7 @@ async fn the_poller_reads_one_page_of_merged_prs_before_7_1(backend: Backend) {
         merge_commit: Some("handmade".into()),
         ..FakePr::open(151, "Merged by hand", "feature/ALLPOST-51", &commit)
     });
-    let run = w.run_for(151, None).await;
+    let run = w.run_for(151, &[]).await;
     assert_eq!(w.app.finished(run).await.status, RunStatus::Done);
     let runs = w.app.store.recent_runs(10).await.unwrap();
     assert_eq!(

@@ -127,7 +127,7 @@ async fn a_signed_command_and_click_run_the_flow_and_a_retry_counts_once(backend
     )
     .await;
     assert_eq!(status, 200, "Slack's retry is answered");
-    let run = w.run_for(12, None).await;
+    let run = w.run_for(12, &[]).await;
     w.waits_at(run, "ask_merge").await;
     assert_eq!(
         w.app.store.recent_runs(10).await.unwrap().len(),
@@ -224,7 +224,7 @@ async fn without_an_app_token_slack_comes_over_http_alone(backend: Backend) {
     w.ticketed_pr();
     let (status, _) = command(&w.app, "Billo.Api#12", Signed::Right, None).await;
     assert_eq!(status, 200);
-    let run = w.run_for(12, None).await;
+    let run = w.run_for(12, &[]).await;
     w.waits_at(run, "ask_merge").await;
     assert_eq!(
         w.app.slack.connections_opened(),

@@ -61,7 +61,7 @@ use crate::reviewer::Reviewer;
 use crate::store::NewDelivery;
 use crate::workflow::tickets::JiraSide;
 use crate::workflow::{CardView, Flow, StepContext, StepError, Transition};
-use state::{PrInfo, PrRun, PrStep, Ticket};
+use state::{Outcome, PrInfo, PrRun, PrStep, Ticket};
 
 pub use settings::{PrSettings, ReviewVote};
 
@@ -137,6 +137,12 @@ impl PrFlow {
         let commit = pr.source_commit.clone().ok_or_else(|| {
             StepError::transient("Azure DevOps has not computed the PR's source commit yet")
         })?;
+        if run.watched && pr.status == PrStatus::Active && under_way_elsewhere(ctx, &commit).await?
+        {
+            return Ok(Transition::done(run.at(PrStep::Finished {
+                outcome: Outcome::UnderWay,
+            })));
+        }
         let reason = format!(
             "superseded by a newer review of {repo}#{} at {}",
             pr.id,
@@ -235,6 +241,28 @@ fn pr_of(run: &PrRun) -> Result<PrInfo, StepError> {
 }
 
 /// Records a dedupe key so the poller does not start what this run already does.
+/// Whether another unfinished run of the PR reviews `commit`, or has yet to read which commit
+/// it reviews (a `/review` a moment before the poll): a watcher's run then leaves it be rather
+/// than cancel a person's run for the same change.
+async fn under_way_elsewhere(ctx: &StepContext<'_>, commit: &str) -> Result<bool, StepError> {
+    let Some(pr) = ctx.run().pr_id else {
+        return Ok(false);
+    };
+    let others = ctx
+        .store()
+        .unfinished_runs_for_pr(ctx.run().kind.clone(), pr)
+        .await?;
+    Ok(others
+        .into_iter()
+        .filter(|o| o.id != ctx.run().id)
+        .any(|o| {
+            serde_json::from_value::<PrRun>(o.state)
+                .ok()
+                .and_then(|s| s.pr)
+                .is_none_or(|p| p.commit == commit)
+        }))
+}
+
 async fn remember(ctx: &StepContext<'_>, key: &str) -> Result<(), StepError> {
     let delivery = NewDelivery {
         key: key.to_owned(),

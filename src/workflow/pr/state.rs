@@ -65,6 +65,8 @@ pub enum Outcome {
     CiSkipped,
     /// A watcher's run for a commit another run reviewed already: nothing new to do.
     AlreadyReviewed,
+    /// A watcher's run for a commit another run is reviewing (or about to): left to that run.
+    UnderWay,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

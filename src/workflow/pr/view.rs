@@ -121,6 +121,9 @@ fn step_lines(step: &PrStep) -> Vec<Line> {
             Outcome::AlreadyReviewed => {
                 "This commit was reviewed already by another run; nothing new to do.".into()
             }
+            Outcome::UnderWay => {
+                "Another run is reviewing this commit; nothing new to do here.".into()
+            }
         },
         _ => return Vec::new(),
     };

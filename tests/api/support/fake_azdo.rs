@@ -116,6 +116,8 @@ pub struct AzdoState {
     pub plans: VecDeque<BuildPlan>,
     /// Repositories whose PR lists fail with a server error.
     pub broken: Vec<String>,
+    /// Every read of one PR fails with a server error while set.
+    pub pr_reads_fail: bool,
     /// Branch heads, for the source commit of PRs created through the API.
     pub heads: BTreeMap<String, String>,
     /// Branches with a CI trigger: completing a PR into one queues its build.
@@ -383,6 +385,12 @@ impl Respond for Router {
             }
             ("GET", ["org", "_apis", "connectionData"]) => {
                 ok(json!({"authenticatedUser": {"id": "bot-guid", "displayName": "Release Bot"}}))
+            }
+            ("GET", ["org", "Proj", "_apis", "git", "pullrequests", _])
+            | ("GET", ["org", "Proj", "_apis", "git", "repositories", _, "pullrequests", _])
+                if state.pr_reads_fail =>
+            {
+                ResponseTemplate::new(500).set_body_json(json!({"message": "TF400898: An internal error occurred."}))
             }
             ("GET", ["org", "Proj", "_apis", "git", "pullrequests", id])
             | ("GET", ["org", "Proj", "_apis", "git", "repositories", _, "pullrequests", id]) => {
