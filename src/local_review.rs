@@ -67,7 +67,7 @@ pub async fn run(
     let source_commit = commit(repo, source).await?;
     let target_commit = commit(repo, target).await?;
     let diff = git::diff(repo, &target_commit, &source_commit).await?;
-    if diff.files == 0 {
+    if diff.files.is_empty() {
         return Ok(LocalReview { diff, review: None });
     }
     let worktree = git::add_worktree(
@@ -78,10 +78,13 @@ pub async fn run(
     .await?;
     let input = ReviewInput {
         title: format!("{source} into {target}"),
-        description: String::new(),
-        ticket: None,
         diff: diff.patch.clone(),
-        diff_cut: diff.cut,
+        not_shown: diff
+            .left_out(git::LeftOut::OverBudget)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        ..ReviewInput::default()
     };
     let review = ClaudeReviewer::new(settings)
         .review(&worktree.path, &input)
@@ -107,10 +110,12 @@ pub fn render(found: &LocalReview, source: &str, target: &str) -> String {
     let diff = &found.diff;
     let head = format!(
         "# Review of {source} into {target}\n\n{} files changed, +{} −{}\n\n",
-        diff.files, diff.insertions, diff.deletions
+        diff.files.len(),
+        diff.insertions,
+        diff.deletions
     );
     match &found.review {
-        Some(review) => head + &report::summary(review, &review.findings),
+        Some(review) => head + &report::summary(review, &review.findings, &[]),
         None => format!("{head}Nothing to review: {source} changes nothing that {target} lacks.\n"),
     }
 }

@@ -186,6 +186,29 @@ pub struct NewThread {
     pub key: Option<String>,
     /// For an inline thread: the reviewed iteration.
     pub iteration: Option<ThreadIteration>,
+    /// For a finding's thread: which finding, at which commit (kept in its properties).
+    pub mark: Option<FindingMark>,
+}
+
+/// What identifies a finding's thread across pushes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FindingMark {
+    pub fingerprint: String,
+    /// The commit the finding was raised on.
+    pub commit: String,
+}
+
+/// A finding's thread as the PR has it now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FindingThread {
+    pub id: i64,
+    pub mark: FindingMark,
+    /// Still open (active or pending); otherwise a person (or the bot) resolved it: fixed,
+    /// won't fix, closed or by design.
+    pub open: bool,
+    /// Where it was anchored, on the new side at `mark.commit`.
+    pub path: Option<String>,
+    pub line: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -45,6 +45,20 @@ pub trait PrReviews: Send + Sync {
         reviewer_id: &str,
         vote: Vote,
     ) -> Result<(), AzdoError>;
+    /// The bot's finding threads on the PR (those with a [`FindingMark`]), not deleted.
+    async fn finding_threads(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+    ) -> Result<Vec<FindingThread>, AzdoError>;
+    /// Replies `note` on thread `id` (if any), then resolves it as fixed.
+    async fn resolve_thread(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        id: i64,
+        note: Option<&str>,
+    ) -> Result<(), AzdoError>;
 }
 
 #[derive(Deserialize)]
@@ -84,14 +98,59 @@ struct Created {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ThreadDto {
     id: i64,
     #[serde(default)]
     properties: Value,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    is_deleted: bool,
+    #[serde(default)]
+    thread_context: Option<ThreadContextDto>,
 }
 
-/// The thread property that carries the bot's key.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThreadContextDto {
+    file_path: Option<String>,
+    right_file_start: Option<PositionDto>,
+}
+
+#[derive(Deserialize)]
+struct PositionDto {
+    line: u32,
+}
+
+/// The thread properties that carry the bot's key, and a finding's fingerprint and commit.
 const THREAD_KEY: &str = "release-agent.key";
+const THREAD_FINGERPRINT: &str = "release-agent.fingerprint";
+const THREAD_COMMIT: &str = "release-agent.commit";
+
+impl ThreadDto {
+    fn finding(self) -> Option<FindingThread> {
+        let mark = FindingMark {
+            fingerprint: property(&self.properties, THREAD_FINGERPRINT)?.to_owned(),
+            commit: property(&self.properties, THREAD_COMMIT)?.to_owned(),
+        };
+        let context = self.thread_context;
+        Some(FindingThread {
+            id: self.id,
+            mark,
+            // `unknown`, `active` and `pending` wait for someone; the rest were resolved.
+            open: matches!(
+                self.status.as_deref(),
+                None | Some("unknown" | "active" | "pending")
+            ),
+            line: context
+                .as_ref()
+                .and_then(|c| c.right_file_start.as_ref())
+                .map(|p| p.line),
+            path: context.and_then(|c| c.file_path),
+        })
+    }
+}
 
 /// A property value, written plainly or wrapped as `{"$type", "$value"}` as Azure DevOps returns it.
 fn property<'a>(properties: &'a Value, name: &str) -> Option<&'a str> {
@@ -210,6 +269,50 @@ impl PrReviews for AzdoClient {
             .await?;
         Ok(())
     }
+
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, pr))]
+    async fn finding_threads(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+    ) -> Result<Vec<FindingThread>, AzdoError> {
+        let url = self.pr_url(repo, pr, &["threads"]);
+        let threads: List<ThreadDto> = self.get(url).await?;
+        Ok(threads
+            .value
+            .into_iter()
+            .filter(|t| !t.is_deleted)
+            .filter_map(ThreadDto::finding)
+            .collect())
+    }
+
+    /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-thread-comments/create
+    /// then https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-threads/update
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, pr, id))]
+    async fn resolve_thread(
+        &self,
+        repo: &RepoName,
+        pr: u32,
+        id: i64,
+        note: Option<&str>,
+    ) -> Result<(), AzdoError> {
+        let thread = id.to_string();
+        if let Some(note) = note {
+            let url = self.pr_url(repo, pr, &["threads", &thread, "comments"]);
+            let reply = json!({"content": truncate_chars(note, 150_000), "parentCommentId": 1, "commentType": 1});
+            self.send(Call::with_body(Method::POST, url, reply, false))
+                .await?;
+        }
+        let url = self.pr_url(repo, pr, &["threads", &thread]);
+        self.send(Call::with_body(
+            Method::PATCH,
+            url,
+            json!({"status": "fixed"}),
+            true,
+        ))
+        .await?;
+        Ok(())
+    }
 }
 
 impl AzdoClient {
@@ -239,8 +342,13 @@ fn thread_body(thread: &NewThread) -> Result<Value, AzdoError> {
         "comments": [{"parentCommentId": 0, "content": truncate_chars(&thread.content, 150_000), "commentType": 1}],
         "status": status,
     });
+    let text = |value: &str| json!({"$type": "System.String", "$value": value});
     if let Some(key) = &thread.key {
-        body["properties"] = json!({THREAD_KEY: {"$type": "System.String", "$value": key}});
+        body["properties"][THREAD_KEY] = text(key);
+    }
+    if let Some(mark) = &thread.mark {
+        body["properties"][THREAD_FINGERPRINT] = text(&mark.fingerprint);
+        body["properties"][THREAD_COMMIT] = text(&mark.commit);
     }
     if let Some(anchor) = &thread.anchor {
         let path = anchor.path.trim();
@@ -295,6 +403,7 @@ mod tests {
                 iteration: 2,
                 change_tracking_id: 7,
             }),
+            mark: None,
         };
         let body = thread_body(&thread).unwrap();
         assert_eq!(
@@ -325,6 +434,7 @@ mod tests {
                 status: ThreadStatus::Active,
                 key: None,
                 iteration: None,
+                mark: None,
             };
             assert!(
                 matches!(thread_body(&thread), Err(AzdoError::Invalid(_))),

@@ -9,8 +9,10 @@
 //!
 //! Read `worktree.rs`, `diff.rs`, then `cli.rs`.
 
+mod blob;
 mod cli;
 mod diff;
+mod filter;
 mod similarity;
 mod worktree;
 
@@ -24,7 +26,11 @@ use tracing::instrument;
 
 use crate::domain::{RepoName, TagFormat, Version};
 
-pub use diff::{PATCH_BUDGET, PrDiff, diff};
+pub use blob::file_at;
+pub use diff::{
+    Base, DiffRequest, FileDiff, LeftOut, PATCH_BUDGET, PrDiff, diff, diff_with, is_ancestor,
+};
+pub use filter::PathFilter;
 pub use worktree::{Worktree, add_worktree, prune_worktrees, resolve};
 
 #[derive(Debug, thiserror::Error)]

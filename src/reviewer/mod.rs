@@ -13,6 +13,7 @@
 mod answer;
 mod cli_settings;
 mod cli_version;
+pub mod fingerprint;
 mod launch;
 mod output;
 pub mod passed_env;
@@ -20,6 +21,7 @@ mod placement;
 mod process;
 mod prompt;
 pub mod report;
+mod rules;
 mod sandbox;
 
 use std::path::{Path, PathBuf};
@@ -33,7 +35,8 @@ use answer::Answer;
 pub use cli_version::OLDEST as OLDEST_CLI_VERSION;
 pub use output::Usage;
 pub use placement::{Placement, place};
-pub use prompt::{ReviewInput, TicketInput};
+pub use prompt::{ReviewInput, TicketInput, WHOLE_DIFF_FILE};
+pub use rules::{RULES_FILE, ReviewRules};
 pub use sandbox::{Sandbox, SandboxMode};
 use tracing::instrument;
 
@@ -105,6 +108,8 @@ pub struct Review {
     pub duration_ms: Option<u64>,
     #[serde(default)]
     pub turns: Option<u32>,
+    #[serde(default)]
+    pub tokens: Option<u64>,
 }
 
 /// The model's answer before the usage is attached.
@@ -307,6 +312,7 @@ impl Reviewer for ClaudeReviewer {
             cost_usd: usage.cost_usd,
             duration_ms: usage.duration_ms,
             turns: usage.turns,
+            tokens: usage.tokens,
         })
     }
 

@@ -15,6 +15,8 @@ pub struct Usage {
     pub cost_usd: Option<f64>,
     pub duration_ms: Option<u64>,
     pub turns: Option<u32>,
+    /// Tokens in and out, cached ones included, over every model the run used.
+    pub tokens: Option<u64>,
 }
 
 /// The structured answer, decoded and checked against its schema's rules, with the run's usage.
@@ -60,8 +62,35 @@ pub(super) fn read<T: Answer>(
         turns: result["num_turns"]
             .as_u64()
             .and_then(|n| u32::try_from(n).ok()),
+        tokens: tokens(&result),
     };
     Ok((decoded, usage))
+}
+
+/// The tokens of `modelUsage` (every model, subagents included), else of `usage` (the main
+/// loop only).
+fn tokens(result: &Value) -> Option<u64> {
+    const MODEL: [&str; 4] = [
+        "inputTokens",
+        "outputTokens",
+        "cacheReadInputTokens",
+        "cacheCreationInputTokens",
+    ];
+    const MAIN: [&str; 4] = [
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+    ];
+    let sum = |usage: &Value, keys: &[&str]| -> u64 {
+        keys.iter().filter_map(|k| usage[*k].as_u64()).sum()
+    };
+    if let Some(models) = result["modelUsage"].as_object().filter(|m| !m.is_empty()) {
+        return Some(models.values().map(|u| sum(u, &MODEL)).sum());
+    }
+    result["usage"]
+        .as_object()
+        .map(|_| sum(&result["usage"], &MAIN))
 }
 
 /// `--output-format json` prints one object; tolerate stray lines before it.

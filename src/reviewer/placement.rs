@@ -55,8 +55,7 @@ mod tests {
     fn findings_on_added_lines_go_inline_and_the_rest_to_the_summary() {
         let diff = PrDiff {
             patch: String::new(),
-            cut: false,
-            files: 1,
+            files: Vec::new(),
             insertions: 2,
             deletions: 0,
             added_lines: BTreeMap::from([("src/lib.rs".to_owned(), BTreeSet::from([4, 5]))]),

@@ -6,8 +6,8 @@ use std::fmt::Write;
 use super::{Finding, Review, Severity, Verdict};
 
 /// The whole review; `general` are the findings that did not get an inline thread (all of them
-/// when nothing was placed inline).
-pub fn summary(review: &Review, general: &[Finding]) -> String {
+/// when nothing was placed inline); `notes` say how it was done (its scope, the files left out).
+pub fn summary(review: &Review, general: &[Finding], notes: &[String]) -> String {
     let verdict = match review.verdict {
         Verdict::Approve => "Approve",
         Verdict::RequestChanges => "Changes requested",
@@ -41,6 +41,9 @@ pub fn summary(review: &Review, general: &[Finding]) -> String {
             }
         }
     }
+    for note in notes {
+        let _ = writeln!(out, "\n{note}");
+    }
     let _ = writeln!(out, "\n{}", footer(review));
     out
 }
@@ -59,6 +62,9 @@ fn footer(review: &Review) -> String {
     let mut parts = vec!["_Reviewed by release-agent with Claude Code".to_owned()];
     if let Some(turns) = review.turns {
         parts.push(format!("{turns} turns"));
+    }
+    if let Some(tokens) = review.tokens {
+        parts.push(format!("{tokens} tokens"));
     }
     if let Some(cost) = review.cost_usd {
         parts.push(format!("${cost:.2}"));
@@ -93,13 +99,19 @@ mod tests {
             cost_usd: Some(0.1234),
             duration_ms: Some(45_900),
             turns: Some(6),
+            tokens: Some(12_345),
         };
-        let text = summary(&review, &review.findings[..2]);
+        let text = summary(
+            &review,
+            &review.findings[..2],
+            &["Reviewed in full.".into()],
+        );
         assert_eq!(
             text,
             "## AI review: Changes requested\n\nOne bug.\n\n1 finding(s) are commented on the lines they concern.\n\n\
              ### Findings\n- **Critical** `src/lib.rs:9` **Title**: Body.\n- **Minor** `src/lib.rs:3` **Title**: Body.\n\n\
-             _Reviewed by release-agent with Claude Code · 6 turns · $0.12 · 45s_\n"
+             Reviewed in full.\n\n\
+             _Reviewed by release-agent with Claude Code · 6 turns · 12345 tokens · $0.12 · 45s_\n"
         );
     }
 }

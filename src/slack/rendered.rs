@@ -5,7 +5,7 @@ mod pr_view {
     use crate::domain::RepoName;
     use crate::reviewer::{Finding, Review, Severity, Verdict};
     use crate::workflow::pr::state::{InlineFinding, PrInfo};
-    use crate::workflow::pr::state::{PrRun, ReviewResult};
+    use crate::workflow::pr::state::{PrRun, ReviewResult, ReviewScope};
     use crate::workflow::pr::view::{card, review_message};
 
     fn run() -> PrRun {
@@ -48,13 +48,21 @@ mod pr_view {
                 cost_usd: None,
                 duration_ms: None,
                 turns: None,
+                tokens: None,
             },
             inline: vec![InlineFinding {
                 finding: finding(Severity::Critical, "src/b.rs"),
                 path: "/src/b.rs".into(),
                 line: 7,
+                fingerprint: "f1".into(),
             }],
             general: vec![finding(Severity::Minor, "src/a.rs")],
+            general_fingerprints: vec!["f2".into()],
+            scope: ReviewScope::Full,
+            not_reviewed: Vec::new(),
+            ignored: 0,
+            max_findings: None,
+            notes: Vec::new(),
         };
         let text = crate::slack::mrkdwn::lines(&review_message(&run(), &result).lines);
         let lines: Vec<&str> = text.lines().collect();

@@ -62,6 +62,27 @@ impl Store {
         Ok(times)
     }
 
+    /// The source commit of the PR reviewed most recently, other than `except`: what a
+    /// review of `except` may review incrementally from.
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, pr = pr_id))]
+    pub async fn last_review(
+        &self,
+        repo: &RepoName,
+        pr_id: u32,
+        except: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = "SELECT source FROM reviews WHERE repo = $1 AND pr_id = $2 AND source <> $3 \
+                   ORDER BY reviewed_at DESC LIMIT 1";
+        let source = on_db_read!(self, pool =>
+            sqlx::query_scalar(sql)
+                .bind(repo.as_str())
+                .bind(i64::from(pr_id))
+                .bind(except)
+                .fetch_optional(pool)
+                .await)?;
+        Ok(source)
+    }
+
     /// The review kept for `source` of the PR, if any.
     #[instrument(level = "debug", skip_all, fields(repo = %repo, pr = pr_id))]
     pub async fn kept_review(

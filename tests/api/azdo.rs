@@ -230,6 +230,7 @@ async fn general_and_inline_threads_and_the_vote_are_posted() {
         status: ThreadStatus::Closed,
         key: Some("abc123:summary".into()),
         iteration: None,
+        mark: None,
     };
     assert_eq!(client.post_thread(&r, 12, &general).await.unwrap(), 501);
     let inline = NewThread {
@@ -242,6 +243,7 @@ async fn general_and_inline_threads_and_the_vote_are_posted() {
         status: ThreadStatus::Active,
         key: None,
         iteration: None,
+        mark: None,
     };
     client.post_thread(&r, 12, &inline).await.unwrap();
     client

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use release_agent::domain::RepoName;
-use release_agent::git::{GitError, PATCH_BUDGET, Remote, Repos, diff, resolve};
+use release_agent::git::{
+    Base, DiffRequest, GitError, LeftOut, PATCH_BUDGET, PathFilter, Remote, Repos, diff, diff_with,
+    resolve,
+};
 
 use crate::support::repo::{git, origin_with_author, write};
 
@@ -202,7 +205,9 @@ async fn the_merge_base_diff_is_byte_identical_to_git_diff_three_dots() {
     );
     let expected = format!(
         " {} files changed, {} insertions(+), {} deletions(-)\n",
-        ours.files, ours.insertions, ours.deletions
+        ours.files.len(),
+        ours.insertions,
+        ours.deletions
     );
     assert_eq!(shortstat, expected);
 
@@ -216,10 +221,10 @@ async fn the_merge_base_diff_is_byte_identical_to_git_diff_three_dots() {
     assert!(ours.adds("docs/new_name.md", 12) && ours.adds("src/new.rs", 2));
 }
 
-/// A diff far over the reviewer's budget is kept only up to it, cut where a character starts;
-/// its stats and added lines are still the whole PR's.
+/// A file whose patch does not fit the budget is left out and named, and smaller ones still
+/// fit; stats and added lines are still the whole PR's. Generated files are left out first.
 #[tokio::test]
-async fn a_huge_diff_is_cut_at_the_budget_as_it_is_read() {
+async fn files_fill_the_budget_biggest_change_first_and_the_rest_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path();
     git(repo, &["init", "--quiet", "--initial-branch=main"]);
@@ -229,17 +234,69 @@ async fn a_huge_diff_is_cut_at_the_budget_as_it_is_read() {
     git(repo, &["checkout", "--quiet", "-b", "huge"]);
     let line = format!("{}\n", "é".repeat(99));
     write(repo, "data.txt", &line.repeat(5_000));
+    write(repo, "src/small.rs", "fn small() {}\n");
+    write(repo, "Cargo.lock", "# generated\n");
     git(repo, &["add", "-A"]);
     git(repo, &["commit", "--quiet", "-m", "huge"]);
-    let huge = diff(repo, "main", "huge").await.unwrap();
-    assert!(huge.cut);
-    assert!(huge.patch.len() <= PATCH_BUDGET, "{}", huge.patch.len());
-    assert!(huge.patch.len() > PATCH_BUDGET - 4, "cut at the budget");
-    assert!(huge.patch.starts_with("diff --git a/data.txt b/data.txt\n"));
-    assert_eq!((huge.files, huge.insertions), (1, 5_000));
+    let request = DiffRequest {
+        base: Base::MergeBaseWith("main".into()),
+        source: "huge".into(),
+        skip: PathFilter::generated_and(&[]).unwrap(),
+        only: None,
+        budget: PATCH_BUDGET,
+    };
+    let huge = diff_with(repo, request).await.unwrap();
+    assert!(huge.cut());
+    assert_eq!(huge.left_out(LeftOut::OverBudget), ["data.txt"]);
+    assert_eq!(huge.left_out(LeftOut::Ignored), ["Cargo.lock"]);
+    assert!(
+        huge.patch
+            .starts_with("diff --git a/src/small.rs b/src/small.rs\n"),
+        "{}",
+        huge.patch
+    );
+    assert_eq!((huge.files.len(), huge.insertions), (3, 5_002));
     assert!(huge.adds("data.txt", 5_000), "every added line is known");
     let small = diff(repo, "main", "main").await.unwrap();
-    assert!(!small.cut && small.patch.is_empty());
+    assert!(!small.cut() && small.patch.is_empty() && small.files.is_empty());
+}
+
+/// 5,000 changed files: the patch stays within the budget, the biggest changes are in it, and
+/// every file left out is named.
+#[tokio::test]
+async fn a_five_thousand_file_change_stays_within_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    git(repo, &["init", "--quiet", "--initial-branch=main"]);
+    write(repo, "README.md", "start\n");
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "--quiet", "-m", "start"]);
+    git(repo, &["checkout", "--quiet", "-b", "wide"]);
+    for i in 0..5_000 {
+        let lines = if i % 100 == 0 { 40 } else { 2 };
+        write(
+            repo,
+            &format!("src/m{i:04}.rs"),
+            &"let x = 1;\n".repeat(lines),
+        );
+    }
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "--quiet", "-m", "wide"]);
+    let wide = diff(repo, "main", "wide").await.unwrap();
+    assert_eq!(wide.files.len(), 5_000);
+    assert!(wide.patch.len() <= PATCH_BUDGET, "{}", wide.patch.len());
+    let left_out = wide.left_out(LeftOut::OverBudget);
+    assert!(!left_out.is_empty() && left_out.len() < 5_000);
+    assert_eq!(
+        wide.patch.matches("diff --git").count() + left_out.len(),
+        5_000,
+        "every file is in the patch or named"
+    );
+    assert!(
+        wide.patch
+            .contains("diff --git a/src/m4900.rs b/src/m4900.rs"),
+        "the biggest changes come first"
+    );
 }
 
 #[tokio::test]

@@ -39,7 +39,7 @@ fn input() -> ReviewInput {
         description: "Adds the login page".into(),
         ticket: Some("ALLPOST-4028: Login page".into()),
         diff: "diff --git a/src/lib.rs b/src/lib.rs\n+fn login() {}\n".into(),
-        diff_cut: false,
+        ..ReviewInput::default()
     }
 }
 

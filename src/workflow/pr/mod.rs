@@ -38,8 +38,10 @@
 
 mod after_review;
 mod ci_approvals;
+mod memory;
 mod merging;
 pub mod poller;
+mod reading;
 mod review;
 mod settings;
 pub mod start;
@@ -195,7 +197,7 @@ impl Flow for PrFlow {
             PrStep::Ticket => self.ticket(ctx, run).await,
             PrStep::RetryTicket => self.retry_ticket(ctx, run).await,
             PrStep::Review => self.review(ctx, run).await,
-            PrStep::Publish { result } => self.publish(ctx, run, result).await,
+            PrStep::Publish { result } => self.publish(ctx, run, *result).await,
             PrStep::Reviewed { earlier } => Ok(self.reviewed(ctx, run, earlier)),
             PrStep::AskMerge => Ok(self.ask_merge(ctx, run)),
             PrStep::Merge => self.merge(ctx, run).await,

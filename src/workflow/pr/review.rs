@@ -1,15 +1,14 @@
-//! The review: the reviewer reads the PR in a worktree of its commit, once per commit across
-//! runs (a commit reviewed already is offered for merge on that review, or Review again); its
-//! findings go to the PR as threads (each once), with the bot's vote, and to the card's thread.
+//! The review: the reviewer reads the PR in a worktree of its commit (`reading.rs`), once per
+//! commit across runs (a commit reviewed already is offered for merge on that review, or Review
+//! again); its findings go to the PR as threads, each once and never twice across pushes
+//! (`memory.rs`), with the bot's vote, and to the card's thread.
 
-use super::state::{
-    InlineFinding, Outcome, PrInfo, PrRun, PrStep, ReviewBrief, ReviewResult, Ticket,
-};
-use super::{PrFlow, Step, pr_of, view};
-use crate::azdo::{Anchor, NewThread, ThreadIteration, ThreadStatus};
+use super::state::{Outcome, PrInfo, PrRun, PrStep, ReviewBrief, ReviewResult, Tally};
+use super::{PrFlow, Step, memory, pr_of, view};
+use crate::azdo::{Anchor, FindingMark, NewThread, ThreadIteration, ThreadStatus};
 use crate::domain::{Decides, Line, Message, OptionStyle, RepoName, RunId};
 use crate::git;
-use crate::reviewer::{ReviewError, ReviewInput, Verdict, place, report};
+use crate::reviewer::{ReviewError, Verdict, report};
 use crate::workflow::flow::option;
 use crate::workflow::{ApprovalRequest, StepContext, StepError, Transition};
 
@@ -32,9 +31,10 @@ impl PrFlow {
             return Ok(Transition::go(run.at(PrStep::Reviewed { earlier })).reply(reply));
         }
         let tickets = run.tickets.clone();
+        let last = ctx.store().last_review(&pr.repo, pr.id, &pr.commit).await?;
         let reviewed = ctx
             .once(&format!("review:{}", pr.commit), |_| async {
-                self.review_in_worktree(&pr, &tickets).await
+                self.review_in_worktree(&pr, &tickets, last).await
             })
             .await;
         let result = match reviewed {
@@ -55,6 +55,11 @@ impl PrFlow {
             verdict: result.review.verdict,
             summary: result.review.summary.clone(),
             findings: result.review.findings.len(),
+            scope: result.scope.clone(),
+            not_reviewed: result.not_reviewed.clone(),
+            cost_usd: result.review.cost_usd,
+            tokens: result.review.tokens,
+            tally: None,
         };
         let kept = serde_json::to_value(&brief)
             .map_err(|e| StepError::permanent(format!("cannot keep the review: {e}")))?;
@@ -63,7 +68,14 @@ impl PrFlow {
             .await?;
         run.review = Some(brief);
         run.fresh_review = false;
-        Ok(Transition::go(run.at(PrStep::Publish { result })))
+        for note in &result.notes {
+            if !run.notes.contains(note) {
+                run.notes.push(note.clone());
+            }
+        }
+        Ok(Transition::go(run.at(PrStep::Publish {
+            result: Box::new(result),
+        })))
     }
 
     /// The review another run did of this commit. One this run did (before a crash) does not
@@ -124,72 +136,42 @@ impl PrFlow {
         }
     }
 
-    pub(super) async fn review_in_worktree(
-        &self,
-        pr: &PrInfo,
-        tickets: &[Ticket],
-    ) -> Result<Option<ReviewResult>, StepError> {
-        let (dir, diff) = self.diff(pr).await?;
-        if diff.files == 0 {
-            return Ok(None);
-        }
-        let worktree = git::add_worktree(&dir, &self.worktrees(&pr.repo), &pr.commit).await?;
-        let ticket_text: Vec<String> = tickets
-            .iter()
-            .map(|t| format!("{}: {}", t.key, t.summary))
-            .collect();
-        let input = ReviewInput {
-            title: pr.title.clone(),
-            description: pr.description.clone(),
-            ticket: (!ticket_text.is_empty()).then(|| ticket_text.join("\n")),
-            diff: diff.patch.clone(),
-            diff_cut: diff.cut,
-        };
-        let reviewed = self.reviewer.review(&worktree.path, &input).await;
-        remove_worktree(worktree).await;
-        let review = reviewed.map_err(review_failure)?;
-        let placement = place(&review.findings, &diff);
-        let inline = placement
-            .inline
-            .into_iter()
-            .map(|(finding, anchor)| InlineFinding {
-                finding,
-                path: anchor.path,
-                line: anchor.start_line,
-            })
-            .collect();
-        Ok(Some(ReviewResult {
-            review,
-            inline,
-            general: placement.general,
-        }))
-    }
-
-    /// Threads on the PR (each once), the bot's vote, the summary in the card's thread, then the
-    /// verdict decides.
+    /// Threads on the PR: the summary, then each new finding (each once, never one a thread
+    /// already has); threads of fixed findings resolved; the bot's vote; the summary in the
+    /// card's thread; then the verdict decides.
     pub(super) async fn publish(
         &self,
         ctx: &StepContext<'_>,
-        run: PrRun,
-        result: ReviewResult,
+        mut run: PrRun,
+        mut result: ReviewResult,
     ) -> Step {
         let pr = pr_of(&run)?;
         let repo = &pr.repo;
+        let threads = self.finding_threads(ctx, &pr).await?;
+        let sorted = memory::sort(&mut result, &threads, &pr.commit);
+        let fixed = self.resolve_fixed(ctx, &pr, &sorted.unraised).await?;
+        let tally = Tally::of(&sorted, fixed);
         let approve = result.review.verdict == Verdict::Approve;
         let summary = NewThread {
-            content: report::summary(&result.review, &result.general),
+            content: report::summary(
+                &result.review,
+                &result.general,
+                &view::review_notes(&result, &tally),
+            ),
             anchor: None,
             status: ThreadStatus::Closed,
             key: Some(format!("{}:summary", pr.commit)),
             iteration: None,
+            mark: None,
         };
         self.post_once(ctx, repo, pr.id, summary).await?;
-        let reviewed = if result.inline.is_empty() {
+        let reviewed = if sorted.post.is_empty() {
             ReviewedIteration::default()
         } else {
             self.reviewed_iteration(ctx, &pr).await?
         };
-        for (i, inline) in result.inline.iter().enumerate() {
+        for &i in &sorted.post {
+            let inline = &result.inline[i];
             let thread = NewThread {
                 content: report::inline(&inline.finding),
                 anchor: Some(Anchor {
@@ -198,8 +180,12 @@ impl PrFlow {
                     end_line: inline.line,
                 }),
                 status: self.settings.finding_status,
-                key: Some(format!("{}:{i}", pr.commit)),
+                key: Some(format!("{}:{}", pr.commit, inline.fingerprint)),
                 iteration: reviewed.of(&inline.path),
+                mark: Some(FindingMark {
+                    fingerprint: inline.fingerprint.clone(),
+                    commit: pr.commit.clone(),
+                }),
             };
             self.post_once(ctx, repo, pr.id, thread).await?;
         }
@@ -210,6 +196,10 @@ impl PrFlow {
                 })
                 .await?;
             self.azdo.vote(repo, pr.id, &me, vote).await?;
+        }
+        if let Some(brief) = run.review.as_mut() {
+            brief.findings = result.review.findings.len();
+            brief.tally = Some(tally);
         }
         let message = view::review_message(&run, &result);
         let next = if approve {

@@ -36,6 +36,23 @@ pub struct InlineFinding {
     pub finding: Finding,
     pub path: String,
     pub line: u32,
+    /// Its identity across pushes (`reviewer::fingerprint`); empty in a review kept before
+    /// fingerprints existed.
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+/// What a review looked at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReviewScope {
+    /// The whole PR.
+    #[default]
+    Full,
+    /// What was pushed since commit `since` was reviewed.
+    Incremental { since: String },
+    /// The whole PR again: the commit reviewed last (`was`) is no longer in its history.
+    Rewritten { was: String },
 }
 
 /// The review and where its findings go.
@@ -44,6 +61,33 @@ pub struct ReviewResult {
     pub review: Review,
     pub inline: Vec<InlineFinding>,
     pub general: Vec<Finding>,
+    /// The fingerprints of `general`, in its order.
+    #[serde(default)]
+    pub general_fingerprints: Vec<String>,
+    #[serde(default)]
+    pub scope: ReviewScope,
+    /// Changed files whose patch did not fit the prompt's budget.
+    #[serde(default)]
+    pub not_reviewed: Vec<String>,
+    /// Changed files left out as generated or by the repository's review rules.
+    #[serde(default)]
+    pub ignored: usize,
+    /// The repository's `max_findings`, applied once dismissed findings are taken out.
+    #[serde(default)]
+    pub max_findings: Option<usize>,
+    /// What the card should say about how the review was done (its rules file was malformed).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// What became of the findings on the PR: posted anew, left open from an earlier review,
+/// resolved by the bot because the code changed, and dismissed by a person earlier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub new: usize,
+    pub open: usize,
+    pub fixed: usize,
+    pub dismissed: usize,
 }
 
 /// What the card keeps of a review.
@@ -53,6 +97,17 @@ pub struct ReviewBrief {
     pub verdict: Verdict,
     pub summary: String,
     pub findings: usize,
+    #[serde(default)]
+    pub scope: ReviewScope,
+    #[serde(default)]
+    pub not_reviewed: Vec<String>,
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    #[serde(default)]
+    pub tokens: Option<u64>,
+    /// Set once the findings are published.
+    #[serde(default)]
+    pub tally: Option<Tally>,
 }
 
 /// How a run that ended well ended.
@@ -78,7 +133,7 @@ pub enum PrStep {
     RetryTicket,
     Review,
     Publish {
-        result: ReviewResult,
+        result: Box<ReviewResult>,
     },
     /// Another run reviewed this commit already: merge on that review, review again, or cancel.
     Reviewed {

@@ -131,7 +131,7 @@ impl PrFlow {
         let input = TicketInput {
             title: pr.title.clone(),
             description: pr.description.clone(),
-            diff_cut: diff.cut,
+            diff_cut: diff.cut(),
             diff: diff.patch,
         };
         let drafted = self.reviewer.draft_ticket(&worktree.path, &input).await;

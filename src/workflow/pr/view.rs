@@ -1,6 +1,8 @@
 //! What Slack shows of a PR run: the card's lines and the review summary for its thread. Pure.
 
-use super::state::{BuildRef, Outcome, PrInfo, PrRun, PrStep, ReviewBrief, ReviewResult, Ticket};
+use super::state::{
+    BuildRef, Outcome, PrInfo, PrRun, PrStep, ReviewBrief, ReviewResult, ReviewScope, Tally, Ticket,
+};
 use crate::domain::{Line, Message};
 use crate::reviewer::{Severity, Verdict};
 use crate::store::RunRecord;
@@ -14,7 +16,7 @@ pub fn card(run: &PrRun) -> CardView {
     let mut lines = Vec::new();
     lines.extend(run.pr.as_ref().map(pr_line));
     lines.extend(run.tickets.iter().map(ticket_line));
-    lines.extend(run.review.as_ref().map(review_line));
+    lines.extend(run.review.iter().flat_map(review_lines));
     if let Some(commit) = &run.merge_commit {
         lines.push(Line::new().plain("Merged as ").code(short(commit)));
     }
@@ -78,18 +80,101 @@ fn ticket_line(ticket: &Ticket) -> Line {
     line
 }
 
-fn review_line(review: &ReviewBrief) -> Line {
+fn review_lines(review: &ReviewBrief) -> Vec<Line> {
     let verdict = match review.verdict {
         Verdict::Approve => ":white_check_mark: approve",
         Verdict::RequestChanges => ":warning: changes requested",
     };
-    Line::new()
+    let mut line = Line::new()
         .plain("AI review of ")
-        .code(short(&review.commit))
-        .plain(format!(
-            ": {verdict}, {} finding(s); details in the thread",
-            review.findings
-        ))
+        .code(short(&review.commit));
+    line = match &review.scope {
+        ReviewScope::Full => line.plain(" (full)"),
+        ReviewScope::Incremental { since } => line
+            .plain(" (incremental: what was pushed since ")
+            .code(short(since))
+            .plain(")"),
+        ReviewScope::Rewritten { was } => line
+            .plain(" (full: ")
+            .code(short(was))
+            .plain(" is no longer in the PR's history)"),
+    };
+    let mut text = format!(": {verdict}, {} finding(s)", review.findings);
+    if let Some(tally) = &review.tally {
+        text.push_str(&format!(" ({})", tally_text(tally)));
+    }
+    text.push_str(&usage_text(review.cost_usd, review.tokens));
+    let mut lines = vec![line.plain(text).plain("; details in the thread")];
+    if !review.not_reviewed.is_empty() {
+        lines.push(Line::new().plain(format!(
+            "Not reviewed: {} file(s) over the prompt's budget, named in the thread",
+            review.not_reviewed.len()
+        )));
+    }
+    lines
+}
+
+/// `new 1 · still open 2 · fixed 1 · dismissed 0`
+fn tally_text(tally: &Tally) -> String {
+    format!(
+        "new {} · still open {} · fixed {} · dismissed {}",
+        tally.new, tally.open, tally.fixed, tally.dismissed
+    )
+}
+
+/// ` · $0.04 · 12345 tokens`, for what is known.
+fn usage_text(cost: Option<f64>, tokens: Option<u64>) -> String {
+    let mut text = String::new();
+    if let Some(cost) = cost {
+        text.push_str(&format!(" · ${cost:.2}"));
+    }
+    if let Some(tokens) = tokens {
+        text.push_str(&format!(" · {tokens} tokens"));
+    }
+    text
+}
+
+/// How the review was done, for its summary on the PR and in Slack: its scope, what became of
+/// the findings, and the files left out. File names are the PR's: kept out of Markdown syntax.
+pub fn review_notes(result: &ReviewResult, tally: &Tally) -> Vec<String> {
+    let mut notes = vec![match &result.scope {
+        ReviewScope::Full => "Full review of the PR.".to_owned(),
+        ReviewScope::Incremental { since } => format!(
+            "Incremental review: what was pushed since {}; the earlier review covers the rest.",
+            short(since)
+        ),
+        ReviewScope::Rewritten { was } => format!(
+            "Full review: {} (reviewed last) is no longer in the PR's history.",
+            short(was)
+        ),
+    }];
+    notes.push(format!("Findings: {}.", tally_text(tally)));
+    if !result.not_reviewed.is_empty() {
+        const SHOWN: usize = 20;
+        let names: Vec<String> = result
+            .not_reviewed
+            .iter()
+            .take(SHOWN)
+            .map(|n| n.replace(['`', '*', '_', '[', ']', '<', '>'], "?"))
+            .collect();
+        let more = result.not_reviewed.len().saturating_sub(SHOWN);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        notes.push(format!(
+            "Not reviewed (over the prompt's budget): {}{tail}.",
+            names.join(", ")
+        ));
+    }
+    if result.ignored > 0 {
+        notes.push(format!(
+            "{} generated or ignored file(s) left out.",
+            result.ignored
+        ));
+    }
+    notes
 }
 
 fn step_lines(step: &PrStep) -> Vec<Line> {
@@ -110,9 +195,9 @@ fn step_lines(step: &PrStep) -> Vec<Line> {
             short(&earlier.to_string())
         ),
         PrStep::Finished { outcome } => match outcome {
-            Outcome::NothingToReview => {
-                "Nothing to review: the PR changes nothing on its target branch.".into()
-            }
+            Outcome::NothingToReview => "Nothing to review: the PR changes nothing on its \
+                target branch, or only generated files and files its review rules ignore."
+                .into(),
             Outcome::ChangesRequested => {
                 "The AI review asks for changes; a new push starts a new review.".into()
             }
@@ -200,6 +285,13 @@ pub fn review_message(run: &PrRun, result: &ReviewResult) -> Message {
         lines.push(Line::new().plain(format!(
             "{inline} of these are commented on their lines in the PR."
         )));
+    }
+    if let Some(tally) = run.review.as_ref().and_then(|r| r.tally.as_ref()) {
+        lines.extend(
+            review_notes(result, tally)
+                .into_iter()
+                .map(|n| Line::new().plain(n)),
+        );
     }
     Message::new(lines)
 }
