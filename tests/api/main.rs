@@ -8,6 +8,7 @@ mod bad_input;
 mod churn;
 mod cli;
 mod containers;
+mod converge;
 mod crash;
 mod decisions;
 mod durability;

@@ -220,6 +220,21 @@ impl FakeAzdo {
         fake_policy::complete(&mut self.state.lock().unwrap(), pr);
     }
 
+    /// A person sets the status of PR `pr`'s finding threads whose title contains `title`
+    /// (`fixed`, `wontFix`, `closed`, `byDesign`), as the PR page does.
+    pub fn set_thread_status(&self, pr: u32, title: &str, status: &str) {
+        let mut state = self.state.lock().unwrap();
+        let mut found = 0;
+        for (_, body) in state.threads.iter_mut().filter(|(of, _)| *of == pr) {
+            let content = body["comments"][0]["content"].as_str().unwrap_or_default();
+            if body.get("threadContext").is_some() && content.contains(title) {
+                body["status"] = status.into();
+                found += 1;
+            }
+        }
+        assert!(found > 0, "no finding thread on PR {pr} says {title:?}");
+    }
+
     /// A person votes on PR `pr` in Azure DevOps.
     pub fn vote(&self, pr: u32, reviewer: &str, vote: i64) {
         let mut state = self.state.lock().unwrap();

@@ -75,9 +75,29 @@ pub fn route(
                 .iter()
                 .enumerate()
                 .filter(|(_, (pr, _))| *pr == id)
-                .map(|(i, (_, body))| json!({"id": 1001 + i, "properties": body["properties"]}))
+                .map(|(i, (_, body))| thread_json(i, body))
                 .collect();
             list(threads)
+        }
+        ("PATCH", ["threads", thread]) => {
+            let Some(body_of) = thread_of(state, id, thread) else {
+                return Some(no_thread(thread));
+            };
+            if let Some(status) = body.get("status") {
+                body_of["status"] = status.clone();
+            }
+            let i = thread.parse::<usize>().unwrap_or(0) - 1001;
+            ok(thread_json(i, body_of))
+        }
+        ("POST", ["threads", thread, "comments"]) => {
+            let Some(body_of) = thread_of(state, id, thread) else {
+                return Some(no_thread(thread));
+            };
+            let comments = body_of["comments"].as_array_mut().expect("a thread has comments");
+            let mut comment = body.clone();
+            comment["id"] = json!(comments.len() + 1);
+            comments.push(comment.clone());
+            ok(comment)
         }
         ("POST", ["threads"]) => {
             if let Some(context) = body.get("pullRequestThreadContext") {
@@ -94,4 +114,40 @@ pub fn route(
         }
         _ => return None,
     })
+}
+
+/// A stored thread as the threads API answers it: its id, status, context, comments (numbered
+/// from 1) and properties.
+fn thread_json(index: usize, body: &Value) -> Value {
+    let comments: Vec<Value> = body["comments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, c)| json!({"id": i + 1, "content": c["content"], "commentType": "text"}))
+        .collect();
+    json!({
+        "id": 1001 + index,
+        "status": body["status"],
+        "threadContext": body.get("threadContext"),
+        "comments": comments,
+        "properties": body["properties"],
+        "isDeleted": false,
+    })
+}
+
+/// Thread `thread` (its id as text) of PR `pr`.
+fn thread_of<'s>(state: &'s mut AzdoState, pr: u32, thread: &str) -> Option<&'s mut Value> {
+    let index = thread.parse::<usize>().ok()?.checked_sub(1001)?;
+    match state.threads.get_mut(index) {
+        Some((of, body)) if *of == pr => Some(body),
+        _ => None,
+    }
+}
+
+/// Approximation: the real message for an unknown thread id is not documented.
+fn no_thread(thread: &str) -> ResponseTemplate {
+    ResponseTemplate::new(404).set_body_json(
+        json!({"message": format!("TF401181: The pull request thread {thread} was not found.")}),
+    )
 }

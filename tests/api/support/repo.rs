@@ -127,6 +127,25 @@ impl Repo {
         self.commit_and_push(branch, "slow reviewer")
     }
 
+    /// Writes `files` on `branch` (made from develop if new), commits and pushes; returns the
+    /// commit.
+    pub fn change(&self, branch: &str, files: &[(&str, &str)], message: &str) -> String {
+        git(&self.author, &["checkout", "--quiet", "develop"]);
+        let new = git(&self.author, &["branch", "--list", branch])
+            .trim()
+            .is_empty();
+        let args: &[&str] = if new {
+            &["checkout", "--quiet", "-b", branch]
+        } else {
+            &["checkout", "--quiet", branch]
+        };
+        git(&self.author, args);
+        for (file, text) in files {
+            write(&self.author, file, text);
+        }
+        self.commit_and_push(branch, message)
+    }
+
     fn commit_and_push(&self, branch: &str, message: &str) -> String {
         git(&self.author, &["add", "-A"]);
         git(&self.author, &["commit", "--quiet", "-m", message]);
