@@ -101,7 +101,15 @@ async fn main() {
     let mut patch = String::new();
     for _ in 0..RUNS {
         let at = Instant::now();
-        let diff = release_agent::git::diff(dir, "develop", "pr")
+        // The whole patch, as git prints it: no budget.
+        let request = release_agent::git::DiffRequest {
+            base: release_agent::git::Base::MergeBaseWith("develop".into()),
+            source: "pr".into(),
+            skip: release_agent::git::PathFilter::none(),
+            only: None,
+            budget: usize::MAX,
+        };
+        let diff = release_agent::git::diff_with(dir, request)
             .await
             .expect("the diff");
         ours.push(at.elapsed());
