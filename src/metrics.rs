@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The content type of [`render`]'s output: Prometheus text format 0.0.4.
@@ -72,11 +72,13 @@ pub fn external_call(service: &str, outcome: &str) {
 }
 
 /// What the database says at scrape time.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// (kind, status, count) of runs.
     pub runs: Vec<(String, String, i64)>,
     pub approvals_waiting: i64,
+    /// The reviews of this calendar month (UTC) and what they cost.
+    pub reviews_this_month: crate::store::Spent,
 }
 
 /// The whole exposition: the process metrics and `snapshot`.
@@ -97,6 +99,29 @@ pub fn render(snapshot: &Snapshot) -> String {
     )
     .expect("valid gauge");
     waiting.set(snapshot.approvals_waiting);
+    let month = &snapshot.reviews_this_month;
+    let review_gauges = [
+        (
+            "release_agent_reviews_this_month",
+            "AI reviews done this calendar month (UTC)",
+            month.reviews as f64,
+        ),
+        (
+            "release_agent_review_cost_usd_this_month",
+            "Dollars the AI reviews of this calendar month (UTC) cost, as the CLI reported",
+            month.cost_usd,
+        ),
+        (
+            "release_agent_review_tokens_this_month",
+            "Tokens the AI reviews of this calendar month (UTC) used, as the CLI reported",
+            month.tokens as f64,
+        ),
+    ];
+    for (name, help, value) in review_gauges {
+        let gauge = Gauge::new(name, help).expect("valid gauge");
+        gauge.set(value);
+        scrape.register(Box::new(gauge)).expect("registered once");
+    }
     scrape.register(Box::new(runs)).expect("registered once");
     scrape.register(Box::new(waiting)).expect("registered once");
     let mut families = METRICS.registry.gather();
@@ -119,6 +144,11 @@ mod tests {
         let text = render(&Snapshot {
             runs: vec![("pr".into(), "waiting".into(), 2)],
             approvals_waiting: 2,
+            reviews_this_month: crate::store::Spent {
+                reviews: 3,
+                cost_usd: 0.126,
+                tokens: 4_500,
+            },
         });
         assert!(
             text.contains("# TYPE release_agent_ack_seconds histogram"),
@@ -130,5 +160,7 @@ mod tests {
         );
         assert!(text.contains("release_agent_runs{kind=\"pr\",state=\"waiting\"} 2"));
         assert!(text.contains("release_agent_approvals_waiting 2"));
+        assert!(text.contains("release_agent_review_cost_usd_this_month 0.126"));
+        assert!(text.contains("release_agent_review_tokens_this_month 4500"));
     }
 }

@@ -2,6 +2,7 @@
 //! shipped. Every variable has a default.
 
 use super::reader::{Reader, parse_bool, parse_branch, parse_count};
+use super::reviewer::parse_budget;
 use crate::azdo::{MergeStrategy, ThreadStatus};
 use crate::domain::{DEFAULT_TICKET_PATTERN, Version};
 use crate::workflow::pr::{PrSettings, ReviewVote};
@@ -34,6 +35,7 @@ pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
         "20",
         parse_count(1, 10_000, "reviews"),
     );
+    let monthly_budget = vars.optional("REVIEW_MONTHLY_BUDGET_USD", parse_budget);
     Some(PrSettings {
         poll_enabled: poll_enabled?,
         poll_interval: poll_interval?,
@@ -53,6 +55,7 @@ pub(super) fn pr(vars: &mut Reader<'_>) -> Option<PrSettings> {
         first_version: first_version?,
         review_vote: review_vote?,
         reviews_per_user_per_hour: u32::try_from(review_rate?).unwrap_or(20),
+        monthly_budget_usd: monthly_budget?,
     })
 }
 

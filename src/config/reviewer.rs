@@ -25,8 +25,8 @@ pub(super) fn read(vars: &mut Reader<'_>) -> Option<ReviewerSettings> {
     Some(settings)
 }
 
-/// Dollars per review, more than nothing.
-fn parse_budget(text: &str) -> Result<f64, String> {
+/// Dollars, more than nothing.
+pub(super) fn parse_budget(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(usd) if usd.is_finite() && usd > 0.0 => Ok(usd),
         _ => Err(format!(

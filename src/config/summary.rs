@@ -132,6 +132,12 @@ const ROWS: &[(&str, Show)] = &[
     ("REVIEW_MAX_TURNS", |c| {
         Some(c.reviewer.max_turns.to_string())
     }),
+    ("REVIEW_MONTHLY_BUDGET_USD", |c| {
+        Some(
+            c.pr.monthly_budget_usd
+                .map_or_else(|| "(no limit)".to_owned(), |usd| usd.to_string()),
+        )
+    }),
     ("REVIEW_MAX_BUDGET_USD", |c| {
         Some(
             c.reviewer

@@ -50,6 +50,10 @@ pub async fn metrics(axum::extract::State(shared): State) -> Result<Response, Ap
     let snapshot = Snapshot {
         runs: shared.store.count_runs().await?,
         approvals_waiting: shared.store.count_pending_approvals().await?,
+        reviews_this_month: shared
+            .store
+            .spent_since(crate::workflow::pr::month_start(shared.engine.now()))
+            .await?,
     };
     Ok((
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],

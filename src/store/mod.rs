@@ -49,7 +49,7 @@ pub use effects::EffectEntry;
 pub use freezes::Freeze;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
 pub use releases::{ArchivedRelease, ShippingRelease, StagedPr, StagingRelease, Versioning, why};
-pub use reviews::KeptReview;
+pub use reviews::{KeptReview, ReviewSpend, Spent};
 pub use rollbacks::Rollback;
 pub use run_starts::Dedupe;
 pub use runs::{NewRun, RunRecord, Started};

@@ -17,6 +17,23 @@ pub struct KeptReview {
     pub reviewed_at: DateTime<Utc>,
 }
 
+/// What one review cost, as the CLI reported it.
+#[derive(Debug, Clone, Copy)]
+pub struct ReviewSpend<'a> {
+    pub run_id: RunId,
+    pub source: &'a str,
+    pub cost_usd: Option<f64>,
+    pub tokens: Option<u64>,
+}
+
+/// Reviews and what they cost over a period.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spent {
+    pub reviews: i64,
+    pub cost_usd: f64,
+    pub tokens: i64,
+}
+
 impl Store {
     /// Keeps the review of `source` that `run_id` did; a fresh review replaces an older one.
     #[instrument(level = "debug", skip_all, fields(repo = %repo, pr = pr_id))]
@@ -45,6 +62,46 @@ impl Store {
                 .await?;
         });
         Ok(())
+    }
+
+    /// Records what the review of `source` by `run_id` cost, once (a retry records nothing).
+    #[instrument(level = "debug", skip_all, fields(repo = %repo, pr = pr_id))]
+    pub async fn record_spend(
+        &self,
+        spend: &ReviewSpend<'_>,
+        repo: &RepoName,
+        pr_id: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO review_spend (run_id, source, repo, pr_id, cost_usd, tokens, at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id, source) DO NOTHING";
+        on_db!(self, pool => {
+            sqlx::query(sql)
+                .bind(spend.run_id.to_string())
+                .bind(spend.source)
+                .bind(repo.as_str())
+                .bind(i64::from(pr_id))
+                .bind(spend.cost_usd)
+                .bind(spend.tokens.and_then(|t| i64::try_from(t).ok()))
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The reviews done since `since`: how many, their dollars and their tokens.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn spent_since(&self, since: DateTime<Utc>) -> Result<Spent, StoreError> {
+        let sql = "SELECT COUNT(*), CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION), \
+                   CAST(COALESCE(SUM(tokens), 0) AS BIGINT) FROM review_spend WHERE at >= $1";
+        let (reviews, cost_usd, tokens): (i64, f64, i64) = on_db_read!(self, pool =>
+            sqlx::query_as(sql).bind(since).fetch_one(pool).await)?;
+        Ok(Spent {
+            reviews,
+            cost_usd,
+            tokens,
+        })
     }
 
     /// When `user` started PR runs since `since`, oldest first: how many reviews they asked for

@@ -328,7 +328,78 @@ async fn a_five_thousand_file_pr_stays_within_the_budget(backend: Backend) {
     w.app.finish().await;
 }
 
+/// A budget of $0.04 a month: the stand-in's first review costs $0.0421, so the next one waits
+/// on its card until someone presses Review anyway; /metrics shows the month's figures.
+async fn a_month_over_budget_holds_reviews(backend: Backend) {
+    use crate::http::{Auth, HTTP_VARS, call};
+    let mut vars = HTTP_VARS.to_vec();
+    vars.push(("REVIEW_MONTHLY_BUDGET_USD", "0.04"));
+    let Some(w) = world(backend, &vars).await else {
+        return;
+    };
+    let commit = w.repo.change(
+        BRANCH,
+        &[
+            ("src/login.rs", &login("let step_8 = 8;")),
+            (".fake-claude-answer.json", &answer(&[])),
+        ],
+        "login",
+    );
+    w.open_pr(PR, BRANCH, &commit);
+    let first = reviewed(&w).await;
+    assert!(
+        w.card(first).await.contains("· $0.04 ·"),
+        "the cost is on the card"
+    );
+
+    let other = w.repo.change(
+        "feature/ALLPOST-51",
+        &[("src/other.rs", "let o = 1;\n")],
+        "other",
+    );
+    w.open_pr(51, "feature/ALLPOST-51", &other);
+    let (_, held) = w.review("51").await;
+    w.waits_at(held, "over_budget").await;
+    let card = w.card(held).await;
+    assert!(
+        card.contains("This month's reviews have spent $0.04 of the $0.04 budget")
+            && card.ends_with("[Review anyway] [Cancel]"),
+        "{card}"
+    );
+    assert_eq!(
+        w.azdo
+            .with(|s| s.threads.iter().filter(|(pr, _)| *pr == 51).count()),
+        0,
+        "nothing was reviewed"
+    );
+    let metrics = call(&w, reqwest::Method::GET, "/metrics", Auth::None, None).await;
+    assert!(
+        metrics.text.contains("release_agent_reviews_this_month 1")
+            && metrics
+                .text
+                .contains("release_agent_review_cost_usd_this_month 0.0421"),
+        "{}",
+        metrics.text
+    );
+    w.press(held, "review-anyway").await;
+    w.waits_at(held, "ask_merge").await;
+    let replies = w.replies(held).await.join("\n");
+    assert!(
+        replies.contains("Reviewing over this month's budget, as <@U0ADA> chose."),
+        "{replies}"
+    );
+    assert!(replies.contains("AI review of"), "{replies}");
+    let decided = crate::decisions::audit_of(&w.app, held, "decision").await;
+    assert!(
+        decided
+            .iter()
+            .any(|a| a.actor == "U0ADA" && a.detail.contains("review-anyway"))
+    );
+    w.app.finish().await;
+}
+
 on_both_backends!(
+    a_month_over_budget_holds_reviews,
     a_re_review_reads_only_the_push_and_posts_no_thread_twice,
     a_resolved_thread_never_comes_back_and_a_fixed_findings_thread_is_closed,
     a_pr_is_reviewed_by_its_target_branchs_rules_not_its_own,

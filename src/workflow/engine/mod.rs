@@ -169,6 +169,11 @@ impl Engine {
         &self.inner.store
     }
 
+    /// The engine's clock's time (a test's, or the wall clock).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+
     pub fn runs(&self, kind: &RunKind) -> bool {
         self.inner.flows.knows(kind)
     }

@@ -37,6 +37,7 @@
 //! The flow gets its clients and `PrSettings` from startup; it never reads the config.
 
 mod after_review;
+mod budget;
 mod ci_approvals;
 mod memory;
 mod merging;
@@ -65,6 +66,7 @@ use crate::workflow::tickets::JiraSide;
 use crate::workflow::{CardView, Flow, StepContext, StepError, Transition};
 use state::{Outcome, PrInfo, PrRun, PrStep, Ticket};
 
+pub use budget::month_start;
 pub use settings::{PrSettings, ReviewVote};
 
 /// What the PR workflow talks to.
@@ -197,6 +199,7 @@ impl Flow for PrFlow {
             PrStep::Ticket => self.ticket(ctx, run).await,
             PrStep::RetryTicket => self.retry_ticket(ctx, run).await,
             PrStep::Review => self.review(ctx, run).await,
+            PrStep::OverBudget { .. } => self.ask_over_budget(ctx, run),
             PrStep::Publish { result } => self.publish(ctx, run, *result).await,
             PrStep::Reviewed { earlier } => Ok(self.reviewed(ctx, run, earlier)),
             PrStep::AskMerge => Ok(self.ask_merge(ctx, run)),

@@ -30,6 +30,9 @@ impl PrFlow {
             }
             return Ok(Transition::go(run.at(PrStep::Reviewed { earlier })).reply(reply));
         }
+        if let Some(wait) = self.over_budget(ctx, &run).await? {
+            return Ok(Transition::go(run.at(wait)));
+        }
         let tickets = run.tickets.clone();
         let last = ctx.store().last_review(&pr.repo, pr.id, &pr.commit).await?;
         let reviewed = ctx
@@ -61,6 +64,8 @@ impl PrFlow {
             tokens: result.review.tokens,
             tally: None,
         };
+        self.record_spend(ctx, &run, brief.cost_usd, brief.tokens)
+            .await?;
         let kept = serde_json::to_value(&brief)
             .map_err(|e| StepError::permanent(format!("cannot keep the review: {e}")))?;
         ctx.store()

@@ -36,6 +36,9 @@ pub struct PrSettings {
     /// `/review`s one person may ask for in an hour (REVIEW_RATE_PER_USER_PER_HOUR): reviews
     /// cost money.
     pub reviews_per_user_per_hour: u32,
+    /// Dollars the reviews of a calendar month (UTC) may spend before new ones wait for a
+    /// person's **Review anyway** (REVIEW_MONTHLY_BUDGET_USD); None: no limit.
+    pub monthly_budget_usd: Option<f64>,
 }
 
 /// How the bot votes on a PR after the AI's review. The AI advises: by default it never votes,

@@ -132,6 +132,11 @@ pub enum PrStep {
     /// **Retry ticket** after Jira refused to create the PR's ticket; back to the merge question.
     RetryTicket,
     Review,
+    /// This month's reviews spent REVIEW_MONTHLY_BUDGET_USD: Review anyway, or Cancel.
+    OverBudget {
+        spent_usd: f64,
+        budget_usd: f64,
+    },
     Publish {
         result: Box<ReviewResult>,
     },
@@ -202,6 +207,9 @@ pub struct PrRun {
     /// Someone chose Review again: review even a commit reviewed already.
     #[serde(default)]
     pub fresh_review: bool,
+    /// Someone chose Review anyway over the month's spent budget.
+    #[serde(default)]
+    pub budget_waived: bool,
     /// Completions at this commit that Azure DevOps refused; a retry is a new attempt.
     #[serde(default)]
     pub merges_refused: u32,
@@ -229,6 +237,7 @@ impl PrRun {
             notes: Vec::new(),
             watched: false,
             fresh_review: false,
+            budget_waived: false,
             merges_refused: 0,
             ticket_failed: None,
             ci_approved: Vec::new(),

@@ -189,6 +189,14 @@ fn step_lines(step: &PrStep) -> Vec<Line> {
         PrStep::CiHeld { what, .. } => format!(
             "The CI run waits in Azure DevOps: {what}. This wait does not count as CI time."
         ),
+        PrStep::OverBudget {
+            spent_usd,
+            budget_usd,
+        } => format!(
+            "This month's reviews have spent ${spent_usd:.2} of the ${budget_usd:.2} budget \
+             (REVIEW_MONTHLY_BUDGET_USD, counted from the 1st, UTC), so this review waits. \
+             Review anyway spends more."
+        ),
         PrStep::Reviewed { earlier } => format!(
             "This commit was reviewed already (run {}); its review is in that run's thread and \
              on the PR. Review again asks the AI anew, at a cost.",
