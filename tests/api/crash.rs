@@ -637,11 +637,14 @@ async fn kill_at_every_step<W: Workflow>(expected: W::Outcome, min_steps: i64) {
 
 /// The PR of [`Scene::pr`] driven by [`PR_SCRIPT`]; with `REUSED`, another run has reviewed
 /// its commit already, so the run merges on that review without one of its own; with `HELD`, a
-/// build policy holds the merge until auto-complete is set, and Azure DevOps completes it.
-struct Reviewing<const REUSED: bool, const HELD: bool>;
-type Review = Reviewing<false, false>;
-type ReusedReview = Reviewing<true, false>;
-type AutoCompleted = Reviewing<false, true>;
+/// build policy holds the merge until auto-complete is set, and Azure DevOps completes it; with
+/// `PUSHED`, an earlier commit was reviewed with a finding whose code the push changed, so the
+/// review is incremental and resolves that finding's thread, with one note.
+struct Reviewing<const REUSED: bool, const HELD: bool, const PUSHED: bool>;
+type Review = Reviewing<false, false, false>;
+type ReusedReview = Reviewing<true, false, false>;
+type AutoCompleted = Reviewing<false, true, false>;
+type ReReview = Reviewing<false, false, true>;
 
 #[derive(Debug, PartialEq)]
 struct PrOutcome {
@@ -653,9 +656,13 @@ struct PrOutcome {
     staged_prs: Vec<i64>,
     jira_status: String,
     auto_completes: usize,
+    /// (status, replies) of the finding threads from before the run.
+    earlier_threads: Vec<(String, usize)>,
 }
 
-impl<const REUSED: bool, const HELD: bool> Workflow for Reviewing<REUSED, HELD> {
+impl<const REUSED: bool, const HELD: bool, const PUSHED: bool> Workflow
+    for Reviewing<REUSED, HELD, PUSHED>
+{
     const KIND: &'static str = "pr";
     type Outcome = PrOutcome;
 
@@ -674,6 +681,9 @@ impl<const REUSED: bool, const HELD: bool> Workflow for Reviewing<REUSED, HELD> 
                 .await
                 .unwrap();
             store.close().await;
+        }
+        if PUSHED {
+            earlier_finding(&scene).await;
         }
         if HELD {
             let policy = FakePolicy {
@@ -700,8 +710,49 @@ impl<const REUSED: bool, const HELD: bool> Workflow for Reviewing<REUSED, HELD> 
                 .map(|key| scene.jira.status(key))
                 .unwrap_or_default(),
             auto_completes: scene.azdo.with(|s| s.auto_completes.len()),
+            earlier_threads: scene.azdo.with(|s| {
+                s.threads
+                    .iter()
+                    .filter(|(_, t)| t["comments"][0]["content"] == EARLIER_FINDING)
+                    .map(|(_, t)| {
+                        let replies = t["comments"].as_array().map_or(0, |c| c.len() - 1);
+                        (t["status"].as_str().unwrap_or_default().to_owned(), replies)
+                    })
+                    .collect()
+            }),
         }
     }
+}
+
+const EARLIER_FINDING: &str = "**Major: Check the length**\n\nAn earlier finding.";
+
+/// PR 13's commit reviewed, with a finding thread on line 2 of src/login.rs; then a push that
+/// rewrites that file.
+async fn earlier_finding(scene: &Scene) {
+    let (earlier, repo) = (
+        scene.azdo.with(|s| s.prs[&13].source_commit.clone()),
+        RepoName::parse("Billo.Api").unwrap(),
+    );
+    let text = |value: &str| serde_json::json!({"$type": "System.String", "$value": value});
+    let thread = serde_json::json!({
+        "comments": [{"parentCommentId": 0, "content": EARLIER_FINDING, "commentType": 1}],
+        "status": "active",
+        "threadContext": {"filePath": "/src/login.rs", "rightFileStart": {"line": 2, "offset": 1}, "rightFileEnd": {"line": 2, "offset": 1}},
+        "properties": {"release-agent.fingerprint": text("0123456789abcdef"), "release-agent.commit": text(&earlier)},
+    });
+    scene.azdo.with_mut(|s| s.threads.push((13, thread)));
+    let brief = serde_json::json!({
+        "commit": earlier, "verdict": "request_changes", "summary": "Check it.", "findings": 1
+    });
+    let store = scene.store().await;
+    let now = Clock::system().now();
+    store
+        .keep_review(&repo, 13, &earlier, RunId::new(), &brief, now)
+        .await
+        .unwrap();
+    store.close().await;
+    let pushed = scene._repo.push("chore/login", APPROVE_WITH_FINDING);
+    scene.azdo.push(13, &pushed);
 }
 
 /// A release of [`Scene::release`], driven by [`RELEASE_SCRIPT`], or by [`SKIP_SCRIPT`] when it
@@ -797,8 +848,28 @@ async fn killing_the_bot_at_every_step_of_a_pr_changes_nothing() {
         staged_prs: vec![13],
         jira_status: "Ready for QA".into(),
         auto_completes: 0,
+        earlier_threads: Vec::new(),
     };
     kill_at_every_step::<Review>(expected, 10).await;
+}
+
+/// The same PR after a push: its earlier commit was reviewed with a finding whose code the push
+/// rewrote; the review is incremental, resolves that thread once with one note, and posts its
+/// own summary and finding; killed at every step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_bot_at_every_step_of_a_re_review_changes_nothing() {
+    let expected = PrOutcome {
+        status: "done".into(),
+        merges: 1,
+        tickets: 1,
+        builds: 1,
+        threads: 3,
+        staged_prs: vec![13],
+        jira_status: "Ready for QA".into(),
+        auto_completes: 0,
+        earlier_threads: vec![("fixed".into(), 1)],
+    };
+    kill_at_every_step::<ReReview>(expected, 10).await;
 }
 
 /// The same PR held by a build policy: auto-complete set once, Azure DevOps completes it (no
@@ -814,6 +885,7 @@ async fn killing_the_bot_at_every_step_of_an_auto_completed_merge_changes_nothin
         staged_prs: vec![13],
         jira_status: "Ready for QA".into(),
         auto_completes: 1,
+        earlier_threads: Vec::new(),
     };
     kill_at_every_step::<AutoCompleted>(expected, 12).await;
 }
@@ -831,6 +903,7 @@ async fn killing_the_bot_at_every_step_of_a_reused_review_changes_nothing() {
         staged_prs: vec![13],
         jira_status: "Ready for QA".into(),
         auto_completes: 0,
+        earlier_threads: Vec::new(),
     };
     kill_at_every_step::<ReusedReview>(expected, 8).await;
 }
