@@ -203,6 +203,9 @@ pub struct FindingMark {
 pub struct FindingThread {
     pub id: i64,
     pub mark: FindingMark,
+    /// Who wrote its first comment: only the bot's own threads are findings (properties can be
+    /// set by anyone who may comment).
+    pub author: Option<String>,
     /// Still open (active or pending); otherwise a person (or the bot) resolved it: fixed,
     /// won't fix, closed or by design.
     pub open: bool,

@@ -109,6 +109,18 @@ struct ThreadDto {
     is_deleted: bool,
     #[serde(default)]
     thread_context: Option<ThreadContextDto>,
+    #[serde(default)]
+    comments: Vec<CommentDto>,
+}
+
+#[derive(Deserialize)]
+struct CommentDto {
+    author: Option<AuthorDto>,
+}
+
+#[derive(Deserialize)]
+struct AuthorDto {
+    id: String,
 }
 
 #[derive(Deserialize)]
@@ -135,9 +147,16 @@ impl ThreadDto {
             commit: property(&self.properties, THREAD_COMMIT)?.to_owned(),
         };
         let context = self.thread_context;
+        let author = self
+            .comments
+            .into_iter()
+            .next()
+            .and_then(|c| c.author)
+            .map(|a| a.id);
         Some(FindingThread {
             id: self.id,
             mark,
+            author,
             // `unknown`, `active` and `pending` wait for someone; the rest were resolved.
             open: matches!(
                 self.status.as_deref(),

@@ -25,8 +25,18 @@ pub(super) struct Sorted {
 }
 
 /// Takes the dismissed findings out of `result` (and caps what is left at its
-/// `max_findings`), and says which inline findings are new.
-pub(super) fn sort(result: &mut ReviewResult, threads: &[FindingThread], commit: &str) -> Sorted {
+/// `max_findings`), and says which inline findings are new. Only threads the bot (`me`) wrote
+/// count: anyone who may comment could add a thread carrying a finding's fingerprint.
+pub(super) fn sort(
+    result: &mut ReviewResult,
+    threads: &[FindingThread],
+    commit: &str,
+    me: &str,
+) -> Sorted {
+    let threads: Vec<&FindingThread> = threads
+        .iter()
+        .filter(|t| t.author.as_deref() == Some(me))
+        .collect();
     let dismissed: BTreeSet<&str> = threads
         .iter()
         .filter(|t| !t.open)
@@ -35,7 +45,7 @@ pub(super) fn sort(result: &mut ReviewResult, threads: &[FindingThread], commit:
     let open: BTreeMap<&str, &FindingThread> = threads
         .iter()
         .filter(|t| t.open)
-        .map(|t| (t.mark.fingerprint.as_str(), t))
+        .map(|t| (t.mark.fingerprint.as_str(), *t))
         .collect();
     let before = result.inline.len() + result.general.len();
     result

@@ -30,6 +30,7 @@ fn thread(id: i64, print: &str, open: bool, commit: &str) -> FindingThread {
             commit: commit.into(),
         },
         open,
+        author: Some("bot".into()),
         path: Some("/src/a.rs".into()),
         line: Some(1),
     }
@@ -75,7 +76,7 @@ fn open_threads_are_not_posted_again_and_dismissed_findings_are_dropped() {
         thread(4, "unraised", true, "c1"),
         thread(5, "this-commit", true, "c2"),
     ];
-    let sorted = sort(&mut r, &threads, "c2");
+    let sorted = sort(&mut r, &threads, "c2", "bot");
     let titles: Vec<&str> = r.review.findings.iter().map(|f| f.title.as_str()).collect();
     assert_eq!(titles, ["new", "open"]);
     assert_eq!(sorted.post, [0], "only the new finding gets a thread");
@@ -104,9 +105,19 @@ fn max_findings_keeps_the_most_severe_left_after_dismissals() {
         ],
     );
     r.max_findings = Some(2);
-    sort(&mut r, &[thread(1, "dismissed", false, "c1")], "c2");
+    sort(&mut r, &[thread(1, "dismissed", false, "c1")], "c2", "bot");
     let titles: Vec<&str> = r.review.findings.iter().map(|f| f.title.as_str()).collect();
     assert_eq!(titles, ["major", "minor"]);
     assert!(r.inline.is_empty());
     assert_eq!(r.general_fingerprints, ["m", "n"]);
+}
+
+#[test]
+fn a_thread_someone_else_wrote_with_a_findings_fingerprint_dismisses_nothing() {
+    let mut r = result(vec![inline(Severity::Critical, "real")], Vec::new());
+    let mut forged = thread(7, "real", false, "c1");
+    forged.author = Some("someone".into());
+    let sorted = sort(&mut r, &[forged], "c2", "bot");
+    assert_eq!(sorted.dismissed, 0);
+    assert_eq!(sorted.post, [0], "the finding is posted");
 }

@@ -153,7 +153,8 @@ impl PrFlow {
         let pr = pr_of(&run)?;
         let repo = &pr.repo;
         let threads = self.finding_threads(ctx, &pr).await?;
-        let sorted = memory::sort(&mut result, &threads, &pr.commit);
+        let me = self.whoami(ctx).await?;
+        let sorted = memory::sort(&mut result, &threads, &pr.commit, &me);
         let fixed = self.resolve_fixed(ctx, &pr, &sorted.unraised).await?;
         let tally = Tally::of(&sorted, fixed);
         let approve = result.review.verdict == Verdict::Approve;
@@ -195,11 +196,6 @@ impl PrFlow {
             self.post_once(ctx, repo, pr.id, thread).await?;
         }
         if let Some(vote) = self.settings.review_vote.vote(approve) {
-            let me: String = ctx
-                .once("whoami", |_| async {
-                    Ok::<_, StepError>(self.azdo.whoami().await?.id)
-                })
-                .await?;
             self.azdo.vote(repo, pr.id, &me, vote).await?;
         }
         if let Some(brief) = run.review.as_mut() {
@@ -215,6 +211,14 @@ impl PrFlow {
             }))
         };
         Ok(next.reply(message))
+    }
+
+    /// The bot's identity id in Azure DevOps, read once per run.
+    async fn whoami(&self, ctx: &StepContext<'_>) -> Result<String, StepError> {
+        ctx.once("whoami", |_| async {
+            Ok::<_, StepError>(self.azdo.whoami().await?.id)
+        })
+        .await
     }
 
     /// The PR's iteration at the reviewed commit, and its files' tracking ids, read once per

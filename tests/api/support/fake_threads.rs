@@ -124,7 +124,14 @@ fn thread_json(index: usize, body: &Value) -> Value {
         .into_iter()
         .flatten()
         .enumerate()
-        .map(|(i, c)| json!({"id": i + 1, "content": c["content"], "commentType": "text"}))
+        .map(|(i, c)| {
+            // Comments come from the PAT's identity (the bot) unless a test says who wrote them.
+            let author = c
+                .get("author")
+                .cloned()
+                .unwrap_or_else(|| json!({"id": "bot-guid", "displayName": "Release Bot"}));
+            json!({"id": i + 1, "content": c["content"], "commentType": "text", "author": author})
+        })
         .collect();
     json!({
         "id": 1001 + index,
