@@ -39,7 +39,7 @@ pub use policies::{Policies, PolicyHold};
 pub use pulls::PullRequests;
 pub use refs::Refs;
 pub use releases::ClassicReleases;
-pub use reviews::PrReviews;
+pub use reviews::{PrReviews, Resolved};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AzdoError {

@@ -51,14 +51,34 @@ pub trait PrReviews: Send + Sync {
         repo: &RepoName,
         pr: u32,
     ) -> Result<Vec<FindingThread>, AzdoError>;
-    /// Replies `note` on thread `id` (if any), then resolves it as fixed.
+    /// Replies `note` on thread `id` (if any), then resolves it `as` fixed or won't fix.
     async fn resolve_thread(
         &self,
         repo: &RepoName,
         pr: u32,
         id: i64,
         note: Option<&str>,
+        status: Resolved,
     ) -> Result<(), AzdoError>;
+}
+
+/// How the bot resolves a finding's thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    /// The code the finding was about changed.
+    Fixed,
+    /// Someone marked the finding won't fix.
+    WontFix,
+}
+
+impl Resolved {
+    /// The thread status Azure DevOps names it by (CommentThreadStatus).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fixed => "fixed",
+            Self::WontFix => "wontFix",
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -314,6 +334,7 @@ impl PrReviews for AzdoClient {
         pr: u32,
         id: i64,
         note: Option<&str>,
+        status: Resolved,
     ) -> Result<(), AzdoError> {
         let thread = id.to_string();
         if let Some(note) = note {
@@ -326,7 +347,7 @@ impl PrReviews for AzdoClient {
         self.send(Call::with_body(
             Method::PATCH,
             url,
-            json!({"status": "fixed"}),
+            json!({"status": status.as_str()}),
             true,
         ))
         .await?;
@@ -404,61 +425,5 @@ fn thread_body(thread: &NewThread) -> Result<Value, AzdoError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inline_anchors_get_a_leading_slash_and_one_based_offsets() {
-        let thread = NewThread {
-            content: "x".into(),
-            anchor: Some(Anchor {
-                path: "src/lib.rs".into(),
-                start_line: 4,
-                end_line: 6,
-            }),
-            status: ThreadStatus::Active,
-            key: None,
-            iteration: Some(ThreadIteration {
-                iteration: 2,
-                change_tracking_id: 7,
-            }),
-            mark: None,
-        };
-        let body = thread_body(&thread).unwrap();
-        assert_eq!(
-            body["threadContext"],
-            json!({"filePath": "/src/lib.rs", "rightFileStart": {"line": 4, "offset": 1}, "rightFileEnd": {"line": 6, "offset": 1}})
-        );
-        assert_eq!(
-            body["pullRequestThreadContext"],
-            json!({"changeTrackingId": 7, "iterationContext": {"firstComparingIteration": 1, "secondComparingIteration": 2}})
-        );
-    }
-
-    #[test]
-    fn anchors_that_would_land_nowhere_are_refused() {
-        for (path, start, end) in [
-            ("", 1, 1),
-            ("src/x.rs", 0, 1),
-            ("src/x.rs", 5, 4),
-            ("../etc/passwd", 1, 1),
-        ] {
-            let thread = NewThread {
-                content: "x".into(),
-                anchor: Some(Anchor {
-                    path: path.into(),
-                    start_line: start,
-                    end_line: end,
-                }),
-                status: ThreadStatus::Active,
-                key: None,
-                iteration: None,
-                mark: None,
-            };
-            assert!(
-                matches!(thread_body(&thread), Err(AzdoError::Invalid(_))),
-                "{path} {start} {end}"
-            );
-        }
-    }
-}
+#[path = "reviews_tests.rs"]
+mod tests;

@@ -7,7 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{Finding, ReviewAnswer, TicketDraft};
+use super::{Finding, ReplyAnswer, ReviewAnswer, TicketDraft};
 
 const SUMMARY_MAX: usize = 4000;
 const FINDINGS_MAX: usize = 50;
@@ -16,6 +16,8 @@ const TITLE_MAX: usize = 200;
 const BODY_MAX: usize = 4000;
 const TICKET_SUMMARY_MAX: usize = 120;
 const TICKET_DESCRIPTION_MAX: usize = 8000;
+/// An answer in a Slack thread: Slack shows about this much before "Show more".
+const REPLY_MAX: usize = 3000;
 
 /// An answer the reviewer is asked for.
 pub(super) trait Answer: DeserializeOwned {
@@ -94,6 +96,23 @@ impl Answer for TicketDraft {
     fn check(&self) -> Result<(), String> {
         length("summary", &self.summary, 1, TICKET_SUMMARY_MAX)?;
         length("description", &self.description, 1, TICKET_DESCRIPTION_MAX)
+    }
+}
+
+impl Answer for ReplyAnswer {
+    fn schema() -> Value {
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["answer"],
+            "properties": {
+                "answer": {"type": "string", "minLength": 1, "maxLength": REPLY_MAX}
+            }
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        length("answer", &self.answer, 1, REPLY_MAX)
     }
 }
 
@@ -204,6 +223,21 @@ mod tests {
         ];
         for (value, valid) in cases {
             assert_eq!(verdicts::<TicketDraft>(&value), (valid, valid), "{value}");
+        }
+    }
+
+    #[test]
+    fn the_reply_check_agrees_with_its_schema() {
+        let cases = [
+            (json!({"answer": "Because of the `!` in its title."}), true),
+            (json!({"answer": ""}), false),
+            (json!({"answer": "é".repeat(REPLY_MAX)}), true),
+            (json!({"answer": "é".repeat(REPLY_MAX + 1)}), false),
+            (json!({"answer": "Yes.", "verdict": "approve"}), false),
+            (json!({}), false),
+        ];
+        for (value, valid) in cases {
+            assert_eq!(verdicts::<ReplyAnswer>(&value), (valid, valid), "{value}");
         }
     }
 

@@ -35,7 +35,7 @@ use answer::Answer;
 pub use cli_version::OLDEST as OLDEST_CLI_VERSION;
 pub use output::Usage;
 pub use placement::{Placement, place};
-pub use prompt::{ReviewInput, TicketInput, WHOLE_DIFF_FILE};
+pub use prompt::{QuestionInput, ReviewInput, TicketInput, WHOLE_DIFF_FILE};
 pub use rules::{RULES_FILE, ReviewRules};
 pub use sandbox::{Sandbox, SandboxMode};
 use tracing::instrument;
@@ -128,6 +128,21 @@ pub struct TicketDraft {
     pub description: String,
 }
 
+/// The model's answer to a question asked in a card's thread.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyAnswer {
+    answer: String,
+}
+
+/// An answer to a question about a reviewed PR, with what it cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub text: String,
+    pub cost_usd: Option<f64>,
+    pub tokens: Option<u64>,
+}
+
 /// What the flows need from the reviewer.
 #[async_trait]
 pub trait Reviewer: Send + Sync {
@@ -139,6 +154,8 @@ pub trait Reviewer: Send + Sync {
         worktree: &Path,
         input: &TicketInput,
     ) -> Result<TicketDraft, ReviewError>;
+    /// Answers a question about the PR checked out in `worktree`, with its review as context.
+    async fn answer(&self, worktree: &Path, input: &QuestionInput) -> Result<Reply, ReviewError>;
 }
 
 #[derive(Debug, Clone)]
@@ -326,6 +343,18 @@ impl Reviewer for ClaudeReviewer {
             .ask(worktree, input.prompt(), prompt::TICKET_RULES)
             .await?;
         Ok(draft)
+    }
+
+    #[instrument(level = "debug", skip_all, fields(worktree = %worktree.display()))]
+    async fn answer(&self, worktree: &Path, input: &QuestionInput) -> Result<Reply, ReviewError> {
+        let (reply, usage): (ReplyAnswer, Usage) = self
+            .ask(worktree, input.prompt(), prompt::QUESTION_RULES)
+            .await?;
+        Ok(Reply {
+            text: reply.answer,
+            cost_usd: usage.cost_usd,
+            tokens: usage.tokens,
+        })
     }
 }
 

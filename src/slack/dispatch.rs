@@ -1,6 +1,7 @@
 //! What each event from Slack does before its ack, whichever way it came (Socket Mode or HTTP):
 //! a slash command is answered (a review request is saved as an intent, a release started; both
-//! touch only the database), a click is saved as an intent, a Home-tab event spawns its publish.
+//! touch only the database), a click or a mention of the bot is saved as an intent, a Home-tab
+//! event spawns its publish.
 //! Each event runs in its own task, so a slow one holds up nobody else's ack.
 
 use std::sync::Arc;
@@ -74,10 +75,7 @@ pub async fn handle(event: Event, receivers: &Receivers) -> Handled {
             };
             ("interaction", handled)
         }
-        Event::Push(push) => {
-            push_event(*push, receivers);
-            ("event", Handled::Ack(None))
-        }
+        Event::Push(push) => ("event", push_event(*push, receivers).await),
     };
     metrics::observe_ack(kind, started.elapsed());
     handled
@@ -142,17 +140,32 @@ async fn command(event: &SlackCommandEvent, receivers: &Receivers) -> SlackComma
     receivers.door.command(&call).await
 }
 
-/// Only `app_home_opened` is used: the Home tab is published after the ack, once per event.
-fn push_event(event: SlackPushEventCallback, receivers: &Receivers) {
-    if let SlackEventCallbackBody::AppHomeOpened(opened) = event.event
-        && opened.tab.as_deref().is_none_or(|tab| tab == "home")
-    {
-        let home = receivers.home.clone();
-        let event_id = event.event_id.0;
-        tokio::spawn(async move {
-            if let Err(e) = home.opened(&event_id, &opened.user.0).await {
-                warn!(error = %e, "cannot publish the Home tab");
+/// A mention is saved for the intake before the ack (not acked when it cannot be, so Slack
+/// sends it again); the Home tab is published after the ack, once per event; other events are
+/// not used.
+async fn push_event(event: SlackPushEventCallback, receivers: &Receivers) -> Handled {
+    match event.event {
+        SlackEventCallbackBody::AppMention(mention) => {
+            match receivers.door.mention(&event.event_id.0, &mention).await {
+                Ok(()) => Handled::Ack(None),
+                Err(e) => {
+                    error!(error = %e, "mention not saved; not acking so Slack sends it again");
+                    Handled::NotSaved
+                }
             }
-        });
+        }
+        SlackEventCallbackBody::AppHomeOpened(opened)
+            if opened.tab.as_deref().is_none_or(|tab| tab == "home") =>
+        {
+            let home = receivers.home.clone();
+            let event_id = event.event_id.0;
+            tokio::spawn(async move {
+                if let Err(e) = home.opened(&event_id, &opened.user.0).await {
+                    warn!(error = %e, "cannot publish the Home tab");
+                }
+            });
+            Handled::Ack(None)
+        }
+        _ => Handled::Ack(None),
     }
 }

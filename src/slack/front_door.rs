@@ -351,6 +351,26 @@ impl FrontDoor {
         Ok(())
     }
 
+    /// Saves a mention of the bot for the intake, keyed by its event id: a redelivered event
+    /// counts once.
+    pub async fn mention(
+        &self,
+        event_id: &str,
+        mention: &SlackAppMentionEvent,
+    ) -> Result<(), Unsaved> {
+        let intent = Intent::Mention {
+            user: mention.user.to_string(),
+            channel: mention.channel.to_string(),
+            thread_ts: mention.origin.thread_ts.as_ref().map(ToString::to_string),
+            text: mention.content.text.clone().unwrap_or_default(),
+        };
+        let key = format!("slack:event:{event_id}");
+        if !self.record(slack_delivery(key.clone(), &intent)).await? {
+            info!(%key, "duplicate mention delivery ignored");
+        }
+        Ok(())
+    }
+
     /// Saves a delivery for the intake and wakes it; `false`: its key was known (a redelivery).
     async fn record(&self, delivery: NewDelivery) -> Result<bool, Unsaved> {
         let new = self

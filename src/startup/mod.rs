@@ -32,6 +32,7 @@ use crate::slack::workspace::Workspace;
 use crate::store::{Store, StoreError};
 use crate::workflow::intake::Intake;
 use crate::workflow::pr::poller::Poller;
+use crate::workflow::questions::Answerer;
 use crate::workflow::{Engine, Wakers};
 
 pub use parts::{Parts, repos_on_disk};
@@ -192,10 +193,16 @@ impl Application {
             });
         }
         let (engine, intake, outbound) = (self.engine, self.intake, self.outbound);
+        let answerer = Answerer::new(engine.clone());
         let stop = shutdown.clone();
         parts.spawn(async move {
             engine.run(stop).await;
             "engine"
+        });
+        let stop = shutdown.clone();
+        parts.spawn(async move {
+            answerer.run(stop).await;
+            "answerer"
         });
         let stop = shutdown.clone();
         parts.spawn(async move {

@@ -55,6 +55,18 @@ impl OutboxItem {
         }
     }
 
+    /// A reply in the thread of `run`'s card, which is in `channel_id`.
+    pub fn thread_reply(run: RunId, channel_id: &str, message: Message) -> Self {
+        Self {
+            kind: OutboxKind::ThreadReply,
+            run_id: Some(run),
+            channel_id: channel_id.to_owned(),
+            user_id: None,
+            message,
+            response_url: None,
+        }
+    }
+
     /// The note goes through `response_url` when there is one.
     pub fn answering(mut self, response_url: Option<&str>) -> Self {
         self.response_url = response_url.map(str::to_owned);

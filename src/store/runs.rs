@@ -219,6 +219,19 @@ impl Store {
         row.map(RunRecord::try_from).transpose()
     }
 
+    /// The run whose card is the message `ts` in `channel`, if any.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn run_by_card(
+        &self,
+        channel: &str,
+        ts: &str,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        let sql = "SELECT * FROM runs WHERE card_ts = $1 AND channel_id = $2";
+        let row: Option<RunRow> = on_db_read!(self, pool =>
+            sqlx::query_as(sql).bind(ts).bind(channel).fetch_optional(pool).await)?;
+        row.map(RunRecord::try_from).transpose()
+    }
+
     /// All runs, newest first, up to `limit`.
     #[instrument(level = "debug", skip_all, fields(limit))]
     pub async fn recent_runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError> {

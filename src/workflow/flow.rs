@@ -42,6 +42,34 @@ pub trait Flow: Send + Sync + 'static {
 
     /// What the run's card shows about this state. Pure.
     fn card(&self, state: &Self::State) -> CardView;
+
+    /// Carries out what someone asked in the run card's thread (`workflow::questions`), at this
+    /// state: answers a question, or closes an ignored finding's thread. `None`: this flow
+    /// takes no questions.
+    async fn follow_up(
+        &self,
+        _state: &Self::State,
+        _asked: &Asked,
+    ) -> Option<Result<Answered, StepError>> {
+        None
+    }
+}
+
+/// What a mention in a card's thread asks of the run's flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    /// A question for the reviewer.
+    Question(String),
+    /// Close the thread of the finding with this fingerprint as won't fix, naming who asked.
+    CloseThread { fingerprint: String, by: String },
+}
+
+/// A flow's answer to what was asked, and what asking the reviewer cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answered {
+    pub text: String,
+    pub cost_usd: Option<f64>,
+    pub tokens: Option<u64>,
 }
 
 /// An option a flow offers. Flows name options with literals, which a test of each flow checks.
@@ -155,6 +183,7 @@ pub(crate) trait ErasedFlow: Send + Sync {
         state: Value,
     ) -> Result<Transition<Value>, StepError>;
     fn card(&self, state: &Value) -> Result<CardView, String>;
+    async fn follow_up(&self, state: &Value, asked: &Asked) -> Option<Result<Answered, StepError>>;
 }
 
 struct Erased<F>(F);
@@ -183,6 +212,16 @@ impl<F: Flow> ErasedFlow for Erased<F> {
         let state: F::State = serde_json::from_value(state.clone()).map_err(|e| e.to_string())?;
         Ok(self.0.card(&state))
     }
+
+    async fn follow_up(&self, state: &Value, asked: &Asked) -> Option<Result<Answered, StepError>> {
+        match serde_json::from_value::<F::State>(state.clone()) {
+            Ok(state) => self.0.follow_up(&state, asked).await,
+            Err(e) => Some(Err(StepError::permanent(format!(
+                "the stored state does not fit the {} flow: {e}",
+                F::KIND
+            )))),
+        }
+    }
 }
 
 /// The flows this process can drive, by run kind.
@@ -207,6 +246,17 @@ impl Flows {
 
     pub(crate) fn get(&self, kind: &RunKind) -> Option<&Arc<dyn ErasedFlow>> {
         self.by_kind.get(kind)
+    }
+
+    /// The answer of `kind`'s flow to what was `asked` of a run at `state`; `None` when no flow
+    /// here takes it.
+    pub async fn follow_up(
+        &self,
+        kind: &RunKind,
+        state: &Value,
+        asked: &Asked,
+    ) -> Option<Result<Answered, StepError>> {
+        self.get(kind)?.follow_up(state, asked).await
     }
 
     /// The card view of a stored state, or `None` when no flow here understands it.

@@ -23,6 +23,7 @@ pub mod freeze;
 pub mod intake;
 pub mod merge;
 pub mod pr;
+pub mod questions;
 pub mod release;
 pub mod step_error;
 pub mod tickets;
@@ -30,5 +31,5 @@ mod transition;
 
 pub use card::CardView;
 pub use engine::{Engine, EngineSettings, Started, Subject, Wakers};
-pub use flow::{ApprovalRequest, Attempt, Flow, Flows, StepContext, Transition};
+pub use flow::{Answered, ApprovalRequest, Asked, Attempt, Flow, Flows, StepContext, Transition};
 pub use step_error::StepError;

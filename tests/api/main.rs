@@ -23,6 +23,7 @@ mod http;
 mod jira;
 mod jira_workflows;
 mod manifest;
+mod mentions;
 mod policies;
 mod pr_flow;
 mod projects;

@@ -114,7 +114,8 @@ fn the_manifest_asks_for_exactly_the_scopes_the_code_uses() {
             &rest[..rest.find('(').unwrap()]
         })
         .collect();
-    let mut needed: BTreeSet<&str> = BTreeSet::from(["commands"]);
+    // The `app_mention` event (questions in a card's thread) comes only with its scope.
+    let mut needed: BTreeSet<&str> = BTreeSet::from(["commands", "app_mentions:read"]);
     for method in &called {
         let (_, scope) = scope_of.iter().find(|(m, _)| m == method).unwrap_or_else(|| {
             panic!("src/slack/web.rs calls {method}; add its scope to this table and to slack-manifest.yml")
@@ -131,10 +132,21 @@ fn the_manifest_asks_for_exactly_the_scopes_the_code_uses() {
     assert_eq!(granted, needed);
 }
 
+/// Each event the bot handles is subscribed, and nothing else.
 #[test]
-fn the_home_tab_is_on_and_its_event_subscribed() {
+fn the_home_tab_is_on_and_the_events_the_bot_handles_are_subscribed() {
     let manifest = manifest();
     assert_eq!(manifest["features"]["app_home"]["home_tab_enabled"], true);
     let events = &manifest["settings"]["event_subscriptions"]["bot_events"];
-    assert_eq!(events, &serde_json::json!(["app_home_opened"]));
+    assert_eq!(
+        events,
+        &serde_json::json!(["app_home_opened", "app_mention"])
+    );
+    let dispatch = include_str!("../../src/slack/dispatch.rs");
+    for handled in [
+        "SlackEventCallbackBody::AppHomeOpened",
+        "SlackEventCallbackBody::AppMention",
+    ] {
+        assert!(dispatch.contains(handled), "{handled}");
+    }
 }

@@ -88,6 +88,8 @@ pub struct Wakers {
     pub engine: Notify,
     pub intake: Notify,
     pub outbound: Notify,
+    /// Questions asked in a card's thread, for the answerer.
+    pub questions: Notify,
     /// Slack envelopes not yet acked; the intake and the engine wait for them.
     pub acks: Arc<AcksInFlight>,
 }
@@ -172,6 +174,16 @@ impl Engine {
     /// The engine's clock's time (a test's, or the wall clock).
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.inner.clock.now()
+    }
+
+    /// The wake-up calls of this process.
+    pub fn wakers(&self) -> &Wakers {
+        &self.inner.wakers
+    }
+
+    /// The flows this engine drives.
+    pub fn flows(&self) -> &Flows {
+        &self.inner.flows
     }
 
     pub fn runs(&self, kind: &RunKind) -> bool {

@@ -50,6 +50,15 @@ pub enum Intent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         response_url: Option<String>,
     },
+    /// Someone mentioned the bot (`app_mention`): a question or an `ignore`, in a card's thread.
+    Mention {
+        user: String,
+        channel: String,
+        /// The root of the thread the mention is in, if it is a reply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_ts: Option<String>,
+        text: String,
+    },
     /// An envelope from another workspace, organisation or app: only audited.
     Foreign {
         /// The Slack user the payload named, if any.

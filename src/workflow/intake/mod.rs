@@ -1,5 +1,6 @@
 //! The intake carries out what the Slack handlers persisted before they acked (`intent.rs`):
-//! clicks on approval buttons (`decision.rs`), `/review` requests and freezes (`freeze.rs`). It runs after the ack, so it may ask
+//! clicks on approval buttons (`decision.rs`), `/review` requests, freezes (`freeze.rs`) and
+//! mentions of the bot in a card's thread (`mention.rs`). It runs after the ack, so it may ask
 //! the chat about group membership (through [`Chat`], which Slack implements), and start runs,
 //! without delaying Slack's 3-second deadline.
 //!
@@ -10,6 +11,7 @@
 mod decision;
 mod freeze;
 mod intent;
+mod mention;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -193,6 +195,21 @@ impl Intake {
                 };
                 self.change_freeze(&delivery.key, &repo, reason, asker)
                     .await?;
+            }
+            Some(Intent::Mention {
+                user,
+                channel,
+                thread_ts,
+                text,
+            }) => {
+                let mentioned = mention::Mentioned {
+                    key: &delivery.key,
+                    user: &user,
+                    channel: &channel,
+                    thread_ts: thread_ts.as_deref(),
+                    text: &text,
+                };
+                self.mention(mentioned).await?;
             }
             Some(Intent::Foreign {
                 user,

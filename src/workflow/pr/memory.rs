@@ -7,11 +7,34 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::PrFlow;
-use super::state::{PrInfo, ReviewResult, Tally};
-use crate::azdo::FindingThread;
+use super::state::{KeptFinding, PrInfo, ReviewResult, Tally};
+use crate::azdo::{FindingThread, Resolved};
 use crate::git;
 use crate::reviewer::{Finding, Severity, fingerprint};
 use crate::workflow::{StepContext, StepError};
+
+/// The findings that count in `result`, once sorted, for the card's thread to refer to.
+pub(super) fn kept(result: &ReviewResult) -> Vec<KeptFinding> {
+    let keep = |finding: &Finding, fingerprint: &str| KeptFinding {
+        fingerprint: fingerprint.to_owned(),
+        severity: finding.severity,
+        title: finding.title.clone(),
+        file: finding.file.clone(),
+        line: finding.line,
+    };
+    let inline = result
+        .inline
+        .iter()
+        .map(|f| keep(&f.finding, &f.fingerprint));
+    let general = result
+        .general
+        .iter()
+        .zip(&result.general_fingerprints)
+        .map(|(f, print)| keep(f, print));
+    let mut found: Vec<KeptFinding> = inline.chain(general).collect();
+    found.sort_by_key(|f| f.severity);
+    found
+}
 
 /// This review's findings sorted against the threads already on the PR.
 #[derive(Debug, Default, PartialEq)]
@@ -24,12 +47,14 @@ pub(super) struct Sorted {
     pub dismissed: usize,
 }
 
-/// Takes the dismissed findings out of `result` (and caps what is left at its
-/// `max_findings`), and says which inline findings are new. Only threads the bot (`me`) wrote
-/// count: anyone who may comment could add a thread carrying a finding's fingerprint.
+/// Takes the dismissed findings out of `result` (those whose thread a person resolved, and
+/// those `ignored` in Slack), caps what is left at its `max_findings`, and says which inline
+/// findings are new. Only threads the bot (`me`) wrote count: anyone who may comment could add
+/// a thread carrying a finding's fingerprint.
 pub(super) fn sort(
     result: &mut ReviewResult,
     threads: &[FindingThread],
+    ignored: &[String],
     commit: &str,
     me: &str,
 ) -> Sorted {
@@ -41,6 +66,7 @@ pub(super) fn sort(
         .iter()
         .filter(|t| !t.open)
         .map(|t| t.mark.fingerprint.as_str())
+        .chain(ignored.iter().map(String::as_str))
         .collect();
     let open: BTreeMap<&str, &FindingThread> = threads
         .iter()
@@ -165,7 +191,7 @@ impl PrFlow {
                     let note = (!attempt.is_retry()).then_some(note.as_str());
                     Ok::<_, StepError>(
                         self.azdo
-                            .resolve_thread(&pr.repo, pr.id, thread.id, note)
+                            .resolve_thread(&pr.repo, pr.id, thread.id, note, Resolved::Fixed)
                             .await?,
                     )
                 },

@@ -76,7 +76,7 @@ fn open_threads_are_not_posted_again_and_dismissed_findings_are_dropped() {
         thread(4, "unraised", true, "c1"),
         thread(5, "this-commit", true, "c2"),
     ];
-    let sorted = sort(&mut r, &threads, "c2", "bot");
+    let sorted = sort(&mut r, &threads, &[], "c2", "bot");
     let titles: Vec<&str> = r.review.findings.iter().map(|f| f.title.as_str()).collect();
     assert_eq!(titles, ["new", "open"]);
     assert_eq!(sorted.post, [0], "only the new finding gets a thread");
@@ -105,7 +105,13 @@ fn max_findings_keeps_the_most_severe_left_after_dismissals() {
         ],
     );
     r.max_findings = Some(2);
-    sort(&mut r, &[thread(1, "dismissed", false, "c1")], "c2", "bot");
+    sort(
+        &mut r,
+        &[thread(1, "dismissed", false, "c1")],
+        &[],
+        "c2",
+        "bot",
+    );
     let titles: Vec<&str> = r.review.findings.iter().map(|f| f.title.as_str()).collect();
     assert_eq!(titles, ["major", "minor"]);
     assert!(r.inline.is_empty());
@@ -117,7 +123,20 @@ fn a_thread_someone_else_wrote_with_a_findings_fingerprint_dismisses_nothing() {
     let mut r = result(vec![inline(Severity::Critical, "real")], Vec::new());
     let mut forged = thread(7, "real", false, "c1");
     forged.author = Some("someone".into());
-    let sorted = sort(&mut r, &[forged], "c2", "bot");
+    let sorted = sort(&mut r, &[forged], &[], "c2", "bot");
     assert_eq!(sorted.dismissed, 0);
     assert_eq!(sorted.post, [0], "the finding is posted");
+}
+
+#[test]
+fn a_finding_ignored_in_slack_is_dropped_even_without_a_thread() {
+    let mut r = result(
+        vec![inline(Severity::Major, "inline")],
+        vec![(finding(Severity::Nit, "summary only"), "s")],
+    );
+    let ignored = ["s".to_owned(), "inline".to_owned()];
+    let sorted = sort(&mut r, &[], &ignored, "c2", "bot");
+    assert_eq!(sorted.dismissed, 2);
+    assert!(r.inline.is_empty() && r.general.is_empty());
+    assert!(kept(&r).is_empty());
 }

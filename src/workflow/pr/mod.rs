@@ -37,6 +37,7 @@
 //! The flow gets its clients and `PrSettings` from startup; it never reads the config.
 
 mod after_review;
+mod answers;
 mod budget;
 mod ci_approvals;
 mod memory;
@@ -63,7 +64,7 @@ use crate::http_client::HttpError;
 use crate::reviewer::Reviewer;
 use crate::store::NewDelivery;
 use crate::workflow::tickets::JiraSide;
-use crate::workflow::{CardView, Flow, StepContext, StepError, Transition};
+use crate::workflow::{Answered, Asked, CardView, Flow, StepContext, StepError, Transition};
 use state::{Outcome, PrInfo, PrRun, PrStep, Ticket};
 
 pub use budget::month_start;
@@ -221,6 +222,10 @@ impl Flow for PrFlow {
 
     fn card(&self, run: &PrRun) -> CardView {
         view::card(run)
+    }
+
+    async fn follow_up(&self, run: &PrRun, asked: &Asked) -> Option<Result<Answered, StepError>> {
+        Some(self.follow_up_on(run, asked).await)
     }
 }
 

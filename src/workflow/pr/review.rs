@@ -63,6 +63,7 @@ impl PrFlow {
             cost_usd: result.review.cost_usd,
             tokens: result.review.tokens,
             tally: None,
+            found: Vec::new(),
         };
         self.record_spend(ctx, &run, brief.cost_usd, brief.tokens)
             .await?;
@@ -154,7 +155,8 @@ impl PrFlow {
         let repo = &pr.repo;
         let threads = self.finding_threads(ctx, &pr).await?;
         let me = self.whoami(ctx).await?;
-        let sorted = memory::sort(&mut result, &threads, &pr.commit, &me);
+        let ignored = ctx.store().dismissed(repo, pr.id).await?;
+        let sorted = memory::sort(&mut result, &threads, &ignored, &pr.commit, &me);
         let fixed = self.resolve_fixed(ctx, &pr, &sorted.unraised).await?;
         let tally = Tally::of(&sorted, fixed);
         let approve = result.review.verdict == Verdict::Approve;
@@ -201,6 +203,7 @@ impl PrFlow {
         if let Some(brief) = run.review.as_mut() {
             brief.findings = result.review.findings.len();
             brief.tally = Some(tally);
+            brief.found = memory::kept(&result);
         }
         let message = view::review_message(&run, &result);
         let next = if approve {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub use super::ci_approvals::CiStage;
 use crate::azdo::ApprovalId;
 use crate::domain::{RepoName, RunId};
-use crate::reviewer::{Finding, Review, Verdict};
+use crate::reviewer::{Finding, Review, Severity, Verdict};
 pub use crate::workflow::ci::BuildRef;
 pub use crate::workflow::merge::MergeHold;
 pub use crate::workflow::tickets::Ticket;
@@ -108,6 +108,20 @@ pub struct ReviewBrief {
     /// Set once the findings are published.
     #[serde(default)]
     pub tally: Option<Tally>,
+    /// The findings that count once dismissed ones are out: what a question in the card's
+    /// thread is answered with, and what `ignore` names. Set once the findings are published.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub found: Vec<KeptFinding>,
+}
+
+/// A finding of the review as the card's thread knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptFinding {
+    pub fingerprint: String,
+    pub severity: Severity,
+    pub title: String,
+    pub file: String,
+    pub line: u32,
 }
 
 /// How a run that ended well ended.

@@ -308,7 +308,8 @@ pub fn short(commit: &str) -> &str {
     commit.get(..8).unwrap_or(commit)
 }
 
-fn cut(text: &str, max: usize) -> String {
+/// `text`, cut after `max` characters with an ellipsis.
+pub fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
     } else {

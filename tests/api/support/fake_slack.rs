@@ -655,6 +655,39 @@ impl FakeSlack {
         })
     }
 
+    /// An `events_api` envelope: `user` wrote `text` (which mentions the bot) in `channel`, as a
+    /// reply in the thread of `thread_ts` when given. The shape is Slack's `app_mention` example.
+    pub fn mention_envelope(
+        &self,
+        user: &str,
+        channel: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+    ) -> Value {
+        let id = self.envelope_id();
+        let mut event = json!({
+            "type": "app_mention", "user": user, "text": text, "ts": "1700000003.000200",
+            "channel": channel, "event_ts": "1700000003.000200", "team": "T0TEAM",
+            "client_msg_id": format!("msg-{id}")
+        });
+        if let Some(ts) = thread_ts {
+            event["thread_ts"] = json!(ts);
+        }
+        json!({
+            "envelope_id": id,
+            "type": "events_api",
+            "accepts_response_payload": false,
+            "retry_attempt": 0,
+            "retry_reason": "",
+            "payload": {
+                "token": "legacy", "team_id": "T0TEAM", "api_app_id": "A0APP",
+                "event": event,
+                "type": "event_callback", "event_id": format!("Ev{id}"), "event_time": 1_700_000_003,
+                "authorizations": [{"team_id": "T0TEAM", "user_id": "U0BOT", "is_bot": true}]
+            }
+        })
+    }
+
     /// Delivers a slash command typed in `channel` and returns the ack.
     pub async fn slash_in(&self, channel: &str, command: &str, text: &str, user: &str) -> Value {
         let id = self
