@@ -193,6 +193,20 @@ impl Store {
         Ok(true)
     }
 
+    /// Keeps `owner`'s claim on the mention `key` until `until`, while it is being answered.
+    #[instrument(level = "debug", skip_all, fields(key))]
+    pub async fn renew_question(
+        &self,
+        key: &str,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE questions SET claim_until = $3 \
+                   WHERE key = $1 AND claim_by = $2 AND answered_at IS NULL";
+        on_db!(self, pool => sqlx::query(sql).bind(key).bind(owner).bind(until).execute(pool).await.map(|d| d.rows_affected()))?;
+        Ok(())
+    }
+
     /// Puts the mention `key` back, to be tried again from `not_before`.
     #[instrument(level = "debug", skip_all, fields(key))]
     pub async fn retry_question(

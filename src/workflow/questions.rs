@@ -1,9 +1,10 @@
 //! Mentions of the bot in a run card's thread ("@release-agent why is this major?"), after the
 //! intake recorded them (`intake/mention.rs`): the answerer claims each one under a lease and
 //! hands it to the run's flow (`Flow::follow_up`), which asks the reviewer on the reviewed
-//! commit's worktree, or closes an ignored finding's thread. The answer goes to the card's
-//! thread in the same write that marks the question answered, so a question is answered once,
-//! whichever replica took it and however often it was redelivered.
+//! commit's worktree, or closes an ignored finding's thread. The claim is renewed while the
+//! reviewer works, so the question of a worker that died is taken again within a lease. The
+//! answer goes to the card's thread in the same write that marks the question answered, so a
+//! question is answered once, whichever replica took it and however often it was delivered.
 
 use std::time::Duration;
 
@@ -17,8 +18,6 @@ use super::{Answered, Asked, Engine, StepError};
 use crate::domain::{Line, Message, RunId};
 use crate::store::{OutboxItem, QuestionKind, QuestionRecord, ReviewSpend, StoreError};
 
-/// How long a claimed question is left to its worker: longer than a reviewer may take.
-const LEASE: TimeDelta = TimeDelta::minutes(20);
 /// Questions answered at once by one process (the reviewer has its own limit too).
 const BATCH: i64 = 4;
 /// Tries before a question that keeps failing for passing reasons is answered with the failure.
@@ -95,7 +94,7 @@ impl Answerer {
         let now = self.engine.now();
         let store = self.engine.store();
         let claimed = store
-            .claim_questions(&self.owner, now, now + LEASE, BATCH)
+            .claim_questions(&self.owner, now, now + self.lease(), BATCH)
             .await?;
         let count = claimed.len();
         for outcome in join_all(claimed.into_iter().map(|q| self.answer(q))).await {
@@ -125,11 +124,8 @@ impl Answerer {
                 by: question.asked_by.clone(),
             },
         };
-        let outcome = self
-            .engine
-            .flows()
-            .follow_up(&run.kind, &run.state, &asked)
-            .await;
+        let follow_up = self.engine.flows().follow_up(&run.kind, &run.state, &asked);
+        let outcome = self.renewing(&question.key, follow_up).await;
         let now = self.engine.now();
         let text = match outcome {
             Some(Ok(answered)) => {
@@ -159,6 +155,33 @@ impl Answerer {
             self.engine.wakers().outbound.notify_one();
         }
         Ok(())
+    }
+
+    /// A claim's length: the engine's lease (RUN_LEASE_SECONDS), renewed while the answer is
+    /// worked on, so a dead worker's questions are taken again soon after.
+    fn lease(&self) -> TimeDelta {
+        TimeDelta::from_std(self.engine.lease()).unwrap_or(TimeDelta::seconds(30))
+    }
+
+    /// Runs `work`, renewing the claim on `key` every third of the lease: a reviewer may take
+    /// minutes, and another worker must not take the question meanwhile.
+    async fn renewing<T>(&self, key: &str, work: impl Future<Output = T>) -> T {
+        let third = (self.engine.lease() / 3).max(Duration::from_millis(100));
+        let mut every = tokio::time::interval(third);
+        every.tick().await;
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = every.tick() => {
+                    let until = self.engine.now() + self.lease();
+                    let renewed = self.engine.store().renew_question(key, &self.owner, until);
+                    if let Err(e) = renewed.await {
+                        warn!(error = %e, key, "cannot renew the claim on a question");
+                    }
+                }
+            }
+        }
     }
 
     /// Counts what asking the reviewer cost toward the month's review spend.

@@ -1331,3 +1331,87 @@ async fn sigterm_mid_step_checkpoints_and_a_restart_finishes_the_run() {
         "the review was published once (summary and one finding)"
     );
 }
+
+/// A question in a PR card's thread, with the bot killed (SIGKILL) while the reviewer answers it,
+/// then started again: the question is taken again once its claim runs out, and the thread gets
+/// exactly one answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_bot_while_it_answers_a_question_answers_it_once() {
+    let scene = Scene::new().await;
+    let commit = scene._repo.change(
+        "chore/login",
+        &[
+            ("src/login.rs", "let ok = true;\n"),
+            (".fake-claude-answer.json", APPROVE_WITH_FINDING),
+            (".fake-claude-mode", "slow"),
+        ],
+        "login",
+    );
+    scene
+        .azdo
+        .add_pr(FakePr::open(13, "Login page", "chore/login", &commit));
+    assert_eq!(scene.drive(&PR_SCRIPT, &mut Kills::Never).await, "done");
+    let ts = scene.seen("pr").await.unwrap().card_ts.unwrap();
+    let mut bot = scene.start().await;
+    let envelope = scene.slack.mention_envelope(
+        "U0BOB",
+        "C0RELEASES",
+        Some(&ts),
+        "<@U0BOT> why this finding?",
+    );
+    let id = scene.slack.deliver(envelope).await;
+    scene.slack.ack(&id).await;
+    let scene = &scene;
+    let count = |sql: &'static str| async move {
+        let mut db = scene.db().await?;
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut db)
+            .await
+            .ok()
+    };
+    let claimed =
+        "SELECT COUNT(*) FROM questions WHERE claim_by IS NOT NULL AND answered_at IS NULL";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(claimed).await != Some(1) {
+        assert!(Instant::now() < deadline, "the question was not taken");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bot.start_kill().unwrap();
+    bot.wait().await.unwrap();
+    assert_eq!(
+        count("SELECT COUNT(*) FROM questions WHERE answered_at IS NULL").await,
+        Some(1),
+        "killed before it answered"
+    );
+
+    let mut bot = scene.start().await;
+    let answers = || {
+        scene
+            .slack
+            .calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| {
+                c.body["thread_ts"] == ts.as_str()
+                    && c.body.to_string().contains("You asked: why this finding?")
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answers() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no answer; the bot's log ends:\n{}",
+            scene.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Longer than a claim: a second answer would have come by now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bot.start_kill().unwrap();
+    bot.wait().await.unwrap();
+    assert_eq!(answers(), 1, "one answer in the thread");
+    assert_eq!(
+        count("SELECT COUNT(*) FROM questions WHERE answered_at IS NOT NULL").await,
+        Some(1)
+    );
+}

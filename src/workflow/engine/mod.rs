@@ -176,6 +176,11 @@ impl Engine {
         self.inner.clock.now()
     }
 
+    /// How long a claim on work lasts unless renewed (RUN_LEASE_SECONDS).
+    pub fn lease(&self) -> std::time::Duration {
+        self.inner.settings.lease
+    }
+
     /// The wake-up calls of this process.
     pub fn wakers(&self) -> &Wakers {
         &self.inner.wakers
