@@ -90,8 +90,7 @@ impl Intake {
             .store
             .questions_asked_since(user, now - TimeDelta::hours(1))
             .await?;
-        let most = usize::try_from(self.reviews_per_hour).unwrap_or(usize::MAX);
-        Ok((asked.len() >= most).then(|| asked[asked.len() - most] + TimeDelta::hours(1)))
+        Ok(super::next_allowed(&asked, self.reviews_per_hour))
     }
 
     /// Marks the card's finding named by `which` won't fix for the PR: kept out of later

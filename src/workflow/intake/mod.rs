@@ -281,9 +281,7 @@ impl Intake {
             .store
             .reviews_asked_since(user, now - TimeDelta::hours(1))
             .await?;
-        let most = usize::try_from(self.reviews_per_hour).unwrap_or(usize::MAX);
-        // The oldest of the last `most` requests stops counting an hour after it was made.
-        Ok((asked.len() >= most).then(|| asked[asked.len() - most] + TimeDelta::hours(1)))
+        Ok(next_allowed(&asked, self.reviews_per_hour))
     }
 
     /// Refuses the request saved under `key` for the asker's hourly limit: audited, and the
@@ -352,6 +350,13 @@ impl Intake {
         }
         Ok(())
     }
+}
+
+/// When one more request is possible, if `asked` (the last hour's, oldest first) holds `most`
+/// already: the oldest of the last `most` stops counting an hour after it was made.
+fn next_allowed(asked: &[DateTime<Utc>], most: u32) -> Option<DateTime<Utc>> {
+    let most = usize::try_from(most.max(1)).unwrap_or(usize::MAX);
+    (asked.len() >= most).then(|| asked[asked.len() - most] + TimeDelta::hours(1))
 }
 
 /// Who asked for a review, and where to answer them.

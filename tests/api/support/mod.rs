@@ -367,7 +367,16 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    wait_within(Duration::from_secs(15), what, probe).await
+}
+
+/// Polls `probe` until it yields a value; panics after `limit` naming `what`.
+pub async fn wait_within<T, F, Fut>(limit: Duration, what: &str, probe: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(value) = probe().await {
             return value;
