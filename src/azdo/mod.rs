@@ -22,6 +22,7 @@ mod refs;
 mod releases;
 mod reviews;
 mod stages;
+mod thread_dto;
 mod timeline;
 mod version;
 

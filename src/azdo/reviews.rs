@@ -10,6 +10,7 @@ use tracing::instrument;
 
 use super::client::{AzdoClient, List, MAX_PAGES};
 use super::pulls::{CommitRef, truncate_chars};
+use super::thread_dto::{THREAD_COMMIT, THREAD_FINGERPRINT, THREAD_KEY, ThreadDto, property};
 use super::*;
 use crate::http_client::Call;
 
@@ -115,88 +116,6 @@ struct ItemDto {
 #[derive(Deserialize)]
 struct Created {
     id: i64,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ThreadDto {
-    id: i64,
-    #[serde(default)]
-    properties: Value,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    is_deleted: bool,
-    #[serde(default)]
-    thread_context: Option<ThreadContextDto>,
-    #[serde(default)]
-    comments: Vec<CommentDto>,
-}
-
-#[derive(Deserialize)]
-struct CommentDto {
-    author: Option<AuthorDto>,
-}
-
-#[derive(Deserialize)]
-struct AuthorDto {
-    id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ThreadContextDto {
-    file_path: Option<String>,
-    right_file_start: Option<PositionDto>,
-}
-
-#[derive(Deserialize)]
-struct PositionDto {
-    line: u32,
-}
-
-/// The thread properties that carry the bot's key, and a finding's fingerprint and commit.
-const THREAD_KEY: &str = "release-agent.key";
-const THREAD_FINGERPRINT: &str = "release-agent.fingerprint";
-const THREAD_COMMIT: &str = "release-agent.commit";
-
-impl ThreadDto {
-    fn finding(self) -> Option<FindingThread> {
-        let mark = FindingMark {
-            fingerprint: property(&self.properties, THREAD_FINGERPRINT)?.to_owned(),
-            commit: property(&self.properties, THREAD_COMMIT)?.to_owned(),
-        };
-        let context = self.thread_context;
-        let author = self
-            .comments
-            .into_iter()
-            .next()
-            .and_then(|c| c.author)
-            .map(|a| a.id);
-        Some(FindingThread {
-            id: self.id,
-            mark,
-            author,
-            // `unknown`, `active` and `pending` wait for someone; the rest were resolved.
-            open: matches!(
-                self.status.as_deref(),
-                None | Some("unknown" | "active" | "pending")
-            ),
-            line: context
-                .as_ref()
-                .and_then(|c| c.right_file_start.as_ref())
-                .map(|p| p.line),
-            path: context.and_then(|c| c.file_path),
-        })
-    }
-}
-
-/// A property value, written plainly or wrapped as `{"$type", "$value"}` as Azure DevOps returns it.
-fn property<'a>(properties: &'a Value, name: &str) -> Option<&'a str> {
-    let value = properties.get(name)?;
-    value
-        .as_str()
-        .or_else(|| value.get("$value").and_then(Value::as_str))
 }
 
 #[async_trait]

@@ -1,7 +1,7 @@
-//! What the Socket Mode handlers do with an envelope, without the Socket Mode plumbing: answer
-//! slash commands in the ack, and persist review requests and button clicks as intents for the
-//! intake. Nothing here
-//! waits on anything but our own database, so acks leave within milliseconds.
+//! What the Slack handlers do with an envelope, without the Socket Mode or HTTP plumbing: answer
+//! slash commands in the ack, and persist review requests as intents for the intake (clicks and
+//! mentions: `intents.rs`). Nothing here waits on anything but our own database, so acks leave
+//! within milliseconds.
 
 use std::sync::Arc;
 
@@ -10,12 +10,12 @@ use tracing::{info, warn};
 
 use super::commands::{self, Command};
 use super::workspace::Origin;
-use super::{actions, blocks, help, mrkdwn};
+use super::{blocks, help, mrkdwn};
 use crate::clock::Clock;
 use crate::domain::{ApprovalId, ApprovalStatus, PrRef, RepoName, RunKind, Version};
 use crate::store::{Arrived, NewDelivery, RunRecord, Store, StoreError};
 use crate::workflow::freeze;
-use crate::workflow::intake::{Intent, Place};
+use crate::workflow::intake::Intent;
 use crate::workflow::pr::view::under_way_line;
 use crate::workflow::release::audit::{self, NoTrail};
 use crate::workflow::release::report::{self, Active};
@@ -269,60 +269,6 @@ impl FrontDoor {
             Err(other) => mrkdwn::escape(&format!("{other}.")),
         }
     }
-
-    /// Persists every approval click in `event` as an intent, deduplicated by the click itself,
-    /// so a redelivered envelope counts once.
-    pub async fn interaction(&self, event: &SlackInteractionEvent) -> Result<(), Unsaved> {
-        let SlackInteractionEvent::BlockActions(event) = event else {
-            return Ok(());
-        };
-        let Some(user) = &event.user else {
-            return Ok(());
-        };
-        let channel = event
-            .channel
-            .as_ref()
-            .map(|c| c.id.to_string())
-            .or_else(|| match &event.container {
-                SlackInteractionActionContainer::Message(m) => {
-                    m.channel_id.as_ref().map(ToString::to_string)
-                }
-                _ => None,
-            })
-            .unwrap_or_default();
-        for action in event.actions.iter().flatten() {
-            let Some((approval, option)) =
-                actions::parse(&action.action_id.0, action.value.as_deref())
-            else {
-                continue;
-            };
-            let intent = Intent::Decide {
-                approval,
-                option,
-                user: user.id.to_string(),
-                user_name: user.username.clone().or_else(|| user.name.clone()),
-                channel: channel.clone(),
-                place: place(event),
-                response_url: event.response_url.as_ref().map(|u| u.0.to_string()),
-            };
-            let key = format!("slack:action:{}:{}", event.trigger_id, action.action_id);
-            if !self.record(slack_delivery(key.clone(), &intent)).await? {
-                warn!(%key, "duplicate click delivery ignored");
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Where the clicked button was: a message, or the clicker's Home tab.
-fn place(event: &SlackInteractionBlockActionsEvent) -> Place {
-    match (&event.container, &event.view) {
-        (SlackInteractionActionContainer::Message(message), _) => Place::Message {
-            ts: message.message_ts.to_string(),
-        },
-        (SlackInteractionActionContainer::View(_), Some(SlackView::Home(_))) => Place::Home,
-        _ => Place::Unknown,
-    }
 }
 
 /// An envelope that is not the bot's: from another workspace, organisation or app.
@@ -351,28 +297,8 @@ impl FrontDoor {
         Ok(())
     }
 
-    /// Saves a mention of the bot for the intake, keyed by its event id: a redelivered event
-    /// counts once.
-    pub async fn mention(
-        &self,
-        event_id: &str,
-        mention: &SlackAppMentionEvent,
-    ) -> Result<(), Unsaved> {
-        let intent = Intent::Mention {
-            user: mention.user.to_string(),
-            channel: mention.channel.to_string(),
-            thread_ts: mention.origin.thread_ts.as_ref().map(ToString::to_string),
-            text: mention.content.text.clone().unwrap_or_default(),
-        };
-        let key = format!("slack:event:{event_id}");
-        if !self.record(slack_delivery(key.clone(), &intent)).await? {
-            info!(%key, "duplicate mention delivery ignored");
-        }
-        Ok(())
-    }
-
     /// Saves a delivery for the intake and wakes it; `false`: its key was known (a redelivery).
-    async fn record(&self, delivery: NewDelivery) -> Result<bool, Unsaved> {
+    pub(super) async fn record(&self, delivery: NewDelivery) -> Result<bool, Unsaved> {
         let new = self
             .store
             .insert_delivery(&delivery, self.clock.now())
@@ -390,7 +316,7 @@ fn command_delivery(call: &CommandCall<'_>, intent: &Intent) -> NewDelivery {
 }
 
 /// `intent` from Slack, under the dedupe `key` of what carried it.
-fn slack_delivery(key: String, intent: &Intent) -> NewDelivery {
+pub(super) fn slack_delivery(key: String, intent: &Intent) -> NewDelivery {
     NewDelivery {
         key,
         source: "slack".into(),

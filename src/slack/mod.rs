@@ -3,7 +3,7 @@
 //! Handlers stay thin: parse, persist the intent, ack. Everything slow happens after the ack, in
 //! the intake and the engine.
 //!
-//! Read `front_door.rs` first, then `dispatch.rs`, `socket_mode/`, `commands.rs`, `blocks/` and
+//! Read `front_door.rs` first (with `intents.rs`), then `dispatch.rs`, `socket_mode/`, `commands.rs`, `blocks/` and
 //! `outbound.rs`.
 
 pub mod actions;
@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod front_door;
 pub mod help;
 pub mod home;
+mod intents;
 mod lanes;
 pub mod link;
 pub mod mrkdwn;
