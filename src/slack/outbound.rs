@@ -34,6 +34,8 @@ pub struct OutboundSettings {
     pub idle_poll: Duration,
     /// Sends of one message before it is given up as undeliverable.
     pub max_attempts: i64,
+    /// Who this process is across restarts (`startup::instance`): the owner of its claims.
+    pub instance: String,
 }
 
 impl Default for OutboundSettings {
@@ -43,6 +45,7 @@ impl Default for OutboundSettings {
             claim: Duration::from_secs(60),
             idle_poll: Duration::from_secs(1),
             max_attempts: 10,
+            instance: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
 }
@@ -92,13 +95,13 @@ impl Outbound {
         settings: OutboundSettings,
     ) -> Self {
         Self {
+            owner: format!("outbound-{}", settings.instance),
             store,
             api,
             flows,
             clock,
             wakers,
             settings,
-            owner: format!("outbound-{}", uuid::Uuid::new_v4()),
             pacer: Mutex::new(Pacer::default()),
         }
     }

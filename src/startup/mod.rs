@@ -5,6 +5,7 @@
 //! `run_until_stopped` runs the Socket Mode listener, the engine, the intake and the outbound
 //! queue until the shutdown token fires or one of them ends, then stops them in order.
 
+mod instance;
 mod parts;
 mod retention;
 
@@ -35,6 +36,7 @@ use crate::workflow::pr::poller::Poller;
 use crate::workflow::questions::Answerer;
 use crate::workflow::{Engine, Wakers};
 
+use instance::Instance;
 pub use parts::{Parts, repos_on_disk};
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,8 @@ pub struct Application {
     http: Option<HttpServer>,
     clock: Clock,
     delivery_retention: chrono::TimeDelta,
+    /// Held while the process lives: its lock says this instance's claims are ours.
+    _instance: Instance,
 }
 
 /// What the parts built from the store and the engine share.
@@ -110,6 +114,18 @@ impl Application {
         .map_err(StartupError::SlackClient)?;
         let workspace = verify_tokens(&api, config.slack.app_token.is_some()).await?;
         prune_worktrees(&config).await;
+        let instance = Instance::acquire(&config.repos_dir);
+        parts.engine.instance.clone_from(&instance.id);
+        parts.outbound.instance.clone_from(&instance.id);
+        match store.release_claims(&instance.id).await {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(instance = %instance.id, claims = n, "took back the claims of this instance's last life")
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot take back earlier claims; they wait for their leases")
+            }
+        }
         let wakers = Arc::new(Wakers::default());
         let engine = Engine::new(
             store.clone(),
@@ -162,6 +178,7 @@ impl Application {
             http,
             clock: core.clock,
             delivery_retention: config.delivery_retention,
+            _instance: instance,
         })
     }
 

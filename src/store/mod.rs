@@ -22,6 +22,7 @@ mod deliveries;
 mod effects;
 mod freezes;
 mod group_commit;
+mod instances;
 mod outbox;
 mod questions;
 mod releases;

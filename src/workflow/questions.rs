@@ -64,8 +64,8 @@ pub struct Answerer {
 impl Answerer {
     pub fn new(engine: Engine) -> Self {
         Self {
+            owner: format!("answerer-{}", engine.instance()),
             engine,
-            owner: format!("answerer-{}", uuid::Uuid::new_v4()),
         }
     }
 

@@ -261,6 +261,11 @@ impl Scene {
 
     /// Starts the bot without waiting for it to connect.
     fn spawn(&self) -> Child {
+        self.spawn_with(&[])
+    }
+
+    /// Starts the bot with `extra` variables over the scene's.
+    fn spawn_with(&self, extra: &[(&'static str, String)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -270,6 +275,7 @@ impl Scene {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .current_dir(self.dir.path())
             .stdout(Stdio::null())
             .stderr(log)
@@ -1414,4 +1420,84 @@ async fn killing_the_bot_while_it_answers_a_question_answers_it_once() {
         count("SELECT COUNT(*) FROM questions WHERE answered_at IS NOT NULL").await,
         Some(1)
     );
+}
+
+/// A single bot killed while it holds a run's lease (20 s here) takes the run back as soon as it
+/// is started again: the instance id kept under REPOS_BASE_DIR says the claims were its own.
+/// Another replica (another directory) started meanwhile leaves the run alone until the lease
+/// runs out. Prints how soon after the restart the card moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_bot_takes_its_runs_back_at_once_and_another_replica_waits() {
+    let mut scene = Scene::new().await;
+    scene.env.retain(|(k, _)| *k != "RUN_LEASE_SECONDS");
+    scene.env.push(("RUN_LEASE_SECONDS", "20".into()));
+    let commit = scene._repo.change(
+        "chore/login",
+        &[
+            ("src/login.rs", "let ok = true;\n"),
+            (".fake-claude-answer.json", APPROVE_WITH_FINDING),
+            (".fake-claude-mode", "slow"),
+        ],
+        "login",
+    );
+    scene
+        .azdo
+        .add_pr(FakePr::open(13, "Login page", "chore/login", &commit));
+    let mut bot = scene.start().await;
+    let id = scene
+        .slack
+        .deliver(scene.slack.slash_envelope("/review", "13", ASKER))
+        .await;
+    scene.slack.ack(&id).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let held = loop {
+        assert!(Instant::now() < deadline, "the review did not start");
+        if let Some(seen) = scene.seen("pr").await
+            && seen.step == "review"
+            && scene.lease_owner().await.is_some()
+        {
+            break seen.steps;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    bot.start_kill().unwrap();
+    bot.wait().await.unwrap();
+    let killed = Instant::now();
+
+    // Another replica, with a directory (and so an instance) of its own, waits for the lease.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let repos = elsewhere.path().display().to_string();
+    let mut other = scene.spawn_with(&[("REPOS_BASE_DIR", repos)]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let seen = scene.seen("pr").await.unwrap();
+    assert_eq!(
+        (seen.step.as_str(), seen.steps),
+        ("review", held),
+        "another replica left the run alone while the lease held"
+    );
+
+    // The killed bot, started again, takes its run back at once.
+    let updates = scene.slack.calls("chat.update").len();
+    let restarted = Instant::now();
+    let mut bot = scene.spawn();
+    let moved = loop {
+        let seen = scene.seen("pr").await.unwrap();
+        if seen.steps > held && scene.slack.calls("chat.update").len() > updates {
+            break restarted.elapsed();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "the run waited for its lease; the bot's log ends:\n{}",
+            scene.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!(
+        "the card moved {:.1} s after the restart",
+        moved.as_secs_f64()
+    );
+    for child in [&mut bot, &mut other] {
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+    }
 }

@@ -62,6 +62,8 @@ pub struct EngineSettings {
     pub channel: String,
     /// Repositories whose run cards go to a channel of their own (REPOS_CONFIG).
     pub repo_channels: Vec<(RepoName, String)>,
+    /// Who this process is across restarts (`startup::instance`): the owner of its claims.
+    pub instance: String,
 }
 
 impl EngineSettings {
@@ -78,6 +80,7 @@ impl EngineSettings {
             shutdown_grace: Duration::from_secs(8),
             channel: channel.into(),
             repo_channels: Vec::new(),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
         }
     }
 }
@@ -152,7 +155,7 @@ impl Engine {
         settings: EngineSettings,
         wakers: Arc<Wakers>,
     ) -> Self {
-        let owner = format!("engine-{}", uuid::Uuid::new_v4());
+        let owner = format!("engine-{}", settings.instance);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -179,6 +182,11 @@ impl Engine {
     /// How long a claim on work lasts unless renewed (RUN_LEASE_SECONDS).
     pub fn lease(&self) -> std::time::Duration {
         self.inner.settings.lease
+    }
+
+    /// Who this process is across restarts: the owner named by its claims.
+    pub fn instance(&self) -> &str {
+        &self.inner.settings.instance
     }
 
     /// The wake-up calls of this process.
