@@ -170,6 +170,21 @@ impl Scene {
         }
     }
 
+    /// PR 13, whose review takes the stand-in 2 s (long enough to kill the bot during it).
+    fn slow_pr(&self) {
+        let commit = self._repo.change(
+            "chore/login",
+            &[
+                ("src/login.rs", "let ok = true;\n"),
+                (".fake-claude-answer.json", APPROVE_WITH_FINDING),
+                (".fake-claude-mode", "slow"),
+            ],
+            "login",
+        );
+        self.azdo
+            .add_pr(FakePr::open(13, "Login page", "chore/login", &commit));
+    }
+
     /// A ticketless PR, 13, ready for review.
     async fn pr() -> Self {
         let scene = Self::new().await;
@@ -1339,23 +1354,12 @@ async fn sigterm_mid_step_checkpoints_and_a_restart_finishes_the_run() {
 }
 
 /// A question in a PR card's thread, with the bot killed (SIGKILL) while the reviewer answers it,
-/// then started again: the question is taken again once its claim runs out, and the thread gets
-/// exactly one answer.
+/// then started again: the restarted bot takes the question back (its instance's claim) and the
+/// thread gets exactly one answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_bot_while_it_answers_a_question_answers_it_once() {
     let scene = Scene::new().await;
-    let commit = scene._repo.change(
-        "chore/login",
-        &[
-            ("src/login.rs", "let ok = true;\n"),
-            (".fake-claude-answer.json", APPROVE_WITH_FINDING),
-            (".fake-claude-mode", "slow"),
-        ],
-        "login",
-    );
-    scene
-        .azdo
-        .add_pr(FakePr::open(13, "Login page", "chore/login", &commit));
+    scene.slow_pr();
     assert_eq!(scene.drive(&PR_SCRIPT, &mut Kills::Never).await, "done");
     let ts = scene.seen("pr").await.unwrap().card_ts.unwrap();
     let mut bot = scene.start().await;
@@ -1431,18 +1435,7 @@ async fn a_killed_bot_takes_its_runs_back_at_once_and_another_replica_waits() {
     let mut scene = Scene::new().await;
     scene.env.retain(|(k, _)| *k != "RUN_LEASE_SECONDS");
     scene.env.push(("RUN_LEASE_SECONDS", "20".into()));
-    let commit = scene._repo.change(
-        "chore/login",
-        &[
-            ("src/login.rs", "let ok = true;\n"),
-            (".fake-claude-answer.json", APPROVE_WITH_FINDING),
-            (".fake-claude-mode", "slow"),
-        ],
-        "login",
-    );
-    scene
-        .azdo
-        .add_pr(FakePr::open(13, "Login page", "chore/login", &commit));
+    scene.slow_pr();
     let mut bot = scene.start().await;
     let id = scene
         .slack
