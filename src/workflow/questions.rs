@@ -127,26 +127,27 @@ impl Answerer {
         let follow_up = self.engine.flows().follow_up(&run.kind, &run.state, &asked);
         let outcome = self.renewing(&question.key, follow_up).await;
         let now = self.engine.now();
-        let text = match outcome {
+        let (text, failed) = match outcome {
             Some(Ok(answered)) => {
                 self.record_spend(&question, &run, &answered).await?;
-                answered.text
+                (answered.text, false)
             }
             Some(Err(StepError::Transient { reason, .. })) if question.attempts + 1 < TRIES => {
                 info!(key = %question.key, %reason, "a question waits to be tried again");
                 let backoff = TimeDelta::seconds(5 << question.attempts);
                 return store.retry_question(&question.key, now + backoff).await;
             }
-            Some(Err(e)) => format!("I could not answer this: {e}"),
-            None => "I answer questions about reviews, in the thread of a PR's card.".to_owned(),
+            Some(Err(e)) => (format!("I could not answer this: {e}"), true),
+            None => (
+                "I answer questions about reviews, in the thread of a PR's card.".to_owned(),
+                false,
+            ),
         };
-        let reply = match question.kind() {
-            // An ignore was answered when it was recorded; closing its thread says nothing more
-            // unless it failed.
-            QuestionKind::Ignore if !text.starts_with("I could not") => None,
-            _ => Some(answer_message(&question, &text)),
-        };
-        let reply = reply.map(|m| OutboxItem::thread_reply(run.id, &run.channel_id, m));
+        // An ignore was answered when it was recorded; closing its thread says nothing more
+        // unless it failed.
+        let reply = (question.kind() == QuestionKind::Question || failed).then(|| {
+            OutboxItem::thread_reply(run.id, &run.channel_id, answer_message(&question, &text))
+        });
         if store
             .answer_question(&question.key, reply.as_ref(), now)
             .await?

@@ -4,25 +4,8 @@
 use release_agent::domain::{RunStatus, Version};
 
 use crate::on_both_backends;
-use crate::pr_flow::{World, blocks_text, released, world};
+use crate::pr_flow::{released, world};
 use crate::support::{Backend, wait_until};
-
-impl World {
-    /// The text of the `n`-th note (ephemeral or through a response_url) to `user`, once sent.
-    async fn note_to(&self, user: &str, n: usize) -> String {
-        wait_until(&format!("note {n} to {user}"), || async {
-            let notes: Vec<_> = self
-                .app
-                .slack
-                .notes()
-                .into_iter()
-                .filter(|note| note.user == user)
-                .collect();
-            notes.get(n).map(|note| blocks_text(&note.body))
-        })
-        .await
-    }
-}
 
 async fn a_frozen_repository_refuses_merges_and_releases_until_unfrozen(backend: Backend) {
     let vars = [

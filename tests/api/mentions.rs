@@ -8,7 +8,7 @@ use release_agent::domain::{RunId, RunStatus};
 use serde_json::Value;
 
 use crate::on_both_backends;
-use crate::pr_flow::{World, blocks_text, world};
+use crate::pr_flow::{World, world};
 use crate::support::{Backend, wait_until};
 
 const PR: u32 = 60;
@@ -66,21 +66,23 @@ impl World {
         replies.retain(|r| r.contains(text));
         replies
     }
+}
 
-    /// The text of the `n`-th note only `user` sees, once sent.
-    async fn note_for(&self, user: &str, n: usize) -> String {
-        wait_until(&format!("note {n} to {user}"), || async {
-            let notes: Vec<_> = self
-                .app
-                .slack
-                .notes()
-                .into_iter()
-                .filter(|note| note.user == user)
-                .collect();
-            notes.get(n).map(|note| blocks_text(&note.body))
-        })
-        .await
-    }
+/// The inline threads of the finding "Check the password" on the PR.
+fn password_threads(w: &World) -> Vec<Value> {
+    w.azdo.with(|s| {
+        s.threads
+            .iter()
+            .filter(|(pr, t)| {
+                *pr == PR
+                    && t["comments"][0]["content"]
+                        .as_str()
+                        .is_some_and(|c| c.contains("Check the password"))
+                    && t.get("threadContext").is_some()
+            })
+            .map(|(_, t)| t.clone())
+            .collect()
+    })
 }
 
 async fn a_thread_mention_gets_one_answer_even_when_delivered_twice(backend: Backend) {
@@ -117,7 +119,7 @@ async fn a_thread_mention_gets_one_answer_even_when_delivered_twice(backend: Bac
 
     // A second question within the hour is over REVIEW_RATE_PER_USER_PER_HOUR = 1.
     w.mention(run, "U0ASK", "and this one?").await;
-    let refused = w.note_for("U0ASK", 0).await;
+    let refused = w.note_to("U0ASK", 0).await;
     assert!(
         refused.starts_with("You have asked 1 questions in the last hour"),
         "{refused}"
@@ -132,7 +134,7 @@ async fn a_thread_mention_gets_one_answer_even_when_delivered_twice(backend: Bac
         .mention_envelope("U0OUT", &channel, None, "<@U0BOT> what is this?");
     let id = w.app.slack.deliver(envelope).await;
     w.app.slack.ack(&id).await;
-    let told = w.note_for("U0OUT", 0).await;
+    let told = w.note_to("U0OUT", 0).await;
     assert!(
         told.starts_with("I answer in the thread of a run's card"),
         "{told}"
@@ -146,7 +148,7 @@ async fn ignore_marks_a_finding_wont_fix_for_the_pr(backend: Backend) {
     };
     let run = reviewed(&w, FINDING).await;
     w.mention(run, "U0LEAD", "ignore race condition").await;
-    let unknown = w.note_for("U0LEAD", 0).await;
+    let unknown = w.note_to("U0LEAD", 0).await;
     assert!(
         unknown.contains("No finding of this review is called \"race condition\"")
             && unknown.contains("Check the password (src/login.rs:2)"),
@@ -162,20 +164,9 @@ async fn ignore_marks_a_finding_wont_fix_for_the_pr(backend: Backend) {
         said[0]
     );
     let thread = wait_until("the finding's thread to be closed", || async {
-        let threads: Vec<Value> = w.azdo.with(|s| {
-            s.threads
-                .iter()
-                .filter(|(pr, t)| {
-                    *pr == PR
-                        && t["comments"][0]["content"]
-                            .as_str()
-                            .is_some_and(|c| c.contains("Check the password"))
-                        && t.get("threadContext").is_some()
-                })
-                .map(|(_, t)| t.clone())
-                .collect()
-        });
-        threads.into_iter().find(|t| t["status"] == "wontFix")
+        password_threads(&w)
+            .into_iter()
+            .find(|t| t["status"] == "wontFix")
     })
     .await;
     let note = thread["comments"][1]["content"]
@@ -208,19 +199,7 @@ async fn ignore_marks_a_finding_wont_fix_for_the_pr(backend: Backend) {
     w.app.finished(again).await;
     let card = w.card(again).await;
     assert!(card.contains("dismissed 1"), "{card}");
-    let check_threads = w.azdo.with(|s| {
-        s.threads
-            .iter()
-            .filter(|(pr, t)| {
-                *pr == PR
-                    && t["comments"][0]["content"]
-                        .as_str()
-                        .is_some_and(|c| c.contains("Check the password"))
-                    && t.get("threadContext").is_some()
-            })
-            .count()
-    });
-    assert_eq!(check_threads, 1, "not posted again");
+    assert_eq!(password_threads(&w).len(), 1, "not posted again");
     w.app.finish().await;
 }
 

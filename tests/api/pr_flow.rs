@@ -149,6 +149,21 @@ impl World {
             .await;
     }
 
+    /// The text of the `n`-th note (ephemeral or through a response_url) to `user`, once sent.
+    pub async fn note_to(&self, user: &str, n: usize) -> String {
+        wait_until(&format!("note {n} to {user}"), || async {
+            let notes: Vec<_> = self
+                .app
+                .slack
+                .notes()
+                .into_iter()
+                .filter(|note| note.user == user)
+                .collect();
+            notes.get(n).map(|note| blocks_text(&note.body))
+        })
+        .await
+    }
+
     /// The texts of the replies in the run's thread.
     pub async fn replies(&self, run: RunId) -> Vec<String> {
         self.app.settled(run).await;

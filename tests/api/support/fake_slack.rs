@@ -638,41 +638,14 @@ impl FakeSlack {
 
     /// An `events_api` envelope: `user` opened the bot's Home tab.
     pub fn home_opened_envelope(&self, user: &str) -> Value {
-        let id = self.envelope_id();
-        json!({
-            "envelope_id": id,
-            "type": "events_api",
-            "accepts_response_payload": false,
-            "retry_attempt": 0,
-            "retry_reason": "",
-            "payload": {
-                "token": "legacy", "team_id": "T0TEAM", "api_app_id": "A0APP",
-                "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home",
-                          "event_ts": "1700000002.000100"},
-                "type": "event_callback", "event_id": format!("Ev{id}"), "event_time": 1_700_000_002,
-                "authorizations": [{"team_id": "T0TEAM", "user_id": "U0BOT", "is_bot": true}]
-            }
-        })
+        let event = json!({"type": "app_home_opened", "user": user, "channel": "D0HOME",
+                           "tab": "home", "event_ts": "1700000002.000100"});
+        self.events_api(event, 1_700_000_002)
     }
 
-    /// An `events_api` envelope: `user` wrote `text` (which mentions the bot) in `channel`, as a
-    /// reply in the thread of `thread_ts` when given. The shape is Slack's `app_mention` example.
-    pub fn mention_envelope(
-        &self,
-        user: &str,
-        channel: &str,
-        thread_ts: Option<&str>,
-        text: &str,
-    ) -> Value {
+    /// `event` in an `events_api` envelope of its own, as Socket Mode delivers it.
+    fn events_api(&self, event: Value, time: i64) -> Value {
         let id = self.envelope_id();
-        let mut event = json!({
-            "type": "app_mention", "user": user, "text": text, "ts": "1700000003.000200",
-            "channel": channel, "event_ts": "1700000003.000200", "team": "T0TEAM",
-            "client_msg_id": format!("msg-{id}")
-        });
-        if let Some(ts) = thread_ts {
-            event["thread_ts"] = json!(ts);
-        }
         json!({
             "envelope_id": id,
             "type": "events_api",
@@ -682,10 +655,30 @@ impl FakeSlack {
             "payload": {
                 "token": "legacy", "team_id": "T0TEAM", "api_app_id": "A0APP",
                 "event": event,
-                "type": "event_callback", "event_id": format!("Ev{id}"), "event_time": 1_700_000_003,
+                "type": "event_callback", "event_id": format!("Ev{id}"), "event_time": time,
                 "authorizations": [{"team_id": "T0TEAM", "user_id": "U0BOT", "is_bot": true}]
             }
         })
+    }
+
+    /// An `events_api` envelope: `user` wrote `text` (which mentions the bot) in `channel`, as a
+    /// reply in the thread of `thread_ts` when given. The fields are those of Slack's
+    /// `app_mention` example, with `thread_ts` as a reply carries it.
+    pub fn mention_envelope(
+        &self,
+        user: &str,
+        channel: &str,
+        thread_ts: Option<&str>,
+        text: &str,
+    ) -> Value {
+        let mut event = json!({
+            "type": "app_mention", "user": user, "text": text, "ts": "1700000003.000200",
+            "channel": channel, "event_ts": "1700000003.000200"
+        });
+        if let Some(ts) = thread_ts {
+            event["thread_ts"] = json!(ts);
+        }
+        self.events_api(event, 1_700_000_003)
     }
 
     /// Delivers a slash command typed in `channel` and returns the ack.
