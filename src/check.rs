@@ -201,6 +201,23 @@ async fn slack(config: &Config) -> Vec<CheckRow> {
             ),
         ));
     }
+    let history = match api
+        .find_posts(&config.slack.channel, None, chrono::Utc::now())
+        .await
+    {
+        Ok(_) => {
+            Ok("readable: a message in flight during a crash is found, not posted twice".into())
+        }
+        Err(e) => Err(format!(
+            "{e}; a message in flight during a crash may show twice (add the scopes \
+             channels:history and groups:history, reinstall the app, and invite it to the channel)"
+        )),
+    };
+    rows.push(CheckRow::new(
+        "Slack history of SLACK_CHANNEL_ID",
+        false,
+        history,
+    ));
     rows.extend(approvers(config, &api).await);
     rows
 }

@@ -19,6 +19,7 @@ mod lanes;
 pub mod link;
 pub mod mrkdwn;
 pub mod outbound;
+mod posted;
 #[cfg(test)]
 mod rendered;
 pub mod signature;

@@ -5,19 +5,23 @@
 //! ahead of `card_synced`, the card is rendered from the run's current state and posted (first
 //! time) or updated in place, so a burst of changes costs one update. Thread replies and
 //! ephemeral notes come from the outbox table. Both are claimed under a short lease, so replicas
-//! do not send the same thing twice, and a crash only delays a message.
+//! do not send the same thing twice, and a crash only delays a message. A post tried before (the
+//! bot died, or Slack's answer was lost, before its `ts` was recorded) is looked for in Slack by
+//! the metadata it carries (`posted.rs`), and posted only if it is not there.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use slack_morphism::prelude::SlackMessageContent;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::blocks::{self, CardModel};
+use super::posted;
 use super::web::{SlackApi, SlackError};
 use crate::clock::Clock;
 use crate::domain::{APPROVE, ApprovalStatus, Voter};
@@ -163,18 +167,19 @@ impl Outbound {
             approvals: &approvals,
             voters: &voters,
         });
-        self.pace(&run.channel_id).await;
+        let key = format!("card:{}", run.id);
         let sent = match &run.card_ts {
             None => {
-                self.api
-                    .post_message(&run.channel_id, content, None, false)
+                self.post_once(&run.channel_id, None, &key, content, false)
                     .await
             }
-            Some(ts) => self
-                .api
-                .update_message(&run.channel_id, ts, content)
-                .await
-                .map(|()| ts.clone()),
+            Some(ts) => {
+                self.pace(&run.channel_id).await;
+                self.api
+                    .update_message(&run.channel_id, ts, posted::tagged(content, &key))
+                    .await
+                    .map(|()| ts.clone())
+            }
         };
         let recorded = match sent {
             Ok(ts) => {
@@ -283,18 +288,77 @@ impl Outbound {
                 detail: vec!["the run has no card to reply to".into()],
             });
         };
-        for content in blocks::message(&message.message.0) {
-            self.pace(&message.channel_id).await;
-            self.api
-                .post_message(
-                    &message.channel_id,
-                    content,
-                    Some(&thread),
-                    message.message.0.broadcast,
-                )
-                .await?;
+        for (part, content) in blocks::message(&message.message.0).into_iter().enumerate() {
+            let key = format!("outbox:{}:{part}", message.id);
+            self.post_once(
+                &message.channel_id,
+                Some(&thread),
+                &key,
+                content,
+                message.message.0.broadcast,
+            )
+            .await?;
         }
         Ok(())
+    }
+
+    /// Posts `content` as post `key` unless an earlier try already did (its `ts` unrecorded
+    /// when the bot died or the answer was lost), and returns the message's `ts`. A card found
+    /// that way is brought up to date.
+    async fn post_once(
+        &self,
+        channel: &str,
+        thread: Option<&str>,
+        key: &str,
+        content: SlackMessageContent,
+        broadcast: bool,
+    ) -> Result<String, SlackError> {
+        let content = posted::tagged(content, key);
+        if let Some(ts) = self.posted_before(channel, thread, key).await? {
+            info!(
+                key,
+                ts, "found the earlier post in Slack; not posting it again"
+            );
+            if thread.is_none() {
+                self.pace(channel).await;
+                self.api.update_message(channel, &ts, content).await?;
+            }
+            return Ok(ts);
+        }
+        self.pace(channel).await;
+        self.api
+            .post_message(channel, content, thread, broadcast)
+            .await
+    }
+
+    /// The `ts` of post `key` if an earlier try reached Slack. Only a post tried before is
+    /// looked for. When Slack's history cannot be read (the app lacks the history scopes, or
+    /// is not in the channel), the post goes out again rather than be lost.
+    async fn posted_before(
+        &self,
+        channel: &str,
+        thread: Option<&str>,
+        key: &str,
+    ) -> Result<Option<String>, SlackError> {
+        let since = match self.store.mark_post(key, self.clock.now()).await {
+            Ok(None) => return Ok(None),
+            Ok(Some(since)) => since,
+            Err(e) => return Err(SlackError::Transport(format!("cannot mark the post: {e}"))),
+        };
+        match self.api.find_posts(channel, thread, since).await {
+            Ok(mut found) => Ok(found.remove(key)),
+            Err(e) if e.is_transient() => Err(e),
+            Err(e) => {
+                warn!(
+                    key,
+                    error = %e,
+                    "cannot read Slack's history to look for an earlier try of this post, so it \
+                     may show twice; give the app the channels:history and groups:history scopes \
+                     and invite it to the channel"
+                );
+                Ok(None)
+            }
+        }
     }
 
     /// Waits for this channel's next slot.

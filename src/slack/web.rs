@@ -108,6 +108,20 @@ impl SlackApi {
         result
     }
 
+    /// Calls the read method `method` with the bot token, reading the reply with our own type
+    /// where slack-morphism's leaves out what we need.
+    pub(super) async fn get<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        method: &str,
+        params: &[(&str, Option<String>)],
+    ) -> Result<T, SlackError> {
+        let session = self.client.open_session(&self.bot);
+        let params: Vec<(&str, Option<&String>)> =
+            params.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        self.bounded(session.http_session_api.http_get(method, &params, None))
+            .await
+    }
+
     /// https://api.slack.com/methods/auth.test
     #[instrument(level = "debug", skip_all)]
     pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
@@ -120,15 +134,7 @@ impl SlackApi {
             enterprise_id: Option<String>,
             url: String,
         }
-        let session = self.client.open_session(&self.bot);
-        let no_params: [(&str, Option<&str>); 0] = [];
-        let reply: Reply = self
-            .bounded(
-                session
-                    .http_session_api
-                    .http_get("auth.test", &no_params, None),
-            )
-            .await?;
+        let reply: Reply = self.get("auth.test", &[]).await?;
         Ok(BotIdentity {
             user_id: reply.user_id,
             team: reply.team,

@@ -1,5 +1,5 @@
 //! Deliveries are kept DELIVERY_RETENTION_DAYS after they were handled, then deleted, at start
-//! and every hour. Nothing is lost: a redelivery that old is a new request, and a commit
+//! and every hour; so are the marks of Slack posts begun (`store::post_marks`). Nothing is lost: a redelivery that old is a new request, and a commit
 //! reviewed already is not reviewed again (its review is kept apart, with the audit log).
 
 use std::time::Duration;
@@ -24,6 +24,9 @@ pub async fn prune_until_stopped(
             Ok(0) => {}
             Ok(deleted) => info!(deleted, "old deliveries deleted (DELIVERY_RETENTION_DAYS)"),
             Err(e) => warn!(error = %e, "cannot delete old deliveries; trying again in an hour"),
+        }
+        if let Err(e) = store.prune_post_marks(clock.now() - keep).await {
+            warn!(error = %e, "cannot delete old post marks; trying again in an hour");
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -24,6 +24,7 @@ mod freezes;
 mod group_commit;
 mod instances;
 mod outbox;
+mod post_marks;
 mod questions;
 mod releases;
 mod reviews;

@@ -90,10 +90,12 @@ impl Store {
         Ok(())
     }
 
-    /// The reviews done since `since`: how many, their dollars and their tokens.
+    /// The reviews done since `since` (questions answered about them are not counted as
+    /// reviews), and the dollars and tokens of both.
     #[instrument(level = "debug", skip_all)]
     pub async fn spent_since(&self, since: DateTime<Utc>) -> Result<Spent, StoreError> {
-        let sql = "SELECT COUNT(*), CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION), \
+        let sql = "SELECT CAST(COALESCE(SUM(CASE WHEN source LIKE 'question:%' THEN 0 ELSE 1 END), 0) \
+                   AS BIGINT), CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION), \
                    CAST(COALESCE(SUM(tokens), 0) AS BIGINT) FROM review_spend WHERE at >= $1";
         let (reviews, cost_usd, tokens): (i64, f64, i64) = on_db_read!(self, pool =>
             sqlx::query_as(sql).bind(since).fetch_one(pool).await)?;

@@ -390,7 +390,7 @@ impl Scene {
                 self.log_tail()
             );
             let seen = self.seen(script.kind).await;
-            if kills.due(script.kind, seen.as_ref()) {
+            if kills.due(script.kind, seen.as_ref(), self.slack.stalled()) {
                 bot.start_kill().unwrap();
                 bot.wait().await.unwrap();
                 bot = if kills.waits_for_connection() {
@@ -502,6 +502,66 @@ impl Scene {
             .unwrap()
     }
 
+    /// The channel once the bot has sent everything it queued (started again for it, and killed
+    /// and started once more when `kills` says): each message's text, numbers and hashes
+    /// masked, with the texts of its thread.
+    async fn settled_channel(&self, kills: &mut Kills) -> Vec<(String, Vec<String>)> {
+        let mut bot = self.start().await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if kills.due("", None, self.slack.stalled()) {
+                bot.start_kill().unwrap();
+                bot.wait().await.unwrap();
+                bot = self.start().await;
+            }
+            let mut db = self.db().await.unwrap();
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM outbox WHERE kind = 'thread_reply' \
+                 AND sent_at IS NULL AND error IS NULL) \
+                 + (SELECT COUNT(*) FROM runs WHERE card_version > card_synced)",
+            )
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+            if pending == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "messages left unsent:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(bot);
+        // Numbers and commit ids (runs of hex digits with a digit, or 8 long) become `#`.
+        let masked = |message: &serde_json::Value| {
+            let text = message["text"].as_str().unwrap_or_default();
+            let mut out = String::new();
+            let mut run = String::new();
+            for c in text.chars().chain(std::iter::once(' ')) {
+                if c.is_ascii_hexdigit() {
+                    run.push(c);
+                    continue;
+                }
+                if run.len() >= 8 || run.chars().any(|d| d.is_ascii_digit()) {
+                    out.push('#');
+                } else {
+                    out.push_str(&run);
+                }
+                run.clear();
+                out.push(c);
+            }
+            out.pop();
+            out
+        };
+        self.slack
+            .channel("C0RELEASES")
+            .iter()
+            .map(|(root, thread)| (masked(root), thread.iter().map(masked).collect()))
+            .collect()
+    }
+
     /// How many times the bot started, from its own log.
     fn starts(&self) -> usize {
         std::fs::read_to_string(self.dir.path().join("bot.log"))
@@ -546,6 +606,9 @@ enum Kills {
     AfterSteps(i64),
     /// Once, when a question that needs several people has its first vote.
     AfterFirstVote,
+    /// Once, when Slack has taken the post [`FakeSlack::stall_post`] holds, before the bot
+    /// hears its answer.
+    AtStalledPost,
     /// At random instants, until none are left.
     Random(RandomKills),
 }
@@ -580,8 +643,9 @@ impl Kills {
         })
     }
 
-    /// Whether to kill the bot now, given the newest run of `kind`.
-    fn due(&mut self, kind: &str, seen: Option<&Seen>) -> bool {
+    /// Whether to kill the bot now, given the newest run of `kind` and whether the fake Slack
+    /// holds the answer to a post.
+    fn due(&mut self, kind: &str, seen: Option<&Seen>, stalled: bool) -> bool {
         match self {
             Self::Never => false,
             Self::AfterSteps(steps) => {
@@ -602,6 +666,12 @@ impl Kills {
                     *self = Self::Never;
                 }
                 due
+            }
+            Self::AtStalledPost => {
+                if stalled {
+                    *self = Self::Never;
+                }
+                stalled
             }
             Self::Random(random) => {
                 let Some(&gap) = random.gaps.front() else {
@@ -653,6 +723,42 @@ async fn kill_at_every_step<W: Workflow>(expected: W::Outcome, min_steps: i64) {
             scene.log_tail()
         );
         assert_eq!(scene.starts(), 2, "the bot was killed and started again");
+    }
+}
+
+/// Runs the workflow once uninterrupted and notes what its channel shows; then, for every post
+/// n of that run, runs it in a fresh scene whose fake Slack takes the n-th post but holds its
+/// answer, so the bot is killed between the post and its record, and started again. The
+/// outcome, and the channel (every message, thread and final card), are the uninterrupted ones.
+async fn kill_after_every_post<W: Workflow>(min_posts: usize) {
+    let baseline = W::scene().await;
+    let expected = W::outcome(&baseline, &mut Kills::Never).await;
+    let channel = baseline.settled_channel(&mut Kills::Never).await;
+    let posts = baseline.slack.calls("chat.postMessage").len();
+    assert!(posts >= min_posts, "the path posts {posts} messages");
+    eprintln!("crash test: the uninterrupted run posted {posts} messages; killing after each");
+    for n in 1..=posts {
+        let scene = W::scene().await;
+        scene.slack.stall_post(n);
+        let mut kills = Kills::AtStalledPost;
+        let got = W::outcome(&scene, &mut kills).await;
+        assert_eq!(
+            got,
+            expected,
+            "killed after post {n}:\n{}",
+            scene.log_tail()
+        );
+        let settled = scene.settled_channel(&mut kills).await;
+        assert!(
+            matches!(kills, Kills::Never),
+            "post {n} was made and the bot killed"
+        );
+        assert_eq!(
+            settled,
+            channel,
+            "killed after post {n}; the bot's log ends:\n{}",
+            scene.log_tail()
+        );
     }
 }
 
@@ -927,6 +1033,39 @@ async fn killing_the_bot_at_every_step_of_a_reused_review_changes_nothing() {
         earlier_threads: Vec::new(),
     };
     kill_at_every_step::<ReusedReview>(expected, 8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_bot_between_each_post_of_a_pr_and_its_record_posts_it_once() {
+    kill_after_every_post::<Review>(3).await;
+}
+
+/// An app installed without the history scopes cannot look for its earlier post: the card in
+/// flight during the kill shows twice rather than be lost, and the log says what to grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_history_scopes_a_post_in_flight_during_a_kill_shows_twice() {
+    let scene = Review::scene().await;
+    scene.slack.without_history_scopes();
+    scene.slack.stall_post(1);
+    let mut kills = Kills::AtStalledPost;
+    Review::outcome(&scene, &mut kills).await;
+    let channel = scene.settled_channel(&mut kills).await;
+    let cards: Vec<&str> = channel.iter().map(|(card, _)| card.as_str()).collect();
+    assert_eq!(
+        cards,
+        ["PR #: in progress", "Billo.Api##: Login page: done"]
+    );
+    let log = std::fs::read_to_string(scene.dir.path().join("bot.log")).unwrap();
+    assert!(
+        log.contains("give the app the channels:history and groups:history scopes"),
+        "{}",
+        scene.log_tail()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_bot_between_each_post_of_a_release_and_its_record_posts_it_once() {
+    kill_after_every_post::<Release>(5).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,8 @@ use release_agent::domain::{
 };
 use release_agent::store::{
     AcceptOutcome, Arrived, AuditEntry, Ballot, Checkpoint, Dedupe, EffectEntry, NewApproval,
-    NewDelivery, NewRun, OutboxItem, StagedPr, StagingRelease, Started, Store, StoreError,
+    NewDelivery, NewRun, OutboxItem, ReviewSpend, StagedPr, StagingRelease, Started, Store,
+    StoreError,
 };
 use serde_json::json;
 use serde_json::value::to_raw_value;
@@ -1010,6 +1011,55 @@ async fn cursors_keep_their_first_value(backend: Backend) {
     db.drop_database().await;
 }
 
+/// A post's first try is told to post; every later try gets the first try's time, to look
+/// for the message from there.
+async fn a_post_is_marked_once_and_later_tries_learn_when_it_began(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let first = now();
+    assert_eq!(store.mark_post("card:r1", first).await.unwrap(), None);
+    let later = first + TimeDelta::seconds(30);
+    assert_eq!(
+        store.mark_post("card:r1", later).await.unwrap(),
+        Some(first)
+    );
+    assert_eq!(store.mark_post("outbox:1:0", later).await.unwrap(), None);
+    assert_eq!(store.prune_post_marks(later).await.unwrap(), 1);
+    assert_eq!(
+        store.mark_post("outbox:1:0", later).await.unwrap(),
+        Some(later)
+    );
+    db.drop_database().await;
+}
+
+/// Questions answered about a review cost money, but are not reviews.
+async fn questions_count_in_the_spend_but_not_as_reviews(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let repo = RepoName::parse("Billo.Api").unwrap();
+    let run_id = RunId::new();
+    for (source, cost) in [("abc123", 0.5), ("question:slack:event:Ev1", 0.25)] {
+        let spend = ReviewSpend {
+            run_id,
+            source,
+            cost_usd: Some(cost),
+            tokens: Some(100),
+        };
+        store.record_spend(&spend, &repo, 13, now()).await.unwrap();
+    }
+    let spent = store
+        .spent_since(now() - TimeDelta::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (spent.reviews, spent.cost_usd, spent.tokens),
+        (1, 0.75, 200)
+    );
+    db.drop_database().await;
+}
+
 async fn unfinished_runs_of_a_pr_are_found(backend: Backend) {
     let Some((db, store)) = store(backend).await else {
         return;
@@ -1104,6 +1154,8 @@ on_both_backends!(
     a_request_for_a_run_under_way_is_answered_with_it,
     merged_prs_are_staged_at_the_next_patch_and_none_is_lost,
     cursors_keep_their_first_value,
+    a_post_is_marked_once_and_later_tries_learn_when_it_began,
+    questions_count_in_the_spend_but_not_as_reviews,
     unfinished_runs_of_a_pr_are_found,
     runs_are_claimed_once_and_checkpoints_are_fenced_by_the_lease,
     a_decision_that_arrives_during_a_recheck_is_not_overwritten,

@@ -25,7 +25,7 @@ pub struct Call {
     pub token: String,
     pub body: Value,
     pub at: Instant,
-    /// The `ts` a successful chat.postMessage was given.
+    /// The `ts` of the message a successful chat.postMessage or chat.update wrote.
     pub ts: Option<String>,
 }
 
@@ -44,6 +44,13 @@ struct State {
     hooks_base: String,
     /// Each response_url handed out: the path, whom and where it answers, and its uses.
     hooks: HashMap<String, Hook>,
+    /// The app was installed without the history scopes.
+    no_history_scopes: bool,
+    /// The n-th post (from 1) takes and then answers only after a minute: the bot can be
+    /// killed between a post and its record.
+    stall_post: Option<usize>,
+    /// Whether the stalled post has arrived.
+    stalled: bool,
 }
 
 /// A response_url: the user and channel of its command or click.
@@ -130,7 +137,28 @@ pub struct FakeSlack {
 struct WebApi {
     state: Arc<Mutex<State>>,
     ws_url: String,
+    /// The last message's ts, in microseconds since the epoch: a new one is the clock's or one
+    /// more, so ts are real times and grow, as Slack's do.
     ts: Arc<AtomicU64>,
+}
+
+impl WebApi {
+    fn next_ts(&self) -> String {
+        let now = u64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros(),
+        )
+        .unwrap();
+        let micros = self
+            .ts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now.max(last + 1))
+            })
+            .map_or(now, |last| now.max(last + 1));
+        format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+    }
 }
 
 impl Respond for WebApi {
@@ -145,6 +173,11 @@ impl Respond for WebApi {
             .to_owned();
         let body = body_of(request);
         let mut state = self.state.lock().unwrap();
+        let posted_before = state
+            .calls
+            .iter()
+            .filter(|c| c.method == "chat.postMessage" && c.ts.is_some())
+            .count();
         state.calls.push(Call {
             method: method.clone(),
             token,
@@ -157,6 +190,7 @@ impl Respond for WebApi {
         {
             return queue.remove(0);
         }
+        let stall = method == "chat.postMessage" && state.stall_post == Some(posted_before + 1);
         let reply = match method.as_str() {
             "auth.test" | "apps.connections.open" if state.auth_error.is_some() => {
                 json!({"ok": false, "error": state.auth_error.clone().unwrap()})
@@ -173,15 +207,25 @@ impl Respond for WebApi {
                 json!({"ok": true, "url": url})
             }
             "chat.postMessage" => {
-                let ts = format!("1700000000.{:06}", self.ts.fetch_add(1, Ordering::SeqCst));
+                let ts = self.next_ts();
                 if let Some(call) = state.calls.last_mut() {
                     call.ts = Some(ts.clone());
                 }
                 json!({"ok": true, "channel": body["channel"], "ts": ts, "message": {"ts": ts, "text": body["text"]}})
             }
             "chat.update" => {
+                if let Some(call) = state.calls.last_mut() {
+                    call.ts = body["ts"].as_str().map(str::to_owned);
+                }
                 json!({"ok": true, "channel": body["channel"], "ts": body["ts"], "message": {}})
             }
+            "conversations.history" | "conversations.replies" if state.no_history_scopes => {
+                json!({"ok": false, "error": "missing_scope",
+                       "needed": "channels:history,groups:history",
+                       "provided": "commands,chat:write,chat:write.public"})
+            }
+            "conversations.history" => super::fake_history::history(&state.calls, &body),
+            "conversations.replies" => super::fake_history::replies(&state.calls, &body),
             // Slack cannot show a note in a conversation the bot is not in, a DM included. Which
             // error it names there is an approximation: `channel_not_found` is one of the
             // method's documented errors, not measured for a DM.
@@ -232,6 +276,12 @@ impl Respond for WebApi {
             }
             _ => json!({"ok": false, "error": "unknown_method"}),
         };
+        if stall {
+            state.stalled = true;
+            return ResponseTemplate::new(200)
+                .set_body_json(reply)
+                .set_delay(Duration::from_secs(60));
+        }
         ResponseTemplate::new(200).set_body_json(reply)
     }
 }
@@ -255,6 +305,7 @@ impl FakeSlack {
         tokio::spawn(accept_loop(listener, socket.clone()));
 
         let web = MockServer::start().await;
+        let ts = Arc::new(AtomicU64::new(0));
         let state = Arc::new(Mutex::new(State {
             hooks_base: web.uri(),
             ..State::default()
@@ -271,7 +322,7 @@ impl FakeSlack {
             .respond_with(WebApi {
                 state: state.clone(),
                 ws_url: format!("ws://{addr}/link/?ticket=test-ticket"),
-                ts: Arc::new(AtomicU64::new(1)),
+                ts: ts.clone(),
             })
             .mount(&web)
             .await;
@@ -280,7 +331,7 @@ impl FakeSlack {
             .respond_with(WebApi {
                 state: state.clone(),
                 ws_url: format!("ws://{addr}/link/?ticket=test-ticket"),
-                ts: Arc::new(AtomicU64::new(500_000)),
+                ts,
             })
             .mount(&web)
             .await;
@@ -407,6 +458,48 @@ impl FakeSlack {
             })
             .max_by_key(|c| c.at)
             .map(|c| c.body.clone())
+    }
+
+    /// The messages of `channel` as a person sees them, oldest first: each root message with its
+    /// replies, as they stand after every update.
+    pub fn channel(&self, channel: &str) -> Vec<(Value, Vec<Value>)> {
+        let messages = super::fake_history::messages(&self.state.lock().unwrap().calls, channel);
+        let (roots, replies): (Vec<Value>, Vec<Value>) =
+            messages.into_iter().partition(|m| m["thread_ts"].is_null());
+        roots
+            .into_iter()
+            .map(|root| {
+                let thread = replies
+                    .iter()
+                    .filter(|r| r["thread_ts"] == root["ts"])
+                    .cloned()
+                    .collect();
+                (root, thread)
+            })
+            .collect()
+    }
+
+    /// Answers conversations.history and conversations.replies with `missing_scope`, as for
+    /// an app installed before it asked for the history scopes.
+    pub fn without_history_scopes(&self) {
+        self.state.lock().unwrap().no_history_scopes = true;
+    }
+
+    /// Makes the `n`-th post from now (1 = the next) take, then answer only after a minute.
+    pub fn stall_post(&self, n: usize) {
+        let mut state = self.state.lock().unwrap();
+        let posted = state
+            .calls
+            .iter()
+            .filter(|c| c.method == "chat.postMessage" && c.ts.is_some())
+            .count();
+        state.stall_post = Some(posted + n);
+        state.stalled = false;
+    }
+
+    /// Whether the stalled post has been made (and its answer is being held).
+    pub fn stalled(&self) -> bool {
+        self.state.lock().unwrap().stalled
     }
 
     pub fn all_calls(&self) -> Vec<Call> {

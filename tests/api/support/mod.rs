@@ -7,6 +7,7 @@ pub mod demo_flow;
 pub mod effects;
 pub mod fake_azdo;
 pub mod fake_cd;
+pub mod fake_history;
 pub mod fake_jira;
 pub mod fake_origin;
 pub mod fake_policy;
