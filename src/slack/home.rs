@@ -1,5 +1,6 @@
-//! Publishing the App Home tab when a user opens it. The Socket Mode callback only spawns
-//! [`HomeTab::opened`] and acks; a lost publish is redone the next time the tab is opened.
+//! Publishing the App Home tab when a user opens it, and again when it changes (`live_home.rs`)
+//! for those who opened it lately. The Socket Mode callback only spawns [`HomeTab::opened`] and
+//! acks; a lost publish is redone at the next change or the next opening.
 
 use tokio::sync::OnceCell;
 use tracing::warn;
@@ -52,6 +53,7 @@ impl HomeTab {
             .remember_delivery(&delivery, self.clock.now())
             .await?
         {
+            self.store.saw_home(user, self.clock.now()).await?;
             self.publish(user).await
         } else {
             tracing::debug!(event_id, "retried event ignored");

@@ -17,6 +17,7 @@ pub mod home;
 mod intents;
 mod lanes;
 pub mod link;
+pub mod live_home;
 pub mod mrkdwn;
 pub mod outbound;
 mod posted;

@@ -26,6 +26,7 @@ use crate::slack::approvers::Approvers;
 use crate::slack::front_door::FrontDoor;
 use crate::slack::home::HomeTab;
 use crate::slack::link::SlackLink;
+use crate::slack::live_home;
 use crate::slack::outbound::Outbound;
 use crate::slack::socket_mode::{Receivers, SocketMode, SocketSettings};
 use crate::slack::web::{SlackApi, SlackError};
@@ -233,13 +234,23 @@ impl Application {
         });
         let (store, clock, keep, stop) = (
             self.store.clone(),
-            self.clock,
+            self.clock.clone(),
             self.delivery_retention,
             shutdown.clone(),
         );
         parts.spawn(async move {
             retention::prune_until_stopped(store, clock, keep, stop).await;
             "delivery retention"
+        });
+        let (home, store, clock, stop) = (
+            self.receivers.home.clone(),
+            self.store.clone(),
+            self.clock.clone(),
+            shutdown.clone(),
+        );
+        parts.spawn(async move {
+            live_home::refresh_until_stopped(home, store, clock, HOME_REFRESH, stop).await;
+            "live Home tab"
         });
         if let Some(poller) = self.poller {
             let stop = shutdown.clone();
@@ -278,6 +289,9 @@ impl Application {
         Ok(())
     }
 }
+
+/// How often the live Home tab looks for a change: a burst within it costs one publish.
+const HOME_REFRESH: Duration = Duration::from_secs(3);
 
 /// What the Socket Mode listener hands envelopes to.
 fn receivers(

@@ -22,6 +22,7 @@ mod deliveries;
 mod effects;
 mod freezes;
 mod group_commit;
+mod home_viewers;
 mod instances;
 mod outbox;
 mod post_marks;

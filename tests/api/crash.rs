@@ -534,7 +534,8 @@ impl Scene {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         drop(bot);
-        // Numbers and commit ids (runs of hex digits with a digit, or 8 long) become `#`.
+        // Numbers and commit ids (runs of hex digits with a digit, 8 long, or after the fake's
+        // `merge-`) become `#`.
         let masked = |message: &serde_json::Value| {
             let text = message["text"].as_str().unwrap_or_default();
             let mut out = String::new();
@@ -544,7 +545,8 @@ impl Scene {
                     run.push(c);
                     continue;
                 }
-                if run.len() >= 8 || run.chars().any(|d| d.is_ascii_digit()) {
+                let id = run.len() >= 8 || out.ends_with("merge-");
+                if id || run.chars().any(|d| d.is_ascii_digit()) {
                     out.push('#');
                 } else {
                     out.push_str(&run);

@@ -203,7 +203,29 @@ async fn ignore_marks_a_finding_wont_fix_for_the_pr(backend: Backend) {
     w.app.finish().await;
 }
 
+/// A second run on the same commit reuses the review; its card's thread knows the findings.
+async fn ignore_works_in_the_thread_of_a_run_that_reused_the_review(backend: Backend) {
+    let Some(w) = world(backend, &[]).await else {
+        return;
+    };
+    reviewed(&w, FINDING).await;
+    // It waits at the question about the earlier review.
+    let (_, again) = w.review(&PR.to_string()).await;
+    w.mention(again, "U0LEAD", "ignore check the password")
+        .await;
+    let said = w.replies_with(again, "marked won't fix").await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    wait_until("the finding's thread to be closed", || async {
+        password_threads(&w)
+            .into_iter()
+            .find(|t| t["status"] == "wontFix")
+    })
+    .await;
+    w.app.finish().await;
+}
+
 on_both_backends!(
     a_thread_mention_gets_one_answer_even_when_delivered_twice,
     ignore_marks_a_finding_wont_fix_for_the_pr,
+    ignore_works_in_the_thread_of_a_run_that_reused_the_review,
 );

@@ -63,7 +63,8 @@ impl PrFlow {
             cost_usd: result.review.cost_usd,
             tokens: result.review.tokens,
             tally: None,
-            found: Vec::new(),
+            // Kept with the review, so a run that reuses it knows its findings too.
+            found: memory::kept(&result),
         };
         self.record_spend(ctx, &run, brief.cost_usd, brief.tokens)
             .await?;
@@ -203,7 +204,6 @@ impl PrFlow {
         if let Some(brief) = run.review.as_mut() {
             brief.findings = result.review.findings.len();
             brief.tally = Some(tally);
-            brief.found = memory::kept(&result);
         }
         let message = view::review_message(&run, &result);
         let next = if approve {
