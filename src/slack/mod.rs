@@ -20,6 +20,7 @@ pub mod link;
 pub mod live_home;
 pub mod mrkdwn;
 pub mod outbound;
+mod pacer;
 mod posted;
 #[cfg(test)]
 mod rendered;

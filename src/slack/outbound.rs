@@ -9,7 +9,6 @@
 //! bot died, or Slack's answer was lost, before its `ts` was recorded) is looked for in Slack by
 //! the metadata it carries (`posted.rs`), and posted only if it is not there.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::blocks::{self, CardModel};
+use super::pacer::Pacer;
 use super::posted;
 use super::web::{SlackApi, SlackError};
 use crate::clock::Clock;
@@ -51,30 +51,6 @@ impl Default for OutboundSettings {
             max_attempts: 10,
             instance: uuid::Uuid::new_v4().simple().to_string(),
         }
-    }
-}
-
-/// When each channel may be posted to next. Pure bookkeeping; the caller sleeps.
-#[derive(Debug, Default)]
-pub(crate) struct Pacer {
-    next_free: HashMap<String, Instant>,
-}
-
-impl Pacer {
-    /// Reserves the next slot in `channel`, at least `gap` after the previous one.
-    pub(crate) fn reserve(&mut self, channel: &str, now: Instant, gap: Duration) -> Instant {
-        let at = self
-            .next_free
-            .get(channel)
-            .map_or(now, |free| (*free).max(now));
-        self.next_free.insert(channel.to_owned(), at + gap);
-        at
-    }
-
-    /// Keeps `channel` quiet until `until` (a 429's Retry-After).
-    pub(crate) fn hold(&mut self, channel: &str, until: Instant) {
-        let free = self.next_free.entry(channel.to_owned()).or_insert(until);
-        *free = (*free).max(until);
     }
 }
 
@@ -403,41 +379,4 @@ fn or_nothing<T>(claimed: Result<Vec<T>, StoreError>, what: &str) -> Vec<T> {
 
 fn delta(duration: Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn posts_to_one_channel_are_spaced_by_the_gap() {
-        let mut pacer = Pacer::default();
-        let now = Instant::now();
-        let gap = Duration::from_secs(1);
-        assert_eq!(pacer.reserve("C1", now, gap), now);
-        assert_eq!(pacer.reserve("C1", now, gap), now + gap);
-        assert_eq!(pacer.reserve("C1", now, gap), now + gap * 2);
-        assert_eq!(
-            pacer.reserve("C2", now, gap),
-            now,
-            "other channels are not held up"
-        );
-        let later = now + Duration::from_secs(10);
-        assert_eq!(
-            pacer.reserve("C1", later, gap),
-            later,
-            "an idle channel is free at once"
-        );
-    }
-
-    #[test]
-    fn a_retry_after_holds_the_channel() {
-        let mut pacer = Pacer::default();
-        let now = Instant::now();
-        pacer.hold("C1", now + Duration::from_secs(30));
-        assert_eq!(
-            pacer.reserve("C1", now, Duration::from_secs(1)),
-            now + Duration::from_secs(30)
-        );
-    }
 }

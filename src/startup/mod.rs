@@ -7,6 +7,7 @@
 
 mod instance;
 mod parts;
+mod preflight;
 mod retention;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use crate::workflow::{Engine, Wakers};
 
 use instance::Instance;
 pub use parts::{Parts, repos_on_disk};
+use preflight::{prune_worktrees, verify_tokens};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -359,18 +361,6 @@ async fn http_receiver(
     Ok(Some(server))
 }
 
-/// Review worktrees an earlier process left (it was killed mid-review) are removed.
-async fn prune_worktrees(config: &Config) {
-    match repos_on_disk(config).prune_stale().await {
-        Ok(0) => {}
-        Ok(pruned) => info!(
-            pruned,
-            "removed review worktrees left by an earlier process"
-        ),
-        Err(e) => warn!(error = %e, "cannot prune stale review worktrees"),
-    }
-}
-
 pub async fn open_store(config: &Config) -> Result<Store, StartupError> {
     let store =
         Store::connect(&config.database)
@@ -381,33 +371,4 @@ pub async fn open_store(config: &Config) -> Result<Store, StartupError> {
             })?;
     store.migrate().await.map_err(StartupError::Migrate)?;
     Ok(store)
-}
-
-/// Fails start-up when Slack rejects a token; a Slack outage only warns, since Socket Mode keeps
-/// trying to connect on its own. The bot's workspace, when Slack answered.
-async fn verify_tokens(
-    api: &SlackApi,
-    socket_mode: bool,
-) -> Result<Option<Workspace>, StartupError> {
-    let me = api.auth_test().await;
-    let socket = if socket_mode {
-        api.connections_open().await.map(drop)
-    } else {
-        Ok(())
-    };
-    let workspace = me.as_ref().ok().map(|me| me.workspace.clone());
-    let checks = [
-        ("SLACK_BOT_TOKEN", me.map(drop)),
-        ("SLACK_APP_TOKEN", socket),
-    ];
-    for (var, result) in checks {
-        match result {
-            Ok(()) => {}
-            Err(source) if source.is_auth() => {
-                return Err(StartupError::SlackToken { var, source });
-            }
-            Err(e) => warn!(var, error = %e, "cannot verify a Slack token now; going on"),
-        }
-    }
-    Ok(workspace)
 }
