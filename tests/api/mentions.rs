@@ -211,6 +211,7 @@ async fn ignore_works_in_the_thread_of_a_run_that_reused_the_review(backend: Bac
     reviewed(&w, FINDING).await;
     // It waits at the question about the earlier review.
     let (_, again) = w.review(&PR.to_string()).await;
+    w.waits_at(again, "reviewed").await;
     w.mention(again, "U0LEAD", "ignore check the password")
         .await;
     let said = w.replies_with(again, "marked won't fix").await;
