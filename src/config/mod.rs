@@ -62,6 +62,8 @@ pub struct Config {
     pub release: ReleaseSettings,
     /// How long a replica holds a run it works on; a dead replica's runs move on after this.
     pub run_lease: Duration,
+    /// How many runs one replica works on at once (their steps, not their waits).
+    pub engine_concurrency: usize,
     /// The HTTP receiver, when HTTP_PORT is set.
     pub http: Option<HttpSettings>,
     /// DELIVERY_RETENTION_DAYS: how long handled deliveries (dedupe keys) are kept.
@@ -135,6 +137,8 @@ impl Config {
         let pr = flows::pr(&mut vars);
         let release = flows::release(&mut vars);
         let run_lease = vars.seconds("RUN_LEASE_SECONDS", "30", 2, 600);
+        let engine_concurrency =
+            vars.parsed("ENGINE_CONCURRENCY", "16", parse_count(1, 1024, "runs"));
         let http = http::read(&mut vars);
         let retention = vars.parsed(
             "DELIVERY_RETENTION_DAYS",
@@ -167,6 +171,7 @@ impl Config {
                 pr: pr?,
                 release: release?,
                 run_lease: run_lease?,
+                engine_concurrency: usize::try_from(engine_concurrency?).ok()?,
                 http: http?,
                 delivery_retention: TimeDelta::days(i64::try_from(retention?).ok()?),
                 proxy,

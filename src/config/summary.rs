@@ -112,6 +112,9 @@ const ROWS: &[(&str, Show)] = &[
     ("DELIVERY_RETENTION_DAYS", |c| {
         Some(c.delivery_retention.num_days().to_string())
     }),
+    ("ENGINE_CONCURRENCY", |c| {
+        Some(c.engine_concurrency.to_string())
+    }),
     ("REVIEW_RATE_PER_USER_PER_HOUR", |c| {
         Some(c.pr.reviews_per_user_per_hour.to_string())
     }),

@@ -39,6 +39,7 @@ impl Parts {
     pub fn for_config(config: &Config) -> Result<Self, StartupError> {
         let mut engine = EngineSettings::new(&config.slack.channel, config.approval_timeout);
         engine.lease = config.run_lease;
+        engine.concurrency = config.engine_concurrency;
         let azdo: Option<Arc<dyn AzureDevOps>> = match &config.azdo {
             Some(settings) => Some(Arc::new(
                 AzdoClient::new(settings.clone()).map_err(StartupError::Client)?,

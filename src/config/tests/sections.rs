@@ -356,13 +356,22 @@ fn review_limits_are_read_and_checked() {
     let defaults = self::config(&[]).unwrap().reviewer;
     assert_eq!((defaults.concurrency, defaults.max_budget_usd), (2, None));
     let err = lines(
-        self::config(&[("REVIEW_CONCURRENCY", "0"), ("REVIEW_MAX_BUDGET_USD", "-1")]).unwrap_err(),
+        self::config(&[
+            ("REVIEW_CONCURRENCY", "0"),
+            ("REVIEW_MAX_BUDGET_USD", "-1"),
+            ("ENGINE_CONCURRENCY", "lots"),
+        ])
+        .unwrap_err(),
     );
     assert_eq!(
         err,
         [
             "REVIEW_MAX_BUDGET_USD: `-1` must be a number of dollars above 0, like 2.50",
             "REVIEW_CONCURRENCY: `0` must be a whole number of processes from 1 to 64",
+            "ENGINE_CONCURRENCY: `lots` must be a whole number of runs from 1 to 1024",
         ]
     );
+    assert_eq!(self::config(&[]).unwrap().engine_concurrency, 16);
+    let engine = self::config(&[("ENGINE_CONCURRENCY", "64")]).unwrap();
+    assert_eq!(engine.engine_concurrency, 64);
 }
