@@ -32,7 +32,6 @@ pub fn messages(calls: &[Call], channel: &str) -> Vec<Value> {
                             message[field] = call.body[field].clone();
                         }
                     }
-                    message["edited"] = json!({"user": "U0BOT", "ts": ts});
                 }
             }
             _ => {}
