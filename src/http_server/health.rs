@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{ApiError, State, auth};
 use crate::metrics::{self, Snapshot};
 
-/// 200 while the database answers, 503 when it does not (a restart may help); the Slack
+/// 200 while the database answers, 503 when it does not (with, for an operator, since when); the Slack
 /// connection is reported but does not fail the check, since Socket Mode reconnects by itself.
 /// Without an operator token the answer is the word alone: an outsider learns no version, no
 /// backend and no connection history.
@@ -32,6 +32,7 @@ pub async fn status(axum::extract::State(shared): State, headers: HeaderMap) -> 
             "database": {
                 "backend": shared.store.backend(),
                 "ok": healthy,
+                "down_since": shared.store.down_since(),
             },
             "slack": slack,
         })

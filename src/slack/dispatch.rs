@@ -12,9 +12,11 @@ use tokio::sync::OnceCell;
 use tracing::{error, warn};
 
 use super::actions;
-use super::front_door::{CommandCall, FrontDoor, Stranger};
+use super::blocks;
+use super::front_door::{CommandCall, FrontDoor, Stranger, Unsaved, database_since};
 use super::home::HomeTab;
 use super::link::SlackLink;
+use super::web::SlackApi;
 use super::workspace::{Origin, Workspace};
 use crate::metrics;
 use crate::workflow::acks_first::AcksInFlight;
@@ -25,6 +27,8 @@ pub struct Receivers {
     pub home: Arc<HomeTab>,
     /// Told about hellos and broken connections, for `GET /status`.
     pub link: SlackLink,
+    /// For the note to someone whose click could not be saved.
+    pub api: SlackApi,
     /// Events not yet acked, counted for the work that waits for them.
     pub acks: Arc<AcksInFlight>,
     /// The bot's workspace, learnt before the first connection: events from any other are
@@ -70,6 +74,7 @@ pub async fn handle(event: Event, receivers: &Receivers) -> Handled {
                 Ok(()) => Handled::Ack(None),
                 Err(e) => {
                     error!(error = %e, "click not saved; not acking so the user sees it failed");
+                    tell_unsaved(&interaction, &e, &receivers.api);
                     Handled::NotSaved
                 }
             };
@@ -112,6 +117,33 @@ pub async fn stranger(
     };
     metrics::observe_ack("stranger", started.elapsed());
     handled
+}
+
+/// Tells the person whose click was not saved, through its `response_url` (no database needed),
+/// why and what to do: Slack marks the button as failed but says nothing more, and will not send
+/// the click again.
+fn tell_unsaved(event: &SlackInteractionEvent, why: &Unsaved, api: &SlackApi) {
+    let SlackInteractionEvent::BlockActions(event) = event else {
+        return;
+    };
+    let Some(url) = event.response_url.as_ref().map(|u| u.0.to_string()) else {
+        return;
+    };
+    let back = "once the database is back";
+    let (why, then) = match why {
+        Unsaved::DatabaseDown(since) => (database_since(*since), back),
+        Unsaved::Store(e) if e.is_unreachable() => ("cannot reach its database".into(), back),
+        Unsaved::Store(_) => ("could not save it".into(), "in a moment"),
+    };
+    let text = format!(
+        ":warning: Your click was not recorded: the bot {why}. Nothing was decided; click again {then}."
+    );
+    let api = api.clone();
+    tokio::spawn(async move {
+        if let Err(e) = api.respond(&url, blocks::text(&text)).await {
+            warn!(error = %e, "cannot tell the user that their click was not saved");
+        }
+    });
 }
 
 /// The approval a click is on, if it is on one of ours.

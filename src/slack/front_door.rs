@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use slack_morphism::prelude::*;
 use tracing::{info, warn};
 
@@ -22,11 +24,17 @@ use crate::workflow::release::report::{self, Active};
 use crate::workflow::release::start::{Asked, ReleaseRequested, request_release};
 use crate::workflow::{Engine, Wakers};
 
-/// A click could not be saved. The envelope is then not acked, so Slack marks the button as failed
-/// and the user can click again, rather than the click being lost silently.
+/// A click or a mention could not be saved. The envelope is then not acked, so Slack marks the
+/// button as failed (the user is told to click again) or sends the mention again, rather than
+/// it being lost silently.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot save the click: {0}")]
-pub struct Unsaved(#[from] StoreError);
+pub enum Unsaved {
+    /// Known before trying: the database has not answered since then.
+    #[error("not saved: the database has not answered since {0}")]
+    DatabaseDown(DateTime<Utc>),
+    #[error("cannot save it: {0}")]
+    Store(#[from] StoreError),
+}
 
 pub struct FrontDoor {
     pub(super) store: Store,
@@ -69,7 +77,20 @@ impl FrontDoor {
     /// The answer to a slash command, sent inside the ack. Nothing here waits on more than the
     /// database.
     pub async fn command(&self, call: &CommandCall<'_>) -> SlackCommandEventResponse {
-        let reply = match commands::parse(call.command, call.text, &self.repos) {
+        let command = commands::parse(call.command, call.text, &self.repos);
+        let helps = matches!(
+            command,
+            Ok(Command::ReviewHelp | Command::ReleaseHelp) | Err(_)
+        );
+        if let (false, Some(since)) = (helps, self.store.down_since()) {
+            info!(
+                user = call.user,
+                command = call.command,
+                "slash command refused: the database is down"
+            );
+            return answer(&database_down(since));
+        }
+        let reply = match command {
             Ok(Command::ReviewHelp) => help::review_help(),
             Ok(Command::ReleaseHelp) => help::release_help(&self.repos),
             Ok(Command::Review(pr)) => self.review(call, pr).await,
@@ -86,8 +107,7 @@ impl FrontDoor {
                 error.to_string()
             }
         };
-        SlackCommandEventResponse::new(blocks::text(&reply))
-            .with_response_type(SlackMessageResponseType::Ephemeral)
+        answer(&reply)
     }
 
     /// Saves the request as an intent for the intake, which starts the run after the ack. A run
@@ -211,7 +231,7 @@ impl FrontDoor {
         match self.record(command_delivery(call, &intent)).await {
             Ok(_) => format!("{verb} {name}…"),
             Err(e) => {
-                warn!(error = %e.0, "cannot save a freeze");
+                warn!(error = %e, "cannot save a freeze");
                 UNREACHABLE_DB.into()
             }
         }
@@ -298,7 +318,11 @@ impl FrontDoor {
     }
 
     /// Saves a delivery for the intake and wakes it; `false`: its key was known (a redelivery).
+    /// Known outages fail at once: the pool would wait its whole acquire timeout, past the ack's.
     pub(super) async fn record(&self, delivery: NewDelivery) -> Result<bool, Unsaved> {
+        if let Some(since) = self.store.down_since() {
+            return Err(Unsaved::DatabaseDown(since));
+        }
         let new = self
             .store
             .insert_delivery(&delivery, self.clock.now())
@@ -326,6 +350,30 @@ pub(super) fn slack_delivery(key: String, intent: &Intent) -> NewDelivery {
 
 pub(super) const UNREACHABLE_DB: &str =
     "The bot cannot reach its database right now. Try again in a minute.";
+
+/// The answer to a command the bot cannot take while its database is down (since `since`).
+/// Nothing was saved, and Slack does not send a command again, so the person must.
+pub fn database_down(since: DateTime<Utc>) -> String {
+    format!(
+        ":warning: The bot {}, so this was neither done nor saved. Send it again once the database \
+         is back; runs under way go on by themselves then.",
+        database_since(since)
+    )
+}
+
+/// `cannot reach its database (no answer since …)`, for what the bot tells people.
+pub fn database_since(since: DateTime<Utc>) -> String {
+    format!(
+        "cannot reach its database (no answer since {})",
+        since.format("%Y-%m-%d %H:%M:%S UTC")
+    )
+}
+
+/// A slash command's ephemeral answer, in the ack.
+fn answer(text: &str) -> SlackCommandEventResponse {
+    SlackCommandEventResponse::new(blocks::text(text))
+        .with_response_type(SlackMessageResponseType::Ephemeral)
+}
 
 /// A link to a run's card in Slack, when the workspace's domain is known.
 pub(super) fn card_url(run: &RunRecord, team_domain: Option<&str>) -> Option<String> {

@@ -254,6 +254,11 @@ impl Application {
             live_home::refresh_until_stopped(home, store, clock, HOME_REFRESH, stop).await;
             "live Home tab"
         });
+        let (store, stop) = (self.store.clone(), shutdown.clone());
+        parts.spawn(async move {
+            store.watch_availability(stop).await;
+            "database watch"
+        });
         if let Some(poller) = self.poller {
             let stop = shutdown.clone();
             parts.spawn(async move {
@@ -264,6 +269,8 @@ impl Application {
         info!("release-agent is running");
 
         tokio::select! {
+            // A stop asked for ends parts too; it is not one of them stopping on its own.
+            biased;
             () = shutdown.cancelled() => info!("shutting down"),
             Some(ended) = parts.join_next() => {
                 match ended {
@@ -320,6 +327,7 @@ fn receivers(
             intake.clone(),
         )),
         link: SlackLink::default(),
+        api: api.clone(),
         workspace: OnceCell::new_with(workspace),
     }
 }

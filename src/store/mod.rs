@@ -24,6 +24,7 @@ mod freezes;
 mod group_commit;
 mod home_viewers;
 mod instances;
+mod outage;
 mod outbox;
 mod post_marks;
 mod questions;
@@ -159,6 +160,7 @@ pub struct Store {
     pub(crate) db: Db,
     starts: Arc<run_starts::RunStarts>,
     arrivals: Arc<deliveries::Arrivals>,
+    outage: Arc<outage::Outage>,
 }
 
 impl Store {
@@ -200,6 +202,7 @@ impl Store {
             db,
             starts: Arc::default(),
             arrivals: Arc::default(),
+            outage: Arc::default(),
         })
     }
 
@@ -212,8 +215,8 @@ impl Store {
         Ok(())
     }
 
-    /// A cheap round trip, for health checks.
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    /// A cheap round trip; [`Store::ping`] notes what it came to.
+    async fn select_one(&self) -> Result<(), StoreError> {
         on_db_read!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|d| d.rows_affected()))?;
         Ok(())
     }

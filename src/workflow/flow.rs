@@ -167,8 +167,13 @@ impl StepContext<'_> {
         let value = serde_json::to_value(&result).map_err(|e| {
             StepError::permanent(format!("result of {name} cannot be recorded: {e}"))
         })?;
+        // Done is done: a database away for a while is waited for rather than the effect
+        // repeated (the engine aborts a step that outlives shutdown's grace).
+        let forever = tokio_util::sync::CancellationToken::new();
         self.store
-            .finish_effect(run, name, &value, self.now)
+            .saved(&forever, || {
+                self.store.finish_effect(run, name, &value, self.now)
+            })
             .await?;
         Ok(result)
     }

@@ -383,13 +383,13 @@ impl Scene {
         let mut clicked: BTreeMap<(String, &str), Instant> = BTreeMap::new();
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
+            let seen = self.seen(script.kind).await;
             assert!(
                 Instant::now() < deadline,
-                "the {} run did not finish; the bot's log ends:\n{}",
+                "the {} run did not finish (it is at {seen:?}); the bot's log ends:\n{}",
                 script.kind,
                 self.log_tail()
             );
-            let seen = self.seen(script.kind).await;
             if kills.due(script.kind, seen.as_ref(), self.slack.stalled()) {
                 bot.start_kill().unwrap();
                 bot.wait().await.unwrap();

@@ -24,6 +24,7 @@ mod jira;
 mod jira_workflows;
 mod manifest;
 mod mentions;
+mod outage;
 mod policies;
 mod pr_flow;
 mod projects;

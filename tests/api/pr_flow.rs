@@ -38,19 +38,28 @@ pub async fn world_of(
     extra: &[(&str, &str)],
     (azdo, jira, slack): (FakeAzdo, FakeJira, std::sync::Arc<FakeSlack>),
 ) -> Option<World> {
+    let db = TestDb::create(backend).await?;
+    Some(world_in(db, extra, (azdo, jira, slack)).await)
+}
+
+/// [`world_of`] on a database the test made (on a server of its own, say).
+pub async fn world_in(
+    db: TestDb,
+    extra: &[(&str, &str)],
+    (azdo, jira, slack): (FakeAzdo, FakeJira, std::sync::Arc<FakeSlack>),
+) -> World {
     let repo = Repo::new();
     let env = pr_env(&azdo, &jira, &repo);
     let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     vars.extend_from_slice(extra);
-    let db = TestDb::create(backend).await?;
     // Boxed: starting the app is a large future, and every world awaits it.
     let app = Box::pin(TestApp::spawn_with_slack(db, &vars, slack)).await;
-    Some(World {
+    World {
         app,
         azdo,
         jira,
         repo,
-    })
+    }
 }
 
 impl World {

@@ -18,6 +18,7 @@
 //! This file is the loop (claim, spawn, sleep); `step.rs` runs one claimed run's steps; `plan.rs`
 //! says, without I/O, what a step's result means for the run.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -254,15 +255,23 @@ impl Engine {
     /// grace period) and returns.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut tasks = JoinSet::new();
+        // The runs our tasks drive. A claim can hand one back to us (its lease ran out while a
+        // step waited for the database, say); a second task on it would do its step twice.
+        let mut driving: HashMap<tokio::task::Id, RunId> = HashMap::new();
         info!(owner = %self.inner.owner, "engine started");
         loop {
-            while let Some(ended) = tasks.try_join_next() {
-                if let Err(e) = ended {
-                    error!(error = %e, "a run task panicked; its lease will expire and another attempt follows");
-                }
+            while let Some(ended) = tasks.try_join_next_with_id() {
+                driving.remove(&task_ended(ended));
             }
             if shutdown.is_cancelled() {
                 break;
+            }
+            if self.inner.store.down_since().is_some() {
+                // Nothing can be claimed; the steps under way wait for the database to save.
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_millis(250)) => continue,
+                }
             }
             self.expire_approvals().await;
             let free = self.inner.settings.concurrency.saturating_sub(tasks.len());
@@ -278,6 +287,10 @@ impl Engine {
             };
             let busy = !claimed.is_empty() && claimed.len() == free;
             for run in claimed {
+                if driving.values().any(|id| *id == run.id) {
+                    continue;
+                }
+                let run_id = run.id;
                 let span = info_span!(
                     "run",
                     run_id = %run.id,
@@ -286,7 +299,8 @@ impl Engine {
                     pr = run.pr_id,
                     subject = %run.subject
                 );
-                tasks.spawn(self.clone().drive(run, shutdown.clone()).instrument(span));
+                let task = tasks.spawn(self.clone().drive(run, shutdown.clone()).instrument(span));
+                driving.insert(task.id(), run_id);
             }
             if busy {
                 continue;
@@ -296,7 +310,9 @@ impl Engine {
                 () = shutdown.cancelled() => break,
                 () = self.inner.wakers.engine.notified() => {}
                 () = tokio::time::sleep(pause) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(ended) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    driving.remove(&task_ended(ended));
+                }
             }
         }
         self.drain(tasks).await;
@@ -366,6 +382,17 @@ impl Engine {
                 Ok(false) => {}
                 Err(e) => warn!(error = %e, "cannot expire an approval"),
             }
+        }
+    }
+}
+
+/// The id of a run task that ended, its panic (if it panicked) logged.
+fn task_ended(ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match ended {
+        Ok((id, ())) => id,
+        Err(e) => {
+            error!(error = %e, "a run task panicked; its lease will expire and another attempt follows");
+            e.id()
         }
     }
 }

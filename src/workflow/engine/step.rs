@@ -17,7 +17,7 @@ impl Engine {
     /// Executes a claimed run's steps until it waits, sleeps or finishes. On shutdown it stops
     /// between two steps and gives the lease back, so another replica can go on at once.
     pub(super) async fn drive(self, mut run: RunRecord, shutdown: CancellationToken) {
-        while let Some(next) = self.execute_step(&run).await {
+        while let Some(next) = self.execute_step(&run, &shutdown).await {
             if shutdown.is_cancelled() {
                 if let Err(e) = self
                     .inner
@@ -35,18 +35,22 @@ impl Engine {
 
     /// Runs one step and records its result. Returns the run to continue with, if it continues
     /// at once under our lease.
-    async fn execute_step(&self, run: &RunRecord) -> Option<RunRecord> {
+    async fn execute_step(
+        &self,
+        run: &RunRecord,
+        shutdown: &CancellationToken,
+    ) -> Option<RunRecord> {
         let Some(flow) = self.inner.flows.get(&run.kind).cloned() else {
             let reason = format!(
                 "this release-agent does not know runs of kind `{}`",
                 run.kind
             );
-            self.fail(run, &reason).await;
+            self.fail(run, &reason, shutdown).await;
             return None;
         };
         if run.seq >= self.inner.settings.max_steps {
             let reason = format!("stopped after {} steps without finishing; a loop?", run.seq);
-            self.fail(run, &reason).await;
+            self.fail(run, &reason, shutdown).await;
             return None;
         }
         let now = self.inner.clock.now();
@@ -60,52 +64,63 @@ impl Engine {
             .with_lease(run.id, flow.step(&ctx, run.state.clone()))
             .await;
         match result {
-            Ok(transition) => self.commit(run, transition).await,
+            Ok(transition) => self.commit(run, transition, shutdown).await,
             Err(StepError::Permanent(reason)) => {
-                self.fail(run, &reason).await;
+                self.fail(run, &reason, shutdown).await;
                 None
             }
             Err(StepError::Transient {
                 reason,
                 retry_after,
             }) => {
-                self.retry(run, &reason, retry_after).await;
+                self.retry(run, &reason, retry_after, shutdown).await;
                 None
             }
         }
     }
 
-    /// Awaits `step` while renewing the run's lease every third of its length.
+    /// Awaits `step` while renewing the run's lease every third of its length. The renewal
+    /// runs beside the step, so a database that does not answer never holds the step up; while
+    /// it is known to be down there is nothing to renew against.
     async fn with_lease<T>(&self, run: RunId, step: impl Future<Output = T>) -> T {
         let period = self.inner.settings.lease / 3;
-        tokio::pin!(step);
-        loop {
-            tokio::select! {
-                result = &mut step => return result,
-                () = tokio::time::sleep(period) => {
-                    let until = self.inner.clock.now() + plan::to_delta(self.inner.settings.lease);
-                    match self.inner.store.renew_lease(run, &self.inner.owner, until).await {
-                        Ok(true) => {}
-                        Ok(false) => warn!("lease lost while the step runs; its result will be discarded"),
-                        Err(e) => warn!(error = %e, "cannot renew the lease"),
+        let store = &self.inner.store;
+        let renewing = async {
+            loop {
+                tokio::time::sleep(period).await;
+                if store.down_since().is_some() {
+                    continue;
+                }
+                let until = self.inner.clock.now() + plan::to_delta(self.inner.settings.lease);
+                match store.renew_lease(run, &self.inner.owner, until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        warn!("lease lost while the step runs; its result will be discarded")
                     }
+                    Err(e) => warn!(error = %e, "cannot renew the lease"),
                 }
             }
+        };
+        tokio::select! {
+            result = step => result,
+            never = renewing => never,
         }
     }
 
-    async fn commit(&self, run: &RunRecord, transition: Transition<Value>) -> Option<RunRecord> {
+    async fn commit(
+        &self,
+        run: &RunRecord,
+        transition: Transition<Value>,
+        shutdown: &CancellationToken,
+    ) -> Option<RunRecord> {
         let now = self.inner.clock.now();
         if let Some(after) = plan::unchanged_wait(run, &transition) {
             // A recheck that found nothing new: sleep again, with no audit entry and no card
             // update.
             let wake = now + plan::to_delta(after);
-            if let Err(e) = self
-                .inner
-                .store
-                .rearm(run.id, &self.inner.owner, run.seq, wake)
-                .await
-            {
+            let store = &self.inner.store;
+            let rearm = || store.rearm(run.id, &self.inner.owner, run.seq, wake);
+            if let Err(e) = self.inner.store.saved(shutdown, rearm).await {
                 warn!(error = %e, "cannot re-arm the wait; the lease will expire instead");
             }
             return None;
@@ -119,7 +134,13 @@ impl Engine {
         );
         let continues = checkpoint.lease_until.is_some();
         let status = checkpoint.status;
-        match self.inner.store.checkpoint(&checkpoint, now).await {
+        let store = &self.inner.store;
+        match self
+            .inner
+            .store
+            .saved(shutdown, || store.checkpoint(&checkpoint, now))
+            .await
+        {
             Ok(()) => {}
             Err(StoreError::Conflict(e)) => {
                 warn!(error = %e, "checkpoint refused; another engine owns the run now");
@@ -147,11 +168,17 @@ impl Engine {
         }
     }
 
-    async fn retry(&self, run: &RunRecord, reason: &str, retry_after: Option<Duration>) {
+    async fn retry(
+        &self,
+        run: &RunRecord,
+        reason: &str,
+        retry_after: Option<Duration>,
+        shutdown: &CancellationToken,
+    ) {
         let attempts = run.attempts + 1;
         if attempts >= self.inner.settings.max_attempts {
             let reason = format!("{reason} (gave up after {attempts} attempts)");
-            self.fail(run, &reason).await;
+            self.fail(run, &reason, shutdown).await;
             return;
         }
         let delay =
@@ -159,31 +186,26 @@ impl Engine {
         let now = self.inner.clock.now();
         warn!(attempt = attempts, delay_ms = delay.as_millis() as u64, %reason, "step failed; retrying later");
         let wake = now + plan::to_delta(delay);
-        match self
-            .inner
-            .store
-            .schedule_retry(
-                run.id,
-                &self.inner.owner,
-                run.seq,
-                attempts,
-                wake,
-                reason,
-                now,
-            )
-            .await
-        {
+        let (store, owner) = (&self.inner.store, &self.inner.owner);
+        let schedule = || store.schedule_retry(run.id, owner, run.seq, attempts, wake, reason, now);
+        match self.inner.store.saved(shutdown, schedule).await {
             Ok(()) => self.inner.wakers.outbound.notify_one(),
             Err(e) => warn!(error = %e, "cannot schedule the retry; the lease will expire instead"),
         }
     }
 
     /// Fails the run for good, keeping its state, with `reason` on its card.
-    pub(super) async fn fail(&self, run: &RunRecord, reason: &str) {
+    async fn fail(&self, run: &RunRecord, reason: &str, shutdown: &CancellationToken) {
         error!(%reason, "run failed");
         let now = self.inner.clock.now();
         let checkpoint = plan::failure(run, &self.inner.owner, reason);
-        match self.inner.store.checkpoint(&checkpoint, now).await {
+        let store = &self.inner.store;
+        match self
+            .inner
+            .store
+            .saved(shutdown, || store.checkpoint(&checkpoint, now))
+            .await
+        {
             Ok(()) => self.inner.wakers.outbound.notify_one(),
             Err(e) => warn!(error = %e, "cannot record the failure"),
         }

@@ -37,22 +37,27 @@ impl TestDb {
                     announce_skip();
                     return None;
                 };
-                let name = format!("ra_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = PgConnection::connect(&admin)
-                    .await
-                    .expect("TEST_DATABASE_URL is not reachable");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                let mut url = url::Url::parse(&admin).unwrap();
-                url.set_path(&name);
-                Some(Self {
-                    url: url.to_string(),
-                    _dir: None,
-                    postgres: Some((admin, name)),
-                })
+                Some(Self::create_on(&admin).await)
             }
+        }
+    }
+
+    /// A fresh database on the PostgreSQL server whose admin URL is `admin`.
+    pub async fn create_on(admin: &str) -> Self {
+        let name = format!("ra_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(admin)
+            .await
+            .unwrap_or_else(|e| panic!("{admin} is not reachable: {e}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(admin).unwrap();
+        url.set_path(&name);
+        Self {
+            url: url.to_string(),
+            _dir: None,
+            postgres: Some((admin.to_owned(), name)),
         }
     }
 

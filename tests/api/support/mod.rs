@@ -19,6 +19,7 @@ pub mod fake_versions;
 pub mod fake_yaml;
 pub mod http_fakes;
 pub mod https;
+pub mod pg_server;
 pub mod repo;
 
 use std::collections::HashMap;
@@ -213,6 +214,11 @@ impl TestApp {
         {
             self.slack.connected_since(opened).await;
         }
+    }
+
+    /// Whether the app still runs: nothing stopped it, and no part of it stopped on its own.
+    pub fn still_running(&self) -> bool {
+        self.running.as_ref().is_some_and(|r| !r.task.is_finished())
     }
 
     /// The token that stops the running app, for hooks that stop it from inside a step.
