@@ -7,8 +7,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use release_agent::domain::RunStatus;
-use release_agent::store::Store;
+use release_agent::domain::{ApprovalId, RunStatus};
+use release_agent::store::{ApprovalRecord, Store};
 use tokio::process::{Child, Command};
 
 use crate::support::fake_azdo::{FakeAzdo, FakePr};
@@ -82,6 +82,8 @@ impl Scene {
             ("HTTP_BIND", "127.0.0.1".into()),
             ("OPERATOR_TOKENS", format!("U0BENCHOPS:{OPERATOR_TOKEN}")),
             ("SLACK_APPROVERS", "anyone".into()),
+            // One person asks for every review here: the most the per-person limit allows.
+            ("REVIEW_RATE_PER_USER_PER_HOUR", "10000".into()),
         ]);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -127,7 +129,7 @@ impl Scene {
     /// meanwhile when one is given, through the operator API: clicks would need the cards, and
     /// Slack lets the bot post one message per second per channel.
     pub async fn until(&self, status: RunStatus, count: usize, option: Option<&str>) {
-        let deadline = Instant::now() + Duration::from_secs(600);
+        let deadline = Instant::now() + Duration::from_secs(1800);
         let mut decided = HashSet::new();
         let http = reqwest::Client::new();
         while self.runs(status).await < count {
@@ -138,21 +140,10 @@ impl Scene {
                 self.store.count_runs().await.unwrap(),
                 self.log_tail()
             );
-            if let (Some(option), Some(api)) = (option, self.operator.get()) {
+            if let Some(option) = option {
                 for approval in self.store.pending_approvals(500).await.unwrap() {
                     if decided.insert(approval.id) {
-                        let answer = http
-                            .post(format!("{api}/approvals/{}", approval.id))
-                            .header("X-Operator-Token", OPERATOR_TOKEN)
-                            .json(&serde_json::json!({ "option": option }))
-                            .send()
-                            .await
-                            .unwrap();
-                        assert!(
-                            answer.status().is_success(),
-                            "{}",
-                            answer.text().await.unwrap()
-                        );
+                        self.decide(&http, approval.id, option).await;
                     }
                 }
             }
@@ -162,6 +153,44 @@ impl Scene {
 }
 
 impl Scene {
+    /// Decides `option` on `approval` through the operator API, as the person U0BENCHOPS.
+    pub async fn decide(&self, http: &reqwest::Client, approval: ApprovalId, option: &str) {
+        let api = self.operator.get().expect("a replica was started");
+        let answer = http
+            .post(format!("{api}/approvals/{approval}"))
+            .header("X-Operator-Token", OPERATOR_TOKEN)
+            .json(&serde_json::json!({ "option": option }))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            answer.status().is_success(),
+            "{}",
+            answer.text().await.unwrap()
+        );
+    }
+
+    /// [`Self::decide`], timed until the run's next step is checkpointed (its sequence number
+    /// moves), looked for every millisecond.
+    pub async fn decide_timed(
+        &self,
+        http: &reqwest::Client,
+        approval: &ApprovalRecord,
+        option: &str,
+    ) -> Duration {
+        let seq = || async {
+            let run = self.store.get_run(approval.run_id).await.unwrap();
+            run.expect("the approval's run").seq
+        };
+        let before = seq().await;
+        let started = Instant::now();
+        self.decide(http, approval.id, option).await;
+        while seq().await == before {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        started.elapsed()
+    }
+
     fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.logs.path().join("bot.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
@@ -206,4 +235,18 @@ pub fn memory(pid: u32) -> Memory {
         peak: field("VmHWM:"),
         threads: field("Threads:"),
     }
+}
+
+/// The CPU time process `pid` has used so far, user and system, with that of its children it has
+/// reaped (the reviewer, git), from /proc/<pid>/stat (USER_HZ is 100 on Linux).
+pub fn cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, fields)| {
+            let fields = fields.split_whitespace().skip(11).take(4);
+            fields.filter_map(|f| f.parse::<u64>().ok()).sum()
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
 }

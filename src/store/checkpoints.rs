@@ -9,7 +9,8 @@ use sqlx::types::Json;
 use tracing::instrument;
 
 use super::audit::insert_audit;
-use super::{AuditEntry, BeginWrite, NewApproval, Store, StoreError, on_db};
+use super::runs::RunRow;
+use super::{AuditEntry, BeginWrite, NewApproval, RunRecord, Store, StoreError, on_db};
 use crate::domain::{Message, RunId, RunStatus};
 
 /// What a step produced, written in one transaction with its audit entry, its approval (if it
@@ -45,7 +46,7 @@ const CHECKPOINT: &str = "UPDATE runs SET step = $4, state = $5, status = $6, se
      lease_owner = CASE WHEN $11 IS NULL THEN NULL ELSE lease_owner END, lease_until = $11, \
      card_version = card_version + 1, updated_at = $12, repo = COALESCE(repo, $14) \
      WHERE id = $1 AND seq = $2 AND lease_owner = $3 AND status IN ('running', 'waiting') \
-     AND (decision IS NULL OR $13)";
+     AND (decision IS NULL OR $13) RETURNING *";
 
 /// A recheck that found nothing new sleeps again without a new checkpoint.
 const REARM: &str = "UPDATE runs SET wake_at = $4, lease_owner = NULL, lease_until = NULL \
@@ -78,11 +79,15 @@ const SUPERSEDE_APPROVALS: &str =
 impl Store {
     /// Records a step's result. Fails with `Conflict` when the lease was lost or the run moved.
     #[instrument(level = "debug", skip_all, fields(run_id = %cp.run_id, step = %cp.step, status = %cp.status))]
-    pub async fn checkpoint(&self, cp: &Checkpoint, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn checkpoint(
+        &self,
+        cp: &Checkpoint,
+        now: DateTime<Utc>,
+    ) -> Result<RunRecord, StoreError> {
         let run_id = cp.run_id.to_string();
-        on_db!(self, pool => {
+        let row = on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let done = sqlx::query(CHECKPOINT)
+            let row: Option<RunRow> = sqlx::query_as(CHECKPOINT)
                 .bind(&run_id)
                 .bind(cp.seq)
                 .bind(&cp.owner)
@@ -97,11 +102,11 @@ impl Store {
                 .bind(now)
                 .bind(cp.had_decision)
                 .bind(&cp.repo)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-            if done.rows_affected() != 1 {
+            let Some(row) = row else {
                 return Err(StoreError::Conflict(format!("run {run_id} moved on or its lease was lost")));
-            }
+            };
             let wait = cp.approval.as_ref();
             sqlx::query(SUPERSEDE_OTHER_APPROVALS)
                 .bind(&run_id)
@@ -110,12 +115,16 @@ impl Store {
                 .bind(wait.map(|a| Json(&a.options)))
                 .execute(&mut *tx)
                 .await?;
-            let kept: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM approvals WHERE run_id = $1 AND status = 'pending'",
-            )
-            .bind(&run_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+            // An approval asked again with the same words is kept, not asked twice.
+            let kept: Option<String> = match cp.approval {
+                Some(_) => sqlx::query_scalar(
+                    "SELECT id FROM approvals WHERE run_id = $1 AND status = 'pending'",
+                )
+                .bind(&run_id)
+                .fetch_optional(&mut *tx)
+                .await?,
+                None => None,
+            };
             if let Some(approval) = cp.approval.as_ref().filter(|_| kept.is_none()) {
                 sqlx::query(INSERT_APPROVAL)
                     .bind(approval.id.to_string())
@@ -136,8 +145,9 @@ impl Store {
             }
             insert_audit!(&mut *tx, cp.audit, now)?;
             tx.commit().await?;
+            row
         });
-        Ok(())
+        RunRecord::try_from(row)
     }
 
     /// Puts a waiting run whose recheck found nothing new back to sleep until `wake_at`.

@@ -135,13 +135,13 @@ impl Engine {
         let continues = checkpoint.lease_until.is_some();
         let status = checkpoint.status;
         let store = &self.inner.store;
-        match self
+        let next = match self
             .inner
             .store
             .saved(shutdown, || store.checkpoint(&checkpoint, now))
             .await
         {
-            Ok(()) => {}
+            Ok(next) => next,
             Err(StoreError::Conflict(e)) => {
                 warn!(error = %e, "checkpoint refused; another engine owns the run now");
                 return None;
@@ -150,22 +150,11 @@ impl Engine {
                 error!(error = %e, "cannot checkpoint; the step will run again when the lease expires");
                 return None;
             }
-        }
+        };
         info!(step = %checkpoint.step, %status, "checkpoint");
         self.inner.wakers.outbound.notify_one();
-        if !continues {
-            return None;
-        }
-        match self.inner.store.get_run(run.id).await {
-            Ok(Some(next)) if next.lease_owner.as_deref() == Some(self.inner.owner.as_str()) => {
-                Some(next)
-            }
-            Ok(_) => None,
-            Err(e) => {
-                warn!(error = %e, "cannot reload the run; it continues when its lease expires");
-                None
-            }
-        }
+        // The checkpoint answers with the run as it now is, under our lease when it goes on.
+        continues.then_some(next)
     }
 
     async fn retry(
@@ -206,7 +195,7 @@ impl Engine {
             .saved(shutdown, || store.checkpoint(&checkpoint, now))
             .await
         {
-            Ok(()) => self.inner.wakers.outbound.notify_one(),
+            Ok(_) => self.inner.wakers.outbound.notify_one(),
             Err(e) => warn!(error = %e, "cannot record the failure"),
         }
     }
