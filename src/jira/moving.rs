@@ -10,11 +10,28 @@ use super::{Jira, JiraClient, JiraError, Moved};
 use crate::domain::JiraKey;
 use crate::http_client::Call;
 
+/// Walks taken before a transient failure is the caller's.
+const WALKS: u32 = 3;
+
 impl JiraClient {
+    /// [`Self::walk`], taken again after a transient failure on the way. A transition's POST is
+    /// not retried blind, since it may have taken effect; the walk starts again from the status
+    /// Jira reads back, so nothing moves twice. A release of many tickets then does not fail on
+    /// one 500 among its hundreds of calls.
+    pub(super) async fn walk_to(&self, key: &JiraKey, status: &str) -> Result<Moved, JiraError> {
+        let mut walks = 1;
+        loop {
+            match self.walk(key, status).await {
+                Err(JiraError::Http(e)) if e.is_transient() && walks < WALKS => walks += 1,
+                moved => return moved,
+            }
+        }
+    }
+
     /// Transitions are found by the status they lead to (or their own name), since their ids
     /// differ from workflow to workflow; a status further away is walked to (`transitions.rs`).
     /// After a crash mid-walk, the next call goes on from wherever the issue is.
-    pub(super) async fn walk_to(&self, key: &JiraKey, status: &str) -> Result<Moved, JiraError> {
+    async fn walk(&self, key: &JiraKey, status: &str) -> Result<Moved, JiraError> {
         let from = self.issue(key).await?.status;
         if from.eq_ignore_ascii_case(status) {
             return Ok(Moved::AlreadyThere);

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::JiraKey;
@@ -33,6 +34,11 @@ impl Ticket {
         }
     }
 }
+
+/// Tickets read or moved at once. One at a time, a release of hundreds of tickets under a slow
+/// or failing Jira took minutes (the soak benchmark); a few at once stay well within Jira's
+/// limits.
+const AT_ONCE: usize = 4;
 
 /// Jira and where tickets are created. One client serves both flows.
 #[derive(Clone)]
@@ -65,32 +71,60 @@ impl JiraSide {
         }
     }
 
-    /// Fills in the summary and link of each ticket that has none yet. A key Jira does not know
-    /// is noted and dropped.
+    /// [`Self::move_ticket`] for each of `keys`, a few at once; the warnings of those that
+    /// would not move, in the order of `keys`.
+    pub async fn move_all(
+        &self,
+        keys: &[JiraKey],
+        status: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<String>, StepError> {
+        let mut stuck = Vec::new();
+        for some in keys.chunks(AT_ONCE) {
+            let moves = join_all(some.iter().map(|key| async move {
+                let mut noted = Vec::new();
+                let warning = self.move_ticket(key, status, &mut noted).await;
+                (warning, noted)
+            }))
+            .await;
+            for (warning, noted) in moves {
+                notes.extend(noted);
+                stuck.extend(warning?);
+            }
+        }
+        Ok(stuck)
+    }
+
+    /// Fills in the summary and link of each ticket that has none yet, a few at once. A key
+    /// Jira does not know is noted and dropped.
     pub async fn describe(
         &self,
         tickets: Vec<Ticket>,
         notes: &mut Vec<String>,
     ) -> Result<Vec<Ticket>, StepError> {
         let mut described = Vec::with_capacity(tickets.len());
-        for ticket in tickets {
-            if !ticket.url.is_empty() {
-                described.push(ticket);
-                continue;
-            }
-            match self.client.issue(&ticket.key).await {
-                Ok(issue) => described.push(Ticket {
+        for some in tickets.chunks(AT_ONCE) {
+            let looked = join_all(some.iter().map(|ticket| async move {
+                if !ticket.url.is_empty() {
+                    return Ok(ticket.clone());
+                }
+                let issue = self.client.issue(&ticket.key).await?;
+                Ok(Ticket {
                     summary: issue.summary,
                     url: issue.url,
-                    ..ticket
-                }),
-                Err(JiraError::Http(HttpError::NotFound { .. })) => {
-                    notes.push(format!(
+                    ..ticket.clone()
+                })
+            }))
+            .await;
+            for (ticket, looked) in some.iter().zip(looked) {
+                match looked {
+                    Ok(ticket) => described.push(ticket),
+                    Err(JiraError::Http(HttpError::NotFound { .. })) => notes.push(format!(
                         "{} is not a Jira issue the bot can see; ignored",
                         ticket.key
-                    ));
+                    )),
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
             }
         }
         Ok(described)

@@ -113,6 +113,45 @@ async fn an_issue_moves_through_the_transition_that_leads_to_the_status() {
     );
 }
 
+/// A 500 on the transition (Jira did not act): the walk is taken again from the status read
+/// back, and the issue moves; one that Jira carried out despite its 500 is not taken twice.
+#[tokio::test]
+async fn a_transition_that_failed_is_walked_again_from_the_status_read_back() {
+    let (server, client) = fake().await;
+    mount_issue(&server, "ALLPOST-1", "In Progress").await;
+    mount_transitions(&server, "ALLPOST-1").await;
+    let refused = json(500, json!({"errorMessages": ["Internal server error"]}));
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/ALLPOST-1/transitions"))
+        .respond_with(Sequence::new(vec![
+            refused.clone(),
+            ResponseTemplate::new(204),
+        ]))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let moved = client.move_to(&key("ALLPOST-1"), "Code Review").await;
+    assert!(matches!(moved, Ok(Moved::Moved { .. })), "{moved:?}");
+
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/issue/ALLPOST-2"))
+        .respond_with(Sequence::new(vec![
+            json(200, issue_json("ALLPOST-2", "In Progress")),
+            json(200, issue_json("ALLPOST-2", "Code Review")),
+        ]))
+        .mount(&server)
+        .await;
+    mount_transitions(&server, "ALLPOST-2").await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/3/issue/ALLPOST-2/transitions"))
+        .respond_with(refused)
+        .expect(1)
+        .mount(&server)
+        .await;
+    let moved = client.move_to(&key("ALLPOST-2"), "Code Review").await;
+    assert_eq!(moved, Ok(Moved::AlreadyThere), "acted on despite its 500");
+}
+
 #[tokio::test]
 async fn an_issue_already_in_the_status_counts_as_moved() {
     let (server, client) = fake().await;

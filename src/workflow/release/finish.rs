@@ -18,15 +18,8 @@ impl ReleaseFlow {
         self.describe(&mut run).await?;
         self.release_fix_versions(ctx, &mut run).await?;
         let status = &self.pr.status_released;
-        run.stuck.clear();
-        for ticket in run.tickets.clone() {
-            if let Some(warning) = jira
-                .move_ticket(&ticket.key, status, &mut run.notes)
-                .await?
-            {
-                run.stuck.push(warning);
-            }
-        }
+        let keys: Vec<_> = run.tickets.iter().map(|t| t.key.clone()).collect();
+        run.stuck = jira.move_all(&keys, status, &mut run.notes).await?;
         let moved = run.tickets.len() - run.stuck.len();
         let mut lines = vec![Line::new().plain(format!(
             "Jira: {moved} of {} tickets are {status}.",
