@@ -4,7 +4,7 @@
 
 use secrecy::SecretString;
 
-use super::reader::{Reader, parse_base_url, parse_bool, parse_channel};
+use super::reader::{Reader, parse_base_url, parse_bool, parse_channel, parse_count};
 use crate::domain::Deciders;
 
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
@@ -23,6 +23,9 @@ pub struct SlackSettings {
     pub approvers: Option<Deciders>,
     /// Whether whoever asked for a run, or wrote its PR, may decide it.
     pub allow_self_approval: bool,
+    /// Posts a second to one channel: Slack allows about one (`chat.postMessage`'s special
+    /// limit), so more only where Slack allows more, such as the soak benchmark's fake.
+    pub posts_per_second: u32,
 }
 
 pub(super) fn read(vars: &mut Reader<'_>) -> Option<SlackSettings> {
@@ -55,6 +58,11 @@ pub(super) fn read(vars: &mut Reader<'_>) -> Option<SlackSettings> {
     });
     let approvers = vars.parsed("SLACK_APPROVERS", "", Deciders::parse);
     let allow_self_approval = vars.parsed("ALLOW_SELF_APPROVAL", "false", parse_bool);
+    let posts_per_second = vars.parsed(
+        "SLACK_POSTS_PER_SECOND",
+        "1",
+        parse_count(1, 50, "posts a second"),
+    );
     Some(SlackSettings {
         bot_token: bot_token?,
         app_token: app_token?,
@@ -63,5 +71,6 @@ pub(super) fn read(vars: &mut Reader<'_>) -> Option<SlackSettings> {
         api_url: api_url?,
         approvers: approvers?,
         allow_self_approval: allow_self_approval?,
+        posts_per_second: u32::try_from(posts_per_second?).ok()?,
     })
 }

@@ -17,6 +17,9 @@ const ROWS: &[(&str, Show)] = &[
     ("SLACK_APP_TOKEN", |_| Some(REDACTED.into())),
     ("SLACK_CHANNEL_ID", |c| Some(c.slack.channel.clone())),
     ("SLACK_API_URL", |c| Some(c.slack.api_url.clone())),
+    ("SLACK_POSTS_PER_SECOND", |c| {
+        Some(c.slack.posts_per_second.to_string())
+    }),
     ("SLACK_APPROVERS", |c| {
         let who = c.slack.approvers.as_ref().map(Deciders::describe);
         Some(who.unwrap_or_else(|| "(empty: nobody; serve refuses to start)".into()))

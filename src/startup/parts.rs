@@ -4,6 +4,7 @@
 //! get their clients and their own settings here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::StartupError;
 use crate::azdo::{AzdoClient, AzureDevOps};
@@ -55,7 +56,10 @@ impl Parts {
             azdo,
             clock: Clock::system(),
             engine,
-            outbound: OutboundSettings::default(),
+            outbound: OutboundSettings {
+                channel_gap: Duration::from_secs(1) / config.slack.posts_per_second,
+                ..OutboundSettings::default()
+            },
             socket: SocketSettings::default(),
         })
     }

@@ -114,10 +114,26 @@ fn api_url_loses_its_trailing_slash_and_repos_are_validated() {
     ])
     .unwrap();
     assert_eq!(config.slack.api_url, "http://127.0.0.1:9/api");
+    assert_eq!(config.slack.posts_per_second, 1, "Slack's own limit");
     let repos: Vec<&str> = config.watched_repos.iter().map(RepoName::as_str).collect();
     assert_eq!(repos, ["Billo.Api", "Billo.Web"]);
     let err = config_err(&[("WATCHED_REPOS", "A,a")]);
     assert!(err.contains("WATCHED_REPOS: `a` is listed twice"), "{err}");
+}
+
+#[test]
+fn posts_per_second_to_a_channel_stays_within_1_to_50() {
+    let config = config(&[("SLACK_POSTS_PER_SECOND", "20")]).unwrap();
+    assert_eq!(config.slack.posts_per_second, 20);
+    for wrong in ["0", "51", "fast"] {
+        let err = config_err(&[("SLACK_POSTS_PER_SECOND", wrong)]);
+        assert!(
+            err.contains(&format!(
+                "SLACK_POSTS_PER_SECOND: `{wrong}` must be a whole number of posts a second from 1 to 50"
+            )),
+            "{err}"
+        );
+    }
 }
 
 fn config_err(pairs: &[(&str, &str)]) -> String {
