@@ -28,8 +28,8 @@ pub struct Scene {
     pub db: TestDb,
     pub store: Store,
     logs: tempfile::TempDir,
-    /// The operator API of the first replica started.
-    operator: std::sync::OnceLock<String>,
+    /// The operator API of the newest replica started.
+    operator: std::sync::Mutex<Option<String>>,
 }
 
 impl Scene {
@@ -57,7 +57,7 @@ impl Scene {
             db,
             store,
             logs: tempfile::tempdir().unwrap(),
-            operator: std::sync::OnceLock::new(),
+            operator: std::sync::Mutex::default(),
         })
     }
 
@@ -69,7 +69,7 @@ impl Scene {
             .local_addr()
             .unwrap()
             .port();
-        let _ = self.operator.set(format!("http://127.0.0.1:{port}"));
+        *self.operator.lock().unwrap() = Some(format!("http://127.0.0.1:{port}"));
         let mut env = pr_env(&self.azdo, &self.jira, &self.repo);
         env.extend([
             ("DATABASE_URL", self.db.url.clone()),
@@ -155,19 +155,32 @@ impl Scene {
 impl Scene {
     /// Decides `option` on `approval` through the operator API, as the person U0BENCHOPS.
     pub async fn decide(&self, http: &reqwest::Client, approval: ApprovalId, option: &str) {
-        let api = self.operator.get().expect("a replica was started");
+        if let Err(e) = self.try_decide(http, approval, option).await {
+            panic!("{e}");
+        }
+    }
+
+    /// [`Self::decide`], saying why when the bot did not take it.
+    pub async fn try_decide(
+        &self,
+        http: &reqwest::Client,
+        approval: ApprovalId,
+        option: &str,
+    ) -> Result<(), String> {
+        let api = self.operator.lock().unwrap().clone();
+        let api = api.expect("a replica was started");
         let answer = http
             .post(format!("{api}/approvals/{approval}"))
             .header("X-Operator-Token", OPERATOR_TOKEN)
             .json(&serde_json::json!({ "option": option }))
             .send()
             .await
-            .unwrap();
-        assert!(
-            answer.status().is_success(),
-            "{}",
-            answer.text().await.unwrap()
-        );
+            .map_err(|e| e.to_string())?;
+        if answer.status().is_success() {
+            Ok(())
+        } else {
+            Err(answer.text().await.unwrap_or_default())
+        }
     }
 
     /// [`Self::decide`], timed until the run's next step is checkpointed (its sequence number
@@ -189,6 +202,10 @@ impl Scene {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         started.elapsed()
+    }
+
+    pub fn log_path(&self) -> std::path::PathBuf {
+        self.logs.path().join("bot.log")
     }
 
     fn log_tail(&self) -> String {

@@ -23,13 +23,14 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::process::{Child, Command};
 
 use crate::http::pr_event;
-use crate::pr_flow::{APPROVE_WITH_FINDING, released_on};
-use crate::release_flow::{prepare_cd, stage_release};
+use crate::pr_flow::APPROVE_WITH_FINDING;
+use crate::release_flow::stage_release;
 use crate::support::fake_azdo::{FakeAzdo, FakePr};
 use crate::support::fake_jira::FakeJira;
 use crate::support::fake_policy::FakePolicy;
 use crate::support::fake_yaml::YamlStagePlan;
 use crate::support::http_fakes::Fault;
+use crate::support::releases::{prepare_cd, released_on};
 use crate::support::repo::{Repo, git, write};
 use crate::support::{APP_TOKEN, BOT_TOKEN, Backend, FakeSlack, TestDb, init, pr_env};
 

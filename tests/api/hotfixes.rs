@@ -7,9 +7,9 @@ use release_agent::domain::{RunStatus, Version};
 
 use crate::on_both_backends;
 use crate::pr_flow::{APPROVE_WITH_FINDING, world};
-use crate::release_flow::prepare_cd;
 use crate::support::Backend;
 use crate::support::fake_azdo::FakePr;
+use crate::support::releases::prepare_cd;
 use crate::support::repo::{git, write};
 use crate::versions::tagged_origin;
 

@@ -7,9 +7,9 @@ use release_agent::domain::{RunStatus, Version};
 
 use crate::on_both_backends;
 use crate::pr_flow::{World, released, world};
-use crate::release_flow::prepare_cd;
 use crate::support::Backend;
 use crate::support::fake_jira::FakeTransition;
+use crate::support::releases::prepare_cd;
 use crate::versions::AUTO_CI;
 
 const fn hop(

@@ -1,14 +1,14 @@
 //! The PR workflow end to end: Socket Mode in, a fake Azure DevOps and Jira, real git repositories
 //! and the stand-in reviewer.
 
-use chrono::{DateTime, Utc};
 use release_agent::domain::{RunId, RunStatus, Version};
-use release_agent::store::{RunRecord, StagedPr, StagingRelease, Store};
+use release_agent::store::RunRecord;
 use serde_json::Value;
 
 use crate::on_both_backends;
 use crate::support::fake_azdo::{BuildPlan, FakeAzdo, FakePr};
 use crate::support::fake_jira::FakeJira;
+use crate::support::releases::released_on;
 use crate::support::repo::Repo;
 use crate::support::{Backend, FakeSlack, TestApp, TestDb, pr_env, wait_until};
 
@@ -214,24 +214,6 @@ pub fn blocks_text(body: &Value) -> String {
 
 pub async fn released(app: &TestApp, version: Version) {
     released_on(&app.store, version, app.clock.now()).await;
-}
-
-/// Records `version` of Billo.Api as released (staged, shipped and archived) at `now`.
-pub async fn released_on(store: &Store, version: Version, now: DateTime<Utc>) {
-    let release = StagingRelease {
-        repo: "Billo.Api".into(),
-        version,
-        started_at: now,
-        tickets: vec!["ALLPOST-1".into()],
-        prs: vec![StagedPr::merged(1, "first", "", &[])],
-    };
-    store.put_staging(&release, now).await.unwrap();
-    let run = RunId::new().to_string();
-    store.ship("Billo.Api", &run, None, now).await.unwrap();
-    store
-        .archive_shipping("Billo.Api", version, &run, now, None)
-        .await
-        .unwrap();
 }
 
 /// A branch that names another team's ticket moves only tickets of the configured projects, and

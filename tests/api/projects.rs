@@ -7,9 +7,9 @@ use release_agent::domain::RunStatus;
 
 use crate::on_both_backends;
 use crate::pr_flow::{APPROVE_WITH_FINDING, world_on};
-use crate::release_flow::prepare_cd;
 use crate::support::Backend;
 use crate::support::fake_azdo::{FakeAzdo, FakePr};
+use crate::support::releases::prepare_cd;
 
 async fn a_repository_in_a_second_project_is_reviewed_merged_and_released(backend: Backend) {
     let azdo = FakeAzdo::start().await;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::pr_flow::{World, blocks_text, released, world};
-use crate::release_flow::prepare_cd;
+use crate::support::releases::prepare_cd;
 use crate::support::{Backend, wait_until};
 
 /// Delivers `envelope` twice in a row, as Slack may; the texts of both acks, the answer that

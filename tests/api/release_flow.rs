@@ -6,13 +6,11 @@ use release_agent::domain::{RunId, RunStatus, Version};
 use release_agent::store::{StagedPr, Store};
 
 use crate::on_both_backends;
-use crate::pr_flow::{APPROVE_WITH_FINDING, World, released, released_on, world, world_on};
+use crate::pr_flow::{APPROVE_WITH_FINDING, World, released, world, world_on};
 use crate::support::fake_azdo::{BuildPlan, FakeAzdo};
-use crate::support::fake_cd::StagePlan;
 use crate::support::fake_jira::FakeJira;
+use crate::support::releases::{DEVELOP_HEAD, prepare_cd, released_on};
 use crate::support::{Backend, FIRST, wait_until};
-
-pub const DEVELOP_HEAD: &str = "d0d0d0d0aaaa1111";
 
 /// The scene of every release test: Billo.Api released 1.4.2, then three PRs with a ticket each
 /// merged into develop, so 1.4.3 is staged; CD deploys to Sandbox, then Production, each after an
@@ -51,18 +49,6 @@ pub async fn stage_release(store: &Store, azdo: &FakeAzdo, jira: &FakeJira, now:
             .unwrap();
     }
     prepare_cd(azdo);
-}
-
-/// develop's head for release PRs, and CD that deploys main to Sandbox, then Production, each
-/// after an approval.
-pub fn prepare_cd(azdo: &FakeAzdo) {
-    let mut state = azdo.state.lock().unwrap();
-    state.heads.insert("develop".into(), DEVELOP_HEAD.into());
-    state.cd.branch = "main".into();
-    state.cd.plan = vec![
-        StagePlan::approved("Sandbox"),
-        StagePlan::approved("Production"),
-    ];
 }
 
 impl World {

@@ -6,9 +6,9 @@ use release_agent::domain::{RunId, RunStatus, Version};
 
 use crate::on_both_backends;
 use crate::pr_flow::{APPROVE_WITH_FINDING, World, released, world};
-use crate::release_flow::prepare_cd;
 use crate::support::Backend;
 use crate::support::fake_azdo::FakePr;
+use crate::support::releases::prepare_cd;
 use crate::support::repo::git;
 
 pub const AUTO_CI: &[(&str, &str)] = &[

@@ -20,6 +20,7 @@ pub mod fake_yaml;
 pub mod http_fakes;
 pub mod https;
 pub mod pg_server;
+pub mod releases;
 pub mod repo;
 
 use std::collections::HashMap;
