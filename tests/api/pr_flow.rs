@@ -62,6 +62,24 @@ pub async fn world_in(
     }
 }
 
+/// The ts of the message a Slack permalink in `text` points at (`…/p1796611068703239` is
+/// `1796611068.703239`).
+fn linked_card(text: &str) -> Option<String> {
+    let digits: String = text
+        .split("/p")
+        .nth(1)?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    (digits.len() > 6).then(|| {
+        format!(
+            "{}.{}",
+            &digits[..digits.len() - 6],
+            &digits[digits.len() - 6..]
+        )
+    })
+}
+
 impl World {
     pub fn open_pr(&self, id: u32, branch: &str, commit: &str) {
         self.azdo
@@ -102,6 +120,13 @@ impl World {
                 .find(|r| r.started_by == user && !before.contains(&r.id))
             {
                 return Some(new.id);
+            }
+            // A run under way when the request came (the poller's, say) is named in the ack
+            // itself by its card's link; one found later by the intake is in the audit.
+            if let Some(card) = linked_card(&answer)
+                && let Some(run) = runs.iter().find(|r| r.card_ts.as_deref() == Some(&card))
+            {
+                return Some(run.id);
             }
             let audit = self.app.store.audit_for_runs(&ids(runs)).await.unwrap();
             let pointed = audit
