@@ -74,6 +74,29 @@ pub struct ShippingRelease {
     pub release: StagingRelease,
     pub run_id: String,
     pub frozen_at: DateTime<Utc>,
+    /// Its run tagged the merge commit with the version.
+    pub tagged: bool,
+}
+
+impl ShippingRelease {
+    /// What a later release ships when this one's run stopped after its merge: this release
+    /// with what was `staged` since counted in. Its version stays unless the run tagged it: a
+    /// tag names one commit, so the later release takes the next version (the staged one, which
+    /// was counted after this one, else the next patch).
+    pub fn carried(self, staged: Option<StagingRelease>) -> StagingRelease {
+        let next = match &staged {
+            Some(staged) => staged.version,
+            None => self.release.version.bumped(Bump::Patch, false),
+        };
+        let mut release = match staged {
+            Some(staged) => self.release.absorb(staged),
+            None => self.release,
+        };
+        if self.tagged {
+            release.version = next;
+        }
+        release
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

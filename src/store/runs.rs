@@ -12,7 +12,7 @@ use sqlx::FromRow;
 use sqlx::types::Json;
 use tracing::instrument;
 
-use super::{Store, StoreError, on_db, on_db_read, parse_column};
+use super::{BeginWrite, Store, StoreError, on_db, on_db_read, parse_column};
 use crate::domain::{Decision, RepoName, RunId, RunKind, RunStatus};
 
 /// A run about to be started.
@@ -289,6 +289,33 @@ impl Store {
         let rows: Vec<RunRow> = on_db_read!(self, pool =>
             sqlx::query_as(sql).bind(repo.map(RepoName::as_str)).fetch_all(pool).await)?;
         of_kind(rows, &kind.into())
+    }
+
+    /// Voids the Retry of the failed runs of `kind` about `repo` other than `run`, which takes
+    /// their place (a release asked again ships what they left): a Retry pressed later would do
+    /// their work a second time. Their cards lose the button. Safe to repeat.
+    #[instrument(level = "debug", skip_all, fields(repo, %run))]
+    pub async fn void_failed_retries(
+        &self,
+        kind: &RunKind,
+        repo: &str,
+        run: RunId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let touch = "UPDATE runs SET card_version = card_version + 1, updated_at = $4 \
+                     WHERE kind = $1 AND repo = $2 AND status = 'failed' AND id <> $3 \
+                     AND id IN (SELECT run_id FROM approvals WHERE status = 'pending')";
+        let void = "UPDATE approvals SET status = 'superseded' WHERE status = 'pending' \
+                    AND run_id IN (SELECT id FROM runs WHERE kind = $1 AND repo = $2 \
+                    AND status = 'failed' AND id <> $3)";
+        let run = run.to_string();
+        on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(touch).bind(kind.as_str()).bind(repo).bind(&run).bind(now).execute(&mut *tx).await?;
+            sqlx::query(void).bind(kind.as_str()).bind(repo).bind(&run).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// Claims up to `limit` runs that are due and not leased, for `owner` until `until`.

@@ -23,6 +23,7 @@ struct ShippingRow {
     prs: Json<Vec<StagedPr>>,
     run_id: String,
     frozen_at: DateTime<Utc>,
+    tagged: bool,
 }
 
 impl ShippingRow {
@@ -37,19 +38,20 @@ impl ShippingRow {
             },
             run_id: self.run_id,
             frozen_at: self.frozen_at,
+            tagged: self.tagged,
         })
     }
 }
 
-const SELECT_SHIPPING: &str = "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at \
-     FROM shipping_releases";
+const SELECT_SHIPPING: &str = "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at, \
+     tagged FROM shipping_releases";
 
-const SHIPPING_OF: &str = "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at \
-     FROM shipping_releases WHERE repo = $1";
+const SHIPPING_OF: &str = "SELECT repo, version, started_at, tickets, prs, run_id, frozen_at, \
+     tagged FROM shipping_releases WHERE repo = $1";
 
 const UPSERT_SHIPPING: &str = "INSERT INTO shipping_releases (repo, version, started_at, tickets, prs, run_id, frozen_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (repo) DO UPDATE SET version = $2, started_at = $3, \
-     tickets = $4, prs = $5, run_id = $6, frozen_at = $7";
+     tickets = $4, prs = $5, run_id = $6, frozen_at = $7, tagged = FALSE";
 
 const ARCHIVE: &str = "INSERT INTO archived_releases (repo, version, started_at, tickets, prs, released_at, cd) \
      SELECT repo, version, started_at, tickets, prs, $4, $5 FROM shipping_releases \
@@ -106,9 +108,9 @@ impl Store {
             if let Some(held) = &held && held.run_id == run_id {
                 return Ok(held.clone());
             }
-            let mut release = match (held, staging!(&mut *tx, repo)) {
-                (Some(held), Some(staged)) => held.release.absorb(staged),
-                (Some(held), None) => held.release,
+            let staged = staging!(&mut *tx, repo);
+            let mut release = match (held, staged) {
+                (Some(held), staged) => held.carried(staged),
                 (None, Some(staged)) => staged,
                 (None, None) => {
                     return Err(StoreError::NotFound(format!("nothing is staged for {repo}")));
@@ -134,9 +136,17 @@ impl Store {
                 .await?;
             sqlx::query("DELETE FROM staging_releases WHERE repo = $1").bind(repo).execute(&mut *tx).await?;
             tx.commit().await?;
-            ShippingRelease { release, run_id: run_id.to_owned(), frozen_at: now }
+            ShippingRelease { release, run_id: run_id.to_owned(), frozen_at: now, tagged: false }
         });
         Ok(shipping)
+    }
+
+    /// Records that run `run_id` tagged the merge commit of the release it ships. Safe to repeat.
+    #[instrument(level = "debug", skip_all, fields(repo, run_id))]
+    pub async fn mark_tagged(&self, repo: &str, run_id: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE shipping_releases SET tagged = TRUE WHERE repo = $1 AND run_id = $2";
+        on_db!(self, pool => sqlx::query(sql).bind(repo).bind(run_id).execute(pool).await?.rows_affected());
+        Ok(())
     }
 
     /// Puts the release `run_id` froze back into staging, because its merge did not happen. What
@@ -259,5 +269,30 @@ mod tests {
         assert_eq!(above_archived(v("1.4.4"), &archived, &feat), v("1.5.0"));
         assert_eq!(above_archived(v("1.5.0"), &archived, &feat), v("1.5.0"));
         assert_eq!(above_archived(v("1.4.4"), &[], &fix), v("1.4.4"));
+    }
+
+    #[test]
+    fn a_left_release_keeps_its_version_unless_its_run_tagged_it() {
+        let v = |s: &str| s.parse::<Version>().unwrap();
+        let release = |version: &str, id: i64| StagingRelease {
+            repo: "Billo.Api".into(),
+            version: v(version),
+            started_at: DateTime::UNIX_EPOCH,
+            tickets: Vec::new(),
+            prs: vec![StagedPr::merged(id, "fix: x", "", &[])],
+        };
+        let left = |tagged| ShippingRelease {
+            release: release("1.4.3", 1),
+            run_id: "r".into(),
+            frozen_at: DateTime::UNIX_EPOCH,
+            tagged,
+        };
+        let staged = || Some(release("1.5.0", 2));
+        assert_eq!(left(false).carried(None).version, v("1.4.3"));
+        assert_eq!(left(false).carried(staged()).version, v("1.4.3"));
+        assert_eq!(left(true).carried(None).version, v("1.4.4"));
+        let carried = left(true).carried(staged());
+        assert_eq!(carried.version, v("1.5.0"));
+        assert_eq!(carried.prs.iter().map(|p| p.id).collect::<Vec<_>>(), [1, 2]);
     }
 }

@@ -43,6 +43,13 @@ pub trait Flow: Send + Sync + 'static {
     /// What the run's card shows about this state. Pure.
     fn card(&self, state: &Self::State) -> CardView;
 
+    /// The Retry a run of this flow offers on its card when a step at `state` fails with an
+    /// error, or gives up on one that did not pass: choosing it runs the step again. `None`:
+    /// the run just fails.
+    fn retry_on_error(&self, _state: &Self::State) -> Option<ApprovalRequest> {
+        None
+    }
+
     /// Carries out what someone asked in the run card's thread (`workflow::questions`), at this
     /// state: answers a question, or closes an ignored finding's thread. `None`: this flow
     /// takes no questions.
@@ -188,6 +195,7 @@ pub(crate) trait ErasedFlow: Send + Sync {
         state: Value,
     ) -> Result<Transition<Value>, StepError>;
     fn card(&self, state: &Value) -> Result<CardView, String>;
+    fn retry_on_error(&self, state: &Value) -> Option<ApprovalRequest>;
     async fn follow_up(&self, state: &Value, asked: &Asked) -> Option<Result<Answered, StepError>>;
 }
 
@@ -216,6 +224,11 @@ impl<F: Flow> ErasedFlow for Erased<F> {
     fn card(&self, state: &Value) -> Result<CardView, String> {
         let state: F::State = serde_json::from_value(state.clone()).map_err(|e| e.to_string())?;
         Ok(self.0.card(&state))
+    }
+
+    fn retry_on_error(&self, state: &Value) -> Option<ApprovalRequest> {
+        let state: F::State = serde_json::from_value(state.clone()).ok()?;
+        self.0.retry_on_error(&state)
     }
 
     async fn follow_up(&self, state: &Value, asked: &Asked) -> Option<Result<Answered, StepError>> {

@@ -38,7 +38,7 @@ impl Ticket {
 /// Tickets read or moved at once. One at a time, a release of hundreds of tickets under a slow
 /// or failing Jira took minutes (the soak benchmark); a few at once stay well within Jira's
 /// limits.
-const AT_ONCE: usize = 4;
+pub const AT_ONCE: usize = 4;
 
 /// Jira and where tickets are created. One client serves both flows.
 #[derive(Clone)]

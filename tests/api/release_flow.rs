@@ -1,6 +1,8 @@
 //! The release workflow end to end: `/release` through Socket Mode, a fake Azure DevOps with a
 //! release PR, CI on main and a classic CD release (Sandbox, then Production), and a fake Jira.
 
+use std::time::Duration;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use release_agent::domain::{RunId, RunStatus, Version};
 use release_agent::store::{StagedPr, Store};
@@ -10,7 +12,7 @@ use crate::pr_flow::{APPROVE_WITH_FINDING, World, released, world, world_on};
 use crate::support::fake_azdo::{BuildPlan, FakeAzdo};
 use crate::support::fake_jira::FakeJira;
 use crate::support::releases::{DEVELOP_HEAD, prepare_cd, released_on};
-use crate::support::{Backend, FIRST, wait_until};
+use crate::support::{Backend, FIRST, wait_until, wait_within};
 
 /// The scene of every release test: Billo.Api released 1.4.2, then three PRs with a ticket each
 /// merged into develop, so 1.4.3 is staged; CD deploys to Sandbox, then Production, each after an
@@ -277,6 +279,112 @@ async fn a_failed_ci_build_ends_the_release_with_a_retry(backend: Backend) {
     w.app.finish().await;
 }
 
+/// Azure DevOps away for longer than the engine's retries stops a release with Retry on its card;
+/// once it is back, Retry goes on from the step that failed, and nothing done before is done
+/// again.
+async fn a_release_stopped_by_an_outage_goes_on_from_there_with_retry(backend: Backend) {
+    let Some(w) = release_world(backend, &[]).await else {
+        return;
+    };
+    w.release("Billo.Api").await;
+    let run = w.release_run().await;
+    w.waits_at(run, "ask_create").await;
+    w.azdo.with_mut(|s| s.pr_reads_fail = true);
+    w.press(run, "create").await;
+    // Five attempts, each after the client's own three tries: about 18 s.
+    let failed = wait_within(
+        Duration::from_secs(60),
+        "the release to give up",
+        || async {
+            let record = w.app.run(run).await;
+            record.status.is_finished().then_some(record)
+        },
+    )
+    .await;
+    assert_eq!(failed.status, RunStatus::Failed);
+    let outcome = failed.outcome.unwrap_or_default();
+    assert!(outcome.ends_with("(gave up after 5 attempts)"), "{outcome}");
+    let card = w.card(run).await;
+    assert!(card.ends_with("[Retry]"), "{card}");
+
+    w.azdo.with_mut(|s| s.pr_reads_fail = false);
+    w.press(run, "retry").await;
+    w.waits_at(run, "ask_merge").await;
+    assert_eq!(
+        w.azdo.with(|s| s.created.len()),
+        1,
+        "the release PR was created once"
+    );
+    w.press(run, "merge").await;
+    w.waits_at(run, "ask_stage").await;
+    w.app.finish().await;
+}
+
+/// A release that failed past its tag leaves its release merged into main and tagged. The next
+/// `/release` ships it with what was merged since, under the next version (the tag names the
+/// earlier merge commit, and a version names one commit), and the failed run's Retry is gone:
+/// it would ship the same PRs again.
+async fn a_release_after_one_that_failed_past_its_tag_takes_the_next_version(backend: Backend) {
+    let Some(w) = release_world(backend, &[]).await else {
+        return;
+    };
+    w.azdo.plan_build(BuildPlan::Finish {
+        polls: 1,
+        result: "failed",
+    });
+    let first = w.to_merge_question().await;
+    w.press(first, "merge").await;
+    assert_eq!(w.app.finished(first).await.status, RunStatus::Failed);
+    assert!(w.card(first).await.ends_with("[Retry]"));
+
+    let later = StagedPr::merged(24, "Later", "", &[]);
+    let now = w.app.clock.now();
+    let staged = w.app.store.stage_pr("Billo.Api", later, &[], &FIRST, now);
+    assert_eq!(staged.await.unwrap().version, Version::new(1, 4, 4));
+    w.azdo
+        .with_mut(|s| s.heads.insert("develop".into(), "e1e1e1e1bbbb2222".into()));
+    let ack = w.release("Billo.Api").await;
+    assert_eq!(
+        ack,
+        "Releasing Billo.Api 1.4.4. Follow it on its card in <#C0RELEASES>."
+    );
+    let second = wait_until("the second release run", || async {
+        let runs = w.app.store.recent_runs(10).await.unwrap();
+        runs.into_iter()
+            .find(|r| r.kind == "release" && r.id != first)
+            .map(|r| r.id)
+    })
+    .await;
+    w.ship(second).await;
+
+    let tags = w.azdo.with(|s| {
+        s.tags
+            .iter()
+            .map(|t| format!("{} {}", t.name, t.commit))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(tags, ["v1.4.3 merge-d0d0d0d0", "v1.4.4 merge-e1e1e1e1"]);
+    let archived = w.app.store.archived("Billo.Api").await.unwrap();
+    assert_eq!(archived[0].version, Version::new(1, 4, 4));
+    assert_eq!(
+        archived[0].prs.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [21, 22, 23, 24],
+        "what the failed release merged ships here"
+    );
+    assert_eq!(w.app.store.shipping("Billo.Api").await.unwrap(), None);
+    let card = w.card(second).await;
+    assert!(
+        card.contains(
+            "Billo.Api 1.4.3 was merged into main by an earlier release that did not finish; \
+             this release ships it as 1.4.4, because v1.4.3 names that release's merge commit"
+        ),
+        "{card}"
+    );
+    let card = w.card(first).await;
+    assert!(!card.contains("[Retry]"), "{card}");
+    w.app.finish().await;
+}
+
 async fn a_rejection_in_azure_devops_stops_the_release(backend: Backend) {
     let Some(w) = release_world(backend, &[]).await else {
         return;
@@ -540,6 +648,8 @@ async fn a_repository_with_its_own_channel_and_jira_project_uses_them(backend: B
 on_both_backends!(
     a_staged_release_goes_to_production_with_its_notes_and_archive,
     a_failed_ci_build_ends_the_release_with_a_retry,
+    a_release_after_one_that_failed_past_its_tag_takes_the_next_version,
+    a_release_stopped_by_an_outage_goes_on_from_there_with_retry,
     a_rejection_in_azure_devops_stops_the_release,
     skipping_sandbox_rejects_it_and_deploys_nothing_until_production_is_started,
     an_open_release_pr_is_reused,

@@ -171,8 +171,16 @@ pub(super) fn to_delta(duration: Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
 }
 
-/// The checkpoint that fails a run for good, keeping its state, with `reason` on its card.
-pub(super) fn failure(run: &RunRecord, owner: &str, reason: &str) -> Checkpoint {
+/// The checkpoint that fails a run, keeping its state, with `reason` on its card and the flow's
+/// `retry`, if it offers one.
+pub(super) fn failure(
+    run: &RunRecord,
+    owner: &str,
+    reason: &str,
+    retry: Option<ApprovalRequest>,
+    now: DateTime<Utc>,
+    settings: &EngineSettings,
+) -> Checkpoint {
     Checkpoint {
         run_id: run.id,
         owner: owner.to_owned(),
@@ -185,7 +193,7 @@ pub(super) fn failure(run: &RunRecord, owner: &str, reason: &str) -> Checkpoint 
         polls: run.polls,
         outcome: Some(reason.to_owned()),
         lease_until: None,
-        approval: None,
+        approval: retry.map(|request| new_approval(request, now, settings)),
         replies: Vec::new(),
         audit: AuditEntry::new(Some(run.id), BOT_ACTOR, "failed", reason),
         had_decision: run.decision.is_some(),

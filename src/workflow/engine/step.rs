@@ -10,6 +10,7 @@ use tracing::{debug, error, info, warn};
 use super::{Engine, plan};
 use crate::domain::RunId;
 use crate::store::{RunRecord, StoreError};
+use crate::workflow::ApprovalRequest;
 use crate::workflow::flow::{StepContext, Transition};
 use crate::workflow::step_error::StepError;
 
@@ -45,12 +46,12 @@ impl Engine {
                 "this release-agent does not know runs of kind `{}`",
                 run.kind
             );
-            self.fail(run, &reason, shutdown).await;
+            self.fail(run, &reason, None, shutdown).await;
             return None;
         };
         if run.seq >= self.inner.settings.max_steps {
             let reason = format!("stopped after {} steps without finishing; a loop?", run.seq);
-            self.fail(run, &reason, shutdown).await;
+            self.fail(run, &reason, None, shutdown).await;
             return None;
         }
         let now = self.inner.clock.now();
@@ -66,14 +67,17 @@ impl Engine {
         match result {
             Ok(transition) => self.commit(run, transition, shutdown).await,
             Err(StepError::Permanent(reason)) => {
-                self.fail(run, &reason, shutdown).await;
+                let retry = flow.retry_on_error(&run.state);
+                self.fail(run, &reason, retry, shutdown).await;
                 None
             }
             Err(StepError::Transient {
                 reason,
                 retry_after,
             }) => {
-                self.retry(run, &reason, retry_after, shutdown).await;
+                let given_up = || flow.retry_on_error(&run.state);
+                self.retry(run, &reason, retry_after, given_up, shutdown)
+                    .await;
                 None
             }
         }
@@ -162,12 +166,13 @@ impl Engine {
         run: &RunRecord,
         reason: &str,
         retry_after: Option<Duration>,
+        given_up: impl FnOnce() -> Option<ApprovalRequest>,
         shutdown: &CancellationToken,
     ) {
         let attempts = run.attempts + 1;
         if attempts >= self.inner.settings.max_attempts {
             let reason = format!("{reason} (gave up after {attempts} attempts)");
-            self.fail(run, &reason, shutdown).await;
+            self.fail(run, &reason, given_up(), shutdown).await;
             return;
         }
         let delay =
@@ -183,11 +188,18 @@ impl Engine {
         }
     }
 
-    /// Fails the run for good, keeping its state, with `reason` on its card.
-    async fn fail(&self, run: &RunRecord, reason: &str, shutdown: &CancellationToken) {
+    /// Fails the run, keeping its state, with `reason` and the flow's `retry` on its card.
+    async fn fail(
+        &self,
+        run: &RunRecord,
+        reason: &str,
+        retry: Option<ApprovalRequest>,
+        shutdown: &CancellationToken,
+    ) {
         error!(%reason, "run failed");
         let now = self.inner.clock.now();
-        let checkpoint = plan::failure(run, &self.inner.owner, reason);
+        let settings = &self.inner.settings;
+        let checkpoint = plan::failure(run, &self.inner.owner, reason, retry, now, settings);
         let store = &self.inner.store;
         match self
             .inner

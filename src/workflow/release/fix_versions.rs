@@ -3,11 +3,13 @@
 //! the release's tickets and set as their fix version; once everything is deployed it is marked
 //! released on that day. Each call is journaled; Jira refusing one is a note, never a stop.
 
+use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 
 use super::state::{ReleaseRun, ReleaseStep};
 use super::{ReleaseFlow, Step};
-use crate::workflow::tickets::JiraSide;
+use crate::domain::JiraKey;
+use crate::workflow::tickets::{AT_ONCE, JiraSide};
 use crate::workflow::{StepContext, StepError, Transition};
 
 /// A Jira version the release set on its tickets.
@@ -26,7 +28,8 @@ impl ReleaseFlow {
             .filter(|_| settings.jira_fix_version.unwrap_or(true))
     }
 
-    /// Finds or creates the version in each project of the tickets, and sets it on each ticket.
+    /// Finds or creates the version in each project of the tickets, and sets it on each ticket, a
+    /// few tickets at once.
     pub(super) async fn set_fix_versions(
         &self,
         ctx: &StepContext<'_>,
@@ -74,24 +77,30 @@ impl ReleaseFlow {
                 _ => {}
             }
         }
-        for ticket in run.tickets.clone() {
-            if !run
-                .fix_versions
-                .iter()
-                .any(|f| f.project == ticket.key.project())
-            {
-                continue;
-            }
-            let set = ctx
-                .once(&format!("fix-version:{}:{name}", ticket.key), |_| async {
-                    Ok::<_, StepError>(jira.client.add_fix_version(&ticket.key, &name).await?)
+        let due: Vec<JiraKey> = run
+            .tickets
+            .iter()
+            .filter(|t| {
+                run.fix_versions
+                    .iter()
+                    .any(|f| f.project == t.key.project())
+            })
+            .map(|t| t.key.clone())
+            .collect();
+        let name = name.as_str();
+        for some in due.chunks(AT_ONCE) {
+            let sets = join_all(some.iter().map(|key| async move {
+                let effect = format!("fix-version:{key}:{name}");
+                ctx.once(&effect, |_| async {
+                    Ok::<_, StepError>(jira.client.add_fix_version(key, name).await?)
                 })
-                .await;
-            noted(
-                set,
-                &mut run.notes,
-                &format!("the fix version {name} on {}", ticket.key),
-            )?;
+                .await
+            }))
+            .await;
+            for (key, set) in some.iter().zip(sets) {
+                let what = format!("the fix version {name} on {key}");
+                noted(set, &mut run.notes, &what)?;
+            }
         }
         Ok(Transition::go(run.at(next)))
     }

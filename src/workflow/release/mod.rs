@@ -160,17 +160,32 @@ impl ReleaseFlow {
         let Some(left) = store.shipping(run.repo.as_str()).await? else {
             return Ok(staged);
         };
-        let note = format!(
-            "{} {} was merged into {} by an earlier release that did not finish; this release ships it",
-            left.release.repo, left.release.version, run.to_branch
+        let (earlier, ours) = (
+            left.release.version,
+            left.run_id == ctx.run_id().to_string(),
         );
-        if left.run_id != ctx.run_id().to_string() && !run.notes.contains(&note) {
+        let tagged = left.tagged;
+        let release = left.carried(staged);
+        let mut note = format!(
+            "{} {earlier} was merged into {} by an earlier release that did not finish; this \
+             release ships it",
+            release.repo, run.to_branch
+        );
+        if tagged {
+            let tag = self
+                .repos_config
+                .for_repo(&run.repo)
+                .tag_format
+                .name(earlier);
+            let version = release.version;
+            note.push_str(&format!(
+                " as {version}, because {tag} names that release's merge commit"
+            ));
+        }
+        if !ours && !run.notes.contains(&note) {
             run.notes.push(note);
         }
-        Ok(Some(match staged {
-            Some(staged) => left.release.absorb(staged),
-            None => left.release,
-        }))
+        Ok(Some(release))
     }
 
     /// Takes what would ship now into the run, with the tickets' Jira summaries: the staging
@@ -328,6 +343,15 @@ impl Flow for ReleaseFlow {
     fn card(&self, run: &ReleaseRun) -> CardView {
         let link = |id: i64| self.azdo.pull_request_link(&run.repo, id);
         view::card(run, &link)
+    }
+
+    /// A release stopped by an error (Azure DevOps or Jira away for longer than the retries, a
+    /// permission missing) goes on from where it stopped once the cause is fixed: asking for a
+    /// new release would merge and tag again.
+    fn retry_on_error(&self, _run: &ReleaseRun) -> Option<ApprovalRequest> {
+        Some(retry(
+            "Fix what stopped the release, then retry the step that failed?",
+        ))
     }
 }
 

@@ -13,7 +13,7 @@ use crate::domain::{Decides, Line, Message, OptionStyle, RepoName};
 use crate::store::StoreError;
 use crate::workflow::flow::option;
 use crate::workflow::merge::{MergeHold, MergeOrder, Merged, merge_once};
-use crate::workflow::{ApprovalRequest, StepContext, StepError, Transition};
+use crate::workflow::{ApprovalRequest, Flow, StepContext, StepError, Transition};
 
 impl ReleaseFlow {
     pub(super) fn ask_create(
@@ -170,10 +170,14 @@ impl ReleaseFlow {
             return Ok(Transition::go(run.at(ReleaseStep::MergeHeld { hold })));
         }
         let run_id = ctx.run_id().to_string();
-        // A hotfix ships what its branch holds; a release, what is staged.
+        // A hotfix ships what its branch holds; a release, what is staged, and what failed
+        // releases left, whose Retry goes.
         if run.hotfix.is_none() {
-            let shipping = ctx
-                .store()
+            let store = ctx.store();
+            store
+                .void_failed_retries(&Self::KIND, repo.as_str(), ctx.run_id(), ctx.now())
+                .await?;
+            let shipping = store
                 .ship(
                     repo.as_str(),
                     &run_id,

@@ -74,7 +74,7 @@ pub async fn request_release(
         store.shipping(repo.as_str()).await?,
         store.staging(repo.as_str()).await?,
     ) {
-        (Some(left), _) => left.release.version,
+        (Some(left), staged) => left.carried(staged).version,
         (None, Some(staged)) => staged.version,
         (None, None) => {
             let last = store.archived(repo.as_str()).await?.into_iter().next();

@@ -52,6 +52,9 @@ impl ReleaseFlow {
                 .await?;
             }
         }
+        // A release that takes this one over after a failure needs another version.
+        let run_id = ctx.run_id().to_string();
+        ctx.store().mark_tagged(repo.as_str(), &run_id).await?;
         let reply = Message::new([Line::new()
             .plain(format!("Tagged {name} on "))
             .code(short(&commit))]);
