@@ -345,13 +345,10 @@ impl Flow for ReleaseFlow {
         view::card(run, &link)
     }
 
-    /// A release stopped by an error (Azure DevOps or Jira away for longer than the retries, a
-    /// permission missing) goes on from where it stopped once the cause is fixed: asking for a
-    /// new release would merge and tag again.
+    /// A release stopped by an error (a service away for longer than the retries, a permission
+    /// missing) goes on from where it stopped once the cause is fixed.
     fn retry_on_error(&self, _run: &ReleaseRun) -> Option<ApprovalRequest> {
-        Some(retry(
-            "Fix what stopped the release, then retry the step that failed?",
-        ))
+        Some(retry("Fix what stopped the release, then retry its step?"))
     }
 }
 
