@@ -9,6 +9,7 @@ use sqlx::types::Json;
 use tracing::instrument;
 
 use super::audit::insert_audit;
+use super::group_commit::{Batch, GroupCommit, Outcomes};
 use super::runs::RunRow;
 use super::{AuditEntry, BeginWrite, NewApproval, RunRecord, Store, StoreError, on_db};
 use crate::domain::{Message, RunId, RunStatus};
@@ -76,17 +77,14 @@ const SUPERSEDE_RUN: &str = "UPDATE runs SET status = 'cancelled', outcome = $2,
 const SUPERSEDE_APPROVALS: &str =
     "UPDATE approvals SET status = 'superseded' WHERE run_id = $1 AND status = 'pending'";
 
-impl Store {
-    /// Records a step's result. Fails with `Conflict` when the lease was lost or the run moved.
-    #[instrument(level = "debug", skip_all, fields(run_id = %cp.run_id, step = %cp.step, status = %cp.status))]
-    pub async fn checkpoint(
-        &self,
-        cp: &Checkpoint,
-        now: DateTime<Utc>,
-    ) -> Result<RunRecord, StoreError> {
-        let run_id = cp.run_id.to_string();
-        let row = on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+/// Writes checkpoint `$cp` on `$tx` (a transaction's connection): `Ok(None)` when the lease was lost or the
+/// run moved (nothing is written then).
+macro_rules! write_checkpoint {
+    ($tx:expr, $cp:expr, $now:expr) => {
+        async {
+            let tx = $tx;
+            let (cp, now): (&Checkpoint, DateTime<Utc>) = ($cp, $now);
+            let run_id = cp.run_id.to_string();
             let row: Option<RunRow> = sqlx::query_as(CHECKPOINT)
                 .bind(&run_id)
                 .bind(cp.seq)
@@ -104,9 +102,9 @@ impl Store {
                 .bind(&cp.repo)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let Some(row) = row else {
-                return Err(StoreError::Conflict(format!("run {run_id} moved on or its lease was lost")));
-            };
+            if row.is_none() {
+                return Ok(None);
+            }
             let wait = cp.approval.as_ref();
             sqlx::query(SUPERSEDE_OTHER_APPROVALS)
                 .bind(&run_id)
@@ -117,12 +115,14 @@ impl Store {
                 .await?;
             // An approval asked again with the same words is kept, not asked twice.
             let kept: Option<String> = match cp.approval {
-                Some(_) => sqlx::query_scalar(
-                    "SELECT id FROM approvals WHERE run_id = $1 AND status = 'pending'",
-                )
-                .bind(&run_id)
-                .fetch_optional(&mut *tx)
-                .await?,
+                Some(_) => {
+                    sqlx::query_scalar(
+                        "SELECT id FROM approvals WHERE run_id = $1 AND status = 'pending'",
+                    )
+                    .bind(&run_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
                 None => None,
             };
             if let Some(approval) = cp.approval.as_ref().filter(|_| kept.is_none()) {
@@ -141,13 +141,87 @@ impl Store {
                     .await?;
             }
             for reply in &cp.replies {
-                sqlx::query(INSERT_REPLY).bind(&run_id).bind(Json(reply)).bind(now).execute(&mut *tx).await?;
+                sqlx::query(INSERT_REPLY)
+                    .bind(&run_id)
+                    .bind(Json(reply))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
             }
             insert_audit!(&mut *tx, cp.audit, now)?;
+            Ok::<_, sqlx::Error>(row)
+        }
+        .await
+    };
+}
+
+/// Checkpoints written before their step goes on, together when they arrive together.
+pub(crate) type Checkpoints = GroupCommit<Written>;
+
+#[derive(Debug)]
+pub(crate) struct Written {
+    checkpoint: Checkpoint,
+    now: DateTime<Utc>,
+}
+
+impl Batch for Written {
+    type Outcome = RunRecord;
+
+    fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Outcomes<RunRecord>> + Send {
+        store.write_checkpoints(batch)
+    }
+}
+
+impl Store {
+    /// Records a step's result. Fails with `Conflict` when the lease was lost or the run moved.
+    /// On SQLite, the checkpoints of runs stepping at the same moment share a transaction (see
+    /// `group_commit.rs`): the single writer commits once for them all.
+    #[instrument(level = "debug", skip_all, fields(run_id = %cp.run_id, step = %cp.step, status = %cp.status))]
+    pub async fn checkpoint(
+        &self,
+        cp: &Checkpoint,
+        now: DateTime<Utc>,
+    ) -> Result<RunRecord, StoreError> {
+        let written = || Written {
+            checkpoint: cp.clone(),
+            now,
+        };
+        match self.checkpoints.submit(self, written()).await {
+            // Another checkpoint failed the shared transaction, so nothing of it was written:
+            // this one is written alone.
+            Err(StoreError::Batch(_)) => {
+                let alone = self.write_checkpoints(&[written()]).await?;
+                alone
+                    .into_iter()
+                    .next()
+                    .unwrap_or(Err(StoreError::Abandoned))
+            }
+            other => other,
+        }
+    }
+
+    /// Writes `batch` in one transaction. A checkpoint whose run moved is that item's `Conflict`.
+    async fn write_checkpoints(&self, batch: &[Written]) -> Outcomes<RunRecord> {
+        let rows = on_db!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let mut rows = Vec::with_capacity(batch.len());
+            for item in batch {
+                rows.push(write_checkpoint!(&mut *tx, &item.checkpoint, item.now)?);
+            }
             tx.commit().await?;
-            row
+            rows
         });
-        RunRecord::try_from(row)
+        Ok(batch
+            .iter()
+            .zip(rows)
+            .map(|(item, row)| match row {
+                Some(row) => RunRecord::try_from(row),
+                None => Err(StoreError::Conflict(format!(
+                    "run {} moved on or its lease was lost",
+                    item.checkpoint.run_id
+                ))),
+            })
+            .collect())
     }
 
     /// Puts a waiting run whose recheck found nothing new back to sleep until `wake_at`.

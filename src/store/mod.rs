@@ -160,6 +160,7 @@ pub struct Store {
     pub(crate) db: Db,
     starts: Arc<run_starts::RunStarts>,
     arrivals: Arc<deliveries::Arrivals>,
+    checkpoints: Arc<checkpoints::Checkpoints>,
     outage: Arc<outage::Outage>,
 }
 
@@ -202,6 +203,7 @@ impl Store {
             db,
             starts: Arc::default(),
             arrivals: Arc::default(),
+            checkpoints: Arc::default(),
             outage: Arc::default(),
         })
     }
