@@ -100,6 +100,15 @@ async fn start_runs(engine: &Engine, runs: u32) {
     }
 }
 
+/// Runs one engine executes at once: `ENGINE_CONCURRENCY`, as the bot's own setting, or its
+/// default of 16.
+fn concurrency() -> usize {
+    std::env::var("ENGINE_CONCURRENCY")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(16)
+}
+
 /// Runs of the bench flow that are done.
 async fn done(db: &TestDb) -> i64 {
     db.count("SELECT COUNT(*) FROM runs WHERE status = 'done'")
@@ -160,7 +169,8 @@ pub async fn instant(backend: Backend) {
         call: Duration::ZERO,
         review: Duration::ZERO,
     };
-    let engine = engine(&store, flow, 16);
+    let concurrency = concurrency();
+    let engine = engine(&store, flow, concurrency);
     start_runs(&engine, runs).await;
     let stop = CancellationToken::new();
     let (cpu_before, started) = (cpu(), Instant::now());
@@ -175,7 +185,7 @@ pub async fn instant(backend: Backend) {
     let bare = bare_commits(&db, backend, 5_000).await;
     let rate = steps / took.as_secs_f64();
     println!(
-        "instant, {backend:?}: {rate:.0} checkpointed steps/s ({runs} runs of {} steps in {:.1} s), \
+        "instant, {backend:?}: {rate:.0} checkpointed steps/s ({runs} runs of {} steps in {:.1} s, {concurrency} at once), \
          CPU {:.2} ms per run; bare insert-and-commit loop {bare:.0}/s (steps at {:.0} % of it)",
         STEPS,
         took.as_secs_f64(),
@@ -202,7 +212,7 @@ pub async fn like_the_real_services(backend: Backend, replicas: usize, window: D
             call: Duration::from_millis(50),
             review: Duration::from_secs(2),
         };
-        engines.push(engine(&store, flow, 16));
+        engines.push(engine(&store, flow, concurrency()));
         stores.push(store);
     }
     start_runs(&engines[0], backlog).await;

@@ -1,5 +1,6 @@
 //! What a step writes: its checkpoint (state, status, timer, approval, replies and audit entry in
-//! one transaction), a retry after a transient failure, a wait re-armed, a run superseded. Each
+//! one transaction, written through `step_writes.rs`), a retry after a transient failure, a wait
+//! re-armed, a run superseded. Each
 //! is a compare-and-set on `(seq, lease_owner, status)`, so an engine that lost its lease
 //! changes nothing.
 
@@ -9,9 +10,8 @@ use sqlx::types::Json;
 use tracing::instrument;
 
 use super::audit::insert_audit;
-use super::group_commit::{Batch, GroupCommit, Outcomes};
 use super::runs::RunRow;
-use super::{AuditEntry, BeginWrite, NewApproval, RunRecord, Store, StoreError, on_db};
+use super::{AuditEntry, BeginWrite, NewApproval, Store, StoreError, on_db};
 use crate::domain::{Message, RunId, RunStatus};
 
 /// What a step produced, written in one transaction with its audit entry, its approval (if it
@@ -38,6 +38,10 @@ pub struct Checkpoint {
     /// The step ran with a decision. A step that ran without one must not overwrite a decision
     /// that arrived meanwhile.
     pub had_decision: bool,
+    /// The run was waiting or failed when its step began, so it may have a pending approval for
+    /// this checkpoint to replace. A run that was running has none: approvals are asked only by
+    /// a wait or a failure, and deciding one is what makes its run run again.
+    pub had_approval: bool,
     /// The run's repository, recorded if the run had none.
     pub repo: Option<String>,
 }
@@ -106,16 +110,18 @@ macro_rules! write_checkpoint {
                 return Ok(None);
             }
             let wait = cp.approval.as_ref();
-            sqlx::query(SUPERSEDE_OTHER_APPROVALS)
-                .bind(&run_id)
-                .bind(wait.map(|a| &a.point))
-                .bind(wait.map(|a| &a.prompt))
-                .bind(wait.map(|a| Json(&a.options)))
-                .execute(&mut *tx)
-                .await?;
+            if cp.had_approval {
+                sqlx::query(SUPERSEDE_OTHER_APPROVALS)
+                    .bind(&run_id)
+                    .bind(wait.map(|a| &a.point))
+                    .bind(wait.map(|a| &a.prompt))
+                    .bind(wait.map(|a| Json(&a.options)))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             // An approval asked again with the same words is kept, not asked twice.
             let kept: Option<String> = match cp.approval {
-                Some(_) => {
+                Some(_) if cp.had_approval => {
                     sqlx::query_scalar(
                         "SELECT id FROM approvals WHERE run_id = $1 AND status = 'pending'",
                     )
@@ -123,7 +129,7 @@ macro_rules! write_checkpoint {
                     .fetch_optional(&mut *tx)
                     .await?
                 }
-                None => None,
+                _ => None,
             };
             if let Some(approval) = cp.approval.as_ref().filter(|_| kept.is_none()) {
                 sqlx::query(INSERT_APPROVAL)
@@ -155,75 +161,38 @@ macro_rules! write_checkpoint {
     };
 }
 
-/// Checkpoints written before their step goes on, together when they arrive together.
-pub(crate) type Checkpoints = GroupCommit<Written>;
-
-#[derive(Debug)]
-pub(crate) struct Written {
-    checkpoint: Checkpoint,
-    now: DateTime<Utc>,
+/// A connection a checkpoint can be written on, inside the caller's transaction.
+pub(super) trait WriteCheckpoint {
+    /// Writes `cp`: `Ok(None)` when the lease was lost or the run moved (nothing is written
+    /// then).
+    async fn write_checkpoint(
+        &mut self,
+        cp: &Checkpoint,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RunRow>, sqlx::Error>;
 }
 
-impl Batch for Written {
-    type Outcome = RunRecord;
+impl WriteCheckpoint for sqlx::SqliteConnection {
+    async fn write_checkpoint(
+        &mut self,
+        cp: &Checkpoint,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RunRow>, sqlx::Error> {
+        write_checkpoint!(self, cp, now)
+    }
+}
 
-    fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Outcomes<RunRecord>> + Send {
-        store.write_checkpoints(batch)
+impl WriteCheckpoint for sqlx::PgConnection {
+    async fn write_checkpoint(
+        &mut self,
+        cp: &Checkpoint,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RunRow>, sqlx::Error> {
+        write_checkpoint!(self, cp, now)
     }
 }
 
 impl Store {
-    /// Records a step's result. Fails with `Conflict` when the lease was lost or the run moved.
-    /// On SQLite, the checkpoints of runs stepping at the same moment share a transaction (see
-    /// `group_commit.rs`): the single writer commits once for them all.
-    #[instrument(level = "debug", skip_all, fields(run_id = %cp.run_id, step = %cp.step, status = %cp.status))]
-    pub async fn checkpoint(
-        &self,
-        cp: &Checkpoint,
-        now: DateTime<Utc>,
-    ) -> Result<RunRecord, StoreError> {
-        let written = || Written {
-            checkpoint: cp.clone(),
-            now,
-        };
-        match self.checkpoints.submit(self, written()).await {
-            // Another checkpoint failed the shared transaction, so nothing of it was written:
-            // this one is written alone.
-            Err(StoreError::Batch(_)) => {
-                let alone = self.write_checkpoints(&[written()]).await?;
-                alone
-                    .into_iter()
-                    .next()
-                    .unwrap_or(Err(StoreError::Abandoned))
-            }
-            other => other,
-        }
-    }
-
-    /// Writes `batch` in one transaction. A checkpoint whose run moved is that item's `Conflict`.
-    async fn write_checkpoints(&self, batch: &[Written]) -> Outcomes<RunRecord> {
-        let rows = on_db!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let mut rows = Vec::with_capacity(batch.len());
-            for item in batch {
-                rows.push(write_checkpoint!(&mut *tx, &item.checkpoint, item.now)?);
-            }
-            tx.commit().await?;
-            rows
-        });
-        Ok(batch
-            .iter()
-            .zip(rows)
-            .map(|(item, row)| match row {
-                Some(row) => RunRecord::try_from(row),
-                None => Err(StoreError::Conflict(format!(
-                    "run {} moved on or its lease was lost",
-                    item.checkpoint.run_id
-                ))),
-            })
-            .collect())
-    }
-
     /// Puts a waiting run whose recheck found nothing new back to sleep until `wake_at`.
     #[instrument(level = "debug", skip_all, fields(run_id = %id, seq))]
     pub async fn rearm(

@@ -10,7 +10,7 @@
 //! Read `runs.rs` and `checkpoints.rs` first: runs, leases and checkpoints are the heart of
 //! durability. Then `run_starts.rs` (new runs), `approvals.rs` (decisions by compare-and-set), `deliveries.rs`
 //! (dedupe, and intents saved before an ack), `group_commit.rs` (how SQLite writes a burst of
-//! those in few transactions), `effects.rs` (the effect journal), `outbox.rs` (Slack messages to
+//! those in few transactions), `step_writes.rs` (the effect journal, and what a step writes), `outbox.rs` (Slack messages to
 //! send), `releases.rs` and `audit.rs`.
 
 mod approvals;
@@ -19,7 +19,6 @@ mod checkpoints;
 mod cursors;
 mod database_url;
 mod deliveries;
-mod effects;
 mod freezes;
 mod group_commit;
 mod home_viewers;
@@ -34,6 +33,7 @@ mod rollbacks;
 mod run_starts;
 mod runs;
 mod shipping;
+mod step_writes;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -50,7 +50,6 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use checkpoints::Checkpoint;
 pub use database_url::DatabaseUrl;
 pub use deliveries::{Arrived, DeliveryRecord, NewDelivery};
-pub use effects::EffectEntry;
 pub use freezes::Freeze;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
 pub use questions::{Dismissal, NewQuestion, QuestionKind, QuestionRecord};
@@ -59,6 +58,7 @@ pub use reviews::{KeptReview, ReviewSpend, Spent};
 pub use rollbacks::Rollback;
 pub use run_starts::Dedupe;
 pub use runs::{NewRun, RunRecord, Started};
+pub use step_writes::EffectEntry;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -160,7 +160,7 @@ pub struct Store {
     pub(crate) db: Db,
     starts: Arc<run_starts::RunStarts>,
     arrivals: Arc<deliveries::Arrivals>,
-    checkpoints: Arc<checkpoints::Checkpoints>,
+    steps: Arc<step_writes::StepWrites>,
     outage: Arc<outage::Outage>,
 }
 
@@ -203,7 +203,7 @@ impl Store {
             db,
             starts: Arc::default(),
             arrivals: Arc::default(),
-            checkpoints: Arc::default(),
+            steps: Arc::default(),
             outage: Arc::default(),
         })
     }

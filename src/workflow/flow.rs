@@ -164,12 +164,14 @@ impl StepContext<'_> {
         Fut: Future<Output = Result<T, StepError>>,
     {
         let run = self.run.id;
-        if let Some(EffectEntry::Done(value)) = self.store.effect(run, name).await? {
-            return serde_json::from_value(value).map_err(|e| {
-                StepError::permanent(format!("recorded result of {name} is unreadable: {e}"))
-            });
-        }
-        let attempt = Attempt(self.store.start_effect(run, name, self.now).await?);
+        let attempt = match self.store.start_effect(run, name, self.now).await? {
+            EffectEntry::Started { attempts } => Attempt(attempts),
+            EffectEntry::Done(value) => {
+                return serde_json::from_value(value).map_err(|e| {
+                    StepError::permanent(format!("recorded result of {name} is unreadable: {e}"))
+                });
+            }
+        };
         let result = call(attempt).await?;
         let value = serde_json::to_value(&result).map_err(|e| {
             StepError::permanent(format!("result of {name} cannot be recorded: {e}"))

@@ -69,6 +69,7 @@ fn checkpoint(run: RunId, owner: &str, seq: i64, step: &str, status: RunStatus) 
         replies: Vec::new(),
         audit: AuditEntry::new(Some(run), "release-agent", "step", step),
         had_decision: false,
+        had_approval: true,
         repo: None,
     }
 }
@@ -253,6 +254,42 @@ async fn a_decision_that_arrives_during_a_recheck_is_not_overwritten(backend: Ba
     assert_eq!(
         (woken.status, woken.decision, woken.lease_owner),
         (RunStatus::Running, Some(decision), None)
+    );
+    db.drop_database().await;
+}
+
+async fn a_waiting_run_that_moves_on_replaces_its_approval(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let run = claimed_run(&store).await;
+    let approval = ApprovalId::new();
+    let mut ask = checkpoint(run.id, "A", 0, "ask", RunStatus::Waiting);
+    ask.wake_at = Some(now);
+    ask.approval = Some(NewApproval {
+        id: approval,
+        point: "p".into(),
+        decides: Decides::Merge,
+        author: None,
+        deciders: None,
+        prompt: "Go?".into(),
+        options: options(),
+        expires_at: now + TimeDelta::hours(1),
+    });
+    store.checkpoint(&ask, now).await.unwrap();
+    let due = store
+        .claim_due_runs("A", now, now + TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "a waiting run is claimed for its recheck");
+    // The recheck found what it waited for and goes on without asking.
+    let on = checkpoint(run.id, "A", 1, "next", RunStatus::Running);
+    store.checkpoint(&on, now).await.unwrap();
+    assert_eq!(
+        store.get_approval(approval).await.unwrap().unwrap().status,
+        ApprovalStatus::Superseded,
+        "its buttons no longer decide anything"
     );
     db.drop_database().await;
 }
@@ -480,25 +517,29 @@ async fn the_effect_journal_counts_attempts_and_keeps_results(backend: Backend) 
     let run = new_run();
     let now = now();
     store.create_run(&run, None, now).await.unwrap();
-    assert_eq!(store.effect(run.id, "merge").await.unwrap(), None);
-    assert_eq!(store.start_effect(run.id, "merge", now).await.unwrap(), 1);
     assert_eq!(
-        store.effect(run.id, "merge").await.unwrap(),
-        Some(EffectEntry::Started { attempts: 1 })
+        store.start_effect(run.id, "merge", now).await.unwrap(),
+        EffectEntry::Started { attempts: 1 }
     );
-    assert_eq!(store.start_effect(run.id, "merge", now).await.unwrap(), 2);
+    assert_eq!(
+        store.start_effect(run.id, "merge", now).await.unwrap(),
+        EffectEntry::Started { attempts: 2 }
+    );
     store
         .finish_effect(run.id, "merge", &json!({"merged": "abc"}), now)
         .await
         .unwrap();
-    assert_eq!(
-        store.effect(run.id, "merge").await.unwrap(),
-        Some(EffectEntry::Done(json!({"merged": "abc"})))
-    );
-    assert!(matches!(
-        store.start_effect(run.id, "merge", now).await,
-        Err(StoreError::Conflict(_))
-    ));
+    // Done is final: a later start answers the result and counts no attempt.
+    for _ in 0..2 {
+        assert_eq!(
+            store.start_effect(run.id, "merge", now).await.unwrap(),
+            EffectEntry::Done(json!({"merged": "abc"}))
+        );
+    }
+    let attempts = db
+        .count("SELECT attempts FROM effects WHERE name = 'merge'")
+        .await;
+    assert_eq!(attempts, 2);
     db.drop_database().await;
 }
 
@@ -1159,6 +1200,7 @@ on_both_backends!(
     unfinished_runs_of_a_pr_are_found,
     runs_are_claimed_once_and_checkpoints_are_fenced_by_the_lease,
     a_decision_that_arrives_during_a_recheck_is_not_overwritten,
+    a_waiting_run_that_moves_on_replaces_its_approval,
     a_delivery_key_starts_one_run,
     a_saved_request_starts_one_run,
     fifty_concurrent_decisions_accept_exactly_one,

@@ -64,6 +64,7 @@ pub(super) fn checkpoint(
         replies: transition.replies,
         audit,
         had_decision: run.decision.is_some(),
+        had_approval: run.status != RunStatus::Running,
         repo: transition.repo,
     }
 }
@@ -197,6 +198,7 @@ pub(super) fn failure(
         replies: Vec::new(),
         audit: AuditEntry::new(Some(run.id), BOT_ACTOR, "failed", reason),
         had_decision: run.decision.is_some(),
+        had_approval: run.status != RunStatus::Running,
         repo: None,
     }
 }
@@ -303,6 +305,29 @@ mod tests {
         assert_eq!(cp.status, RunStatus::Waiting);
         assert_eq!(cp.lease_until, None);
         assert_eq!(cp.approval.unwrap().expires_at, now + TimeDelta::hours(168));
+    }
+
+    #[test]
+    fn only_a_run_that_was_waiting_or_failed_has_an_approval_to_replace() {
+        let had_approval = |status| {
+            let run = RunRecord {
+                status,
+                ..run_at("a", 0)
+            };
+            let go = checkpoint(
+                &run,
+                Transition::go(json!("b")),
+                "me",
+                Utc::now(),
+                &settings(),
+            );
+            let failed = failure(&run, "me", "broke", None, Utc::now(), &settings());
+            assert_eq!(go.had_approval, failed.had_approval);
+            go.had_approval
+        };
+        assert!(!had_approval(RunStatus::Running));
+        assert!(had_approval(RunStatus::Waiting));
+        assert!(had_approval(RunStatus::Failed));
     }
 
     #[test]
