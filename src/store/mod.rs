@@ -10,7 +10,7 @@
 //! Read `runs.rs` and `checkpoints.rs` first: runs, leases and checkpoints are the heart of
 //! durability. Then `run_starts.rs` (new runs), `approvals.rs` (decisions by compare-and-set), `deliveries.rs`
 //! (dedupe, and intents saved before an ack), `group_commit.rs` (how SQLite writes a burst of
-//! those in few transactions), `step_writes.rs` (the effect journal, and what a step writes), `outbox.rs` (Slack messages to
+//! those in few transactions), `journal.rs` (the effect journal), `step_writes.rs` (how a step's writes share transactions), `outbox.rs` (Slack messages to
 //! send), `releases.rs` and `audit.rs`.
 
 mod approvals;
@@ -23,6 +23,7 @@ mod freezes;
 mod group_commit;
 mod home_viewers;
 mod instances;
+mod journal;
 mod outage;
 mod outbox;
 mod post_marks;
@@ -51,6 +52,7 @@ pub use checkpoints::Checkpoint;
 pub use database_url::DatabaseUrl;
 pub use deliveries::{Arrived, DeliveryRecord, NewDelivery};
 pub use freezes::Freeze;
+pub use journal::EffectEntry;
 pub use outbox::{OutboxItem, OutboxKind, OutboxRecord};
 pub use questions::{Dismissal, NewQuestion, QuestionKind, QuestionRecord};
 pub use releases::{ArchivedRelease, ShippingRelease, StagedPr, StagingRelease, Versioning, why};
@@ -58,7 +60,6 @@ pub use reviews::{KeptReview, ReviewSpend, Spent};
 pub use rollbacks::Rollback;
 pub use run_starts::Dedupe;
 pub use runs::{NewRun, RunRecord, Started};
-pub use step_writes::EffectEntry;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

@@ -1,36 +1,20 @@
-//! What the engine's steps write while they run: the effect journal's entries and the
-//! checkpoint at the end of a step.
-//!
-//! The effect journal: a step that causes an external effect (merge, create a ticket, queue a
-//! build) records it as started before the call and its result after. A replay of the step gets
-//! the recorded result back from its start instead of calling again; an effect that was started
-//! but never finished tells the step to look for the effect before repeating it.
-//! On SQLite the writes of all runs stepping at the
-//! same moment share one transaction through the single writer (see `group_commit.rs`), so a
-//! page such as the effect table's is written to the log once for them all rather than once
-//! each. Each write is still committed before its caller goes on: an effect is recorded as
-//! started before it is caused, and its result before the step moves past it.
+//! What the engine's steps write while they run: the effect journal's entries (`journal.rs`)
+//! and the checkpoint at the end of a step. On SQLite the writes of all runs stepping at the
+//! same moment share one transaction through the single writer (see `group_commit.rs`), and the
+//! journal entries among them share a statement per kind, so a batch costs a handful of hops to
+//! SQLite's worker thread, not several per run. Each write is still committed before its caller
+//! goes on: an effect is recorded as started before it is caused, and its result before the step
+//! moves past it.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::types::Json;
 use tracing::instrument;
 
 use super::checkpoints::{Checkpoint, WriteCheckpoint};
 use super::group_commit::{Batch, GroupCommit, Outcomes};
+use super::journal::{EffectEntry, JournalEntry, WriteJournal};
 use super::{BeginWrite, RunRecord, Store, StoreError, on_db};
 use crate::domain::RunId;
-
-const START: &str = "INSERT INTO effects (run_id, name, status, attempts, started_at) \
-     VALUES ($1, $2, 'started', 1, $3) \
-     ON CONFLICT (run_id, name) DO UPDATE SET attempts = effects.attempts + 1, started_at = $3 \
-     WHERE effects.status = 'started' RETURNING attempts";
-
-/// The result of an effect that is already done, which `START` leaves as it is.
-const DONE: &str = "SELECT result FROM effects WHERE run_id = $1 AND name = $2 AND status = 'done'";
-
-const FINISH: &str = "UPDATE effects SET status = 'done', result = $3, finished_at = $4 \
-     WHERE run_id = $1 AND name = $2 AND status = 'started'";
 
 pub(crate) type StepWrites = GroupCommit<StepWrite>;
 
@@ -43,40 +27,11 @@ pub(crate) enum StepWrite {
     },
 }
 
-/// An effect as the journal has it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum EffectEntry {
-    Done(Value),
-    /// Started `attempts` times, never finished: the process died or the call failed.
-    Started {
-        attempts: i64,
-    },
-}
-
-/// An entry of the effect journal.
-#[derive(Debug, Clone)]
-pub(crate) enum JournalEntry {
-    /// The effect is about to be caused.
-    Started {
-        run_id: RunId,
-        name: String,
-        now: DateTime<Utc>,
-    },
-    /// The effect was caused, with this result.
-    Done {
-        run_id: RunId,
-        name: String,
-        result: Value,
-        now: DateTime<Utc>,
-    },
-}
-
-/// What a [`StepWrite`] answers: the effect as its start left it, a result recorded, the run as
-/// its checkpoint left it.
+/// What a [`StepWrite`] answers: a journal entry what `journal.rs` answers (the effect as its
+/// start left it), a checkpoint the run as it left it.
 #[derive(Debug)]
 pub(crate) enum Wrote {
-    Effect(EffectEntry),
-    Recorded,
+    Journal(Option<EffectEntry>),
     Run(Box<RunRecord>),
 }
 
@@ -86,54 +41,6 @@ impl Batch for StepWrite {
     fn write(store: &Store, batch: &[Self]) -> impl Future<Output = Outcomes<Wrote>> + Send {
         store.write_steps(batch)
     }
-}
-
-/// Writes `$entry` on `$exec` (a pool or a transaction's connection). An effect started that
-/// is already done answers its result, which is then read on the same connection.
-macro_rules! write_entry {
-    ($exec:expr, $entry:expr) => {
-        match $entry {
-            JournalEntry::Started { run_id, name, now } => {
-                async {
-                    let started: Option<i64> = sqlx::query_scalar(START)
-                        .bind(run_id.to_string())
-                        .bind(name)
-                        .bind(now)
-                        .fetch_optional($exec)
-                        .await?;
-                    if let Some(attempts) = started {
-                        return Ok(Ok(Wrote::Effect(EffectEntry::Started { attempts })));
-                    }
-                    let done: Option<Json<Value>> = sqlx::query_scalar(DONE)
-                        .bind(run_id.to_string())
-                        .bind(name)
-                        .fetch_optional($exec)
-                        .await?;
-                    Ok(done
-                        .map(|result| Wrote::Effect(EffectEntry::Done(result.0)))
-                        .ok_or_else(|| {
-                            StoreError::Conflict(format!(
-                                "effect {name} of run {run_id} is neither started nor done"
-                            ))
-                        }))
-                }
-                .await
-            }
-            JournalEntry::Done {
-                run_id,
-                name,
-                result,
-                now,
-            } => sqlx::query(FINISH)
-                .bind(run_id.to_string())
-                .bind(name)
-                .bind(Json(result))
-                .bind(now)
-                .execute($exec)
-                .await
-                .map(|_| Ok(Wrote::Recorded)),
-        }
-    };
 }
 
 impl Store {
@@ -156,7 +63,7 @@ impl Store {
             }))
             .await?
         {
-            Wrote::Effect(entry) => Ok(entry),
+            Wrote::Journal(Some(entry)) => Ok(entry),
             other => unreachable!("an effect's start answered {other:?}"),
         }
     }
@@ -212,30 +119,51 @@ impl Store {
         }
     }
 
-    /// Writes `batch` in one transaction; a journal entry alone needs none.
+    /// Writes `batch` in one transaction: its journal entries first, with a statement per kind
+    /// (see `journal.rs`), then its checkpoints. Its writes are each of a different run, or of
+    /// an engine that lost the run's lease and whose checkpoint is refused wherever it goes, so
+    /// the order does not matter. A journal entry alone needs no transaction.
     async fn write_steps(&self, batch: &[StepWrite]) -> Outcomes<Wrote> {
-        if let [StepWrite::Journal(entry)] = batch {
-            return Ok(vec![on_db!(self, pool => write_entry!(pool, entry))?]);
+        let entries: Vec<&JournalEntry> = batch
+            .iter()
+            .filter_map(|write| match write {
+                StepWrite::Journal(entry) => Some(entry),
+                StepWrite::Checkpoint { .. } => None,
+            })
+            .collect();
+        if let [StepWrite::Journal(_)] = batch {
+            let answers =
+                on_db!(self, pool => pool.acquire().await?.write_journal(&entries).await)?;
+            return Ok(answers.into_iter().map(|a| a.map(Wrote::Journal)).collect());
         }
-        let outcomes = on_db!(self, pool => {
+        let (answers, runs) = on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let mut outcomes = Vec::with_capacity(batch.len());
+            let answers = tx.write_journal(&entries).await?;
+            let mut runs = Vec::new();
             for write in batch {
-                outcomes.push(match write {
-                    StepWrite::Checkpoint { checkpoint, now } => {
-                        tx.write_checkpoint(checkpoint, *now).await?
-                            .map(|row| RunRecord::try_from(row).map(|run| Wrote::Run(Box::new(run))))
-                            .unwrap_or_else(|| Err(StoreError::Conflict(format!(
-                                "run {} moved on or its lease was lost",
-                                checkpoint.run_id
-                            ))))
-                    }
-                    StepWrite::Journal(entry) => write_entry!(&mut *tx, entry)?,
+                let StepWrite::Checkpoint { checkpoint, now } = write else {
+                    continue;
+                };
+                runs.push(match tx.write_checkpoint(checkpoint, *now).await? {
+                    Some(row) => RunRecord::try_from(row).map(|run| Wrote::Run(Box::new(run))),
+                    None => Err(StoreError::Conflict(format!(
+                        "run {} moved on or its lease was lost",
+                        checkpoint.run_id
+                    ))),
                 });
             }
             tx.commit().await?;
-            outcomes
+            (answers, runs)
         });
-        Ok(outcomes)
+        // Each answer back in its write's place.
+        let (mut answers, mut runs) = (answers.into_iter(), runs.into_iter());
+        Ok(batch
+            .iter()
+            .map(|write| match write {
+                StepWrite::Journal(_) => answers.next().map(|a| a.map(Wrote::Journal)),
+                StepWrite::Checkpoint { .. } => runs.next(),
+            })
+            .map(|answer| answer.unwrap_or(Err(StoreError::Abandoned)))
+            .collect())
     }
 }

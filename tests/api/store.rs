@@ -543,6 +543,75 @@ async fn the_effect_journal_counts_attempts_and_keeps_results(backend: Backend) 
     db.drop_database().await;
 }
 
+/// Journal entries that arrive together share a transaction on SQLite, with one statement for
+/// the starts and one for the results, yet each keeps its own answer.
+async fn journal_entries_written_together_keep_their_answers(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let mut runs = Vec::new();
+    for _ in 0..12 {
+        let run = new_run();
+        store.create_run(&run, None, now).await.unwrap();
+        runs.push(run.id);
+    }
+    for &run in &runs[..4] {
+        store.start_effect(run, "a", now).await.unwrap();
+    }
+    for (i, &run) in runs[4..8].iter().enumerate() {
+        store.start_effect(run, "b", now).await.unwrap();
+        store.finish_effect(run, "b", &json!(i), now).await.unwrap();
+    }
+    for &run in &runs[8..] {
+        store.start_effect(run, "c", now).await.unwrap();
+    }
+
+    let starts = runs[..8]
+        .iter()
+        .map(|&run| store.start_effect(run, "a", now))
+        .chain(
+            runs[4..8]
+                .iter()
+                .map(|&run| store.start_effect(run, "b", now)),
+        )
+        .chain([
+            store.start_effect(runs[0], "twice", now),
+            store.start_effect(runs[0], "twice", now),
+        ]);
+    let values: Vec<_> = (0..4).map(|i| json!(i)).collect();
+    let results = runs[8..]
+        .iter()
+        .zip(&values)
+        .map(|(&run, value)| store.finish_effect(run, "c", value, now));
+    let (started, finished) = tokio::join!(
+        futures_util::future::join_all(starts),
+        futures_util::future::join_all(results)
+    );
+    let started: Vec<EffectEntry> = started.into_iter().map(Result::unwrap).collect();
+    let again = |attempts| EffectEntry::Started { attempts };
+    assert_eq!(started[..4], [again(2), again(2), again(2), again(2)]);
+    assert_eq!(started[4..8], [again(1), again(1), again(1), again(1)]);
+    let done: Vec<_> = (0..4).map(|i| EffectEntry::Done(json!(i))).collect();
+    assert_eq!(started[8..12], done[..], "a done effect answers its result");
+    let mut twice = started[12..].to_vec();
+    twice.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(
+        twice,
+        [again(1), again(2)],
+        "an effect started twice at once"
+    );
+    assert!(finished.into_iter().all(|f| f.is_ok()));
+    for (i, &run) in runs[8..].iter().enumerate() {
+        assert_eq!(
+            store.start_effect(run, "c", now).await.unwrap(),
+            EffectEntry::Done(json!(i)),
+            "each result is recorded with its effect"
+        );
+    }
+    db.drop_database().await;
+}
+
 async fn outbox_replies_wait_for_their_card_and_are_claimed_once(backend: Backend) {
     let Some((db, store)) = store(backend).await else {
         return;
@@ -1201,6 +1270,7 @@ on_both_backends!(
     runs_are_claimed_once_and_checkpoints_are_fenced_by_the_lease,
     a_decision_that_arrives_during_a_recheck_is_not_overwritten,
     a_waiting_run_that_moves_on_replaces_its_approval,
+    journal_entries_written_together_keep_their_answers,
     a_delivery_key_starts_one_run,
     a_saved_request_starts_one_run,
     fifty_concurrent_decisions_accept_exactly_one,
