@@ -6,7 +6,7 @@
 //! The entries are written with the steps' other writes (`step_writes.rs`): the starts of a
 //! batch in one statement, and its results in another.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -107,7 +107,7 @@ macro_rules! write_journal {
                         JournalEntry::Done { .. } => None,
                     })
                     .collect();
-                let mut started = std::collections::HashMap::new();
+                let mut started = HashMap::new();
                 if !starts.is_empty() {
                     let mut query = QueryBuilder::new(START);
                     query.push_values(&starts, |mut row, (run_id, name, now)| {

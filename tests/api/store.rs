@@ -95,14 +95,10 @@ async fn claimed_run(store: &Store) -> NewRun {
     run
 }
 
-/// Creates a run and moves it to `waiting` on a fresh approval; returns both ids.
-async fn waiting_run(store: &Store) -> (RunId, ApprovalId) {
-    let now = now();
-    let run = claimed_run(store).await;
-    let approval = ApprovalId::new();
-    let mut cp = checkpoint(run.id, "A", 0, "ask", RunStatus::Waiting);
-    cp.approval = Some(NewApproval {
-        id: approval,
+/// A merge approval `id`, asked at `now`, that expires an hour later.
+fn go_or_not(id: ApprovalId, now: DateTime<Utc>) -> NewApproval {
+    NewApproval {
+        id,
         point: "p".into(),
         decides: Decides::Merge,
         author: None,
@@ -110,7 +106,16 @@ async fn waiting_run(store: &Store) -> (RunId, ApprovalId) {
         prompt: "Go?".into(),
         options: options(),
         expires_at: now + TimeDelta::hours(1),
-    });
+    }
+}
+
+/// Creates a run and moves it to `waiting` on a fresh approval; returns both ids.
+async fn waiting_run(store: &Store) -> (RunId, ApprovalId) {
+    let now = now();
+    let run = claimed_run(store).await;
+    let approval = ApprovalId::new();
+    let mut cp = checkpoint(run.id, "A", 0, "ask", RunStatus::Waiting);
+    cp.approval = Some(go_or_not(approval, now));
     store.checkpoint(&cp, now).await.unwrap();
     (run.id, approval)
 }
@@ -196,16 +201,7 @@ async fn a_decision_that_arrives_during_a_recheck_is_not_overwritten(backend: Ba
     let ask = |seq: i64| {
         let mut cp = checkpoint(run.id, "A", seq, "ask", RunStatus::Waiting);
         cp.wake_at = Some(now);
-        cp.approval = Some(NewApproval {
-            id: ApprovalId::new(),
-            point: "p".into(),
-            decides: Decides::Merge,
-            author: None,
-            deciders: None,
-            prompt: "Go?".into(),
-            options: options(),
-            expires_at: now + TimeDelta::hours(1),
-        });
+        cp.approval = Some(go_or_not(ApprovalId::new(), now));
         cp
     };
     let mut first = ask(0);
@@ -267,16 +263,7 @@ async fn a_waiting_run_that_moves_on_replaces_its_approval(backend: Backend) {
     let approval = ApprovalId::new();
     let mut ask = checkpoint(run.id, "A", 0, "ask", RunStatus::Waiting);
     ask.wake_at = Some(now);
-    ask.approval = Some(NewApproval {
-        id: approval,
-        point: "p".into(),
-        decides: Decides::Merge,
-        author: None,
-        deciders: None,
-        prompt: "Go?".into(),
-        options: options(),
-        expires_at: now + TimeDelta::hours(1),
-    });
+    ask.approval = Some(go_or_not(approval, now));
     store.checkpoint(&ask, now).await.unwrap();
     let due = store
         .claim_due_runs("A", now, now + TimeDelta::seconds(30), 10)
