@@ -52,7 +52,8 @@ pub trait PrReviews: Send + Sync {
         repo: &RepoName,
         pr: u32,
     ) -> Result<Vec<FindingThread>, AzdoError>;
-    /// Replies `note` on thread `id` (if any), then resolves it `as` fixed or won't fix.
+    /// Replies `note` on thread `id` (if any) unless the thread already has it, then resolves
+    /// it `as` fixed or won't fix: a retry after a crash leaves the note once.
     async fn resolve_thread(
         &self,
         repo: &RepoName,
@@ -244,8 +245,9 @@ impl PrReviews for AzdoClient {
             .collect())
     }
 
+    /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-threads/get, then
     /// https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-thread-comments/create
-    /// then https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-threads/update
+    /// and https://learn.microsoft.com/rest/api/azure/devops/git/pull-request-threads/update
     #[instrument(level = "debug", skip_all, fields(repo = %repo, pr, id))]
     async fn resolve_thread(
         &self,
@@ -257,10 +259,16 @@ impl PrReviews for AzdoClient {
     ) -> Result<(), AzdoError> {
         let thread = id.to_string();
         if let Some(note) = note {
-            let url = self.pr_url(repo, pr, &["threads", &thread, "comments"]);
-            let reply = json!({"content": truncate_chars(note, 150_000), "parentCommentId": 1, "commentType": 1});
-            self.send(Call::with_body(Method::POST, url, reply, false))
+            let note = truncate_chars(note, 150_000);
+            let read: ThreadDto = self
+                .get(self.pr_url(repo, pr, &["threads", &thread]))
                 .await?;
+            if !read.says(&note) {
+                let url = self.pr_url(repo, pr, &["threads", &thread, "comments"]);
+                let reply = json!({"content": note, "parentCommentId": 1, "commentType": 1});
+                self.send(Call::with_body(Method::POST, url, reply, false))
+                    .await?;
+            }
         }
         let url = self.pr_url(repo, pr, &["threads", &thread]);
         self.send(Call::with_body(

@@ -23,8 +23,13 @@ pub(super) struct ThreadDto {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct CommentDto {
     author: Option<AuthorDto>,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    is_deleted: bool,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +55,13 @@ pub(super) const THREAD_FINGERPRINT: &str = "release-agent.fingerprint";
 pub(super) const THREAD_COMMIT: &str = "release-agent.commit";
 
 impl ThreadDto {
+    /// Whether a comment on the thread, not deleted, says exactly `text`.
+    pub(super) fn says(&self, text: &str) -> bool {
+        self.comments
+            .iter()
+            .any(|c| !c.is_deleted && c.content.as_deref() == Some(text))
+    }
+
     pub(super) fn finding(self) -> Option<FindingThread> {
         let mark = FindingMark {
             fingerprint: property(&self.properties, THREAD_FINGERPRINT)?.to_owned(),

@@ -8,8 +8,8 @@ use base64::Engine;
 use release_agent::azdo::{
     Anchor, ApproverRef, AzdoClient, AzdoError, AzdoSettings, AzureDevOps, BuildState, Builds,
     ClassicReleases, CompletionOptions, Identities, MergeStrategy, NewPullRequest, NewThread,
-    PendingApproval, Person, PrReviews, PrStatus, PullRequests, StageStatus, ThreadStatus, Vote,
-    Wait,
+    PendingApproval, Person, PrReviews, PrStatus, PullRequests, Resolved, StageStatus,
+    ThreadStatus, Vote, Wait,
 };
 use release_agent::domain::RepoName;
 use release_agent::http_client::HttpError;
@@ -285,6 +285,76 @@ async fn a_thread_is_found_again_by_its_key() {
         Some(8)
     );
     assert_eq!(client.find_thread(&r, 12, "abc123:1").await.unwrap(), None);
+}
+
+/// A crash between posting a thread's note and resolving it must not leave the note twice: the
+/// thread is read first, and the note posted only where it is missing (a deleted copy does not
+/// count).
+#[tokio::test]
+async fn resolving_a_thread_again_leaves_its_note_once() {
+    let (server, client) = fake().await;
+    let threads = format!("{PROJECT}/git/repositories/Billo.Api/pullRequests/12/threads");
+    let note = "Fixed in abc12345: the code changed. (release-agent)";
+    let comment = |id: u32, content: &str, deleted: bool| json!({"id": id, "content": content, "isDeleted": deleted, "author": {"id": "bot-guid"}});
+    for (id, comments) in [
+        (
+            7,
+            vec![
+                comment(1, "**Critical**: check it", false),
+                comment(2, note, false),
+            ],
+        ),
+        (
+            8,
+            vec![
+                comment(1, "**Critical**: check it", false),
+                comment(2, note, true),
+            ],
+        ),
+    ] {
+        let at = format!("{threads}/{id}");
+        Mock::given(method("GET"))
+            .and(path(at.as_str()))
+            .respond_with(json(
+                200,
+                json!({"id": id, "status": "active", "comments": comments}),
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("PATCH"))
+            .and(path(at.as_str()))
+            .respond_with(json(200, json!({"id": id, "status": "fixed"})))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!("{at}/comments").as_str()))
+            .respond_with(json(200, json!({"id": 3})))
+            .mount(&server)
+            .await;
+    }
+    let r = repo("Billo.Api");
+    for id in [7, 8] {
+        client
+            .resolve_thread(&r, 12, id, Some(note), Resolved::Fixed)
+            .await
+            .unwrap();
+    }
+    let received = server.received_requests().await.unwrap();
+    assert!(
+        requests_to(&received, "POST", &format!("{threads}/7/comments")).is_empty(),
+        "thread 7 has the note already"
+    );
+    assert_eq!(
+        requests_to(&received, "POST", &format!("{threads}/8/comments")),
+        [json!({"content": note, "parentCommentId": 1, "commentType": 1})],
+        "thread 8's copy was deleted"
+    );
+    for id in [7, 8] {
+        assert_eq!(
+            requests_to(&received, "PATCH", &format!("{threads}/{id}")),
+            [json!({"status": "fixed"})]
+        );
+    }
 }
 
 fn merge_options() -> CompletionOptions {

@@ -185,17 +185,13 @@ impl PrFlow {
                  that commit no longer raises it. (release-agent)",
                 super::view::short(&pr.commit)
             );
-            ctx.once(
-                &format!("resolve-thread:{}", thread.id),
-                |attempt| async move {
-                    let note = (!attempt.is_retry()).then_some(note.as_str());
-                    Ok::<_, StepError>(
-                        self.azdo
-                            .resolve_thread(&pr.repo, pr.id, thread.id, note, Resolved::Fixed)
-                            .await?,
-                    )
-                },
-            )
+            ctx.once(&format!("resolve-thread:{}", thread.id), |_| async {
+                Ok::<_, StepError>(
+                    self.azdo
+                        .resolve_thread(&pr.repo, pr.id, thread.id, Some(&note), Resolved::Fixed)
+                        .await?,
+                )
+            })
             .await?;
             fixed += 1;
         }

@@ -79,18 +79,23 @@ pub fn route(
                 .collect();
             list(threads)
         }
+        ("GET", ["threads", thread]) => {
+            let Some((i, body_of)) = thread_of(state, id, thread) else {
+                return Some(no_thread(thread));
+            };
+            ok(thread_json(i, body_of))
+        }
         ("PATCH", ["threads", thread]) => {
-            let Some(body_of) = thread_of(state, id, thread) else {
+            let Some((i, body_of)) = thread_of(state, id, thread) else {
                 return Some(no_thread(thread));
             };
             if let Some(status) = body.get("status") {
                 body_of["status"] = status.clone();
             }
-            let i = thread.parse::<usize>().unwrap_or(0) - 1001;
             ok(thread_json(i, body_of))
         }
         ("POST", ["threads", thread, "comments"]) => {
-            let Some(body_of) = thread_of(state, id, thread) else {
+            let Some((_, body_of)) = thread_of(state, id, thread) else {
                 return Some(no_thread(thread));
             };
             let comments = body_of["comments"].as_array_mut().expect("a thread has comments");
@@ -143,11 +148,15 @@ fn thread_json(index: usize, body: &Value) -> Value {
     })
 }
 
-/// Thread `thread` (its id as text) of PR `pr`.
-fn thread_of<'s>(state: &'s mut AzdoState, pr: u32, thread: &str) -> Option<&'s mut Value> {
+/// Thread `thread` (its id as text) of PR `pr`, and its index in the fake's list.
+fn thread_of<'s>(
+    state: &'s mut AzdoState,
+    pr: u32,
+    thread: &str,
+) -> Option<(usize, &'s mut Value)> {
     let index = thread.parse::<usize>().ok()?.checked_sub(1001)?;
     match state.threads.get_mut(index) {
-        Some((of, body)) if *of == pr => Some(body),
+        Some((of, body)) if *of == pr => Some((index, body)),
         _ => None,
     }
 }
