@@ -56,9 +56,10 @@ pub struct AuditRecord {
 /// Appends `$entry` at `$now` on the executor `$exec` (a transaction, usually).
 macro_rules! insert_audit {
     ($exec:expr, $entry:expr, $now:expr) => {
-        sqlx::query(
-            "INSERT INTO audit_log (run_id, actor, action, detail, via, at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
+        sqlx::query(concat!(
+            "INSERT INTO audit_log (run_id, actor, action, detail, via, at) ",
+            "VALUES ($1, $2, $3, $4, $5, $6)"
+        ))
         .bind($entry.run_id.map(|id| id.to_string()))
         .bind(&$entry.actor)
         .bind(&$entry.action)
@@ -71,6 +72,26 @@ macro_rules! insert_audit {
     };
 }
 pub(crate) use insert_audit;
+
+/// Appends `$entries` (a non-empty `&[(&AuditEntry, DateTime<Utc>)]`) on `$exec` in one
+/// statement.
+macro_rules! insert_audits {
+    ($exec:expr, $entries:expr) => {{
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO audit_log (run_id, actor, action, detail, via, at) ",
+        );
+        query.push_values($entries, |mut row, (entry, now)| {
+            row.push_bind(entry.run_id.map(|id| id.to_string()))
+                .push_bind(&entry.actor)
+                .push_bind(&entry.action)
+                .push_bind(&entry.detail)
+                .push_bind(&entry.via)
+                .push_bind(*now);
+        });
+        query.build().execute($exec).await
+    }};
+}
+pub(crate) use insert_audits;
 
 impl Store {
     /// The entries of one run, oldest first.

@@ -6,10 +6,14 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use tracing::instrument;
 
-use super::audit::insert_audit;
+use std::collections::HashMap;
+
+use super::audit::{insert_audit, insert_audits};
+use super::group_commit::without_repeats;
 use super::runs::RunRow;
 use super::{AuditEntry, BeginWrite, NewApproval, Store, StoreError, on_db};
 use crate::domain::{Message, RunId, RunStatus};
@@ -46,12 +50,18 @@ pub struct Checkpoint {
     pub repo: Option<String>,
 }
 
-const CHECKPOINT: &str = "UPDATE runs SET step = $4, state = $5, status = $6, seq = seq + 1, \
-     wake_at = $7, attempts = $8, polls = $9, outcome = $10, decision = NULL, \
-     lease_owner = CASE WHEN $11 IS NULL THEN NULL ELSE lease_owner END, lease_until = $11, \
-     card_version = card_version + 1, updated_at = $12, repo = COALESCE(repo, $14) \
-     WHERE id = $1 AND seq = $2 AND lease_owner = $3 AND status IN ('running', 'waiting') \
-     AND (decision IS NULL OR $13) RETURNING *";
+/// Checkpoints, from a list whose columns SQLite and PostgreSQL both name `column1` …: each a
+/// compare-and-set on its run's `seq`, lease owner and status, and refused when a decision
+/// arrived that its step did not see (`column13` says whether it saw one).
+const CHECKPOINTS: &str = "UPDATE runs SET step = v.column4, state = v.column5, \
+     status = v.column6, seq = runs.seq + 1, wake_at = v.column7, attempts = v.column8, \
+     polls = v.column9, outcome = v.column10, decision = NULL, \
+     lease_owner = CASE WHEN v.column11 IS NULL THEN NULL ELSE runs.lease_owner END, \
+     lease_until = v.column11, card_version = runs.card_version + 1, updated_at = v.column12, \
+     repo = COALESCE(runs.repo, v.column14) FROM (";
+const CHECKPOINTS_WHERE: &str = ") AS v WHERE runs.id = v.column1 AND runs.seq = v.column2 \
+     AND runs.lease_owner = v.column3 AND runs.status IN ('running', 'waiting') \
+     AND (runs.decision IS NULL OR v.column13) RETURNING *";
 
 /// A recheck that found nothing new sleeps again without a new checkpoint.
 const REARM: &str = "UPDATE runs SET wake_at = $4, lease_owner = NULL, lease_until = NULL \
@@ -81,34 +91,63 @@ const SUPERSEDE_RUN: &str = "UPDATE runs SET status = 'cancelled', outcome = $2,
 const SUPERSEDE_APPROVALS: &str =
     "UPDATE approvals SET status = 'superseded' WHERE run_id = $1 AND status = 'pending'";
 
-/// Writes checkpoint `$cp` on `$tx` (a transaction's connection): `Ok(None)` when the lease was lost or the
-/// run moved (nothing is written then).
-macro_rules! write_checkpoint {
+/// Writes `$cps` on `$tx` (a transaction's connection) and answers each with its run as it left
+/// it, or `None` when the lease was lost or the run moved (nothing of it is written then). The
+/// runs' rows and the audit entries go in a statement each; approvals and thread replies, which
+/// few steps have, one by one. A run named twice starts a new pair of statements.
+macro_rules! write_checkpoints {
+    ($tx:expr, $cps:expr) => {
+        async {
+            let (tx, all): (_, &[(&Checkpoint, DateTime<Utc>)]) = ($tx, $cps);
+            let mut written = Vec::with_capacity(all.len());
+            for cps in without_repeats(all, |(cp, _)| cp.run_id) {
+                let mut query = QueryBuilder::new(CHECKPOINTS);
+                query.push_values(cps, |mut row, (cp, now)| {
+                    row.push_bind(cp.run_id.to_string())
+                        .push_bind(cp.seq)
+                        .push_bind(&cp.owner)
+                        .push_bind(&cp.step)
+                        .push_bind(Json(&cp.state))
+                        .push_bind(cp.status.as_str())
+                        .push_bind(cp.wake_at)
+                        .push_bind(cp.attempts)
+                        .push_bind(cp.polls)
+                        .push_bind(&cp.outcome)
+                        .push_bind(cp.lease_until)
+                        .push_bind(*now)
+                        .push_bind(cp.had_decision)
+                        .push_bind(&cp.repo);
+                });
+                query.push(CHECKPOINTS_WHERE);
+                let rows: Vec<RunRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+                let mut rows: HashMap<String, RunRow> =
+                    rows.into_iter().map(|row| (row.id.clone(), row)).collect();
+                let mut audits = Vec::with_capacity(cps.len());
+                for (cp, now) in cps {
+                    let row = rows.remove(&cp.run_id.to_string());
+                    if row.is_some() {
+                        write_asks!(&mut *tx, cp, *now)?;
+                        audits.push((&cp.audit, *now));
+                    }
+                    written.push(row);
+                }
+                if !audits.is_empty() {
+                    insert_audits!(&mut *tx, &audits)?;
+                }
+            }
+            Ok::<_, sqlx::Error>(written)
+        }
+        .await
+    };
+}
+
+/// Writes what checkpoint `$cp` asks of people, once its run's row is written: the approval its
+/// wait asks (replacing one asked before in other words) and its thread replies.
+macro_rules! write_asks {
     ($tx:expr, $cp:expr, $now:expr) => {
         async {
-            let tx = $tx;
-            let (cp, now): (&Checkpoint, DateTime<Utc>) = ($cp, $now);
+            let (tx, cp, now): (_, &Checkpoint, DateTime<Utc>) = ($tx, $cp, $now);
             let run_id = cp.run_id.to_string();
-            let row: Option<RunRow> = sqlx::query_as(CHECKPOINT)
-                .bind(&run_id)
-                .bind(cp.seq)
-                .bind(&cp.owner)
-                .bind(&cp.step)
-                .bind(Json(&cp.state))
-                .bind(cp.status.as_str())
-                .bind(cp.wake_at)
-                .bind(cp.attempts)
-                .bind(cp.polls)
-                .bind(&cp.outcome)
-                .bind(cp.lease_until)
-                .bind(now)
-                .bind(cp.had_decision)
-                .bind(&cp.repo)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if row.is_none() {
-                return Ok(None);
-            }
             let wait = cp.approval.as_ref();
             if cp.had_approval {
                 sqlx::query(SUPERSEDE_OTHER_APPROVALS)
@@ -120,7 +159,7 @@ macro_rules! write_checkpoint {
                     .await?;
             }
             // An approval asked again with the same words is kept, not asked twice.
-            let kept: Option<String> = match cp.approval {
+            let kept: Option<String> = match wait {
                 Some(_) if cp.had_approval => {
                     sqlx::query_scalar(
                         "SELECT id FROM approvals WHERE run_id = $1 AND status = 'pending'",
@@ -131,7 +170,7 @@ macro_rules! write_checkpoint {
                 }
                 _ => None,
             };
-            if let Some(approval) = cp.approval.as_ref().filter(|_| kept.is_none()) {
+            if let Some(approval) = wait.filter(|_| kept.is_none()) {
                 sqlx::query(INSERT_APPROVAL)
                     .bind(approval.id.to_string())
                     .bind(&run_id)
@@ -154,41 +193,37 @@ macro_rules! write_checkpoint {
                     .execute(&mut *tx)
                     .await?;
             }
-            insert_audit!(&mut *tx, cp.audit, now)?;
-            Ok::<_, sqlx::Error>(row)
+            Ok::<_, sqlx::Error>(())
         }
         .await
     };
 }
 
-/// A connection a checkpoint can be written on, inside the caller's transaction.
-pub(super) trait WriteCheckpoint {
-    /// Writes `cp`: `Ok(None)` when the lease was lost or the run moved (nothing is written
-    /// then).
-    async fn write_checkpoint(
+/// A connection checkpoints can be written on, inside the caller's transaction.
+pub(super) trait WriteCheckpoints {
+    /// Writes `cps` and answers each, in order: `None` when the lease was lost or the run moved
+    /// (nothing of it is written then).
+    async fn write_checkpoints(
         &mut self,
-        cp: &Checkpoint,
-        now: DateTime<Utc>,
-    ) -> Result<Option<RunRow>, sqlx::Error>;
+        cps: &[(&Checkpoint, DateTime<Utc>)],
+    ) -> Result<Vec<Option<RunRow>>, sqlx::Error>;
 }
 
-impl WriteCheckpoint for sqlx::SqliteConnection {
-    async fn write_checkpoint(
+impl WriteCheckpoints for sqlx::SqliteConnection {
+    async fn write_checkpoints(
         &mut self,
-        cp: &Checkpoint,
-        now: DateTime<Utc>,
-    ) -> Result<Option<RunRow>, sqlx::Error> {
-        write_checkpoint!(self, cp, now)
+        cps: &[(&Checkpoint, DateTime<Utc>)],
+    ) -> Result<Vec<Option<RunRow>>, sqlx::Error> {
+        write_checkpoints!(self, cps)
     }
 }
 
-impl WriteCheckpoint for sqlx::PgConnection {
-    async fn write_checkpoint(
+impl WriteCheckpoints for sqlx::PgConnection {
+    async fn write_checkpoints(
         &mut self,
-        cp: &Checkpoint,
-        now: DateTime<Utc>,
-    ) -> Result<Option<RunRow>, sqlx::Error> {
-        write_checkpoint!(self, cp, now)
+        cps: &[(&Checkpoint, DateTime<Utc>)],
+    ) -> Result<Vec<Option<RunRow>>, sqlx::Error> {
+        write_checkpoints!(self, cps)
     }
 }
 

@@ -35,6 +35,26 @@ pub(crate) trait Batch: Sized + Send + Sync {
     }
 }
 
+/// Cuts `items` into consecutive runs in which no key comes twice (none if it is empty), so that a multi-row
+/// statement touches each row once and the items still go in their order.
+pub(super) fn without_repeats<T, K: Eq + std::hash::Hash>(
+    items: &[T],
+    key: impl Fn(&T) -> K,
+) -> Vec<&[T]> {
+    let (mut runs, mut from, mut seen) = (Vec::new(), 0, std::collections::HashSet::new());
+    for (i, item) in items.iter().enumerate() {
+        if !seen.insert(key(item)) {
+            runs.push(&items[from..i]);
+            seen = std::collections::HashSet::from([key(item)]);
+            from = i;
+        }
+    }
+    if from < items.len() {
+        runs.push(&items[from..]);
+    }
+    runs
+}
+
 pub(crate) struct GroupCommit<T: Batch> {
     queue: Mutex<Vec<Job<T>>>,
     /// Held while a batch is written and answered.

@@ -6,7 +6,7 @@
 //! The entries are written with the steps' other writes (`step_writes.rs`): the starts of a
 //! batch in one statement, and its results in another.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -14,6 +14,7 @@ use sqlx::QueryBuilder;
 use sqlx::types::Json;
 
 use super::StoreError;
+use super::group_commit::without_repeats;
 use crate::domain::RunId;
 
 /// Starts effects, or counts another attempt of one started before; one done is left as it is
@@ -87,17 +88,8 @@ macro_rules! write_journal {
     ($conn:expr, $entries:expr) => {
         async {
             let (conn, all): (_, &[&JournalEntry]) = ($conn, $entries);
-            // Runs of entries in which no effect comes twice.
-            let (mut groups, mut from, mut seen) = (Vec::new(), 0, HashSet::new());
-            for (i, entry) in all.iter().enumerate() {
-                if !seen.insert(entry.effect()) {
-                    groups.push(&all[from..i]);
-                    (from, seen) = (i, HashSet::from([entry.effect()]));
-                }
-            }
-            groups.push(&all[from..]);
             let mut answers = Vec::with_capacity(all.len());
-            for entries in groups {
+            for entries in without_repeats(all, |entry| entry.effect()) {
                 let starts: Vec<_> = entries
                     .iter()
                     .filter_map(|e| match e {

@@ -67,7 +67,7 @@ pub struct RunRecord {
 
 #[derive(FromRow)]
 pub(crate) struct RunRow {
-    id: String,
+    pub(super) id: String,
     kind: String,
     repo: Option<String>,
     pr_id: Option<i64>,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::instrument;
 
-use super::checkpoints::{Checkpoint, WriteCheckpoint};
+use super::checkpoints::{Checkpoint, WriteCheckpoints};
 use super::group_commit::{Batch, GroupCommit, Outcomes};
 use super::journal::{EffectEntry, JournalEntry, WriteJournal};
 use super::{BeginWrite, RunRecord, Store, StoreError, on_db};
@@ -120,7 +120,7 @@ impl Store {
     }
 
     /// Writes `batch` in one transaction: its journal entries first, with a statement per kind
-    /// (see `journal.rs`), then its checkpoints. Its writes are each of a different run, or of
+    /// (see `journal.rs`), then its checkpoints (see `checkpoints.rs`). Its writes are each of a different run, or of
     /// an engine that lost the run's lease and whose checkpoint is refused wherever it goes, so
     /// the order does not matter. A journal entry alone needs no transaction.
     async fn write_steps(&self, batch: &[StepWrite]) -> Outcomes<Wrote> {
@@ -131,6 +131,13 @@ impl Store {
                 StepWrite::Checkpoint { .. } => None,
             })
             .collect();
+        let checkpoints: Vec<(&Checkpoint, DateTime<Utc>)> = batch
+            .iter()
+            .filter_map(|write| match write {
+                StepWrite::Checkpoint { checkpoint, now } => Some((&**checkpoint, *now)),
+                StepWrite::Journal(_) => None,
+            })
+            .collect();
         if let [StepWrite::Journal(_)] = batch {
             let answers =
                 on_db!(self, pool => pool.acquire().await?.write_journal(&entries).await)?;
@@ -139,24 +146,22 @@ impl Store {
         let (answers, runs) = on_db!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let answers = tx.write_journal(&entries).await?;
-            let mut runs = Vec::new();
-            for write in batch {
-                let StepWrite::Checkpoint { checkpoint, now } = write else {
-                    continue;
-                };
-                runs.push(match tx.write_checkpoint(checkpoint, *now).await? {
-                    Some(row) => RunRecord::try_from(row).map(|run| Wrote::Run(Box::new(run))),
-                    None => Err(StoreError::Conflict(format!(
-                        "run {} moved on or its lease was lost",
-                        checkpoint.run_id
-                    ))),
-                });
-            }
+            let runs = tx.write_checkpoints(&checkpoints).await?;
             tx.commit().await?;
             (answers, runs)
         });
+        let runs = checkpoints
+            .iter()
+            .zip(runs)
+            .map(|((cp, _), row)| match row {
+                Some(row) => RunRecord::try_from(row).map(|run| Wrote::Run(Box::new(run))),
+                None => Err(StoreError::Conflict(format!(
+                    "run {} moved on or its lease was lost",
+                    cp.run_id
+                ))),
+            });
         // Each answer back in its write's place.
-        let (mut answers, mut runs) = (answers.into_iter(), runs.into_iter());
+        let (mut answers, mut runs) = (answers.into_iter(), runs);
         Ok(batch
             .iter()
             .map(|write| match write {

@@ -599,6 +599,86 @@ async fn journal_entries_written_together_keep_their_answers(backend: Backend) {
     db.drop_database().await;
 }
 
+/// Checkpoints of several runs share a transaction and a statement (on SQLite); each still gets
+/// its own answer, audit entry and approval, and one refused leaves nothing behind. Of two
+/// checkpoints of one step (two engines), one is written.
+async fn checkpoints_written_together_keep_their_answers(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let run = new_run();
+        store.create_run(&run, None, now).await.unwrap();
+        runs.push(run.id);
+    }
+    let claimed = store
+        .claim_due_runs("A", now, now + TimeDelta::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 5);
+    let approval = ApprovalId::new();
+    let mut asks = checkpoint(runs[1], "A", 0, "ask", RunStatus::Waiting);
+    asks.approval = Some(go_or_not(approval, now));
+    asks.had_approval = false;
+    let cps = [
+        checkpoint(runs[0], "A", 0, "alone", RunStatus::Running),
+        asks,
+        checkpoint(runs[2], "A", 0, "end", RunStatus::Done),
+        checkpoint(runs[3], "B", 0, "stolen", RunStatus::Running),
+        checkpoint(runs[4], "A", 0, "first", RunStatus::Running),
+        checkpoint(runs[4], "A", 0, "second", RunStatus::Running),
+    ];
+    let answers =
+        futures_util::future::join_all(cps.iter().map(|cp| store.checkpoint(cp, now))).await;
+    let answered: Vec<Option<(i64, String)>> = answers[..3]
+        .iter()
+        .map(|a| a.as_ref().ok().map(|run| (run.seq, run.step.clone())))
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            Some((1, "alone".into())),
+            Some((1, "ask".into())),
+            Some((1, "end".into())),
+        ],
+        "{answers:?}"
+    );
+    assert!(matches!(answers[3], Err(StoreError::Conflict(_))));
+    let won = match (&answers[4], &answers[5]) {
+        (Ok(run), Err(StoreError::Conflict(_))) | (Err(StoreError::Conflict(_)), Ok(run)) => {
+            run.step.clone()
+        }
+        other => panic!("one of the two must be written: {other:?}"),
+    };
+    let audit = store.audit_for_runs(&runs).await.unwrap();
+    let steps = |run: RunId| -> Vec<String> {
+        audit
+            .iter()
+            .filter(|a| a.run_id == Some(run.to_string()) && a.action == "step")
+            .map(|a| a.detail.clone())
+            .collect()
+    };
+    let steps: Vec<Vec<String>> = runs.iter().map(|&run| steps(run)).collect();
+    assert_eq!(
+        steps,
+        [
+            vec!["alone".to_owned()],
+            vec!["ask".to_owned()],
+            vec!["end".to_owned()],
+            vec![],
+            vec![won],
+        ]
+    );
+    let asked = store.approvals_for_run(runs[1]).await.unwrap();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].id, approval);
+    let stolen = store.get_run(runs[3]).await.unwrap().unwrap();
+    assert_eq!((stolen.seq, stolen.step.as_str()), (0, "prepare"));
+    db.drop_database().await;
+}
+
 async fn outbox_replies_wait_for_their_card_and_are_claimed_once(backend: Backend) {
     let Some((db, store)) = store(backend).await else {
         return;
@@ -1258,6 +1338,7 @@ on_both_backends!(
     a_decision_that_arrives_during_a_recheck_is_not_overwritten,
     a_waiting_run_that_moves_on_replaces_its_approval,
     journal_entries_written_together_keep_their_answers,
+    checkpoints_written_together_keep_their_answers,
     a_delivery_key_starts_one_run,
     a_saved_request_starts_one_run,
     fifty_concurrent_decisions_accept_exactly_one,
