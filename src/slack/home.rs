@@ -53,8 +53,12 @@ impl HomeTab {
             .remember_delivery(&delivery, self.clock.now())
             .await?
         {
-            self.store.saw_home(user, self.clock.now()).await?;
-            self.publish(user).await
+            let now = self.clock.now();
+            self.store.saw_home(user, now).await?;
+            // Read before the tab, so that a change made while it is drawn is published again.
+            let fingerprint = self.store.home_fingerprint().await?;
+            self.publish(user).await?;
+            Ok(self.store.home_shown(user, &fingerprint, true, now).await?)
         } else {
             tracing::debug!(event_id, "retried event ignored");
             Ok(())

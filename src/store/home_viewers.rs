@@ -16,6 +16,14 @@ const FINGERPRINT: &str = "SELECT \
      CAST((SELECT COUNT(*) FROM freezes) AS BIGINT), \
      (SELECT CAST(MAX(frozen_at) AS TEXT) FROM freezes)";
 
+/// A viewer whose tab does not show fingerprint `$1`: never published, published at another
+/// fingerprint, or claimed at it before `$2` by a replica that never said it was done.
+macro_rules! due {
+    () => {
+        "(shown IS NULL OR shown <> $1 OR (NOT published AND shown_at < $2))"
+    };
+}
+
 impl Store {
     /// Records that `user` opened the Home tab at `now`.
     #[instrument(level = "debug", skip_all)]
@@ -31,15 +39,80 @@ impl Store {
         Ok(())
     }
 
-    /// The users who opened the Home tab since `since`.
+    /// The users who opened the Home tab since `since` and whose tab does not show
+    /// `fingerprint` (see `due!`; `stale` is when an unfinished claim may be taken again).
     #[instrument(level = "debug", skip_all)]
-    pub async fn home_viewers(&self, since: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
-        let sql = "SELECT user_id FROM home_viewers WHERE opened_at >= $1 ORDER BY user_id";
+    pub async fn home_due(
+        &self,
+        fingerprint: &str,
+        since: DateTime<Utc>,
+        stale: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let sql = concat!(
+            "SELECT user_id FROM home_viewers WHERE opened_at >= $3 AND ",
+            due!(),
+            " ORDER BY user_id"
+        );
         let users = on_db_read!(self, pool => sqlx::query_scalar(sql)
+            .bind(fingerprint)
+            .bind(stale)
             .bind(since)
             .fetch_all(pool)
             .await)?;
         Ok(users)
+    }
+
+    /// Claims the publish of `user`'s tab at `fingerprint`: `true` for one caller, whatever the
+    /// number of replicas asking, until it says the publish was done or failed, or until its
+    /// claim is older than `stale`.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn claim_home(
+        &self,
+        user: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        stale: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let sql = concat!(
+            "UPDATE home_viewers SET shown = $1, shown_at = $4, published = FALSE ",
+            "WHERE user_id = $3 AND ",
+            due!()
+        );
+        let claimed = on_db!(self, pool => sqlx::query(sql)
+            .bind(fingerprint)
+            .bind(stale)
+            .bind(user)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(claimed == 1)
+    }
+
+    /// Records that `user`'s tab was published showing `fingerprint` (`done`), or that the
+    /// claimed publish failed, so that the next look, by any replica, tries again.
+    #[instrument(level = "debug", skip_all)]
+    pub async fn home_shown(
+        &self,
+        user: &str,
+        fingerprint: &str,
+        done: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sql = if done {
+            "UPDATE home_viewers SET shown = $2, shown_at = $3, published = TRUE WHERE user_id = $1"
+        } else {
+            "UPDATE home_viewers SET shown = NULL, published = FALSE \
+             WHERE user_id = $1 AND shown = $2 AND shown_at <= $3"
+        };
+        on_db!(self, pool => sqlx::query(sql)
+            .bind(user)
+            .bind(fingerprint)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
     }
 
     /// A value that changes whenever what the Home tab shows may have changed.

@@ -1638,3 +1638,80 @@ async fn a_killed_bot_takes_its_runs_back_at_once_and_another_replica_waits() {
     bot.start_kill().unwrap();
     bot.wait().await.unwrap();
 }
+
+/// Two replicas on one database: opening the Home tab publishes it once, and a change made
+/// through either (here, a freeze written straight to the database) is published once to each
+/// viewer, not once per replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_publish_a_change_of_the_home_tab_once() {
+    let scene = Scene::new().await;
+    let opened = scene.slack.connections_opened();
+    let mut first = scene.spawn();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let repos = elsewhere.path().display().to_string();
+    let mut second = scene.spawn_with(&[("REPOS_BASE_DIR", repos)]);
+    scene.slack.connected_since(opened).await;
+    let publishes = || {
+        scene
+            .slack
+            .calls("views.publish")
+            .into_iter()
+            .filter(|c| c.body["user_id"] == ASKER)
+            .count()
+    };
+    let id = scene
+        .slack
+        .deliver(scene.slack.home_opened_envelope(ASKER))
+        .await;
+    scene.slack.ack(&id).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while publishes() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the opened tab was not published"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each replica looks every 3 s: two looks each.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let settled = publishes();
+
+    let mut db = SqliteConnection::connect(&scene.env_var("DATABASE_URL"))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO freezes (repo, reason, frozen_by, frozen_at) VALUES ($1, $2, $3, $4)")
+        .bind("Billo.Api")
+        .bind("payment outage")
+        .bind("U0BOB")
+        .bind(Clock::system().now())
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while publishes() == settled {
+        assert!(Instant::now() < deadline, "the change was not published");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let views: Vec<String> = scene
+        .slack
+        .calls("views.publish")
+        .into_iter()
+        .filter(|c| c.body["user_id"] == ASKER)
+        .map(|c| c.body["view"].to_string())
+        .collect();
+    assert_eq!(
+        views.len(),
+        settled + 1,
+        "one publish of the change, whatever the number of replicas"
+    );
+    assert!(
+        views[settled].contains("payment outage"),
+        "{}",
+        views[settled]
+    );
+    for child in [&mut first, &mut second] {
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+    }
+}

@@ -679,6 +679,55 @@ async fn checkpoints_written_together_keep_their_answers(backend: Backend) {
     db.drop_database().await;
 }
 
+/// Each change of what the Home tab shows is published once per viewer, whatever the number of
+/// replicas looking: a publish is claimed first. A failed publish, and a claim whose replica
+/// died (after a minute), are taken again.
+async fn a_home_tab_publish_is_claimed_once(backend: Backend) {
+    let Some((db, store)) = store(backend).await else {
+        return;
+    };
+    let now = now();
+    let (since, stale) = (now - TimeDelta::days(7), now - TimeDelta::seconds(60));
+    for user in ["U1", "U2"] {
+        store.saw_home(user, now).await.unwrap();
+    }
+    store
+        .saw_home("U0OLD", now - TimeDelta::days(8))
+        .await
+        .unwrap();
+    let due = |fingerprint: &'static str, stale| store.home_due(fingerprint, since, stale);
+    assert_eq!(due("f1", stale).await.unwrap(), ["U1", "U2"]);
+
+    assert!(store.claim_home("U1", "f1", now, stale).await.unwrap());
+    assert!(
+        !store.claim_home("U1", "f1", now, stale).await.unwrap(),
+        "another replica leaves it to the first"
+    );
+    store.home_shown("U1", "f1", true, now).await.unwrap();
+    assert_eq!(due("f1", stale).await.unwrap(), ["U2"]);
+
+    assert!(store.claim_home("U2", "f1", now, stale).await.unwrap());
+    store.home_shown("U2", "f1", false, now).await.unwrap();
+    assert_eq!(due("f1", stale).await.unwrap(), ["U2"], "a failed publish");
+    assert!(store.claim_home("U2", "f1", now, stale).await.unwrap());
+    assert!(due("f1", stale).await.unwrap().is_empty());
+    let later = now + TimeDelta::seconds(61);
+    let stale_later = later - TimeDelta::seconds(60);
+    assert_eq!(
+        due("f1", stale_later).await.unwrap(),
+        ["U2"],
+        "a claim whose replica died is taken again"
+    );
+    assert!(
+        store
+            .claim_home("U2", "f1", later, stale_later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(due("f2", stale).await.unwrap(), ["U1", "U2"], "a change");
+    db.drop_database().await;
+}
+
 async fn outbox_replies_wait_for_their_card_and_are_claimed_once(backend: Backend) {
     let Some((db, store)) = store(backend).await else {
         return;
@@ -1339,6 +1388,7 @@ on_both_backends!(
     a_waiting_run_that_moves_on_replaces_its_approval,
     journal_entries_written_together_keep_their_answers,
     checkpoints_written_together_keep_their_answers,
+    a_home_tab_publish_is_claimed_once,
     a_delivery_key_starts_one_run,
     a_saved_request_starts_one_run,
     fifty_concurrent_decisions_accept_exactly_one,
