@@ -53,22 +53,12 @@ pub struct AuditRecord {
     pub at: DateTime<Utc>,
 }
 
-/// Appends `$entry` at `$now` on the executor `$exec` (a transaction, usually).
+/// Appends `$entry` at `$now` on the executor `$exec` (a transaction, usually); answers the rows
+/// written.
 macro_rules! insert_audit {
     ($exec:expr, $entry:expr, $now:expr) => {
-        sqlx::query(concat!(
-            "INSERT INTO audit_log (run_id, actor, action, detail, via, at) ",
-            "VALUES ($1, $2, $3, $4, $5, $6)"
-        ))
-        .bind($entry.run_id.map(|id| id.to_string()))
-        .bind(&$entry.actor)
-        .bind(&$entry.action)
-        .bind(&$entry.detail)
-        .bind(&$entry.via)
-        .bind($now)
-        .execute($exec)
-        .await
-        .map(|done| done.rows_affected())
+        $crate::store::audit::insert_audits!($exec, &[(&$entry, $now)])
+            .map(|done| done.rows_affected())
     };
 }
 pub(crate) use insert_audit;

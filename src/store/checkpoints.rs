@@ -4,13 +4,13 @@
 //! is a compare-and-set on `(seq, lease_owner, status)`, so an engine that lost its lease
 //! changes nothing.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use tracing::instrument;
-
-use std::collections::HashMap;
 
 use super::audit::{insert_audit, insert_audits};
 use super::group_commit::without_repeats;

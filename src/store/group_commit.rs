@@ -35,8 +35,8 @@ pub(crate) trait Batch: Sized + Send + Sync {
     }
 }
 
-/// Cuts `items` into consecutive runs in which no key comes twice (none if it is empty), so that a multi-row
-/// statement touches each row once and the items still go in their order.
+/// Cuts `items` into consecutive runs in which no key comes twice (none if it is empty), so
+/// that a multi-row statement touches each row once and the items still go in their order.
 pub(super) fn without_repeats<T, K: Eq + std::hash::Hash>(
     items: &[T],
     key: impl Fn(&T) -> K,

@@ -120,9 +120,9 @@ impl Store {
     }
 
     /// Writes `batch` in one transaction: its journal entries first, with a statement per kind
-    /// (see `journal.rs`), then its checkpoints (see `checkpoints.rs`). Its writes are each of a different run, or of
-    /// an engine that lost the run's lease and whose checkpoint is refused wherever it goes, so
-    /// the order does not matter. A journal entry alone needs no transaction.
+    /// (see `journal.rs`), then its checkpoints (see `checkpoints.rs`). Its writes are each of a
+    /// different run, or of an engine that lost the run's lease and whose checkpoint is refused
+    /// wherever it goes, so the order does not matter. A journal entry alone needs no transaction.
     async fn write_steps(&self, batch: &[StepWrite]) -> Outcomes<Wrote> {
         let entries: Vec<&JournalEntry> = batch
             .iter()

@@ -3,7 +3,9 @@
 //! push is an iteration. Approximation: the changed files are a fixed list (the test
 //! repository's), each with the same `changeTrackingId` in every iteration, as Azure DevOps
 //! keeps a file's id across iterations; and a thread pinned to an iteration or file the PR does
-//! not have is refused with a 400 (the real service's answer is not documented).
+//! not have is refused with a 400 (the real service's answer is not documented); and a comment
+//! reads back with the content exactly as posted (the spec does not say whether the service
+//! normalizes it).
 
 use std::collections::BTreeMap;
 
@@ -135,7 +137,7 @@ fn thread_json(index: usize, body: &Value) -> Value {
                 .get("author")
                 .cloned()
                 .unwrap_or_else(|| json!({"id": "bot-guid", "displayName": "Release Bot"}));
-            json!({"id": i + 1, "content": c["content"], "commentType": "text", "author": author})
+            json!({"id": i + 1, "content": c["content"], "commentType": "text", "author": author, "isDeleted": false})
         })
         .collect();
     json!({
